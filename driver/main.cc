@@ -1,0 +1,46 @@
+#include <cstdio>
+#include <cstring>
+#include <string_view>
+
+#include "driver/commands.h"
+
+namespace {
+
+constexpr char kUsage[] =
+    "usage: syncblock <command> [flags]\n"
+    "\n"
+    "commands:\n"
+    "  storage   run a storage node (replicas, replication, NBD export)\n"
+    "  csi       run the CSI driver (--mode controller|node|all)\n"
+    "  ctl       manage volumes and replicas on storage nodes\n"
+    "  local     run a whole cluster on this machine (up|down|kill|start)\n"
+    "  version   print the version\n"
+    "\n"
+    "`syncblock <command> --help` describes a command's flags.\n";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    std::fputs(kUsage, stderr);
+    return 2;
+  }
+  std::string_view cmd = argv[1];
+  // Each subcommand sees argv with its own name as argv[0].
+  int sub_argc = argc - 1;
+  char** sub_argv = argv + 1;
+  if (cmd == "storage") return syncblock::driver::RunStorage(sub_argc, sub_argv);
+  if (cmd == "csi") return syncblock::driver::RunCsi(sub_argc, sub_argv);
+  if (cmd == "ctl") return syncblock::driver::RunCtl(sub_argc, sub_argv);
+  if (cmd == "local") return syncblock::driver::RunLocal(sub_argc, sub_argv);
+  if (cmd == "version" || cmd == "--version") {
+    std::printf("syncblock %s\n", SYNCBLOCK_VERSION);
+    return 0;
+  }
+  if (cmd == "help" || cmd == "--help" || cmd == "-h") {
+    std::fputs(kUsage, stdout);
+    return 0;
+  }
+  std::fprintf(stderr, "syncblock: unknown command '%s'\n\n%s", argv[1], kUsage);
+  return 2;
+}

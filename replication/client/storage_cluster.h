@@ -1,0 +1,111 @@
+// The client API of a set of storage nodes: what `syncblock ctl` and the CSI
+// controller use to manage volumes. It keeps no state of its own; every answer
+// comes from the storage nodes (each replica stores the volume's manifest).
+//
+// Thread-safe: calls may come from several threads at once.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace syncblock::repl {
+
+struct StorageNodeView {
+  std::string id;
+  std::string zone;
+  std::string control_address;
+  std::string replication_address;
+  std::string nbd_address;
+  std::string metrics_address;
+  uint64_t capacity_bytes = 0;
+  uint64_t available_bytes = 0;
+  uint32_t replica_count = 0;
+  bool reachable = false;
+  std::string error;  // why it is not reachable
+};
+
+struct VolumeSpec {
+  std::string id;
+  uint64_t size_bytes = 0;
+  int replicas = 3;
+  // Nodes to place the replicas on, first one primary. Empty: the cluster picks
+  // by free capacity, spreading across zones.
+  std::vector<std::string> node_ids;
+  // Zones allowed (empty: any). Used for CSI accessibility requirements.
+  std::vector<std::string> allowed_zones;
+  std::map<std::string, std::string> attributes;
+};
+
+struct ReplicaView {
+  std::string node;
+  // "in_sync" | "offline" | "resyncing" | "failed"
+  std::string state;
+  uint64_t bytes_copied = 0;
+  uint64_t bytes_total = 0;
+  double rate_bytes_per_second = 0;
+  double eta_seconds = 0;
+  bool full_copy = false;
+  std::string message;
+};
+
+struct VolumeView {
+  std::string id;
+  uint64_t size_bytes = 0;
+  uint64_t epoch = 0;
+  std::string primary;  // node id
+  std::string nbd_uri;  // nbd://host:port/ID
+  std::vector<ReplicaView> replicas;
+  std::map<std::string, std::string> attributes;
+};
+
+struct VerifyReport {
+  bool identical = true;
+  uint64_t region_size = 0;
+  // Region indexes whose checksum differs between at least two replicas.
+  std::vector<uint64_t> differing_regions;
+  // Replicas that could not be read, with why.
+  std::map<std::string, std::string> unreachable;
+};
+
+class StorageCluster {
+ public:
+  // `control_addresses`: host:port of each storage node's control service.
+  static std::unique_ptr<StorageCluster> Connect(std::vector<std::string> control_addresses,
+                                                 std::chrono::milliseconds rpc_timeout =
+                                                     std::chrono::seconds(10));
+  virtual ~StorageCluster() = default;
+
+  virtual absl::StatusOr<std::vector<StorageNodeView>> Nodes() = 0;
+
+  // ALREADY_EXISTS when a volume with that id exists with another size or
+  // replica count; the existing volume when it matches. RESOURCE_EXHAUSTED when
+  // too few nodes have the space; INVALID_ARGUMENT for replicas outside 1..5.
+  virtual absl::StatusOr<VolumeView> CreateVolume(const VolumeSpec& spec) = 0;
+  // OK when the volume does not exist.
+  virtual absl::Status DeleteVolume(const std::string& id) = 0;
+  // NOT_FOUND when no node has it.
+  virtual absl::StatusOr<VolumeView> GetVolume(const std::string& id) = 0;
+  virtual absl::StatusOr<std::vector<VolumeView>> ListVolumes() = 0;
+
+  virtual absl::StatusOr<VolumeView> SetAttributes(
+      const std::string& id, const std::map<std::string, std::string>& set,
+      const std::vector<std::string>& remove) = 0;
+
+  virtual absl::StatusOr<VolumeView> AddReplica(const std::string& id,
+                                                const std::string& node_id) = 0;
+  virtual absl::StatusOr<VolumeView> RemoveReplica(const std::string& id,
+                                                   const std::string& node_id) = 0;
+  virtual absl::StatusOr<VolumeView> Promote(const std::string& id,
+                                             const std::string& node_id) = 0;
+  virtual absl::StatusOr<VolumeView> Resync(const std::string& id, const std::string& node_id,
+                                            bool full) = 0;
+  virtual absl::StatusOr<VerifyReport> Verify(const std::string& id) = 0;
+};
+
+}  // namespace syncblock::repl

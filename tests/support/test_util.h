@@ -1,0 +1,76 @@
+// Helpers for tests that start real processes: a temporary directory that is
+// removed afterwards, running a command and capturing its output, a child
+// process that can be killed with SIGKILL, and waiting for a condition.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace syncblock::testing {
+
+// The `syncblock` binary under test, and the source tree.
+std::string SyncblockBinary();
+std::string SourceDir();
+
+// A fresh directory under $TMPDIR (or /tmp), removed (recursively) on destruction.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+  std::string Join(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+struct CommandResult {
+  int exit_code = -1;  // -1: killed by a signal or could not start
+  std::string output;  // stdout and stderr, interleaved
+};
+
+// Runs `command` with /bin/sh -c, waiting at most `timeout` (then SIGKILL).
+CommandResult RunCommand(const std::string& command,
+                         std::chrono::seconds timeout = std::chrono::seconds(300));
+
+// True when `tool` is on PATH.
+bool HaveTool(const std::string& tool);
+
+// A child process; killed with SIGKILL on destruction if still running.
+class Subprocess {
+ public:
+  // argv[0] is the program; output goes to `log_path` (or /dev/null when empty).
+  Subprocess(std::vector<std::string> argv, const std::string& log_path = "");
+  ~Subprocess();
+  Subprocess(const Subprocess&) = delete;
+  Subprocess& operator=(const Subprocess&) = delete;
+
+  pid_t pid() const { return pid_; }
+  bool Running();
+  void Kill(int signal);
+  // Waits for exit; returns the exit code, or -signal.
+  int Wait();
+
+ private:
+  pid_t pid_ = -1;
+  bool reaped_ = false;
+  int status_ = 0;
+};
+
+// Polls `condition` every 50 ms until it holds or `timeout` passes.
+bool WaitFor(const std::function<bool()>& condition,
+             std::chrono::milliseconds timeout = std::chrono::seconds(30));
+
+// A TCP port on 127.0.0.1 that was free a moment ago.
+int FreePort();
+
+std::string ReadFile(const std::string& path);
+void WriteFile(const std::string& path, const std::string& content);
+
+}  // namespace syncblock::testing
