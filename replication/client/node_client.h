@@ -1,0 +1,54 @@
+// A client of one storage node's control service (StorageControl): one gRPC
+// channel, a deadline on every call, and errors that name the node and its
+// address so that the person reading them knows which machine to look at.
+//
+// Thread-safe: the stub is thread-safe and the learned node id is guarded.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "replication/proto/control.grpc.pb.h"
+
+namespace syncblock::repl {
+
+namespace control = ::syncblock::control::v1;
+
+class NodeClient {
+ public:
+  NodeClient(std::string address, std::chrono::milliseconds rpc_timeout);
+
+  const std::string& address() const { return address_; }
+  // "node-2 (127.0.0.1:7410)" once the id is known, the address before.
+  std::string Name() const;
+  // Remembers the node id for error messages (also learned from GetNodeInfo).
+  void SetNodeId(const std::string& id);
+
+  absl::StatusOr<control::NodeInfo> GetNodeInfo();
+  absl::StatusOr<control::ReplicaStatus> CreateReplica(const control::CreateReplicaRequest& req);
+  absl::Status DeleteReplica(const std::string& volume_id);
+  absl::StatusOr<control::ListReplicasResponse> ListReplicas();
+  absl::StatusOr<control::ReplicaStatus> GetReplica(const std::string& volume_id);
+  absl::StatusOr<control::ReplicaStatus> SetMembers(const control::SetMembersRequest& req);
+  absl::StatusOr<control::ReplicaStatus> SetAttributes(const control::SetAttributesRequest& req);
+  absl::StatusOr<control::ReplicaStatus> Promote(const std::string& volume_id);
+  absl::StatusOr<control::RegionChecksumsResponse> RegionChecksums(const std::string& volume_id,
+                                                                   uint64_t region_size);
+  absl::StatusOr<control::ReplicaStatus> Resync(const control::ResyncRequest& req);
+
+ private:
+  // Sets the deadline; `scale` lengthens it for calls that wait on peers.
+  void Prepare(grpc::ClientContext* ctx, int scale = 1) const;
+  absl::Status Convert(const grpc::Status& s, const char* rpc) const;
+
+  const std::string address_;
+  const std::chrono::milliseconds rpc_timeout_;
+  std::unique_ptr<control::StorageControl::Stub> stub_;
+  mutable std::mutex mu_;
+  std::string node_id_;  // GUARDED_BY(mu_)
+};
+
+}  // namespace syncblock::repl

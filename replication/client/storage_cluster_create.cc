@@ -1,0 +1,186 @@
+// GrpcStorageCluster: creating and deleting volumes.
+#include <algorithm>
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "replication/client/grpc_storage_cluster.h"
+#include "replication/client/parallel.h"
+#include "replication/client/placement.h"
+#include "replication/client/volume_view.h"
+#include "replication/util/status_macros.h"
+
+namespace syncblock::repl {
+
+namespace {
+
+constexpr uint64_t kSizeGranule = 4096;
+constexpr int kMaxReplicas = 5;
+
+absl::Status ValidateSpec(const VolumeSpec& spec) {
+  if (spec.id.empty()) return absl::InvalidArgumentError("volume id is empty");
+  if (spec.replicas < 1 || spec.replicas > kMaxReplicas) {
+    return absl::InvalidArgumentError(absl::StrCat("volume ", spec.id, ": replicas must be 1..",
+                                                   kMaxReplicas, ", got ", spec.replicas));
+  }
+  if (spec.size_bytes == 0) {
+    return absl::InvalidArgumentError(absl::StrCat("volume ", spec.id, ": size is 0"));
+  }
+  if (spec.size_bytes % kSizeGranule != 0) {
+    return absl::InvalidArgumentError(absl::StrCat("volume ", spec.id, ": size ", spec.size_bytes,
+                                                   " is not a multiple of ", kSizeGranule));
+  }
+  if (!spec.node_ids.empty()) {
+    if (spec.node_ids.size() != static_cast<size_t>(spec.replicas)) {
+      return absl::InvalidArgumentError(absl::StrCat("volume ", spec.id, ": ", spec.node_ids.size(),
+                                                     " nodes given for ", spec.replicas,
+                                                     " replicas"));
+    }
+    std::set<std::string> unique(spec.node_ids.begin(), spec.node_ids.end());
+    if (unique.size() != spec.node_ids.size()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("volume ", spec.id, ": a node is named twice"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+// The caller's chosen nodes, checked like placement checks its own choice.
+absl::Status CheckChosenNodes(const VolumeSpec& spec, const std::vector<StorageNodeView>& nodes) {
+  for (const auto& id : spec.node_ids) {
+    auto it = std::find_if(nodes.begin(), nodes.end(), [&](const auto& n) { return n.id == id; });
+    if (it == nodes.end()) {
+      return absl::InvalidArgumentError(absl::StrCat("unknown storage node ", id));
+    }
+    if (it->available_bytes < spec.size_bytes) {
+      return absl::ResourceExhaustedError(absl::StrCat("storage node ", id, " has ",
+                                                       it->available_bytes, " bytes available, ",
+                                                       spec.size_bytes, " needed"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<VolumeView> GrpcStorageCluster::CreateVolume(const VolumeSpec& spec) {
+  RETURN_IF_ERROR(ValidateSpec(spec));
+  auto existing = GetVolume(spec.id);
+  if (existing.ok()) {
+    if (existing->size_bytes == spec.size_bytes &&
+        existing->replicas.size() == static_cast<size_t>(spec.replicas)) {
+      return existing;
+    }
+    return absl::AlreadyExistsError(
+        absl::StrCat("volume ", spec.id, " already exists with size ", existing->size_bytes,
+                     " and ", existing->replicas.size(), " replicas (asked: size ", spec.size_bytes,
+                     ", ", spec.replicas, " replicas)"));
+  }
+  if (!absl::IsNotFound(existing.status())) return existing.status();
+
+  std::map<std::string, std::pair<NodeClient*, control::NodeInfo>> infos;
+  std::vector<StorageNodeView> views;
+  for (auto& [client, info] : AskAllNodes()) {
+    StorageNodeView v;
+    v.control_address = client->address();
+    v.reachable = info.ok();
+    if (info.ok()) {
+      v.id = info->node_id();
+      v.zone = info->zone();
+      v.available_bytes = info->available_bytes();
+      infos[v.id] = {client, *info};
+    }
+    views.push_back(std::move(v));
+  }
+  std::vector<std::string> chosen = spec.node_ids;
+  if (chosen.empty()) {
+    ASSIGN_OR_RETURN(chosen,
+                     PlaceReplicas(views, spec.replicas, spec.size_bytes, spec.allowed_zones));
+  } else {
+    RETURN_IF_ERROR(CheckChosenNodes(spec, views));
+  }
+
+  control::CreateReplicaRequest req;
+  req.set_volume_id(spec.id);
+  req.set_size_bytes(spec.size_bytes);
+  req.set_primary_node_id(chosen.front());
+  req.set_epoch(1);
+  req.set_data_generation(NewDataGeneration());
+  for (const auto& node : chosen) *req.add_members() = MemberFromNodeInfo(infos.at(node).second);
+  for (const auto& [k, v] : spec.attributes) (*req.mutable_attributes())[k] = v;
+
+  // Secondaries first, so that the primary finds its peers when it starts.
+  std::vector<std::string> secondaries(chosen.begin() + 1, chosen.end());
+  auto results = ParallelMap(secondaries.size(), [&](size_t i) {
+    return infos.at(secondaries[i]).first->CreateReplica(req);
+  });
+  std::vector<NodeClient*> created;
+  absl::Status failure;
+  std::vector<control::ReplicaStatus> answers;
+  for (size_t i = 0; i < secondaries.size(); ++i) {
+    if (results[i].ok()) {
+      created.push_back(infos.at(secondaries[i]).first);
+      answers.push_back(std::move(*results[i]));
+    } else if (failure.ok()) {
+      failure = results[i].status();
+    }
+  }
+  if (failure.ok()) {
+    NodeClient* primary = infos.at(chosen.front()).first;
+    auto made = primary->CreateReplica(req);
+    if (made.ok()) {
+      answers.push_back(std::move(*made));
+    } else {
+      failure = made.status();
+    }
+  }
+  if (!failure.ok()) {
+    // Leave nothing half-made behind; a failed rollback is reported with it.
+    std::string rollback;
+    for (auto* c : created) {
+      auto s = c->DeleteReplica(spec.id);
+      if (!s.ok()) absl::StrAppend(&rollback, "; and could not undo: ", s.message());
+    }
+    return absl::Status(failure.code(), absl::StrCat("creating volume ", spec.id, ": ",
+                                                     failure.message(), rollback));
+  }
+  return BuildVolumeView(answers);
+}
+
+absl::Status GrpcStorageCluster::DeleteVolume(const std::string& id) {
+  if (id.empty()) return absl::InvalidArgumentError("volume id is empty");
+  auto state = FetchVolume(id);
+  if (absl::IsNotFound(state.status())) return absl::OkStatus();
+  if (!state.ok()) return state.status();
+
+  // Every member, and every node that has a replica even if no member list
+  // names it (a leftover of an interrupted replica add).
+  std::map<std::string, NodeClient*> targets;  // address -> client
+  std::set<std::string> members;
+  for (const auto& a : state->answers) {
+    for (const auto& m : a.members()) members.insert(m.node_id());
+  }
+  for (const auto& [node, client] : state->by_node) targets[client->address()] = client;
+  std::map<std::string, std::string> errors;
+  for (const auto& node : members) {
+    if (state->by_node.count(node)) continue;
+    auto client = ClientForNode(node, &*state);
+    if (!client.ok()) {
+      errors[node] = absl::StrCat("member ", node, ": ", client.status().message());
+      continue;
+    }
+    targets[(*client)->address()] = *client;
+  }
+  std::vector<NodeClient*> list;
+  for (const auto& [address, client] : targets) list.push_back(client);
+  auto results = ParallelMap(list.size(), [&](size_t i) { return list[i]->DeleteReplica(id); });
+  for (size_t i = 0; i < list.size(); ++i) {
+    if (!results[i].ok()) errors[list[i]->address()] = std::string(results[i].message());
+  }
+  if (!errors.empty()) {
+    return absl::UnavailableError(
+        absl::StrCat("volume ", id, " not deleted everywhere: ", JoinErrors(errors)));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace syncblock::repl

@@ -1,0 +1,203 @@
+// GrpcStorageCluster: attributes, replica add/remove, promotion, resync and
+// verify: the calls that act on an existing volume through its primary.
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "replication/client/grpc_storage_cluster.h"
+#include "replication/client/parallel.h"
+#include "replication/client/verify_compare.h"
+#include "replication/client/volume_view.h"
+#include "replication/util/status_macros.h"
+
+namespace syncblock::repl {
+
+namespace {
+
+constexpr int kMaxReplicas = 5;
+
+bool IsMember(const control::ReplicaStatus& status, const std::string& node_id) {
+  return std::any_of(status.members().begin(), status.members().end(),
+                     [&](const auto& m) { return m.node_id() == node_id; });
+}
+
+}  // namespace
+
+absl::StatusOr<VolumeView> GrpcStorageCluster::SetAttributes(
+    const std::string& id, const std::map<std::string, std::string>& set,
+    const std::vector<std::string>& remove) {
+  ASSIGN_OR_RETURN(auto state, FetchVolume(id));
+  ASSIGN_OR_RETURN(NodeClient * primary, PrimaryOf(id, state));
+  control::SetAttributesRequest req;
+  req.set_volume_id(id);
+  for (const auto& [k, v] : set) (*req.mutable_set())[k] = v;
+  for (const auto& k : remove) req.add_remove(k);
+  RETURN_IF_ERROR(primary->SetAttributes(req).status());
+  return GetVolume(id);
+}
+
+absl::StatusOr<VolumeView> GrpcStorageCluster::AddReplica(const std::string& id,
+                                                          const std::string& node_id) {
+  ASSIGN_OR_RETURN(auto state, FetchVolume(id));
+  ASSIGN_OR_RETURN(NodeClient * primary, PrimaryOf(id, state));
+  const control::ReplicaStatus current = *AuthoritativeReplica(state.answers);
+  if (IsMember(current, node_id)) return BuildVolumeView(state.answers);
+  if (current.members_size() >= kMaxReplicas) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("volume ", id, " already has ", kMaxReplicas, " replicas"));
+  }
+  ASSIGN_OR_RETURN(NodeClient * target, ClientForNode(node_id, &state));
+  ASSIGN_OR_RETURN(control::Member member, MemberOf(target));
+  if (member.node_id() != node_id) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("node at ", target->address(), " is ", member.node_id(), ", not ", node_id));
+  }
+
+  control::CreateReplicaRequest create;
+  create.set_volume_id(id);
+  create.set_size_bytes(current.size_bytes());
+  *create.mutable_members() = current.members();
+  *create.add_members() = member;
+  create.set_primary_node_id(current.node_id());
+  create.set_epoch(current.epoch());
+  // A fresh generation: this replica holds zeros, not the volume's data, until
+  // the primary's full copy reaches it.
+  create.set_data_generation(NewDataGeneration());
+  for (const auto& [k, v] : current.attributes()) (*create.mutable_attributes())[k] = v;
+  RETURN_IF_ERROR(target->CreateReplica(create).status());
+
+  control::SetMembersRequest set;
+  set.set_volume_id(id);
+  *set.mutable_members() = create.members();
+  auto changed = primary->SetMembers(set);
+  if (!changed.ok()) {
+    std::string undo;
+    if (auto s = target->DeleteReplica(id); !s.ok()) {
+      undo = absl::StrCat("; and could not undo: ", s.message());
+    }
+    return absl::Status(changed.status().code(),
+                        absl::StrCat("adding ", node_id, " to volume ", id, ": ",
+                                     changed.status().message(), undo));
+  }
+  return GetVolume(id);
+}
+
+absl::StatusOr<VolumeView> GrpcStorageCluster::RemoveReplica(const std::string& id,
+                                                             const std::string& node_id) {
+  ASSIGN_OR_RETURN(auto state, FetchVolume(id));
+  ASSIGN_OR_RETURN(NodeClient * primary, PrimaryOf(id, state));
+  const control::ReplicaStatus current = *AuthoritativeReplica(state.answers);
+  if (!IsMember(current, node_id)) {
+    return absl::NotFoundError(absl::StrCat("node ", node_id, " holds no replica of volume ", id));
+  }
+  if (node_id == current.node_id()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "node ", node_id, " is the primary of volume ", id, ": promote another replica first"));
+  }
+  if (current.members_size() <= 1) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("volume ", id, " would have no replica left"));
+  }
+  control::SetMembersRequest set;
+  set.set_volume_id(id);
+  for (const auto& m : current.members()) {
+    if (m.node_id() != node_id) *set.add_members() = m;
+  }
+  RETURN_IF_ERROR(primary->SetMembers(set).status());
+  ASSIGN_OR_RETURN(NodeClient * target, ClientForNode(node_id, &state));
+  if (auto s = target->DeleteReplica(id); !s.ok()) {
+    return absl::Status(s.code(),
+                        absl::StrCat("node ", node_id, " left volume ", id,
+                                     " but its data could not be deleted: ", s.message()));
+  }
+  return GetVolume(id);
+}
+
+absl::StatusOr<VolumeView> GrpcStorageCluster::Promote(const std::string& id,
+                                                       const std::string& node_id) {
+  ASSIGN_OR_RETURN(auto state, FetchVolume(id));
+  if (!IsMember(Newest(state), node_id)) {
+    return absl::NotFoundError(absl::StrCat("node ", node_id, " holds no replica of volume ", id));
+  }
+  ASSIGN_OR_RETURN(NodeClient * target, ClientForNode(node_id, &state));
+  RETURN_IF_ERROR(target->Promote(id).status());
+  return GetVolume(id);
+}
+
+absl::StatusOr<VolumeView> GrpcStorageCluster::Resync(const std::string& id,
+                                                      const std::string& node_id, bool full) {
+  ASSIGN_OR_RETURN(auto state, FetchVolume(id));
+  ASSIGN_OR_RETURN(NodeClient * primary, PrimaryOf(id, state));
+  const auto* current = AuthoritativeReplica(state.answers);
+  if (!node_id.empty()) {
+    if (!IsMember(*current, node_id)) {
+      return absl::NotFoundError(
+          absl::StrCat("node ", node_id, " holds no replica of volume ", id));
+    }
+    if (node_id == current->node_id()) {
+      return absl::InvalidArgumentError(absl::StrCat("node ", node_id, " is the primary of volume ",
+                                                     id, ": it is the resync source"));
+    }
+  }
+  control::ResyncRequest req;
+  req.set_volume_id(id);
+  req.set_node_id(node_id);
+  req.set_full(full);
+  RETURN_IF_ERROR(primary->Resync(req).status());
+  return GetVolume(id);
+}
+
+absl::StatusOr<VerifyReport> GrpcStorageCluster::Verify(const std::string& id) {
+  ASSIGN_OR_RETURN(auto state, FetchVolume(id));
+  const auto& newest = Newest(state);
+  std::vector<std::string> members;
+  for (const auto& m : newest.members()) members.push_back(m.node_id());
+  if (members.empty()) members.push_back(newest.node_id());
+
+  VerifyReport report;
+  report.region_size = newest.region_size();
+  std::vector<NodeClient*> clients(members.size(), nullptr);
+  for (size_t i = 0; i < members.size(); ++i) {
+    auto c = ClientForNode(members[i], &state);
+    if (c.ok()) {
+      clients[i] = *c;
+    } else {
+      report.unreachable[members[i]] = std::string(c.status().message());
+    }
+  }
+  if (report.region_size == 0) {
+    // The replica did not say: let the first reachable one choose, and hold
+    // the others to it.
+    for (auto* c : clients) {
+      if (!c) continue;
+      auto sums = c->RegionChecksums(id, 0);
+      if (sums.ok()) {
+        report.region_size = sums->region_size();
+        break;
+      }
+    }
+  }
+  auto results = ParallelMap(members.size(), [&](size_t i) {
+    return clients[i] ? clients[i]->RegionChecksums(id, report.region_size)
+                      : absl::StatusOr<control::RegionChecksumsResponse>(
+                            absl::UnavailableError("no client"));
+  });
+  std::map<std::string, std::vector<uint32_t>> sums;
+  for (size_t i = 0; i < members.size(); ++i) {
+    if (!clients[i]) continue;
+    if (!results[i].ok()) {
+      report.unreachable[members[i]] = std::string(results[i].status().message());
+      continue;
+    }
+    if (results[i]->region_size() != report.region_size && report.region_size != 0) {
+      report.unreachable[members[i]] = absl::StrCat(
+          "answered with region size ", results[i]->region_size(), ", asked ", report.region_size);
+      continue;
+    }
+    sums[members[i]].assign(results[i]->crc32c().begin(), results[i]->crc32c().end());
+  }
+  report.differing_regions = DifferingRegions(sums);
+  report.identical = report.unreachable.empty() && report.differing_regions.empty();
+  return report;
+}
+
+}  // namespace syncblock::repl

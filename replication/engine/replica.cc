@@ -1,0 +1,343 @@
+#include "replication/engine/replica.h"
+
+#include "replication/util/logging.h"
+
+#include "absl/strings/str_cat.h"
+#include "replication/engine/primary_engine.h"
+#include "replication/util/crc32c.h"
+#include "replication/util/status_macros.h"
+
+#include <cstring>
+
+namespace syncblock::repl {
+
+absl::StatusOr<std::shared_ptr<Replica>> Replica::Create(const std::string& dir,
+                                                         const Manifest& m,
+                                                         const EngineOptions& opts) {
+  auto store = ReplicaStore::Create(dir, m);
+  if (!store.ok()) return store.status();
+  auto r = std::shared_ptr<Replica>(new Replica(*std::move(store), m, opts));
+  // Replicas created together are identical (all zeros): in sync from the start.
+  r->consistent_ = true;
+  return r;
+}
+
+absl::StatusOr<std::shared_ptr<Replica>> Replica::Open(const std::string& dir,
+                                                       const EngineOptions& opts) {
+  Manifest m;
+  auto store = ReplicaStore::Open(dir, &m);
+  if (!store.ok()) return store.status();
+  auto r = std::shared_ptr<Replica>(new Replica(*std::move(store), m, opts));
+  // A restarted secondary may have missed writes while it was away; its primary
+  // says when it has caught up. A primary's own data is the reference.
+  r->consistent_ = m.primary_node_id == opts.node_id;
+  return r;
+}
+
+Replica::Replica(std::unique_ptr<ReplicaStore> store, Manifest m, const EngineOptions& opts)
+    : id_(m.volume_id), opts_(opts), store_(std::move(store)), manifest_(std::move(m)) {}
+
+Replica::~Replica() { Shutdown(); }
+
+Manifest Replica::manifest() const {
+  absl::MutexLock l(&mu_);
+  return manifest_;
+}
+
+absl::Status Replica::UpdateManifest(const std::function<void(Manifest&)>& change) {
+  absl::MutexLock l(&mu_);
+  Manifest next = manifest_;
+  change(next);
+  if (absl::Status s = store_->SaveManifest(next); !s.ok()) return s;
+  manifest_ = std::move(next);
+  return absl::OkStatus();
+}
+
+std::shared_ptr<PrimaryEngine> Replica::engine() const {
+  absl::MutexLock l(&mu_);
+  if (engine_ && !engine_->fenced()) return engine_;
+  return nullptr;
+}
+
+bool Replica::IsPrimary() const { return engine() != nullptr; }
+
+bool Replica::consistent() const {
+  absl::MutexLock l(&mu_);
+  return consistent_;
+}
+
+absl::Status Replica::StartRole() {
+  std::shared_ptr<PrimaryEngine> engine;
+  {
+    absl::MutexLock l(&mu_);
+    if (manifest_.primary_node_id != opts_.node_id || engine_) return absl::OkStatus();
+    engine = std::make_shared<PrimaryEngine>(this, opts_);
+    engine_ = engine;
+    consistent_ = true;
+  }
+  absl::Status s = engine->Start();
+  if (!s.ok()) {
+    absl::MutexLock l(&mu_);
+    engine_.reset();
+    return s;
+  }
+  if (opts_.on_role_change) opts_.on_role_change(id_, true);
+  return absl::OkStatus();
+}
+
+void Replica::Shutdown() {
+  std::shared_ptr<PrimaryEngine> engine;
+  {
+    absl::MutexLock l(&mu_);
+    engine.swap(engine_);
+  }
+  if (engine) {
+    engine->Stop(absl::UnavailableError(absl::StrCat("volume ", id_, " is shutting down")));
+    if (opts_.on_role_change) opts_.on_role_change(id_, false);
+  }
+}
+
+std::vector<uint64_t> Replica::Demote(std::shared_ptr<PrimaryEngine> engine) {
+  if (!engine) return {};
+  std::vector<uint64_t> regions = engine->ActivityRegions();
+  engine->Stop(absl::FailedPreconditionError("this node is no longer the volume's primary"));
+  return regions;
+}
+
+HelloReply Replica::AcceptHello(const HelloRequest& hello, uint64_t* session) {
+  std::lock_guard<std::mutex> apply(apply_mu_);
+  HelloReply reply;
+  std::shared_ptr<PrimaryEngine> old_engine;
+  {
+    absl::MutexLock l(&mu_);
+    reply.epoch = manifest_.epoch;
+    reply.data_generation = manifest_.data_generation;
+    reply.applied_seq = applied_seq_.load();
+    if (hello.epoch < manifest_.epoch) {
+      reply.status = WireStatus::kStaleEpoch;
+      reply.message = absl::StrCat("volume ", id_, ": epoch ", hello.epoch, " of ",
+                                   hello.primary_node_id, " is older than this replica's ",
+                                   manifest_.epoch);
+      return reply;
+    }
+    if (hello.epoch == manifest_.epoch && hello.primary_node_id != manifest_.primary_node_id) {
+      reply.status = WireStatus::kConflict;
+      reply.message = absl::StrCat("volume ", id_, ": epoch ", hello.epoch, " belongs to ",
+                                   manifest_.primary_node_id, ", not ", hello.primary_node_id);
+      return reply;
+    }
+    if (hello.primary_node_id == opts_.node_id) {
+      reply.status = WireStatus::kConflict;
+      reply.message = "a primary cannot replicate to itself";
+      return reply;
+    }
+    if (hello.size_bytes != manifest_.size_bytes) {
+      if (absl::Status s = store_->Resize(hello.size_bytes); !s.ok()) {
+        reply.status = WireStatus::kIoError;
+        reply.message = std::string(s.message());
+        return reply;
+      }
+    }
+    Manifest next = manifest_;
+    next.epoch = hello.epoch;
+    next.primary_node_id = hello.primary_node_id;
+    next.members = hello.members;
+    next.size_bytes = hello.size_bytes;
+    next.attributes = hello.attributes;
+    next.consistent = false;
+    if (absl::Status s = store_->SaveManifest(next); !s.ok()) {
+      reply.status = WireStatus::kIoError;
+      reply.message = std::string(s.message());
+      return reply;
+    }
+    manifest_ = std::move(next);
+    // Behind until this primary's resync ends with kResyncDone.
+    consistent_ = false;
+    *session = ++session_;
+    old_engine.swap(engine_);
+    reply.epoch = manifest_.epoch;
+  }
+  if (old_engine) {
+    spdlog::warn("volume {}: {} is primary at epoch {}; this node steps down", id_,
+                 hello.primary_node_id, hello.epoch);
+    reply.dirty_hint = Demote(std::move(old_engine));
+    if (opts_.on_role_change) opts_.on_role_change(id_, false);
+  }
+  return reply;
+}
+
+absl::Status Replica::ApplyData(const FrameHeader& h, std::string_view payload) {
+  switch (h.type) {
+    case FrameType::kWrite:
+    case FrameType::kResyncData: {
+      RETURN_IF_ERROR(store_->Write(h.offset, payload.data(), payload.size()));
+      if (h.flags & kFlagFua) RETURN_IF_ERROR(store_->Sync());
+      return absl::OkStatus();
+    }
+    case FrameType::kTrim:
+    case FrameType::kResyncZero:
+      return store_->Trim(h.offset, h.length);
+    case FrameType::kWriteZeroes: {
+      RETURN_IF_ERROR(store_->Zero(h.offset, h.length, (h.flags & kFlagNoHole) != 0));
+      if (h.flags & kFlagFua) RETURN_IF_ERROR(store_->Sync());
+      return absl::OkStatus();
+    }
+    case FrameType::kFlush:
+      return store_->Sync();
+    default:
+      return absl::InvalidArgumentError(
+          absl::StrCat("unexpected ", FrameTypeName(h.type), " frame"));
+  }
+}
+
+WireStatus Replica::Apply(uint64_t session, const FrameHeader& h, std::string_view payload,
+                          std::string* reply, std::string* error) {
+  std::lock_guard<std::mutex> apply(apply_mu_);
+  uint64_t size;
+  uint64_t region_size;
+  {
+    absl::MutexLock l(&mu_);
+    if (h.epoch != manifest_.epoch || session != session_) {
+      *error = absl::StrCat("volume ", id_, ": frame of epoch ", h.epoch,
+                            " refused, replica is at epoch ", manifest_.epoch);
+      return WireStatus::kStaleEpoch;
+    }
+    size = manifest_.size_bytes;
+    region_size = manifest_.region_size;
+  }
+  switch (h.type) {
+    case FrameType::kWrite:
+    case FrameType::kResyncData:
+    case FrameType::kTrim:
+    case FrameType::kResyncZero:
+    case FrameType::kWriteZeroes:
+      if (h.offset + h.length > size) {
+        *error = absl::StrCat("volume ", id_, ": ", FrameTypeName(h.type), " at ", h.offset,
+                              "+", h.length, " is past the end (", size, ")");
+        return WireStatus::kInvalid;
+      }
+      [[fallthrough]];
+    case FrameType::kFlush: {
+      absl::Status s = ApplyData(h, payload);
+      if (!s.ok()) {
+        *error = std::string(s.message());
+        return s.code() == absl::StatusCode::kResourceExhausted ? WireStatus::kNoSpace
+                                                                : WireStatus::kIoError;
+      }
+      break;
+    }
+    case FrameType::kResyncDone: {
+      if (absl::Status s = store_->Sync(); !s.ok()) {
+        *error = std::string(s.message());
+        return WireStatus::kIoError;
+      }
+      absl::MutexLock l(&mu_);
+      consistent_ = true;
+      break;
+    }
+    case FrameType::kManifest: {
+      auto update = DecodeHello(std::string(payload));
+      if (!update.ok()) {
+        *error = std::string(update.status().message());
+        return WireStatus::kInvalid;
+      }
+      absl::MutexLock l(&mu_);
+      Manifest next = manifest_;
+      next.members = update->members;
+      next.attributes = update->attributes;
+      if (update->size_bytes > next.size_bytes) {
+        if (absl::Status s = store_->Resize(update->size_bytes); !s.ok()) {
+          *error = std::string(s.message());
+          return WireStatus::kIoError;
+        }
+        next.size_bytes = update->size_bytes;
+      }
+      if (absl::Status s = store_->SaveManifest(next); !s.ok()) {
+        *error = std::string(s.message());
+        return WireStatus::kIoError;
+      }
+      manifest_ = std::move(next);
+      break;
+    }
+    case FrameType::kChecksumRequest: {
+      uint64_t regions = (size + region_size - 1) / region_size;
+      uint64_t first = h.offset;
+      uint64_t count = h.length;
+      if (first > regions || count > regions - first || count > kMaxPayload / 4) {
+        *error = "checksum request out of range";
+        return WireStatus::kInvalid;
+      }
+      reply->resize(count * 4);
+      for (uint64_t i = 0; i < count; ++i) {
+        uint64_t off = (first + i) * region_size;
+        auto crc = store_->Checksum(off, std::min(region_size, size - off));
+        if (!crc.ok()) {
+          *error = std::string(crc.status().message());
+          return WireStatus::kIoError;
+        }
+        uint32_t v = *crc;
+        std::memcpy(reply->data() + i * 4, &v, 4);
+      }
+      break;
+    }
+    default:
+      *error = absl::StrCat("unexpected ", FrameTypeName(h.type), " frame");
+      return WireStatus::kInvalid;
+  }
+  uint64_t prev = applied_seq_.load();
+  while (h.seq > prev && !applied_seq_.compare_exchange_weak(prev, h.seq)) {
+  }
+  return WireStatus::kOk;
+}
+
+absl::StatusOr<AcceptEpochResult> Replica::AcceptEpoch(uint64_t epoch, const std::string& primary,
+                                                       const std::vector<MemberInfo>& members) {
+  std::lock_guard<std::mutex> apply(apply_mu_);
+  AcceptEpochResult result;
+  std::shared_ptr<PrimaryEngine> old_engine;
+  {
+    absl::MutexLock l(&mu_);
+    result.previous_epoch = manifest_.epoch;
+    result.data_generation = manifest_.data_generation;
+    if (epoch < manifest_.epoch ||
+        (epoch == manifest_.epoch && primary != manifest_.primary_node_id)) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("volume ", id_, " on ", opts_.node_id, " is at epoch ", manifest_.epoch,
+                       " with primary ", manifest_.primary_node_id, "; epoch ", epoch,
+                       " refused"));
+    }
+    Manifest next = manifest_;
+    next.epoch = epoch;
+    next.primary_node_id = primary;
+    if (!members.empty()) next.members = members;
+    RETURN_IF_ERROR(store_->SaveManifest(next));
+    manifest_ = std::move(next);
+    ++session_;  // the old primary's connection may apply nothing more
+    old_engine.swap(engine_);
+  }
+  if (old_engine) {
+    Demote(std::move(old_engine));
+    if (opts_.on_role_change) opts_.on_role_change(id_, false);
+  }
+  absl::MutexLock l(&mu_);
+  // A demoted primary applied every write it sequenced; it is a valid source.
+  result.consistent = consistent_;
+  result.applied_seq = applied_seq_.load();
+  return result;
+}
+
+absl::Status Replica::BecomePrimary(const std::function<void(Manifest&)>& change) {
+  RETURN_IF_ERROR(UpdateManifest([&](Manifest& m) {
+    change(m);
+    m.primary_node_id = opts_.node_id;
+    m.consistent = true;
+  }));
+  {
+    absl::MutexLock l(&mu_);
+    ++session_;
+    consistent_ = true;
+  }
+  return StartRole();
+}
+
+}  // namespace syncblock::repl

@@ -1,0 +1,124 @@
+// One volume's replica on this storage node: its store, its manifest and its
+// role. As a secondary it applies the primary's replication frames in order,
+// refusing any that carry an older epoch; as the primary it owns the
+// PrimaryEngine that sequences and mirrors client IO.
+//
+// Thread-safe. Lock order: PrimaryEngine::mu_ before Replica::mu_; the replica
+// never calls into its engine while holding mu_.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "replication/store/manifest.h"
+#include "replication/store/replica_store.h"
+#include "replication/wire/hello.h"
+#include "replication/wire/wire_format.h"
+
+namespace syncblock::repl {
+
+class PrimaryEngine;
+
+struct EngineOptions {
+  std::string node_id;
+  // A write or flush that no majority acknowledges within this fails with EIO.
+  std::chrono::milliseconds io_timeout{30000};
+  // Resync bandwidth per replica in bytes per second; 0 is unlimited.
+  uint64_t resync_rate = 256ull << 20;
+  // A peer that reads nothing for this long is dropped.
+  std::chrono::milliseconds send_timeout{10000};
+  std::chrono::milliseconds connect_timeout{2000};
+  std::chrono::milliseconds reconnect_interval{500};
+  // Told when this node gains (true) or loses (false) the primary role of a
+  // volume; the NBD server drops the connections of a lost export.
+  std::function<void(const std::string& volume_id, bool primary)> on_role_change;
+};
+
+struct AcceptEpochResult {
+  uint64_t previous_epoch = 0;
+  uint64_t applied_seq = 0;
+  bool consistent = false;
+  std::string data_generation;
+};
+
+class Replica {
+ public:
+  static absl::StatusOr<std::shared_ptr<Replica>> Create(const std::string& dir,
+                                                         const Manifest& m,
+                                                         const EngineOptions& opts);
+  static absl::StatusOr<std::shared_ptr<Replica>> Open(const std::string& dir,
+                                                       const EngineOptions& opts);
+  ~Replica();
+
+  const std::string& id() const { return id_; }
+  ReplicaStore& store() { return *store_; }
+  const EngineOptions& options() const { return opts_; }
+
+  Manifest manifest() const;
+  // Applies `change` to the manifest and persists it.
+  absl::Status UpdateManifest(const std::function<void(Manifest&)>& change);
+
+  // The engine while this node is the volume's primary and not fenced.
+  std::shared_ptr<PrimaryEngine> engine() const;
+  bool IsPrimary() const;
+  uint64_t applied_seq() const { return applied_seq_.load(); }
+  // The primary's engine reports each sequence number it applied locally.
+  void NoteApplied(uint64_t seq) { applied_seq_.store(seq); }
+  bool consistent() const;
+
+  // Starts the engine when the manifest names this node as primary.
+  absl::Status StartRole();
+  // Stops the engine (node shutdown or replica deletion).
+  void Shutdown();
+
+  // --- secondary side, called by the replication server ---
+  // Accepts or refuses a primary's hello. On success `session` identifies the
+  // connection; frames of any older session are refused.
+  HelloReply AcceptHello(const HelloRequest& hello, uint64_t* session);
+  // Applies one frame; the answer is the ack's status. A checksum request puts
+  // its answer in `reply`.
+  WireStatus Apply(uint64_t session, const FrameHeader& h, std::string_view payload,
+                   std::string* reply, std::string* error);
+
+  // --- promotion ---
+  // FAILED_PRECONDITION when this replica already has `epoch` or newer (unless
+  // it is the same primary again).
+  absl::StatusOr<AcceptEpochResult> AcceptEpoch(uint64_t epoch, const std::string& primary,
+                                                const std::vector<MemberInfo>& members);
+  // Takes the primary role at the manifest's (already accepted) epoch.
+  absl::Status BecomePrimary(const std::function<void(Manifest&)>& change);
+
+ private:
+  Replica(std::unique_ptr<ReplicaStore> store, Manifest m, const EngineOptions& opts);
+  // Fences and stops `engine` (taken out of engine_ by the caller, outside
+  // mu_) and returns the regions it had writes in flight in.
+  static std::vector<uint64_t> Demote(std::shared_ptr<PrimaryEngine> engine);
+  absl::Status ApplyData(const FrameHeader& h, std::string_view payload);
+
+  const std::string id_;
+  const EngineOptions opts_;
+  std::unique_ptr<ReplicaStore> store_;
+
+  // Held across the check of a frame's epoch and its application, and by
+  // AcceptEpoch: once a new epoch is accepted, no frame of an older one is
+  // applied any more.
+  std::mutex apply_mu_;
+
+  mutable absl::Mutex mu_;
+  Manifest manifest_ ABSL_GUARDED_BY(mu_);
+  std::shared_ptr<PrimaryEngine> engine_ ABSL_GUARDED_BY(mu_);
+  uint64_t session_ ABSL_GUARDED_BY(mu_) = 0;
+  bool consistent_ ABSL_GUARDED_BY(mu_) = false;
+  std::atomic<uint64_t> applied_seq_{0};
+};
+
+}  // namespace syncblock::repl

@@ -1,0 +1,59 @@
+// The secondary side of the replication protocol: accepts primaries'
+// connections, checks each hello against the local replica (creating it when
+// the primary asks and this node has none), then applies frames in order and
+// acknowledges each. A malformed or corrupt frame closes that connection and
+// nothing of it is applied; other connections carry on.
+//
+// Thread-safe; one thread per connection.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "replication/engine/replica.h"
+#include "replication/util/socket.h"
+
+namespace syncblock::repl {
+
+class ReplicaRegistry {
+ public:
+  virtual ~ReplicaRegistry() = default;
+  virtual std::shared_ptr<Replica> FindReplica(const std::string& volume_id) = 0;
+  // Creates an empty, inconsistent replica for a primary that names this node
+  // as a member (the node lost its data, or was added).
+  virtual absl::StatusOr<std::shared_ptr<Replica>> CreateReplicaFor(const HelloRequest& hello) = 0;
+};
+
+class ReplicationServer {
+ public:
+  explicit ReplicationServer(ReplicaRegistry* registry) : registry_(registry) {}
+  ~ReplicationServer();
+
+  absl::Status Listen(const HostPort& addr);
+  int port() const { return port_; }
+  void Stop();
+
+  uint64_t frames_rejected() const { return frames_rejected_.load(); }
+
+ private:
+  void AcceptLoop();
+  void Serve(int fd);
+
+  ReplicaRegistry* const registry_;
+  int listen_fd_ = -1;
+  int port_ = 0;
+  std::atomic<bool> stopping_{false};
+  std::thread accept_thread_;
+  std::mutex mu_;
+  std::set<int> conns_;  // guarded by mu_
+  std::vector<std::thread> threads_;  // guarded by mu_
+  std::atomic<uint64_t> frames_rejected_{0};
+};
+
+}  // namespace syncblock::repl

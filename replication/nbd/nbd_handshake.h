@@ -1,0 +1,91 @@
+// The option-haggling half of the NBD fixed newstyle handshake as a state
+// machine without sockets: the connection feeds it each option the client
+// sends and writes back the bytes it returns. It decides which options are
+// answered how (NBD_OPT_EXPORT_NAME, GO, INFO, LIST, ABORT; NBD_REP_ERR_* for
+// everything else) and resolves the export through the ExportProvider.
+//
+// One instance per connection; not thread-safe (the connection's reader
+// thread owns it).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "replication/block_device.h"
+#include "replication/nbd/nbd_protocol.h"
+
+namespace syncblock::repl::nbd {
+
+struct HandshakeConfig {
+  BlockSizes block_sizes;
+  bool multi_conn = true;
+  // Option data longer than this is not buffered: the option is answered with
+  // NBD_REP_ERR_TOO_BIG (NBD_OPT_INFO/GO carry at most a 4096-byte name and a
+  // few info requests).
+  uint32_t max_option_length = 64 * 1024;
+  // Beyond this the data is not even read and discarded: a client sending it
+  // is treated as a denial of service and the connection closed.
+  uint32_t max_option_discard = 1024 * 1024;
+  // Likewise for a client that never stops haggling.
+  int max_options = 1024;
+};
+
+class Handshake {
+ public:
+  enum class Next {
+    kContinue,      // write `reply`, then read the next option
+    kClose,         // write `reply` (may be empty), then close the connection
+    kTransmission,  // write `reply`, then enter the transmission phase
+  };
+  struct Outcome {
+    Outcome() = default;
+    Outcome(std::string r, Next n, std::string why = {})
+        : reply(std::move(r)), next(n), reason(std::move(why)) {}
+    std::string reply;
+    Next next = Next::kContinue;
+    std::string reason;  // for kClose: why, for the log
+  };
+  // What to do with an option's data, decided from its header alone.
+  enum class DataPolicy { kRead, kDiscardThenTooBig, kClose };
+
+  // `before_open` (may be empty) is called with an export name before the
+  // provider is asked for it, so the server can find connections by export.
+  Handshake(ExportProvider* provider, HandshakeConfig config,
+            std::function<void(const std::string&)> before_open = {});
+
+  // Handles the client flags; kClose when they are not acceptable.
+  Outcome OnClientFlags(uint32_t client_flags);
+
+  DataPolicy PolicyFor(const OptionHeader& header) const;
+  // The reply to an option whose data was discarded as too long.
+  Outcome OnTooBig(const OptionHeader& header);
+  // Handles one whole option (header.length == data.size()).
+  Outcome OnOption(const OptionHeader& header, std::string_view data);
+
+  // Valid after kTransmission.
+  const std::shared_ptr<BlockDevice>& device() const { return device_; }
+  const std::string& export_name() const { return export_name_; }
+  uint16_t transmission_flags() const { return transmission_flags_; }
+
+ private:
+  Outcome Count(Outcome outcome);
+  Outcome ExportName(std::string_view data);
+  Outcome InfoOrGo(uint32_t option, std::string_view data);
+  Outcome List(std::string_view data);
+  std::shared_ptr<BlockDevice> Open(const std::string& name);
+
+  ExportProvider* provider_;
+  HandshakeConfig config_;
+  std::function<void(const std::string&)> before_open_;
+  bool no_zeroes_ = false;
+  int options_seen_ = 0;
+  std::shared_ptr<BlockDevice> device_;
+  std::string export_name_;
+  uint16_t transmission_flags_ = 0;
+};
+
+}  // namespace syncblock::repl::nbd

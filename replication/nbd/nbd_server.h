@@ -1,0 +1,109 @@
+// The NBD export server of a storage node: listens on a TCP port and serves
+// each export (volume ID) the ExportProvider resolves, speaking the fixed
+// newstyle NBD protocol (NetworkBlockDevice/nbd, doc/proto.md) with simple
+// replies. Any NBD client works against it: the kernel's nbd driver, qemu,
+// qemu-img/qemu-io, nbdinfo, nbdcopy, nbdfuse, fio's nbd engine.
+//
+// Supported: options EXPORT_NAME, GO, INFO (INFO_EXPORT, NAME, DESCRIPTION,
+// BLOCK_SIZE 1/4096/32 MiB), LIST, ABORT; commands READ, WRITE, FLUSH, TRIM,
+// WRITE_ZEROES (NO_HOLE), DISC, the FUA flag; several connections per export
+// (CAN_MULTI_CONN). Each connection has a reader thread (which pipelines
+// requests into BlockDevice::Submit) and a writer thread for replies the
+// socket could not take at once.
+//
+// Thread-safety: all methods may be called from any thread. Stop() (or the
+// destructor) must not be called from a BlockDevice completion callback.
+//
+// Metrics: Stats() returns per-export counters; RenderNbdStatsPrometheus()
+// (nbd_stats.h) turns them into /metrics text.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "replication/block_device.h"
+#include "replication/nbd/nbd_protocol.h"
+#include "replication/nbd/nbd_stats.h"
+
+namespace syncblock::repl {
+
+namespace nbd {
+class Connection;
+}  // namespace nbd
+
+struct NbdServerOptions {
+  // Advertised in NBD_INFO_BLOCK_SIZE; `maximum` also bounds READ, WRITE and
+  // WRITE_ZEROES lengths (longer ones get EINVAL).
+  nbd::BlockSizes block_sizes;
+  // Advertise NBD_FLAG_CAN_MULTI_CONN.
+  bool multi_conn = true;
+  // Per-connection back-pressure on requests in flight.
+  size_t max_inflight_requests = 256;
+  size_t max_inflight_bytes = 256u << 20;
+  // A client must finish the handshake within this time.
+  std::chrono::milliseconds handshake_timeout{30000};
+  // A client that does not read its replies for this long is disconnected.
+  std::chrono::milliseconds send_timeout{60000};
+};
+
+class NbdServer {
+ public:
+  using Options = NbdServerOptions;
+
+  NbdServer(std::shared_ptr<ExportProvider> provider, Options options = {});
+  ~NbdServer();  // Stop()s
+  NbdServer(const NbdServer&) = delete;
+  NbdServer& operator=(const NbdServer&) = delete;
+
+  // Binds host:port (port 0 picks a free port; host "" or "0.0.0.0" or "::"
+  // for every address) and starts accepting. Once per server.
+  absl::Status Listen(const std::string& host, int port);
+  // The bound port (valid after a successful Listen()).
+  int port() const { return port_; }
+
+  // Closes the listener and every connection (after their in-flight requests
+  // complete) and joins all threads. Idempotent.
+  void Stop();
+
+  // Disconnects every connection to `name` (e.g. this node lost the primary
+  // role: clients reconnect to the new primary).
+  void CloseExport(const std::string& name);
+
+  // Counters per export that has had a connection since the server started.
+  std::vector<NbdExportStats> Stats() const;
+  // Connections open now (any phase).
+  size_t ConnectionCount() const;
+
+ private:
+  struct Entry {
+    std::shared_ptr<nbd::Connection> connection;
+    std::thread thread;
+  };
+
+  void AcceptLoop();
+  void ReapFinished();
+  std::shared_ptr<NbdExportCounters> CountersFor(const std::string& name);
+
+  const std::shared_ptr<ExportProvider> provider_;
+  const Options options_;
+  int listen_fd_ = -1;
+  int wake_fd_ = -1;  // eventfd: Stop() and finished connections wake AcceptLoop
+  int port_ = 0;
+  std::thread accept_thread_;
+
+  mutable std::mutex mu_;
+  bool stopping_ = false;                                    // guarded by mu_
+  uint64_t next_id_ = 0;                                     // guarded by mu_
+  std::map<uint64_t, Entry> connections_;                    // guarded by mu_
+  std::vector<uint64_t> finished_;                           // guarded by mu_
+  std::map<std::string, std::shared_ptr<NbdExportCounters>> counters_;  // guarded by mu_
+};
+
+}  // namespace syncblock::repl

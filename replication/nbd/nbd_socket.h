@@ -1,0 +1,44 @@
+// Blocking socket IO for the NBD server: a buffered reader (so a 28-byte
+// request header does not cost a system call of its own) and vectored sends
+// that write a reply whole.
+//
+// SocketReader is used by one thread at a time (the connection's reader).
+// The send functions are stateless; callers serialise sends on one socket.
+#pragma once
+
+#include <sys/uio.h>
+
+#include <cstddef>
+#include <memory>
+
+namespace syncblock::repl::nbd {
+
+class SocketReader {
+ public:
+  explicit SocketReader(int fd, size_t buffer_size = 128 * 1024);
+
+  // Fills `dst` with exactly `n` bytes. False on EOF, error or receive
+  // timeout (errno tells which; 0 on a clean EOF).
+  bool ReadExact(void* dst, size_t n);
+  // Reads and drops `n` bytes without buffering them all.
+  bool Discard(size_t n);
+
+ private:
+  bool Fill();
+
+  int fd_;
+  std::unique_ptr<char[]> buffer_;
+  size_t capacity_;
+  size_t begin_ = 0;
+  size_t end_ = 0;
+};
+
+// Sends all of `iov` (blocking; honours SO_SNDTIMEO). False on error.
+bool SendAll(int fd, struct iovec* iov, int iovcnt);
+// Sends as much of `iov` as the socket takes now, without blocking. Returns
+// the bytes sent (0 when the buffer is full), or -1 on a socket error.
+long SendSome(int fd, struct iovec* iov, int iovcnt);
+// Advances `iov` past `n` sent bytes; returns the new first index.
+int AdvanceIov(struct iovec* iov, int iovcnt, size_t n);
+
+}  // namespace syncblock::repl::nbd

@@ -1,0 +1,272 @@
+#include "replication/node/control_service.h"
+
+#include "absl/strings/str_cat.h"
+#include "replication/engine/primary_engine.h"
+#include "replication/node/promotion.h"
+#include "replication/util/grpc_status.h"
+#include "replication/util/logging.h"
+
+namespace syncblock::repl {
+namespace {
+
+namespace pb = syncblock::control::v1;
+
+constexpr uint32_t kMaxReadRegion = 4 << 20;
+
+MemberInfo FromProto(const pb::Member& m) {
+  return {m.node_id(), m.control_address(), m.replication_address(), m.nbd_address(), m.zone()};
+}
+
+void ToProto(const MemberInfo& m, pb::Member* out) {
+  out->set_node_id(m.node_id);
+  out->set_control_address(m.control_address);
+  out->set_replication_address(m.replication_address);
+  out->set_nbd_address(m.nbd_address);
+  out->set_zone(m.zone);
+}
+
+pb::PeerState ToProto(PeerState s) {
+  switch (s) {
+    case PeerState::kInSync: return pb::PEER_IN_SYNC;
+    case PeerState::kOffline: return pb::PEER_OFFLINE;
+    case PeerState::kResyncing: return pb::PEER_RESYNCING;
+    case PeerState::kFailed: return pb::PEER_FAILED;
+  }
+  return pb::PEER_STATE_UNSPECIFIED;
+}
+
+void FillStatus(StorageNode& node, Replica& replica, pb::ReplicaStatus* out) {
+  Manifest m = replica.manifest();
+  out->set_volume_id(m.volume_id);
+  out->set_size_bytes(m.size_bytes);
+  out->set_epoch(m.epoch);
+  out->set_primary_node_id(m.primary_node_id);
+  out->set_node_id(node.options().node_id);
+  out->set_region_size(m.region_size);
+  out->set_applied_seq(replica.applied_seq());
+  out->set_consistent(replica.consistent());
+  for (const auto& mem : m.members) ToProto(mem, out->add_members());
+  for (const auto& [k, v] : m.attributes) (*out->mutable_attributes())[k] = v;
+  bool claims_primary = m.primary_node_id == node.options().node_id;
+  auto engine = replica.engine();
+  out->set_role(claims_primary ? pb::ROLE_PRIMARY : pb::ROLE_SECONDARY);
+  out->set_fenced(claims_primary && !engine);
+  if (!engine) return;
+  out->set_nbd_uri(node.NbdUri(m.volume_id));
+  EngineView view = engine->View();
+  for (const auto& p : view.peers) {
+    auto* ps = out->add_peers();
+    ps->set_node_id(p.node_id);
+    ps->set_state(ToProto(p.state));
+    ps->set_acked_seq(p.acked_seq);
+    ps->set_lag_seq(p.unacked);
+    ps->set_dirty_bytes(p.dirty_bytes);
+    ps->set_message(p.message);
+    auto* r = ps->mutable_resync();
+    r->set_bytes_copied(p.resync.bytes_copied);
+    r->set_bytes_total(p.resync.bytes_total);
+    r->set_rate_bytes_per_second(p.resync.rate_bytes_per_second);
+    r->set_eta_seconds(p.resync.eta_seconds);
+    r->set_full(p.resync.full);
+  }
+}
+
+grpc::Status Invalid(const std::string& msg) {
+  return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, msg);
+}
+
+// The replica, which must be this volume's serving primary here.
+absl::StatusOr<std::pair<std::shared_ptr<Replica>, std::shared_ptr<PrimaryEngine>>> Primary(
+    StorageNode& node, const std::string& volume_id) {
+  auto r = node.Get(volume_id);
+  if (!r.ok()) return r.status();
+  auto engine = (*r)->engine();
+  if (!engine) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("node ", node.options().node_id, " is not the primary of volume ", volume_id,
+                     " (primary: ", (*r)->manifest().primary_node_id, ")"));
+  }
+  return std::make_pair(*r, engine);
+}
+
+}  // namespace
+
+grpc::Status ControlService::GetNodeInfo(Ctx*, const pb::GetNodeInfoRequest*, pb::NodeInfo* resp) {
+  if (!node_->started()) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "node is starting");
+  const auto& o = node_->options();
+  resp->set_node_id(o.node_id);
+  resp->set_zone(o.zone);
+  resp->set_control_address(o.control_address);
+  resp->set_replication_address(o.replication_address);
+  resp->set_nbd_address(o.nbd_address);
+  resp->set_metrics_address(o.metrics_address);
+  NodeCapacity c = node_->Capacity();
+  resp->set_capacity_bytes(c.capacity_bytes);
+  resp->set_available_bytes(c.available_bytes);
+  resp->set_replica_count(static_cast<uint32_t>(node_->Replicas().size()));
+  resp->set_version(SYNCBLOCK_VERSION_STRING);
+  return grpc::Status::OK;
+}
+
+grpc::Status ControlService::CreateReplica(Ctx*, const pb::CreateReplicaRequest* req,
+                                           pb::ReplicaStatus* resp) {
+  if (!node_->started()) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "node is starting");
+  if (req->members_size() < 1 || req->members_size() > 5) {
+    return Invalid(absl::StrCat("volume ", req->volume_id(), ": 1 to 5 members, not ",
+                                req->members_size()));
+  }
+  Manifest m;
+  m.volume_id = req->volume_id();
+  m.size_bytes = req->size_bytes();
+  m.epoch = req->epoch() == 0 ? 1 : req->epoch();
+  m.primary_node_id = req->primary_node_id();
+  m.data_generation = req->data_generation();
+  for (const auto& mem : req->members()) m.members.push_back(FromProto(mem));
+  for (const auto& [k, v] : req->attributes()) m.attributes[k] = v;
+  auto r = node_->CreateReplica(m);
+  if (!r.ok()) return ToGrpcStatus(r.status());
+  FillStatus(*node_, **r, resp);
+  return grpc::Status::OK;
+}
+
+grpc::Status ControlService::DeleteReplica(Ctx*, const pb::DeleteReplicaRequest* req,
+                                           pb::DeleteReplicaResponse*) {
+  if (req->volume_id().empty()) return Invalid("volume_id is required");
+  return ToGrpcStatus(node_->DeleteReplica(req->volume_id()));
+}
+
+grpc::Status ControlService::ListReplicas(Ctx*, const pb::ListReplicasRequest*,
+                                          pb::ListReplicasResponse* resp) {
+  for (auto& r : node_->Replicas()) FillStatus(*node_, *r, resp->add_replicas());
+  return grpc::Status::OK;
+}
+
+grpc::Status ControlService::GetReplica(Ctx*, const pb::GetReplicaRequest* req,
+                                        pb::ReplicaStatus* resp) {
+  auto r = node_->Get(req->volume_id());
+  if (!r.ok()) return ToGrpcStatus(r.status());
+  FillStatus(*node_, **r, resp);
+  return grpc::Status::OK;
+}
+
+grpc::Status ControlService::SetMembers(Ctx*, const pb::SetMembersRequest* req,
+                                        pb::ReplicaStatus* resp) {
+  if (req->members_size() < 1 || req->members_size() > 5) {
+    return Invalid(absl::StrCat("volume ", req->volume_id(), ": 1 to 5 members, not ",
+                                req->members_size()));
+  }
+  auto p = Primary(*node_, req->volume_id());
+  if (!p.ok()) return ToGrpcStatus(p.status());
+  std::vector<MemberInfo> members;
+  bool has_self = false;
+  for (const auto& mem : req->members()) {
+    if (mem.node_id().empty()) return Invalid("a member needs a node_id");
+    members.push_back(FromProto(mem));
+    has_self |= mem.node_id() == node_->options().node_id;
+  }
+  if (!has_self) {
+    return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                        "the primary cannot remove itself; promote another replica first");
+  }
+  auto& [replica, engine] = *p;
+  absl::Status s = replica->UpdateManifest([&](Manifest& m) { m.members = members; });
+  if (!s.ok()) return ToGrpcStatus(s);
+  engine->ManifestChanged();
+  FillStatus(*node_, *replica, resp);
+  return grpc::Status::OK;
+}
+
+grpc::Status ControlService::SetAttributes(Ctx*, const pb::SetAttributesRequest* req,
+                                           pb::ReplicaStatus* resp) {
+  auto p = Primary(*node_, req->volume_id());
+  if (!p.ok()) return ToGrpcStatus(p.status());
+  auto& [replica, engine] = *p;
+  absl::Status s = replica->UpdateManifest([&](Manifest& m) {
+    for (const auto& [k, v] : req->set()) m.attributes[k] = v;
+    for (const auto& k : req->remove()) m.attributes.erase(k);
+  });
+  if (!s.ok()) return ToGrpcStatus(s);
+  engine->ManifestChanged();
+  FillStatus(*node_, *replica, resp);
+  return grpc::Status::OK;
+}
+
+grpc::Status ControlService::AcceptEpoch(Ctx*, const pb::AcceptEpochRequest* req,
+                                         pb::AcceptEpochResponse* resp) {
+  if (req->epoch() == 0 || req->primary_node_id().empty()) {
+    return Invalid("epoch and primary_node_id are required");
+  }
+  auto r = node_->Get(req->volume_id());
+  if (!r.ok()) return ToGrpcStatus(r.status());
+  std::vector<MemberInfo> members;
+  for (const auto& mem : req->members()) members.push_back(FromProto(mem));
+  auto result = (*r)->AcceptEpoch(req->epoch(), req->primary_node_id(), members);
+  if (!result.ok()) return ToGrpcStatus(result.status());
+  resp->set_previous_epoch(result->previous_epoch);
+  resp->set_applied_seq(result->applied_seq);
+  resp->set_consistent(result->consistent);
+  resp->set_node_id(node_->options().node_id);
+  resp->set_data_generation(result->data_generation);
+  return grpc::Status::OK;
+}
+
+grpc::Status ControlService::Promote(Ctx*, const pb::PromoteRequest* req,
+                                     pb::ReplicaStatus* resp) {
+  absl::Status s = PromoteReplica(*node_, req->volume_id());
+  if (!s.ok()) {
+    spdlog::warn("promote {}: {}", req->volume_id(), s.message());
+    return ToGrpcStatus(s);
+  }
+  auto r = node_->Get(req->volume_id());
+  if (!r.ok()) return ToGrpcStatus(r.status());
+  FillStatus(*node_, **r, resp);
+  return grpc::Status::OK;
+}
+
+grpc::Status ControlService::RegionChecksums(Ctx*, const pb::RegionChecksumsRequest* req,
+                                             pb::RegionChecksumsResponse* resp) {
+  auto r = node_->Get(req->volume_id());
+  if (!r.ok()) return ToGrpcStatus(r.status());
+  Manifest m = (*r)->manifest();
+  uint64_t region = req->region_size() ? req->region_size() : m.region_size;
+  if (region < 4096 || region > (64u << 20)) {
+    return Invalid(absl::StrCat("region_size ", region, " must be 4 KiB to 64 MiB"));
+  }
+  resp->set_region_size(region);
+  resp->set_node_id(node_->options().node_id);
+  resp->set_applied_seq((*r)->applied_seq());
+  for (uint64_t off = 0; off < m.size_bytes; off += region) {
+    auto crc = (*r)->store().Checksum(off, std::min(region, m.size_bytes - off));
+    if (!crc.ok()) return ToGrpcStatus(crc.status());
+    resp->add_crc32c(*crc);
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status ControlService::ReadRegion(Ctx*, const pb::ReadRegionRequest* req,
+                                        pb::ReadRegionResponse* resp) {
+  auto r = node_->Get(req->volume_id());
+  if (!r.ok()) return ToGrpcStatus(r.status());
+  uint64_t size = (*r)->manifest().size_bytes;
+  if (req->length() > kMaxReadRegion || req->offset() > size ||
+      req->length() > size - req->offset()) {
+    return grpc::Status(grpc::StatusCode::OUT_OF_RANGE,
+                        absl::StrCat("read of ", req->length(), " bytes at ", req->offset(),
+                                     " is past the end (", size, ") or over 4 MiB"));
+  }
+  std::string* data = resp->mutable_data();
+  data->resize(req->length());
+  return ToGrpcStatus((*r)->store().Read(req->offset(), data->data(), req->length()));
+}
+
+grpc::Status ControlService::Resync(Ctx*, const pb::ResyncRequest* req, pb::ReplicaStatus* resp) {
+  auto p = Primary(*node_, req->volume_id());
+  if (!p.ok()) return ToGrpcStatus(p.status());
+  auto& [replica, engine] = *p;
+  absl::Status s = engine->RequestResync(req->node_id(), req->full());
+  if (!s.ok()) return ToGrpcStatus(s);
+  FillStatus(*node_, *replica, resp);
+  return grpc::Status::OK;
+}
+
+}  // namespace syncblock::repl

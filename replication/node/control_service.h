@@ -1,0 +1,45 @@
+// The gRPC StorageControl service of a storage node (replication/proto/
+// control.proto), a thin adapter over StorageNode: it checks arguments, calls
+// the node, and turns statuses into gRPC codes. Thread-safe.
+#pragma once
+
+#include "replication/node/storage_node.h"
+#include "replication/proto/control.grpc.pb.h"
+
+namespace syncblock::repl {
+
+class ControlService final : public syncblock::control::v1::StorageControl::Service {
+ public:
+  explicit ControlService(StorageNode* node) : node_(node) {}
+
+  using Ctx = grpc::ServerContext;
+  grpc::Status GetNodeInfo(Ctx*, const syncblock::control::v1::GetNodeInfoRequest* req,
+                      syncblock::control::v1::NodeInfo* resp) override;
+  grpc::Status CreateReplica(Ctx*, const syncblock::control::v1::CreateReplicaRequest* req,
+                      syncblock::control::v1::ReplicaStatus* resp) override;
+  grpc::Status DeleteReplica(Ctx*, const syncblock::control::v1::DeleteReplicaRequest* req,
+                      syncblock::control::v1::DeleteReplicaResponse* resp) override;
+  grpc::Status ListReplicas(Ctx*, const syncblock::control::v1::ListReplicasRequest* req,
+                      syncblock::control::v1::ListReplicasResponse* resp) override;
+  grpc::Status GetReplica(Ctx*, const syncblock::control::v1::GetReplicaRequest* req,
+                      syncblock::control::v1::ReplicaStatus* resp) override;
+  grpc::Status SetMembers(Ctx*, const syncblock::control::v1::SetMembersRequest* req,
+                      syncblock::control::v1::ReplicaStatus* resp) override;
+  grpc::Status SetAttributes(Ctx*, const syncblock::control::v1::SetAttributesRequest* req,
+                      syncblock::control::v1::ReplicaStatus* resp) override;
+  grpc::Status AcceptEpoch(Ctx*, const syncblock::control::v1::AcceptEpochRequest* req,
+                      syncblock::control::v1::AcceptEpochResponse* resp) override;
+  grpc::Status Promote(Ctx*, const syncblock::control::v1::PromoteRequest* req,
+                      syncblock::control::v1::ReplicaStatus* resp) override;
+  grpc::Status RegionChecksums(Ctx*, const syncblock::control::v1::RegionChecksumsRequest* req,
+                      syncblock::control::v1::RegionChecksumsResponse* resp) override;
+  grpc::Status ReadRegion(Ctx*, const syncblock::control::v1::ReadRegionRequest* req,
+                      syncblock::control::v1::ReadRegionResponse* resp) override;
+  grpc::Status Resync(Ctx*, const syncblock::control::v1::ResyncRequest* req,
+                      syncblock::control::v1::ReplicaStatus* resp) override;
+
+ private:
+  StorageNode* node_;
+};
+
+}  // namespace syncblock::repl

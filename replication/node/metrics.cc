@@ -1,0 +1,79 @@
+#include "replication/node/metrics.h"
+
+#include "absl/strings/str_cat.h"
+#include "replication/engine/primary_engine.h"
+#include "replication/nbd/nbd_stats.h"
+
+namespace syncblock::repl {
+namespace {
+
+void Family(std::string& out, const char* name, const char* type, const char* help) {
+  absl::StrAppend(&out, "# HELP ", name, " ", help, "\n# TYPE ", name, " ", type, "\n");
+}
+
+}  // namespace
+
+std::string RenderNodeMetrics(StorageNode& node) {
+  std::string out = RenderNbdStatsPrometheus(node.nbd().Stats());
+  const std::string self = node.options().node_id;
+  NodeCapacity cap = node.Capacity();
+  Family(out, "syncblock_node_capacity_bytes", "gauge", "Size of the data directory's filesystem.");
+  absl::StrAppend(&out, "syncblock_node_capacity_bytes{node=\"", self, "\"} ", cap.capacity_bytes, "\n");
+  Family(out, "syncblock_node_available_bytes", "gauge",
+         "Space free for new volumes (less what sparse replicas may claim).");
+  absl::StrAppend(&out, "syncblock_node_available_bytes{node=\"", self, "\"} ",
+                  cap.available_bytes, "\n");
+  Family(out, "syncblock_replication_frames_rejected_total", "counter",
+         "Replication frames refused as malformed or corrupt.");
+  absl::StrAppend(&out, "syncblock_replication_frames_rejected_total{node=\"", self, "\"} ",
+                  node.replication().frames_rejected(), "\n");
+
+  std::string role, epoch, state, lag, dirty, copied, total, ratio, remaining;
+  for (auto& r : node.Replicas()) {
+    Manifest m = r->manifest();
+    auto engine = r->engine();
+    std::string v = absl::StrCat("volume=\"", m.volume_id, "\"");
+    absl::StrAppend(&role, "syncblock_volume_primary{", v, "} ", engine ? 1 : 0, "\n");
+    absl::StrAppend(&epoch, "syncblock_volume_epoch{", v, "} ", m.epoch, "\n");
+    if (!engine) continue;
+    EngineView view = engine->View();
+    for (const auto& p : view.peers) {
+      std::string l = absl::StrCat(v, ",replica=\"", p.node_id, "\"");
+      for (PeerState s : {PeerState::kInSync, PeerState::kOffline, PeerState::kResyncing,
+                          PeerState::kFailed}) {
+        absl::StrAppend(&state, "syncblock_replica_state{", l, ",state=\"", PeerStateName(s),
+                        "\"} ", p.state == s ? 1 : 0, "\n");
+      }
+      absl::StrAppend(&lag, "syncblock_replication_lag_frames{", l, "} ", p.unacked, "\n");
+      absl::StrAppend(&dirty, "syncblock_replica_dirty_bytes{", l, "} ", p.dirty_bytes, "\n");
+      absl::StrAppend(&copied, "syncblock_resync_bytes_copied{", l, "} ", p.resync.bytes_copied, "\n");
+      absl::StrAppend(&total, "syncblock_resync_bytes_total{", l, "} ", p.resync.bytes_total, "\n");
+      double progress = p.resync.bytes_total
+                            ? static_cast<double>(p.resync.bytes_copied) / p.resync.bytes_total
+                            : (p.state == PeerState::kInSync ? 1.0 : 0.0);
+      absl::StrAppend(&ratio, "syncblock_resync_progress_ratio{", l, "} ", progress, "\n");
+      absl::StrAppend(&remaining, "syncblock_resync_remaining_bytes{", l, "} ",
+                      p.resync.bytes_total - std::min(p.resync.bytes_total, p.resync.bytes_copied),
+                      "\n");
+    }
+  }
+  auto section = [&](const char* name, const char* type, const char* help, const std::string& body) {
+    Family(out, name, type, help);
+    out += body;
+  };
+  section("syncblock_volume_primary", "gauge", "1 when this node serves the volume as primary.", role);
+  section("syncblock_volume_epoch", "gauge", "The volume's epoch as this replica knows it.", epoch);
+  section("syncblock_replica_state", "gauge", "Each replica's state, seen by the primary.", state);
+  section("syncblock_replication_lag_frames", "gauge",
+          "Frames sent to a replica and not yet acknowledged.", lag);
+  section("syncblock_replica_dirty_bytes", "gauge",
+          "Bytes a replica misses, from the primary's dirty bitmap.", dirty);
+  section("syncblock_resync_bytes_copied", "gauge", "Bytes copied by the current resync.", copied);
+  section("syncblock_resync_bytes_total", "gauge", "Bytes the current resync copies.", total);
+  section("syncblock_resync_progress_ratio", "gauge", "Resync progress, 0 to 1.", ratio);
+  section("syncblock_resync_remaining_bytes", "gauge", "Bytes the resync still has to copy.",
+          remaining);
+  return out;
+}
+
+}  // namespace syncblock::repl

@@ -1,0 +1,183 @@
+#include "replication/node/promotion.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include <future>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "replication/proto/control.grpc.pb.h"
+#include "replication/util/grpc_status.h"
+#include "replication/util/logging.h"
+#include "replication/util/status_macros.h"
+
+namespace syncblock::repl {
+namespace {
+
+namespace pb = syncblock::control::v1;
+
+constexpr uint32_t kReadChunk = 4 << 20;
+
+std::unique_ptr<pb::StorageControl::Stub> Stub(const std::string& address) {
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(256 << 20);
+  return pb::StorageControl::NewStub(
+      grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args));
+}
+
+void SetDeadline(grpc::ClientContext& ctx, std::chrono::milliseconds timeout) {
+  ctx.set_deadline(std::chrono::system_clock::now() + timeout);
+}
+
+struct Answer {
+  MemberInfo member;
+  absl::StatusOr<AcceptEpochResult> result = absl::UnknownError("not asked");
+};
+
+absl::StatusOr<AcceptEpochResult> AskRemote(const MemberInfo& member, const Manifest& m,
+                                            uint64_t epoch, const std::string& self,
+                                            std::chrono::milliseconds timeout) {
+  pb::AcceptEpochRequest req;
+  req.set_volume_id(m.volume_id);
+  req.set_epoch(epoch);
+  req.set_primary_node_id(self);
+  for (const auto& mem : m.members) {
+    auto* out = req.add_members();
+    out->set_node_id(mem.node_id);
+    out->set_control_address(mem.control_address);
+    out->set_replication_address(mem.replication_address);
+    out->set_nbd_address(mem.nbd_address);
+    out->set_zone(mem.zone);
+  }
+  pb::AcceptEpochResponse resp;
+  grpc::ClientContext ctx;
+  SetDeadline(ctx, timeout);
+  grpc::Status s = Stub(member.control_address)->AcceptEpoch(&ctx, req, &resp);
+  RETURN_IF_ERROR(FromGrpcStatus(
+      s, absl::StrCat("AcceptEpoch on ", member.node_id, " (", member.control_address, ")")));
+  AcceptEpochResult r;
+  r.previous_epoch = resp.previous_epoch();
+  r.applied_seq = resp.applied_seq();
+  r.consistent = resp.consistent();
+  r.data_generation = resp.data_generation();
+  return r;
+}
+
+// Copies into `replica` every region whose checksum differs from `source`'s.
+absl::Status CatchUp(Replica& replica, const MemberInfo& source, std::chrono::milliseconds timeout) {
+  Manifest m = replica.manifest();
+  auto stub = Stub(source.control_address);
+  pb::RegionChecksumsRequest req;
+  req.set_volume_id(m.volume_id);
+  req.set_region_size(m.region_size);
+  pb::RegionChecksumsResponse sums;
+  {
+    grpc::ClientContext ctx;
+    SetDeadline(ctx, timeout * 6);
+    RETURN_IF_ERROR(FromGrpcStatus(stub->RegionChecksums(&ctx, req, &sums),
+                                   "RegionChecksums on " + source.node_id));
+  }
+  uint64_t copied = 0;
+  for (int i = 0; i < sums.crc32c_size(); ++i) {
+    uint64_t off = static_cast<uint64_t>(i) * m.region_size;
+    if (off >= m.size_bytes) break;
+    uint64_t len = std::min(m.region_size, m.size_bytes - off);
+    ASSIGN_OR_RETURN(uint32_t mine, replica.store().Checksum(off, len));
+    if (mine == sums.crc32c(i)) continue;
+    for (uint64_t at = off; at < off + len; at += kReadChunk) {
+      pb::ReadRegionRequest rr;
+      rr.set_volume_id(m.volume_id);
+      rr.set_offset(at);
+      rr.set_length(static_cast<uint32_t>(std::min<uint64_t>(kReadChunk, off + len - at)));
+      pb::ReadRegionResponse data;
+      grpc::ClientContext ctx;
+      SetDeadline(ctx, timeout);
+      RETURN_IF_ERROR(FromGrpcStatus(stub->ReadRegion(&ctx, rr, &data),
+                                     "ReadRegion on " + source.node_id));
+      RETURN_IF_ERROR(replica.store().Write(at, data.data().data(), data.data().size()));
+      copied += data.data().size();
+    }
+  }
+  RETURN_IF_ERROR(replica.store().Sync());
+  spdlog::info("volume {}: promotion took {} bytes from {}", m.volume_id, copied, source.node_id);
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status PromoteReplica(StorageNode& node, const std::string& volume_id,
+                            std::chrono::milliseconds timeout) {
+  ASSIGN_OR_RETURN(auto replica, node.Get(volume_id));
+  const std::string self = node.options().node_id;
+  Manifest m = replica->manifest();
+  if (m.primary_node_id == self && replica->IsPrimary()) return absl::OkStatus();
+  uint64_t epoch = m.epoch + 1;
+
+  std::vector<Answer> answers(m.members.size());
+  std::vector<std::future<void>> asks;
+  for (size_t i = 0; i < m.members.size(); ++i) {
+    answers[i].member = m.members[i];
+    if (m.members[i].node_id == self) {
+      answers[i].result = replica->AcceptEpoch(epoch, self, m.members);
+      continue;
+    }
+    asks.push_back(std::async(std::launch::async, [&, i] {
+      answers[i].result = AskRemote(answers[i].member, m, epoch, self, timeout);
+    }));
+  }
+  for (auto& f : asks) f.wait();
+
+  int accepted = 0;
+  std::vector<std::string> refusals;
+  const Answer* source = nullptr;
+  const Answer* mine = nullptr;
+  for (const auto& a : answers) {
+    if (!a.result.ok()) {
+      refusals.push_back(std::string(a.result.status().message()));
+      continue;
+    }
+    ++accepted;
+    if (a.member.node_id == self) mine = &a;
+    if (!a.result->consistent) continue;
+    // The most advanced consistent replica holds every write a majority
+    // acknowledged: the accepting majority overlaps every acknowledging one.
+    if (!source || a.result->applied_seq > source->result->applied_seq ||
+        (a.result->applied_seq == source->result->applied_seq && a.member.node_id == self)) {
+      source = &a;
+    }
+  }
+  if (accepted < m.Quorum()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "volume ", volume_id, ": only ", accepted, " of ", m.members.size(),
+        " replicas accepted epoch ", epoch, " (", m.Quorum(), " needed): ",
+        absl::StrJoin(refusals, "; ")));
+  }
+  if (!source || !mine) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "volume ", volume_id, ": no replica that accepted epoch ", epoch,
+        " is known to be complete; wait for the resync to finish"));
+  }
+  if (source != mine && (source->result->applied_seq != mine->result->applied_seq ||
+                         !mine->result->consistent)) {
+    RETURN_IF_ERROR(CatchUp(*replica, source->member, timeout));
+  }
+  uint64_t reference = source->result->applied_seq;
+  RETURN_IF_ERROR(replica->BecomePrimary([&](Manifest& next) {
+    next.epoch = epoch;
+    next.checksum_resync.clear();
+    for (const auto& a : answers) {
+      if (a.member.node_id == self) continue;
+      if (a.result.ok()) next.member_generations[a.member.node_id] = a.result->data_generation;
+      // Same stream position and complete: identical to the reference.
+      // Anything else is compared by checksums when it connects.
+      bool same = a.result.ok() && a.result->consistent && a.result->applied_seq == reference;
+      if (!same) next.checksum_resync.insert(a.member.node_id);
+    }
+  }));
+  spdlog::info("volume {}: node {} is primary at epoch {} ({} of {} accepted)", volume_id, self,
+               epoch, accepted, m.members.size());
+  return absl::OkStatus();
+}
+
+}  // namespace syncblock::repl

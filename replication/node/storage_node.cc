@@ -1,0 +1,324 @@
+#include "replication/node/storage_node.h"
+
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "absl/strings/str_cat.h"
+#include "replication/engine/primary_engine.h"
+#include "replication/util/logging.h"
+#include "replication/util/status_macros.h"
+
+namespace syncblock::repl {
+namespace {
+
+// NBD exports are the volumes this node is primary of.
+class NodeExports : public ExportProvider {
+ public:
+  explicit NodeExports(StorageNode* node) : node_(node) {}
+  std::shared_ptr<BlockDevice> Open(const std::string& name) override {
+    auto r = node_->FindReplica(name);
+    return r ? r->engine() : nullptr;
+  }
+  std::vector<std::string> List() override {
+    std::vector<std::string> out;
+    for (auto& r : node_->Replicas()) {
+      if (r->IsPrimary()) out.push_back(r->id());
+    }
+    return out;
+  }
+
+ private:
+  StorageNode* node_;
+};
+
+std::string RandomGeneration() {
+  std::random_device rd;
+  std::mt19937_64 gen((static_cast<uint64_t>(rd()) << 32) ^ rd());
+  char buf[33];
+  snprintf(buf, sizeof(buf), "%016lx%016lx", static_cast<unsigned long>(gen()),
+           static_cast<unsigned long>(gen()));
+  return buf;
+}
+
+std::string Advertised(const std::string& explicit_address, const std::string& advertise_host,
+                       const HostPort& listen) {
+  if (!explicit_address.empty()) return explicit_address;
+  HostPort hp = listen;
+  if (!advertise_host.empty()) hp.host = advertise_host;
+  return hp.ToString();
+}
+
+}  // namespace
+
+StorageNode::StorageNode(StorageNodeOptions opts) : opts_(std::move(opts)) {
+  opts_.engine.node_id = opts_.node_id;
+  opts_.engine.on_role_change = [this](const std::string& volume_id, bool primary) {
+    // Clients of an export this node lost must reconnect to the new primary.
+    if (!primary && nbd_) nbd_->CloseExport(volume_id);
+  };
+  exports_ = std::make_shared<NodeExports>(this);
+  nbd_ = std::make_unique<NbdServer>(exports_);
+  replication_ = std::make_unique<ReplicationServer>(this);
+}
+
+StorageNode::~StorageNode() { Stop(); }
+
+std::string StorageNode::VolumeDir(const std::string& volume_id) const {
+  return opts_.data_dir + "/volumes/" + volume_id;
+}
+
+std::string StorageNode::TombstonePath(const std::string& volume_id) const {
+  return opts_.data_dir + "/deleted/" + volume_id;
+}
+
+absl::Status StorageNode::CheckNodeIdentity() {
+  std::error_code ec;
+  std::filesystem::create_directories(opts_.data_dir + "/volumes", ec);
+  std::filesystem::create_directories(opts_.data_dir + "/deleted", ec);
+  if (ec) return absl::InternalError(absl::StrCat("data dir ", opts_.data_dir, ": ", ec.message()));
+  std::string path = opts_.data_dir + "/node.json";
+  std::ifstream in(path);
+  if (in) {
+    std::stringstream ss;
+    ss << in.rdbuf();
+    try {
+      auto j = nlohmann::json::parse(ss.str());
+      std::string id = j.at("node_id").get<std::string>();
+      if (id != opts_.node_id) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "data dir ", opts_.data_dir, " belongs to node '", id, "', not '", opts_.node_id, "'"));
+      }
+      return absl::OkStatus();
+    } catch (const nlohmann::json::exception& e) {
+      return absl::DataLossError(absl::StrCat(path, " is not valid: ", e.what()));
+    }
+  }
+  nlohmann::json j = {{"node_id", opts_.node_id}, {"format_version", 1}};
+  std::ofstream out(path);
+  out << j.dump(2) << "\n";
+  if (!out) return absl::InternalError(absl::StrCat("cannot write ", path));
+  return absl::OkStatus();
+}
+
+absl::Status StorageNode::LoadReplicas() {
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(opts_.data_dir + "/volumes", ec)) {
+    if (!entry.is_directory()) continue;
+    auto r = Replica::Open(entry.path().string(), opts_.engine);
+    if (!r.ok()) {
+      // One damaged replica must not keep the node's other volumes down.
+      spdlog::error("replica in {} not loaded: {}", entry.path().string(), r.status().message());
+      continue;
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    replicas_[(*r)->id()] = *r;
+  }
+  if (ec) return absl::InternalError(absl::StrCat("list volumes: ", ec.message()));
+  return absl::OkStatus();
+}
+
+absl::Status StorageNode::Start() {
+  RETURN_IF_ERROR(CheckNodeIdentity());
+  RETURN_IF_ERROR(LoadReplicas());
+  RETURN_IF_ERROR(replication_->Listen(opts_.replication_listen));
+  RETURN_IF_ERROR(nbd_->Listen(opts_.nbd_listen.host, opts_.nbd_listen.port));
+  // Port 0 (tests) resolves to the real port only now.
+  HostPort repl = opts_.replication_listen;
+  repl.port = replication_->port();
+  HostPort nbd = opts_.nbd_listen;
+  nbd.port = nbd_->port();
+  opts_.replication_address = Advertised(opts_.replication_address, opts_.advertise_host, repl);
+  opts_.nbd_address = Advertised(opts_.nbd_address, opts_.advertise_host, nbd);
+  for (auto& r : Replicas()) {
+    if (absl::Status s = r->StartRole(); !s.ok()) {
+      spdlog::error("volume {}: cannot resume as primary: {}", r->id(), s.message());
+    }
+  }
+  started_ = true;
+  spdlog::info("storage node {} (zone {}): {} replica(s), replication {}, nbd {}", opts_.node_id,
+               opts_.zone, Replicas().size(), opts_.replication_address, opts_.nbd_address);
+  return absl::OkStatus();
+}
+
+void StorageNode::SetServiceAddresses(std::string control, std::string metrics) {
+  opts_.control_address = std::move(control);
+  opts_.metrics_address = std::move(metrics);
+}
+
+void StorageNode::Stop() {
+  started_ = false;
+  replication_->Stop();
+  nbd_->Stop();
+  std::map<std::string, std::shared_ptr<Replica>> replicas;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    replicas.swap(replicas_);
+  }
+  for (auto& [id, r] : replicas) r->Shutdown();
+}
+
+MemberInfo StorageNode::Self() const {
+  return {opts_.node_id, opts_.control_address, opts_.replication_address, opts_.nbd_address,
+          opts_.zone};
+}
+
+NodeCapacity StorageNode::Capacity() const {
+  NodeCapacity c;
+  struct statvfs st{};
+  if (statvfs(opts_.data_dir.c_str(), &st) == 0) {
+    c.capacity_bytes = static_cast<uint64_t>(st.f_blocks) * st.f_frsize;
+    c.available_bytes = static_cast<uint64_t>(st.f_bavail) * st.f_frsize;
+  }
+  // Sparse replicas may still claim what they have not written.
+  uint64_t promised = 0;
+  for (auto& r : const_cast<StorageNode*>(this)->Replicas()) {
+    struct stat sb{};
+    std::string data = r->store().dir() + "/data";
+    uint64_t size = r->manifest().size_bytes;
+    uint64_t used = ::stat(data.c_str(), &sb) == 0 ? static_cast<uint64_t>(sb.st_blocks) * 512 : 0;
+    promised += size > used ? size - used : 0;
+  }
+  c.available_bytes = c.available_bytes > promised ? c.available_bytes - promised : 0;
+  return c;
+}
+
+std::string StorageNode::NbdUri(const std::string& volume_id) const {
+  return absl::StrCat("nbd://", opts_.nbd_address, "/", volume_id);
+}
+
+absl::StatusOr<std::shared_ptr<Replica>> StorageNode::CreateReplica(const Manifest& requested) {
+  if (!ValidVolumeId(requested.volume_id)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "volume id '", requested.volume_id, "' is invalid: 1-128 of [A-Za-z0-9._-]"));
+  }
+  if (requested.size_bytes == 0 || requested.size_bytes % 512 != 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "volume ", requested.volume_id, ": size ", requested.size_bytes,
+        " must be a positive multiple of 512"));
+  }
+  if (!requested.FindMember(opts_.node_id)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "volume ", requested.volume_id, ": node ", opts_.node_id, " is not among its members"));
+  }
+  if (!requested.FindMember(requested.primary_node_id)) {
+    return absl::InvalidArgumentError(absl::StrCat("volume ", requested.volume_id, ": primary ",
+                                                   requested.primary_node_id, " is not a member"));
+  }
+  std::shared_ptr<Replica> replica;
+  NodeCapacity capacity = Capacity();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (auto it = replicas_.find(requested.volume_id); it != replicas_.end()) {
+      Manifest have = it->second->manifest();
+      if (have.size_bytes != requested.size_bytes ||
+          have.members.size() != requested.members.size()) {
+        return absl::AlreadyExistsError(absl::StrCat(
+            "volume ", requested.volume_id, " already exists on ", opts_.node_id, " with size ",
+            have.size_bytes, " and ", have.members.size(), " replica(s)"));
+      }
+      return it->second;
+    }
+    if (capacity.available_bytes < requested.size_bytes) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "node ", opts_.node_id, " has ", capacity.available_bytes, " bytes free, volume ",
+          requested.volume_id, " needs ", requested.size_bytes));
+    }
+    Manifest m = requested;
+    m.format_version = kManifestFormatVersion;
+    if (m.region_size == 0) m.region_size = kDefaultRegionSize;
+    if (m.data_generation.empty()) m.data_generation = RandomGeneration();
+    // Replicas created together are identical; each remembers so as primary.
+    for (const auto& mem : m.members) {
+      if (!m.member_generations.count(mem.node_id)) {
+        m.member_generations[mem.node_id] = m.data_generation;
+      }
+    }
+    std::filesystem::remove(TombstonePath(m.volume_id));
+    ASSIGN_OR_RETURN(replica, Replica::Create(VolumeDir(m.volume_id), m, opts_.engine));
+    replicas_[m.volume_id] = replica;
+  }
+  spdlog::info("volume {}: replica created ({} bytes, primary {}, epoch {})", requested.volume_id,
+               requested.size_bytes, requested.primary_node_id, requested.epoch);
+  RETURN_IF_ERROR(replica->StartRole());
+  return replica;
+}
+
+absl::StatusOr<std::shared_ptr<Replica>> StorageNode::CreateReplicaFor(const HelloRequest& hello) {
+  if (std::filesystem::exists(TombstonePath(hello.volume_id))) {
+    return absl::NotFoundError(
+        absl::StrCat("volume ", hello.volume_id, " was deleted on node ", opts_.node_id));
+  }
+  bool member = false;
+  for (const auto& m : hello.members) member |= m.node_id == opts_.node_id;
+  if (!member) {
+    return absl::NotFoundError(absl::StrCat("node ", opts_.node_id, " is not a member of volume ",
+                                            hello.volume_id));
+  }
+  Manifest m;
+  m.volume_id = hello.volume_id;
+  m.size_bytes = hello.size_bytes;
+  m.region_size = hello.region_size;
+  m.epoch = hello.epoch;
+  m.primary_node_id = hello.primary_node_id;
+  m.members = hello.members;
+  m.attributes = hello.attributes;
+  m.data_generation = RandomGeneration();  // a fresh, empty replica: full copy
+  m.consistent = false;
+  spdlog::warn("volume {}: no local replica; creating an empty one for primary {}", m.volume_id,
+               m.primary_node_id);
+  std::lock_guard<std::mutex> lock(mu_);
+  if (auto it = replicas_.find(m.volume_id); it != replicas_.end()) return it->second;
+  ASSIGN_OR_RETURN(auto replica, Replica::Create(VolumeDir(m.volume_id), m, opts_.engine));
+  replicas_[m.volume_id] = replica;
+  return replica;
+}
+
+absl::Status StorageNode::DeleteReplica(const std::string& volume_id) {
+  std::shared_ptr<Replica> replica;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = replicas_.find(volume_id);
+    if (it == replicas_.end()) return absl::OkStatus();
+    replica = it->second;
+    replicas_.erase(it);
+    // A primary that still lists this node must not bring the replica back.
+    std::ofstream(TombstonePath(volume_id)) << "deleted\n";
+  }
+  replica->Shutdown();
+  std::string dir = replica->store().dir();
+  replica.reset();
+  RETURN_IF_ERROR(ReplicaStore::Destroy(dir));
+  spdlog::info("volume {}: replica deleted", volume_id);
+  return absl::OkStatus();
+}
+
+std::vector<std::shared_ptr<Replica>> StorageNode::Replicas() {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<std::shared_ptr<Replica>> out;
+  for (auto& [id, r] : replicas_) out.push_back(r);
+  return out;
+}
+
+std::shared_ptr<Replica> StorageNode::FindReplica(const std::string& volume_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = replicas_.find(volume_id);
+  return it == replicas_.end() ? nullptr : it->second;
+}
+
+absl::StatusOr<std::shared_ptr<Replica>> StorageNode::Get(const std::string& volume_id) {
+  auto r = FindReplica(volume_id);
+  if (!r) {
+    return absl::NotFoundError(
+        absl::StrCat("volume ", volume_id, " has no replica on node ", opts_.node_id));
+  }
+  return r;
+}
+
+}  // namespace syncblock::repl

@@ -1,0 +1,95 @@
+// A storage node: the replicas in its data directory, the replication server
+// (secondary side), and the NBD export of the volumes it is primary of. It
+// restarts from its data directory alone. The gRPC control service
+// (control_service.h) and the metrics endpoint sit on top of it.
+//
+// Thread-safe.
+#pragma once
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "replication/engine/replica.h"
+#include "replication/engine/replication_server.h"
+#include "replication/nbd/nbd_server.h"
+#include "replication/util/socket.h"
+
+namespace syncblock::repl {
+
+struct StorageNodeOptions {
+  std::string node_id;
+  std::string zone = "default";
+  std::string data_dir;
+  HostPort replication_listen;
+  HostPort nbd_listen;
+  // Addresses other nodes and clients use to reach this one.
+  std::string control_address;
+  std::string replication_address;  // empty: from replication_listen and advertise_host
+  std::string nbd_address;          // likewise
+  std::string metrics_address;
+  std::string advertise_host;       // empty: the listen host
+  EngineOptions engine;
+};
+
+struct NodeCapacity {
+  uint64_t capacity_bytes = 0;
+  uint64_t available_bytes = 0;
+};
+
+class StorageNode : public ReplicaRegistry {
+ public:
+  explicit StorageNode(StorageNodeOptions opts);
+  ~StorageNode() override;
+
+  // Checks the data directory belongs to this node, loads every replica,
+  // starts listening, and resumes the primary role where the manifests say so.
+  absl::Status Start();
+  void Stop();
+  bool started() const { return started_.load(); }
+  // The advertised addresses of the services built around the node (control
+  // gRPC, metrics), known once they are bound. Call before Start().
+  void SetServiceAddresses(std::string control, std::string metrics);
+
+  const StorageNodeOptions& options() const { return opts_; }
+  MemberInfo Self() const;
+  NodeCapacity Capacity() const;
+  std::string NbdUri(const std::string& volume_id) const;
+  NbdServer& nbd() { return *nbd_; }
+  const ReplicationServer& replication() const { return *replication_; }
+
+  // Creates this node's replica. The same manifest again returns the existing
+  // replica; another size or member list is ALREADY_EXISTS.
+  absl::StatusOr<std::shared_ptr<Replica>> CreateReplica(const Manifest& m);
+  // OK when there is none.
+  absl::Status DeleteReplica(const std::string& volume_id);
+  std::vector<std::shared_ptr<Replica>> Replicas();
+  // NOT_FOUND naming the volume and this node.
+  absl::StatusOr<std::shared_ptr<Replica>> Get(const std::string& volume_id);
+
+  // ReplicaRegistry:
+  std::shared_ptr<Replica> FindReplica(const std::string& volume_id) override;
+  absl::StatusOr<std::shared_ptr<Replica>> CreateReplicaFor(const HelloRequest& hello) override;
+
+ private:
+  std::string VolumeDir(const std::string& volume_id) const;
+  std::string TombstonePath(const std::string& volume_id) const;
+  absl::Status CheckNodeIdentity();
+  absl::Status LoadReplicas();
+
+  StorageNodeOptions opts_;
+  std::shared_ptr<ExportProvider> exports_;
+  std::unique_ptr<NbdServer> nbd_;
+  std::unique_ptr<ReplicationServer> replication_;
+
+  std::atomic<bool> started_{false};
+  std::mutex mu_;
+  std::map<std::string, std::shared_ptr<Replica>> replicas_;  // guarded by mu_
+};
+
+}  // namespace syncblock::repl

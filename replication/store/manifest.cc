@@ -1,0 +1,110 @@
+#include "replication/store/manifest.h"
+
+#include <nlohmann/json.hpp>
+
+#include "absl/strings/str_cat.h"
+
+namespace syncblock::repl {
+
+using nlohmann::json;
+
+const MemberInfo* Manifest::FindMember(const std::string& node_id) const {
+  for (const auto& m : members) {
+    if (m.node_id == node_id) return &m;
+  }
+  return nullptr;
+}
+
+std::string ManifestToJson(const Manifest& m) {
+  json j;
+  j["format_version"] = m.format_version;
+  j["volume_id"] = m.volume_id;
+  j["size_bytes"] = m.size_bytes;
+  j["region_size"] = m.region_size;
+  j["epoch"] = m.epoch;
+  j["primary"] = m.primary_node_id;
+  j["members"] = json::array();
+  for (const auto& mem : m.members) {
+    j["members"].push_back({{"node_id", mem.node_id},
+                            {"control", mem.control_address},
+                            {"replication", mem.replication_address},
+                            {"nbd", mem.nbd_address},
+                            {"zone", mem.zone}});
+  }
+  j["data_generation"] = m.data_generation;
+  j["member_generations"] = m.member_generations;
+  j["checksum_resync"] = m.checksum_resync;
+  j["consistent"] = m.consistent;
+  j["attributes"] = m.attributes;
+  return j.dump(2);
+}
+
+absl::StatusOr<Manifest> ManifestFromJson(const std::string& text) {
+  try {
+    json j = json::parse(text);
+    Manifest m;
+    m.format_version = j.at("format_version").get<int>();
+    if (m.format_version > kManifestFormatVersion) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("manifest format ", m.format_version, " is newer than this binary's ",
+                       kManifestFormatVersion));
+    }
+    m.volume_id = j.at("volume_id").get<std::string>();
+    m.size_bytes = j.at("size_bytes").get<uint64_t>();
+    m.region_size = j.at("region_size").get<uint64_t>();
+    m.epoch = j.at("epoch").get<uint64_t>();
+    m.primary_node_id = j.at("primary").get<std::string>();
+    for (const auto& mem : j.at("members")) {
+      m.members.push_back({mem.at("node_id").get<std::string>(),
+                           mem.value("control", ""), mem.value("replication", ""),
+                           mem.value("nbd", ""), mem.value("zone", "")});
+    }
+    m.data_generation = j.at("data_generation").get<std::string>();
+    m.member_generations =
+        j.value("member_generations", std::map<std::string, std::string>{});
+    m.checksum_resync = j.value("checksum_resync", std::set<std::string>{});
+    m.consistent = j.value("consistent", true);
+    m.attributes = j.value("attributes", std::map<std::string, std::string>{});
+    if (m.region_size == 0 || !ValidVolumeId(m.volume_id)) {
+      return absl::DataLossError("manifest has an invalid region size or volume id");
+    }
+    return m;
+  } catch (const json::exception& e) {
+    return absl::DataLossError(absl::StrCat("manifest is not valid: ", e.what()));
+  }
+}
+
+bool ValidVolumeId(const std::string& id) {
+  if (id.empty() || id.size() > 128 || id[0] == '.') return false;
+  for (char c : id) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+}  // namespace syncblock::repl
+
+namespace syncblock::repl {
+
+std::string MembersToJson(const std::vector<MemberInfo>& members) {
+  Manifest m;
+  m.members = members;
+  return json::parse(ManifestToJson(m))["members"].dump();
+}
+
+absl::StatusOr<std::vector<MemberInfo>> MembersFromJson(const std::string& text) {
+  try {
+    std::vector<MemberInfo> out;
+    for (const auto& mem : json::parse(text)) {
+      out.push_back({mem.at("node_id").get<std::string>(), mem.value("control", ""),
+                     mem.value("replication", ""), mem.value("nbd", ""), mem.value("zone", "")});
+    }
+    return out;
+  } catch (const json::exception& e) {
+    return absl::InvalidArgumentError(absl::StrCat("member list is not valid: ", e.what()));
+  }
+}
+
+}  // namespace syncblock::repl

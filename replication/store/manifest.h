@@ -1,0 +1,68 @@
+// A replica's manifest: what each storage node stores next to a replica's data
+// so that the storage nodes, not the controller, are the source of truth.
+// JSON on disk (replication/doc/replica_format.md), written atomically.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace syncblock::repl {
+
+inline constexpr int kManifestFormatVersion = 1;
+inline constexpr uint64_t kDefaultRegionSize = 64 * 1024;
+
+struct MemberInfo {
+  std::string node_id;
+  std::string control_address;
+  std::string replication_address;
+  std::string nbd_address;
+  std::string zone;
+  bool operator==(const MemberInfo&) const = default;
+};
+
+struct Manifest {
+  int format_version = kManifestFormatVersion;
+  std::string volume_id;
+  uint64_t size_bytes = 0;
+  uint64_t region_size = kDefaultRegionSize;
+  uint64_t epoch = 1;
+  std::string primary_node_id;
+  std::vector<MemberInfo> members;
+  // Identity of this replica's data: equal generations mean the replicas were
+  // made identical (created together, or a full copy finished).
+  std::string data_generation;
+  // On the primary: the generation each peer had when last known in sync.
+  std::map<std::string, std::string> member_generations;
+  // On the primary: peers whose content is unknown (after a promotion) and
+  // must be compared by checksums before they count as in sync.
+  std::set<std::string> checksum_resync;
+  // False while this replica may be missing writes (until a resync finishes).
+  bool consistent = true;
+  std::map<std::string, std::string> attributes;
+
+  uint64_t regions() const { return (size_bytes + region_size - 1) / region_size; }
+  const MemberInfo* FindMember(const std::string& node_id) const;
+  // Majority of the member count: 1 of 1, 2 of 2, 2 of 3, 3 of 4, 3 of 5.
+  int Quorum() const { return static_cast<int>(members.size()) / 2 + 1; }
+};
+
+std::string ManifestToJson(const Manifest& m);
+// DATA_LOSS for unparsable JSON; FAILED_PRECONDITION for a newer format.
+absl::StatusOr<Manifest> ManifestFromJson(const std::string& json);
+
+// Volume IDs become directory names and NBD export names: 1-128 of [A-Za-z0-9._-],
+// not starting with '.'.
+bool ValidVolumeId(const std::string& id);
+
+}  // namespace syncblock::repl
+
+namespace syncblock::repl {
+// Member lists travel in replication hellos and manifest frames as JSON text.
+std::string MembersToJson(const std::vector<MemberInfo>& members);
+absl::StatusOr<std::vector<MemberInfo>> MembersFromJson(const std::string& text);
+}  // namespace syncblock::repl

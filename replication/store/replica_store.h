@@ -1,0 +1,63 @@
+// One replica's files on a storage node: the data (a sparse file as large as
+// the volume), the manifest, and the bitmaps. Layout and formats in
+// replication/doc/replica_format.md.
+//
+// Thread-safe for concurrent reads and writes of the data (positional IO);
+// SaveManifest calls must be serialized by the caller.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "replication/store/manifest.h"
+
+namespace syncblock::repl {
+
+class ReplicaStore {
+ public:
+  // Creates the directory, a sparse data file of m.size_bytes and the manifest.
+  static absl::StatusOr<std::unique_ptr<ReplicaStore>> Create(const std::string& dir,
+                                                              const Manifest& m);
+  // Opens an existing replica; its manifest is returned through `manifest`.
+  static absl::StatusOr<std::unique_ptr<ReplicaStore>> Open(const std::string& dir,
+                                                            Manifest* manifest);
+  // Removes the replica's directory and everything in it.
+  static absl::Status Destroy(const std::string& dir);
+
+  ~ReplicaStore();
+  ReplicaStore(const ReplicaStore&) = delete;
+  ReplicaStore& operator=(const ReplicaStore&) = delete;
+
+  const std::string& dir() const { return dir_; }
+  std::string BitmapPath(const std::string& name) const;
+
+  // Writes the manifest to a temporary file, syncs it and renames it over.
+  absl::Status SaveManifest(const Manifest& m);
+
+  // RESOURCE_EXHAUSTED when the disk is full, INTERNAL for other IO errors.
+  absl::Status Write(uint64_t offset, const char* data, size_t len);
+  absl::Status Read(uint64_t offset, char* data, size_t len);
+  // Makes every completed write durable (fdatasync).
+  absl::Status Sync();
+  // Deallocates (reads as zeros afterwards).
+  absl::Status Trim(uint64_t offset, uint64_t len);
+  // Zeroes; with `allocate` the range stays allocated.
+  absl::Status Zero(uint64_t offset, uint64_t len, bool allocate);
+  // Grows (or shrinks) the data file.
+  absl::Status Resize(uint64_t size);
+  // True when [offset, offset+len) holds no allocated data (SEEK_DATA).
+  bool IsHole(uint64_t offset, uint64_t len);
+  // CRC32C of [offset, offset+len).
+  absl::StatusOr<uint32_t> Checksum(uint64_t offset, uint64_t len);
+
+ private:
+  ReplicaStore(std::string dir, int data_fd) : dir_(std::move(dir)), data_fd_(data_fd) {}
+  absl::Status IoError(const char* what, uint64_t offset);
+
+  std::string dir_;
+  int data_fd_;
+};
+
+}  // namespace syncblock::repl

@@ -1,0 +1,45 @@
+// The hello exchange that opens every replication connection (see
+// replication/doc/wire_format.md): the primary names the volume, its epoch and
+// the member list; the replica answers with its state. JSON payloads.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "replication/store/manifest.h"
+#include "replication/wire/wire_format.h"
+
+namespace syncblock::repl {
+
+struct HelloRequest {
+  std::string volume_id;
+  uint64_t epoch = 0;
+  std::string primary_node_id;
+  std::vector<MemberInfo> members;
+  uint64_t size_bytes = 0;
+  uint64_t region_size = 0;
+  std::map<std::string, std::string> attributes;
+  // Create the replica when this node has none (a replaced or wiped node).
+  bool create_if_missing = true;
+};
+
+struct HelloReply {
+  WireStatus status = WireStatus::kOk;
+  std::string message;
+  uint64_t epoch = 0;
+  std::string data_generation;
+  uint64_t applied_seq = 0;
+  // Regions this replica may hold writes the new primary does not know of (it
+  // was primary before and had writes in flight).
+  std::vector<uint64_t> dirty_hint;
+};
+
+std::string EncodeHello(const HelloRequest& h);
+absl::StatusOr<HelloRequest> DecodeHello(const std::string& json);
+std::string EncodeHelloReply(const HelloReply& r);
+absl::StatusOr<HelloReply> DecodeHelloReply(const std::string& json);
+
+}  // namespace syncblock::repl

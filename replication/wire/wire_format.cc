@@ -1,0 +1,123 @@
+#include "replication/wire/wire_format.h"
+
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "replication/util/crc32c.h"
+
+namespace syncblock::repl {
+namespace {
+
+// Fixed little-endian layout; x86 and arm64 are little-endian, and memcpy keeps
+// it free of alignment assumptions.
+template <typename T>
+void Put(uint8_t* out, size_t at, T v) {
+  std::memcpy(out + at, &v, sizeof(T));
+}
+template <typename T>
+T Get(const uint8_t* in, size_t at) {
+  T v;
+  std::memcpy(&v, in + at, sizeof(T));
+  return v;
+}
+
+constexpr size_t kCrcOffset = 52;  // header CRC covers bytes [0, 52)
+
+bool KnownType(uint16_t t) { return t >= 1 && t <= 13; }
+
+}  // namespace
+
+void EncodeHeader(const FrameHeader& h, uint8_t* out) {
+  Put<uint32_t>(out, 0, kWireMagic);
+  Put<uint16_t>(out, 4, kWireVersion);
+  Put<uint16_t>(out, 6, static_cast<uint16_t>(h.type));
+  Put<uint32_t>(out, 8, h.flags);
+  Put<uint32_t>(out, 12, h.payload_len);
+  Put<uint64_t>(out, 16, h.epoch);
+  Put<uint64_t>(out, 24, h.seq);
+  Put<uint64_t>(out, 32, h.offset);
+  Put<uint32_t>(out, 40, h.length);
+  Put<uint32_t>(out, 44, h.payload_crc);
+  Put<uint32_t>(out, 48, h.status);
+  Put<uint32_t>(out, kCrcOffset, Crc32c(out, kCrcOffset));
+}
+
+absl::StatusOr<FrameHeader> DecodeHeader(const uint8_t* in) {
+  if (Get<uint32_t>(in, 0) != kWireMagic) {
+    return absl::InvalidArgumentError("replication frame: bad magic");
+  }
+  uint16_t version = Get<uint16_t>(in, 4);
+  if (version != kWireVersion) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("replication frame: unsupported version ", version));
+  }
+  if (Get<uint32_t>(in, kCrcOffset) != Crc32c(in, kCrcOffset)) {
+    return absl::DataLossError("replication frame: header checksum mismatch");
+  }
+  uint16_t type = Get<uint16_t>(in, 6);
+  if (!KnownType(type)) {
+    return absl::InvalidArgumentError(absl::StrCat("replication frame: unknown type ", type));
+  }
+  FrameHeader h;
+  h.type = static_cast<FrameType>(type);
+  h.flags = Get<uint32_t>(in, 8);
+  h.payload_len = Get<uint32_t>(in, 12);
+  h.epoch = Get<uint64_t>(in, 16);
+  h.seq = Get<uint64_t>(in, 24);
+  h.offset = Get<uint64_t>(in, 32);
+  h.length = Get<uint32_t>(in, 40);
+  h.payload_crc = Get<uint32_t>(in, 44);
+  h.status = Get<uint32_t>(in, 48);
+  if (h.payload_len > kMaxPayload) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("replication frame: payload of ", h.payload_len, " bytes is too large"));
+  }
+  if ((h.type == FrameType::kWrite || h.type == FrameType::kResyncData) &&
+      h.payload_len != h.length) {
+    return absl::InvalidArgumentError("replication frame: write length and payload differ");
+  }
+  if (h.offset + h.length < h.offset) {
+    return absl::InvalidArgumentError("replication frame: offset + length overflows");
+  }
+  return h;
+}
+
+uint32_t PayloadCrc(std::string_view payload) { return Crc32c(payload.data(), payload.size()); }
+
+absl::Status VerifyPayload(const FrameHeader& h, std::string_view payload) {
+  if (payload.size() != h.payload_len || PayloadCrc(payload) != h.payload_crc) {
+    return absl::DataLossError(absl::StrCat("replication frame (", FrameTypeName(h.type), ", seq ",
+                                            h.seq, "): payload checksum mismatch"));
+  }
+  return absl::OkStatus();
+}
+
+std::string EncodeFrame(FrameHeader h, std::string_view payload) {
+  h.payload_len = static_cast<uint32_t>(payload.size());
+  h.payload_crc = PayloadCrc(payload);
+  std::string out(kFrameHeaderSize + payload.size(), '\0');
+  EncodeHeader(h, reinterpret_cast<uint8_t*>(out.data()));
+  std::memcpy(out.data() + kFrameHeaderSize, payload.data(), payload.size());
+  return out;
+}
+
+const char* FrameTypeName(FrameType t) {
+  switch (t) {
+    case FrameType::kHello: return "hello";
+    case FrameType::kHelloReply: return "hello-reply";
+    case FrameType::kWrite: return "write";
+    case FrameType::kTrim: return "trim";
+    case FrameType::kWriteZeroes: return "write-zeroes";
+    case FrameType::kFlush: return "flush";
+    case FrameType::kResyncData: return "resync-data";
+    case FrameType::kResyncDone: return "resync-done";
+    case FrameType::kAck: return "ack";
+    case FrameType::kManifest: return "manifest";
+    case FrameType::kChecksumRequest: return "checksum-request";
+    case FrameType::kChecksumReply: return "checksum-reply";
+    case FrameType::kResyncZero: return "resync-zero";
+  }
+  return "unknown";
+}
+
+}  // namespace syncblock::repl

@@ -1,0 +1,81 @@
+// The replication protocol's frame format (version 1), documented in
+// replication/doc/wire_format.md. Pure encoding and decoding, no IO, so that
+// a fuzzer can drive the decoder. Thread-compatible.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "absl/status/statusor.h"
+
+namespace syncblock::repl {
+
+inline constexpr uint32_t kWireMagic = 0x53425250;  // "PRBS" on the wire: 'S','B','R','P' LE
+inline constexpr uint16_t kWireVersion = 1;
+inline constexpr size_t kFrameHeaderSize = 56;
+// Largest payload: a 32 MiB write plus slack; checksum lists of big volumes
+// are sent in pieces below this.
+inline constexpr uint32_t kMaxPayload = 33 * 1024 * 1024;
+
+enum class FrameType : uint16_t {
+  kHello = 1,          // primary -> replica, payload JSON (see doc)
+  kHelloReply = 2,     // replica -> primary, payload JSON
+  kWrite = 3,          // payload = data; offset, length
+  kTrim = 4,           // offset, length; no payload
+  kWriteZeroes = 5,    // offset, length; flag kFlagNoHole
+  kFlush = 6,          // make everything before it durable
+  kResyncData = 7,     // like kWrite, sent by resync
+  kResyncDone = 8,     // seq S: the replica now holds every write <= S
+  kAck = 9,            // replica -> primary: seq done; status in `status`
+  kManifest = 10,      // payload JSON: members and attributes
+  kChecksumRequest = 11,  // offset = first region, length = region count
+  kChecksumReply = 12,    // payload = little-endian u32 CRC32C per region
+  kResyncZero = 13,    // resync of a hole: offset, length, no payload
+};
+
+inline constexpr uint32_t kFlagFua = 1u << 0;
+inline constexpr uint32_t kFlagNoHole = 1u << 1;
+
+// Status codes carried by kAck (and kHelloReply's "status").
+enum class WireStatus : uint32_t {
+  kOk = 0,
+  kStaleEpoch = 1,      // the sender's epoch is older than the replica's
+  kNotFound = 2,        // no such volume on this node
+  kIoError = 3,         // the replica could not apply it (disk)
+  kNoSpace = 4,
+  kInvalid = 5,         // malformed or out-of-range request
+  kConflict = 6,        // another primary holds this epoch
+};
+
+struct FrameHeader {
+  FrameType type = FrameType::kAck;
+  uint32_t flags = 0;
+  uint32_t payload_len = 0;
+  uint64_t epoch = 0;
+  uint64_t seq = 0;
+  uint64_t offset = 0;
+  uint32_t length = 0;
+  uint32_t payload_crc = 0;
+  uint32_t status = 0;
+};
+
+// Fills `out` (kFrameHeaderSize bytes) with `h`, computing the header CRC.
+// `h.payload_crc` must already hold the payload's CRC32C (PayloadCrc).
+void EncodeHeader(const FrameHeader& h, uint8_t* out);
+
+// INVALID_ARGUMENT / DATA_LOSS on a bad magic, version, type, length or header
+// checksum: the connection must then be dropped.
+absl::StatusOr<FrameHeader> DecodeHeader(const uint8_t* in);
+
+uint32_t PayloadCrc(std::string_view payload);
+// DATA_LOSS when the payload does not match the header's checksum.
+absl::Status VerifyPayload(const FrameHeader& h, std::string_view payload);
+
+// A whole frame (header and payload) in one string, for the control-sized
+// frames (hello, manifest, ack).
+std::string EncodeFrame(FrameHeader h, std::string_view payload);
+
+const char* FrameTypeName(FrameType t);
+
+}  // namespace syncblock::repl

@@ -1,0 +1,75 @@
+#include "tests/support/local_cluster.h"
+
+#include <iostream>
+
+namespace syncblock::testing {
+
+LocalCluster::LocalCluster(int nodes, const std::string& extra) {
+  up_ = RunCommand(SyncblockBinary() + " local up --dir " + tmp_.path() + " --nodes " +
+                   std::to_string(nodes) + " " + extra,
+                   std::chrono::seconds(90));
+  if (up_.exit_code != 0) std::cerr << "local up failed:\n" << up_.output << "\n";
+}
+
+LocalCluster::~LocalCluster() {
+  RunCommand(SyncblockBinary() + " local down --dir " + tmp_.path() + " --purge",
+             std::chrono::seconds(60));
+}
+
+CommandResult LocalCluster::Ctl(const std::string& args) const {
+  return RunCommand(SyncblockBinary() + " ctl --cluster " + tmp_.path() + " " + args,
+                    std::chrono::seconds(120));
+}
+
+nlohmann::json LocalCluster::CtlJson(const std::string& args) const {
+  CommandResult r = Ctl(args + " -o json");
+  if (r.exit_code != 0) {
+    std::cerr << "ctl " << args << " failed: " << r.output << "\n";
+    return nullptr;
+  }
+  try {
+    return nlohmann::json::parse(r.output);
+  } catch (const nlohmann::json::exception& e) {
+    std::cerr << "ctl " << args << " printed no JSON: " << r.output << "\n";
+    return nullptr;
+  }
+}
+
+std::string LocalCluster::Export(const std::string& volume) const {
+  CommandResult r = Ctl("export " + volume);
+  std::string uri = r.output;
+  while (!uri.empty() && (uri.back() == '\n' || uri.back() == ' ')) uri.pop_back();
+  return r.exit_code == 0 ? uri : "";
+}
+
+bool LocalCluster::Kill(const std::string& node) const {
+  return RunCommand(SyncblockBinary() + " local kill --dir " + tmp_.path() + " " + node)
+             .exit_code == 0;
+}
+
+bool LocalCluster::Start(const std::string& node) const {
+  CommandResult r =
+      RunCommand(SyncblockBinary() + " local start --dir " + tmp_.path() + " " + node,
+                 std::chrono::seconds(60));
+  if (r.exit_code != 0) std::cerr << "local start failed: " << r.output << "\n";
+  return r.exit_code == 0;
+}
+
+bool LocalCluster::WaitInSync(const std::string& volume, std::chrono::seconds timeout) const {
+  return WaitFor(
+      [&] {
+        nlohmann::json v = CtlJson("volume show " + volume);
+        if (!v.is_object() || !v.contains("replicas")) return false;
+        for (const auto& r : v["replicas"]) {
+          if (r.value("state", "") != "in_sync") return false;
+        }
+        return true;
+      },
+      timeout);
+}
+
+std::string LocalCluster::NodeLog(const std::string& node) const {
+  return ReadFile(tmp_.path() + "/logs/" + node + ".log");
+}
+
+}  // namespace syncblock::testing
