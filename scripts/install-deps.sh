@@ -8,8 +8,8 @@ packages=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev
   nlohmann-json3-dev libcpp-httplib-dev libspdlog-dev libgtest-dev libgmock-dev
   liburing-dev libfuse3-dev fuse3
-  qemu-utils libnbd-bin nbdfuse nbdkit fio
-  e2fsprogs xfsprogs util-linux procps psmisc python3 clang
+  qemu-utils libnbd-bin nbdkit fio
+  e2fsprogs xfsprogs util-linux mount procps psmisc python3 python3-yaml clang
 )
 
 missing=()

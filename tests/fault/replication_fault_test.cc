@@ -3,6 +3,7 @@
 // killed, and a promotion while a writer runs (DESIGN.md, rules 1 to 4).
 #include <gtest/gtest.h>
 
+#include <csignal>
 #include <fstream>
 #include <set>
 #include <thread>
@@ -139,18 +140,21 @@ TEST_F(ReplicationFaultTest, PrimaryKilledAndRestartedKeepsAcknowledgedWrites) {
   TempDir tmp;
   // A writer busy when the primary dies: its last writes are in flight.
   Subprocess writer({"fio", "--name=w", "--ioengine=nbd", "--uri=" + uri, "--rw=randwrite",
-                     "--bs=4k", "--iodepth=32", "--size=64M", "--time_based", "--runtime=30"},
+                     "--bs=4k", "--iodepth=32", "--size=64M", "--time_based", "--runtime=10"},
                     tmp.Join("fio.log"));
   std::this_thread::sleep_for(std::chrono::seconds(2));
   ASSERT_EQ(QemuIo(uri, "-c 'write -P 0x5e 100M 1M'"), 0);
   ASSERT_TRUE(c.Kill(primary));
+  writer.Kill(SIGKILL);
   writer.Wait();
   ASSERT_TRUE(c.Start(primary));
   // The restarted primary resyncs the regions it had in flight (its activity
   // log) to every replica: they converge, and the acknowledged write is there.
   ExpectIdentical(c, "v");
   std::string out;
-  EXPECT_EQ(QemuIo(c.Export("v"), "-c 'read -P 0x5e 100M 1M'", &out), 0) << out;
+  std::string uri_after = c.Export("v");
+  ASSERT_FALSE(uri_after.empty());
+  EXPECT_EQ(QemuIo(uri_after, "-c 'read -P 0x5e 100M 1M'", &out), 0) << out;
 }
 
 TEST_F(ReplicationFaultTest, PromotionWhileWritingLosesNoAcknowledgedWrite) {

@@ -39,6 +39,7 @@ std::string LocalCluster::Export(const std::string& volume) const {
   CommandResult r = Ctl("export " + volume);
   std::string uri = r.output;
   while (!uri.empty() && (uri.back() == '\n' || uri.back() == ' ')) uri.pop_back();
+  if (r.exit_code != 0) std::cerr << "ctl export " << volume << " failed: " << r.output << "\n";
   return r.exit_code == 0 ? uri : "";
 }
 
