@@ -55,7 +55,9 @@ absl::StatusOr<std::unique_ptr<ReplicaStore>> ReplicaStore::Create(const std::st
   std::filesystem::create_directories(dir, ec);
   if (ec) return absl::InternalError(absl::StrCat("mkdir ", dir, ": ", ec.message()));
   std::string data = dir + "/" + kDataName;
-  int fd = open(data.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  // O_TRUNC: a leftover data file (an unfinished delete) must not survive
+  // into a replica that is declared identical to its all-zero peers.
+  int fd = open(data.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return absl::InternalError(absl::StrCat("open ", data, ": ", std::strerror(errno)));
   if (ftruncate(fd, static_cast<off_t>(m.size_bytes)) != 0) {
     std::string err = std::strerror(errno);
