@@ -1,0 +1,358 @@
+#!/usr/bin/env bash
+# Tests of the Helm chart (charts/syncblock) and the Dockerfile, runnable
+# alone from any directory: `tests/chart/chart_test.sh`.
+#
+# Chart: `helm lint` and `helm template` with every tests/chart/values-*.yaml
+# (values-typo.yaml must be rejected by values.schema.json), then our own
+# checks of the rendered objects (check_manifests.py: kinds, container args,
+# RBAC rules, PDB, StorageClass parameters), the examples, and mutations of the
+# chart that the checks must catch. Without a cluster: manifests are checked
+# by reading them, since `kubectl apply --dry-run` needs an API server.
+#
+# Dockerfile: no Docker engine is assumed. check_dockerfile.sh parses stages,
+# COPY --from references and the runtime package list, and compares the list
+# with what a built binary links (when one is found). hadolint runs if present.
+#
+# Needs helm (scripts/install-helm.sh installs it). Without helm the chart
+# part is skipped with a message and the script still succeeds, unless
+# SYNCBLOCK_REQUIRE_HELM is set. The detailed checks need python3 with PyYAML
+# (Debian: python3-yaml); without it only grep-level checks run.
+#
+# The last line is "N passed, N failed"; the exit status is 0 iff N failed is 0.
+set -uo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+CHART="$ROOT/charts/syncblock"
+HERE="$ROOT/tests/chart"
+HELM=${HELM:-helm}
+PYTHON=${PYTHON:-python3}
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+
+passed=0
+failed=0
+pass() { passed=$((passed + 1)); echo "PASS $*"; }
+fail() { failed=$((failed + 1)); echo "FAIL $*"; }
+# Runs a check command; its stdout/stderr go to the log shown on failure.
+check() {
+  local name=$1; shift
+  if "$@" >"$WORK/check.log" 2>&1; then pass "$name"; else
+    fail "$name"; sed 's/^/    /' "$WORK/check.log" | tail -20; fi
+}
+# Counts the PASS/FAIL lines another checker printed.
+tally() {
+  local out=$1
+  cat "$out"
+  passed=$((passed + $(grep -c '^PASS' "$out")))
+  failed=$((failed + $(grep -c '^FAIL' "$out")))
+}
+
+have_yaml=0
+if "$PYTHON" -c 'import yaml' >/dev/null 2>&1; then
+  have_yaml=1
+fi
+
+# name -> namespace the scenario is rendered into.
+declare -A NAMESPACE=([defaults]=syncblock [all-on]=syncblock [custom]=storage-system)
+
+render() {  # render SCENARIO CHART_DIR OUT
+  "$HELM" template t "$2" --namespace "${NAMESPACE[$1]}" \
+    -f "$HERE/values-$1.yaml" >"$3"
+}
+
+expect_rejected() {  # expect_rejected NAME PATTERN helm-args...
+  local name=$1 pattern=$2; shift 2
+  if "$HELM" template t "$CHART" "$@" >"$WORK/rej.out" 2>"$WORK/rej.err"; then
+    fail "$name: rendered, but the schema should have rejected it"
+  elif grep -q -- "$pattern" "$WORK/rej.err"; then
+    pass "$name"
+  else
+    fail "$name: failed without naming '$pattern':"; sed 's/^/    /' "$WORK/rej.err"
+  fi
+}
+
+chart_metadata_checks() {
+  check "Chart.yaml is apiVersion v2" grep -qx 'apiVersion: v2' "$CHART/Chart.yaml"
+  check "Chart.yaml kubeVersion >=1.26.0-0" grep -qx 'kubeVersion: ">=1.26.0-0"' "$CHART/Chart.yaml"
+  # shellcheck disable=SC2016  # $1 is expanded by the inner bash
+  check "Chart.yaml has version and appVersion" bash -c \
+    'grep -qE "^version: [0-9]+\.[0-9]+\.[0-9]+" "$1" && grep -qE "^appVersion: \"?[0-9]" "$1"' \
+    _ "$CHART/Chart.yaml"
+  check "renders for Kubernetes 1.26" "$HELM" template t "$CHART" --kube-version 1.26.0
+  if "$HELM" template t "$CHART" --kube-version 1.25.0 >/dev/null 2>&1; then
+    fail "refuses Kubernetes 1.25 (kubeVersion constraint)"
+  else
+    pass "refuses Kubernetes 1.25 (kubeVersion constraint)"
+  fi
+  check "NOTES.txt renders (install --dry-run=client)" \
+    "$HELM" install t "$CHART" --namespace syncblock --dry-run=client
+  mkdir -p "$WORK/pkg"
+  if "$HELM" package "$CHART" -d "$WORK/pkg" >/dev/null 2>&1 \
+      && tar tzf "$WORK/pkg"/syncblock-*.tgz >"$WORK/pkg/list" \
+      && grep -qx 'syncblock/examples/kubevirt-vm.yaml' "$WORK/pkg/list" \
+      && grep -qx 'syncblock/dashboards/syncblock.json' "$WORK/pkg/list"; then
+    pass "helm package ships the examples and the dashboard"
+  else
+    fail "helm package ships the examples and the dashboard"
+  fi
+}
+
+lint_and_render() {
+  check "helm lint (defaults)" "$HELM" lint --strict "$CHART"
+  local s
+  for s in defaults all-on custom; do
+    check "helm lint values-$s.yaml" "$HELM" lint --strict "$CHART" \
+      --namespace "${NAMESPACE[$s]}" -f "$HERE/values-$s.yaml"
+    check "helm template values-$s.yaml" render "$s" "$CHART" "$WORK/$s.yaml"
+  done
+}
+
+schema_rejections() {
+  expect_rejected "values-typo.yaml rejected by the schema" "podDisruptonBudget" \
+    -f "$HERE/values-typo.yaml"
+  if "$HELM" lint "$CHART" -f "$HERE/values-typo.yaml" >/dev/null 2>&1; then
+    fail "helm lint fails on values-typo.yaml"
+  else
+    pass "helm lint fails on values-typo.yaml"
+  fi
+  # A misspelt or wrongly typed key at every level must fail the same way.
+  expect_rejected "schema rejects a top-level typo" "snapshot" --set snapshot.enabled=true
+  expect_rejected "schema rejects a nested typo" "replica" --set controller.replica=3
+  expect_rejected "schema rejects a typo under storage.ports" "nbdd" --set storage.ports.nbdd=1
+  expect_rejected "schema rejects a typo in a sidecar" "tags" \
+    --set sidecars.attacher.image.tags=v1
+  expect_rejected "schema rejects replicas given as a number" "replicas" \
+    --set storageClasses.block.replicas=3
+  expect_rejected "schema rejects a root storage daemon" "runAsUser" --set storage.runAsUser=0
+  expect_rejected "schema rejects an unknown syncMode" "syncMode" \
+    --set storageClasses.filesystem.syncMode=eventual
+  if [ "$have_yaml" -eq 1 ]; then
+    check "values.schema.json: additionalProperties false on every object" \
+      "$PYTHON" - "$CHART/values.schema.json" <<'EOF'
+import json, sys
+schema = json.load(open(sys.argv[1]))
+loose = []
+def walk(node, path):
+    if isinstance(node, dict):
+        if "properties" in node and node.get("additionalProperties") is not False:
+            loose.append(path or "/")
+        for k, v in node.items():
+            walk(v, f"{path}/{k}")
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            walk(v, f"{path}/{i}")
+walk(schema, "")
+if loose:
+    sys.exit("objects accepting unknown keys: " + ", ".join(loose))
+EOF
+  fi
+}
+
+one_object_per_template() {
+  # One object per template file, the file named after its kind.
+  local f kinds base bad=""
+  for f in "$CHART"/templates/*.yaml; do
+    base=$(basename "$f" .yaml)
+    "$HELM" template t "$CHART" -f "$HERE/values-all-on.yaml" \
+      --show-only "templates/$base.yaml" >"$WORK/one.yaml" 2>/dev/null \
+      || { bad="$bad $base(renders nothing with values-all-on.yaml)"; continue; }
+    kinds=$(grep -E '^kind: ' "$WORK/one.yaml" | sed 's/kind: //')
+    if [ "$(printf '%s\n' "$kinds" | grep -c .)" -ne 1 ]; then
+      bad="$bad $base(objects: ${kinds//$'\n'/ })"
+    elif [ "${base%%-*}" != "${kinds,,}" ]; then
+      bad="$bad $base(kind $kinds)"
+    fi
+  done
+  if [ -z "$bad" ]; then pass "one object per template, file named kind-component"
+  else fail "one object per template, file named kind-component:$bad"; fi
+}
+
+manifest_checks() {
+  local s
+  for s in defaults all-on custom; do
+    [ -s "$WORK/$s.yaml" ] || continue
+    echo "--- checks of values-$s.yaml"
+    "$PYTHON" "$HERE/check_manifests.py" "$s" "$WORK/$s.yaml" >"$WORK/$s.out" 2>&1
+    if ! grep -q '^PASS\|^FAIL' "$WORK/$s.out"; then
+      echo "FAIL check_manifests.py $s crashed:" >>"$WORK/$s.out"
+    fi
+    tally "$WORK/$s.out"
+  done
+}
+
+grep_checks() {  # The subset that needs no YAML parser.
+  local d="$WORK/defaults.yaml"
+  check "grep: CSIDriver csi.syncblock.dev" grep -q 'name: csi.syncblock.dev' "$d"
+  check "grep: attachRequired true" grep -q 'attachRequired: true' "$d"
+  check "grep: leader election on sidecars" test "$(grep -c -- '- --leader-election$' "$d")" -eq 2
+  check "grep: provisioner topology and capacity" \
+    grep -q -- '--feature-gates=Topology=true' "$d"
+  check "grep: PDB maxUnavailable 1" grep -q 'maxUnavailable: 1' "$d"
+  check "grep: headless storage Service" grep -q 'clusterIP: None' "$d"
+  check "grep: storage nodes from DNS" \
+    grep -q 'dns:t-syncblock-storage.syncblock.svc.cluster.local:7400' "$d"
+  check "grep: Bidirectional kubelet mount" grep -q 'mountPropagation: Bidirectional' "$d"
+  check "grep: WaitForFirstConsumer" test "$(grep -c 'WaitForFirstConsumer' "$d")" -eq 2
+}
+
+example_checks() {
+  check "examples parse and match the chart's classes" "$PYTHON" - "$CHART" <<'EOF'
+import glob, os, sys, yaml
+chart = sys.argv[1]
+values = yaml.safe_load(open(os.path.join(chart, "values.yaml")))
+classes = {values["storageClasses"]["filesystem"]["name"], values["storageClasses"]["block"]["name"]}
+block = values["storageClasses"]["block"]["name"]
+snap_class = values["snapshots"]["volumeSnapshotClass"]["name"]
+errors, kinds = [], []
+for path in sorted(glob.glob(os.path.join(chart, "examples", "*.yaml"))):
+    text = open(path).read()
+    for doc in yaml.safe_load_all(text):
+        if not doc:
+            continue
+        kinds.append(doc["kind"])
+        spec = doc.get("spec", {})
+        if doc["kind"] == "PersistentVolumeClaim" and spec.get("storageClassName") not in classes:
+            errors.append(f"{path}: unknown class {spec.get('storageClassName')}")
+        if doc["kind"] == "VolumeSnapshot":
+            if spec.get("volumeSnapshotClassName") != snap_class:
+                errors.append(f"{path}: snapshot class {spec.get('volumeSnapshotClassName')}")
+            if "NEEDS THE SNAPSHOT FEATURE" not in text:
+                errors.append(f"{path}: not marked as needing snapshots")
+        if doc["kind"] == "VirtualMachine":
+            for dv in spec.get("dataVolumeTemplates", []):
+                st = dv["spec"]["storage"]
+                if (st.get("storageClassName"), st.get("accessModes"), st.get("volumeMode")) != (block, ["ReadWriteMany"], "Block"):
+                    errors.append(f"{path}: VM disk is not RWX Block on {block}")
+        if doc["kind"] == "StorageProfile":
+            sets = spec.get("claimPropertySets", [])
+            if doc["metadata"]["name"] != block or {"accessModes": ["ReadWriteMany"], "volumeMode": "Block"} not in sets:
+                errors.append(f"{path}: StorageProfile is not RWX Block for {block}")
+        if doc["kind"] == "PersistentVolumeClaim" and spec.get("volumeMode") == "Block":
+            if spec.get("accessModes") != ["ReadWriteMany"] or spec.get("storageClassName") != block:
+                errors.append(f"{path}: block PVC is not RWX on {block}")
+want = {"PersistentVolumeClaim", "Pod", "VolumeSnapshot", "VirtualMachine",
+        "VirtualMachineInstanceMigration", "StorageProfile"}
+missing = want - set(kinds)
+if missing:
+    errors.append(f"no example of {sorted(missing)}")
+if sum(1 for k in kinds if k == "PersistentVolumeClaim") < 4:
+    errors.append("expected PVCs: filesystem, block RWX, restore, clone")
+if errors:
+    sys.exit("\n".join(errors))
+EOF
+}
+
+mutation_checks() {
+  # Each mutation breaks something the issue asks for; the checks must fail.
+  HELM="$HELM" "$PYTHON" - "$CHART" "$HERE" "$WORK" >"$WORK/mut.out" 2>&1 <<'EOF'
+import os, shutil, subprocess, sys
+chart, here, work = sys.argv[1:4]
+MUTATIONS = [
+    ("attacher without leader election", "templates/deployment-controller.yaml",
+     "            - --leader-election\n            - --timeout=60s",
+     "            - --timeout=60s"),
+    ("an extra verb for the attacher", "templates/clusterrole-attacher.yaml",
+     'verbs: ["get", "list", "watch", "update", "patch"]',
+     'verbs: ["get", "list", "watch", "update", "patch", "delete"]'),
+    ("PDB allowing two evictions", "values.yaml",
+     "    maxUnavailable: 1", "    maxUnavailable: 2"),
+    ("not-ready storage nodes in DNS", "templates/service-storage.yaml",
+     "publishNotReadyAddresses: false", "publishNotReadyAddresses: true"),
+    ("storage class with 2 replicas", "values.yaml",
+     '    replicas: "3"', '    replicas: "2"'),
+    ("kubelet dir without propagation", "templates/daemonset-node.yaml",
+     "mountPropagation: Bidirectional", "mountPropagation: HostToContainer"),
+    ("storage daemon as root", "templates/daemonset-storage.yaml",
+     "runAsUser: {{ .Values.storage.runAsUser }}\n            runAsGroup",
+     "runAsUser: 0\n            runAsGroup"),
+]
+for name, rel, old, new in MUTATIONS:
+    copy = os.path.join(work, "mut")
+    shutil.rmtree(copy, ignore_errors=True)
+    shutil.copytree(chart, copy)
+    path = os.path.join(copy, rel)
+    text = open(path).read()
+    if old not in text:
+        print(f"FAIL mutation '{name}': text not found in {rel} (update the test)")
+        continue
+    open(path, "w").write(text.replace(old, new, 1))
+    out = os.path.join(work, "mut.yaml")
+    with open(out, "w") as f:
+        rendered = subprocess.run([os.environ["HELM"], "template", "t", copy, "--namespace",
+                                   "syncblock", "-f", os.path.join(here, "values-defaults.yaml")],
+                                  stdout=f, stderr=subprocess.DEVNULL).returncode == 0
+    caught = not rendered or subprocess.run(
+        [sys.executable, os.path.join(here, "check_manifests.py"), "defaults", out],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode != 0
+    print(f"PASS mutation '{name}' is caught" if caught else f"FAIL mutation '{name}' went unnoticed")
+EOF
+  tally "$WORK/mut.out"
+}
+
+pdb_node_count_checks() {
+  # `helm template` has no cluster, so lookup returns nothing. In a copy of
+  # the chart, lookup's answer comes from values instead: 3 of the 5 nodes
+  # carry the storage label, so the budget must be minAvailable 2.
+  rm -rf "$WORK/pdb" && cp -r "$CHART" "$WORK/pdb" && rm "$WORK/pdb/values.schema.json"
+  local tpl="$WORK/pdb/templates/poddisruptionbudget-storage.yaml"
+  if ! grep -q 'lookup "v1" "Node" "" ""' "$tpl"; then
+    fail "PDB node count: lookup of Nodes not found in the template (update the test)"
+    return
+  fi
+  sed -i 's/lookup "v1" "Node" "" ""/dict "items" .Values.fakeNodes/' "$tpl"
+  cat >"$WORK/pdb/nodes.yaml" <<'NODES'
+fakeNodes:
+  - metadata: {name: a, labels: {syncblock.dev/storage: "true", kubernetes.io/os: linux}}
+  - metadata: {name: b, labels: {syncblock.dev/storage: "true"}}
+  - metadata: {name: c, labels: {syncblock.dev/storage: "true"}}
+  - metadata: {name: d, labels: {syncblock.dev/storage: "false"}}
+  - metadata: {name: e}
+NODES
+  if "$HELM" template t "$WORK/pdb" -f "$WORK/pdb/nodes.yaml" \
+      --show-only templates/poddisruptionbudget-storage.yaml >"$WORK/pdb.yaml" 2>&1 \
+      && grep -qx '  minAvailable: 2' "$WORK/pdb.yaml" && ! grep -q maxUnavailable "$WORK/pdb.yaml"; then
+    pass "PDB counts the labelled storage nodes: minAvailable 2 of 3"
+  else
+    fail "PDB counts the labelled storage nodes: minAvailable 2 of 3"; sed 's/^/    /' "$WORK/pdb.yaml"
+  fi
+  if "$HELM" template t "$WORK/pdb" -f "$WORK/pdb/nodes.yaml" \
+      --set storage.podDisruptionBudget.storageNodes=7 \
+      --show-only templates/poddisruptionbudget-storage.yaml >"$WORK/pdb.yaml" 2>&1 \
+      && grep -qx '  minAvailable: 6' "$WORK/pdb.yaml"; then
+    pass "PDB: an explicit storageNodes wins over the count"
+  else
+    fail "PDB: an explicit storageNodes wins over the count"; sed 's/^/    /' "$WORK/pdb.yaml"
+  fi
+}
+
+if command -v "$HELM" >/dev/null 2>&1; then
+  echo "--- chart ($("$HELM" version --short 2>/dev/null))"
+  chart_metadata_checks
+  lint_and_render
+  schema_rejections
+  one_object_per_template
+  pdb_node_count_checks
+  if [ "$have_yaml" -eq 1 ]; then
+    manifest_checks
+    example_checks
+    mutation_checks
+  else
+    echo "NOTE: python3 PyYAML not found (Debian: python3-yaml); running grep checks only"
+    grep_checks
+  fi
+elif [ -n "${SYNCBLOCK_REQUIRE_HELM:-}" ]; then
+  fail "helm not found and SYNCBLOCK_REQUIRE_HELM is set (scripts/install-helm.sh installs it)"
+else
+  echo "SKIP chart tests: helm not found. Install it with scripts/install-helm.sh;"
+  echo "     set SYNCBLOCK_REQUIRE_HELM=1 to make a missing helm a failure."
+fi
+
+echo "--- Dockerfile"
+"$HERE/check_dockerfile.sh" "$ROOT" >"$WORK/docker.out" 2>&1
+if ! grep -q '^PASS\|^FAIL' "$WORK/docker.out"; then
+  echo "FAIL check_dockerfile.sh crashed" >>"$WORK/docker.out"
+fi
+tally "$WORK/docker.out"
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
