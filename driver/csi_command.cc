@@ -1,12 +1,159 @@
-#include <cstdio>
+// `syncblock csi`: the CSI plugin. --mode controller serves Identity and
+// Controller, node serves Identity and Node, all serves the three, on one unix
+// socket. Stops cleanly on SIGTERM/SIGINT (the socket file is removed).
+#include <fcntl.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
 
+#include <cerrno>
+#include <csignal>
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "csi/controller_service.h"
+#include "csi/csi_constants.h"
+#include "csi/csi_server.h"
+#include "csi/identity_service.h"
+#include "csi/node/node_service.h"
+#include "csi/storage_endpoints.h"
 #include "driver/commands.h"
+#include "driver/flags.h"
+
+// The executable target defines the version; the library that holds this file
+// may not (see the report to the lead).
+#ifndef SYNCBLOCK_VERSION
+#define SYNCBLOCK_VERSION "unknown"
+#endif
 
 namespace syncblock::driver {
+namespace {
 
-int RunCsi(int, char**) {
-  std::fputs("syncblock csi: not built yet\n", stderr);
+constexpr char kCsiUsage[] =
+    "usage: syncblock csi --mode controller|node|all --endpoint unix:///path/csi.sock\n"
+    "                     --storage-nodes host:port,...|dns:NAME:PORT --node-id NAME\n"
+    "                     [--state-dir DIR] [--zone Z] [--attach auto|nbd|fuse]\n"
+    "                     [--log-level info]\n"
+    "\n"
+    "  --mode           services to serve: controller (Identity, Controller), node\n"
+    "                   (Identity, Node) or all\n"
+    "  --endpoint       the unix socket the CO connects to (a stale one is removed)\n"
+    "  --storage-nodes  control addresses of the storage nodes; dns:NAME:PORT means\n"
+    "                   every A record of NAME, looked up each time it is needed\n"
+    "  --node-id        this node's id for NodeGetInfo (required for node and all)\n"
+    "  --state-dir      where the node plugin records attachments\n"
+    "                   (default /var/lib/syncblock/csi-node)\n"
+    "  --zone           this node's zone, reported as topology.csi.syncblock.dev/zone\n"
+    "  --attach         how the node attaches volumes (default auto: kernel NBD when\n"
+    "                   the nbd module is there, else nbdfuse + loop device)\n"
+    "  --log-level      trace|debug|info|warn|error (default info)\n";
+
+int g_stop_pipe[2] = {-1, -1};
+
+void OnStopSignal(int sig) {
+  // write(2) is async-signal-safe; nothing else is done here.
+  ssize_t ignored = write(g_stop_pipe[1], &sig, sizeof(sig));
+  (void)ignored;
+}
+
+int Fail(const std::string& message) {
+  std::fprintf(stderr, "syncblock csi: %s\n", message.c_str());
   return 2;
+}
+
+}  // namespace
+
+int RunCsi(int argc, char** argv) {
+  auto flags = Flags::Parse(argc, argv);
+  if (!flags.ok()) return Fail(std::string(flags.status().message()));
+  if (flags->Has("help")) {
+    std::fputs(kCsiUsage, stdout);
+    return 0;
+  }
+  if (auto s = flags->CheckKnown({"mode", "endpoint", "storage-nodes", "node-id", "state-dir",
+                                  "zone", "attach", "log-level"});
+      !s.ok()) {
+    return Fail(std::string(s.message()));
+  }
+  const std::string mode = flags->Get("mode");
+  if (mode != "controller" && mode != "node" && mode != "all") {
+    return Fail("--mode must be controller, node or all");
+  }
+  const bool serve_controller = mode != "node";
+  const bool serve_node = mode != "controller";
+  if (!flags->Has("endpoint")) return Fail("--endpoint is required");
+  if (!flags->Has("storage-nodes")) return Fail("--storage-nodes is required");
+  if (serve_node && flags->Get("node-id").empty()) {
+    return Fail("--node-id is required with --mode node or all");
+  }
+  const std::string level = flags->Get("log-level", "info");
+  auto spd_level = spdlog::level::from_str(level);
+  if (spd_level == spdlog::level::off && level != "off") {
+    return Fail("--log-level must be trace, debug, info, warn, error or off");
+  }
+  spdlog::set_level(spd_level);
+
+  auto endpoints = csi::StorageEndpoints::Parse(flags->Get("storage-nodes"));
+  if (!endpoints.ok()) return Fail(std::string(endpoints.status().message()));
+  auto cluster = std::make_shared<csi::ClusterProvider>(*endpoints);
+
+  std::vector<grpc::Service*> services;
+  csi::IdentityService identity(SYNCBLOCK_VERSION, cluster);
+  services.push_back(&identity);
+  std::unique_ptr<csi::ControllerService> controller;
+  if (serve_controller) {
+    controller = std::make_unique<csi::ControllerService>(cluster);
+    services.push_back(controller.get());
+  }
+  std::unique_ptr<::csi::v1::Node::Service> node;
+  if (serve_node) {
+    csi::NodeServiceOptions options;
+    options.node_id = flags->Get("node-id");
+    // Storage nodes without a zone are in "default": a node plugin without one
+    // must report the same, or topology-aware provisioning finds no match.
+    options.zone = flags->Get("zone", "");
+    if (options.zone.empty() && flags->Has("zone")) options.zone = "default";
+    if (flags->Has("state-dir")) options.state_dir = flags->Get("state-dir");
+    options.attach_mode = flags->Get("attach", "auto");
+    csi::StorageEndpoints node_endpoints = *endpoints;
+    options.storage_control_addresses = [node_endpoints]() {
+      auto addresses = node_endpoints.Resolve();
+      return addresses.ok() ? *addresses : std::vector<std::string>{};
+    };
+    auto made = csi::MakeNodeService(options);
+    if (!made.ok()) return Fail(std::string(made.status().message()));
+    node = std::move(*made);
+    services.push_back(node.get());
+  }
+
+  auto server = csi::CsiServer::Start(flags->Get("endpoint"), services);
+  if (!server.ok()) return Fail(std::string(server.status().message()));
+  spdlog::info("syncblock csi {} ({}) serving {} on {}", SYNCBLOCK_VERSION, csi::kDriverName, mode,
+               (*server)->socket_path());
+
+  // A process signal goes to any thread that does not block it, and not every
+  // thread is ours (gRPC, the node service), so the handler only writes to a
+  // pipe and a thread of ours does the shutdown.
+  if (pipe2(g_stop_pipe, O_CLOEXEC) != 0) return Fail("pipe2 failed");
+  struct sigaction sa {};
+  sa.sa_handler = OnStopSignal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGINT, &sa, nullptr);
+  std::thread waiter([srv = server->get()] {
+    int sig = 0;
+    while (read(g_stop_pipe[0], &sig, sizeof(sig)) < 0 && errno == EINTR) {
+    }
+    spdlog::info("syncblock csi: signal {}, shutting down", sig);
+    srv->Shutdown();
+  });
+  (*server)->Wait();
+  waiter.join();
+  server->reset();
+  spdlog::info("syncblock csi: stopped");
+  return 0;
 }
 
 }  // namespace syncblock::driver

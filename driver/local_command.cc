@@ -1,12 +1,92 @@
-#include <cstdio>
+// `syncblock local`: run a whole cluster on this machine for trying syncblock
+// out, the demo and the integration tests. Exit codes: 0 success, 1 failure,
+// 2 usage error.
+#include <iostream>
 
+#include "absl/strings/str_cat.h"
 #include "driver/commands.h"
+#include "driver/flags.h"
+#include "driver/local_manage.h"
+#include "driver/local_up.h"
 
 namespace syncblock::driver {
 
-int RunLocal(int, char**) {
-  std::fputs("syncblock local: not built yet\n", stderr);
-  return 2;
+namespace {
+
+constexpr char kUsage[] =
+    "usage: syncblock local <command> --dir DIR [flags]\n"
+    "\n"
+    "commands:\n"
+    "  up --dir DIR [--nodes 3] [--zones z1,z2,z3] [--resync-rate SIZE]\n"
+    "     [--io-timeout-ms N] [--log-level L] [--no-csi] [--require-csi]\n"
+    "     [--csi-node-id ID] [--timeout 30]\n"
+    "                        start N storage nodes (node-1..N, zones zone-a, zone-b, ...\n"
+    "                        unless --zones) on free 127.0.0.1 ports, data in DIR/data,\n"
+    "                        logs in DIR/logs, and `syncblock csi --mode all` on\n"
+    "                        DIR/csi.sock; writes DIR/cluster.json; returns when every\n"
+    "                        node answers (--timeout seconds at most)\n"
+    "  down --dir DIR [--purge]\n"
+    "                        stop every process (SIGTERM, SIGKILL after 10 s); --purge\n"
+    "                        also removes the data, logs and cluster.json\n"
+    "  kill --dir DIR NODE-ID\n"
+    "                        kill -9 one storage node\n"
+    "  start --dir DIR NODE-ID [--timeout 30]\n"
+    "                        restart a storage node with its ports and data, wait until\n"
+    "                        it is ready\n"
+    "  status --dir DIR [-o table|json]\n"
+    "                        the processes and their state\n"
+    "\n"
+    "Then: syncblock ctl --cluster DIR volume list\n";
+
+int Fail(const absl::Status& s) {
+  std::cerr << "syncblock local: " << s.message() << "\n";
+  return absl::IsInvalidArgument(s) ? 2 : 1;
+}
+
+}  // namespace
+
+int RunLocal(int argc, char** argv) {
+  auto flags = Flags::Parse(argc, argv, {"no-csi", "require-csi", "purge"});
+  if (!flags.ok()) return Fail(flags.status());
+  const auto& words = flags->positional();
+  if (words.empty() || flags->GetBool("help")) {
+    (words.empty() && !flags->GetBool("help") ? std::cerr : std::cout) << kUsage;
+    return words.empty() && !flags->GetBool("help") ? 2 : 0;
+  }
+  const std::string& cmd = words[0];
+  auto check = [&](std::set<std::string> known, size_t args) -> absl::Status {
+    known.insert("dir");
+    if (auto s = flags->CheckKnown(known); !s.ok()) return s;
+    if (words.size() != args + 1) {
+      return absl::InvalidArgumentError(absl::StrCat("usage: syncblock local ", cmd, " --dir DIR",
+                                                     args ? " NODE-ID" : "",
+                                                     " (see syncblock local --help)"));
+    }
+    return absl::OkStatus();
+  };
+  absl::Status s;
+  if (cmd == "up") {
+    s = check({"nodes", "zones", "resync-rate", "io-timeout-ms", "log-level", "no-csi",
+               "require-csi", "csi-node-id", "timeout"},
+              0);
+    if (s.ok()) s = LocalUp(*flags);
+  } else if (cmd == "down") {
+    s = check({"purge"}, 0);
+    if (s.ok()) s = LocalDown(*flags);
+  } else if (cmd == "kill") {
+    s = check({}, 1);
+    if (s.ok()) s = LocalKill(*flags, words[1]);
+  } else if (cmd == "start") {
+    s = check({"timeout"}, 1);
+    if (s.ok()) s = LocalStart(*flags, words[1]);
+  } else if (cmd == "status") {
+    s = check({"output"}, 0);
+    if (s.ok()) s = LocalStatus(*flags);
+  } else {
+    s = absl::InvalidArgumentError(
+        absl::StrCat("unknown command '", cmd, "' (see syncblock local --help)"));
+  }
+  return s.ok() ? 0 : Fail(s);
 }
 
 }  // namespace syncblock::driver

@@ -1,0 +1,103 @@
+// ControllerService: construction, the gRPC entry points and capabilities.
+// The operations live in controller_create.cc, controller_publish.cc and
+// controller_queries.cc.
+#include "csi/controller_service.h"
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "csi/status_mapping.h"
+
+namespace syncblock::csi {
+
+using ::csi::v1::ControllerServiceCapability;
+
+ControllerService::ControllerService(std::shared_ptr<ClusterProvider> cluster)
+    : cluster_(std::move(cluster)) {}
+
+absl::StatusOr<std::shared_ptr<repl::StorageCluster>> ControllerService::Cluster() {
+  return cluster_->Get();
+}
+
+absl::Status ControllerService::ConfirmGone(repl::StorageCluster& cluster, const std::string& id) {
+  auto nodes = cluster.Nodes();
+  if (!nodes.ok()) return FromStorage(nodes.status());
+  std::vector<std::string> silent;
+  for (const auto& n : *nodes) {
+    if (!n.reachable) silent.push_back(n.id.empty() ? n.control_address : n.id);
+  }
+  if (silent.empty()) return absl::OkStatus();
+  return absl::UnavailableError(absl::StrCat("cannot confirm that volume ", id,
+                                             " is gone: storage node(s) ",
+                                             absl::StrJoin(silent, ", "), " did not answer"));
+}
+
+grpc::Status ControllerService::CreateVolume(grpc::ServerContext*,
+                                             const ::csi::v1::CreateVolumeRequest* request,
+                                             ::csi::v1::CreateVolumeResponse* response) {
+  return ToGrpcStatus(DoCreate(*request, response));
+}
+
+grpc::Status ControllerService::DeleteVolume(grpc::ServerContext*,
+                                             const ::csi::v1::DeleteVolumeRequest* request,
+                                             ::csi::v1::DeleteVolumeResponse*) {
+  return ToGrpcStatus(DoDelete(*request));
+}
+
+grpc::Status ControllerService::ControllerPublishVolume(
+    grpc::ServerContext*, const ::csi::v1::ControllerPublishVolumeRequest* request,
+    ::csi::v1::ControllerPublishVolumeResponse* response) {
+  return ToGrpcStatus(DoPublish(*request, response));
+}
+
+grpc::Status ControllerService::ControllerUnpublishVolume(
+    grpc::ServerContext*, const ::csi::v1::ControllerUnpublishVolumeRequest* request,
+    ::csi::v1::ControllerUnpublishVolumeResponse*) {
+  return ToGrpcStatus(DoUnpublish(*request));
+}
+
+grpc::Status ControllerService::ValidateVolumeCapabilities(
+    grpc::ServerContext*, const ::csi::v1::ValidateVolumeCapabilitiesRequest* request,
+    ::csi::v1::ValidateVolumeCapabilitiesResponse* response) {
+  return ToGrpcStatus(DoValidate(*request, response));
+}
+
+grpc::Status ControllerService::ListVolumes(grpc::ServerContext*,
+                                            const ::csi::v1::ListVolumesRequest* request,
+                                            ::csi::v1::ListVolumesResponse* response) {
+  return ToGrpcStatus(DoList(*request, response));
+}
+
+grpc::Status ControllerService::ControllerGetVolume(
+    grpc::ServerContext*, const ::csi::v1::ControllerGetVolumeRequest* request,
+    ::csi::v1::ControllerGetVolumeResponse* response) {
+  return ToGrpcStatus(DoGet(*request, response));
+}
+
+grpc::Status ControllerService::GetCapacity(grpc::ServerContext*,
+                                            const ::csi::v1::GetCapacityRequest* request,
+                                            ::csi::v1::GetCapacityResponse* response) {
+  return ToGrpcStatus(DoCapacity(*request, response));
+}
+
+grpc::Status ControllerService::ControllerGetCapabilities(
+    grpc::ServerContext*, const ::csi::v1::ControllerGetCapabilitiesRequest*,
+    ::csi::v1::ControllerGetCapabilitiesResponse* response) {
+  // Snapshots, clones and expansion join this list when they are implemented.
+  for (auto type : {ControllerServiceCapability::RPC::CREATE_DELETE_VOLUME,
+                    ControllerServiceCapability::RPC::PUBLISH_UNPUBLISH_VOLUME,
+                    ControllerServiceCapability::RPC::LIST_VOLUMES,
+                    ControllerServiceCapability::RPC::GET_CAPACITY,
+                    ControllerServiceCapability::RPC::LIST_VOLUMES_PUBLISHED_NODES,
+                    ControllerServiceCapability::RPC::GET_VOLUME,
+                    ControllerServiceCapability::RPC::VOLUME_CONDITION,
+                    ControllerServiceCapability::RPC::SINGLE_NODE_MULTI_WRITER}) {
+    response->add_capabilities()->mutable_rpc()->set_type(type);
+  }
+  return grpc::Status::OK;
+}
+
+}  // namespace syncblock::csi

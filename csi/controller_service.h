@@ -1,0 +1,84 @@
+// The CSI Controller service over a syncblock storage cluster: create, delete,
+// publish and unpublish volumes, validate capabilities, list volumes, report a
+// volume's condition and the free capacity per zone. It keeps no state: the
+// CSI name, parameters, zones and publications of each volume live in the
+// volume's attributes on the storage nodes (keys in csi/csi_constants.h).
+// Snapshots, clones, expansion and modification are UNIMPLEMENTED for now
+// (the base class' default) and not advertised.
+//
+// Each RPC first checks its arguments and answers with the spec's code
+// (behaviour modelled on csi-driver-host-path's controllerserver.go). One
+// operation per volume at a time: a concurrent call on the same volume is
+// ABORTED (InFlight).
+//
+// Thread-safe: gRPC calls it from many threads.
+#pragma once
+
+#include <memory>
+
+#include "absl/status/statusor.h"
+#include "csi/inflight.h"
+#include "csi/proto/csi.grpc.pb.h"
+#include "csi/storage_endpoints.h"
+
+namespace syncblock::csi {
+
+class ControllerService final : public ::csi::v1::Controller::Service {
+ public:
+  explicit ControllerService(std::shared_ptr<ClusterProvider> cluster);
+
+  grpc::Status CreateVolume(grpc::ServerContext* context,
+                            const ::csi::v1::CreateVolumeRequest* request,
+                            ::csi::v1::CreateVolumeResponse* response) override;
+  grpc::Status DeleteVolume(grpc::ServerContext* context,
+                            const ::csi::v1::DeleteVolumeRequest* request,
+                            ::csi::v1::DeleteVolumeResponse* response) override;
+  grpc::Status ControllerPublishVolume(
+      grpc::ServerContext* context, const ::csi::v1::ControllerPublishVolumeRequest* request,
+      ::csi::v1::ControllerPublishVolumeResponse* response) override;
+  grpc::Status ControllerUnpublishVolume(
+      grpc::ServerContext* context, const ::csi::v1::ControllerUnpublishVolumeRequest* request,
+      ::csi::v1::ControllerUnpublishVolumeResponse* response) override;
+  grpc::Status ValidateVolumeCapabilities(
+      grpc::ServerContext* context, const ::csi::v1::ValidateVolumeCapabilitiesRequest* request,
+      ::csi::v1::ValidateVolumeCapabilitiesResponse* response) override;
+  grpc::Status ListVolumes(grpc::ServerContext* context,
+                           const ::csi::v1::ListVolumesRequest* request,
+                           ::csi::v1::ListVolumesResponse* response) override;
+  grpc::Status ControllerGetVolume(grpc::ServerContext* context,
+                                   const ::csi::v1::ControllerGetVolumeRequest* request,
+                                   ::csi::v1::ControllerGetVolumeResponse* response) override;
+  grpc::Status GetCapacity(grpc::ServerContext* context,
+                           const ::csi::v1::GetCapacityRequest* request,
+                           ::csi::v1::GetCapacityResponse* response) override;
+  grpc::Status ControllerGetCapabilities(
+      grpc::ServerContext* context, const ::csi::v1::ControllerGetCapabilitiesRequest* request,
+      ::csi::v1::ControllerGetCapabilitiesResponse* response) override;
+
+ private:
+  absl::Status DoCreate(const ::csi::v1::CreateVolumeRequest& req,
+                        ::csi::v1::CreateVolumeResponse* resp);
+  absl::Status DoDelete(const ::csi::v1::DeleteVolumeRequest& req);
+  absl::Status DoPublish(const ::csi::v1::ControllerPublishVolumeRequest& req,
+                         ::csi::v1::ControllerPublishVolumeResponse* resp);
+  absl::Status DoUnpublish(const ::csi::v1::ControllerUnpublishVolumeRequest& req);
+  absl::Status DoValidate(const ::csi::v1::ValidateVolumeCapabilitiesRequest& req,
+                          ::csi::v1::ValidateVolumeCapabilitiesResponse* resp);
+  absl::Status DoList(const ::csi::v1::ListVolumesRequest& req,
+                      ::csi::v1::ListVolumesResponse* resp);
+  absl::Status DoGet(const ::csi::v1::ControllerGetVolumeRequest& req,
+                     ::csi::v1::ControllerGetVolumeResponse* resp);
+  absl::Status DoCapacity(const ::csi::v1::GetCapacityRequest& req,
+                          ::csi::v1::GetCapacityResponse* resp);
+
+  absl::StatusOr<std::shared_ptr<repl::StorageCluster>> Cluster();
+  // After GetVolume said NOT_FOUND: OK only when every storage node answered,
+  // since a replica on a node that did not may still exist (UNAVAILABLE then,
+  // and the CO retries rather than forgetting the volume).
+  static absl::Status ConfirmGone(repl::StorageCluster& cluster, const std::string& id);
+
+  const std::shared_ptr<ClusterProvider> cluster_;
+  InFlight inflight_;
+};
+
+}  // namespace syncblock::csi

@@ -1,0 +1,53 @@
+// Names the CSI driver shares with the Kubernetes side and between its own
+// controller and node plugins: the driver name, the topology key, the keys of
+// volume_context and publish_context, and the volume attributes the controller
+// keeps in the storage nodes' manifests (it has no database of its own).
+//
+// Thread-safe: constants only.
+#pragma once
+
+#include <cstdint>
+
+namespace syncblock::csi {
+
+inline constexpr char kDriverName[] = "csi.syncblock.dev";
+// The one topology segment: a storage node's --zone.
+inline constexpr char kTopologyZoneKey[] = "topology.csi.syncblock.dev/zone";
+
+// Volume IDs the controller derives from CSI names that are not IDs already.
+inline constexpr char kHashedIdPrefix[] = "sb-";
+inline constexpr int kMaxDirectIdLength = 63;
+
+// Sizes are multiples of this; requests are rounded up to it.
+inline constexpr int64_t kSizeAlignment = 4096;
+inline constexpr int64_t kDefaultVolumeSize = int64_t{1} << 30;
+
+// StorageClass parameters.
+inline constexpr char kParamReplicas[] = "replicas";
+inline constexpr char kParamSyncMode[] = "syncMode";
+inline constexpr char kParamFsType[] = "fsType";
+inline constexpr char kParamDataLocality[] = "dataLocality";
+inline constexpr char kParamZoneSpread[] = "zoneSpread";
+// Keys the sidecars add (PVC name, namespace, ...): accepted and ignored.
+inline constexpr char kSidecarParamPrefix[] = "csi.storage.k8s.io/";
+
+// volume_context returned by CreateVolume: the normalized parameters under
+// their StorageClass names (fsType, replicas, syncMode, dataLocality,
+// zoneSpread), so the node plugin knows which filesystem to make.
+
+// publish_context returned by ControllerPublishVolume.
+inline constexpr char kPublishNbdUri[] = "nbdUri";          // nbd://host:port/ID at publish time
+inline constexpr char kPublishExportName[] = "exportName";  // the volume ID
+// Comma-separated control addresses (host:port) of the replicas' storage
+// nodes: the primary can move, and any of them names the current one.
+inline constexpr char kPublishStorageNodes[] = "storageNodes";
+inline constexpr char kPublishReadonly[] = "readonly";  // "true" | "false"
+
+// Volume attributes (manifest) kept by the controller.
+inline constexpr char kAttrName[] = "csi.name";                  // the CSI name
+inline constexpr char kAttrCapabilities[] = "csi.capabilities";  // summary at creation
+inline constexpr char kAttrParamPrefix[] = "csi.param.";         // + parameter name
+inline constexpr char kAttrZones[] = "csi.zones";                // zones of the replicas
+inline constexpr char kAttrPublishPrefix[] = "csi.pub.";         // + CSI node id
+
+}  // namespace syncblock::csi

@@ -1,0 +1,67 @@
+// How the node plugin turns a volume's NBD export into a local block device.
+// Two implementations: NbdNetlinkAttacher (the kernel NBD client, configured
+// over generic netlink) and FuseLoopAttacher (nbdfuse + a loop device, where
+// the nbd module is missing). An Attachment is plain data, recorded in the
+// state directory (attachment_store.h) so a restarted plugin can re-adopt it.
+//
+// Implementations are thread-safe; the Node service never runs two calls on
+// the same volume at once.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace syncblock::csi {
+
+struct Attachment {
+  std::string volume_id;
+  std::string mode;     // "nbd" | "fuse"
+  std::string device;   // /dev/nbdN or /dev/loopN
+  std::string nbd_uri;  // where it is connected now
+  bool readonly = false;
+  uint64_t size_bytes = 0;
+  // fuse: the nbdfuse process and its mount directory (the file is `disk` in it).
+  pid_t fuse_pid = 0;
+  std::string fuse_dir;
+  // nbd: the kernel device index.
+  int nbd_index = -1;
+  // What the Node service did on top of the device.
+  std::string staging_path;
+  bool block = false;  // raw block volume: no filesystem
+  std::string fs_type;
+  std::vector<std::string> mount_flags;    // of the staging mount
+  std::vector<std::string> publish_paths;  // target paths bind-mounted from it
+};
+
+struct AttachRequest {
+  std::string volume_id;
+  std::string nbd_uri;
+  bool readonly = false;
+};
+
+class Attacher {
+ public:
+  virtual ~Attacher() = default;
+  virtual std::string Mode() const = 0;
+  // Connects the export and returns the attachment (device set). On failure
+  // nothing is left behind.
+  virtual absl::StatusOr<Attachment> Attach(const AttachRequest& request) = 0;
+  // Undoes Attach. Idempotent: parts already gone are skipped.
+  virtual absl::Status Detach(const Attachment& attachment) = 0;
+  // OK when the device still serves IO; UNAVAILABLE saying why not.
+  virtual absl::Status Check(const Attachment& attachment) = 0;
+  // Brings a recorded attachment back to health, connecting to `nbd_uri` (the
+  // current primary, which may have moved). Keeps the device when the
+  // implementation can (netlink RECONFIGURE); otherwise returns a new device
+  // and the caller must redo what sat on the old one.
+  virtual absl::StatusOr<Attachment> Reconnect(const Attachment& attachment,
+                                               const std::string& nbd_uri) = 0;
+};
+
+}  // namespace syncblock::csi

@@ -1,0 +1,206 @@
+#include "csi/node/fuse_loop_attacher.h"
+
+#include <signal.h>
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "csi/node/exec.h"
+#include "csi/node/linux_mounter.h"
+#include "csi/node/nbd_client.h"
+#include "replication/util/status_macros.h"
+#include "spdlog/spdlog.h"
+
+namespace syncblock::csi {
+namespace {
+
+std::string ReadSmallFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string SafeName(const std::string& volume_id) {
+  std::string out;
+  for (unsigned char c : volume_id) {
+    out += (std::isalnum(c) || c == '-' || c == '_') ? static_cast<char>(c) : '_';
+  }
+  // Different IDs may map to one safe name; a hash keeps them apart.
+  return absl::StrCat(out.substr(0, 64), "-", std::hash<std::string>{}(volume_id) % 1000000007);
+}
+
+std::string LogTail(const std::string& path) {
+  std::string text = ReadSmallFile(path);
+  if (text.size() > 2000) text = text.substr(text.size() - 2000);
+  return std::string(absl::StripAsciiWhitespace(text));
+}
+
+bool IsNbdfuse(pid_t pid) {
+  return absl::StripAsciiWhitespace(ReadSmallFile(absl::StrCat("/proc/", pid, "/comm"))) ==
+         "nbdfuse";
+}
+
+}  // namespace
+
+FuseLoopAttacher::FuseLoopAttacher(std::string state_dir, std::chrono::milliseconds ready_timeout)
+    : root_(std::move(state_dir) + "/fuse"), ready_timeout_(ready_timeout) {}
+
+std::string FuseLoopAttacher::LoopBackingFile(const std::string& device) {
+  std::string name = std::filesystem::path(device).filename();
+  std::string text = ReadSmallFile(absl::StrCat("/sys/block/", name, "/loop/backing_file"));
+  return std::string(absl::StripAsciiWhitespace(text));
+}
+
+absl::StatusOr<Attachment> FuseLoopAttacher::Attach(const AttachRequest& request) {
+  const std::string dir = absl::StrCat(root_, "/", SafeName(request.volume_id));
+  const std::string pidfile = dir + ".pid";
+  const std::string log = dir + ".log";
+  const std::string file = dir + "/disk";
+  LinuxMounter mounter;
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return absl::InternalError(absl::StrCat("create ", dir, ": ", ec.message()));
+  // A mount left by a crashed attach would hide the new one.
+  ASSIGN_OR_RETURN(bool stale, mounter.IsMountPoint(dir));
+  if (stale) (void)Exec({"fusermount3", "-u", "-z", dir});
+  std::filesystem::remove(pidfile, ec);
+
+  std::vector<std::string> argv = {"nbdfuse", "-P", pidfile};
+  if (request.readonly) argv.push_back("-r");
+  argv.insert(argv.end(), {file, request.nbd_uri});
+  ASSIGN_OR_RETURN(pid_t pid, SpawnDetached(argv, log));
+
+  // nbdfuse writes its pid file once the file is served.
+  auto deadline = std::chrono::steady_clock::now() + ready_timeout_;
+  for (;;) {
+    if (!absl::StripAsciiWhitespace(ReadSmallFile(pidfile)).empty()) break;
+    if (ProcessGone(pid)) {
+      return absl::UnavailableError(absl::StrCat("nbdfuse for volume ", request.volume_id, " (",
+                                                 request.nbd_uri, ") exited: ", LogTail(log)));
+    }
+    if (std::chrono::steady_clock::now() > deadline) {
+      (void)StopFuse(dir, pid);
+      return absl::DeadlineExceededError(
+          absl::StrCat("nbdfuse for volume ", request.volume_id, " not ready: ", LogTail(log)));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+
+  std::vector<std::string> losetup = {"losetup", "--find", "--show", "--direct-io=on"};
+  if (request.readonly) losetup.push_back("--read-only");
+  losetup.push_back(file);
+  auto out = ExecChecked(losetup);
+  if (!out.ok()) {
+    (void)StopFuse(dir, pid);
+    return out.status();
+  }
+  Attachment a;
+  a.volume_id = request.volume_id;
+  a.mode = Mode();
+  a.device = std::string(absl::StripAsciiWhitespace(*out));
+  a.nbd_uri = request.nbd_uri;
+  a.readonly = request.readonly;
+  a.fuse_pid = pid;
+  a.fuse_dir = dir;
+  struct stat st {};
+  if (stat(file.c_str(), &st) == 0) a.size_bytes = static_cast<uint64_t>(st.st_size);
+  return a;
+}
+
+absl::Status FuseLoopAttacher::StopFuse(const std::string& dir, pid_t pid) {
+  LinuxMounter mounter;
+  auto mounted = mounter.IsMountPoint(dir);
+  if (mounted.ok() && *mounted) {
+    auto r = Exec({"fusermount3", "-u", dir});
+    // Busy (a loop device still clearing): detach lazily; nbdfuse exits once
+    // the last user lets go.
+    if (!r.ok() || r->exit_code != 0) (void)Exec({"fusermount3", "-u", "-z", dir});
+  }
+  if (pid > 0 && IsNbdfuse(pid)) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (!ProcessGone(pid) && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    if (!ProcessGone(pid) && IsNbdfuse(pid)) {
+      spdlog::warn("nbdfuse pid {} did not exit after unmount of {}; killing it", pid, dir);
+      kill(pid, SIGKILL);
+    }
+  } else {
+    ProcessGone(pid);  // reap it if it is our zombie
+  }
+  return absl::OkStatus();
+}
+
+absl::Status FuseLoopAttacher::Detach(const Attachment& a) {
+  const std::string file = a.fuse_dir + "/disk";
+  if (!a.device.empty() && LoopBackingFile(a.device) == file) {
+    // On a device still open the kernel defers the clear (autoclear) and says OK.
+    RETURN_IF_ERROR(ExecChecked({"losetup", "--detach", a.device}).status());
+  }
+  if (!a.fuse_dir.empty()) {
+    RETURN_IF_ERROR(StopFuse(a.fuse_dir, a.fuse_pid));
+    std::error_code ec;
+    std::filesystem::remove(a.fuse_dir, ec);
+    std::filesystem::remove(a.fuse_dir + ".pid", ec);
+    std::filesystem::remove(a.fuse_dir + ".log", ec);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status FuseLoopAttacher::Check(const Attachment& a) {
+  if (a.fuse_pid <= 0 || ProcessGone(a.fuse_pid) || !IsNbdfuse(a.fuse_pid)) {
+    return absl::UnavailableError(
+        absl::StrCat("nbdfuse of volume ", a.volume_id, " (pid ", a.fuse_pid, ") is not running"));
+  }
+  const std::string file = a.fuse_dir + "/disk";
+  if (LoopBackingFile(a.device) != file) {
+    return absl::UnavailableError(absl::StrCat(a.device, " is no longer bound to ", file));
+  }
+  struct stat st {};
+  if (stat(file.c_str(), &st) != 0) {
+    return absl::UnavailableError(absl::StrCat(file, " is not reachable: ", std::strerror(errno)));
+  }
+  // nbdfuse does not notice, or say, that its server went away or stopped
+  // being the primary (its IO just fails): ask the export itself.
+  ASSIGN_OR_RETURN(NbdUri uri, ParseNbdUri(a.nbd_uri));
+  auto probe = NbdConnect(uri, std::chrono::seconds(5));
+  if (!probe.ok()) {
+    return absl::UnavailableError(absl::StrCat("volume ", a.volume_id, ": ", a.nbd_uri,
+                                               " no longer serves it: ", probe.status().message()));
+  }
+  probe->Disconnect();
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Attachment> FuseLoopAttacher::Reconnect(const Attachment& a,
+                                                       const std::string& nbd_uri) {
+  if (Check(a).ok() && a.nbd_uri == nbd_uri) return a;
+  // The old nbdfuse may still reach a server that takes writes (a primary not
+  // yet fenced). Killing it first makes every IO on the old device fail, so
+  // the old and new mounts of one filesystem never both write.
+  if (a.fuse_pid > 0 && !ProcessGone(a.fuse_pid) && IsNbdfuse(a.fuse_pid)) {
+    kill(a.fuse_pid, SIGKILL);
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (!ProcessGone(a.fuse_pid) && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  }
+  RETURN_IF_ERROR(Detach(a));
+  ASSIGN_OR_RETURN(Attachment fresh, Attach({a.volume_id, nbd_uri, a.readonly}));
+  Attachment out = a;
+  out.device = fresh.device;
+  out.nbd_uri = fresh.nbd_uri;
+  out.fuse_pid = fresh.fuse_pid;
+  out.fuse_dir = fresh.fuse_dir;
+  out.size_bytes = fresh.size_bytes;
+  return out;
+}
+
+}  // namespace syncblock::csi

@@ -1,0 +1,59 @@
+// The CSI Node service of syncblock (spec v1: NodeStageVolume ..
+// NodeGetInfo). Staging attaches the volume's NBD export as a local block
+// device (kernel NBD over netlink, or nbdfuse + loop device), makes a
+// filesystem on a blank volume and mounts it at the staging path; publishing
+// bind-mounts that (or the device file, for block volumes) at the target path.
+// Every attachment is recorded in the state directory; a restarted plugin
+// re-adopts them, reconnecting what died.
+//
+// Thread-safe: gRPC calls arrive on many threads; calls on one volume are
+// serialised by an in-flight guard (a concurrent second call gets ABORTED).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "csi/proto/csi.grpc.pb.h"
+
+namespace syncblock::csi {
+
+class Attacher;
+class Mounter;
+class PrimaryResolver;
+
+struct NodeServiceOptions {
+  std::string node_id;   // REQUIRED: NodeGetInfo's node_id
+  std::string zone;      // topology.csi.syncblock.dev/zone ("" = none)
+  std::string hostname;  // kubernetes.io/hostname; "" = gethostname()
+  std::string state_dir = "/var/lib/syncblock/csi-node";
+  std::string attach_mode = "auto";  // auto | nbd | fuse
+  // host:port of the storage nodes' control API; asked for the primary when
+  // the publish context's nbdUri does not answer.
+  std::function<std::vector<std::string>()> storage_control_addresses;
+  int64_t max_volumes = 0;  // 0: no limit
+  // How often attachments are checked and dead ones reconnected; 0: never
+  // (start-up re-adoption still runs).
+  std::chrono::milliseconds health_interval = std::chrono::seconds(10);
+
+  // Seams for tests; null means the real (Linux) implementation.
+  std::shared_ptr<Mounter> mounter;
+  std::shared_ptr<Attacher> attacher;
+  std::shared_ptr<PrimaryResolver> resolver;
+};
+
+// Builds the service and re-adopts the attachments recorded in state_dir.
+// INVALID_ARGUMENT for a missing node_id or an unknown attach mode;
+// FAILED_PRECONDITION for attach mode "nbd" without the nbd module.
+absl::StatusOr<std::unique_ptr<::csi::v1::Node::Service>> MakeNodeService(
+    const NodeServiceOptions& options);
+
+// The attach mode "auto" resolves to: "nbd" when the kernel module is there
+// (or loads), else "fuse".
+std::string ResolveAttachMode(const std::string& mode);
+
+}  // namespace syncblock::csi

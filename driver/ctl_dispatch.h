@@ -1,0 +1,79 @@
+// The command table of `syncblock ctl` and the dispatcher over it. Each area
+// (volumes, nodes and replicas, sync) contributes its commands through a
+// function declared in ctl_commands.h; the CSI commands (`ctl csi ...`) join by
+// adding their own list to the table in ctl_command.cc.
+//
+// Exit codes: 0 success, 1 an error from the cluster (one line on stderr,
+// `syncblock ctl: <message>`), 2 a usage error.
+//
+// Thread-compatible: one command runs at a time.
+#pragma once
+
+#include <functional>
+#include <iosfwd>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "driver/flags.h"
+#include "replication/client/storage_cluster.h"
+
+namespace syncblock::driver {
+
+// What a command runs with: its flags, where to print, and the cluster
+// (connected on first use, so `--help` and usage errors need none).
+class CtlContext {
+ public:
+  CtlContext(Flags flags, std::ostream& out, std::ostream& err);
+
+  const Flags& flags() const { return flags_; }
+  std::ostream& out() { return out_; }
+  std::ostream& err() { return err_; }
+  bool json() const { return json_; }
+  void set_json(bool json) { json_ = json; }
+
+  absl::StatusOr<repl::StorageCluster*> Cluster();
+
+ private:
+  Flags flags_;
+  std::ostream& out_;
+  std::ostream& err_;
+  bool json_ = false;
+  std::unique_ptr<repl::StorageCluster> cluster_;
+};
+
+using CtlRun = std::function<absl::Status(CtlContext&, const std::vector<std::string>&)>;
+
+struct CtlCommand {
+  std::vector<std::string> path;  // e.g. {"volume", "create"}
+  std::string args;               // positional arguments, for the usage line
+  std::string summary;
+  size_t min_args = 0;
+  size_t max_args = 0;
+  CtlRun run;
+  std::string details;               // the flags, one per line, for --help
+  std::set<std::string> flags;       // flags beyond the global ones
+  std::set<std::string> bool_flags;  // those of `flags` that take no value
+
+  // Declares a flag: `value` names its value in the help ("" for a boolean).
+  CtlCommand& Flag(const std::string& name, const std::string& value, const std::string& help);
+};
+
+CtlCommand MakeCtlCommand(std::vector<std::string> path, std::string args, std::string summary,
+                          size_t min_args, size_t max_args, CtlRun run);
+
+// A status that makes ctl exit 2 and point at --help.
+absl::Status UsageError(absl::string_view message);
+bool IsUsageError(const absl::Status& status);
+
+// The storage nodes' control addresses from --storage-nodes, else --cluster
+// DIR (DIR/cluster.json), else 127.0.0.1:7400.
+absl::StatusOr<std::vector<std::string>> ResolveStorageNodes(const Flags& flags);
+
+// Parses `argv` (argv[0] is "ctl"), finds the command and runs it.
+int DispatchCtl(const std::vector<CtlCommand>& table, int argc, char** argv, std::ostream& out,
+                std::ostream& err);
+
+}  // namespace syncblock::driver

@@ -1,0 +1,71 @@
+// `syncblock ctl node list`, `replica add|remove`, `promote`.
+#include <ostream>
+
+#include "driver/ctl_commands.h"
+#include "driver/output_json.h"
+#include "driver/output_text.h"
+#include "replication/util/status_macros.h"
+
+namespace syncblock::driver {
+
+namespace {
+
+void PrintVolume(CtlContext& ctx, const repl::VolumeView& v) {
+  if (ctx.json()) {
+    ctx.out() << VolumeToJson(v).dump(2) << "\n";
+  } else {
+    ctx.out() << RenderVolume(v);
+  }
+}
+
+absl::Status NodeList(CtlContext& ctx, const std::vector<std::string>&) {
+  ASSIGN_OR_RETURN(auto* cluster, ctx.Cluster());
+  ASSIGN_OR_RETURN(auto nodes, cluster->Nodes());
+  if (ctx.json()) {
+    ctx.out() << NodesToJson(nodes).dump(2) << "\n";
+  } else {
+    ctx.out() << RenderNodes(nodes);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ReplicaAdd(CtlContext& ctx, const std::vector<std::string>& args) {
+  ASSIGN_OR_RETURN(auto* cluster, ctx.Cluster());
+  ASSIGN_OR_RETURN(auto view, cluster->AddReplica(args[0], args[1]));
+  PrintVolume(ctx, view);
+  return absl::OkStatus();
+}
+
+absl::Status ReplicaRemove(CtlContext& ctx, const std::vector<std::string>& args) {
+  ASSIGN_OR_RETURN(auto* cluster, ctx.Cluster());
+  ASSIGN_OR_RETURN(auto view, cluster->RemoveReplica(args[0], args[1]));
+  PrintVolume(ctx, view);
+  return absl::OkStatus();
+}
+
+absl::Status PromoteNode(CtlContext& ctx, const std::vector<std::string>& args) {
+  ASSIGN_OR_RETURN(auto* cluster, ctx.Cluster());
+  ASSIGN_OR_RETURN(auto view, cluster->Promote(args[0], args[1]));
+  PrintVolume(ctx, view);
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+std::vector<CtlCommand> NodeCtlCommands() {
+  return {
+      MakeCtlCommand({"node", "list"}, "",
+                     "the storage nodes: zone, addresses, space, replicas, reachability", 0, 0,
+                     NodeList),
+      MakeCtlCommand({"replica", "add"}, "VOLUME NODE-ID",
+                     "add a replica of the volume on a node (it gets a full copy)", 2, 2,
+                     ReplicaAdd),
+      MakeCtlCommand({"replica", "remove"}, "VOLUME NODE-ID",
+                     "remove a secondary replica and delete its data", 2, 2, ReplicaRemove),
+      MakeCtlCommand({"promote"}, "VOLUME NODE-ID",
+                     "make the replica on NODE-ID the volume's primary (new epoch)", 2, 2,
+                     PromoteNode),
+  };
+}
+
+}  // namespace syncblock::driver

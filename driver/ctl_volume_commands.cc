@@ -1,0 +1,122 @@
+// `syncblock ctl volume create|delete|show|list` and `ctl export`.
+#include <chrono>
+#include <ostream>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "driver/ctl_commands.h"
+#include "driver/output_json.h"
+#include "driver/output_text.h"
+#include "replication/util/status_macros.h"
+
+namespace syncblock::driver {
+
+namespace {
+
+void PrintVolume(CtlContext& ctx, const repl::VolumeView& v) {
+  if (ctx.json()) {
+    ctx.out() << VolumeToJson(v).dump(2) << "\n";
+  } else {
+    ctx.out() << RenderVolume(v);
+  }
+}
+
+bool AllInSync(const repl::VolumeView& v) {
+  for (const auto& r : v.replicas) {
+    if (r.state != "in_sync") return false;
+  }
+  return true;
+}
+
+absl::Status Create(CtlContext& ctx, const std::vector<std::string>& args) {
+  const Flags& f = ctx.flags();
+  if (!f.Has("size")) return UsageError("volume create needs --size (e.g. --size 1G)");
+  auto size = f.GetSize("size", 0);
+  if (!size.ok()) return UsageError(size.status().message());
+  auto replicas = f.GetInt("replicas", 3);
+  if (!replicas.ok()) return UsageError(replicas.status().message());
+  repl::VolumeSpec spec;
+  spec.id = args[0];
+  spec.size_bytes = *size;
+  spec.replicas = static_cast<int>(*replicas);
+  if (*replicas != spec.replicas) spec.replicas = -1;  // out of int range: refused below
+  if (f.Has("nodes")) spec.node_ids = absl::StrSplit(f.Get("nodes"), ',', absl::SkipEmpty());
+  if (f.Has("zones")) spec.allowed_zones = absl::StrSplit(f.Get("zones"), ',', absl::SkipEmpty());
+  ASSIGN_OR_RETURN(auto* cluster, ctx.Cluster());
+  ASSIGN_OR_RETURN(auto view, cluster->CreateVolume(spec));
+  // A new primary connects to its peers within moments of its creation; show
+  // the volume once they are connected rather than the instant before.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (!AllInSync(view) && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    auto fresh = cluster->GetVolume(spec.id);
+    if (fresh.ok()) view = *std::move(fresh);
+  }
+  PrintVolume(ctx, view);
+  return absl::OkStatus();
+}
+
+absl::Status Delete(CtlContext& ctx, const std::vector<std::string>& args) {
+  ASSIGN_OR_RETURN(auto* cluster, ctx.Cluster());
+  RETURN_IF_ERROR(cluster->DeleteVolume(args[0]));
+  if (ctx.json()) {
+    ctx.out() << nlohmann::json({{"deleted", args[0]}}).dump(2) << "\n";
+  } else {
+    ctx.out() << "deleted volume " << args[0] << "\n";
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Show(CtlContext& ctx, const std::vector<std::string>& args) {
+  ASSIGN_OR_RETURN(auto* cluster, ctx.Cluster());
+  ASSIGN_OR_RETURN(auto view, cluster->GetVolume(args[0]));
+  PrintVolume(ctx, view);
+  return absl::OkStatus();
+}
+
+absl::Status List(CtlContext& ctx, const std::vector<std::string>&) {
+  ASSIGN_OR_RETURN(auto* cluster, ctx.Cluster());
+  ASSIGN_OR_RETURN(auto views, cluster->ListVolumes());
+  if (ctx.json()) {
+    ctx.out() << VolumesToJson(views).dump(2) << "\n";
+  } else {
+    ctx.out() << RenderVolumes(views);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Export(CtlContext& ctx, const std::vector<std::string>& args) {
+  ASSIGN_OR_RETURN(auto* cluster, ctx.Cluster());
+  ASSIGN_OR_RETURN(auto view, cluster->GetVolume(args[0]));
+  if (view.nbd_uri.empty()) {
+    return absl::UnavailableError(
+        absl::StrCat("volume ", view.id, ": its primary ", view.primary, " is not serving it"));
+  }
+  // One line, nothing else: scripts use it as $(syncblock ctl export VOL).
+  ctx.out() << view.nbd_uri << "\n";
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+std::vector<CtlCommand> VolumeCtlCommands() {
+  return {
+      MakeCtlCommand({"volume", "create"}, "NAME --size SIZE [--replicas N]",
+                     "create a replicated volume", 1, 1, Create)
+          .Flag("size", "SIZE", "size, a multiple of 4096 (e.g. 1G, 256MiB)")
+          .Flag("replicas", "N", "number of replicas, 1..5 (default 3)")
+          .Flag("nodes", "A,B,...", "place the replicas on these nodes, first one primary")
+          .Flag("zones", "Z1,Z2,...", "place the replicas only in these zones"),
+      MakeCtlCommand({"volume", "delete"}, "NAME",
+                     "delete a volume and all its replicas (OK when it does not exist)", 1, 1,
+                     Delete),
+      MakeCtlCommand({"volume", "show"}, "NAME",
+                     "a volume's primary, epoch, NBD URI and replica states", 1, 1, Show),
+      MakeCtlCommand({"volume", "list"}, "", "every volume on the storage nodes", 0, 0, List),
+      MakeCtlCommand({"export"}, "VOLUME", "print the NBD URI of the volume's primary (one line)",
+                     1, 1, Export),
+  };
+}
+
+}  // namespace syncblock::driver

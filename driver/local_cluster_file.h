@@ -1,0 +1,64 @@
+// DIR/cluster.json of `syncblock local`: which processes make up a local
+// cluster, their pids, ports, zones, data and logs, so that `local down|kill|
+// start|status` and `ctl --cluster DIR` find them. Shape:
+//
+//   {"storage": [{"id", "pid", "state", "control", "replication", "nbd", "metrics",
+//                 "zone", "data_dir", "log", "args": [...]}],
+//    "csi": {} | {"state": "running", "controller", "node", "node_id", "pid", "log",
+//                 "args"} | {"state": "absent", "error", "log"}}
+//
+// `state` is "running", "killed" (local kill) or "stopped" (local down); a
+// process not running has pid 0. `args` is the command line that restarts it.
+//
+// Thread-compatible: plain data and functions.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace syncblock::driver {
+
+struct LocalProcess {
+  std::string id;
+  int pid = 0;
+  std::string state = "running";
+  std::string control;
+  std::string replication;
+  std::string nbd;
+  std::string metrics;
+  std::string zone;
+  std::string data_dir;
+  std::string log;
+  std::vector<std::string> args;
+};
+
+struct LocalCsi {
+  std::string state;     // "" (not started), "running", "stopped", "absent"
+  std::string endpoint;  // unix://DIR/csi.sock, serving controller and node
+  std::string node_id;
+  int pid = 0;
+  std::string log;
+  std::string error;
+  std::vector<std::string> args;
+};
+
+struct LocalCluster {
+  std::vector<LocalProcess> storage;
+  LocalCsi csi;
+
+  // Control addresses of every storage node, in order.
+  std::vector<std::string> ControlAddresses() const;
+  LocalProcess* Find(const std::string& node_id);
+};
+
+std::string ClusterFilePath(const std::string& dir);
+absl::StatusOr<LocalCluster> ParseClusterJson(const std::string& text);
+std::string ClusterToJson(const LocalCluster& cluster);
+// NOT_FOUND naming the file when there is none (no `local up` in DIR).
+absl::StatusOr<LocalCluster> LoadCluster(const std::string& dir);
+// Written to a temporary file and renamed, so a reader never sees half of it.
+absl::Status SaveCluster(const std::string& dir, const LocalCluster& cluster);
+
+}  // namespace syncblock::driver

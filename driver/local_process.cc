@@ -1,0 +1,153 @@
+#include "driver/local_process.h"
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <deque>
+#include <fstream>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+
+namespace syncblock::driver {
+
+absl::StatusOr<std::string> SelfExecutable() {
+  char buf[4096];
+  ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
+  if (n <= 0) {
+    return absl::InternalError(absl::StrCat("readlink /proc/self/exe: ", std::strerror(errno)));
+  }
+  return std::string(buf, n);
+}
+
+absl::StatusOr<pid_t> SpawnDetached(const std::vector<std::string>& argv,
+                                    const std::string& log_path) {
+  int log = open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (log < 0) return absl::InternalError(absl::StrCat(log_path, ": ", std::strerror(errno)));
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  pid_t pid = fork();
+  if (pid < 0) {
+    close(log);
+    return absl::InternalError(absl::StrCat("fork: ", std::strerror(errno)));
+  }
+  if (pid == 0) {
+    setsid();
+    int devnull = open("/dev/null", O_RDONLY);
+    if (devnull >= 0) dup2(devnull, 0);
+    dup2(log, 1);
+    dup2(log, 2);
+    execv(args[0], args.data());
+    dprintf(2, "exec %s: %s\n", args[0], std::strerror(errno));
+    _exit(127);
+  }
+  close(log);
+  return pid;
+}
+
+bool IsSyncblockProcess(pid_t pid) {
+  if (pid <= 0) return false;
+  std::ifstream stat(absl::StrCat("/proc/", pid, "/stat"));
+  std::string line;
+  if (!std::getline(stat, line)) return false;
+  // The state follows the parenthesised command name.
+  auto close_paren = line.rfind(')');
+  if (close_paren == std::string::npos || close_paren + 2 >= line.size()) return false;
+  char state = line[close_paren + 2];
+  if (state == 'Z' || state == 'X') return false;
+  std::ifstream cmdline(absl::StrCat("/proc/", pid, "/cmdline"));
+  std::string argv0;
+  std::getline(cmdline, argv0, '\0');
+  return argv0.find("syncblock") != std::string::npos;
+}
+
+bool ReapIfExited(pid_t pid, int* exit_status) {
+  int status = 0;
+  pid_t r = waitpid(pid, &status, WNOHANG);
+  if (r == pid) {
+    if (exit_status) *exit_status = WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
+    return true;
+  }
+  return false;
+}
+
+namespace {
+
+// The pids of `pids` still running after waiting up to `timeout` for them.
+std::vector<pid_t> WaitGone(std::vector<pid_t> pids, std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (true) {
+    std::vector<pid_t> still;
+    for (pid_t p : pids) {
+      ReapIfExited(p, nullptr);
+      if (IsSyncblockProcess(p)) still.push_back(p);
+    }
+    if (still.empty() || std::chrono::steady_clock::now() >= deadline) return still;
+    pids.swap(still);
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+}
+
+}  // namespace
+
+void StopProcesses(const std::vector<pid_t>& pids, std::chrono::milliseconds grace) {
+  std::vector<pid_t> alive;
+  for (pid_t p : pids) {
+    if (IsSyncblockProcess(p) && kill(p, SIGTERM) == 0) alive.push_back(p);
+  }
+  alive = WaitGone(alive, grace);
+  for (pid_t p : alive) kill(p, SIGKILL);
+  WaitGone(alive, std::chrono::seconds(10));
+}
+
+void StopProcess(pid_t pid, std::chrono::milliseconds grace) { StopProcesses({pid}, grace); }
+
+absl::StatusOr<std::vector<int>> FreePorts(int count) {
+  // All sockets stay open until every port is known, so none repeats.
+  std::vector<int> fds;
+  std::vector<int> ports;
+  absl::Status error;
+  for (int i = 0; i < count; ++i) {
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+      error = absl::InternalError(absl::StrCat("socket: ", std::strerror(errno)));
+      break;
+    }
+    fds.push_back(fd);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(addr);
+    if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
+        getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+      error = absl::InternalError(absl::StrCat("binding a free port: ", std::strerror(errno)));
+      break;
+    }
+    ports.push_back(ntohs(addr.sin_port));
+  }
+  for (int fd : fds) close(fd);
+  if (!error.ok()) return error;
+  return ports;
+}
+
+std::string TailFile(const std::string& path, int lines) {
+  std::ifstream in(path);
+  std::deque<std::string> last;
+  std::string line;
+  while (std::getline(in, line)) {
+    last.push_back(line);
+    if (static_cast<int>(last.size()) > lines) last.pop_front();
+  }
+  std::string out;
+  for (const auto& l : last) absl::StrAppend(&out, l, "\n");
+  return out;
+}
+
+}  // namespace syncblock::driver

@@ -1,0 +1,159 @@
+// `syncblock local up`: starts a whole cluster on this machine (N storage
+// nodes on free loopback ports, and the CSI plugin when it is built) and
+// returns once every storage node answers.
+#include "driver/local_up.h"
+
+#include <filesystem>
+#include <iostream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "driver/local_daemons.h"
+#include "driver/local_process.h"
+#include "driver/output_table.h"
+#include "replication/util/status_macros.h"
+
+namespace syncblock::driver {
+
+namespace {
+
+constexpr int kMaxNodes = 16;
+
+std::string DefaultZone(int index) {
+  // zone-a, zone-b, ... zone-z, zone-aa, ...
+  std::string suffix;
+  for (int n = index + 1; n > 0; n = (n - 1) / 26) {
+    suffix.insert(suffix.begin(), static_cast<char>('a' + (n - 1) % 26));
+  }
+  return "zone-" + suffix;
+}
+
+absl::Status CheckNotRunning(const std::string& dir) {
+  auto existing = LoadCluster(dir);
+  if (!existing.ok()) return absl::OkStatus();
+  for (const auto& s : existing->storage) {
+    if (IsSyncblockProcess(s.pid)) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("a local cluster is already running in ", dir, " (", s.id, " is pid ", s.pid,
+                       "); run `syncblock local down --dir ", dir, "` first"));
+    }
+  }
+  if (IsSyncblockProcess(existing->csi.pid)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("the csi process of the local cluster in ", dir, " is still running (pid ",
+                     existing->csi.pid, "); run `syncblock local down --dir ", dir, "` first"));
+  }
+  return absl::OkStatus();
+}
+
+void StopAll(LocalCluster& cluster) {
+  std::vector<pid_t> pids;
+  for (auto& s : cluster.storage) pids.push_back(s.pid);
+  if (cluster.csi.pid > 0) pids.push_back(cluster.csi.pid);
+  StopProcesses(pids, std::chrono::seconds(10));
+  for (auto& s : cluster.storage) {
+    s.pid = 0;
+    s.state = "stopped";
+  }
+  if (cluster.csi.pid > 0) {
+    cluster.csi.pid = 0;
+    cluster.csi.state = "stopped";
+  }
+}
+
+}  // namespace
+
+std::vector<std::string> LocalZones(int nodes, const std::vector<std::string>& given) {
+  std::vector<std::string> zones;
+  for (int i = 0; i < nodes; ++i) {
+    zones.push_back(given.empty() ? DefaultZone(i) : given[i % given.size()]);
+  }
+  return zones;
+}
+
+absl::Status LocalUp(const Flags& flags) {
+  if (!flags.Has("dir")) return absl::InvalidArgumentError("local up needs --dir DIR");
+  ASSIGN_OR_RETURN(int64_t nodes, flags.GetInt("nodes", 3));
+  if (nodes < 1 || nodes > kMaxNodes) {
+    return absl::InvalidArgumentError(absl::StrCat("--nodes must be 1..", kMaxNodes));
+  }
+  LocalOptions options;
+  if (flags.Has("resync-rate")) {
+    RETURN_IF_ERROR(flags.GetSize("resync-rate", 0).status());
+    options.resync_rate = flags.Get("resync-rate");
+  }
+  ASSIGN_OR_RETURN(options.io_timeout_ms, flags.GetInt("io-timeout-ms", 0));
+  options.log_level = flags.Get("log-level");
+  ASSIGN_OR_RETURN(int64_t ready_timeout, flags.GetInt("timeout", 30));
+  std::vector<std::string> given_zones =
+      absl::StrSplit(flags.Get("zones"), ',', absl::SkipWhitespace());
+  auto zones = LocalZones(static_cast<int>(nodes), given_zones);
+
+  std::error_code ec;
+  std::string dir = std::filesystem::absolute(flags.Get("dir"), ec).lexically_normal().string();
+  if (!dir.empty() && dir.back() == '/') dir.pop_back();
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return absl::InternalError(absl::StrCat("creating ", dir, ": ", ec.message()));
+  RETURN_IF_ERROR(CheckNotRunning(dir));
+  ASSIGN_OR_RETURN(std::string binary, SelfExecutable());
+
+  LocalCluster cluster;
+  if (auto previous = LoadCluster(dir); previous.ok() && !previous->storage.empty()) {
+    // The replicas' member lists name the old ports: the same nodes come back
+    // on them, with their data.
+    if (flags.Has("nodes") && static_cast<size_t>(nodes) != previous->storage.size()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          dir, " holds a cluster of ", previous->storage.size(),
+          " nodes; `syncblock local down --dir ", dir, " --purge` first to start one of ", nodes));
+    }
+    std::cout << "restarting the local cluster in " << dir << "\n";
+    cluster.storage = previous->storage;
+  } else {
+    for (int i = 0; i < nodes; ++i) {
+      ASSIGN_OR_RETURN(auto node, PlanStorageNode(binary, dir, i, zones[i], options));
+      cluster.storage.push_back(std::move(node));
+    }
+  }
+  std::vector<LocalProcess*> started;
+  absl::Status failure;
+  for (auto& node : cluster.storage) {
+    failure = StartStorageNode(node);
+    if (!failure.ok()) break;
+    started.push_back(&node);
+  }
+  // Recorded before waiting, so `local down` can clean up whatever happens next.
+  RETURN_IF_ERROR(SaveCluster(dir, cluster));
+  if (failure.ok()) failure = WaitStorageReady(started, std::chrono::seconds(ready_timeout));
+  if (!failure.ok()) {
+    StopAll(cluster);
+    RETURN_IF_ERROR(SaveCluster(dir, cluster));
+    return failure;
+  }
+
+  if (!flags.GetBool("no-csi")) {
+    auto csi = StartCsi(binary, dir, cluster.ControlAddresses(),
+                        flags.Get("csi-node-id", cluster.storage.front().id), cluster.csi);
+    if (!csi.ok()) {
+      if (flags.GetBool("require-csi")) {
+        StopAll(cluster);
+        RETURN_IF_ERROR(SaveCluster(dir, cluster));
+        return csi;
+      }
+      std::cerr << "syncblock local: warning: " << csi.message() << "\n";
+    }
+  }
+  RETURN_IF_ERROR(SaveCluster(dir, cluster));
+
+  Table t({"ID", "ZONE", "PID", "CONTROL", "NBD", "LOG"});
+  for (const auto& s : cluster.storage) {
+    t.AddRow({s.id, s.zone, absl::StrCat(s.pid), s.control, s.nbd, s.log});
+  }
+  std::cout << t.Render();
+  if (cluster.csi.state == "running") {
+    std::cout << "csi: " << cluster.csi.endpoint << " (pid " << cluster.csi.pid << ")\n";
+  }
+  std::cout << "cluster ready: syncblock ctl --cluster " << dir << " node list\n";
+  return absl::OkStatus();
+}
+
+}  // namespace syncblock::driver

@@ -1,0 +1,71 @@
+#include "driver/output_json.h"
+
+namespace syncblock::driver {
+
+using nlohmann::json;
+
+json NodesToJson(const std::vector<repl::StorageNodeView>& nodes) {
+  json list = json::array();
+  for (const auto& n : nodes) {
+    list.push_back({{"id", n.id},
+                    {"zone", n.zone},
+                    {"control", n.control_address},
+                    {"replication", n.replication_address},
+                    {"nbd", n.nbd_address},
+                    {"metrics", n.metrics_address},
+                    {"capacity_bytes", n.capacity_bytes},
+                    {"available_bytes", n.available_bytes},
+                    {"replica_count", n.replica_count},
+                    {"reachable", n.reachable},
+                    {"error", n.error}});
+  }
+  return {{"nodes", list}};
+}
+
+json VolumeToJson(const repl::VolumeView& v) {
+  json replicas = json::array();
+  for (const auto& r : v.replicas) {
+    replicas.push_back({{"node", r.node},
+                        {"state", r.state},
+                        {"message", r.message},
+                        {"resync",
+                         {{"bytes_copied", r.bytes_copied},
+                          {"bytes_total", r.bytes_total},
+                          {"rate_bytes_per_second", r.rate_bytes_per_second},
+                          {"eta_seconds", r.eta_seconds},
+                          {"full", r.full_copy}}}});
+  }
+  return {{"id", v.id},           {"size_bytes", v.size_bytes}, {"epoch", v.epoch},
+          {"primary", v.primary}, {"nbd_uri", v.nbd_uri},       {"attributes", v.attributes},
+          {"replicas", replicas}};
+}
+
+json VolumesToJson(const std::vector<repl::VolumeView>& volumes) {
+  json list = json::array();
+  for (const auto& v : volumes) list.push_back(VolumeToJson(v));
+  return {{"volumes", list}};
+}
+
+json VerifyToJson(const std::string& volume, const repl::VerifyReport& report) {
+  return {{"volume", volume},
+          {"identical", report.identical},
+          {"region_size", report.region_size},
+          {"differing_regions", report.differing_regions},
+          {"unreachable", report.unreachable}};
+}
+
+json ResyncStatusToJson(const repl::VolumeView& v) {
+  json replicas = json::array();
+  for (const auto& r : v.replicas) {
+    replicas.push_back({{"node", r.node},
+                        {"state", r.state},
+                        {"bytes_copied", r.bytes_copied},
+                        {"bytes_total", r.bytes_total},
+                        {"rate_bytes_per_second", r.rate_bytes_per_second},
+                        {"eta_seconds", r.eta_seconds},
+                        {"full", r.full_copy}});
+  }
+  return {{"volume", v.id}, {"replicas", replicas}};
+}
+
+}  // namespace syncblock::driver

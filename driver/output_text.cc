@@ -1,0 +1,135 @@
+#include "driver/output_text.h"
+
+#include <cmath>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "driver/flags.h"
+#include "driver/output_table.h"
+
+namespace syncblock::driver {
+
+namespace {
+
+size_t InSync(const repl::VolumeView& v) {
+  size_t n = 0;
+  for (const auto& r : v.replicas) n += r.state == "in_sync";
+  return n;
+}
+
+std::string Health(const repl::VolumeView& v) {
+  if (v.nbd_uri.empty()) return "unavailable";
+  return InSync(v) == v.replicas.size() ? "healthy" : "degraded";
+}
+
+}  // namespace
+
+std::string FormatDuration(double seconds) {
+  if (!(seconds >= 0) || std::isinf(seconds)) return "?";
+  auto s = static_cast<uint64_t>(std::llround(seconds));
+  if (s < 60) return absl::StrCat(s, "s");
+  if (s < 3600) return absl::StrCat(s / 60, "m", s % 60, "s");
+  return absl::StrCat(s / 3600, "h", (s % 3600) / 60, "m");
+}
+
+std::string FormatProgress(const repl::ReplicaView& r) {
+  if (r.bytes_total == 0) return "-";
+  double pct = 100.0 * static_cast<double>(r.bytes_copied) / static_cast<double>(r.bytes_total);
+  std::string out = absl::StrFormat("%s / %s (%.0f%%)", FormatSize(r.bytes_copied),
+                                    FormatSize(r.bytes_total), pct);
+  if (r.state == "resyncing") {
+    absl::StrAppend(&out, ", ", FormatSize(static_cast<uint64_t>(r.rate_bytes_per_second)),
+                    "/s, ETA ", FormatDuration(r.eta_seconds));
+  }
+  if (r.full_copy) absl::StrAppend(&out, ", full copy");
+  return out;
+}
+
+std::string RenderNodes(const std::vector<repl::StorageNodeView>& nodes) {
+  Table t({"ID", "ZONE", "CONTROL", "NBD", "CAPACITY", "AVAILABLE", "REPLICAS", "STATUS"});
+  for (const auto& n : nodes) {
+    if (!n.reachable) {
+      t.AddRow({n.id.empty() ? "?" : n.id, "", n.control_address, "", "", "", "",
+                absl::StrCat("unreachable: ", n.error)});
+      continue;
+    }
+    t.AddRow({n.id, n.zone, n.control_address, n.nbd_address, FormatSize(n.capacity_bytes),
+              FormatSize(n.available_bytes), absl::StrCat(n.replica_count), "ready"});
+  }
+  return t.Render();
+}
+
+std::string RenderVolume(const repl::VolumeView& v) {
+  std::string out;
+  absl::StrAppend(&out, "Volume:   ", v.id, "\n");
+  absl::StrAppend(&out, "Size:     ", FormatSize(v.size_bytes), " (", v.size_bytes, " bytes)\n");
+  absl::StrAppend(&out, "Epoch:    ", v.epoch, "\n");
+  absl::StrAppend(&out, "Primary:  ", v.primary, "\n");
+  absl::StrAppend(&out, "NBD:      ", v.nbd_uri.empty() ? "(no primary serving)" : v.nbd_uri, "\n");
+  absl::StrAppend(&out, "State:    ", Health(v), " (", InSync(v), "/", v.replicas.size(),
+                  " replicas in sync)\n");
+  if (!v.attributes.empty()) {
+    std::vector<std::string> attrs;
+    for (const auto& [k, val] : v.attributes) attrs.push_back(absl::StrCat(k, "=", val));
+    absl::StrAppend(&out, "Attrs:    ", absl::StrJoin(attrs, ", "), "\n");
+  }
+  absl::StrAppend(&out, "\n");
+  Table t({"NODE", "ROLE", "STATE", "RESYNC", "MESSAGE"});
+  for (const auto& r : v.replicas) {
+    t.AddRow({r.node, r.node == v.primary ? "primary" : "secondary", r.state, FormatProgress(r),
+              r.message});
+  }
+  absl::StrAppend(&out, t.Render());
+  return out;
+}
+
+std::string RenderVolumes(const std::vector<repl::VolumeView>& volumes) {
+  Table t({"ID", "SIZE", "REPLICAS", "PRIMARY", "EPOCH", "STATE"});
+  for (const auto& v : volumes) {
+    t.AddRow({v.id, FormatSize(v.size_bytes), absl::StrCat(InSync(v), "/", v.replicas.size()),
+              v.primary, absl::StrCat(v.epoch), Health(v)});
+  }
+  return t.Render();
+}
+
+std::string RenderVerify(const std::string& volume, const repl::VerifyReport& report) {
+  std::string out;
+  if (report.identical) {
+    absl::StrAppend(&out, "volume ", volume, ": replicas identical (region size ",
+                    FormatSize(report.region_size), ")\n");
+    return out;
+  }
+  if (!report.differing_regions.empty()) {
+    std::vector<uint64_t> shown(
+        report.differing_regions.begin(),
+        report.differing_regions.begin() + std::min<size_t>(report.differing_regions.size(), 32));
+    absl::StrAppend(&out, "volume ", volume, ": ", report.differing_regions.size(),
+                    " regions differ (region size ", FormatSize(report.region_size),
+                    "): ", absl::StrJoin(shown, ","),
+                    shown.size() < report.differing_regions.size() ? ",..." : "", "\n");
+  }
+  for (const auto& [node, error] : report.unreachable) {
+    absl::StrAppend(&out, "volume ", volume, ": replica on ", node, " not checked: ", error, "\n");
+  }
+  return out;
+}
+
+std::string RenderResyncStatus(const repl::VolumeView& v) {
+  Table t({"NODE", "STATE", "COPIED", "TOTAL", "PROGRESS", "RATE", "ETA"});
+  for (const auto& r : v.replicas) {
+    bool any = r.bytes_total > 0;
+    t.AddRow({r.node, r.state, any ? FormatSize(r.bytes_copied) : "-",
+              any ? FormatSize(r.bytes_total) : "-",
+              any ? absl::StrFormat("%.0f%%", 100.0 * static_cast<double>(r.bytes_copied) /
+                                                  static_cast<double>(r.bytes_total))
+                  : "-",
+              r.state == "resyncing"
+                  ? absl::StrCat(FormatSize(static_cast<uint64_t>(r.rate_bytes_per_second)), "/s")
+                  : "-",
+              r.state == "resyncing" ? FormatDuration(r.eta_seconds) : "-"});
+  }
+  return absl::StrCat("volume ", v.id, " (primary ", v.primary, ")\n", t.Render());
+}
+
+}  // namespace syncblock::driver

@@ -1,0 +1,118 @@
+// GrpcPrimaryResolver against real gRPC StorageControl servers (in-process,
+// answering GetReplica as a primary, a secondary or a node without the
+// volume) and a real NBD server (nbdkit) to confirm candidates.
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+
+#include "csi/node/nbd_client.h"
+#include "csi/node/primary_resolver.h"
+#include "replication/proto/control.grpc.pb.h"
+#include "tests/support/test_util.h"
+
+namespace syncblock::csi {
+namespace {
+
+namespace ctl = ::syncblock::control::v1;
+
+// Answers GetReplica with a fixed reply, or NOT_FOUND when none is set.
+class FixedControl : public ctl::StorageControl::Service {
+ public:
+  explicit FixedControl(std::optional<ctl::ReplicaStatus> reply) : reply_(std::move(reply)) {}
+  grpc::Status GetReplica(grpc::ServerContext*, const ctl::GetReplicaRequest* req,
+                          ctl::ReplicaStatus* out) override {
+    if (!reply_ || req->volume_id() != reply_->volume_id()) {
+      return grpc::Status(grpc::StatusCode::NOT_FOUND, "no replica of " + req->volume_id());
+    }
+    *out = *reply_;
+    return grpc::Status::OK;
+  }
+
+ private:
+  std::optional<ctl::ReplicaStatus> reply_;
+};
+
+class ControlServer {
+ public:
+  explicit ControlServer(std::optional<ctl::ReplicaStatus> reply) : service_(std::move(reply)) {
+    grpc::ServerBuilder b;
+    b.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port_);
+    b.RegisterService(&service_);
+    server_ = b.BuildAndStart();
+  }
+  ~ControlServer() { server_->Shutdown(); }
+  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+
+ private:
+  FixedControl service_;
+  int port_ = 0;
+  std::unique_ptr<grpc::Server> server_;
+};
+
+class NodePrimaryResolverTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!testing::HaveTool("nbdkit")) GTEST_SKIP() << "needs nbdkit";
+    nbd_port_ = testing::FreePort();
+    nbdkit_ = std::make_unique<testing::Subprocess>(std::vector<std::string>{
+        "nbdkit", "-f", "-i", "127.0.0.1", "-p", std::to_string(nbd_port_), "memory", "1M"});
+    ASSERT_TRUE(testing::WaitFor([&] {
+      auto c = NbdConnect({"127.0.0.1", nbd_port_, "vol"}, std::chrono::seconds(1));
+      if (c.ok()) c->Disconnect();
+      return c.ok();
+    }));
+  }
+  std::string Live() { return "nbd://127.0.0.1:" + std::to_string(nbd_port_) + "/vol"; }
+  std::string Dead() { return "nbd://127.0.0.1:" + std::to_string(testing::FreePort()) + "/vol"; }
+
+  int nbd_port_ = 0;
+  std::unique_ptr<testing::Subprocess> nbdkit_;
+};
+
+TEST_F(NodePrimaryResolverTest, LiveHintIsUsedWithoutAskingAnyone) {
+  GrpcPrimaryResolver r([] { return std::vector<std::string>{"127.0.0.1:1"}; });
+  auto uri = r.Resolve("vol", Live(), {});
+  ASSERT_TRUE(uri.ok()) << uri.status();
+  EXPECT_EQ(*uri, Live());
+}
+
+TEST_F(NodePrimaryResolverTest, StaleHintFallsBackToThePrimarysAnswer) {
+  ControlServer without(std::nullopt);
+  ctl::ReplicaStatus primary;
+  primary.set_volume_id("vol");
+  primary.set_role(ctl::ROLE_PRIMARY);
+  primary.set_nbd_uri(Live());
+  ControlServer with(primary);
+  GrpcPrimaryResolver r([&] { return std::vector<std::string>{with.address()}; });
+  auto uri = r.Resolve("vol", Dead(), {without.address()});
+  ASSERT_TRUE(uri.ok()) << uri.status();
+  EXPECT_EQ(*uri, Live());
+}
+
+TEST_F(NodePrimaryResolverTest, SecondaryNamesThePrimarysNbdAddress) {
+  ctl::ReplicaStatus secondary;
+  secondary.set_volume_id("vol");
+  secondary.set_role(ctl::ROLE_SECONDARY);
+  secondary.set_primary_node_id("p");
+  auto* m = secondary.add_members();
+  m->set_node_id("p");
+  m->set_nbd_address("127.0.0.1:" + std::to_string(nbd_port_));
+  ControlServer server(secondary);
+  GrpcPrimaryResolver r(nullptr);
+  auto uri = r.Resolve("vol", "", {server.address()});
+  ASSERT_TRUE(uri.ok()) << uri.status();
+  EXPECT_EQ(*uri, Live());
+}
+
+TEST_F(NodePrimaryResolverTest, UnknownEverywhereIsNotFoundAndNobodyIsUnavailable) {
+  ControlServer a(std::nullopt), b(std::nullopt);
+  GrpcPrimaryResolver r([&] { return std::vector<std::string>{a.address(), b.address()}; });
+  EXPECT_TRUE(absl::IsNotFound(r.Resolve("vol", "", {}).status()));
+
+  GrpcPrimaryResolver nobody(
+      [] { return std::vector<std::string>{"127.0.0.1:" + std::to_string(testing::FreePort())}; });
+  auto st = nobody.Resolve("vol", Dead(), {}).status();
+  EXPECT_TRUE(absl::IsUnavailable(st)) << st;
+}
+
+}  // namespace
+}  // namespace syncblock::csi
