@@ -177,7 +177,7 @@ uint64_t PrimaryEngine::SubmitLocked(std::shared_ptr<IoRequest> req,
   }
   p.local_done = !needs_sync;
   pending_.emplace(seq, std::move(p));
-  CompleteReadyLocked(done);
+  CompleteIfReadyLocked(seq, done);
   return needs_sync ? seq : 0;
 }
 
@@ -204,6 +204,8 @@ void PrimaryEngine::ReplicateLocked(uint64_t seq, const IoRequest& req, uint64_t
   }
   if (req.fua) h.flags |= kFlagFua;
   if (req.no_hole) h.flags |= kFlagNoHole;
+  h.payload_len = static_cast<uint32_t>(len);
+  h.payload_crc = PayloadCrc(std::string_view(payload ? payload : "", len));
   for (auto& [id, peer] : peers_) {
     bool connected = peer->fd >= 0 &&
                      (peer->state == PeerState::kInSync || peer->state == PeerState::kResyncing);
@@ -212,7 +214,7 @@ void PrimaryEngine::ReplicateLocked(uint64_t seq, const IoRequest& req, uint64_t
       continue;
     }
     peer->unacked.push_back({seq, first_region, last_region, has_regions});
-    if (absl::Status s = SendLocked(*peer, h, payload, len); !s.ok()) {
+    if (absl::Status s = SendPreparedLocked(*peer, h, payload, len); !s.ok()) {
       PeerFailedLocked(*peer, std::string(s.message()));
     }
   }
@@ -226,15 +228,24 @@ void PrimaryEngine::FinishLocalSync(uint64_t seq, absl::Status s) {
     if (it != pending_.end()) {
       if (s.ok()) {
         it->second.local_done = true;
+        CompleteIfReadyLocked(seq, &done);
       } else {
         it->second.req->status = s;
         done.push_back(it->second.req);
         pending_.erase(it);
       }
     }
-    CompleteReadyLocked(&done);
   }
   Finish(done);
+}
+
+void PrimaryEngine::CompleteIfReadyLocked(uint64_t seq,
+                                          std::vector<std::shared_ptr<IoRequest>>* done) {
+  auto it = pending_.find(seq);
+  if (it == pending_.end() || AcksLocked(it->second) < manifest_.Quorum()) return;
+  it->second.req->status = absl::OkStatus();
+  done->push_back(std::move(it->second.req));
+  pending_.erase(it);
 }
 
 int PrimaryEngine::AcksLocked(const Pending& p) const {

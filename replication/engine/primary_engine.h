@@ -105,6 +105,9 @@ class PrimaryEngine : public BlockDevice, public std::enable_shared_from_this<Pr
   void FinishLocalSync(uint64_t seq, absl::Status s);
   void CompleteReadyLocked(std::vector<std::shared_ptr<IoRequest>>* done)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Completes `seq` if it has its majority (the common case: one ack arrived).
+  void CompleteIfReadyLocked(uint64_t seq, std::vector<std::shared_ptr<IoRequest>>* done)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   int AcksLocked(const Pending& p) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void MaybeActivateLocked(std::vector<std::shared_ptr<IoRequest>>* resubmit)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -125,6 +128,10 @@ class PrimaryEngine : public BlockDevice, public std::enable_shared_from_this<Pr
   void OnAck(Peer* peer, uint64_t link_id, const FrameHeader& h, std::string payload);
   absl::Status SendLocked(Peer& peer, FrameHeader h, const char* payload, size_t len)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // For a header whose payload length and checksum are already set: the
+  // checksum of a write is computed once for all peers.
+  absl::Status SendPreparedLocked(Peer& peer, const FrameHeader& h, const char* payload,
+                                  size_t len) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void PeerFailedLocked(Peer& peer, const std::string& why) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::string HelloPayloadLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool WaitOrStop(std::unique_lock<std::mutex>& lock, std::chrono::milliseconds d);

@@ -22,9 +22,13 @@ namespace {
 constexpr uint64_t kResyncBatchRegions = 16;       // 1 MiB with 64 KiB regions
 constexpr uint64_t kChecksumChunkRegions = 1 << 18;  // 1 MiB of CRCs per request
 
-absl::Status SendFrame(int fd, FrameHeader h, const char* payload, size_t len) {
+void Prepare(FrameHeader& h, const char* payload, size_t len) {
   h.payload_len = static_cast<uint32_t>(len);
   h.payload_crc = PayloadCrc(std::string_view(payload ? payload : "", len));
+}
+
+// `h` must have been through Prepare with this payload.
+absl::Status SendPrepared(int fd, const FrameHeader& h, const char* payload, size_t len) {
   uint8_t header[kFrameHeaderSize];
   EncodeHeader(h, header);
   iovec iov[2] = {{header, kFrameHeaderSize}, {const_cast<char*>(payload), len}};
@@ -123,6 +127,7 @@ absl::Status PrimaryEngine::RequestResync(const std::string& node_id, bool full)
     found = true;
     if (full) {
       RETURN_IF_ERROR(peer->bitmap->MarkAll());
+      peer->force_full = true;
     } else {
       RETURN_IF_ERROR(replica_->UpdateManifest([&](Manifest& m) { m.checksum_resync.insert(id); }));
       manifest_.checksum_resync.insert(id);
@@ -152,8 +157,14 @@ std::string PrimaryEngine::HelloPayloadLocked() {
 
 absl::Status PrimaryEngine::SendLocked(Peer& peer, FrameHeader h, const char* payload,
                                        size_t len) {
+  Prepare(h, payload, len);
+  return SendPreparedLocked(peer, h, payload, len);
+}
+
+absl::Status PrimaryEngine::SendPreparedLocked(Peer& peer, const FrameHeader& h,
+                                               const char* payload, size_t len) {
   if (peer.fd < 0) return absl::UnavailableError("not connected");
-  return SendFrame(peer.fd, h, payload, len);
+  return SendPrepared(peer.fd, h, payload, len);
 }
 
 void PrimaryEngine::PeerFailedLocked(Peer& peer, const std::string& why) {
@@ -196,12 +207,15 @@ absl::StatusOr<int> PrimaryEngine::Handshake(Peer* peer, HelloReply* reply) {
   ASSIGN_OR_RETURN(int fd, ConnectTcp(*hp, opts_.connect_timeout));
   SetSendTimeout(fd, opts_.send_timeout);
   SetBufferSizes(fd, 4 << 20);
+  // A replica that hangs (rather than dies) must be noticed too.
+  SetKeepAlive(fd, opts_.send_timeout);
   // Bound the wait for the reply; the receive loop clears it afterwards.
   timeval tv{static_cast<time_t>(opts_.connect_timeout.count() / 1000 + 5), 0};
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
   FrameHeader h;
   h.type = FrameType::kHello;
-  absl::Status s = SendFrame(fd, h, payload.data(), payload.size());
+  Prepare(h, payload.data(), payload.size());
+  absl::Status s = SendPrepared(fd, h, payload.data(), payload.size());
   absl::StatusOr<std::pair<FrameHeader, std::string>> frame =
       s.ok() ? ReadFrame(fd) : absl::StatusOr<std::pair<FrameHeader, std::string>>(s);
   if (!frame.ok() || frame->first.type != FrameType::kHelloReply) {
@@ -265,7 +279,7 @@ void PrimaryEngine::LinkLoop(Peer* peer) {
     peer->generation = reply.data_generation;
     peer->accepted = true;
     auto expected = manifest_.member_generations.find(peer->member.node_id);
-    peer->resync_full = expected == manifest_.member_generations.end() ||
+    peer->resync_full = peer->force_full || expected == manifest_.member_generations.end() ||
                         expected->second != reply.data_generation;
     peer->resync_checksum =
         !peer->resync_full && manifest_.checksum_resync.count(peer->member.node_id) > 0;
@@ -343,6 +357,7 @@ void PrimaryEngine::OnAck(Peer* peer, uint64_t link_id, const FrameHeader& h,
       if (acked_type == FrameType::kResyncDone && peer->state == PeerState::kResyncing &&
           h.seq == peer->resync_done_seq) {
         peer->state = PeerState::kInSync;
+        peer->force_full = false;
         (void)peer->bitmap->ClearAll();
         const std::string& id = peer->member.node_id;
         if (manifest_.member_generations[id] != peer->generation ||
@@ -362,12 +377,13 @@ void PrimaryEngine::OnAck(Peer* peer, uint64_t link_id, const FrameHeader& h,
         for (auto& [seq, p] : pending_) {
           if (seq <= h.seq) p.acked_slots |= 1u << peer->slot;
         }
+        CompleteReadyLocked(&done);
       } else if (peer->state == PeerState::kInSync) {
         if (auto it = pending_.find(h.seq); it != pending_.end()) {
           it->second.acked_slots |= 1u << peer->slot;
+          CompleteIfReadyLocked(h.seq, &done);
         }
       }
-      CompleteReadyLocked(&done);
     }
   }
   Finish(done);

@@ -39,6 +39,7 @@ struct PrimaryEngine::Peer {
 
   // The resync under way.
   bool resync_full = false;
+  bool force_full = false;  // a full copy was asked for (ctl resync --full)
   bool resync_checksum = false;
   uint64_t resync_total = 0;
   uint64_t resync_copied = 0;

@@ -24,18 +24,23 @@ void SetTimeout(int fd, int option, std::chrono::milliseconds timeout) {
 
 IoOp OpFor(uint16_t type) {
   switch (type) {
-    case kCmdRead: return IoOp::kRead;
-    case kCmdWrite: return IoOp::kWrite;
-    case kCmdFlush: return IoOp::kFlush;
-    case kCmdTrim: return IoOp::kTrim;
-    default: return IoOp::kWriteZeroes;
+    case kCmdRead:
+      return IoOp::kRead;
+    case kCmdWrite:
+      return IoOp::kWrite;
+    case kCmdFlush:
+      return IoOp::kFlush;
+    case kCmdTrim:
+      return IoOp::kTrim;
+    default:
+      return IoOp::kWriteZeroes;
   }
 }
 
 }  // namespace
 
-Connection::Connection(int fd, std::string peer, ExportProvider* provider,
-                       ConnectionConfig config, CountersFor counters_for)
+Connection::Connection(int fd, std::string peer, ExportProvider* provider, ConnectionConfig config,
+                       CountersFor counters_for)
     : peer_(std::move(peer)),
       provider_(provider),
       config_(config),
@@ -103,7 +108,8 @@ bool Connection::Negotiate(SocketReader& reader) {
     }
     absl::StatusOr<OptionHeader> header = ParseOptionHeader({buf, kOptionHeaderSize});
     if (!header.ok()) {
-      spdlog::warn("nbd {}: closing during handshake: {}", peer_, std::string(header.status().message()));
+      spdlog::warn("nbd {}: closing during handshake: {}", peer_,
+                   std::string(header.status().message()));
       return false;
     }
     switch (handshake.PolicyFor(*header)) {
@@ -261,16 +267,24 @@ void Connection::Complete(IoRequest& io, uint64_t handle,
     counters_->Error();
   } else {
     switch (io.op) {
-      case IoOp::kRead: counters_->Read(io.length); break;
+      case IoOp::kRead:
+        counters_->Read(io.length);
+        break;
       case IoOp::kWrite: {
         auto us = std::chrono::duration_cast<std::chrono::microseconds>(
             std::chrono::steady_clock::now() - start);
         counters_->Write(io.length, static_cast<uint64_t>(us.count()));
         break;
       }
-      case IoOp::kFlush: counters_->Flush(); break;
-      case IoOp::kTrim: counters_->Trim(); break;
-      case IoOp::kWriteZeroes: counters_->WriteZeroes(); break;
+      case IoOp::kFlush:
+        counters_->Flush();
+        break;
+      case IoOp::kTrim:
+        counters_->Trim();
+        break;
+      case IoOp::kWriteZeroes:
+        counters_->WriteZeroes();
+        break;
     }
   }
   Reply reply;

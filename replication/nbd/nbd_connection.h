@@ -105,14 +105,14 @@ class Connection : public std::enable_shared_from_this<Connection> {
   ExportLimits limits_;
 
   mutable std::mutex mu_;
-  int fd_;                        // guarded by mu_ for close/shutdown
-  std::string export_name_;       // guarded by mu_
-  bool shutting_down_ = false;    // guarded by mu_
-  bool broken_ = false;           // guarded by mu_: replies can no longer be sent
-  size_t inflight_ = 0;           // guarded by mu_
-  size_t inflight_bytes_ = 0;     // guarded by mu_
-  std::deque<Queued> queue_;      // guarded by mu_: replies for the writer
-  bool writer_stop_ = false;      // guarded by mu_
+  int fd_;                      // guarded by mu_ for close/shutdown
+  std::string export_name_;     // guarded by mu_
+  bool shutting_down_ = false;  // guarded by mu_
+  bool broken_ = false;         // guarded by mu_: replies can no longer be sent
+  size_t inflight_ = 0;         // guarded by mu_
+  size_t inflight_bytes_ = 0;   // guarded by mu_
+  std::deque<Queued> queue_;    // guarded by mu_: replies for the writer
+  bool writer_stop_ = false;    // guarded by mu_
   std::condition_variable slot_cv_;
   std::condition_variable writer_cv_;
   std::thread writer_;

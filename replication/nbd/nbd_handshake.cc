@@ -30,8 +30,8 @@ Handshake::DataPolicy Handshake::PolicyFor(const OptionHeader& header) const {
 }
 
 Handshake::Outcome Handshake::OnTooBig(const OptionHeader& header) {
-  return Count({EncodeOptionReply(header.option, kRepErrTooBig, "option data too long"),
-                Next::kContinue});
+  return Count(
+      {EncodeOptionReply(header.option, kRepErrTooBig, "option data too long"), Next::kContinue});
 }
 
 Handshake::Outcome Handshake::Count(Outcome outcome) {

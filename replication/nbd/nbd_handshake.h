@@ -31,7 +31,7 @@ struct HandshakeConfig {
   // is treated as a denial of service and the connection closed.
   uint32_t max_option_discard = 1024 * 1024;
   // Likewise for a client that never stops haggling.
-  int max_options = 1024;
+  int max_options = 1 << 16;
 };
 
 class Handshake {

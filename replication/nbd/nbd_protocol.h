@@ -105,9 +105,9 @@ inline constexpr uint32_t kEnotsup = 95;
 inline constexpr uint32_t kEshutdown = 108;
 
 // Sizes of fixed wire structures.
-inline constexpr size_t kGreetingSize = 18;        // NBDMAGIC, IHAVEOPT, flags
+inline constexpr size_t kGreetingSize = 18;  // NBDMAGIC, IHAVEOPT, flags
 inline constexpr size_t kClientFlagsSize = 4;
-inline constexpr size_t kOptionHeaderSize = 16;    // magic, option, length
+inline constexpr size_t kOptionHeaderSize = 16;  // magic, option, length
 inline constexpr size_t kRequestHeaderSize = 28;
 inline constexpr size_t kSimpleReplySize = 16;
 inline constexpr size_t kExportNameReplyZeroes = 124;
@@ -163,8 +163,7 @@ absl::StatusOr<InfoRequest> ParseInfoRequest(std::string_view data);
 absl::Status CheckExportName(std::string_view name);
 
 // S: option reply magic, option, reply type, length, data.
-std::string EncodeOptionReply(uint32_t option, uint32_t reply_type,
-                              std::string_view data = {});
+std::string EncodeOptionReply(uint32_t option, uint32_t reply_type, std::string_view data = {});
 // NBD_REP_SERVER payload: name length, name.
 std::string EncodeServerReplyData(std::string_view name);
 // NBD_REP_INFO payloads.
@@ -173,8 +172,7 @@ std::string EncodeInfoString(uint16_t info_type, std::string_view text);
 std::string EncodeInfoBlockSize(const BlockSizes& sizes);
 // The reply to NBD_OPT_EXPORT_NAME: size, flags, and 124 zeroes unless the
 // client negotiated NBD_FLAG_C_NO_ZEROES.
-std::string EncodeExportNameReply(uint64_t size, uint16_t transmission_flags,
-                                  bool no_zeroes);
+std::string EncodeExportNameReply(uint64_t size, uint16_t transmission_flags, bool no_zeroes);
 
 // --- Transmission ---------------------------------------------------------------
 

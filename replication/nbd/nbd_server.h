@@ -99,10 +99,10 @@ class NbdServer {
   std::thread accept_thread_;
 
   mutable std::mutex mu_;
-  bool stopping_ = false;                                    // guarded by mu_
-  uint64_t next_id_ = 0;                                     // guarded by mu_
-  std::map<uint64_t, Entry> connections_;                    // guarded by mu_
-  std::vector<uint64_t> finished_;                           // guarded by mu_
+  bool stopping_ = false;                                               // guarded by mu_
+  uint64_t next_id_ = 0;                                                // guarded by mu_
+  std::map<uint64_t, Entry> connections_;                               // guarded by mu_
+  std::vector<uint64_t> finished_;                                      // guarded by mu_
   std::map<std::string, std::shared_ptr<NbdExportCounters>> counters_;  // guarded by mu_
 };
 

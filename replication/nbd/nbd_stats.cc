@@ -9,9 +9,9 @@ namespace syncblock::repl {
 
 void NbdExportCounters::Write(uint64_t bytes, uint64_t latency_us) {
   Add(writes_, bytes_written_, bytes);
-  size_t bucket = std::lower_bound(kNbdLatencyBucketsUs.begin(), kNbdLatencyBucketsUs.end(),
-                                   latency_us) -
-                  kNbdLatencyBucketsUs.begin();
+  size_t bucket =
+      std::lower_bound(kNbdLatencyBucketsUs.begin(), kNbdLatencyBucketsUs.end(), latency_us) -
+      kNbdLatencyBucketsUs.begin();
   latency_buckets_[bucket].fetch_add(1, std::memory_order_relaxed);
   latency_sum_us_.fetch_add(latency_us, std::memory_order_relaxed);
 }
@@ -42,9 +42,9 @@ namespace {
 
 std::string Label(const std::string& export_name) {
   // Prometheus label values escape backslash, quote and newline.
-  return absl::StrCat("export=\"",
-                      absl::StrReplaceAll(export_name, {{"\\", "\\\\"}, {"\"", "\\\""}, {"\n", "\\n"}}),
-                      "\"");
+  return absl::StrCat(
+      "export=\"",
+      absl::StrReplaceAll(export_name, {{"\\", "\\\\"}, {"\"", "\\\""}, {"\n", "\\n"}}), "\"");
 }
 
 void Counter(std::string& out, const char* name, const char* help,
@@ -63,8 +63,7 @@ std::string RenderNbdStatsPrometheus(const std::vector<NbdExportStats>& stats) {
   Counter(out, "syncblock_nbd_connections", "Open NBD connections.", stats,
           &NbdExportStats::connections, "gauge");
   Counter(out, "syncblock_nbd_reads_total", "NBD READ commands.", stats, &NbdExportStats::reads);
-  Counter(out, "syncblock_nbd_writes_total", "NBD WRITE commands.", stats,
-          &NbdExportStats::writes);
+  Counter(out, "syncblock_nbd_writes_total", "NBD WRITE commands.", stats, &NbdExportStats::writes);
   Counter(out, "syncblock_nbd_flushes_total", "NBD FLUSH commands.", stats,
           &NbdExportStats::flushes);
   Counter(out, "syncblock_nbd_trims_total", "NBD TRIM commands.", stats, &NbdExportStats::trims);

@@ -19,8 +19,8 @@ namespace syncblock::repl {
 // Upper bounds (inclusive), in microseconds, of the write-latency buckets;
 // an implicit +Inf bucket follows.
 inline constexpr std::array<uint64_t, 16> kNbdLatencyBucketsUs = {
-    50,     100,    250,     500,     1000,    2500,    5000,    10000,
-    25000,  50000,  100000,  250000,  500000,  1000000, 2500000, 10000000};
+    50,    100,   250,    500,    1000,   2500,    5000,    10000,
+    25000, 50000, 100000, 250000, 500000, 1000000, 2500000, 10000000};
 
 struct NbdExportStats {
   std::string export_name;

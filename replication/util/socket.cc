@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "absl/strings/numbers.h"
@@ -183,6 +184,23 @@ void SetSendTimeout(int fd, std::chrono::milliseconds timeout) {
 void SetBufferSizes(int fd, int bytes) {
   setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof(bytes));
   setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof(bytes));
+}
+
+}  // namespace syncblock
+
+namespace syncblock {
+
+void SetKeepAlive(int fd, std::chrono::milliseconds timeout) {
+  int one = 1;
+  int idle = std::max<int>(1, static_cast<int>(timeout.count() / 3000));
+  int interval = idle;
+  int count = 3;
+  unsigned int user_timeout = static_cast<unsigned int>(timeout.count());
+  setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+  setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
+  setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &interval, sizeof(interval));
+  setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof(count));
+  setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout, sizeof(user_timeout));
 }
 
 }  // namespace syncblock

@@ -39,5 +39,8 @@ absl::Status WritevFull(int fd, struct iovec* iov, int iovcnt);
 // cannot block a sender forever.
 void SetSendTimeout(int fd, std::chrono::milliseconds timeout);
 void SetBufferSizes(int fd, int bytes);
+// TCP keepalive probes and TCP_USER_TIMEOUT so that a silent peer (hung, or
+// its host gone) fails the connection within about `timeout`.
+void SetKeepAlive(int fd, std::chrono::milliseconds timeout);
 
 }  // namespace syncblock

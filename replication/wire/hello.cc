@@ -24,6 +24,12 @@ std::string EncodeHello(const HelloRequest& h) {
 absl::StatusOr<HelloRequest> DecodeHello(const std::string& text) {
   try {
     json j = json::parse(text);
+    // get<uint64_t>() would silently wrap -1 to 2^64-1 (an unbeatable epoch).
+    if (!j.at("epoch").is_number_unsigned() || !j.at("size_bytes").is_number_unsigned() ||
+        !j.at("region_size").is_number_unsigned()) {
+      return absl::InvalidArgumentError(
+          "hello: epoch, size_bytes and region_size must be unsigned integers");
+    }
     HelloRequest h;
     h.volume_id = j.at("volume_id").get<std::string>();
     h.epoch = j.at("epoch").get<uint64_t>();

@@ -1,0 +1,197 @@
+// Test-only NBD client over a raw TCP socket, for driving the server with
+// exact bytes: well-formed handshakes and requests, and the malformed ones
+// real clients never send. Every receive has a timeout so a test fails
+// instead of hanging. Not thread-safe; one per test connection.
+#pragma once
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "replication/nbd/nbd_protocol.h"
+
+namespace syncblock::repl::nbdtest {
+
+class RawNbdClient {
+ public:
+  struct OptionReply {
+    uint32_t option = 0;
+    uint32_t type = 0;
+    std::string data;
+  };
+  struct SimpleReply {
+    uint32_t error = 0;
+    uint64_t handle = 0;
+  };
+
+  explicit RawNbdClient(int port, int timeout_ms = 10000) : timeout_ms_(timeout_ms) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    connected_ = ::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+    int one = 1;
+    ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  }
+  ~RawNbdClient() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  RawNbdClient(const RawNbdClient&) = delete;
+  RawNbdClient& operator=(const RawNbdClient&) = delete;
+
+  bool connected() const { return connected_; }
+  void Close() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
+
+  bool Send(const std::string& bytes) {
+    size_t done = 0;
+    while (done < bytes.size()) {
+      ssize_t n = ::send(fd_, bytes.data() + done, bytes.size() - done, MSG_NOSIGNAL);
+      if (n <= 0) {
+        if (n < 0 && errno == EINTR) continue;
+        return false;
+      }
+      done += static_cast<size_t>(n);
+    }
+    return true;
+  }
+
+  // Exactly n bytes, or nullopt on EOF, error or timeout.
+  std::optional<std::string> Recv(size_t n) {
+    std::string out(n, '\0');
+    size_t done = 0;
+    while (done < n) {
+      pollfd p{fd_, POLLIN, 0};
+      if (::poll(&p, 1, timeout_ms_) <= 0) return std::nullopt;
+      ssize_t got = ::recv(fd_, out.data() + done, n - done, 0);
+      if (got <= 0) {
+        if (got < 0 && errno == EINTR) continue;
+        return std::nullopt;
+      }
+      done += static_cast<size_t>(got);
+    }
+    return out;
+  }
+
+  // True when the server closed the connection (EOF or reset) within the
+  // timeout, after discarding anything it still sent.
+  bool WaitClosed() {
+    char buf[4096];
+    while (true) {
+      pollfd p{fd_, POLLIN, 0};
+      if (::poll(&p, 1, timeout_ms_) <= 0) return false;
+      ssize_t got = ::recv(fd_, buf, sizeof(buf), 0);
+      if (got == 0) return true;
+      if (got < 0) return errno != EINTR && errno != EAGAIN;
+    }
+  }
+
+  // Reads the greeting and sends client flags. False if the greeting is wrong.
+  bool Greet(uint32_t client_flags = nbd::kClientFlagFixedNewstyle | nbd::kClientFlagNoZeroes) {
+    auto greeting = Recv(nbd::kGreetingSize);
+    if (!greeting || *greeting != nbd::EncodeGreeting()) return false;
+    std::string flags;
+    nbd::PutU32(flags, client_flags);
+    return Send(flags);
+  }
+
+  static std::string Option(uint32_t option, const std::string& data) {
+    std::string out;
+    nbd::PutU64(out, nbd::kOptMagic);
+    nbd::PutU32(out, option);
+    nbd::PutU32(out, static_cast<uint32_t>(data.size()));
+    return out + data;
+  }
+  static std::string InfoData(const std::string& name, std::initializer_list<uint16_t> infos) {
+    std::string out;
+    nbd::PutU32(out, static_cast<uint32_t>(name.size()));
+    out += name;
+    nbd::PutU16(out, static_cast<uint16_t>(infos.size()));
+    for (uint16_t i : infos) nbd::PutU16(out, i);
+    return out;
+  }
+
+  std::optional<OptionReply> ReadOptionReply() {
+    auto header = Recv(20);
+    if (!header || nbd::LoadU64(header->data()) != nbd::kOptReplyMagic) return std::nullopt;
+    OptionReply reply;
+    reply.option = nbd::LoadU32(header->data() + 8);
+    reply.type = nbd::LoadU32(header->data() + 12);
+    uint32_t length = nbd::LoadU32(header->data() + 16);
+    auto data = Recv(length);
+    if (!data) return std::nullopt;
+    reply.data = std::move(*data);
+    return reply;
+  }
+
+  // Greets, sends NBD_OPT_GO for `name` and reads replies up to the ACK.
+  // On success fills size and transmission flags.
+  bool Go(const std::string& name) {
+    if (!Greet() || !Send(Option(nbd::kOptGo, InfoData(name, {})))) return false;
+    while (true) {
+      auto reply = ReadOptionReply();
+      if (!reply) return false;
+      if (reply->type == nbd::kRepAck) return true;
+      if (reply->type != nbd::kRepInfo) return false;
+      if (reply->data.size() == 12 && nbd::LoadU16(reply->data.data()) == nbd::kInfoExport) {
+        size = nbd::LoadU64(reply->data.data() + 2);
+        flags = nbd::LoadU16(reply->data.data() + 10);
+      }
+    }
+  }
+
+  static std::string Request(uint16_t type, uint64_t handle, uint64_t offset, uint32_t length,
+                             uint16_t flags = 0) {
+    std::string out;
+    nbd::PutU32(out, nbd::kRequestMagic);
+    nbd::PutU16(out, flags);
+    nbd::PutU16(out, type);
+    nbd::PutU64(out, handle);
+    nbd::PutU64(out, offset);
+    nbd::PutU32(out, length);
+    return out;
+  }
+
+  std::optional<SimpleReply> ReadReply() {
+    auto bytes = Recv(nbd::kSimpleReplySize);
+    if (!bytes || nbd::LoadU32(bytes->data()) != nbd::kSimpleReplyMagic) return std::nullopt;
+    return SimpleReply{nbd::LoadU32(bytes->data() + 4), nbd::LoadU64(bytes->data() + 8)};
+  }
+
+  // WRITE then READ back through the connection; true if the data matches.
+  bool WriteReadBack(uint64_t offset, const std::string& data, uint64_t handle = 1) {
+    if (!Send(Request(nbd::kCmdWrite, handle, offset, static_cast<uint32_t>(data.size())) + data)) {
+      return false;
+    }
+    auto w = ReadReply();
+    if (!w || w->error != 0 || w->handle != handle) return false;
+    if (!Send(Request(nbd::kCmdRead, handle + 1, offset, static_cast<uint32_t>(data.size())))) {
+      return false;
+    }
+    auto r = ReadReply();
+    if (!r || r->error != 0 || r->handle != handle + 1) return false;
+    auto back = Recv(data.size());
+    return back && *back == data;
+  }
+
+  uint64_t size = 0;
+  uint16_t flags = 0;
+
+ private:
+  int fd_ = -1;
+  bool connected_ = false;
+  int timeout_ms_;
+};
+
+}  // namespace syncblock::repl::nbdtest
