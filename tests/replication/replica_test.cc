@@ -1,0 +1,378 @@
+// The secondary side of a replica (replication/engine/replica.h), driven
+// directly: the manifest names another node as primary, so no engine starts.
+// Hellos (stale refused, same epoch of another primary refused, newer
+// adopted), frames (old session or epoch refused, out of range refused, data
+// applied, checksums answered) and promotion epochs.
+#include "replication/engine/replica.h"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <filesystem>
+#include <string>
+
+#include "replication/util/crc32c.h"
+#include "tests/support/test_util.h"
+
+namespace syncblock::repl {
+namespace {
+
+using syncblock::testing::TempDir;
+
+constexpr uint64_t kSize = 4 << 20;
+constexpr uint64_t kRegion = 64 << 10;
+
+std::vector<MemberInfo> Members() {
+  return {{"node-p", "", "127.0.0.1:1", "", ""},
+          {"node-s", "", "127.0.0.1:2", "", ""},
+          {"node-t", "", "127.0.0.1:3", "", ""}};
+}
+
+class ReplicaTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    Manifest m;
+    m.volume_id = "vol";
+    m.size_bytes = kSize;
+    m.region_size = kRegion;
+    m.epoch = 5;
+    m.primary_node_id = "node-p";
+    m.members = Members();
+    m.data_generation = "gen";
+    opts_.node_id = "node-s";
+    opts_.on_role_change = [this](const std::string&, bool primary) {
+      role_changes_.push_back(primary);
+    };
+    auto r = Replica::Create(dir_.Join("vol"), m, opts_);
+    ASSERT_TRUE(r.ok()) << r.status();
+    replica_ = *r;
+  }
+
+  HelloRequest Hello(uint64_t epoch, const std::string& primary = "node-p") {
+    HelloRequest h;
+    h.volume_id = "vol";
+    h.epoch = epoch;
+    h.primary_node_id = primary;
+    h.members = Members();
+    h.size_bytes = kSize;
+    h.region_size = kRegion;
+    return h;
+  }
+
+  // A session of the current primary at epoch 5.
+  uint64_t Session() {
+    uint64_t session = 0;
+    HelloReply r = replica_->AcceptHello(Hello(5), &session);
+    EXPECT_EQ(r.status, WireStatus::kOk) << r.message;
+    EXPECT_NE(session, 0u);
+    return session;
+  }
+
+  static FrameHeader Frame(FrameType type, uint64_t epoch, uint64_t seq, uint64_t offset = 0,
+                           uint32_t length = 0) {
+    FrameHeader h;
+    h.type = type;
+    h.epoch = epoch;
+    h.seq = seq;
+    h.offset = offset;
+    h.length = length;
+    return h;
+  }
+
+  WireStatus Apply(uint64_t session, const FrameHeader& h, std::string_view payload = {}) {
+    reply_.clear();
+    error_.clear();
+    return replica_->Apply(session, h, payload, &reply_, &error_);
+  }
+
+  std::string ReadData(uint64_t offset, size_t len) {
+    std::string out(len, '?');
+    EXPECT_TRUE(replica_->store().Read(offset, out.data(), len).ok());
+    return out;
+  }
+
+  TempDir dir_;
+  EngineOptions opts_;
+  std::shared_ptr<Replica> replica_;
+  std::vector<bool> role_changes_;
+  std::string reply_;
+  std::string error_;
+};
+
+TEST_F(ReplicaTest, CreatedSecondaryIsNotPrimaryAndStartsNoEngine) {
+  ASSERT_TRUE(replica_->StartRole().ok());
+  EXPECT_FALSE(replica_->IsPrimary());
+  EXPECT_EQ(replica_->engine(), nullptr);
+  EXPECT_EQ(replica_->id(), "vol");
+  EXPECT_TRUE(role_changes_.empty());
+}
+
+TEST_F(ReplicaTest, StaleHelloIsRefusedAndChangesNothing) {
+  uint64_t session = 0;
+  HelloReply r = replica_->AcceptHello(Hello(4), &session);
+  EXPECT_EQ(r.status, WireStatus::kStaleEpoch);
+  EXPECT_EQ(r.epoch, 5u) << "the reply says which epoch the replica has";
+  EXPECT_NE(r.message.find("older"), std::string::npos) << r.message;
+  EXPECT_EQ(session, 0u);
+  EXPECT_EQ(replica_->manifest().epoch, 5u);
+  EXPECT_EQ(replica_->manifest().primary_node_id, "node-p");
+}
+
+TEST_F(ReplicaTest, SameEpochFromAnotherPrimaryIsAConflict) {
+  uint64_t session = 0;
+  HelloReply r = replica_->AcceptHello(Hello(5, "node-t"), &session);
+  EXPECT_EQ(r.status, WireStatus::kConflict);
+  EXPECT_NE(r.message.find("node-p"), std::string::npos) << r.message;
+  EXPECT_EQ(replica_->manifest().primary_node_id, "node-p");
+}
+
+TEST_F(ReplicaTest, HelloNamingThisNodeAsPrimaryIsRefused) {
+  uint64_t session = 0;
+  HelloReply r = replica_->AcceptHello(Hello(6, "node-s"), &session);
+  EXPECT_EQ(r.status, WireStatus::kConflict);
+  EXPECT_EQ(replica_->manifest().epoch, 5u);
+}
+
+TEST_F(ReplicaTest, NewerEpochIsAdoptedAndPersisted) {
+  HelloRequest h = Hello(8, "node-t");
+  h.members.push_back({"node-u", "", "127.0.0.1:4", "", "z"});
+  h.attributes = {{"syncMode", "sync"}};
+  h.size_bytes = 2 * kSize;
+  uint64_t session = 0;
+  HelloReply r = replica_->AcceptHello(h, &session);
+  ASSERT_EQ(r.status, WireStatus::kOk) << r.message;
+  EXPECT_EQ(r.epoch, 8u);
+  EXPECT_EQ(r.data_generation, "gen");
+  EXPECT_NE(session, 0u);
+  Manifest m = replica_->manifest();
+  EXPECT_EQ(m.epoch, 8u);
+  EXPECT_EQ(m.primary_node_id, "node-t");
+  EXPECT_EQ(m.members.size(), 4u);
+  EXPECT_EQ(m.size_bytes, 2 * kSize);
+  EXPECT_FALSE(replica_->consistent()) << "behind until the new primary's resync is done";
+  EXPECT_EQ(std::filesystem::file_size(dir_.Join("vol/data")), 2 * kSize);
+  // On disk too: a restart keeps the new epoch and primary.
+  Manifest on_disk;
+  ASSERT_TRUE(ReplicaStore::Open(dir_.Join("vol"), &on_disk).ok());
+  EXPECT_EQ(on_disk.epoch, 8u);
+  EXPECT_EQ(on_disk.primary_node_id, "node-t");
+  // The old primary is now stale.
+  uint64_t old_session = 0;
+  EXPECT_EQ(replica_->AcceptHello(Hello(5), &old_session).status, WireStatus::kStaleEpoch);
+}
+
+TEST_F(ReplicaTest, WritesOfTheSessionAreApplied) {
+  uint64_t s = Session();
+  EXPECT_EQ(Apply(s, Frame(FrameType::kWrite, 5, 1, 4096, 5), "hello"), WireStatus::kOk)
+      << error_;
+  EXPECT_EQ(ReadData(4096, 5), "hello");
+  EXPECT_EQ(replica_->applied_seq(), 1u);
+  EXPECT_EQ(Apply(s, Frame(FrameType::kResyncData, 5, 2, kSize - 3, 3), "end"), WireStatus::kOk);
+  EXPECT_EQ(ReadData(kSize - 3, 3), "end");
+  FrameHeader fua = Frame(FrameType::kWrite, 5, 3, 0, 3);
+  fua.flags = kFlagFua;
+  EXPECT_EQ(Apply(s, fua, "fua"), WireStatus::kOk);
+  EXPECT_EQ(Apply(s, Frame(FrameType::kFlush, 5, 4)), WireStatus::kOk);
+  EXPECT_EQ(replica_->applied_seq(), 4u);
+  // A frame with a lower seq (the resync's) does not move applied_seq back.
+  EXPECT_EQ(Apply(s, Frame(FrameType::kWrite, 5, 2, 0, 1), "F"), WireStatus::kOk);
+  EXPECT_EQ(replica_->applied_seq(), 4u);
+  EXPECT_EQ(ReadData(0, 3), "Fua");
+}
+
+TEST_F(ReplicaTest, TrimZeroesAndResyncZeroClearData) {
+  uint64_t s = Session();
+  std::string data(3 * kRegion, 'd');
+  ASSERT_EQ(Apply(s, Frame(FrameType::kWrite, 5, 1, 0, data.size()), data), WireStatus::kOk);
+  EXPECT_EQ(Apply(s, Frame(FrameType::kTrim, 5, 2, 0, kRegion)), WireStatus::kOk);
+  FrameHeader wz = Frame(FrameType::kWriteZeroes, 5, 3, kRegion, kRegion);
+  wz.flags = kFlagNoHole;
+  EXPECT_EQ(Apply(s, wz), WireStatus::kOk);
+  EXPECT_EQ(Apply(s, Frame(FrameType::kResyncZero, 5, 4, 2 * kRegion, kRegion)),
+            WireStatus::kOk);
+  EXPECT_EQ(ReadData(0, 3 * kRegion), std::string(3 * kRegion, '\0'));
+  EXPECT_TRUE(replica_->store().IsHole(0, kRegion));
+  EXPECT_TRUE(replica_->store().IsHole(2 * kRegion, kRegion));
+}
+
+TEST_F(ReplicaTest, OutOfRangeRequestsAreInvalidAndWriteNothing) {
+  uint64_t s = Session();
+  EXPECT_EQ(Apply(s, Frame(FrameType::kWrite, 5, 1, kSize - 2, 3), "abc"), WireStatus::kInvalid);
+  EXPECT_NE(error_.find("past the end"), std::string::npos) << error_;
+  EXPECT_EQ(Apply(s, Frame(FrameType::kWrite, 5, 2, kSize, 1), "a"), WireStatus::kInvalid);
+  EXPECT_EQ(Apply(s, Frame(FrameType::kTrim, 5, 3, 0, kSize + 1)), WireStatus::kInvalid);
+  EXPECT_EQ(Apply(s, Frame(FrameType::kWriteZeroes, 5, 4, kSize, 4096)), WireStatus::kInvalid);
+  EXPECT_EQ(Apply(s, Frame(FrameType::kResyncZero, 5, 5, 1ull << 50, 1)), WireStatus::kInvalid);
+  EXPECT_EQ(ReadData(kSize - 2, 2), std::string(2, '\0'));
+  EXPECT_EQ(std::filesystem::file_size(dir_.Join("vol/data")), kSize) << "not grown";
+  EXPECT_EQ(replica_->applied_seq(), 0u);
+}
+
+TEST_F(ReplicaTest, FramesOfAnOlderEpochAreStale) {
+  uint64_t s = Session();
+  EXPECT_EQ(Apply(s, Frame(FrameType::kWrite, 4, 1, 0, 1), "x"), WireStatus::kStaleEpoch);
+  EXPECT_NE(error_.find("epoch 4"), std::string::npos) << error_;
+  EXPECT_EQ(Apply(s, Frame(FrameType::kWrite, 6, 1, 0, 1), "x"), WireStatus::kStaleEpoch)
+      << "only the current epoch is applied";
+  EXPECT_EQ(ReadData(0, 1), std::string(1, '\0'));
+}
+
+TEST_F(ReplicaTest, FramesOfAnOlderSessionAreStale) {
+  uint64_t first = Session();
+  uint64_t second = Session();  // the primary reconnected
+  EXPECT_NE(first, second);
+  EXPECT_EQ(Apply(first, Frame(FrameType::kWrite, 5, 1, 0, 1), "x"), WireStatus::kStaleEpoch);
+  EXPECT_EQ(ReadData(0, 1), std::string(1, '\0'));
+  EXPECT_EQ(Apply(second, Frame(FrameType::kWrite, 5, 2, 0, 1), "y"), WireStatus::kOk);
+  EXPECT_EQ(ReadData(0, 1), "y");
+}
+
+TEST_F(ReplicaTest, ANewPrimaryCutsOffTheOldOnesSession) {
+  uint64_t old_session = Session();
+  uint64_t new_session = 0;
+  ASSERT_EQ(replica_->AcceptHello(Hello(6, "node-t"), &new_session).status, WireStatus::kOk);
+  // The deposed primary's late write, even claiming the new epoch, is refused.
+  EXPECT_EQ(Apply(old_session, Frame(FrameType::kWrite, 5, 9, 0, 1), "o"),
+            WireStatus::kStaleEpoch);
+  EXPECT_EQ(Apply(old_session, Frame(FrameType::kWrite, 6, 9, 0, 1), "o"),
+            WireStatus::kStaleEpoch);
+  EXPECT_EQ(Apply(new_session, Frame(FrameType::kWrite, 6, 1, 0, 1), "n"), WireStatus::kOk);
+  EXPECT_EQ(ReadData(0, 1), "n");
+}
+
+TEST_F(ReplicaTest, ChecksumRequestAnswersOneCrcPerRegion) {
+  uint64_t s = Session();
+  std::string data(kRegion, 'c');
+  ASSERT_EQ(Apply(s, Frame(FrameType::kWrite, 5, 1, kRegion, data.size()), data),
+            WireStatus::kOk);
+  uint64_t regions = kSize / kRegion;
+  ASSERT_EQ(Apply(s, Frame(FrameType::kChecksumRequest, 5, 2, 0, regions)), WireStatus::kOk)
+      << error_;
+  ASSERT_EQ(reply_.size(), regions * 4);
+  std::string zeros(kRegion, '\0');
+  auto crc_at = [&](uint64_t i) {
+    uint32_t v;
+    std::memcpy(&v, reply_.data() + i * 4, 4);
+    return v;
+  };
+  EXPECT_EQ(crc_at(0), Crc32c(zeros.data(), zeros.size()));
+  EXPECT_EQ(crc_at(1), Crc32c(data.data(), data.size()));
+  EXPECT_EQ(crc_at(regions - 1), Crc32c(zeros.data(), zeros.size()));
+  // A sub-range starting at region 1.
+  ASSERT_EQ(Apply(s, Frame(FrameType::kChecksumRequest, 5, 3, 1, 1)), WireStatus::kOk);
+  ASSERT_EQ(reply_.size(), 4u);
+  EXPECT_EQ(crc_at(0), Crc32c(data.data(), data.size()));
+  ASSERT_EQ(Apply(s, Frame(FrameType::kChecksumRequest, 5, 4, regions, 0)), WireStatus::kOk);
+  EXPECT_TRUE(reply_.empty());
+}
+
+TEST_F(ReplicaTest, ChecksumOfAPartialLastRegionCoversOnlyTheVolume) {
+  HelloRequest h = Hello(6);
+  h.size_bytes = kSize + 100;
+  uint64_t s = 0;
+  ASSERT_EQ(replica_->AcceptHello(h, &s).status, WireStatus::kOk);
+  ASSERT_EQ(Apply(s, Frame(FrameType::kWrite, 6, 1, kSize, 100), std::string(100, 'L')),
+            WireStatus::kOk);
+  uint64_t last = kSize / kRegion;
+  ASSERT_EQ(Apply(s, Frame(FrameType::kChecksumRequest, 6, 2, last, 1)), WireStatus::kOk)
+      << error_;
+  std::string expect(100, 'L');
+  uint32_t v;
+  std::memcpy(&v, reply_.data(), 4);
+  EXPECT_EQ(v, Crc32c(expect.data(), expect.size()));
+}
+
+TEST_F(ReplicaTest, ChecksumRequestOutOfRangeIsInvalid) {
+  uint64_t s = Session();
+  uint64_t regions = kSize / kRegion;
+  EXPECT_EQ(Apply(s, Frame(FrameType::kChecksumRequest, 5, 1, 0, regions + 1)),
+            WireStatus::kInvalid);
+  EXPECT_EQ(Apply(s, Frame(FrameType::kChecksumRequest, 5, 2, regions + 1, 0)),
+            WireStatus::kInvalid);
+  EXPECT_EQ(Apply(s, Frame(FrameType::kChecksumRequest, 5, 3, UINT64_MAX - 1, 1)),
+            WireStatus::kInvalid);
+  EXPECT_EQ(Apply(s, Frame(FrameType::kChecksumRequest, 5, 4, 1, 0xffffffffu)),
+            WireStatus::kInvalid);
+}
+
+TEST_F(ReplicaTest, ResyncDoneMakesTheReplicaConsistent) {
+  uint64_t s = 0;
+  ASSERT_EQ(replica_->AcceptHello(Hello(6), &s).status, WireStatus::kOk);
+  EXPECT_FALSE(replica_->consistent());
+  EXPECT_EQ(Apply(s, Frame(FrameType::kResyncDone, 6, 10)), WireStatus::kOk);
+  EXPECT_TRUE(replica_->consistent());
+  EXPECT_EQ(replica_->applied_seq(), 10u);
+}
+
+TEST_F(ReplicaTest, ManifestFrameUpdatesMembersAndGrowsOnly) {
+  uint64_t s = Session();
+  HelloRequest update = Hello(5);
+  update.members.pop_back();
+  update.attributes = {{"k", "v"}};
+  update.size_bytes = 2 * kSize;
+  EXPECT_EQ(Apply(s, Frame(FrameType::kManifest, 5, 1), EncodeHello(update)), WireStatus::kOk)
+      << error_;
+  Manifest m = replica_->manifest();
+  EXPECT_EQ(m.members.size(), 2u);
+  EXPECT_EQ(m.attributes.at("k"), "v");
+  EXPECT_EQ(m.size_bytes, 2 * kSize);
+  EXPECT_EQ(std::filesystem::file_size(dir_.Join("vol/data")), 2 * kSize);
+  update.size_bytes = kSize;  // never shrunk by a manifest frame
+  EXPECT_EQ(Apply(s, Frame(FrameType::kManifest, 5, 2), EncodeHello(update)), WireStatus::kOk);
+  EXPECT_EQ(replica_->manifest().size_bytes, 2 * kSize);
+  EXPECT_EQ(Apply(s, Frame(FrameType::kManifest, 5, 3), "{not json"), WireStatus::kInvalid);
+  EXPECT_EQ(replica_->manifest().members.size(), 2u);
+}
+
+TEST_F(ReplicaTest, FramesASecondaryNeverReceivesAreInvalid) {
+  uint64_t s = Session();
+  for (FrameType t : {FrameType::kHello, FrameType::kHelloReply, FrameType::kAck,
+                      FrameType::kChecksumReply}) {
+    EXPECT_EQ(Apply(s, Frame(t, 5, 1)), WireStatus::kInvalid) << FrameTypeName(t);
+  }
+}
+
+TEST_F(ReplicaTest, AcceptEpochRefusesOlderAndOtherPrimariesAtTheSameEpoch) {
+  auto older = replica_->AcceptEpoch(4, "node-t", {});
+  EXPECT_EQ(older.status().code(), absl::StatusCode::kFailedPrecondition);
+  auto same_other = replica_->AcceptEpoch(5, "node-t", {});
+  EXPECT_EQ(same_other.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(replica_->manifest().epoch, 5u);
+  EXPECT_EQ(replica_->manifest().primary_node_id, "node-p");
+  auto same_primary = replica_->AcceptEpoch(5, "node-p", {});
+  EXPECT_TRUE(same_primary.ok()) << same_primary.status();
+}
+
+TEST_F(ReplicaTest, AcceptEpochAdoptsNewerAndFencesTheOldSession) {
+  uint64_t s = Session();
+  ASSERT_EQ(Apply(s, Frame(FrameType::kWrite, 5, 7, 0, 1), "a"), WireStatus::kOk);
+  auto r = replica_->AcceptEpoch(6, "node-t", {});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->previous_epoch, 5u);
+  EXPECT_EQ(r->applied_seq, 7u);
+  EXPECT_EQ(r->data_generation, "gen");
+  EXPECT_EQ(replica_->manifest().epoch, 6u);
+  EXPECT_EQ(replica_->manifest().primary_node_id, "node-t");
+  EXPECT_EQ(replica_->manifest().members, Members()) << "empty list keeps the members";
+  EXPECT_EQ(Apply(s, Frame(FrameType::kWrite, 5, 8, 0, 1), "b"), WireStatus::kStaleEpoch);
+  EXPECT_EQ(Apply(s, Frame(FrameType::kWrite, 6, 8, 0, 1), "b"), WireStatus::kStaleEpoch);
+  EXPECT_EQ(ReadData(0, 1), "a");
+  // The old primary's hello at its old epoch is stale now.
+  uint64_t again = 0;
+  EXPECT_EQ(replica_->AcceptHello(Hello(5), &again).status, WireStatus::kStaleEpoch);
+  Manifest on_disk;
+  ASSERT_TRUE(ReplicaStore::Open(dir_.Join("vol"), &on_disk).ok());
+  EXPECT_EQ(on_disk.epoch, 6u);
+}
+
+TEST_F(ReplicaTest, ReopenedSecondaryIsNotConsistentUntilResynced) {
+  replica_.reset();
+  auto r = Replica::Open(dir_.Join("vol"), opts_);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_FALSE((*r)->consistent());
+  EXPECT_FALSE((*r)->IsPrimary());
+  EXPECT_EQ((*r)->manifest().epoch, 5u);
+}
+
+}  // namespace
+}  // namespace syncblock::repl
