@@ -129,8 +129,10 @@ absl::Status PrimaryEngine::RequestResync(const std::string& node_id, bool full)
       RETURN_IF_ERROR(peer->bitmap->MarkAll());
       peer->force_full = true;
     } else {
-      RETURN_IF_ERROR(replica_->UpdateManifest([&](Manifest& m) { m.checksum_resync.insert(id); }));
-      manifest_.checksum_resync.insert(id);
+      const std::string node = id;  // a structured binding cannot be captured (C++17)
+      RETURN_IF_ERROR(
+          replica_->UpdateManifest([&](Manifest& m) { m.checksum_resync.insert(node); }));
+      manifest_.checksum_resync.insert(node);
     }
     // The new hello starts the resync.
     PeerFailedLocked(*peer, full ? "full resync requested" : "verify resync requested");

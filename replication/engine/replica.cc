@@ -131,7 +131,20 @@ HelloReply Replica::AcceptHello(const HelloRequest& hello, uint64_t* session) {
       reply.message = "a primary cannot replicate to itself";
       return reply;
     }
-    if (hello.size_bytes != manifest_.size_bytes) {
+    if (hello.region_size != manifest_.region_size) {
+      reply.status = WireStatus::kInvalid;
+      reply.message = absl::StrCat("volume ", id_, ": region size ", hello.region_size,
+                                   " differs from this replica's ", manifest_.region_size);
+      return reply;
+    }
+    // Volumes only grow; a hello that is smaller is refused, not applied.
+    if (hello.size_bytes < manifest_.size_bytes) {
+      reply.status = WireStatus::kInvalid;
+      reply.message = absl::StrCat("volume ", id_, ": size ", hello.size_bytes,
+                                   " is smaller than this replica's ", manifest_.size_bytes);
+      return reply;
+    }
+    if (hello.size_bytes > manifest_.size_bytes) {
       if (absl::Status s = store_->Resize(hello.size_bytes); !s.ok()) {
         reply.status = WireStatus::kIoError;
         reply.message = std::string(s.message());
@@ -197,7 +210,7 @@ WireStatus Replica::Apply(uint64_t session, const FrameHeader& h, std::string_vi
   uint64_t region_size;
   {
     absl::MutexLock l(&mu_);
-    if (h.epoch != manifest_.epoch || session != session_) {
+    if (session == 0 || h.epoch != manifest_.epoch || session != session_) {
       *error = absl::StrCat("volume ", id_, ": frame of epoch ", h.epoch,
                             " refused, replica is at epoch ", manifest_.epoch);
       return WireStatus::kStaleEpoch;

@@ -14,6 +14,8 @@
 namespace syncblock::repl {
 namespace {
 
+constexpr uint32_t kMaxHelloPayload = 64 * 1024;
+
 absl::Status Send(int fd, FrameHeader h, std::string_view payload) {
   std::string frame = EncodeFrame(h, payload);
   return WriteFull(fd, frame.data(), frame.size());
@@ -88,9 +90,22 @@ void ReplicationServer::Serve(int fd) {
   std::string payload;
   std::shared_ptr<Replica> replica;
   uint64_t session = 0;
-  absl::Status s = read_frame(&h, &payload);
-  if (s.ok() && h.type != FrameType::kHello) {
-    s = absl::InvalidArgumentError("the first frame must be a hello");
+  // Until a hello is accepted, a connection may not make this node buffer a
+  // large payload: hellos are small.
+  uint8_t first[kFrameHeaderSize];
+  absl::Status s = ReadFull(fd, first, sizeof(first));
+  if (s.ok()) {
+    auto decoded = DecodeHeader(first);
+    if (!decoded.ok()) {
+      s = decoded.status();
+    } else if (decoded->type != FrameType::kHello || decoded->payload_len > kMaxHelloPayload) {
+      s = absl::InvalidArgumentError("the first frame must be a hello of at most 64 KiB");
+    } else {
+      h = *decoded;
+      payload.resize(h.payload_len);
+      if (h.payload_len > 0) s = ReadFull(fd, payload.data(), payload.size());
+      if (s.ok()) s = VerifyPayload(h, payload);
+    }
   }
   absl::StatusOr<HelloRequest> hello =
       s.ok() ? DecodeHello(payload) : absl::StatusOr<HelloRequest>(s);

@@ -74,11 +74,13 @@ absl::StatusOr<std::unique_ptr<DirtyBitmap>> DirtyBitmap::Open(const std::string
     fresh = h.regions != regions;
   }
   if (fresh) {
+    // Bits first, header last: a kill in between leaves the old header, which
+    // still describes a file at least that long.
     Header h = MakeHeader(regions);
-    if (pwrite(fd, &h, sizeof(h), 0) != static_cast<ssize_t>(sizeof(h)) ||
-        ftruncate(fd, static_cast<off_t>(kHeaderSize + nbytes)) != 0 ||
+    if (ftruncate(fd, static_cast<off_t>(kHeaderSize + nbytes)) != 0 ||
         (nbytes > 0 &&
-         pwrite(fd, bits.data(), nbytes, kHeaderSize) != static_cast<ssize_t>(nbytes))) {
+         pwrite(fd, bits.data(), nbytes, kHeaderSize) != static_cast<ssize_t>(nbytes)) ||
+        pwrite(fd, &h, sizeof(h), 0) != static_cast<ssize_t>(sizeof(h))) {
       std::string err = Errno("write", path);
       close(fd);
       return absl::InternalError(err);
