@@ -4,12 +4,13 @@
 
 #include "driver/commands.h"
 #include "driver/ctl_commands.h"
+#include "driver/ctl_csi_commands.h"
 
 namespace syncblock::driver {
 
 int RunCtl(int argc, char** argv) {
   std::vector<CtlCommand> table;
-  for (auto* area : {&VolumeCtlCommands, &NodeCtlCommands, &SyncCtlCommands}) {
+  for (auto* area : {&VolumeCtlCommands, &NodeCtlCommands, &SyncCtlCommands, &CsiCtlCommands}) {
     auto commands = (*area)();
     table.insert(table.end(), commands.begin(), commands.end());
   }

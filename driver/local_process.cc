@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "replication/util/socket.h"
 
 namespace syncblock::driver {
 
@@ -109,33 +110,7 @@ void StopProcesses(const std::vector<pid_t>& pids, std::chrono::milliseconds gra
 
 void StopProcess(pid_t pid, std::chrono::milliseconds grace) { StopProcesses({pid}, grace); }
 
-absl::StatusOr<std::vector<int>> FreePorts(int count) {
-  // All sockets stay open until every port is known, so none repeats.
-  std::vector<int> fds;
-  std::vector<int> ports;
-  absl::Status error;
-  for (int i = 0; i < count; ++i) {
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-      error = absl::InternalError(absl::StrCat("socket: ", std::strerror(errno)));
-      break;
-    }
-    fds.push_back(fd);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof(addr);
-    if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
-        getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-      error = absl::InternalError(absl::StrCat("binding a free port: ", std::strerror(errno)));
-      break;
-    }
-    ports.push_back(ntohs(addr.sin_port));
-  }
-  for (int fd : fds) close(fd);
-  if (!error.ok()) return error;
-  return ports;
-}
+absl::StatusOr<std::vector<int>> FreePorts(int count) { return PickFreePorts(count); }
 
 std::string TailFile(const std::string& path, int lines) {
   std::ifstream in(path);

@@ -12,6 +12,9 @@
 
 #include <algorithm>
 #include <cstring>
+#include <fstream>
+#include <random>
+#include <vector>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -186,10 +189,6 @@ void SetBufferSizes(int fd, int bytes) {
   setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof(bytes));
 }
 
-}  // namespace syncblock
-
-namespace syncblock {
-
 void SetKeepAlive(int fd, std::chrono::milliseconds timeout) {
   int one = 1;
   int idle = std::max<int>(1, static_cast<int>(timeout.count() / 3000));
@@ -201,6 +200,55 @@ void SetKeepAlive(int fd, std::chrono::milliseconds timeout) {
   setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &interval, sizeof(interval));
   setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof(count));
   setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout, sizeof(user_timeout));
+}
+
+namespace {
+
+// The low end of the kernel's ephemeral port range: outgoing connections take
+// their local ports from there up, so a port picked below it cannot be taken
+// by some client's connect() between the pick and the daemon's bind().
+int EphemeralLow() {
+  std::ifstream in("/proc/sys/net/ipv4/ip_local_port_range");
+  int low = 32768;
+  if (!(in >> low) || low < 2048) low = 32768;
+  return low;
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<int>> PickFreePorts(int count) {
+  // All sockets stay open until every port is known, so none repeats.
+  int high = EphemeralLow() - 1;
+  int low = std::max(1024, high - 12000);
+  std::mt19937 rng(std::random_device{}());
+  std::uniform_int_distribution<int> pick(low, high);
+  std::vector<int> fds;
+  std::vector<int> ports;
+  absl::Status error;
+  for (int attempts = 0; static_cast<int>(ports.size()) < count && attempts < 1000; ++attempts) {
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+      error = absl::InternalError(absl::StrCat("socket: ", std::strerror(errno)));
+      break;
+    }
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(static_cast<uint16_t>(pick(rng)));
+    if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+      close(fd);  // in use: try another
+      continue;
+    }
+    fds.push_back(fd);
+    ports.push_back(ntohs(addr.sin_port));
+  }
+  for (int fd : fds) close(fd);
+  if (!error.ok()) return error;
+  if (static_cast<int>(ports.size()) < count) {
+    return absl::UnavailableError(
+        absl::StrCat("found only ", ports.size(), " free ports in ", low, "-", high));
+  }
+  return ports;
 }
 
 }  // namespace syncblock

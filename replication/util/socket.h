@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/status/statusor.h"
 
@@ -42,5 +43,10 @@ void SetBufferSizes(int fd, int bytes);
 // TCP keepalive probes and TCP_USER_TIMEOUT so that a silent peer (hung, or
 // its host gone) fails the connection within about `timeout`.
 void SetKeepAlive(int fd, std::chrono::milliseconds timeout);
+
+// `count` distinct TCP ports on 127.0.0.1 that were free a moment ago, picked
+// below the kernel's ephemeral range so that no outgoing connection takes one
+// before the daemon that is given it binds it.
+absl::StatusOr<std::vector<int>> PickFreePorts(int count);
 
 }  // namespace syncblock

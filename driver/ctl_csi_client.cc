@@ -1,0 +1,118 @@
+#include "driver/ctl_csi_client.h"
+
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "driver/ctl_dispatch.h"
+#include "driver/local_cluster_file.h"
+
+namespace syncblock::driver {
+
+namespace {
+
+constexpr int64_t kDefaultCsiTimeoutMs = 120000;
+
+}  // namespace
+
+CsiClient::CsiClient(std::string endpoint, std::chrono::milliseconds timeout)
+    : endpoint_(std::move(endpoint)), timeout_(timeout) {
+  channel_ = grpc::CreateChannel(endpoint_, grpc::InsecureChannelCredentials());
+  identity_ = ::csi::v1::Identity::NewStub(channel_);
+  controller_ = ::csi::v1::Controller::NewStub(channel_);
+  node_ = ::csi::v1::Node::NewStub(channel_);
+}
+
+absl::StatusOr<std::unique_ptr<CsiClient>> CsiClient::Connect(const Flags& flags) {
+  if (flags.Has("endpoint") && flags.Has("cluster")) {
+    return UsageError("give --endpoint or --cluster, not both");
+  }
+  std::string endpoint;
+  if (flags.Has("endpoint")) {
+    endpoint = flags.Get("endpoint");
+    if (endpoint.empty()) return UsageError("--endpoint is empty");
+  } else if (flags.Has("cluster")) {
+    auto cluster = LoadCluster(flags.Get("cluster"));
+    if (!cluster.ok()) {
+      return absl::Status(cluster.status().code(),
+                          absl::StrCat(absl::StatusCodeToString(cluster.status().code()), ": ",
+                                       cluster.status().message()));
+    }
+    if (cluster->csi.state != "running" || cluster->csi.endpoint.empty()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "FAILED_PRECONDITION: the local cluster in ", flags.Get("cluster"), " runs no CSI plugin",
+          cluster->csi.error.empty() ? "" : ": ", cluster->csi.error));
+    }
+    endpoint = cluster->csi.endpoint;
+  } else {
+    return UsageError("give the CSI plugin's --endpoint unix:///path.sock or --cluster DIR");
+  }
+  // gRPC wants "unix:PATH" or "unix:///PATH"; a bare path means a socket.
+  if (absl::StartsWith(endpoint, "/")) endpoint = absl::StrCat("unix://", endpoint);
+  auto timeout = flags.GetInt("timeout-ms", kDefaultCsiTimeoutMs);
+  if (!timeout.ok()) return UsageError(timeout.status().message());
+  if (*timeout <= 0) return UsageError("--timeout-ms must be positive");
+  return std::unique_ptr<CsiClient>(
+      new CsiClient(std::move(endpoint), std::chrono::milliseconds(*timeout)));
+}
+
+std::string CsiClient::CodeName(grpc::StatusCode code) {
+  switch (code) {
+    case grpc::StatusCode::OK:
+      return "OK";
+    case grpc::StatusCode::CANCELLED:
+      return "CANCELLED";
+    case grpc::StatusCode::UNKNOWN:
+      return "UNKNOWN";
+    case grpc::StatusCode::INVALID_ARGUMENT:
+      return "INVALID_ARGUMENT";
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+      return "DEADLINE_EXCEEDED";
+    case grpc::StatusCode::NOT_FOUND:
+      return "NOT_FOUND";
+    case grpc::StatusCode::ALREADY_EXISTS:
+      return "ALREADY_EXISTS";
+    case grpc::StatusCode::PERMISSION_DENIED:
+      return "PERMISSION_DENIED";
+    case grpc::StatusCode::RESOURCE_EXHAUSTED:
+      return "RESOURCE_EXHAUSTED";
+    case grpc::StatusCode::FAILED_PRECONDITION:
+      return "FAILED_PRECONDITION";
+    case grpc::StatusCode::ABORTED:
+      return "ABORTED";
+    case grpc::StatusCode::OUT_OF_RANGE:
+      return "OUT_OF_RANGE";
+    case grpc::StatusCode::UNIMPLEMENTED:
+      return "UNIMPLEMENTED";
+    case grpc::StatusCode::INTERNAL:
+      return "INTERNAL";
+    case grpc::StatusCode::UNAVAILABLE:
+      return "UNAVAILABLE";
+    case grpc::StatusCode::DATA_LOSS:
+      return "DATA_LOSS";
+    case grpc::StatusCode::UNAUTHENTICATED:
+      return "UNAUTHENTICATED";
+    default:
+      return absl::StrCat("CODE_", static_cast<int>(code));
+  }
+}
+
+absl::Status CsiClient::FromGrpc(const grpc::Status& status) {
+  if (status.ok()) return absl::OkStatus();
+  // ctl's errors are one line; a plugin's message may quote a tool's output.
+  const std::string message = status.error_message();  // a copy: the views below point into it
+  std::vector<absl::string_view> lines;
+  for (absl::string_view line : absl::StrSplit(message, '\n')) {
+    line = absl::StripAsciiWhitespace(line);
+    if (!line.empty()) lines.push_back(line);
+  }
+  // grpc::StatusCode and absl::StatusCode share their numbering.
+  return absl::Status(
+      static_cast<absl::StatusCode>(status.error_code()),
+      absl::StrCat(CodeName(status.error_code()), ": ", absl::StrJoin(lines, "; ")));
+}
+
+}  // namespace syncblock::driver
