@@ -17,6 +17,9 @@
 namespace syncblock::csi {
 namespace {
 
+// The smallest filesystem mkfs.xfs makes.
+constexpr int64_t kMinXfsVolumeSize = 300ll << 20;
+
 // OK when `existing` is what this request would have created; ALREADY_EXISTS
 // naming the first difference otherwise.
 absl::Status CheckCompatible(const repl::VolumeView& existing, const std::string& name,
@@ -67,6 +70,18 @@ absl::Status ControllerService::DoCreate(const ::csi::v1::CreateVolumeRequest& r
                    ParseVolumeParameters(raw, MountFsType(req.volume_capabilities())));
   ASSIGN_OR_RETURN(int64_t size, ResolveCapacity(req.capacity_range().required_bytes(),
                                                  req.capacity_range().limit_bytes()));
+  bool has_mount = false;
+  for (const auto& cap : req.volume_capabilities()) has_mount |= cap.has_mount();
+  if (has_mount && params.fs_type == "xfs" && size < kMinXfsVolumeSize) {
+    // mkfs.xfs refuses smaller devices: give the smallest it takes when the
+    // range allows, rather than a volume that can never be staged.
+    int64_t limit = req.capacity_range().limit_bytes();
+    if (limit > 0 && limit < kMinXfsVolumeSize) {
+      return absl::OutOfRangeError(absl::StrCat(
+          "an xfs volume needs at least ", kMinXfsVolumeSize, " bytes; limit_bytes=", limit));
+    }
+    size = kMinXfsVolumeSize;
+  }
   ZoneRequirement zones;
   if (req.has_accessibility_requirements()) {
     ASSIGN_OR_RETURN(zones, ZonesOf(req.accessibility_requirements()));

@@ -805,3 +805,28 @@ TEST_F(CsiDegradedTest, ConditionNamesTheReplicaThatIsAway) {
 
 }  // namespace
 }  // namespace syncblock::csi
+
+namespace syncblock::csi {
+namespace {
+
+TEST_F(CsiConformanceTest, SmallXfsVolumesAreSizedForMkfs) {
+  // mkfs.xfs makes no filesystem under 300 MiB: a smaller request gets the
+  // smallest size that can be staged, or OUT_OF_RANGE when the limit forbids it.
+  auto req = CreateReq("small-xfs", MountCap(Mode::SINGLE_NODE_WRITER, "xfs"), 16 * kMiB);
+  Volume v = MustCreate(req);
+  EXPECT_EQ(v.capacity_bytes(), 300 * kMiB);
+  MustDelete(v.volume_id());
+
+  auto limited = CreateReq("small-xfs-limited", MountCap(Mode::SINGLE_NODE_WRITER, "xfs"),
+                           16 * kMiB);
+  limited.mutable_capacity_range()->set_limit_bytes(64 * kMiB);
+  EXPECT_EQ(Code(&Controller::Stub::CreateVolume, limited), grpc::StatusCode::OUT_OF_RANGE);
+
+  // Block volumes and ext4 keep the size asked for.
+  Volume ext4 = MustCreate(CreateReq("small-ext4", MountCap(Mode::SINGLE_NODE_WRITER, "ext4")));
+  EXPECT_EQ(ext4.capacity_bytes(), 16 * kMiB);
+  MustDelete(ext4.volume_id());
+}
+
+}  // namespace
+}  // namespace syncblock::csi
