@@ -4,6 +4,8 @@
 #include <vector>
 
 #include "driver/ctl_dispatch.h"
+#include "driver/output_json.h"
+#include "driver/output_text.h"
 
 namespace syncblock::driver {
 
@@ -13,5 +15,11 @@ std::vector<CtlCommand> VolumeCtlCommands();
 std::vector<CtlCommand> NodeCtlCommands();
 // verify, resync, resync-status.
 std::vector<CtlCommand> SyncCtlCommands();
+
+// A volume as `volume show` prints it (the answer of every command that
+// changes a volume).
+inline void PrintVolume(CtlContext& ctx, const repl::VolumeView& v) {
+  ctx.Print(VolumeToJson(v), RenderVolume(v));
+}
 
 }  // namespace syncblock::driver

@@ -21,11 +21,7 @@ using StringMap = google::protobuf::Map<std::string, std::string>;
 
 // Prints `message` as JSON, or `text` in the default output.
 void Print(CtlContext& ctx, const google::protobuf::Message& message, const std::string& text) {
-  if (ctx.json()) {
-    ctx.out() << CsiMessageToJson(message).dump(2) << "\n";
-  } else {
-    ctx.out() << text;
-  }
+  ctx.Print(CsiMessageToJson(message), text);
 }
 
 absl::StatusOr<VolumeCapability::AccessMode::Mode> AccessModeFlag(const Flags& flags) {

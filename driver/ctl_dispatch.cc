@@ -189,4 +189,12 @@ int DispatchCtl(const std::vector<CtlCommand>& table, int argc, char** argv, std
   return 0;
 }
 
+void CtlContext::Print(const nlohmann::json& json, const std::string& text) {
+  if (json_) {
+    out_ << json.dump(2) << "\n";
+  } else {
+    out_ << text;
+  }
+}
+
 }  // namespace syncblock::driver

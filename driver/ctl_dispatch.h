@@ -12,6 +12,7 @@
 #include <functional>
 #include <iosfwd>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <string>
 #include <vector>
@@ -30,6 +31,8 @@ class CtlContext {
 
   const Flags& flags() const { return flags_; }
   std::ostream& out() { return out_; }
+  // Prints `json` (indented) with -o json, else `text`.
+  void Print(const nlohmann::json& json, const std::string& text);
   std::ostream& err() { return err_; }
   bool json() const { return json_; }
   void set_json(bool json) { json_ = json; }

@@ -10,22 +10,10 @@ namespace syncblock::driver {
 
 namespace {
 
-void PrintVolume(CtlContext& ctx, const repl::VolumeView& v) {
-  if (ctx.json()) {
-    ctx.out() << VolumeToJson(v).dump(2) << "\n";
-  } else {
-    ctx.out() << RenderVolume(v);
-  }
-}
-
 absl::Status NodeList(CtlContext& ctx, const std::vector<std::string>&) {
   ASSIGN_OR_RETURN(auto* cluster, ctx.Cluster());
   ASSIGN_OR_RETURN(auto nodes, cluster->Nodes());
-  if (ctx.json()) {
-    ctx.out() << NodesToJson(nodes).dump(2) << "\n";
-  } else {
-    ctx.out() << RenderNodes(nodes);
-  }
+  ctx.Print(NodesToJson(nodes), RenderNodes(nodes));
   return absl::OkStatus();
 }
 

@@ -17,11 +17,7 @@ namespace {
 absl::Status VerifyVolume(CtlContext& ctx, const std::vector<std::string>& args) {
   ASSIGN_OR_RETURN(auto* cluster, ctx.Cluster());
   ASSIGN_OR_RETURN(auto report, cluster->Verify(args[0]));
-  if (ctx.json()) {
-    ctx.out() << VerifyToJson(args[0], report).dump(2) << "\n";
-  } else {
-    ctx.out() << RenderVerify(args[0], report);
-  }
+  ctx.Print(VerifyToJson(args[0], report), RenderVerify(args[0], report));
   if (report.identical) return absl::OkStatus();
   // Like cmp(1): a difference is a failure, so scripts can test for it.
   return absl::DataLossError(absl::StrCat("volume ", args[0], ": replicas are not identical (",
@@ -33,11 +29,7 @@ absl::Status ResyncVolume(CtlContext& ctx, const std::vector<std::string>& args)
   ASSIGN_OR_RETURN(auto* cluster, ctx.Cluster());
   ASSIGN_OR_RETURN(auto view, cluster->Resync(args[0], args.size() > 1 ? args[1] : "",
                                               ctx.flags().GetBool("full")));
-  if (ctx.json()) {
-    ctx.out() << ResyncStatusToJson(view).dump(2) << "\n";
-  } else {
-    ctx.out() << RenderResyncStatus(view);
-  }
+  ctx.Print(ResyncStatusToJson(view), RenderResyncStatus(view));
   return absl::OkStatus();
 }
 

@@ -14,14 +14,6 @@ namespace syncblock::driver {
 
 namespace {
 
-void PrintVolume(CtlContext& ctx, const repl::VolumeView& v) {
-  if (ctx.json()) {
-    ctx.out() << VolumeToJson(v).dump(2) << "\n";
-  } else {
-    ctx.out() << RenderVolume(v);
-  }
-}
-
 bool AllInSync(const repl::VolumeView& v) {
   for (const auto& r : v.replicas) {
     if (r.state != "in_sync") return false;
@@ -60,11 +52,7 @@ absl::Status Create(CtlContext& ctx, const std::vector<std::string>& args) {
 absl::Status Delete(CtlContext& ctx, const std::vector<std::string>& args) {
   ASSIGN_OR_RETURN(auto* cluster, ctx.Cluster());
   RETURN_IF_ERROR(cluster->DeleteVolume(args[0]));
-  if (ctx.json()) {
-    ctx.out() << nlohmann::json({{"deleted", args[0]}}).dump(2) << "\n";
-  } else {
-    ctx.out() << "deleted volume " << args[0] << "\n";
-  }
+  ctx.Print(nlohmann::json({{"deleted", args[0]}}), absl::StrCat("deleted volume ", args[0], "\n"));
   return absl::OkStatus();
 }
 
@@ -78,11 +66,7 @@ absl::Status Show(CtlContext& ctx, const std::vector<std::string>& args) {
 absl::Status List(CtlContext& ctx, const std::vector<std::string>&) {
   ASSIGN_OR_RETURN(auto* cluster, ctx.Cluster());
   ASSIGN_OR_RETURN(auto views, cluster->ListVolumes());
-  if (ctx.json()) {
-    ctx.out() << VolumesToJson(views).dump(2) << "\n";
-  } else {
-    ctx.out() << RenderVolumes(views);
-  }
+  ctx.Print(VolumesToJson(views), RenderVolumes(views));
   return absl::OkStatus();
 }
 

@@ -122,7 +122,7 @@ void SetTimeouts(int fd, std::chrono::milliseconds timeout) {
 absl::StatusOr<NbdExportInfo> Handshake(int fd, const NbdUri& uri) {
   const std::string peer = uri.ToString();
   ASSIGN_OR_RETURN(std::string hello, ReadExactly(fd, 18, peer));
-  if (GetBe(hello.data(), 8) != kNbdMagic || GetBe(hello.data() + 8, 8) != kIHaveOpt) {
+  if (GetBe(hello.data(), 8) != kNbdMagic || GetBe(hello.data() + 8, 8) != kOptMagic) {
     return absl::InvalidArgumentError(
         absl::StrCat(peer, " is not a fixed-newstyle NBD server (bad greeting)"));
   }
@@ -134,7 +134,7 @@ absl::StatusOr<NbdExportInfo> Handshake(int fd, const NbdUri& uri) {
   PutBe(out, kFlagFixedNewstyle | (server_flags & kFlagNoZeroes), 4);
   // NBD_OPT_GO: export name, then the one extra info we want (block sizes).
   const std::string& name = uri.export_name;
-  PutBe(out, kIHaveOpt, 8);
+  PutBe(out, kOptMagic, 8);
   PutBe(out, kOptGo, 4);
   PutBe(out, 4 + name.size() + 2 + 2, 4);
   PutBe(out, name.size(), 4);
@@ -147,7 +147,7 @@ absl::StatusOr<NbdExportInfo> Handshake(int fd, const NbdUri& uri) {
   bool have_export = false;
   for (int replies = 0; replies < 64; ++replies) {
     ASSIGN_OR_RETURN(std::string head, ReadExactly(fd, 20, peer));
-    if (GetBe(head.data(), 8) != kReplyMagic) {
+    if (GetBe(head.data(), 8) != kOptReplyMagic) {
       return absl::InvalidArgumentError(absl::StrCat(peer, ": bad option reply magic"));
     }
     uint32_t option = static_cast<uint32_t>(GetBe(head.data() + 8, 4));
@@ -161,7 +161,7 @@ absl::StatusOr<NbdExportInfo> Handshake(int fd, const NbdUri& uri) {
       return absl::InvalidArgumentError(absl::StrCat(peer, ": option reply of ", len, " bytes"));
     }
     ASSIGN_OR_RETURN(std::string data, ReadExactly(fd, len, peer));
-    if (type & kRepFlagError) {
+    if (type & kRepErrBit) {
       std::string why = data.empty() ? "" : absl::StrCat(": ", data);
       if (type == kRepErrUnknown) {
         return absl::NotFoundError(
@@ -171,7 +171,7 @@ absl::StatusOr<NbdExportInfo> Handshake(int fd, const NbdUri& uri) {
         return absl::UnimplementedError(absl::StrCat(peer, " does not support NBD_OPT_GO", why));
       }
       return absl::UnavailableError(absl::StrCat(peer, " refused export \"", name, "\" (error ",
-                                                 type & ~kRepFlagError, ")", why));
+                                                 type & ~kRepErrBit, ")", why));
     }
     if (type == kRepAck) {
       if (!have_export) {

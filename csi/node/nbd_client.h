@@ -13,6 +13,7 @@
 #include <string_view>
 
 #include "absl/status/statusor.h"
+#include "replication/nbd/nbd_protocol.h"
 
 namespace syncblock::csi {
 
@@ -64,25 +65,7 @@ class NbdConnection {
 absl::StatusOr<NbdConnection> NbdConnect(
     const NbdUri& uri, std::chrono::milliseconds timeout = std::chrono::seconds(10));
 
-// Wire constants (doc/proto.md), named as there.
-namespace nbdproto {
-inline constexpr uint64_t kNbdMagic = 0x4e42444d41474943ULL;  // "NBDMAGIC"
-inline constexpr uint64_t kIHaveOpt = 0x49484156454F5054ULL;  // "IHAVEOPT"
-inline constexpr uint64_t kReplyMagic = 0x3e889045565a9ULL;
-inline constexpr uint32_t kRequestMagic = 0x25609513;
-inline constexpr uint16_t kFlagFixedNewstyle = 1 << 0;
-inline constexpr uint16_t kFlagNoZeroes = 1 << 1;
-inline constexpr uint32_t kOptAbort = 2;
-inline constexpr uint32_t kOptGo = 7;
-inline constexpr uint32_t kRepAck = 1;
-inline constexpr uint32_t kRepInfo = 3;
-inline constexpr uint32_t kRepFlagError = 1U << 31;
-inline constexpr uint32_t kRepErrUnsup = kRepFlagError | 1;
-inline constexpr uint32_t kRepErrPolicy = kRepFlagError | 2;
-inline constexpr uint32_t kRepErrUnknown = kRepFlagError | 6;
-inline constexpr uint16_t kInfoExport = 0;
-inline constexpr uint16_t kInfoBlockSize = 3;
-inline constexpr uint16_t kCmdDisc = 2;
-}  // namespace nbdproto
+// The NBD wire constants are the server's (doc/proto.md, named as there).
+namespace nbdproto = ::syncblock::repl::nbd;
 
 }  // namespace syncblock::csi

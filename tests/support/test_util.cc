@@ -1,7 +1,5 @@
 #include "tests/support/test_util.h"
 
-#include "replication/util/socket.h"
-
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -13,8 +11,12 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
+#include <set>
 #include <sstream>
 #include <thread>
+
+#include "replication/util/socket.h"
 
 namespace syncblock::testing {
 
@@ -142,8 +144,16 @@ bool WaitFor(const std::function<bool()>& condition, std::chrono::milliseconds t
 }
 
 int FreePort() {
-  auto ports = PickFreePorts(1);
-  return ports.ok() ? ports->front() : 0;
+  // Ports are picked at random, and a test takes several before any is bound:
+  // never hand out the same one twice in a process.
+  static std::mutex mu;
+  static std::set<int> given;
+  std::lock_guard<std::mutex> lock(mu);
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    auto ports = PickFreePorts(1);
+    if (ports.ok() && given.insert(ports->front()).second) return ports->front();
+  }
+  return 0;
 }
 
 std::string ReadFile(const std::string& path) {
