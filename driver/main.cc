@@ -2,6 +2,8 @@
 #include <cstring>
 #include <string_view>
 
+#include "absl/debugging/failure_signal_handler.h"
+#include "absl/debugging/symbolize.h"
 #include "driver/commands.h"
 
 namespace {
@@ -21,6 +23,10 @@ constexpr char kUsage[] =
 }  // namespace
 
 int main(int argc, char** argv) {
+  // A crash of a daemon leaves its stack in its log: the only trace a CI run
+  // or a user's bug report gets.
+  absl::InitializeSymbolizer(argv[0]);
+  absl::InstallFailureSignalHandler(absl::FailureSignalHandlerOptions());
   if (argc < 2) {
     std::fputs(kUsage, stderr);
     return 2;

@@ -36,11 +36,6 @@ inline bool CanRun() {
          testing::HaveTool("mkfs.ext4") && testing::HaveTool("sha256sum");
 }
 
-inline std::string Tail(const std::string& path, size_t max = 12000) {
-  std::string text = testing::ReadFile(path);
-  return text.size() > max ? text.substr(text.size() - max) : text;
-}
-
 // The value of `key`, or "" (protobuf's Map::at aborts on a missing key).
 inline std::string Get(const google::protobuf::Map<std::string, std::string>& map,
                        const std::string& key) {

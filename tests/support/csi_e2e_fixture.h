@@ -61,9 +61,9 @@ class CsiE2eTest : public ::testing::Test {
     if (cluster_ != nullptr) {
       if (HasFailure()) {
         std::fprintf(stderr, "----- csi.log (tail) -----\n%s\n",
-                     Tail(cluster_->dir() + "/logs/csi.log").c_str());
+                     testing::Tail(cluster_->dir() + "/logs/csi.log").c_str());
         std::fprintf(stderr, "----- csi-restarted.log (tail) -----\n%s\n",
-                     Tail(cluster_->dir() + "/logs/csi-restarted.log").c_str());
+                     testing::Tail(cluster_->dir() + "/logs/csi-restarted.log").c_str());
       }
       CleanUpNodeArtifacts(work_.path());
       CleanUpNodeArtifacts(cluster_->dir());
@@ -276,7 +276,7 @@ class CsiE2eTest : public ::testing::Test {
         std::chrono::seconds(60));
     ASSERT_TRUE(up && restarted_csi_->Running())
         << "the restarted plugin does not answer\n"
-        << Tail(cluster_->dir() + "/logs/csi-restarted.log");
+        << testing::Tail(cluster_->dir() + "/logs/csi-restarted.log");
   }
 
   // Create .. Delete of one filesystem volume with a secondary killed and

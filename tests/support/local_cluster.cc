@@ -1,5 +1,8 @@
 #include "tests/support/local_cluster.h"
 
+#include <gtest/gtest.h>
+#include <signal.h>
+
 #include <iostream>
 
 namespace syncblock::testing {
@@ -12,6 +15,7 @@ LocalCluster::LocalCluster(int nodes, const std::string& extra) {
 }
 
 LocalCluster::~LocalCluster() {
+  ReportDeadNodes();
   RunCommand(SyncblockBinary() + " local down --dir " + tmp_.path() + " --purge",
              std::chrono::seconds(60));
 }
@@ -67,6 +71,30 @@ bool LocalCluster::WaitInSync(const std::string& volume, std::chrono::seconds ti
         return true;
       },
       timeout);
+}
+
+// A storage node that `local` still lists as running but whose process is
+// gone crashed: that is a failure of the test that ran, whatever it checked.
+// On any failure, every node's log tail goes to stderr, since the directory
+// is removed next.
+void LocalCluster::ReportDeadNodes() const {
+  nlohmann::json file = nlohmann::json::parse(ReadFile(tmp_.path() + "/cluster.json"), nullptr,
+                                              /*allow_exceptions=*/false);
+  if (!file.is_object() || !file.contains("storage")) return;
+  for (const auto& node : file["storage"]) {
+    const std::string id = node.value("id", "");
+    const int pid = node.value("pid", 0);
+    const bool running = node.value("state", "") == "running";
+    const std::string stat = ReadFile("/proc/" + std::to_string(pid) + "/stat");
+    const bool alive = pid > 0 && !stat.empty() && stat.find(") Z") == std::string::npos;
+    if (running && !alive) {
+      ADD_FAILURE() << "storage node " << id << " (pid " << pid << ") died during the test; "
+                    << "log tail:\n" << Tail(node.value("log", ""), 6000);
+    } else if (::testing::Test::HasFailure()) {
+      std::cerr << "----- " << id << " log (tail) -----\n"
+                << Tail(node.value("log", ""), 6000) << "\n";
+    }
+  }
 }
 
 std::string LocalCluster::NodeLog(const std::string& node) const {

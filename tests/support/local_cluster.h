@@ -37,6 +37,8 @@ class LocalCluster {
   std::string NodeLog(const std::string& node) const;
 
  private:
+  void ReportDeadNodes() const;
+
   TempDir tmp_;
   CommandResult up_;
 };

@@ -163,6 +163,11 @@ std::string ReadFile(const std::string& path) {
   return ss.str();
 }
 
+std::string Tail(const std::string& path, size_t max) {
+  std::string text = ReadFile(path);
+  return text.size() > max ? text.substr(text.size() - max) : text;
+}
+
 void WriteFile(const std::string& path, const std::string& content) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   out << content;

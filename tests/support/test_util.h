@@ -71,6 +71,8 @@ bool WaitFor(const std::function<bool()>& condition,
 int FreePort();
 
 std::string ReadFile(const std::string& path);
+// The last `max` bytes of a file (a log), "" when it is missing.
+std::string Tail(const std::string& path, size_t max = 12000);
 void WriteFile(const std::string& path, const std::string& content);
 
 }  // namespace syncblock::testing
