@@ -59,14 +59,14 @@ ARG DEBIAN_FRONTEND=noninteractive
 # liburing, fuse3, cpp-httplib with its openssl/zlib/brotli), then the tools
 # the node plugin runs: mkfs.ext4/resize2fs/e2fsck (e2fsprogs), mkfs.xfs/xfs_growfs
 # (xfsprogs), blkid (util-linux), mount/umount/losetup (mount), modprobe nbd
-# (kmod), fusermount3 (fuse3) and nbdfuse (libnbd-bin, Debian 12's provider of
-# nbdfuse) for the attach path without the nbd module.
+# (kmod) and fusermount3 (fuse3) for the attach path without the nbd module
+# (the binary's own `fuse-export` serves the FUSE file).
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       libgrpc++1.51 libgrpc29 libprotobuf32 libabsl20220623 \
       libspdlog1.10 libfmt9 liburing2 libfuse3-3 \
       libcpp-httplib0.11 libssl3 zlib1g libbrotli1 \
-      e2fsprogs xfsprogs util-linux mount kmod fuse3 libnbd-bin \
+      e2fsprogs xfsprogs util-linux mount kmod fuse3 \
  && rm -rf /var/lib/apt/lists/*
 
 # The storage daemon's user. The node plugin pod overrides it with

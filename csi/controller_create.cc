@@ -1,12 +1,16 @@
-// ControllerService: CreateVolume and DeleteVolume.
+// ControllerService: CreateVolume (also as a clone of a snapshot or a
+// volume) and DeleteVolume.
+#include <algorithm>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "csi/controller_service.h"
 #include "csi/csi_constants.h"
 #include "csi/publications.h"
+#include "csi/snapshot_view_csi.h"
 #include "csi/status_mapping.h"
 #include "csi/topology.h"
 #include "csi/volume_capabilities.h"
@@ -23,8 +27,8 @@ constexpr int64_t kMinXfsVolumeSize = 300ll << 20;
 // OK when `existing` is what this request would have created; ALREADY_EXISTS
 // naming the first difference otherwise.
 absl::Status CheckCompatible(const repl::VolumeView& existing, const std::string& name,
-                             const ::csi::v1::CapacityRange& range,
-                             const VolumeParameters& params) {
+                             const ::csi::v1::CapacityRange& range, const VolumeParameters& params,
+                             const std::string& source) {
   auto stored_name = existing.attributes.find(kAttrName);
   if (stored_name == existing.attributes.end()) {
     return absl::AlreadyExistsError(absl::StrCat("volume ", existing.id,
@@ -41,6 +45,13 @@ absl::Status CheckCompatible(const repl::VolumeView& existing, const std::string
         "volume '", name, "' exists with ", size, " bytes, outside the requested range [",
         range.required_bytes(), ", ", range.limit_bytes(), "]"));
   }
+  auto stored_source = existing.attributes.find(kAttrContentSource);
+  std::string existing_source =
+      stored_source == existing.attributes.end() ? "" : stored_source->second;
+  if (existing_source != source) {
+    return absl::AlreadyExistsError(absl::StrCat("volume '", name, "' exists with content source '",
+                                                 existing_source, "', requested '", source, "'"));
+  }
   auto stored = StoredParameters(existing);
   for (const auto& [key, value] : params.ToMap()) {
     auto it = stored.find(key);
@@ -53,15 +64,88 @@ absl::Status CheckCompatible(const repl::VolumeView& existing, const std::string
   return absl::OkStatus();
 }
 
+// What a clone starts from: its size and the nodes that hold it complete.
+struct CloneSource {
+  uint64_t size_bytes = 0;
+  std::vector<std::string> holders;  // best first
+};
+
+// NOT_FOUND for a source that does not exist (a malformed snapshot id too:
+// it names nothing). The request was checked for an id already.
+absl::StatusOr<CloneSource> FindSource(repl::StorageCluster& cluster,
+                                       const ::csi::v1::VolumeContentSource& source) {
+  CloneSource out;
+  if (source.has_snapshot()) {
+    const std::string& id = source.snapshot().snapshot_id();
+    if (!repl::ParseSnapshotId(id).ok()) {
+      return absl::NotFoundError(absl::StrCat("snapshot ", id, " does not exist"));
+    }
+    auto snap = cluster.GetSnapshot(id);
+    if (!snap.ok()) return FromStorage(snap.status());
+    out.size_bytes = snap->size_bytes;
+    for (const auto& r : snap->replicas) {
+      if (r.state == "ready") out.holders.push_back(r.node);
+    }
+    return out;
+  }
+  if (source.has_volume()) {
+    const std::string& id = source.volume().volume_id();
+    auto view = cluster.GetVolume(id);
+    if (!view.ok()) return FromStorage(view.status());
+    out.size_bytes = view->size_bytes;
+    if (!view->primary.empty()) out.holders.push_back(view->primary);
+    for (const auto& r : view->replicas) {
+      if (r.state == "in_sync" && r.node != view->primary) out.holders.push_back(r.node);
+    }
+    return out;
+  }
+  return absl::InvalidArgumentError("volume_content_source names neither a snapshot nor a volume");
+}
+
+// A clone's primary starts from the source's data on its own node, so it must
+// be a node holding the source: the placed node that does, else a holder in
+// place of the placed primary when the zone rules allow it. Otherwise the
+// placement is left as is and the storage cluster decides.
+void PreferSourceHolder(const std::vector<repl::StorageNodeView>& nodes,
+                        const std::vector<std::string>& holders, const VolumeParameters& params,
+                        const ZoneRequirement& zones, std::vector<std::string>* node_ids) {
+  for (const auto& h : holders) {
+    auto it = std::find(node_ids->begin(), node_ids->end(), h);
+    if (it != node_ids->end()) {
+      std::rotate(node_ids->begin(), it, it + 1);
+      return;
+    }
+  }
+  auto zone_of = [&](const std::string& id) -> const repl::StorageNodeView* {
+    for (const auto& n : nodes) {
+      if (n.id == id) return &n;
+    }
+    return nullptr;
+  };
+  for (const auto& h : holders) {
+    const auto* n = zone_of(h);
+    if (n == nullptr || !n->reachable) continue;
+    if (!zones.allowed.empty() &&
+        std::find(zones.allowed.begin(), zones.allowed.end(), n->zone) == zones.allowed.end()) {
+      continue;
+    }
+    std::vector<std::string> candidate = *node_ids;
+    candidate[0] = h;
+    if (params.zone_spread) {
+      auto z = ZonesOfNodes(nodes, candidate);
+      if (z.size() != candidate.size()) continue;
+    }
+    *node_ids = std::move(candidate);
+    return;
+  }
+}
+
 }  // namespace
 
 absl::Status ControllerService::DoCreate(const ::csi::v1::CreateVolumeRequest& req,
                                          ::csi::v1::CreateVolumeResponse* resp) {
   RETURN_IF_ERROR(ValidateVolumeName(req.name()));
   RETURN_IF_ERROR(ValidateCapabilities(req.volume_capabilities()));
-  if (req.has_volume_content_source()) {
-    return absl::InvalidArgumentError("snapshots and clones are not supported yet");
-  }
   if (!req.mutable_parameters().empty()) {
     return absl::InvalidArgumentError("mutable_parameters are not supported (no MODIFY_VOLUME)");
   }
@@ -70,15 +154,26 @@ absl::Status ControllerService::DoCreate(const ::csi::v1::CreateVolumeRequest& r
                    ParseVolumeParameters(raw, MountFsType(req.volume_capabilities())));
   ASSIGN_OR_RETURN(int64_t size, ResolveCapacity(req.capacity_range().required_bytes(),
                                                  req.capacity_range().limit_bytes()));
+  const bool clone = req.has_volume_content_source();
+  if (clone) {
+    const auto& cs = req.volume_content_source();
+    if ((cs.has_snapshot() && cs.snapshot().snapshot_id().empty()) ||
+        (cs.has_volume() && cs.volume().volume_id().empty()) ||
+        (!cs.has_snapshot() && !cs.has_volume())) {
+      return absl::InvalidArgumentError("volume_content_source needs a snapshot_id or a volume_id");
+    }
+  }
+  const std::string source = clone ? ContentSourceAttribute(req.volume_content_source()) : "";
   bool has_mount = false;
   for (const auto& cap : req.volume_capabilities()) has_mount |= cap.has_mount();
-  if (has_mount && params.fs_type == "xfs" && size < kMinXfsVolumeSize) {
+  // A clone's filesystem comes from its source, which had room for it.
+  if (!clone && has_mount && params.fs_type == "xfs" && size < kMinXfsVolumeSize) {
     // mkfs.xfs refuses smaller devices: give the smallest it takes when the
     // range allows, rather than a volume that can never be staged.
     int64_t limit = req.capacity_range().limit_bytes();
     if (limit > 0 && limit < kMinXfsVolumeSize) {
-      return absl::OutOfRangeError(absl::StrCat(
-          "an xfs volume needs at least ", kMinXfsVolumeSize, " bytes; limit_bytes=", limit));
+      return absl::OutOfRangeError(absl::StrCat("an xfs volume needs at least ", kMinXfsVolumeSize,
+                                                " bytes; limit_bytes=", limit));
     }
     size = kMinXfsVolumeSize;
   }
@@ -93,16 +188,33 @@ absl::Status ControllerService::DoCreate(const ::csi::v1::CreateVolumeRequest& r
 
   auto existing = cluster->GetVolume(id);
   if (existing.ok()) {
-    RETURN_IF_ERROR(CheckCompatible(*existing, req.name(), req.capacity_range(), params));
+    RETURN_IF_ERROR(CheckCompatible(*existing, req.name(), req.capacity_range(), params, source));
     *resp->mutable_volume() = VolumeFromView(*existing);
     return absl::OkStatus();
   }
   if (existing.status().code() != absl::StatusCode::kNotFound)
     return FromStorage(existing.status());
 
+  CloneSource from;
+  if (clone) {
+    ASSIGN_OR_RETURN(from, FindSource(*cluster, req.volume_content_source()));
+    const int64_t source_size = static_cast<int64_t>(from.size_bytes);
+    const int64_t limit = req.capacity_range().limit_bytes();
+    if (req.capacity_range().required_bytes() == 0) {
+      // No size asked for: the source's, rather than the default.
+      size = source_size;
+    }
+    if (size < source_size || (limit > 0 && limit < source_size)) {
+      return absl::OutOfRangeError(absl::StrCat("the source has ", source_size,
+                                                " bytes; a clone cannot be smaller (requested ",
+                                                size, ", limit_bytes=", limit, ")"));
+    }
+  }
+
   auto nodes = cluster->Nodes();
   if (!nodes.ok()) return FromStorage(nodes.status());
   ASSIGN_OR_RETURN(auto node_ids, PlaceVolume(*nodes, params, static_cast<uint64_t>(size), zones));
+  if (clone) PreferSourceHolder(*nodes, from.holders, params, zones, &node_ids);
 
   repl::VolumeSpec spec;
   spec.id = id;
@@ -114,6 +226,14 @@ absl::Status ControllerService::DoCreate(const ::csi::v1::CreateVolumeRequest& r
   spec.attributes[kAttrCapabilities] = SummarizeCapabilities(req.volume_capabilities());
   for (const auto& [key, value] : params.ToMap()) {
     spec.attributes[absl::StrCat(kAttrParamPrefix, key)] = value;
+  }
+  if (clone) {
+    spec.attributes[kAttrContentSource] = source;
+    if (req.volume_content_source().has_snapshot()) {
+      spec.source_snapshot_id = req.volume_content_source().snapshot().snapshot_id();
+    } else {
+      spec.source_volume_id = req.volume_content_source().volume().volume_id();
+    }
   }
   auto volume_zones = ZonesOfNodes(*nodes, node_ids);
   if (!volume_zones.empty()) spec.attributes[kAttrZones] = absl::StrJoin(volume_zones, ",");
@@ -139,7 +259,21 @@ absl::Status ControllerService::DoDelete(const ::csi::v1::DeleteVolumeRequest& r
         absl::StrCat("volume ", req.volume_id(), " is still published to node(s) ",
                      absl::StrJoin(published, ", "), "; unpublish it first"));
   }
-  return FromStorage(cluster->DeleteVolume(req.volume_id()));
+  absl::Status deleted = cluster->DeleteVolume(req.volume_id());
+  if (deleted.code() == absl::StatusCode::kFailedPrecondition) {
+    // Snapshots live in their volume's replicas, so a volume with snapshots
+    // stays (the spec's FAILED_PRECONDITION); any other refusal from the
+    // storage nodes is transient for the CO.
+    auto snapshots = cluster->ListSnapshots(req.volume_id());
+    if (snapshots.ok() && !snapshots->empty()) {
+      std::vector<std::string> ids;
+      for (const auto& s : *snapshots) ids.push_back(s.id);
+      return absl::FailedPreconditionError(
+          absl::StrCat("volume ", req.volume_id(), " has snapshots (", absl::StrJoin(ids, ", "),
+                       "); delete them first"));
+    }
+  }
+  return FromStorage(deleted);
 }
 
 }  // namespace syncblock::csi

@@ -1,6 +1,6 @@
 // ControllerService: construction, the gRPC entry points and capabilities.
-// The operations live in controller_create.cc, controller_publish.cc and
-// controller_queries.cc.
+// The operations live in controller_create.cc, controller_publish.cc,
+// controller_queries.cc, controller_snapshots.cc and controller_expand.cc.
 #include "csi/controller_service.h"
 
 #include <string>
@@ -86,7 +86,6 @@ grpc::Status ControllerService::GetCapacity(grpc::ServerContext*,
 grpc::Status ControllerService::ControllerGetCapabilities(
     grpc::ServerContext*, const ::csi::v1::ControllerGetCapabilitiesRequest*,
     ::csi::v1::ControllerGetCapabilitiesResponse* response) {
-  // Snapshots, clones and expansion join this list when they are implemented.
   for (auto type : {ControllerServiceCapability::RPC::CREATE_DELETE_VOLUME,
                     ControllerServiceCapability::RPC::PUBLISH_UNPUBLISH_VOLUME,
                     ControllerServiceCapability::RPC::LIST_VOLUMES,
@@ -94,10 +93,38 @@ grpc::Status ControllerService::ControllerGetCapabilities(
                     ControllerServiceCapability::RPC::LIST_VOLUMES_PUBLISHED_NODES,
                     ControllerServiceCapability::RPC::GET_VOLUME,
                     ControllerServiceCapability::RPC::VOLUME_CONDITION,
-                    ControllerServiceCapability::RPC::SINGLE_NODE_MULTI_WRITER}) {
+                    ControllerServiceCapability::RPC::SINGLE_NODE_MULTI_WRITER,
+                    ControllerServiceCapability::RPC::CREATE_DELETE_SNAPSHOT,
+                    ControllerServiceCapability::RPC::LIST_SNAPSHOTS,
+                    ControllerServiceCapability::RPC::CLONE_VOLUME,
+                    ControllerServiceCapability::RPC::EXPAND_VOLUME}) {
     response->add_capabilities()->mutable_rpc()->set_type(type);
   }
   return grpc::Status::OK;
+}
+
+grpc::Status ControllerService::CreateSnapshot(grpc::ServerContext*,
+                                               const ::csi::v1::CreateSnapshotRequest* request,
+                                               ::csi::v1::CreateSnapshotResponse* response) {
+  return ToGrpcStatus(DoCreateSnapshot(*request, response));
+}
+
+grpc::Status ControllerService::DeleteSnapshot(grpc::ServerContext*,
+                                               const ::csi::v1::DeleteSnapshotRequest* request,
+                                               ::csi::v1::DeleteSnapshotResponse*) {
+  return ToGrpcStatus(DoDeleteSnapshot(*request));
+}
+
+grpc::Status ControllerService::ListSnapshots(grpc::ServerContext*,
+                                              const ::csi::v1::ListSnapshotsRequest* request,
+                                              ::csi::v1::ListSnapshotsResponse* response) {
+  return ToGrpcStatus(DoListSnapshots(*request, response));
+}
+
+grpc::Status ControllerService::ControllerExpandVolume(
+    grpc::ServerContext*, const ::csi::v1::ControllerExpandVolumeRequest* request,
+    ::csi::v1::ControllerExpandVolumeResponse* response) {
+  return ToGrpcStatus(DoExpand(*request, response));
 }
 
 }  // namespace syncblock::csi

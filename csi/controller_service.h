@@ -1,10 +1,12 @@
-// The CSI Controller service over a syncblock storage cluster: create, delete,
-// publish and unpublish volumes, validate capabilities, list volumes, report a
-// volume's condition and the free capacity per zone. It keeps no state: the
-// CSI name, parameters, zones and publications of each volume live in the
-// volume's attributes on the storage nodes (keys in csi/csi_constants.h).
-// Snapshots, clones, expansion and modification are UNIMPLEMENTED for now
-// (the base class' default) and not advertised.
+// The CSI Controller service over a syncblock storage cluster: create (also
+// as a clone of a snapshot or volume), delete, publish, unpublish and expand
+// volumes, validate capabilities, list volumes, report a volume's condition
+// and the free capacity per zone, create, delete and list snapshots. It keeps
+// no state: the CSI name, parameters, zones, content source and publications
+// of each volume live in the volume's attributes on the storage nodes (keys in
+// csi/csi_constants.h), and snapshots are named after their CSI name
+// (csi/doc/controller.md). ControllerModifyVolume is UNIMPLEMENTED (the base
+// class' default) and not advertised.
 //
 // Each RPC first checks its arguments and answers with the spec's code
 // (behaviour modelled on csi-driver-host-path's controllerserver.go). One
@@ -54,6 +56,18 @@ class ControllerService final : public ::csi::v1::Controller::Service {
   grpc::Status ControllerGetCapabilities(
       grpc::ServerContext* context, const ::csi::v1::ControllerGetCapabilitiesRequest* request,
       ::csi::v1::ControllerGetCapabilitiesResponse* response) override;
+  grpc::Status CreateSnapshot(grpc::ServerContext* context,
+                              const ::csi::v1::CreateSnapshotRequest* request,
+                              ::csi::v1::CreateSnapshotResponse* response) override;
+  grpc::Status DeleteSnapshot(grpc::ServerContext* context,
+                              const ::csi::v1::DeleteSnapshotRequest* request,
+                              ::csi::v1::DeleteSnapshotResponse* response) override;
+  grpc::Status ListSnapshots(grpc::ServerContext* context,
+                             const ::csi::v1::ListSnapshotsRequest* request,
+                             ::csi::v1::ListSnapshotsResponse* response) override;
+  grpc::Status ControllerExpandVolume(grpc::ServerContext* context,
+                                      const ::csi::v1::ControllerExpandVolumeRequest* request,
+                                      ::csi::v1::ControllerExpandVolumeResponse* response) override;
 
  private:
   absl::Status DoCreate(const ::csi::v1::CreateVolumeRequest& req,
@@ -70,6 +84,13 @@ class ControllerService final : public ::csi::v1::Controller::Service {
                      ::csi::v1::ControllerGetVolumeResponse* resp);
   absl::Status DoCapacity(const ::csi::v1::GetCapacityRequest& req,
                           ::csi::v1::GetCapacityResponse* resp);
+  absl::Status DoCreateSnapshot(const ::csi::v1::CreateSnapshotRequest& req,
+                                ::csi::v1::CreateSnapshotResponse* resp);
+  absl::Status DoDeleteSnapshot(const ::csi::v1::DeleteSnapshotRequest& req);
+  absl::Status DoListSnapshots(const ::csi::v1::ListSnapshotsRequest& req,
+                               ::csi::v1::ListSnapshotsResponse* resp);
+  absl::Status DoExpand(const ::csi::v1::ControllerExpandVolumeRequest& req,
+                        ::csi::v1::ControllerExpandVolumeResponse* resp);
 
   absl::StatusOr<std::shared_ptr<repl::StorageCluster>> Cluster();
   // After GetVolume said NOT_FOUND: OK only when every storage node answered,

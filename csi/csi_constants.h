@@ -49,5 +49,10 @@ inline constexpr char kAttrCapabilities[] = "csi.capabilities";  // summary at c
 inline constexpr char kAttrParamPrefix[] = "csi.param.";         // + parameter name
 inline constexpr char kAttrZones[] = "csi.zones";                // zones of the replicas
 inline constexpr char kAttrPublishPrefix[] = "csi.pub.";         // + CSI node id
+// The CreateVolume content source of a clone: "snapshot:VOLUME@NAME" or
+// "volume:ID". Compared on a re-create and returned as content_source.
+inline constexpr char kAttrContentSource[] = "csi.source";
+inline constexpr char kSourceSnapshotPrefix[] = "snapshot:";
+inline constexpr char kSourceVolumePrefix[] = "volume:";
 
 }  // namespace syncblock::csi

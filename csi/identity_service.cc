@@ -26,6 +26,10 @@ grpc::Status IdentityService::GetPluginCapabilities(
                     PluginCapability::Service::VOLUME_ACCESSIBILITY_CONSTRAINTS}) {
     response->add_capabilities()->mutable_service()->set_type(type);
   }
+  // The volume grows while published: the primary grows it in the write
+  // stream, and the node refreshes its device (NodeExpandVolume).
+  response->add_capabilities()->mutable_volume_expansion()->set_type(
+      PluginCapability::VolumeExpansion::ONLINE);
   return grpc::Status::OK;
 }
 

@@ -29,7 +29,7 @@ absl::StatusOr<std::string> DecodeListToken(const std::string& token) {
   if (!absl::StartsWith(token, kTokenPrefix) || hex.empty() || hex.size() % 2 != 0 ||
       !IsLowerHex(hex)) {
     return absl::AbortedError(
-        absl::StrCat("starting_token '", token, "' was not returned by ListVolumes"));
+        absl::StrCat("starting_token '", token, "' was not returned by this plugin"));
   }
   return absl::HexStringToBytes(hex);
 }

@@ -1,8 +1,8 @@
-// ListVolumes pagination. A token names the last volume ID of the previous
-// page ("sb1-" + the ID in hex), and the next page starts after it in ID
-// order: volumes created or deleted between pages shift nothing, and a token
-// whose volume was deleted since still works. A token we did not make is
-// ABORTED, as the spec asks.
+// ListVolumes and ListSnapshots pagination. A token names the last volume
+// (or snapshot) ID of the previous page ("sb1-" + the ID in hex), and the next
+// page starts after it in ID order: entries created or deleted between pages
+// shift nothing, and a token whose entry was deleted since still works. A
+// token we did not make is ABORTED, as the spec asks.
 //
 // Thread-safe: pure functions.
 #pragma once

@@ -8,6 +8,7 @@
 #include "absl/strings/str_split.h"
 #include "csi/csi_constants.h"
 #include "csi/publications.h"
+#include "csi/snapshot_view_csi.h"
 
 namespace syncblock::csi {
 
@@ -32,6 +33,7 @@ std::map<std::string, std::string> StoredParameters(const repl::VolumeView& view
       (*v.add_accessible_topology()->mutable_segments())[kTopologyZoneKey] = std::string(zone);
     }
   }
+  if (auto source = ContentSourceOf(view)) *v.mutable_content_source() = *source;
   return v;
 }
 

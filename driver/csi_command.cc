@@ -47,7 +47,8 @@ constexpr char kCsiUsage[] =
     "                   (default /var/lib/syncblock/csi-node)\n"
     "  --zone           this node's zone, reported as topology.csi.syncblock.dev/zone\n"
     "  --attach         how the node attaches volumes (default auto: kernel NBD when\n"
-    "                   the nbd module is there, else nbdfuse + loop device)\n"
+    "                   the nbd module is there, else `syncblock fuse-export`\n"
+    "                   + loop device)\n"
     "  --log-level      trace|debug|info|warn|error (default info)\n";
 
 int g_stop_pipe[2] = {-1, -1};

@@ -10,7 +10,8 @@ namespace syncblock::driver {
 
 int RunCtl(int argc, char** argv) {
   std::vector<CtlCommand> table;
-  for (auto* area : {&VolumeCtlCommands, &NodeCtlCommands, &SyncCtlCommands, &CsiCtlCommands}) {
+  for (auto* area : {&VolumeCtlCommands, &NodeCtlCommands, &SyncCtlCommands, &SnapshotCtlCommands,
+                     &CsiCtlCommands}) {
     auto commands = (*area)();
     table.insert(table.end(), commands.begin(), commands.end());
   }

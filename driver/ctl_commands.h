@@ -9,12 +9,14 @@
 
 namespace syncblock::driver {
 
-// volume create|delete|show|list, export.
+// volume create|delete|show|list|expand, export.
 std::vector<CtlCommand> VolumeCtlCommands();
 // node list, replica add|remove, promote.
 std::vector<CtlCommand> NodeCtlCommands();
 // verify, resync, resync-status.
 std::vector<CtlCommand> SyncCtlCommands();
+// snapshot create|delete|list|show|diff|verify.
+std::vector<CtlCommand> SnapshotCtlCommands();
 
 // A volume as `volume show` prints it (the answer of every command that
 // changes a volume).

@@ -7,9 +7,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/time/time.h"
 #include "csi/csi_constants.h"
 #include "driver/ctl_csi_client.h"
 #include "driver/ctl_csi_output.h"
+#include "driver/output_table.h"
 #include "replication/util/status_macros.h"
 
 namespace syncblock::driver {
@@ -126,6 +128,18 @@ absl::Status Create(CtlContext& ctx, const std::vector<std::string>& args) {
   req.set_name(args[0]);
   req.mutable_capacity_range()->set_required_bytes(static_cast<int64_t>(size));
   ASSIGN_OR_RETURN(*req.add_volume_capabilities(), CapabilityFlags(flags));
+  if (flags.Has("from-snapshot") && flags.Has("from-volume")) {
+    return UsageError("--from-snapshot and --from-volume exclude each other");
+  }
+  if (flags.Has("from-snapshot")) {
+    ASSIGN_OR_RETURN(
+        *req.mutable_volume_content_source()->mutable_snapshot()->mutable_snapshot_id(),
+        RequiredFlag(flags, "from-snapshot"));
+  }
+  if (flags.Has("from-volume")) {
+    ASSIGN_OR_RETURN(*req.mutable_volume_content_source()->mutable_volume()->mutable_volume_id(),
+                     RequiredFlag(flags, "from-volume"));
+  }
   auto& params = *req.mutable_parameters();
   if (flags.Has("param")) RETURN_IF_ERROR(ParseKeyValues("param", flags.Get("param"), &params));
   if (flags.Has("replicas")) params[csi::kParamReplicas] = flags.Get("replicas");
@@ -325,10 +339,118 @@ absl::Status Stats(CtlContext& ctx, const std::vector<std::string>& args) {
   return absl::OkStatus();
 }
 
-CtlCommand Csi(const std::string& name, std::string args, std::string summary, size_t n,
+// ControllerExpandVolume, then, with --path, NodeExpandVolume on this node as
+// a CO does when the controller asks for it.
+absl::Status Expand(CtlContext& ctx, const std::vector<std::string>& args) {
+  const Flags& flags = ctx.flags();
+  if (!flags.Has("size")) return UsageError("--size is required");
+  ASSIGN_OR_RETURN(uint64_t size, flags.GetSize("size", 0));
+  if (size == 0) return UsageError("--size must be positive");
+  ::csi::v1::ControllerExpandVolumeRequest req;
+  req.set_volume_id(args[0]);
+  req.mutable_capacity_range()->set_required_bytes(static_cast<int64_t>(size));
+  const bool on_node = flags.Has("path");
+  if (on_node) {
+    ASSIGN_OR_RETURN(*req.mutable_volume_capability(), CapabilityFlags(flags));
+  }
+  ASSIGN_OR_RETURN(auto client, CsiClient::Connect(flags));
+  ::csi::v1::ControllerExpandVolumeResponse resp;
+  RETURN_IF_ERROR(client->Call(client->controller(),
+                               &::csi::v1::Controller::Stub::ControllerExpandVolume, req, &resp));
+  if (!on_node || !resp.node_expansion_required()) {
+    Print(
+        ctx, resp,
+        absl::StrCat("expanded ", args[0], " to ", FormatSize(resp.capacity_bytes()),
+                     resp.node_expansion_required() ? " (the node must expand it too: --path)" : "",
+                     "\n"));
+    return absl::OkStatus();
+  }
+  ::csi::v1::NodeExpandVolumeRequest node_req;
+  node_req.set_volume_id(args[0]);
+  node_req.set_volume_path(flags.Get("path"));
+  node_req.set_staging_target_path(flags.Get("staging-path"));
+  *node_req.mutable_capacity_range() = req.capacity_range();
+  *node_req.mutable_volume_capability() = req.volume_capability();
+  ::csi::v1::NodeExpandVolumeResponse node_resp;
+  RETURN_IF_ERROR(
+      client->Call(client->node(), &::csi::v1::Node::Stub::NodeExpandVolume, node_req, &node_resp));
+  Print(ctx, node_resp,
+        absl::StrCat("expanded ", args[0], " to ", FormatSize(resp.capacity_bytes()),
+                     " and on the node at ", node_req.volume_path(), "\n"));
+  return absl::OkStatus();
+}
+
+std::string SnapshotTime(const ::csi::v1::Snapshot& s) {
+  if (!s.has_creation_time()) return "-";
+  return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::FromUnixSeconds(s.creation_time().seconds()),
+                          absl::UTCTimeZone());
+}
+
+std::string RenderSnapshots(const std::vector<::csi::v1::Snapshot>& snapshots) {
+  Table table({"ID", "SOURCE", "SIZE", "CREATED", "READY"});
+  for (const auto& s : snapshots) {
+    table.AddRow({s.snapshot_id(), s.source_volume_id(),
+                  FormatSize(static_cast<uint64_t>(s.size_bytes())), SnapshotTime(s),
+                  s.ready_to_use() ? "yes" : "no"});
+  }
+  return table.Render();
+}
+
+absl::Status SnapshotCreate(CtlContext& ctx, const std::vector<std::string>& args) {
+  ::csi::v1::CreateSnapshotRequest req;
+  req.set_name(args[0]);
+  ASSIGN_OR_RETURN(*req.mutable_source_volume_id(), RequiredFlag(ctx.flags(), "volume"));
+  ASSIGN_OR_RETURN(auto client, CsiClient::Connect(ctx.flags()));
+  ::csi::v1::CreateSnapshotResponse resp;
+  RETURN_IF_ERROR(
+      client->Call(client->controller(), &::csi::v1::Controller::Stub::CreateSnapshot, req, &resp));
+  Print(ctx, resp, RenderSnapshots({resp.snapshot()}));
+  return absl::OkStatus();
+}
+
+absl::Status SnapshotDelete(CtlContext& ctx, const std::vector<std::string>& args) {
+  ASSIGN_OR_RETURN(auto client, CsiClient::Connect(ctx.flags()));
+  ::csi::v1::DeleteSnapshotRequest req;
+  req.set_snapshot_id(args[0]);
+  ::csi::v1::DeleteSnapshotResponse resp;
+  RETURN_IF_ERROR(
+      client->Call(client->controller(), &::csi::v1::Controller::Stub::DeleteSnapshot, req, &resp));
+  Print(ctx, resp, absl::StrCat("deleted ", args[0], "\n"));
+  return absl::OkStatus();
+}
+
+absl::Status SnapshotList(CtlContext& ctx, const std::vector<std::string>&) {
+  ASSIGN_OR_RETURN(auto client, CsiClient::Connect(ctx.flags()));
+  ::csi::v1::ListSnapshotsRequest req;
+  req.set_source_volume_id(ctx.flags().Get("volume"));
+  req.set_snapshot_id(ctx.flags().Get("snapshot"));
+  ::csi::v1::ListSnapshotsResponse all;
+  // A plugin that hands back the token it was given would loop forever.
+  constexpr int kMaxPages = 100000;
+  for (int page = 0; page < kMaxPages; ++page) {
+    ::csi::v1::ListSnapshotsResponse resp;
+    RETURN_IF_ERROR(client->Call(client->controller(), &::csi::v1::Controller::Stub::ListSnapshots,
+                                 req, &resp));
+    for (auto& e : *resp.mutable_entries()) *all.add_entries() = std::move(e);
+    if (resp.next_token().empty()) break;
+    if (resp.next_token() == req.starting_token()) {
+      return absl::InternalError(
+          absl::StrCat("INTERNAL: ListSnapshots returned its starting token '",
+                       req.starting_token(), "' again"));
+    }
+    req.set_starting_token(resp.next_token());
+  }
+  std::vector<::csi::v1::Snapshot> snapshots;
+  for (const auto& e : all.entries()) snapshots.push_back(e.snapshot());
+  Print(ctx, all, RenderSnapshots(snapshots));
+  return absl::OkStatus();
+}
+
+CtlCommand Csi(std::vector<std::string> path, std::string args, std::string summary, size_t n,
                CtlRun run) {
+  path.insert(path.begin(), "csi");
   CtlCommand c =
-      MakeCtlCommand({"csi", name}, std::move(args), std::move(summary), n, n, std::move(run));
+      MakeCtlCommand(std::move(path), std::move(args), std::move(summary), n, n, std::move(run));
   c.Flag("endpoint", "URI", "the CSI plugin's socket, unix:///path.sock (else --cluster DIR's)");
   c.details += "  (CSI calls time out after --timeout-ms, here 120000 by default)\n";
   return c;
@@ -344,47 +466,68 @@ CtlCommand& CapabilityHelp(CtlCommand& c) {
 
 std::vector<CtlCommand> CsiCtlCommands() {
   std::vector<CtlCommand> out;
-  out.push_back(Csi(
-      "info", "", "the plugin's identity, capabilities, readiness and node information", 0, Info));
-  CtlCommand create = Csi("create", "NAME", "CreateVolume: a volume named NAME", 1, Create);
+  out.push_back(Csi({"info"}, "",
+                    "the plugin's identity, capabilities, readiness and node information", 0,
+                    Info));
+  CtlCommand create = Csi({"create"}, "NAME", "CreateVolume: a volume named NAME", 1, Create);
   create.Flag("size", "SIZE", "required capacity (e.g. 64M, 1GiB); required")
       .Flag("replicas", "N", "replicas (StorageClass parameter replicas)")
-      .Flag("param", "k=v,...", "more StorageClass parameters");
+      .Flag("param", "k=v,...", "more StorageClass parameters")
+      .Flag("from-snapshot", "SNAPSHOT-ID", "a clone of this snapshot (VOLUME@NAME)")
+      .Flag("from-volume", "VOLUME-ID", "a clone of this volume as it is now");
   out.push_back(std::move(CapabilityHelp(create)));
-  out.push_back(Csi("delete", "VOLUME-ID", "DeleteVolume", 1, Delete));
-  out.push_back(Csi("list", "", "ListVolumes, every page", 0, List));
-  out.push_back(Csi("get", "VOLUME-ID", "ControllerGetVolume: the volume and its status", 1, Get));
-  CtlCommand publish = Csi("publish", "VOLUME-ID",
+  out.push_back(Csi({"delete"}, "VOLUME-ID", "DeleteVolume", 1, Delete));
+  out.push_back(Csi({"list"}, "", "ListVolumes, every page", 0, List));
+  out.push_back(
+      Csi({"get"}, "VOLUME-ID", "ControllerGetVolume: the volume and its status", 1, Get));
+  CtlCommand publish = Csi({"publish"}, "VOLUME-ID",
                            "ControllerPublishVolume; prints the publish_context", 1, Publish);
   publish.Flag("node", "NODE-ID", "the CSI node (default: the plugin's own, from NodeGetInfo)")
       .Flag("readonly", "", "publish read-only");
   out.push_back(std::move(CapabilityHelp(publish)));
-  CtlCommand unpublish = Csi("unpublish", "VOLUME-ID", "ControllerUnpublishVolume", 1, Unpublish);
+  CtlCommand unpublish = Csi({"unpublish"}, "VOLUME-ID", "ControllerUnpublishVolume", 1, Unpublish);
   unpublish.Flag("node", "NODE-ID", "the CSI node (default: the plugin's own)");
   out.push_back(std::move(unpublish));
-  CtlCommand stage = Csi("stage", "VOLUME-ID", "NodeStageVolume", 1, Stage);
+  CtlCommand stage = Csi({"stage"}, "VOLUME-ID", "NodeStageVolume", 1, Stage);
   stage.Flag("staging-path", "P", "the staging path; required")
       .Flag("publish-context", "k=v,...", "the context `csi publish` printed")
       .Flag("auto-publish", "", "run ControllerPublishVolume first and use its context")
       .Flag("node", "NODE-ID", "with --auto-publish: the CSI node (default: the plugin's own)")
       .Flag("readonly", "", "with --auto-publish: publish read-only");
   out.push_back(std::move(CapabilityHelp(stage)));
-  CtlCommand mount = Csi("mount", "VOLUME-ID", "NodePublishVolume", 1, Mount);
+  CtlCommand mount = Csi({"mount"}, "VOLUME-ID", "NodePublishVolume", 1, Mount);
   mount.Flag("staging-path", "P", "where the volume is staged; required")
       .Flag("target", "T", "the target path (a file for --block); required")
       .Flag("readonly", "", "mount read-only")
       .Flag("publish-context", "k=v,...", "the context `csi publish` printed");
   out.push_back(std::move(CapabilityHelp(mount)));
-  CtlCommand umount = Csi("umount", "VOLUME-ID", "NodeUnpublishVolume", 1, Umount);
+  CtlCommand umount = Csi({"umount"}, "VOLUME-ID", "NodeUnpublishVolume", 1, Umount);
   umount.Flag("target", "T", "the target path; required");
   out.push_back(std::move(umount));
-  CtlCommand unstage = Csi("unstage", "VOLUME-ID", "NodeUnstageVolume", 1, Unstage);
+  CtlCommand unstage = Csi({"unstage"}, "VOLUME-ID", "NodeUnstageVolume", 1, Unstage);
   unstage.Flag("staging-path", "P", "the staging path; required");
   out.push_back(std::move(unstage));
-  CtlCommand stats = Csi("stats", "VOLUME-ID", "NodeGetVolumeStats", 1, Stats);
+  CtlCommand stats = Csi({"stats"}, "VOLUME-ID", "NodeGetVolumeStats", 1, Stats);
   stats.Flag("path", "P", "a path the volume is published at; required")
       .Flag("staging-path", "P", "where it is staged");
   out.push_back(std::move(stats));
+  CtlCommand expand = Csi({"expand"}, "VOLUME-ID",
+                          "ControllerExpandVolume, and NodeExpandVolume with --path", 1, Expand);
+  expand.Flag("size", "SIZE", "the new capacity (e.g. 2GiB); required")
+      .Flag("path", "P", "also NodeExpandVolume here: where the volume is staged or published")
+      .Flag("staging-path", "P", "with --path: where it is staged");
+  out.push_back(std::move(CapabilityHelp(expand)));
+  CtlCommand snap_create =
+      Csi({"snapshot", "create"}, "NAME", "CreateSnapshot: a snapshot named NAME of --volume", 1,
+          SnapshotCreate);
+  snap_create.Flag("volume", "VOLUME-ID", "the source volume; required");
+  out.push_back(std::move(snap_create));
+  out.push_back(Csi({"snapshot", "delete"}, "SNAPSHOT-ID", "DeleteSnapshot", 1, SnapshotDelete));
+  CtlCommand snap_list =
+      Csi({"snapshot", "list"}, "", "ListSnapshots, every page", 0, SnapshotList);
+  snap_list.Flag("volume", "VOLUME-ID", "only this volume's snapshots")
+      .Flag("snapshot", "SNAPSHOT-ID", "only this snapshot");
+  out.push_back(std::move(snap_list));
   return out;
 }
 

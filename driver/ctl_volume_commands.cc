@@ -1,4 +1,4 @@
-// `syncblock ctl volume create|delete|show|list` and `ctl export`.
+// `syncblock ctl volume create|delete|show|list|expand` and `ctl export`.
 #include <chrono>
 #include <ostream>
 #include <thread>
@@ -23,7 +23,11 @@ bool AllInSync(const repl::VolumeView& v) {
 
 absl::Status Create(CtlContext& ctx, const std::vector<std::string>& args) {
   const Flags& f = ctx.flags();
-  if (!f.Has("size")) return UsageError("volume create needs --size (e.g. --size 1G)");
+  const bool clone = f.Has("from-snapshot") || f.Has("from-volume");
+  if (f.Has("from-snapshot") && f.Has("from-volume")) {
+    return UsageError("give --from-snapshot or --from-volume, not both");
+  }
+  if (!f.Has("size") && !clone) return UsageError("volume create needs --size (e.g. --size 1G)");
   auto size = f.GetSize("size", 0);
   if (!size.ok()) return UsageError(size.status().message());
   auto replicas = f.GetInt("replicas", 3);
@@ -35,7 +39,24 @@ absl::Status Create(CtlContext& ctx, const std::vector<std::string>& args) {
   if (*replicas != spec.replicas) spec.replicas = -1;  // out of int range: refused below
   if (f.Has("nodes")) spec.node_ids = absl::StrSplit(f.Get("nodes"), ',', absl::SkipEmpty());
   if (f.Has("zones")) spec.allowed_zones = absl::StrSplit(f.Get("zones"), ',', absl::SkipEmpty());
+  spec.source_snapshot_id = f.Get("from-snapshot");
+  spec.source_volume_id = f.Get("from-volume");
+  if (!spec.source_snapshot_id.empty()) {
+    if (auto parts = repl::ParseSnapshotId(spec.source_snapshot_id); !parts.ok()) {
+      return UsageError(parts.status().message());
+    }
+  }
   ASSIGN_OR_RETURN(auto* cluster, ctx.Cluster());
+  if (!f.Has("size")) {
+    // A clone is as large as its source unless told otherwise.
+    if (!spec.source_snapshot_id.empty()) {
+      ASSIGN_OR_RETURN(auto source, cluster->GetSnapshot(spec.source_snapshot_id));
+      spec.size_bytes = source.size_bytes;
+    } else {
+      ASSIGN_OR_RETURN(auto source, cluster->GetVolume(spec.source_volume_id));
+      spec.size_bytes = source.size_bytes;
+    }
+  }
   ASSIGN_OR_RETURN(auto view, cluster->CreateVolume(spec));
   // A new primary connects to its peers within moments of its creation; show
   // the volume once they are connected rather than the instant before.
@@ -70,6 +91,17 @@ absl::Status List(CtlContext& ctx, const std::vector<std::string>&) {
   return absl::OkStatus();
 }
 
+absl::Status Expand(CtlContext& ctx, const std::vector<std::string>& args) {
+  const Flags& f = ctx.flags();
+  if (!f.Has("size")) return UsageError("volume expand needs --size (e.g. --size 2G)");
+  auto size = f.GetSize("size", 0);
+  if (!size.ok()) return UsageError(size.status().message());
+  ASSIGN_OR_RETURN(auto* cluster, ctx.Cluster());
+  ASSIGN_OR_RETURN(auto view, cluster->ExpandVolume(args[0], *size));
+  PrintVolume(ctx, view);
+  return absl::OkStatus();
+}
+
 absl::Status Export(CtlContext& ctx, const std::vector<std::string>& args) {
   ASSIGN_OR_RETURN(auto* cluster, ctx.Cluster());
   ASSIGN_OR_RETURN(auto view, cluster->GetVolume(args[0]));
@@ -86,12 +118,20 @@ absl::Status Export(CtlContext& ctx, const std::vector<std::string>& args) {
 
 std::vector<CtlCommand> VolumeCtlCommands() {
   return {
-      MakeCtlCommand({"volume", "create"}, "NAME --size SIZE [--replicas N]",
-                     "create a replicated volume", 1, 1, Create)
-          .Flag("size", "SIZE", "size, a multiple of 4096 (e.g. 1G, 256MiB)")
+      MakeCtlCommand({"volume", "create"}, "NAME --size SIZE [--replicas N] [--from-...]",
+                     "create a replicated volume, empty or a clone of a snapshot or volume", 1, 1,
+                     Create)
+          .Flag("size", "SIZE", "size, a multiple of 4096 (e.g. 1G, 256MiB); a clone: at least "
+                                "its source's (default: the source's)")
           .Flag("replicas", "N", "number of replicas, 1..5 (default 3)")
           .Flag("nodes", "A,B,...", "place the replicas on these nodes, first one primary")
-          .Flag("zones", "Z1,Z2,...", "place the replicas only in these zones"),
+          .Flag("zones", "Z1,Z2,...", "place the replicas only in these zones")
+          .Flag("from-snapshot", "VOLUME@NAME", "start as a copy of this snapshot")
+          .Flag("from-volume", "VOLUME", "start as a copy of this volume as it is now"),
+      MakeCtlCommand({"volume", "expand"}, "NAME --size SIZE",
+                     "grow a volume online (NBD clients see the size when they reconnect)", 1, 1,
+                     Expand)
+          .Flag("size", "SIZE", "the new size, at least the current one"),
       MakeCtlCommand({"volume", "delete"}, "NAME",
                      "delete a volume and all its replicas (OK when it does not exist)", 1, 1,
                      Delete),

@@ -39,6 +39,7 @@ int main(int argc, char** argv) {
   if (cmd == "csi") return syncblock::driver::RunCsi(sub_argc, sub_argv);
   if (cmd == "ctl") return syncblock::driver::RunCtl(sub_argc, sub_argv);
   if (cmd == "local") return syncblock::driver::RunLocal(sub_argc, sub_argv);
+  if (cmd == "fuse-export") return syncblock::driver::RunFuseExport(sub_argc, sub_argv);
   if (cmd == "version" || cmd == "--version") {
     std::printf("syncblock %s\n", SYNCBLOCK_VERSION);
     return 0;

@@ -1,6 +1,6 @@
 // How the node plugin turns a volume's NBD export into a local block device.
 // Two implementations: NbdNetlinkAttacher (the kernel NBD client, configured
-// over generic netlink) and FuseLoopAttacher (nbdfuse + a loop device, where
+// over generic netlink) and FuseLoopAttacher (our FUSE export + a loop device, where
 // the nbd module is missing). An Attachment is plain data, recorded in the
 // state directory (attachment_store.h) so a restarted plugin can re-adopt it.
 //
@@ -26,7 +26,7 @@ struct Attachment {
   std::string nbd_uri;  // where it is connected now
   bool readonly = false;
   uint64_t size_bytes = 0;
-  // fuse: the nbdfuse process and its mount directory (the file is `disk` in it).
+  // fuse: the FUSE server process and its mount directory (the file is `disk` in it).
   pid_t fuse_pid = 0;
   std::string fuse_dir;
   // nbd: the kernel device index.
@@ -62,6 +62,11 @@ class Attacher {
   // and the caller must redo what sat on the old one.
   virtual absl::StatusOr<Attachment> Reconnect(const Attachment& attachment,
                                                const std::string& nbd_uri) = 0;
+  // Makes the device show the export's current size (after the volume grew),
+  // online, and returns the attachment with size_bytes updated. Idempotent.
+  virtual absl::StatusOr<Attachment> Resize(const Attachment& /*attachment*/) {
+    return absl::UnimplementedError(Mode() + " attachments cannot be resized");
+  }
 };
 
 }  // namespace syncblock::csi

@@ -1,7 +1,7 @@
 // Running the host tools the node plugin drives (mount, mkfs, blkid, losetup,
-// nbdfuse, ...). posix_spawn rather than fork: the plugin is a multithreaded
-// gRPC server, where only async-signal-safe work is allowed between fork and
-// exec, and posix_spawn keeps to that.
+// syncblock fuse-export, ...). posix_spawn rather than fork: the plugin is a
+// multithreaded gRPC server, where only async-signal-safe work is allowed
+// between fork and exec, and posix_spawn keeps to that.
 //
 // Thread-safe: every call is independent.
 #pragma once

@@ -1,7 +1,11 @@
 #include "csi/node/fuse_loop_attacher.h"
 
+#include <fcntl.h>
+#include <linux/fs.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -11,7 +15,9 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "csi/node/exec.h"
+#include "csi/node/fuse_export.h"
 #include "csi/node/linux_mounter.h"
 #include "csi/node/nbd_client.h"
 #include "replication/util/status_macros.h"
@@ -42,20 +48,56 @@ std::string LogTail(const std::string& path) {
   return std::string(absl::StripAsciiWhitespace(text));
 }
 
-bool IsNbdfuse(pid_t pid) {
-  return absl::StripAsciiWhitespace(ReadSmallFile(absl::StrCat("/proc/", pid, "/comm"))) ==
-         "nbdfuse";
+absl::StatusOr<uint64_t> FileSize(const std::string& path) {
+  struct stat st {};
+  if (stat(path.c_str(), &st) != 0) {
+    return absl::UnavailableError(absl::StrCat("stat ", path, ": ", std::strerror(errno)));
+  }
+  return static_cast<uint64_t>(st.st_size);
+}
+
+absl::StatusOr<uint64_t> BlockDeviceSize(const std::string& device) {
+  int fd = open(device.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    return absl::UnavailableError(absl::StrCat("open ", device, ": ", std::strerror(errno)));
+  }
+  uint64_t size = 0;
+  int rc = ioctl(fd, BLKGETSIZE64, &size);
+  int err = errno;
+  close(fd);
+  if (rc != 0) {
+    return absl::UnavailableError(absl::StrCat("BLKGETSIZE64 ", device, ": ", std::strerror(err)));
+  }
+  return size;
+}
+
+std::string OwnExecutable() {
+  std::error_code ec;
+  auto path = std::filesystem::read_symlink("/proc/self/exe", ec);
+  return ec ? "syncblock" : path.string();
 }
 
 }  // namespace
 
-FuseLoopAttacher::FuseLoopAttacher(std::string state_dir, std::chrono::milliseconds ready_timeout)
-    : root_(std::move(state_dir) + "/fuse"), ready_timeout_(ready_timeout) {}
+bool IsFuseServer(pid_t pid) {
+  if (pid <= 0) return false;
+  std::string comm(absl::StripAsciiWhitespace(ReadSmallFile(absl::StrCat("/proc/", pid, "/comm"))));
+  return comm == kFuseExportProcessName || comm == "nbdfuse";
+}
+
+FuseLoopAttacher::FuseLoopAttacher(std::string state_dir, std::chrono::milliseconds ready_timeout,
+                                   std::string syncblock_binary)
+    : root_(std::move(state_dir) + "/fuse"),
+      ready_timeout_(ready_timeout),
+      binary_(syncblock_binary.empty() ? OwnExecutable() : std::move(syncblock_binary)) {}
 
 std::string FuseLoopAttacher::LoopBackingFile(const std::string& device) {
   std::string name = std::filesystem::path(device).filename();
   std::string text = ReadSmallFile(absl::StrCat("/sys/block/", name, "/loop/backing_file"));
-  return std::string(absl::StripAsciiWhitespace(text));
+  // A dead FUSE server's file has its dentry invalidated (we never let the
+  // kernel cache one), and the kernel then shows it " (deleted)": still ours,
+  // and still to be detached.
+  return std::string(absl::StripSuffix(absl::StripAsciiWhitespace(text), " (deleted)"));
 }
 
 absl::StatusOr<Attachment> FuseLoopAttacher::Attach(const AttachRequest& request) {
@@ -72,23 +114,23 @@ absl::StatusOr<Attachment> FuseLoopAttacher::Attach(const AttachRequest& request
   if (stale) (void)Exec({"fusermount3", "-u", "-z", dir});
   std::filesystem::remove(pidfile, ec);
 
-  std::vector<std::string> argv = {"nbdfuse", "-P", pidfile};
-  if (request.readonly) argv.push_back("-r");
-  argv.insert(argv.end(), {file, request.nbd_uri});
+  std::vector<std::string> argv = {binary_, "fuse-export",   "--mountpoint", dir,
+                                   "--uri", request.nbd_uri, "--pidfile",    pidfile};
+  if (request.readonly) argv.push_back("--readonly");
   ASSIGN_OR_RETURN(pid_t pid, SpawnDetached(argv, log));
 
-  // nbdfuse writes its pid file once the file is served.
+  // The server writes its pid file once the file is served.
   auto deadline = std::chrono::steady_clock::now() + ready_timeout_;
   for (;;) {
     if (!absl::StripAsciiWhitespace(ReadSmallFile(pidfile)).empty()) break;
     if (ProcessGone(pid)) {
-      return absl::UnavailableError(absl::StrCat("nbdfuse for volume ", request.volume_id, " (",
+      return absl::UnavailableError(absl::StrCat("FUSE server for volume ", request.volume_id, " (",
                                                  request.nbd_uri, ") exited: ", LogTail(log)));
     }
     if (std::chrono::steady_clock::now() > deadline) {
       (void)StopFuse(dir, pid);
       return absl::DeadlineExceededError(
-          absl::StrCat("nbdfuse for volume ", request.volume_id, " not ready: ", LogTail(log)));
+          absl::StrCat("FUSE server for volume ", request.volume_id, " not ready: ", LogTail(log)));
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
@@ -119,17 +161,17 @@ absl::Status FuseLoopAttacher::StopFuse(const std::string& dir, pid_t pid) {
   auto mounted = mounter.IsMountPoint(dir);
   if (mounted.ok() && *mounted) {
     auto r = Exec({"fusermount3", "-u", dir});
-    // Busy (a loop device still clearing): detach lazily; nbdfuse exits once
+    // Busy (a loop device still clearing): detach lazily; the server exits once
     // the last user lets go.
     if (!r.ok() || r->exit_code != 0) (void)Exec({"fusermount3", "-u", "-z", dir});
   }
-  if (pid > 0 && IsNbdfuse(pid)) {
+  if (IsFuseServer(pid)) {
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
     while (!ProcessGone(pid) && std::chrono::steady_clock::now() < deadline) {
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
-    if (!ProcessGone(pid) && IsNbdfuse(pid)) {
-      spdlog::warn("nbdfuse pid {} did not exit after unmount of {}; killing it", pid, dir);
+    if (!ProcessGone(pid) && IsFuseServer(pid)) {
+      spdlog::warn("FUSE server pid {} did not exit after unmount of {}; killing it", pid, dir);
       kill(pid, SIGKILL);
     }
   } else {
@@ -155,9 +197,9 @@ absl::Status FuseLoopAttacher::Detach(const Attachment& a) {
 }
 
 absl::Status FuseLoopAttacher::Check(const Attachment& a) {
-  if (a.fuse_pid <= 0 || ProcessGone(a.fuse_pid) || !IsNbdfuse(a.fuse_pid)) {
-    return absl::UnavailableError(
-        absl::StrCat("nbdfuse of volume ", a.volume_id, " (pid ", a.fuse_pid, ") is not running"));
+  if (a.fuse_pid <= 0 || ProcessGone(a.fuse_pid) || !IsFuseServer(a.fuse_pid)) {
+    return absl::UnavailableError(absl::StrCat("FUSE server of volume ", a.volume_id, " (pid ",
+                                               a.fuse_pid, ") is not running"));
   }
   const std::string file = a.fuse_dir + "/disk";
   if (LoopBackingFile(a.device) != file) {
@@ -167,8 +209,8 @@ absl::Status FuseLoopAttacher::Check(const Attachment& a) {
   if (stat(file.c_str(), &st) != 0) {
     return absl::UnavailableError(absl::StrCat(file, " is not reachable: ", std::strerror(errno)));
   }
-  // nbdfuse does not notice, or say, that its server went away or stopped
-  // being the primary (its IO just fails): ask the export itself.
+  // The FUSE server outlives its NBD server, or that server ceasing to be the
+  // primary, without a word (its IO just fails): ask the export itself.
   ASSIGN_OR_RETURN(NbdUri uri, ParseNbdUri(a.nbd_uri));
   auto probe = NbdConnect(uri, std::chrono::seconds(5));
   if (!probe.ok()) {
@@ -182,10 +224,10 @@ absl::Status FuseLoopAttacher::Check(const Attachment& a) {
 absl::StatusOr<Attachment> FuseLoopAttacher::Reconnect(const Attachment& a,
                                                        const std::string& nbd_uri) {
   if (Check(a).ok() && a.nbd_uri == nbd_uri) return a;
-  // The old nbdfuse may still reach a server that takes writes (a primary not
+  // The old FUSE server may still reach a server that takes writes (a primary not
   // yet fenced). Killing it first makes every IO on the old device fail, so
   // the old and new mounts of one filesystem never both write.
-  if (a.fuse_pid > 0 && !ProcessGone(a.fuse_pid) && IsNbdfuse(a.fuse_pid)) {
+  if (a.fuse_pid > 0 && !ProcessGone(a.fuse_pid) && IsFuseServer(a.fuse_pid)) {
     kill(a.fuse_pid, SIGKILL);
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
     while (!ProcessGone(a.fuse_pid) && std::chrono::steady_clock::now() < deadline) {
@@ -200,6 +242,62 @@ absl::StatusOr<Attachment> FuseLoopAttacher::Reconnect(const Attachment& a,
   out.fuse_pid = fresh.fuse_pid;
   out.fuse_dir = fresh.fuse_dir;
   out.size_bytes = fresh.size_bytes;
+  return out;
+}
+
+absl::StatusOr<Attachment> FuseLoopAttacher::Resize(const Attachment& a) {
+  const std::string file = a.fuse_dir + "/disk";
+  if (ProcessGone(a.fuse_pid) || absl::StripAsciiWhitespace(ReadSmallFile(absl::StrCat(
+                                     "/proc/", a.fuse_pid, "/comm"))) != kFuseExportProcessName) {
+    // nbdfuse (an attachment of an older plugin) would die of SIGHUP.
+    return absl::FailedPreconditionError(
+        absl::StrCat("volume ", a.volume_id, ": its FUSE server (pid ", a.fuse_pid,
+                     ") cannot grow the device; unstage and stage the volume again"));
+  }
+  // The size to wait for: what a new connection is told now.
+  ASSIGN_OR_RETURN(NbdUri uri, ParseNbdUri(a.nbd_uri));
+  ASSIGN_OR_RETURN(NbdConnection probe, NbdConnect(uri, std::chrono::seconds(10)));
+  const uint64_t want = probe.info().size;
+  probe.Disconnect();
+
+  ASSIGN_OR_RETURN(uint64_t file_size, FileSize(file));
+  if (file_size < want) {
+    if (kill(a.fuse_pid, SIGHUP) != 0) {
+      return absl::UnavailableError(
+          absl::StrCat("signal FUSE server ", a.fuse_pid, ": ", std::strerror(errno)));
+    }
+    auto deadline = std::chrono::steady_clock::now() + ready_timeout_;
+    for (;;) {
+      ASSIGN_OR_RETURN(file_size, FileSize(file));
+      if (file_size >= want) break;
+      if (std::chrono::steady_clock::now() > deadline) {
+        return absl::DeadlineExceededError(absl::StrCat("volume ", a.volume_id, ": ", file,
+                                                        " still has ", file_size, " bytes, not ",
+                                                        want, ": ", LogTail(a.fuse_dir + ".log")));
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  }
+  // A loop device counts whole sectors.
+  const uint64_t want_device = file_size / 512 * 512;
+  ASSIGN_OR_RETURN(uint64_t device_size, BlockDeviceSize(a.device));
+  if (device_size != want_device) {
+    // LOOP_SET_CAPACITY takes the size the kernel has for the file, which the
+    // stat() above just refreshed (attributes are never cached).
+    RETURN_IF_ERROR(ExecChecked({"losetup", "--set-capacity", a.device}).status());
+    auto deadline = std::chrono::steady_clock::now() + ready_timeout_;
+    for (;;) {
+      ASSIGN_OR_RETURN(device_size, BlockDeviceSize(a.device));
+      if (device_size == want_device) break;
+      if (std::chrono::steady_clock::now() > deadline) {
+        return absl::DeadlineExceededError(
+            absl::StrCat(a.device, " still has ", device_size, " bytes, not ", want_device));
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  }
+  Attachment out = a;
+  out.size_bytes = device_size;
   return out;
 }
 

@@ -1,20 +1,25 @@
-// Attaches a volume where the kernel has no nbd module: nbdfuse (libnbd's FUSE
-// front end, from Debian) exposes the export as the file `<dir>/disk`, and a
-// loop device (direct IO, so the page cache is not doubled) turns the file into
-// a block device.
+// Attaches a volume where the kernel has no nbd module: `syncblock
+// fuse-export` (fuse_export.h, our libfuse3 server) exposes the export as the
+// file `<dir>/disk`, and a loop device (direct IO, so the page cache is not
+// doubled) turns the file into a block device.
 //
-// Why nbdfuse and not our own libfuse3 server: the FUSE server must outlive
-// the plugin process (a restarted plugin must not take the volumes of running
-// pods down), so it has to be a process of its own, and a multithreaded gRPC
-// server cannot fork one safely; nbdfuse is that process, already tested
-// against every NBD server, with multi-connection. The cost: it does not
-// reconnect, so a change of primary is handled by Reconnect (the old nbdfuse
-// is killed so nothing more reaches the old primary through it, then a new
-// nbdfuse and loop device; the caller remounts). Check probes the export with
-// an NBD handshake, since nbdfuse outlives its server silently.
+// The FUSE server is a process of its own, started detached (in a session of
+// its own, logging to `<dir>.log`): it must outlive the plugin (a restarted
+// plugin must not take the volumes of running pods down), and a multithreaded
+// gRPC server cannot fork one safely. It replaced nbdfuse because nbdfuse's
+// file cannot grow; attachments made by nbdfuse before are still checked,
+// detached and reconnected (on our server), but not resized in place.
 //
-// nbdfuse is started in a session of its own and is not killed when the plugin
-// exits. Thread-safe: no mutable state.
+// Neither server reconnects to a moved primary: Reconnect kills the old one
+// (so nothing more reaches the old primary through it), then starts a new one
+// and a new loop device; the caller remounts. Check probes the export with an
+// NBD handshake, since the FUSE server outlives its NBD server silently.
+//
+// Resize: SIGHUP makes the server re-read the export's size, the next stat()
+// of the file shows it, and `losetup -c` (LOOP_SET_CAPACITY) passes it to the
+// loop device, with no IO stopped.
+//
+// Thread-safe: no mutable state.
 #pragma once
 
 #include <chrono>
@@ -26,9 +31,12 @@ namespace syncblock::csi {
 
 class FuseLoopAttacher : public Attacher {
  public:
-  // Mount directories and nbdfuse logs go under `<state_dir>/fuse/`.
+  // Mount directories and FUSE server logs go under `<state_dir>/fuse/`.
+  // `syncblock_binary` runs the FUSE server (`<it> fuse-export`); "" means
+  // this process's own executable (the plugin is `syncblock csi`).
   explicit FuseLoopAttacher(std::string state_dir,
-                            std::chrono::milliseconds ready_timeout = std::chrono::seconds(30));
+                            std::chrono::milliseconds ready_timeout = std::chrono::seconds(30),
+                            std::string syncblock_binary = "");
 
   std::string Mode() const override { return "fuse"; }
   absl::StatusOr<Attachment> Attach(const AttachRequest& request) override;
@@ -36,16 +44,23 @@ class FuseLoopAttacher : public Attacher {
   absl::Status Check(const Attachment& attachment) override;
   absl::StatusOr<Attachment> Reconnect(const Attachment& attachment,
                                        const std::string& nbd_uri) override;
+  absl::StatusOr<Attachment> Resize(const Attachment& attachment) override;
 
-  // The file a loop device shows as its backing file ("" when unbound).
+  // The file a loop device shows as its backing file ("" when unbound), without
+  // the kernel's " (deleted)" mark.
   static std::string LoopBackingFile(const std::string& device);
 
  private:
-  // Unmounts the FUSE directory and waits for nbdfuse to exit.
+  // Unmounts the FUSE directory and waits for its server to exit.
   absl::Status StopFuse(const std::string& dir, pid_t pid);
 
   std::string root_;
   std::chrono::milliseconds ready_timeout_;
+  std::string binary_;
 };
+
+// Whether `pid` is a FUSE server of ours (or an nbdfuse of an older plugin),
+// not an unrelated process that reused the pid.
+bool IsFuseServer(pid_t pid);
 
 }  // namespace syncblock::csi

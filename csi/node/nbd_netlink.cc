@@ -102,6 +102,13 @@ std::string BuildReconfigure(uint16_t family, uint32_t seq, uint32_t index,
   return Message(family, seq, NBD_CMD_RECONFIGURE, NBD_GENL_VERSION, attrs);
 }
 
+std::string BuildResize(uint16_t family, uint32_t seq, uint32_t index, uint64_t size_bytes) {
+  std::string attrs;
+  PutAttrInt<uint32_t>(attrs, NBD_ATTR_INDEX, index);
+  PutAttrInt<uint64_t>(attrs, NBD_ATTR_SIZE_BYTES, size_bytes);
+  return Message(family, seq, NBD_CMD_RECONFIGURE, NBD_GENL_VERSION, attrs);
+}
+
 std::string BuildDisconnect(uint16_t family, uint32_t seq, uint32_t index) {
   std::string attrs;
   PutAttrInt<uint32_t>(attrs, NBD_ATTR_INDEX, index);

@@ -36,6 +36,10 @@ std::string BuildGetFamily(uint32_t seq, const std::string& name = "nbd");
 std::string BuildConnect(uint16_t family, uint32_t seq, const ConnectParams& params);
 std::string BuildReconfigure(uint16_t family, uint32_t seq, uint32_t index,
                              const std::vector<int>& socket_fds, uint64_t timeout_seconds);
+// NBD_CMD_RECONFIGURE with only a new size: the kernel's nbd_genl_reconfigure
+// passes NBD_ATTR_SIZE_BYTES to nbd_genl_size_set (Linux 5.3+), which resizes
+// the live device; the sockets are left alone.
+std::string BuildResize(uint16_t family, uint32_t seq, uint32_t index, uint64_t size_bytes);
 std::string BuildDisconnect(uint16_t family, uint32_t seq, uint32_t index);
 std::string BuildStatus(uint16_t family, uint32_t seq, uint32_t index);
 

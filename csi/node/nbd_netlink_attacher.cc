@@ -140,4 +140,20 @@ absl::StatusOr<Attachment> NbdNetlinkAttacher::Reconnect(const Attachment& a,
   return out;
 }
 
+absl::StatusOr<Attachment> NbdNetlinkAttacher::Resize(const Attachment& a) {
+  // The kernel learns an export's size from us, and we from a handshake.
+  ASSIGN_OR_RETURN(NbdUri uri, ParseNbdUri(a.nbd_uri));
+  ASSIGN_OR_RETURN(NbdConnection probe, NbdConnect(uri));
+  const uint64_t size = probe.info().size;
+  probe.Disconnect();
+  Attachment out = a;
+  out.size_bytes = size;
+  ASSIGN_OR_RETURN(nbdnl::NetlinkNbd nl, nbdnl::NetlinkNbd::Open());
+  uint32_t seq = nl.NextSeq();
+  ASSIGN_OR_RETURN(nbdnl::Reply reply,
+                   nl.Transact(nbdnl::BuildResize(nl.family(), seq, a.nbd_index, size), seq));
+  RETURN_IF_ERROR(KernelError(reply, absl::StrCat("NBD_CMD_RECONFIGURE (size) ", a.device)));
+  return out;
+}
+
 }  // namespace syncblock::csi

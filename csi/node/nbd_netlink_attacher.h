@@ -33,6 +33,8 @@ class NbdNetlinkAttacher : public Attacher {
   absl::Status Check(const Attachment& attachment) override;
   absl::StatusOr<Attachment> Reconnect(const Attachment& attachment,
                                        const std::string& nbd_uri) override;
+  // NBD_CMD_RECONFIGURE with the size a fresh handshake reports.
+  absl::StatusOr<Attachment> Resize(const Attachment& attachment) override;
 
  private:
   NbdNetlinkOptions options_;

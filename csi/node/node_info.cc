@@ -57,7 +57,7 @@ grpc::Status NodeServiceImpl::NodeGetCapabilities(grpc::ServerContext*,
                                                   ::csi::v1::NodeGetCapabilitiesResponse* resp) {
   using Rpc = ::csi::v1::NodeServiceCapability::RPC;
   for (auto type : {Rpc::STAGE_UNSTAGE_VOLUME, Rpc::GET_VOLUME_STATS, Rpc::VOLUME_CONDITION,
-                    Rpc::SINGLE_NODE_MULTI_WRITER}) {
+                    Rpc::SINGLE_NODE_MULTI_WRITER, Rpc::EXPAND_VOLUME}) {
     resp->add_capabilities()->mutable_rpc()->set_type(type);
   }
   return grpc::Status::OK;
@@ -69,32 +69,37 @@ grpc::Status NodeServiceImpl::NodeGetVolumeStats(grpc::ServerContext*,
   return ToGrpcStatus(Stats(*req, resp));
 }
 
-absl::Status NodeServiceImpl::Stats(const ::csi::v1::NodeGetVolumeStatsRequest& req,
-                                    ::csi::v1::NodeGetVolumeStatsResponse* resp) {
-  if (req.volume_id().empty()) return absl::InvalidArgumentError("volume_id is required");
-  if (req.volume_path().empty()) return absl::InvalidArgumentError("volume_path is required");
-  auto a = Find(req.volume_id());
-  if (!a)
-    return absl::NotFoundError(absl::StrCat("volume ", req.volume_id(), " is not on this node"));
-  const std::string& path = req.volume_path();
+absl::StatusOr<Attachment> NodeServiceImpl::FindAt(const std::string& volume_id,
+                                                    const std::string& path) {
+  auto a = Find(volume_id);
+  if (!a) return absl::NotFoundError(absl::StrCat("volume ", volume_id, " is not on this node"));
   const bool known =
       path == a->staging_path ||
       std::find(a->publish_paths.begin(), a->publish_paths.end(), path) != a->publish_paths.end();
   std::error_code ec;
   if (!known || !std::filesystem::exists(path, ec)) {
     return absl::NotFoundError(
-        absl::StrCat("volume ", req.volume_id(), " is not staged or published at ", path));
+        absl::StrCat("volume ", volume_id, " is not staged or published at ", path));
   }
-  absl::Status health = attacher_->Check(*a);
+  return *std::move(a);
+}
+
+absl::Status NodeServiceImpl::Stats(const ::csi::v1::NodeGetVolumeStatsRequest& req,
+                                    ::csi::v1::NodeGetVolumeStatsResponse* resp) {
+  if (req.volume_id().empty()) return absl::InvalidArgumentError("volume_id is required");
+  if (req.volume_path().empty()) return absl::InvalidArgumentError("volume_path is required");
+  const std::string& path = req.volume_path();
+  ASSIGN_OR_RETURN(Attachment a, FindAt(req.volume_id(), path));
+  absl::Status health = attacher_->Check(a);
   auto* condition = resp->mutable_volume_condition();
   condition->set_abnormal(!health.ok());
   condition->set_message(health.ok() ? "attached" : std::string(health.message()));
 
-  if (a->block) {
+  if (a.block) {
     auto* bytes = resp->add_usage();
     bytes->set_unit(::csi::v1::VolumeUsage::BYTES);
-    auto size = DeviceSize(a->device);
-    bytes->set_total(static_cast<int64_t>(size.ok() ? *size : a->size_bytes));
+    auto size = DeviceSize(a.device);
+    bytes->set_total(static_cast<int64_t>(size.ok() ? *size : a.size_bytes));
     return absl::OkStatus();
   }
   struct statvfs vfs {};

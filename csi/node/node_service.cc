@@ -28,7 +28,8 @@ absl::StatusOr<std::unique_ptr<::csi::v1::Node::Service>> MakeNodeService(
       }
       opts.attacher = std::make_shared<NbdNetlinkAttacher>();
     } else if (mode == "fuse") {
-      opts.attacher = std::make_shared<FuseLoopAttacher>(opts.state_dir);
+      opts.attacher = std::make_shared<FuseLoopAttacher>(
+          opts.state_dir, std::chrono::seconds(30), opts.syncblock_binary);
     } else {
       return absl::InvalidArgumentError(
           absl::StrCat("unknown attach mode \"", opts.attach_mode, "\" (auto, nbd or fuse)"));

@@ -1,6 +1,6 @@
 // The CSI Node service of syncblock (spec v1: NodeStageVolume ..
 // NodeGetInfo). Staging attaches the volume's NBD export as a local block
-// device (kernel NBD over netlink, or nbdfuse + loop device), makes a
+// device (kernel NBD over netlink, or our FUSE export + loop device), makes a
 // filesystem on a blank volume and mounts it at the staging path; publishing
 // bind-mounts that (or the device file, for block volumes) at the target path.
 // Every attachment is recorded in the state directory; a restarted plugin
@@ -32,6 +32,9 @@ struct NodeServiceOptions {
   std::string hostname;  // kubernetes.io/hostname; "" = gethostname()
   std::string state_dir = "/var/lib/syncblock/csi-node";
   std::string attach_mode = "auto";  // auto | nbd | fuse
+  // The syncblock executable whose `fuse-export` serves fuse attachments;
+  // "" = this process's own (the plugin is `syncblock csi`).
+  std::string syncblock_binary;
   // host:port of the storage nodes' control API; asked for the primary when
   // the publish context's nbdUri does not answer.
   std::function<std::vector<std::string>()> storage_control_addresses;

@@ -1,7 +1,7 @@
 // The Node service's implementation class, split over node_service.cc
 // (construction, re-adoption, health loop), node_stage.cc (stage/unstage),
 // node_publish.cc (publish/unpublish) and node_info.cc (info, capabilities,
-// stats). Internal to csi/node: callers use MakeNodeService.
+// stats), node_expand.cc (expand). Internal to csi/node: callers use MakeNodeService.
 //
 // Thread-safe: records_ is guarded by mu_; per-volume work holds the
 // volume's in-flight guard, so two calls never change one volume at once.
@@ -49,6 +49,8 @@ class NodeServiceImpl : public ::csi::v1::Node::Service {
                                    ::csi::v1::NodeGetCapabilitiesResponse*) override;
   grpc::Status NodeGetInfo(grpc::ServerContext*, const ::csi::v1::NodeGetInfoRequest*,
                            ::csi::v1::NodeGetInfoResponse*) override;
+  grpc::Status NodeExpandVolume(grpc::ServerContext*, const ::csi::v1::NodeExpandVolumeRequest*,
+                                ::csi::v1::NodeExpandVolumeResponse*) override;
 
  private:
   absl::Status Stage(const ::csi::v1::NodeStageVolumeRequest& req);
@@ -57,6 +59,8 @@ class NodeServiceImpl : public ::csi::v1::Node::Service {
   absl::Status Unpublish(const ::csi::v1::NodeUnpublishVolumeRequest& req);
   absl::Status Stats(const ::csi::v1::NodeGetVolumeStatsRequest& req,
                      ::csi::v1::NodeGetVolumeStatsResponse* resp);
+  absl::Status Expand(const ::csi::v1::NodeExpandVolumeRequest& req,
+                      ::csi::v1::NodeExpandVolumeResponse* resp);
 
   // Mounts the attached device at the staging path (mkfs when blank).
   absl::Status MountStaging(const Attachment& a);
@@ -67,6 +71,9 @@ class NodeServiceImpl : public ::csi::v1::Node::Service {
 
   // Records: the in-memory copy of the state directory.
   std::optional<Attachment> Find(const std::string& volume_id);
+  // The record of a volume staged or published at `path` (a path the CO
+  // passes back), NOT_FOUND when it is not.
+  absl::StatusOr<Attachment> FindAt(const std::string& volume_id, const std::string& path);
   absl::Status Record(const Attachment& a);
   absl::Status Forget(const std::string& volume_id);
   size_t RecordCount();

@@ -1,8 +1,9 @@
 // StorageCluster over the storage nodes' gRPC control services (the one
 // implementation; StorageCluster::Connect returns it). The calls are split by
 // theme over storage_cluster.cc (reads), storage_cluster_create.cc (create,
-// delete) and storage_cluster_members.cc (membership, promotion, resync,
-// verify, attributes).
+// delete), storage_cluster_clone.cc (volumes made from a snapshot or a
+// volume), storage_cluster_members.cc (membership, promotion, resync, verify,
+// attributes, expansion) and storage_cluster_snapshots.cc (snapshots).
 //
 // Thread-safe: the node clients are; the learned-address maps are guarded.
 #pragma once
@@ -39,6 +40,15 @@ class GrpcStorageCluster final : public StorageCluster {
   absl::StatusOr<VolumeView> Resync(const std::string& id, const std::string& node_id,
                                     bool full) override;
   absl::StatusOr<VerifyReport> Verify(const std::string& id) override;
+  absl::StatusOr<VolumeView> ExpandVolume(const std::string& id, uint64_t size_bytes) override;
+  absl::StatusOr<SnapshotView> CreateSnapshot(const std::string& volume_id,
+                                              const std::string& name) override;
+  absl::Status DeleteSnapshot(const std::string& snapshot_id) override;
+  absl::StatusOr<SnapshotView> GetSnapshot(const std::string& snapshot_id) override;
+  absl::StatusOr<std::vector<SnapshotView>> ListSnapshots(const std::string& volume_id) override;
+  absl::StatusOr<SnapshotDiffView> DiffSnapshots(const std::string& from_snapshot_id,
+                                                 const std::string& to_snapshot_id) override;
+  absl::StatusOr<VerifyReport> VerifySnapshot(const std::string& snapshot_id) override;
 
  private:
   // What the nodes said about one volume.
@@ -56,6 +66,15 @@ class GrpcStorageCluster final : public StorageCluster {
   // The answering, unfenced primary; UNAVAILABLE naming it when there is none.
   absl::StatusOr<NodeClient*> PrimaryOf(const std::string& id, const VolumeState& state);
 
+  // The snapshots of one volume as its primary sees them (every member's
+  // state); without a reachable primary, the union of what its replicas hold.
+  absl::StatusOr<std::vector<control::SnapshotStatus>> VolumeSnapshots(const std::string& id,
+                                                                       const VolumeState& state);
+  // CreateVolume for a clone (spec.source_* set); storage_cluster_clone.cc.
+  absl::StatusOr<VolumeView> CreateClone(const VolumeSpec& spec);
+  absl::StatusOr<VolumeView> CreateCloneOfSnapshot(const VolumeSpec& spec,
+                                                   const std::string& snapshot_id);
+
   NodeClient* ClientForAddress(const std::string& address);
   // By the answers in `state`, then ids learned from GetNodeInfo, then the
   // member list's address, then by asking every configured node who it is.
@@ -71,6 +90,10 @@ class GrpcStorageCluster final : public StorageCluster {
   std::map<std::string, std::unique_ptr<NodeClient>> clients_;  // GUARDED_BY(mu_), by address
   std::map<std::string, std::string> address_of_id_;            // GUARDED_BY(mu_)
 };
+
+// The attribute that records what a clone was made from ("snapshot:V@S" or
+// "volume:V"): CreateVolume again must name the same source to get it back.
+inline constexpr char kAttrCloneSource[] = "clone.source";
 
 // Errors of several nodes as one line: "a: x; b: y".
 std::string JoinErrors(const std::map<std::string, std::string>& errors);

@@ -155,4 +155,91 @@ absl::StatusOr<control::ReplicaStatus> NodeClient::Resync(const control::ResyncR
   return out;
 }
 
+absl::StatusOr<control::ReplicaStatus> NodeClient::CreateCloneReplica(
+    const control::CreateReplicaRequest& req) {
+  grpc::ClientContext ctx;
+  // The copy takes time in proportion to the data the snapshot holds.
+  Prepare(&ctx, 30);
+  control::ReplicaStatus out;
+  auto s = Convert(stub_->CreateReplica(&ctx, req, &out), "CreateReplica");
+  if (!s.ok()) return s;
+  return out;
+}
+
+absl::StatusOr<control::ReplicaStatus> NodeClient::ExpandVolume(const std::string& volume_id,
+                                                                uint64_t size_bytes) {
+  grpc::ClientContext ctx;
+  // Growth travels down the write stream and waits for a majority.
+  Prepare(&ctx, 3);
+  control::ExpandVolumeRequest req;
+  req.set_volume_id(volume_id);
+  req.set_size_bytes(size_bytes);
+  control::ReplicaStatus out;
+  auto s = Convert(stub_->ExpandVolume(&ctx, req, &out), "ExpandVolume");
+  if (!s.ok()) return s;
+  return out;
+}
+
+absl::StatusOr<control::SnapshotStatus> NodeClient::CreateSnapshot(const std::string& volume_id,
+                                                                   const std::string& name) {
+  grpc::ClientContext ctx;
+  // The primary answers once a majority cut it (up to its IO timeout).
+  Prepare(&ctx, 4);
+  control::CreateSnapshotRequest req;
+  req.set_volume_id(volume_id);
+  req.set_name(name);
+  control::SnapshotStatus out;
+  auto s = Convert(stub_->CreateSnapshot(&ctx, req, &out), "CreateSnapshot");
+  if (!s.ok()) return s;
+  return out;
+}
+
+absl::Status NodeClient::DeleteSnapshot(const std::string& volume_id, const std::string& name) {
+  grpc::ClientContext ctx;
+  Prepare(&ctx, 3);
+  control::DeleteSnapshotRequest req;
+  req.set_volume_id(volume_id);
+  req.set_name(name);
+  control::DeleteSnapshotResponse out;
+  return Convert(stub_->DeleteSnapshot(&ctx, req, &out), "DeleteSnapshot");
+}
+
+absl::StatusOr<control::ListSnapshotsResponse> NodeClient::ListSnapshots(
+    const std::string& volume_id) {
+  grpc::ClientContext ctx;
+  Prepare(&ctx);
+  control::ListSnapshotsRequest req;
+  req.set_volume_id(volume_id);
+  control::ListSnapshotsResponse out;
+  auto s = Convert(stub_->ListSnapshots(&ctx, req, &out), "ListSnapshots");
+  if (!s.ok()) return s;
+  return out;
+}
+
+absl::StatusOr<control::SnapshotDiffResponse> NodeClient::SnapshotDiff(
+    const control::SnapshotDiffRequest& req) {
+  grpc::ClientContext ctx;
+  // A diff against a full copy compares contents.
+  Prepare(&ctx, 12);
+  control::SnapshotDiffResponse out;
+  auto s = Convert(stub_->SnapshotDiff(&ctx, req, &out), "SnapshotDiff");
+  if (!s.ok()) return s;
+  return out;
+}
+
+absl::StatusOr<control::RegionChecksumsResponse> NodeClient::SnapshotChecksums(
+    const std::string& volume_id, const std::string& name, uint64_t region_size) {
+  grpc::ClientContext ctx;
+  // Checksumming reads the whole snapshot.
+  Prepare(&ctx, 12);
+  control::SnapshotChecksumsRequest req;
+  req.set_volume_id(volume_id);
+  req.set_name(name);
+  req.set_region_size(region_size);
+  control::RegionChecksumsResponse out;
+  auto s = Convert(stub_->SnapshotChecksums(&ctx, req, &out), "SnapshotChecksums");
+  if (!s.ok()) return s;
+  return out;
+}
+
 }  // namespace syncblock::repl

@@ -38,6 +38,21 @@ class NodeClient {
   absl::StatusOr<control::RegionChecksumsResponse> RegionChecksums(const std::string& volume_id,
                                                                    uint64_t region_size);
   absl::StatusOr<control::ReplicaStatus> Resync(const control::ResyncRequest& req);
+  // A clone's primary copies its source snapshot before it answers.
+  absl::StatusOr<control::ReplicaStatus> CreateCloneReplica(
+      const control::CreateReplicaRequest& req);
+  absl::StatusOr<control::ReplicaStatus> ExpandVolume(const std::string& volume_id,
+                                                      uint64_t size_bytes);
+
+  // Snapshots.
+  absl::StatusOr<control::SnapshotStatus> CreateSnapshot(const std::string& volume_id,
+                                                         const std::string& name);
+  absl::Status DeleteSnapshot(const std::string& volume_id, const std::string& name);
+  absl::StatusOr<control::ListSnapshotsResponse> ListSnapshots(const std::string& volume_id);
+  absl::StatusOr<control::SnapshotDiffResponse> SnapshotDiff(const control::SnapshotDiffRequest& req);
+  absl::StatusOr<control::RegionChecksumsResponse> SnapshotChecksums(const std::string& volume_id,
+                                                                     const std::string& name,
+                                                                     uint64_t region_size);
 
  private:
   // Sets the deadline; `scale` lengthens it for calls that wait on peers.

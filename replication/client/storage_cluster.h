@@ -40,6 +40,11 @@ struct VolumeSpec {
   // Zones allowed (empty: any). Used for CSI accessibility requirements.
   std::vector<std::string> allowed_zones;
   std::map<std::string, std::string> attributes;
+  // A clone: the new volume starts as a copy of this snapshot ("VOLUME@NAME")
+  // or of this volume as it is now (through a temporary snapshot). At most one.
+  // size_bytes must be at least the source's (OUT_OF_RANGE otherwise).
+  std::string source_snapshot_id;
+  std::string source_volume_id;
 };
 
 struct ReplicaView {
@@ -73,6 +78,35 @@ struct VerifyReport {
   std::map<std::string, std::string> unreachable;
 };
 
+struct SnapshotReplicaView {
+  std::string node;
+  std::string state;  // "ready" | "pending" | "copying"
+  uint64_t bytes_copied = 0;
+  uint64_t bytes_total = 0;
+};
+
+struct SnapshotView {
+  std::string id;  // VOLUME@NAME
+  std::string volume_id;
+  std::string name;
+  uint64_t size_bytes = 0;
+  int64_t creation_time_unix_ms = 0;
+  bool ready_to_use = false;  // held by a majority of the volume's replicas
+  std::vector<SnapshotReplicaView> replicas;
+};
+
+struct SnapshotDiffView {
+  uint64_t region_size = 0;
+  std::vector<uint64_t> changed_regions;  // ascending
+  bool exact = true;  // see SnapshotDiffResponse in control.proto
+};
+
+// Snapshot ids are "VOLUME@NAME": a snapshot is named within its volume, and
+// its id alone finds it (CSI DeleteSnapshot carries nothing else).
+std::string SnapshotId(const std::string& volume_id, const std::string& name);
+// INVALID_ARGUMENT unless `id` is VOLUME@NAME with both parts non-empty.
+absl::StatusOr<std::pair<std::string, std::string>> ParseSnapshotId(const std::string& id);
+
 class StorageCluster {
  public:
   // `control_addresses`: host:port of each storage node's control service.
@@ -87,7 +121,8 @@ class StorageCluster {
   // replica count; the existing volume when it matches. RESOURCE_EXHAUSTED when
   // too few nodes have the space; INVALID_ARGUMENT for replicas outside 1..5.
   virtual absl::StatusOr<VolumeView> CreateVolume(const VolumeSpec& spec) = 0;
-  // OK when the volume does not exist.
+  // OK when the volume does not exist. FAILED_PRECONDITION while it has
+  // snapshots: they are not independent of it (CSI's documented choice).
   virtual absl::Status DeleteVolume(const std::string& id) = 0;
   // NOT_FOUND when no node has it.
   virtual absl::StatusOr<VolumeView> GetVolume(const std::string& id) = 0;
@@ -106,6 +141,26 @@ class StorageCluster {
   virtual absl::StatusOr<VolumeView> Resync(const std::string& id, const std::string& node_id,
                                             bool full) = 0;
   virtual absl::StatusOr<VerifyReport> Verify(const std::string& id) = 0;
+
+  // Online growth. INVALID_ARGUMENT when smaller than the volume; the same
+  // size is OK.
+  virtual absl::StatusOr<VolumeView> ExpandVolume(const std::string& id, uint64_t size_bytes) = 0;
+
+  // NOT_FOUND for an unknown volume; idempotent by name (the existing snapshot).
+  virtual absl::StatusOr<SnapshotView> CreateSnapshot(const std::string& volume_id,
+                                                      const std::string& name) = 0;
+  // OK when the snapshot or its volume does not exist.
+  virtual absl::Status DeleteSnapshot(const std::string& snapshot_id) = 0;
+  // NOT_FOUND when unknown.
+  virtual absl::StatusOr<SnapshotView> GetSnapshot(const std::string& snapshot_id) = 0;
+  // Every snapshot of `volume_id`, or of every volume when it is empty; sorted by id.
+  virtual absl::StatusOr<std::vector<SnapshotView>> ListSnapshots(const std::string& volume_id) = 0;
+  // Regions changed between two snapshots of one volume, or (`to_snapshot_id`
+  // empty) between a snapshot and the live volume.
+  virtual absl::StatusOr<SnapshotDiffView> DiffSnapshots(const std::string& from_snapshot_id,
+                                                         const std::string& to_snapshot_id) = 0;
+  // Compares the snapshot on every replica that holds it, region by region.
+  virtual absl::StatusOr<VerifyReport> VerifySnapshot(const std::string& snapshot_id) = 0;
 };
 
 }  // namespace syncblock::repl

@@ -3,6 +3,7 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
+#include "replication/client/create_replicas.h"
 #include "replication/client/grpc_storage_cluster.h"
 #include "replication/client/parallel.h"
 #include "replication/client/placement.h"
@@ -64,33 +65,28 @@ absl::Status CheckChosenNodes(const VolumeSpec& spec, const std::vector<StorageN
 
 absl::StatusOr<VolumeView> GrpcStorageCluster::CreateVolume(const VolumeSpec& spec) {
   RETURN_IF_ERROR(ValidateSpec(spec));
+  if (!spec.source_snapshot_id.empty() || !spec.source_volume_id.empty()) return CreateClone(spec);
   auto existing = GetVolume(spec.id);
   if (existing.ok()) {
+    // A clone is not what a request for an empty volume asked for.
     if (existing->size_bytes == spec.size_bytes &&
-        existing->replicas.size() == static_cast<size_t>(spec.replicas)) {
+        existing->replicas.size() == static_cast<size_t>(spec.replicas) &&
+        !existing->attributes.count(kAttrCloneSource)) {
       return existing;
     }
     return absl::AlreadyExistsError(
         absl::StrCat("volume ", spec.id, " already exists with size ", existing->size_bytes,
-                     " and ", existing->replicas.size(), " replicas (asked: size ", spec.size_bytes,
-                     ", ", spec.replicas, " replicas)"));
+                     " and ", existing->replicas.size(), " replicas",
+                     existing->attributes.count(kAttrCloneSource)
+                         ? absl::StrCat(", cloned from ", existing->attributes.at(kAttrCloneSource))
+                         : "",
+                     " (asked: size ", spec.size_bytes, ", ", spec.replicas, " replicas)"));
   }
   if (!absl::IsNotFound(existing.status())) return existing.status();
 
-  std::map<std::string, std::pair<NodeClient*, control::NodeInfo>> infos;
-  std::vector<StorageNodeView> views;
-  for (auto& [client, info] : AskAllNodes()) {
-    StorageNodeView v;
-    v.control_address = client->address();
-    v.reachable = info.ok();
-    if (info.ok()) {
-      v.id = info->node_id();
-      v.zone = info->zone();
-      v.available_bytes = info->available_bytes();
-      infos[v.id] = {client, *info};
-    }
-    views.push_back(std::move(v));
-  }
+  NodeSurvey survey = SurveyNodes(AskAllNodes());
+  const auto& infos = survey.infos;
+  const std::vector<StorageNodeView>& views = survey.views;
   std::vector<std::string> chosen = spec.node_ids;
   if (chosen.empty()) {
     ASSIGN_OR_RETURN(chosen,
@@ -108,42 +104,14 @@ absl::StatusOr<VolumeView> GrpcStorageCluster::CreateVolume(const VolumeSpec& sp
   for (const auto& node : chosen) *req.add_members() = MemberFromNodeInfo(infos.at(node).second);
   for (const auto& [k, v] : spec.attributes) (*req.mutable_attributes())[k] = v;
 
-  // Secondaries first, so that the primary finds its peers when it starts.
-  std::vector<std::string> secondaries(chosen.begin() + 1, chosen.end());
-  auto results = ParallelMap(secondaries.size(), [&](size_t i) {
-    return infos.at(secondaries[i]).first->CreateReplica(req);
-  });
-  std::vector<NodeClient*> created;
-  absl::Status failure;
-  std::vector<control::ReplicaStatus> answers;
-  for (size_t i = 0; i < secondaries.size(); ++i) {
-    if (results[i].ok()) {
-      created.push_back(infos.at(secondaries[i]).first);
-      answers.push_back(std::move(*results[i]));
-    } else if (failure.ok()) {
-      failure = results[i].status();
-    }
+  std::vector<NodeClient*> secondaries;
+  for (auto it = chosen.begin() + 1; it != chosen.end(); ++it) {
+    secondaries.push_back(infos.at(*it).first);
   }
-  if (failure.ok()) {
-    NodeClient* primary = infos.at(chosen.front()).first;
-    auto made = primary->CreateReplica(req);
-    if (made.ok()) {
-      answers.push_back(std::move(*made));
-    } else {
-      failure = made.status();
-    }
-  }
-  if (!failure.ok()) {
-    // Leave nothing half-made behind; a failed rollback is reported with it.
-    std::string rollback;
-    for (auto* c : created) {
-      auto s = c->DeleteReplica(spec.id);
-      if (!s.ok()) absl::StrAppend(&rollback, "; and could not undo: ", s.message());
-    }
-    return absl::Status(failure.code(), absl::StrCat("creating volume ", spec.id, ": ",
-                                                     failure.message(), rollback));
-  }
-  return BuildVolumeView(answers);
+  NodeClient* primary = infos.at(chosen.front()).first;
+  return CreateReplicas(
+      spec.id, secondaries, req, primary, [&] { return primary->CreateReplica(req); },
+      /*undo_primary=*/false, absl::StrCat("creating volume ", spec.id));
 }
 
 absl::Status GrpcStorageCluster::DeleteVolume(const std::string& id) {
@@ -151,6 +119,15 @@ absl::Status GrpcStorageCluster::DeleteVolume(const std::string& id) {
   auto state = FetchVolume(id);
   if (absl::IsNotFound(state.status())) return absl::OkStatus();
   if (!state.ok()) return state.status();
+  // Its snapshots read the volume's live data for every region not yet
+  // overwritten since: they cannot outlive it.
+  ASSIGN_OR_RETURN(auto snapshots, VolumeSnapshots(id, *state));
+  if (!snapshots.empty()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "volume ", id, " has ", snapshots.size(), " snapshot(s) (",
+        SnapshotId(id, snapshots.front().name()), snapshots.size() > 1 ? ", ..." : "",
+        "): delete them first"));
+  }
 
   // Every member, and every node that has a replica even if no member list
   // names it (a leftover of an interrupted replica add).

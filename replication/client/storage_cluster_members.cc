@@ -1,5 +1,6 @@
 // GrpcStorageCluster: attributes, replica add/remove, promotion, resync and
-// verify: the calls that act on an existing volume through its primary.
+// verify, expansion: the calls that act on an existing volume through its
+// primary.
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
@@ -198,6 +199,25 @@ absl::StatusOr<VerifyReport> GrpcStorageCluster::Verify(const std::string& id) {
   report.differing_regions = DifferingRegions(sums);
   report.identical = report.unreachable.empty() && report.differing_regions.empty();
   return report;
+}
+
+absl::StatusOr<VolumeView> GrpcStorageCluster::ExpandVolume(const std::string& id,
+                                                            uint64_t size_bytes) {
+  if (id.empty()) return absl::InvalidArgumentError("volume id is empty");
+  ASSIGN_OR_RETURN(auto state, FetchVolume(id));
+  const auto& newest = Newest(state);
+  if (size_bytes < newest.size_bytes()) {
+    return absl::InvalidArgumentError(absl::StrCat("volume ", id, " is ", newest.size_bytes(),
+                                                   " bytes: it cannot shrink to ", size_bytes));
+  }
+  if (size_bytes % 4096 != 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("volume ", id, ": size ", size_bytes, " is not a multiple of 4096"));
+  }
+  if (size_bytes == newest.size_bytes()) return BuildVolumeView(state.answers);
+  ASSIGN_OR_RETURN(NodeClient * primary, PrimaryOf(id, state));
+  RETURN_IF_ERROR(primary->ExpandVolume(id, size_bytes).status());
+  return GetVolume(id);
 }
 
 }  // namespace syncblock::repl

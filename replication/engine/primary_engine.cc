@@ -49,6 +49,7 @@ absl::Status PrimaryEngine::Start() {
     if (absl::Status s = peer->bitmap->Merge(*activity_); !s.ok()) return s;
   }
   if (absl::Status s = activity_->ClearAll(); !s.ok()) return s;
+  if (absl::Status s = LoadSnapshotsLocked(); !s.ok()) return s;
   std::vector<std::shared_ptr<IoRequest>> none;
   MaybeActivateLocked(&none);
   housekeeping_ = std::thread([this] { HousekeepingLoop(); });
@@ -80,6 +81,8 @@ void PrimaryEngine::Stop(absl::Status reason) {
   }
   Finish(done);
   for (auto& t : threads) t.join();
+  std::lock_guard<std::mutex> lock(mu_);
+  if (registry_dirty_) SaveSnapshotsLocked();
 }
 
 bool PrimaryEngine::fenced() const {
@@ -332,6 +335,14 @@ void PrimaryEngine::HousekeepingLoop() {
     if (now >= next_trim) {
       TrimActivityLogLocked();
       next_trim = now + std::chrono::seconds(1);
+    }
+    if (registry_dirty_) {
+      registry_dirty_ = false;
+      std::string text = snapshots_.Encode();
+      uint64_t version = ++registry_version_;
+      lock.unlock();
+      WriteSnapshotRegistry(text, version);
+      lock.lock();
     }
     if (!done.empty()) {
       spdlog::warn("volume {}: {} request(s) failed: no majority", manifest_.volume_id, done.size());

@@ -100,23 +100,26 @@ void PrimaryEngine::ManifestChanged() {
         p->link_thread = std::thread([this, p] { LinkLoop(p); });
       }
     }
-    std::string payload = HelloPayloadLocked();
-    FrameHeader h;
-    h.type = FrameType::kManifest;
-    h.epoch = manifest_.epoch;
-    h.seq = last_seq_;
-    for (auto& [id, peer] : peers_) {
-      if (peer->fd < 0) continue;
-      peer->unacked.push_back({last_seq_, 0, 0, false});
-      if (absl::Status s = SendLocked(*peer, h, payload.data(), payload.size()); !s.ok()) {
-        PeerFailedLocked(*peer, std::string(s.message()));
-      }
-    }
+    SendToPeersLocked(FrameType::kManifest, HelloPayloadLocked());
     for (auto& peer : retired_peers_) {
       if (peer->link_thread.joinable()) to_join.push_back(std::move(peer->link_thread));
     }
   }
   for (auto& t : to_join) t.join();
+}
+
+void PrimaryEngine::SendToPeersLocked(FrameType type, const std::string& payload) {
+  FrameHeader h;
+  h.type = type;
+  h.epoch = manifest_.epoch;
+  h.seq = last_seq_;
+  for (auto& [id, peer] : peers_) {
+    if (peer->fd < 0) continue;  // it catches up at its next hello
+    peer->unacked.push_back({last_seq_, 0, 0, false});
+    if (absl::Status s = SendLocked(*peer, h, payload.data(), payload.size()); !s.ok()) {
+      PeerFailedLocked(*peer, std::string(s.message()));
+    }
+  }
 }
 
 absl::Status PrimaryEngine::RequestResync(const std::string& node_id, bool full) {
@@ -154,6 +157,7 @@ std::string PrimaryEngine::HelloPayloadLocked() {
   hello.region_size = manifest_.region_size;
   hello.attributes = manifest_.attributes;
   hello.create_if_missing = true;
+  hello.snapshots = snapshots_.Names();
   return EncodeHello(hello);
 }
 
@@ -188,6 +192,9 @@ void PrimaryEngine::PeerFailedLocked(Peer& peer, const std::string& why) {
   peer.message = why;
   peer.resync_done_seq = 0;
   peer.checksum_reply.reset();
+  peer.snapshot_barriers.clear();
+  peer.snapshot_copies_done.clear();
+  peer.snapshot_copying.clear();
   cv_.notify_all();
 }
 
@@ -287,6 +294,7 @@ void PrimaryEngine::LinkLoop(Peer* peer) {
         !peer->resync_full && manifest_.checksum_resync.count(peer->member.node_id) > 0;
     if (peer->resync_full) (void)peer->bitmap->MarkAll();
     for (uint64_t r : reply.dirty_hint) (void)peer->bitmap->Mark(r, r);
+    PeerSnapshotsLocked(*peer, reply.snapshots);
     spdlog::info("volume {}: replica {} connected ({}), {} bytes to resync", manifest_.volume_id,
                  peer->member.node_id,
                  peer->resync_full ? "full copy" : (peer->resync_checksum ? "verify" : "dirty"),
@@ -356,7 +364,9 @@ void PrimaryEngine::OnAck(Peer* peer, uint64_t link_id, const FrameHeader& h,
       }
       peer->acked_seq = h.seq;
       auto acked_type = static_cast<FrameType>(h.length);
-      if (acked_type == FrameType::kResyncDone && peer->state == PeerState::kResyncing &&
+      if (OnSnapshotAckLocked(*peer, h)) {
+        // A snapshot frame: recorded in the registry.
+      } else if (acked_type == FrameType::kResyncDone && peer->state == PeerState::kResyncing &&
           h.seq == peer->resync_done_seq) {
         peer->state = PeerState::kInSync;
         peer->force_full = false;
@@ -508,7 +518,11 @@ void PrimaryEngine::ResyncLoop(Peer* peer, uint64_t link_id) {
   peer->unacked.push_back({last_seq_, 0, 0, false});
   if (absl::Status s = SendLocked(*peer, done, nullptr, 0); !s.ok()) {
     PeerFailedLocked(*peer, absl::StrCat("resync: ", s.message()));
+    return;
   }
+  // Its live data is now at the stream's point, but not at the points of the
+  // snapshots cut while it was away: those it gets as full copies.
+  CopySnapshotsLocked(peer, link_id, lock);
 }
 
 }  // namespace syncblock::repl

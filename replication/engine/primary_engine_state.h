@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <deque>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -46,6 +47,15 @@ struct PrimaryEngine::Peer {
   std::chrono::steady_clock::time_point resync_start;
   uint64_t resync_done_seq = 0;  // seq of the kResyncDone sent, 0 when none
   std::optional<std::string> checksum_reply;
+
+  // Snapshots (primary_engine_snapshots.cc). Cut barriers sent and not yet
+  // acknowledged, by sequence number; names of full copies whose
+  // kSnapshotDone is not yet acknowledged, in sending order.
+  std::map<uint64_t, std::string> snapshot_barriers;
+  std::deque<std::string> snapshot_copies_done;
+  std::string snapshot_copying;  // the full copy under way, empty when none
+  uint64_t snapshot_copied = 0;
+  uint64_t snapshot_total = 0;
 
   std::thread link_thread;
   std::thread resync_thread;

@@ -6,8 +6,10 @@
 #include "replication/engine/primary_engine.h"
 #include "replication/util/crc32c.h"
 #include "replication/util/status_macros.h"
+#include "replication/wire/snapshot_record.h"
 
 #include <cstring>
+#include <set>
 
 namespace syncblock::repl {
 
@@ -54,8 +56,14 @@ absl::Status Replica::UpdateManifest(const std::function<void(Manifest&)>& chang
 }
 
 std::shared_ptr<PrimaryEngine> Replica::engine() const {
-  absl::MutexLock l(&mu_);
-  if (engine_ && !engine_->fenced()) return engine_;
+  std::shared_ptr<PrimaryEngine> e;
+  {
+    absl::MutexLock l(&mu_);
+    e = engine_;
+  }
+  // fenced() takes the engine's mutex, which ranks before ours: asking it
+  // while holding mu_ deadlocks against an engine updating the manifest.
+  if (e && !e->fenced()) return e;
   return nullptr;
 }
 
@@ -170,6 +178,11 @@ HelloReply Replica::AcceptHello(const HelloRequest& hello, uint64_t* session) {
     old_engine.swap(engine_);
     reply.epoch = manifest_.epoch;
   }
+  if (absl::Status s = ReconcileSnapshots(hello, &reply.snapshots); !s.ok()) {
+    spdlog::error("volume {}: snapshots at hello: {}", id_, s.message());
+    reply.status = WireStatus::kIoError;
+    reply.message = std::string(s.message());
+  }
   if (old_engine) {
     spdlog::warn("volume {}: {} is primary at epoch {}; this node steps down", id_,
                  hello.primary_node_id, hello.epoch);
@@ -177,6 +190,67 @@ HelloReply Replica::AcceptHello(const HelloRequest& hello, uint64_t* session) {
     if (opts_.on_role_change) opts_.on_role_change(id_, false);
   }
   return reply;
+}
+
+absl::Status Replica::ReconcileSnapshots(const HelloRequest& hello,
+                                         std::vector<std::string>* held) {
+  SnapshotChain& chain = store_->snapshots();
+  std::set<std::string> listed;
+  if (hello.snapshots) listed.insert(hello.snapshots->begin(), hello.snapshots->end());
+  for (const SnapshotRecord& r : chain.List()) {
+    // Unlisted: deleted while this replica was away. Incomplete: a full copy
+    // the previous connection did not finish; the primary starts it again.
+    if (!r.complete || (hello.snapshots && !listed.count(r.name))) {
+      spdlog::info("volume {}: dropping snapshot {} ({})", id_, r.name,
+                   r.complete ? "deleted on the primary" : "incomplete copy");
+      RETURN_IF_ERROR(chain.Delete(r.name));
+      continue;
+    }
+    held->push_back(r.name);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Replica::ApplySnapshot(const FrameHeader& h, std::string_view payload) {
+  SnapshotChain& chain = store_->snapshots();
+  switch (h.type) {
+    case FrameType::kSnapshot: {
+      ASSIGN_OR_RETURN(SnapshotRecord rec, DecodeSnapshotRecord(std::string(payload)));
+      if (rec.materialized) {
+        auto existing = chain.Get(rec.name);
+        if (existing.ok() && existing->complete) return absl::OkStatus();
+        if (existing.ok()) RETURN_IF_ERROR(chain.Delete(rec.name));
+        return chain.CreateMaterialized(rec);
+      }
+      if (!consistent()) {
+        // The primary sends cuts only to replicas that hold every earlier write.
+        return absl::FailedPreconditionError(absl::StrCat(
+            "snapshot ", rec.name, ": this replica is not in sync, it cannot cut it here"));
+      }
+      absl::Status s = chain.Create(rec);
+      if (s.code() == absl::StatusCode::kAlreadyExists) {
+        // The same cut again (its ack was lost) is done; another is a conflict.
+        auto existing = chain.Get(rec.name);
+        if (existing.ok() && existing->seq == rec.seq) return absl::OkStatus();
+      }
+      return s;
+    }
+    case FrameType::kSnapshotData: {
+      ASSIGN_OR_RETURN(auto parts, DecodeSnapshotData(payload));
+      auto [name, data] = parts;
+      if (data.size() != h.length) {
+        return absl::InvalidArgumentError("snapshot data: length and payload differ");
+      }
+      return chain.WriteMaterialized(std::string(name), h.offset, data.data(), data.size());
+    }
+    case FrameType::kSnapshotDone:
+      return chain.CompleteMaterialized(std::string(payload));
+    case FrameType::kSnapshotDelete:
+      return chain.Delete(std::string(payload));
+    default:
+      return absl::InvalidArgumentError(
+          absl::StrCat("unexpected ", FrameTypeName(h.type), " frame"));
+  }
 }
 
 absl::Status Replica::ApplyData(const FrameHeader& h, std::string_view payload) {
@@ -270,6 +344,22 @@ WireStatus Replica::Apply(uint64_t session, const FrameHeader& h, std::string_vi
         return WireStatus::kIoError;
       }
       manifest_ = std::move(next);
+      break;
+    }
+    case FrameType::kSnapshot:
+    case FrameType::kSnapshotData:
+    case FrameType::kSnapshotDone:
+    case FrameType::kSnapshotDelete: {
+      absl::Status s = ApplySnapshot(h, payload);
+      if (!s.ok()) {
+        *error = absl::StrCat("volume ", id_, ": ", FrameTypeName(h.type), ": ", s.message());
+        switch (s.code()) {
+          case absl::StatusCode::kResourceExhausted: return WireStatus::kNoSpace;
+          case absl::StatusCode::kInternal:
+          case absl::StatusCode::kDataLoss: return WireStatus::kIoError;
+          default: return WireStatus::kInvalid;
+        }
+      }
       break;
     }
     case FrameType::kChecksumRequest: {

@@ -103,6 +103,11 @@ class Replica {
   // mu_) and returns the regions it had writes in flight in.
   static std::vector<uint64_t> Demote(std::shared_ptr<PrimaryEngine> engine);
   absl::Status ApplyData(const FrameHeader& h, std::string_view payload);
+  // kSnapshot, kSnapshotData, kSnapshotDone and kSnapshotDelete frames.
+  absl::Status ApplySnapshot(const FrameHeader& h, std::string_view payload);
+  // At a hello: drops the snapshots the primary no longer lists and
+  // unfinished copies; `held` gets the ones kept.
+  absl::Status ReconcileSnapshots(const HelloRequest& hello, std::vector<std::string>* held);
 
   const std::string id_;
   const EngineOptions opts_;

@@ -14,7 +14,9 @@
 namespace syncblock::repl {
 namespace {
 
-constexpr uint32_t kMaxHelloPayload = 64 * 1024;
+// A hello lists the volume's snapshots (at most kMaxSnapshotsPerVolume names
+// of at most 128 bytes), which bounds it well below this.
+constexpr uint32_t kMaxHelloPayload = 1024 * 1024;
 
 absl::Status Send(int fd, FrameHeader h, std::string_view payload) {
   std::string frame = EncodeFrame(h, payload);
@@ -99,7 +101,7 @@ void ReplicationServer::Serve(int fd) {
     if (!decoded.ok()) {
       s = decoded.status();
     } else if (decoded->type != FrameType::kHello || decoded->payload_len > kMaxHelloPayload) {
-      s = absl::InvalidArgumentError("the first frame must be a hello of at most 64 KiB");
+      s = absl::InvalidArgumentError("the first frame must be a hello of at most 1 MiB");
     } else {
       h = *decoded;
       payload.resize(h.payload_len);

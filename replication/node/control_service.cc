@@ -3,6 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "replication/engine/primary_engine.h"
 #include "replication/node/promotion.h"
+#include "replication/node/serving_primary.h"
 #include "replication/util/grpc_status.h"
 #include "replication/util/logging.h"
 
@@ -75,20 +76,6 @@ grpc::Status Invalid(const std::string& msg) {
   return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, msg);
 }
 
-// The replica, which must be this volume's serving primary here.
-absl::StatusOr<std::pair<std::shared_ptr<Replica>, std::shared_ptr<PrimaryEngine>>> Primary(
-    StorageNode& node, const std::string& volume_id) {
-  auto r = node.Get(volume_id);
-  if (!r.ok()) return r.status();
-  auto engine = (*r)->engine();
-  if (!engine) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("node ", node.options().node_id, " is not the primary of volume ", volume_id,
-                     " (primary: ", (*r)->manifest().primary_node_id, ")"));
-  }
-  return std::make_pair(*r, engine);
-}
-
 }  // namespace
 
 grpc::Status ControlService::GetNodeInfo(Ctx*, const pb::GetNodeInfoRequest*, pb::NodeInfo* resp) {
@@ -123,7 +110,13 @@ grpc::Status ControlService::CreateReplica(Ctx*, const pb::CreateReplicaRequest*
   m.data_generation = req->data_generation();
   for (const auto& mem : req->members()) m.members.push_back(FromProto(mem));
   for (const auto& [k, v] : req->attributes()) m.attributes[k] = v;
-  auto r = node_->CreateReplica(m);
+  if (req->source_volume_id().empty() != req->source_snapshot().empty()) {
+    return Invalid(absl::StrCat("volume ", req->volume_id(),
+                                ": a clone needs both source_volume_id and source_snapshot"));
+  }
+  auto r = req->source_volume_id().empty()
+               ? node_->CreateReplica(m)
+               : node_->CreateClone(m, req->source_volume_id(), req->source_snapshot());
   if (!r.ok()) return ToGrpcStatus(r.status());
   FillStatus(*node_, **r, resp);
   return grpc::Status::OK;
@@ -155,7 +148,7 @@ grpc::Status ControlService::SetMembers(Ctx*, const pb::SetMembersRequest* req,
     return Invalid(absl::StrCat("volume ", req->volume_id(), ": 1 to 5 members, not ",
                                 req->members_size()));
   }
-  auto p = Primary(*node_, req->volume_id());
+  auto p = ServingPrimary(*node_, req->volume_id());
   if (!p.ok()) return ToGrpcStatus(p.status());
   std::vector<MemberInfo> members;
   bool has_self = false;
@@ -178,7 +171,7 @@ grpc::Status ControlService::SetMembers(Ctx*, const pb::SetMembersRequest* req,
 
 grpc::Status ControlService::SetAttributes(Ctx*, const pb::SetAttributesRequest* req,
                                            pb::ReplicaStatus* resp) {
-  auto p = Primary(*node_, req->volume_id());
+  auto p = ServingPrimary(*node_, req->volume_id());
   if (!p.ok()) return ToGrpcStatus(p.status());
   auto& [replica, engine] = *p;
   absl::Status s = replica->UpdateManifest([&](Manifest& m) {
@@ -260,7 +253,7 @@ grpc::Status ControlService::ReadRegion(Ctx*, const pb::ReadRegionRequest* req,
 }
 
 grpc::Status ControlService::Resync(Ctx*, const pb::ResyncRequest* req, pb::ReplicaStatus* resp) {
-  auto p = Primary(*node_, req->volume_id());
+  auto p = ServingPrimary(*node_, req->volume_id());
   if (!p.ok()) return ToGrpcStatus(p.status());
   auto& [replica, engine] = *p;
   absl::Status s = engine->RequestResync(req->node_id(), req->full());

@@ -38,6 +38,23 @@ class ControlService final : public syncblock::control::v1::StorageControl::Serv
   grpc::Status Resync(Ctx*, const syncblock::control::v1::ResyncRequest* req,
                       syncblock::control::v1::ReplicaStatus* resp) override;
 
+  // Growth and snapshots (control_service_snapshots.cc).
+  grpc::Status ExpandVolume(Ctx*, const syncblock::control::v1::ExpandVolumeRequest* req,
+                      syncblock::control::v1::ReplicaStatus* resp) override;
+  grpc::Status CreateSnapshot(Ctx*, const syncblock::control::v1::CreateSnapshotRequest* req,
+                      syncblock::control::v1::SnapshotStatus* resp) override;
+  grpc::Status DeleteSnapshot(Ctx*, const syncblock::control::v1::DeleteSnapshotRequest* req,
+                      syncblock::control::v1::DeleteSnapshotResponse* resp) override;
+  grpc::Status ListSnapshots(Ctx*, const syncblock::control::v1::ListSnapshotsRequest* req,
+                      syncblock::control::v1::ListSnapshotsResponse* resp) override;
+  grpc::Status SnapshotDiff(Ctx*, const syncblock::control::v1::SnapshotDiffRequest* req,
+                      syncblock::control::v1::SnapshotDiffResponse* resp) override;
+  grpc::Status SnapshotChecksums(Ctx*, const syncblock::control::v1::SnapshotChecksumsRequest* req,
+                      syncblock::control::v1::RegionChecksumsResponse* resp) override;
+  grpc::Status ReadSnapshotRegion(Ctx*,
+                      const syncblock::control::v1::ReadSnapshotRegionRequest* req,
+                      syncblock::control::v1::ReadRegionResponse* resp) override;
+
  private:
   StorageNode* node_;
 };

@@ -29,13 +29,34 @@ std::string RenderNodeMetrics(StorageNode& node) {
                   node.replication().frames_rejected(), "\n");
 
   std::string role, epoch, state, lag, dirty, copied, total, ratio, remaining;
+  std::string snapshots, snapshots_ready, snap_copied, snap_total;
   for (auto& r : node.Replicas()) {
     Manifest m = r->manifest();
     auto engine = r->engine();
     std::string v = absl::StrCat("volume=\"", m.volume_id, "\"");
     absl::StrAppend(&role, "syncblock_volume_primary{", v, "} ", engine ? 1 : 0, "\n");
     absl::StrAppend(&epoch, "syncblock_volume_epoch{", v, "} ", m.epoch, "\n");
-    if (!engine) continue;
+    if (!engine) {
+      absl::StrAppend(&snapshots, "syncblock_volume_snapshots{", v, "} ",
+                      r->store().snapshots().List().size(), "\n");
+      continue;
+    }
+    std::vector<SnapshotView> snaps = engine->Snapshots();
+    size_t ready = 0;
+    for (const auto& sv : snaps) {
+      ready += sv.ready ? 1 : 0;
+      for (const auto& mv : sv.members) {
+        if (mv.state != SnapshotCopyState::kCopying) continue;
+        std::string l = absl::StrCat(v, ",replica=\"", mv.node_id, "\",snapshot=\"",
+                                     sv.record.name, "\"");
+        absl::StrAppend(&snap_copied, "syncblock_snapshot_copy_bytes_copied{", l, "} ",
+                        mv.bytes_copied, "\n");
+        absl::StrAppend(&snap_total, "syncblock_snapshot_copy_bytes_total{", l, "} ",
+                        mv.bytes_total, "\n");
+      }
+    }
+    absl::StrAppend(&snapshots, "syncblock_volume_snapshots{", v, "} ", snaps.size(), "\n");
+    absl::StrAppend(&snapshots_ready, "syncblock_volume_snapshots_ready{", v, "} ", ready, "\n");
     EngineView view = engine->View();
     for (const auto& p : view.peers) {
       std::string l = absl::StrCat(v, ",replica=\"", p.node_id, "\"");
@@ -73,6 +94,15 @@ std::string RenderNodeMetrics(StorageNode& node) {
   section("syncblock_resync_progress_ratio", "gauge", "Resync progress, 0 to 1.", ratio);
   section("syncblock_resync_remaining_bytes", "gauge", "Bytes the resync still has to copy.",
           remaining);
+  section("syncblock_volume_snapshots", "gauge",
+          "Snapshots of the volume (on the primary: every one it knows; elsewhere: held here).",
+          snapshots);
+  section("syncblock_volume_snapshots_ready", "gauge",
+          "Snapshots a majority of the replicas hold (primary only).", snapshots_ready);
+  section("syncblock_snapshot_copy_bytes_copied", "gauge",
+          "Bytes of a snapshot copied so far to a replica that missed it.", snap_copied);
+  section("syncblock_snapshot_copy_bytes_total", "gauge",
+          "Bytes of the snapshot being copied to a replica that missed it.", snap_total);
   return out;
 }
 

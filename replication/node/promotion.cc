@@ -3,10 +3,12 @@
 #include <grpcpp/grpcpp.h>
 
 #include <future>
+#include <map>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "replication/engine/snapshot_registry.h"
 #include "replication/proto/control.grpc.pb.h"
 #include "replication/util/grpc_status.h"
 #include "replication/util/logging.h"
@@ -104,6 +106,60 @@ absl::Status CatchUp(Replica& replica, const MemberInfo& source, std::chrono::mi
   return absl::OkStatus();
 }
 
+// The snapshots the new primary starts with (snapshots.md, "Promotion"): every
+// one held complete by a replica that accepted the new epoch. A ready snapshot
+// is held by a majority, and the accepting replicas are a majority too, so
+// none is lost. Written as its registry at the new epoch, so the engine
+// trusts it.
+absl::Status SeedSnapshotRegistry(Replica& replica, const std::vector<Answer>& answers,
+                                  const std::string& self, uint64_t epoch,
+                                  std::chrono::milliseconds timeout) {
+  Manifest m = replica.manifest();
+  std::map<std::string, SnapshotEntry> seen;
+  for (const SnapshotRecord& r : replica.store().snapshots().List()) {
+    if (!r.complete) continue;
+    SnapshotRecord rec = r;
+    rec.materialized = false;
+    seen[r.name] = SnapshotEntry{rec, {self}};
+  }
+  for (const auto& a : answers) {
+    if (a.member.node_id == self || !a.result.ok()) continue;
+    pb::ListSnapshotsRequest req;
+    req.set_volume_id(m.volume_id);
+    pb::ListSnapshotsResponse resp;
+    grpc::ClientContext ctx;
+    SetDeadline(ctx, timeout);
+    grpc::Status s = Stub(a.member.control_address)->ListSnapshots(&ctx, req, &resp);
+    if (!s.ok()) {
+      // Its snapshots are learned at its hello if this node holds them too.
+      spdlog::warn("volume {}: snapshots of {}: {}", m.volume_id, a.member.node_id,
+                   s.error_message());
+      continue;
+    }
+    for (const auto& snap : resp.snapshots()) {
+      bool held = false;
+      for (const auto& rep : snap.replicas()) {
+        held |= rep.node_id() == a.member.node_id && rep.state() == pb::SNAPSHOT_READY;
+      }
+      if (!held) continue;
+      auto [it, fresh] = seen.try_emplace(snap.name());
+      if (fresh) {
+        it->second.record.name = snap.name();
+        it->second.record.size_bytes = snap.size_bytes();
+        it->second.record.seq = snap.seq();
+        it->second.record.created_unix_ms = snap.creation_time_unix_ms();
+      }
+      it->second.holders.insert(a.member.node_id);
+    }
+  }
+  ASSIGN_OR_RETURN(auto registry,
+                   SnapshotRegistry::Load(replica.store().dir() + "/" + kSnapshotRegistryFile));
+  registry.entries().clear();
+  for (auto& [name, e] : seen) registry.entries()[name] = std::move(e);
+  registry.set_epoch(epoch);
+  return registry.Save();
+}
+
 }  // namespace
 
 absl::Status PromoteReplica(StorageNode& node, const std::string& volume_id,
@@ -162,6 +218,7 @@ absl::Status PromoteReplica(StorageNode& node, const std::string& volume_id,
                          !mine->result->consistent)) {
     RETURN_IF_ERROR(CatchUp(*replica, source->member, timeout));
   }
+  RETURN_IF_ERROR(SeedSnapshotRegistry(*replica, answers, self, epoch, timeout));
   uint64_t reference = source->result->applied_seq;
   RETURN_IF_ERROR(replica->BecomePrimary([&](Manifest& next) {
     next.epoch = epoch;

@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -12,6 +13,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "replication/engine/primary_engine.h"
+#include "replication/node/clone_copy.h"
 #include "replication/util/logging.h"
 #include "replication/util/status_macros.h"
 
@@ -55,6 +57,16 @@ std::string Advertised(const std::string& explicit_address, const std::string& a
   return hp.ToString();
 }
 
+// RESOURCE_EXHAUSTED when the node has not the room for a new replica.
+absl::Status CheckRoom(const std::string& node_id, const NodeCapacity& capacity,
+                       const Manifest& requested) {
+  if (capacity.available_bytes >= requested.size_bytes) return absl::OkStatus();
+  return absl::ResourceExhaustedError(absl::StrCat("node ", node_id, " has ",
+                                                   capacity.available_bytes, " bytes free, volume ",
+                                                   requested.volume_id, " needs ",
+                                                   requested.size_bytes));
+}
+
 }  // namespace
 
 StorageNode::StorageNode(StorageNodeOptions opts) : opts_(std::move(opts)) {
@@ -78,10 +90,16 @@ std::string StorageNode::TombstonePath(const std::string& volume_id) const {
   return opts_.data_dir + "/deleted/" + volume_id;
 }
 
+std::string StorageNode::StagingDir(const std::string& volume_id) const {
+  return opts_.data_dir + "/staging/" + volume_id;
+}
+
 absl::Status StorageNode::CheckNodeIdentity() {
   std::error_code ec;
   std::filesystem::create_directories(opts_.data_dir + "/volumes", ec);
   std::filesystem::create_directories(opts_.data_dir + "/deleted", ec);
+  // Clones a crash interrupted: their source is still there to clone again.
+  std::filesystem::remove_all(opts_.data_dir + "/staging", ec);
   if (ec) return absl::InternalError(absl::StrCat("data dir ", opts_.data_dir, ": ", ec.message()));
   std::string path = opts_.data_dir + "/node.json";
   std::ifstream in(path);
@@ -193,7 +211,7 @@ std::string StorageNode::NbdUri(const std::string& volume_id) const {
   return absl::StrCat("nbd://", opts_.nbd_address, "/", volume_id);
 }
 
-absl::StatusOr<std::shared_ptr<Replica>> StorageNode::CreateReplica(const Manifest& requested) {
+absl::Status StorageNode::ValidateNewReplica(const Manifest& requested) const {
   if (!ValidVolumeId(requested.volume_id)) {
     return absl::InvalidArgumentError(absl::StrCat(
         "volume id '", requested.volume_id, "' is invalid: 1-128 of [A-Za-z0-9._-]"));
@@ -211,35 +229,54 @@ absl::StatusOr<std::shared_ptr<Replica>> StorageNode::CreateReplica(const Manife
     return absl::InvalidArgumentError(absl::StrCat("volume ", requested.volume_id, ": primary ",
                                                    requested.primary_node_id, " is not a member"));
   }
+  return absl::OkStatus();
+}
+
+Manifest StorageNode::NewReplicaManifest(const Manifest& requested, bool only_self_in_sync) const {
+  Manifest m = requested;
+  m.format_version = kManifestFormatVersion;
+  if (m.region_size == 0) m.region_size = kDefaultRegionSize;
+  if (m.data_generation.empty()) m.data_generation = RandomGeneration();
+  if (only_self_in_sync) {
+    m.member_generations = {{opts_.node_id, m.data_generation}};
+    return m;
+  }
+  // Replicas created together are identical; each remembers so as primary.
+  for (const auto& mem : m.members) {
+    if (!m.member_generations.count(mem.node_id)) {
+      m.member_generations[mem.node_id] = m.data_generation;
+    }
+  }
+  return m;
+}
+
+absl::StatusOr<std::shared_ptr<Replica>> StorageNode::ExistingLocked(const Manifest& requested) {
+  if (cloning_.count(requested.volume_id)) {
+    return absl::AbortedError(absl::StrCat("volume ", requested.volume_id,
+                                           " is being cloned on node ", opts_.node_id));
+  }
+  auto it = replicas_.find(requested.volume_id);
+  if (it == replicas_.end()) return std::shared_ptr<Replica>();
+  Manifest have = it->second->manifest();
+  if (have.size_bytes != requested.size_bytes ||
+      have.members.size() != requested.members.size()) {
+    return absl::AlreadyExistsError(absl::StrCat(
+        "volume ", requested.volume_id, " already exists on ", opts_.node_id, " with size ",
+        have.size_bytes, " and ", have.members.size(), " replica(s)"));
+  }
+  return it->second;
+}
+
+absl::StatusOr<std::shared_ptr<Replica>> StorageNode::CreateReplica(const Manifest& requested) {
+  RETURN_IF_ERROR(ValidateNewReplica(requested));
   std::shared_ptr<Replica> replica;
   NodeCapacity capacity = Capacity();
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (auto it = replicas_.find(requested.volume_id); it != replicas_.end()) {
-      Manifest have = it->second->manifest();
-      if (have.size_bytes != requested.size_bytes ||
-          have.members.size() != requested.members.size()) {
-        return absl::AlreadyExistsError(absl::StrCat(
-            "volume ", requested.volume_id, " already exists on ", opts_.node_id, " with size ",
-            have.size_bytes, " and ", have.members.size(), " replica(s)"));
-      }
-      return it->second;
-    }
-    if (capacity.available_bytes < requested.size_bytes) {
-      return absl::ResourceExhaustedError(absl::StrCat(
-          "node ", opts_.node_id, " has ", capacity.available_bytes, " bytes free, volume ",
-          requested.volume_id, " needs ", requested.size_bytes));
-    }
-    Manifest m = requested;
-    m.format_version = kManifestFormatVersion;
-    if (m.region_size == 0) m.region_size = kDefaultRegionSize;
-    if (m.data_generation.empty()) m.data_generation = RandomGeneration();
-    // Replicas created together are identical; each remembers so as primary.
-    for (const auto& mem : m.members) {
-      if (!m.member_generations.count(mem.node_id)) {
-        m.member_generations[mem.node_id] = m.data_generation;
-      }
-    }
+    ASSIGN_OR_RETURN(auto existing, ExistingLocked(requested));
+    if (existing) return existing;
+    RETURN_IF_ERROR(CheckRoom(opts_.node_id, capacity, requested));
+    Manifest m = NewReplicaManifest(requested, /*only_self_in_sync=*/false);
     std::filesystem::remove(TombstonePath(m.volume_id));
     ASSIGN_OR_RETURN(replica, Replica::Create(VolumeDir(m.volume_id), m, opts_.engine));
     replicas_[m.volume_id] = replica;
@@ -247,6 +284,80 @@ absl::StatusOr<std::shared_ptr<Replica>> StorageNode::CreateReplica(const Manife
   spdlog::info("volume {}: replica created ({} bytes, primary {}, epoch {})", requested.volume_id,
                requested.size_bytes, requested.primary_node_id, requested.epoch);
   RETURN_IF_ERROR(replica->StartRole());
+  return replica;
+}
+
+absl::StatusOr<std::shared_ptr<Replica>> StorageNode::CreateClone(
+    const Manifest& requested, const std::string& source_volume,
+    const std::string& source_snapshot) {
+  RETURN_IF_ERROR(ValidateNewReplica(requested));
+  if (requested.primary_node_id != opts_.node_id) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "volume ", requested.volume_id, ": only the clone's primary copies its source, and node ",
+        opts_.node_id, " is not its primary (", requested.primary_node_id, " is)"));
+  }
+  NodeCapacity capacity = Capacity();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ASSIGN_OR_RETURN(auto existing, ExistingLocked(requested));
+    if (existing) return existing;
+    RETURN_IF_ERROR(CheckRoom(opts_.node_id, capacity, requested));
+    cloning_.insert(requested.volume_id);
+  }
+  auto made = MakeClone(requested, source_volume, source_snapshot);
+  std::error_code ec;
+  std::filesystem::remove_all(StagingDir(requested.volume_id), ec);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    cloning_.erase(requested.volume_id);
+    if (!made.ok()) return made.status();
+    replicas_[requested.volume_id] = *made;
+  }
+  RETURN_IF_ERROR((*made)->StartRole());
+  return made;
+}
+
+absl::StatusOr<std::shared_ptr<Replica>> StorageNode::MakeClone(
+    const Manifest& requested, const std::string& source_volume,
+    const std::string& source_snapshot) {
+  const std::string& id = requested.volume_id;
+  ASSIGN_OR_RETURN(auto source, Get(source_volume));
+  SnapshotChain& chain = source->store().snapshots();
+  ASSIGN_OR_RETURN(SnapshotRecord record, chain.Get(source_snapshot));
+  if (!record.complete) {
+    return absl::FailedPreconditionError(absl::StrCat("snapshot ", source_volume, "@",
+                                                      source_snapshot, " is not complete on node ",
+                                                      opts_.node_id, " yet"));
+  }
+  if (requested.size_bytes < record.size_bytes) {
+    return absl::OutOfRangeError(absl::StrCat("volume ", id, ": size ", requested.size_bytes,
+                                              " is smaller than snapshot ", source_volume, "@",
+                                              source_snapshot, " (", record.size_bytes, " bytes)"));
+  }
+  Manifest m = NewReplicaManifest(requested, /*only_self_in_sync=*/true);
+  const std::string staging = StagingDir(id);
+  std::error_code ec;
+  std::filesystem::remove_all(staging, ec);
+  std::filesystem::create_directories(opts_.data_dir + "/staging", ec);
+  if (ec) return absl::InternalError(absl::StrCat("staging dir for ", id, ": ", ec.message()));
+  const auto start = std::chrono::steady_clock::now();
+  CloneCopyStats stats;
+  {
+    ASSIGN_OR_RETURN(auto store, ReplicaStore::Create(staging, m));
+    ASSIGN_OR_RETURN(stats, CopySnapshotInto(chain, source_snapshot, record.size_bytes, *store));
+  }
+  // The replica appears under volumes/ complete or not at all: a crash during
+  // the copy leaves only the staging directory, cleared at the next start.
+  std::filesystem::remove(TombstonePath(id), ec);
+  ec.clear();
+  std::filesystem::rename(staging, VolumeDir(id), ec);
+  if (ec) return absl::InternalError(absl::StrCat("volume ", id, ": moving the clone in: ", ec.message()));
+  ASSIGN_OR_RETURN(auto replica, Replica::Open(VolumeDir(id), opts_.engine));
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  spdlog::info("volume {}: cloned from {}@{} ({} bytes, {} read, {} written, {:.3f}s)", id,
+               source_volume, source_snapshot, m.size_bytes, stats.bytes_read,
+               stats.bytes_written, seconds);
   return replica;
 }
 

@@ -66,6 +66,17 @@ class StorageNode : public ReplicaRegistry {
   // Creates this node's replica. The same manifest again returns the existing
   // replica; another size or member list is ALREADY_EXISTS.
   absl::StatusOr<std::shared_ptr<Replica>> CreateReplica(const Manifest& m);
+  // Creates this node's replica of a clone, as its primary: the replica starts
+  // as a copy of snapshot `source_snapshot` of `source_volume`, which this node
+  // must hold complete (NOT_FOUND / FAILED_PRECONDITION), and m.size_bytes must
+  // be at least the snapshot's (OUT_OF_RANGE). Its manifest names only this
+  // node in sync, so the clone's other replicas get a full copy from it. The
+  // copy is made in a staging directory and the replica appears only once it
+  // is complete; other calls are not held up meanwhile (a second call for the
+  // same volume is ABORTED).
+  absl::StatusOr<std::shared_ptr<Replica>> CreateClone(const Manifest& m,
+                                                       const std::string& source_volume,
+                                                       const std::string& source_snapshot);
   // OK when there is none.
   absl::Status DeleteReplica(const std::string& volume_id);
   std::vector<std::shared_ptr<Replica>> Replicas();
@@ -79,6 +90,18 @@ class StorageNode : public ReplicaRegistry {
  private:
   std::string VolumeDir(const std::string& volume_id) const;
   std::string TombstonePath(const std::string& volume_id) const;
+  std::string StagingDir(const std::string& volume_id) const;
+  // The checks CreateReplica and CreateClone share.
+  absl::Status ValidateNewReplica(const Manifest& m) const;
+  // The manifest a new replica gets: defaults filled in, and every member
+  // remembered in sync with it unless `only_self_in_sync`.
+  Manifest NewReplicaManifest(const Manifest& requested, bool only_self_in_sync) const;
+  // The existing replica when `requested` matches it, ALREADY_EXISTS when not,
+  // nullptr when there is none. Requires mu_.
+  absl::StatusOr<std::shared_ptr<Replica>> ExistingLocked(const Manifest& requested);
+  absl::StatusOr<std::shared_ptr<Replica>> MakeClone(const Manifest& m,
+                                                     const std::string& source_volume,
+                                                     const std::string& source_snapshot);
   absl::Status CheckNodeIdentity();
   absl::Status LoadReplicas();
 
@@ -90,6 +113,7 @@ class StorageNode : public ReplicaRegistry {
   std::atomic<bool> started_{false};
   std::mutex mu_;
   std::map<std::string, std::shared_ptr<Replica>> replicas_;  // guarded by mu_
+  std::set<std::string> cloning_;                             // guarded by mu_
 };
 
 }  // namespace syncblock::repl

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <bit>
 #include <cstring>
 
@@ -76,9 +77,13 @@ absl::StatusOr<std::unique_ptr<DirtyBitmap>> DirtyBitmap::Open(const std::string
   if (fresh) {
     // Bits first, header last: a kill in between leaves the old header, which
     // still describes a file at least that long.
+    // All-clear bits are not written: ftruncate's zeros are the same bits, and
+    // a new bitmap (a snapshot layer's, a large volume's) then costs a header,
+    // not a write as long as the volume is large.
     Header h = MakeHeader(regions);
+    const bool any_set = std::any_of(bits.begin(), bits.end(), [](uint8_t b) { return b != 0; });
     if (ftruncate(fd, static_cast<off_t>(kHeaderSize + nbytes)) != 0 ||
-        (nbytes > 0 &&
+        (any_set &&
          pwrite(fd, bits.data(), nbytes, kHeaderSize) != static_cast<ssize_t>(nbytes)) ||
         pwrite(fd, &h, sizeof(h), 0) != static_cast<ssize_t>(sizeof(h))) {
       std::string err = Errno("write", path);
@@ -152,6 +157,13 @@ absl::Status DirtyBitmap::Merge(const DirtyBitmap& other) {
   uint64_t n = std::min(regions_, other.regions_);
   for (uint64_t r = other.NextSet(0).value_or(n); r < n; r = other.NextSet(r + 1).value_or(n)) {
     if (absl::Status s = Mark(r, r); !s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status DirtyBitmap::Sync() {
+  if (fdatasync(fd_) != 0) {
+    return absl::InternalError(absl::StrCat("bitmap fdatasync: ", std::strerror(errno)));
   }
   return absl::OkStatus();
 }

@@ -39,6 +39,9 @@ class DirtyBitmap {
   // Sets every bit set in `other` (same size).
   absl::Status Merge(const DirtyBitmap& other);
 
+  // Makes every mark so far durable (fdatasync), not just crash-of-process safe.
+  absl::Status Sync();
+
   // The first set region at or after `from`.
   std::optional<uint64_t> NextSet(uint64_t from) const;
 

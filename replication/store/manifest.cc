@@ -49,6 +49,9 @@ absl::StatusOr<Manifest> ManifestFromJson(const std::string& text) {
           absl::StrCat("manifest format ", m.format_version, " is newer than this binary's ",
                        kManifestFormatVersion));
     }
+    // v1 differs only by having no snapshots directory, which the store
+    // treats as no snapshots: the upgrade is the new number.
+    m.format_version = kManifestFormatVersion;
     m.volume_id = j.at("volume_id").get<std::string>();
     m.size_bytes = j.at("size_bytes").get<uint64_t>();
     m.region_size = j.at("region_size").get<uint64_t>();

@@ -13,7 +13,9 @@
 
 namespace syncblock::repl {
 
-inline constexpr int kManifestFormatVersion = 1;
+// 2: snapshots (replication/doc/replica_format.md). A v1 replica loads as v2
+// with no snapshots; its manifest is rewritten as v2 on the next save.
+inline constexpr int kManifestFormatVersion = 2;
 inline constexpr uint64_t kDefaultRegionSize = 64 * 1024;
 
 struct MemberInfo {
@@ -53,6 +55,7 @@ struct Manifest {
 
 std::string ManifestToJson(const Manifest& m);
 // DATA_LOSS for unparsable JSON; FAILED_PRECONDITION for a newer format.
+// An older format is upgraded (format_version becomes the current one).
 absl::StatusOr<Manifest> ManifestFromJson(const std::string& json);
 
 // Volume IDs become directory names and NBD export names: 1-128 of [A-Za-z0-9._-],

@@ -13,39 +13,15 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "replication/store/file_util.h"
 #include "replication/util/crc32c.h"
+#include "replication/util/status_macros.h"
 
 namespace syncblock::repl {
 namespace {
 
 constexpr char kManifestName[] = "manifest.json";
 constexpr char kDataName[] = "data";
-
-absl::Status WriteFileSynced(const std::string& path, const std::string& content) {
-  std::string tmp = path + ".tmp";
-  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return absl::InternalError(absl::StrCat("open ", tmp, ": ", std::strerror(errno)));
-  bool ok = write(fd, content.data(), content.size()) == static_cast<ssize_t>(content.size()) &&
-            fsync(fd) == 0;
-  int err = errno;
-  close(fd);
-  if (!ok) {
-    unlink(tmp.c_str());
-    if (err == ENOSPC) return absl::ResourceExhaustedError(absl::StrCat("no space for ", path));
-    return absl::InternalError(absl::StrCat("write ", tmp, ": ", std::strerror(err)));
-  }
-  if (rename(tmp.c_str(), path.c_str()) != 0) {
-    return absl::InternalError(absl::StrCat("rename ", tmp, ": ", std::strerror(errno)));
-  }
-  // The rename itself must reach the disk too.
-  std::string dir = std::filesystem::path(path).parent_path();
-  int dfd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    fsync(dfd);
-    close(dfd);
-  }
-  return absl::OkStatus();
-}
 
 }  // namespace
 
@@ -65,7 +41,10 @@ absl::StatusOr<std::unique_ptr<ReplicaStore>> ReplicaStore::Create(const std::st
     return absl::InternalError(absl::StrCat("size ", data, ": ", err));
   }
   auto store = std::unique_ptr<ReplicaStore>(new ReplicaStore(dir, fd));
+  // Like the data, snapshots of an earlier replica here must not survive.
+  std::filesystem::remove_all(dir + "/snapshots", ec);
   if (absl::Status s = store->SaveManifest(m); !s.ok()) return s;
+  RETURN_IF_ERROR(store->OpenChain(m.region_size));
   return store;
 }
 
@@ -82,18 +61,38 @@ absl::StatusOr<std::unique_ptr<ReplicaStore>> ReplicaStore::Open(const std::stri
   std::string data = dir + "/" + kDataName;
   int fd = open(data.c_str(), O_RDWR | O_CLOEXEC);
   if (fd < 0) return absl::DataLossError(absl::StrCat("open ", data, ": ", std::strerror(errno)));
+  auto store = std::unique_ptr<ReplicaStore>(new ReplicaStore(dir, fd));
+  // A v1 replica has no snapshots directory: it opens with no snapshots.
+  RETURN_IF_ERROR(store->OpenChain(m->region_size));
   *manifest = *std::move(m);
-  return std::unique_ptr<ReplicaStore>(new ReplicaStore(dir, fd));
+  return store;
 }
 
 absl::Status ReplicaStore::Destroy(const std::string& dir) {
+  // A snapshot merge of a replica object still referenced elsewhere may remove
+  // files under `dir` while we walk it: an entry that vanished is gone as we
+  // want, so walk again.
   std::error_code ec;
-  std::filesystem::remove_all(dir, ec);
-  if (ec) return absl::InternalError(absl::StrCat("remove ", dir, ": ", ec.message()));
+  for (int attempt = 0; attempt < 10; ++attempt) {
+    ec.clear();
+    std::filesystem::remove_all(dir, ec);
+    if (!ec || ec != std::errc::no_such_file_or_directory) break;
+  }
+  if (ec && std::filesystem::exists(dir)) {
+    return absl::InternalError(absl::StrCat("remove ", dir, ": ", ec.message()));
+  }
   return absl::OkStatus();
 }
 
-ReplicaStore::~ReplicaStore() { close(data_fd_); }
+ReplicaStore::~ReplicaStore() {
+  chain_.reset();  // its merge thread must stop before the data file closes
+  close(data_fd_);
+}
+
+absl::Status ReplicaStore::OpenChain(uint64_t region_size) {
+  ASSIGN_OR_RETURN(chain_, LayeredSnapshotChain::Open(dir_, data_fd_, region_size));
+  return absl::OkStatus();
+}
 
 std::string ReplicaStore::BitmapPath(const std::string& name) const {
   return dir_ + "/" + name + ".bitmap";
@@ -111,35 +110,20 @@ absl::Status ReplicaStore::IoError(const char* what, uint64_t offset) {
 }
 
 absl::Status ReplicaStore::Write(uint64_t offset, const char* data, size_t len) {
-  while (len > 0) {
-    ssize_t w = pwrite(data_fd_, data, len, static_cast<off_t>(offset));
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      return IoError("write", offset);
-    }
-    data += w;
-    offset += static_cast<uint64_t>(w);
-    len -= static_cast<size_t>(w);
-  }
-  return absl::OkStatus();
+  ASSIGN_OR_RETURN(auto guard, chain_->BeginOverwrite(offset, len));
+  return WriteLive(offset, data, len);
+}
+
+absl::Status ReplicaStore::WriteLive(uint64_t offset, const char* data, size_t len) {
+  absl::Status s = PwriteFull(data_fd_, data, len, offset);
+  if (!s.ok()) return absl::Status(s.code(), absl::StrCat(dir_, ": ", s.message()));
+  return s;
 }
 
 absl::Status ReplicaStore::Read(uint64_t offset, char* data, size_t len) {
-  while (len > 0) {
-    ssize_t r = pread(data_fd_, data, len, static_cast<off_t>(offset));
-    if (r < 0) {
-      if (errno == EINTR) continue;
-      return IoError("read", offset);
-    }
-    if (r == 0) {  // past the end of the file: zeros
-      std::memset(data, 0, len);
-      break;
-    }
-    data += r;
-    offset += static_cast<uint64_t>(r);
-    len -= static_cast<size_t>(r);
-  }
-  return absl::OkStatus();
+  absl::Status s = PreadFull(data_fd_, data, len, offset);
+  if (!s.ok()) return absl::Status(s.code(), absl::StrCat(dir_, ": ", s.message()));
+  return s;
 }
 
 absl::Status ReplicaStore::Sync() {
@@ -149,6 +133,11 @@ absl::Status ReplicaStore::Sync() {
 
 absl::Status ReplicaStore::Trim(uint64_t offset, uint64_t len) {
   if (len == 0) return absl::OkStatus();
+  ASSIGN_OR_RETURN(auto guard, chain_->BeginOverwrite(offset, len));
+  return TrimLive(offset, len);
+}
+
+absl::Status ReplicaStore::TrimLive(uint64_t offset, uint64_t len) {
   if (fallocate(data_fd_, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(offset),
                 static_cast<off_t>(len)) != 0) {
     return IoError("punch hole", offset);
@@ -158,7 +147,8 @@ absl::Status ReplicaStore::Trim(uint64_t offset, uint64_t len) {
 
 absl::Status ReplicaStore::Zero(uint64_t offset, uint64_t len, bool allocate) {
   if (len == 0) return absl::OkStatus();
-  if (!allocate) return Trim(offset, len);
+  ASSIGN_OR_RETURN(auto guard, chain_->BeginOverwrite(offset, len));
+  if (!allocate) return TrimLive(offset, len);
   if (fallocate(data_fd_, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(offset),
                 static_cast<off_t>(len)) == 0) {
     return absl::OkStatus();
@@ -168,7 +158,7 @@ absl::Status ReplicaStore::Zero(uint64_t offset, uint64_t len, bool allocate) {
   std::vector<char> zeros(std::min<uint64_t>(len, 1 << 20), 0);
   while (len > 0) {
     size_t n = std::min<uint64_t>(len, zeros.size());
-    if (absl::Status s = Write(offset, zeros.data(), n); !s.ok()) return s;
+    if (absl::Status s = WriteLive(offset, zeros.data(), n); !s.ok()) return s;
     offset += n;
     len -= n;
   }
@@ -176,6 +166,11 @@ absl::Status ReplicaStore::Zero(uint64_t offset, uint64_t len, bool allocate) {
 }
 
 absl::Status ReplicaStore::Resize(uint64_t size) {
+  struct stat st{};
+  if (fstat(data_fd_, &st) != 0) return IoError("stat", 0);
+  uint64_t old_size = static_cast<uint64_t>(st.st_size);
+  // Shrinking drops bytes that snapshots may still need: preserve them first.
+  ASSIGN_OR_RETURN(auto guard, chain_->BeginOverwrite(size, size < old_size ? old_size - size : 0));
   if (ftruncate(data_fd_, static_cast<off_t>(size)) != 0) return IoError("resize", size);
   return absl::OkStatus();
 }

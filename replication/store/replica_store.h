@@ -1,6 +1,9 @@
 // One replica's files on a storage node: the data (a sparse file as large as
-// the volume), the manifest, and the bitmaps. Layout and formats in
-// replication/doc/replica_format.md.
+// the volume), the manifest, the bitmaps and the snapshots. Layout and
+// formats in replication/doc/replica_format.md.
+//
+// Every change of the live data (Write, Trim, Zero, shrinking Resize) first
+// lets the snapshot chain preserve what its newest layer still needs.
 //
 // Thread-safe for concurrent reads and writes of the data (positional IO);
 // SaveManifest calls must be serialized by the caller.
@@ -11,7 +14,9 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "replication/store/layered_snapshot_chain.h"
 #include "replication/store/manifest.h"
+#include "replication/store/snapshot_chain.h"
 
 namespace syncblock::repl {
 
@@ -33,6 +38,9 @@ class ReplicaStore {
   const std::string& dir() const { return dir_; }
   std::string BitmapPath(const std::string& name) const;
 
+  // The replica's snapshots (copy-on-write layers beside the data).
+  SnapshotChain& snapshots() { return *chain_; }
+
   // Writes the manifest to a temporary file, syncs it and renames it over.
   absl::Status SaveManifest(const Manifest& m);
 
@@ -45,7 +53,7 @@ class ReplicaStore {
   absl::Status Trim(uint64_t offset, uint64_t len);
   // Zeroes; with `allocate` the range stays allocated.
   absl::Status Zero(uint64_t offset, uint64_t len, bool allocate);
-  // Grows (or shrinks) the data file.
+  // Grows (or shrinks) the data file. Snapshots keep their own size.
   absl::Status Resize(uint64_t size);
   // True when [offset, offset+len) holds no allocated data (SEEK_DATA).
   bool IsHole(uint64_t offset, uint64_t len);
@@ -55,9 +63,14 @@ class ReplicaStore {
  private:
   ReplicaStore(std::string dir, int data_fd) : dir_(std::move(dir)), data_fd_(data_fd) {}
   absl::Status IoError(const char* what, uint64_t offset);
+  absl::Status OpenChain(uint64_t region_size);
+  // The live-data operations, without copy-on-write (the caller holds a guard).
+  absl::Status WriteLive(uint64_t offset, const char* data, size_t len);
+  absl::Status TrimLive(uint64_t offset, uint64_t len);
 
   std::string dir_;
   int data_fd_;
+  std::unique_ptr<LayeredSnapshotChain> chain_;
 };
 
 }  // namespace syncblock::repl

@@ -18,6 +18,7 @@ std::string EncodeHello(const HelloRequest& h) {
   j["region_size"] = h.region_size;
   j["attributes"] = h.attributes;
   j["create_if_missing"] = h.create_if_missing;
+  if (h.snapshots) j["snapshots"] = *h.snapshots;
   return j.dump();
 }
 
@@ -41,6 +42,7 @@ absl::StatusOr<HelloRequest> DecodeHello(const std::string& text) {
     h.region_size = j.at("region_size").get<uint64_t>();
     h.attributes = j.value("attributes", std::map<std::string, std::string>{});
     h.create_if_missing = j.value("create_if_missing", false);
+    if (j.contains("snapshots")) h.snapshots = j.at("snapshots").get<std::vector<std::string>>();
     if (!ValidVolumeId(h.volume_id) || h.region_size == 0 || h.epoch == 0) {
       return absl::InvalidArgumentError("hello: invalid volume id, region size or epoch");
     }
@@ -58,6 +60,7 @@ std::string EncodeHelloReply(const HelloReply& r) {
   j["data_generation"] = r.data_generation;
   j["applied_seq"] = r.applied_seq;
   j["dirty_hint"] = r.dirty_hint;
+  j["snapshots"] = r.snapshots;
   return j.dump();
 }
 
@@ -71,6 +74,7 @@ absl::StatusOr<HelloReply> DecodeHelloReply(const std::string& text) {
     r.data_generation = j.value("data_generation", "");
     r.applied_seq = j.value("applied_seq", uint64_t{0});
     r.dirty_hint = j.value("dirty_hint", std::vector<uint64_t>{});
+    r.snapshots = j.value("snapshots", std::vector<std::string>{});
     return r;
   } catch (const json::exception& e) {
     return absl::InvalidArgumentError(absl::StrCat("hello reply is not valid: ", e.what()));

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -24,6 +25,10 @@ struct HelloRequest {
   std::map<std::string, std::string> attributes;
   // Create the replica when this node has none (a replaced or wiped node).
   bool create_if_missing = true;
+  // Every snapshot the primary knows (ready or not). The replica drops any
+  // other it holds: it was deleted while the replica was away. Absent (a
+  // primary without snapshot support, or a kManifest update): drop nothing.
+  std::optional<std::vector<std::string>> snapshots;
 };
 
 struct HelloReply {
@@ -35,6 +40,9 @@ struct HelloReply {
   // Regions this replica may hold writes the new primary does not know of (it
   // was primary before and had writes in flight).
   std::vector<uint64_t> dirty_hint;
+  // The snapshots this replica holds complete (after dropping the ones the
+  // hello did not list): the primary copies it the others.
+  std::vector<std::string> snapshots;
 };
 
 std::string EncodeHello(const HelloRequest& h);

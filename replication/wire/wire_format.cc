@@ -23,7 +23,7 @@ T Get(const uint8_t* in, size_t at) {
 
 constexpr size_t kCrcOffset = 52;  // header CRC covers bytes [0, 52)
 
-bool KnownType(uint16_t t) { return t >= 1 && t <= 13; }
+bool KnownType(uint16_t t) { return t >= 1 && t <= 17; }
 
 }  // namespace
 
@@ -76,6 +76,9 @@ absl::StatusOr<FrameHeader> DecodeHeader(const uint8_t* in) {
       h.payload_len != h.length) {
     return absl::InvalidArgumentError("replication frame: write length and payload differ");
   }
+  if (h.type == FrameType::kSnapshotData && h.payload_len < uint64_t{h.length} + 2) {
+    return absl::InvalidArgumentError("replication frame: snapshot data shorter than its length");
+  }
   if (h.offset + h.length < h.offset) {
     return absl::InvalidArgumentError("replication frame: offset + length overflows");
   }
@@ -116,8 +119,31 @@ const char* FrameTypeName(FrameType t) {
     case FrameType::kChecksumRequest: return "checksum-request";
     case FrameType::kChecksumReply: return "checksum-reply";
     case FrameType::kResyncZero: return "resync-zero";
+    case FrameType::kSnapshot: return "snapshot";
+    case FrameType::kSnapshotData: return "snapshot-data";
+    case FrameType::kSnapshotDone: return "snapshot-done";
+    case FrameType::kSnapshotDelete: return "snapshot-delete";
   }
   return "unknown";
+}
+
+std::string EncodeSnapshotData(std::string_view name, std::string_view data) {
+  std::string out;
+  out.reserve(1 + name.size() + data.size());
+  out.push_back(static_cast<char>(static_cast<uint8_t>(name.size())));
+  out.append(name.substr(0, 255));
+  out.append(data);
+  return out;
+}
+
+absl::StatusOr<std::pair<std::string_view, std::string_view>> DecodeSnapshotData(
+    std::string_view payload) {
+  if (payload.empty()) return absl::InvalidArgumentError("snapshot data: empty payload");
+  size_t n = static_cast<uint8_t>(payload[0]);
+  if (n == 0 || payload.size() < 1 + n) {
+    return absl::InvalidArgumentError("snapshot data: bad name prefix");
+  }
+  return std::make_pair(payload.substr(1, n), payload.substr(1 + n));
 }
 
 }  // namespace syncblock::repl

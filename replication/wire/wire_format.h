@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "absl/status/statusor.h"
 
@@ -32,6 +33,12 @@ enum class FrameType : uint16_t {
   kChecksumRequest = 11,  // offset = first region, length = region count
   kChecksumReply = 12,    // payload = little-endian u32 CRC32C per region
   kResyncZero = 13,    // resync of a hole: offset, length, no payload
+  // Snapshots (replication/doc/snapshots.md). A snapshot's name travels in the
+  // payload; data frames carry it as a length-prefixed string (SnapshotDataPayload).
+  kSnapshot = 14,        // payload JSON record: cut at seq, or start a full copy
+  kSnapshotData = 15,    // payload = name + data for the full copy at offset, length
+  kSnapshotDone = 16,    // payload = name: the full copy is complete
+  kSnapshotDelete = 17,  // payload = name
 };
 
 inline constexpr uint32_t kFlagFua = 1u << 0;
@@ -77,5 +84,11 @@ absl::Status VerifyPayload(const FrameHeader& h, std::string_view payload);
 std::string EncodeFrame(FrameHeader h, std::string_view payload);
 
 const char* FrameTypeName(FrameType t);
+
+// kSnapshotData payloads: u8 name length, the name, then the data.
+std::string EncodeSnapshotData(std::string_view name, std::string_view data);
+// INVALID_ARGUMENT when the payload is shorter than its name prefix says.
+absl::StatusOr<std::pair<std::string_view, std::string_view>> DecodeSnapshotData(
+    std::string_view payload);
 
 }  // namespace syncblock::repl

@@ -173,7 +173,7 @@ manifest_checks() {
     [ -s "$WORK/$s.yaml" ] || continue
     echo "--- checks of values-$s.yaml"
     "$PYTHON" "$HERE/check_manifests.py" "$s" "$WORK/$s.yaml" >"$WORK/$s.out" 2>&1
-    if ! grep -q '^PASS\|^FAIL' "$WORK/$s.out"; then
+    if grep -q '^Traceback' "$WORK/$s.out" || ! grep -q '^PASS\|^FAIL' "$WORK/$s.out"; then
       echo "FAIL check_manifests.py $s crashed:" >>"$WORK/$s.out"
     fi
     tally "$WORK/$s.out"
@@ -262,6 +262,18 @@ MUTATIONS = [
      '    replicas: "3"', '    replicas: "2"'),
     ("kubelet dir without propagation", "templates/daemonset-node.yaml",
      "mountPropagation: Bidirectional", "mountPropagation: HostToContainer"),
+    ("an extra verb for the snapshotter", "templates/clusterrole-snapshotter.yaml",
+     'verbs: ["get", "list", "watch", "update", "patch"]',
+     'verbs: ["create", "get", "list", "watch", "update", "patch"]'),
+    ("resizer without leader election", "templates/deployment-controller.yaml",
+     "            - --leader-election\n            - --handle-volume-inuse-error=false",
+     "            - --handle-volume-inuse-error=false"),
+    ("snapshots off by default", "values.yaml",
+     "snapshots:\n  enabled: true", "snapshots:\n  enabled: false"),
+    ("expansion off by default", "values.yaml",
+     "expansion:\n  enabled: true", "expansion:\n  enabled: false"),
+    ("filesystem class without expansion", "values.yaml",
+     "    allowVolumeExpansion: true", "    allowVolumeExpansion: false"),
     ("storage daemon as root", "templates/daemonset-storage.yaml",
      "runAsUser: {{ .Values.storage.runAsUser }}\n            runAsGroup",
      "runAsUser: 0\n            runAsGroup"),

@@ -166,7 +166,7 @@ RUNTIME_PKGS=$(grep -E '^RUN .*apt-get install' <<<"$runtime_text" \
 declare -A TOOL_PKG=(
   [mkfs.ext4]=e2fsprogs [resize2fs]=e2fsprogs [e2fsck]=e2fsprogs [mkfs.xfs]=xfsprogs [xfs_growfs]=xfsprogs
   [blkid]=util-linux [mount]=mount [umount]=mount [losetup]=mount [modprobe]=kmod
-  [fusermount3]=fuse3 [nbdfuse]=libnbd-bin)
+  [fusermount3]=fuse3)
 missing=""
 for tool in "${!TOOL_PKG[@]}"; do
   grep -qx "${TOOL_PKG[$tool]}" <<<"$RUNTIME_PKGS" || missing+=" $tool(${TOOL_PKG[$tool]})"

@@ -74,7 +74,9 @@ SCENARIOS = {
         "image": "ghcr.io/syncblock/syncblock:0.1.0",
         "sidecar_registry": REGISTRY,
         "storage_nodes": "dns:t-syncblock-storage.syncblock.svc.cluster.local:7400",
-        "snapshots": False, "expansion": False, "capacity": True,
+        "snapshots": True, "expansion": True, "capacity": True,
+        "snapshot_class": {"name": "syncblock-snapshot", "deletionPolicy": "Delete",
+                           "default": False},
         "service_monitor": False, "dashboard": False, "pdb": True,
         # None: no node count known, so the budget refuses every eviction.
         "pdb_min_available": None,
@@ -128,6 +130,7 @@ SCENARIOS["all-on"] = dict(
 SCENARIOS["custom"] = dict(
     SCENARIOS["defaults"],
     namespace="storage-system", prefix="sb",
+    snapshots=False, expansion=False,
     image="mirror.example.internal/syncblock/syncblock:0.1.0-rc1",
     sidecar_registry="mirror.example.internal/sig-storage",
     storage_nodes="dns:sb-storage.storage-system.svc.k8s.example.internal:17400",

@@ -1,6 +1,7 @@
 // The fuse attach path for real: nbdkit (a real NBD server; 512 MiB because
-// mkfs.xfs wants 300 MB) stands in for a storage node; nbdfuse, loop devices,
-// mkfs.ext4/xfs, mount and the Node service's stage/publish run against it.
+// mkfs.xfs wants 300 MB) stands in for a storage node; our FUSE export
+// (`syncblock fuse-export`), loop devices, mkfs.ext4/xfs, mount and the Node
+// service's stage/publish run against it.
 // Needs root, /dev/fuse and loop devices; skipped where they are missing.
 // Everything made under the test's temporary directory is undone by
 // NodeArtifactsGuard even when a test fails.
@@ -19,6 +20,7 @@
 #include "csi/node/nbd_client.h"
 #include "csi/node/node_service.h"
 #include "tests/csi/node_test_cleanup.h"
+#include "tests/csi/node_test_util.h"
 #include "tests/support/test_util.h"
 
 namespace syncblock::csi {
@@ -29,13 +31,8 @@ using ::csi::v1::VolumeCapability;
 bool CanRun() {
   return geteuid() == 0 && std::filesystem::exists("/dev/fuse") &&
          std::filesystem::exists("/dev/loop-control") && testing::HaveTool("nbdkit") &&
-         testing::HaveTool("nbdfuse") && testing::HaveTool("losetup") &&
+         std::filesystem::exists(testing::SyncblockBinary()) && testing::HaveTool("losetup") &&
          testing::HaveTool("mkfs.xfs") && testing::HaveTool("mkfs.ext4");
-}
-
-std::string Slurp(const std::string& path) {
-  std::ifstream in(path);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
 }
 
 void Spit(const std::string& path, const std::string& text) {
@@ -49,7 +46,8 @@ void Spit(const std::string& path, const std::string& text) {
 class NodeFuseLoopTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!CanRun()) GTEST_SKIP() << "needs root, /dev/fuse, loop devices, nbdkit and nbdfuse";
+    if (!CanRun())
+      GTEST_SKIP() << "needs root, /dev/fuse, loop devices, nbdkit and the syncblock binary";
     port_ = testing::FreePort();
     nbdkit_ = std::make_unique<testing::Subprocess>(
         std::vector<std::string>{"nbdkit", "-f", "-i", "127.0.0.1", "-p", std::to_string(port_),
@@ -103,7 +101,7 @@ class NodeFuseLoopFsTest : public NodeFuseLoopTest,
 
 TEST_P(NodeFuseLoopFsTest, FilesSurviveDetachAndReattach) {
   const std::string fs = GetParam();
-  FuseLoopAttacher attacher(State());
+  FuseLoopAttacher attacher(State(), std::chrono::seconds(30), testing::SyncblockBinary());
   LinuxMounter mounter;
   auto a = attacher.Attach({"vol-1", uri_, false});
   ASSERT_TRUE(a.ok()) << a.status();
@@ -132,15 +130,15 @@ TEST_P(NodeFuseLoopFsTest, FilesSurviveDetachAndReattach) {
   EXPECT_EQ(*mounter.DetectFilesystem(b->device), fs);
   ASSERT_TRUE(mounter.CheckFilesystem(b->device, fs).ok());
   ASSERT_TRUE(mounter.Mount(b->device, mnt, fs, {"ro"}).ok());
-  EXPECT_EQ(Slurp(mnt + "/hello.txt"), "hello from " + fs);
+  EXPECT_EQ(testing::ReadFile(mnt + "/hello.txt"), "hello from " + fs);
   ASSERT_TRUE(mounter.Unmount(mnt).ok());
   ASSERT_TRUE(attacher.Detach(*b).ok());
 }
 
 INSTANTIATE_TEST_SUITE_P(Filesystems, NodeFuseLoopFsTest, ::testing::Values("ext4", "xfs"));
 
-TEST_F(NodeFuseLoopTest, DeadNbdfuseIsDetectedAndReconnected) {
-  FuseLoopAttacher attacher(State());
+TEST_F(NodeFuseLoopTest, DeadFuseServerIsDetectedAndReconnected) {
+  FuseLoopAttacher attacher(State(), std::chrono::seconds(30), testing::SyncblockBinary());
   LinuxMounter mounter;
   auto a = attacher.Attach({"vol-1", uri_, false});
   ASSERT_TRUE(a.ok()) << a.status();
@@ -158,7 +156,7 @@ TEST_F(NodeFuseLoopTest, DeadNbdfuseIsDetectedAndReconnected) {
 // The export moves (a change of primary): the old server stops serving, Check
 // says so, and Reconnect attaches the new one on a new device.
 TEST_F(NodeFuseLoopTest, MovedExportIsDetectedAndReconnected) {
-  FuseLoopAttacher attacher(State());
+  FuseLoopAttacher attacher(State(), std::chrono::seconds(30), testing::SyncblockBinary());
   auto a = attacher.Attach({"vol-1", uri_, false});
   ASSERT_TRUE(a.ok()) << a.status();
   ASSERT_TRUE(attacher.Check(*a).ok());
@@ -189,7 +187,7 @@ TEST_F(NodeFuseLoopTest, MovedExportIsDetectedAndReconnected) {
 }
 
 TEST_F(NodeFuseLoopTest, UnreachableExportFailsCleanly) {
-  FuseLoopAttacher attacher(State());
+  FuseLoopAttacher attacher(State(), std::chrono::seconds(30), testing::SyncblockBinary());
   std::string bad = "nbd://127.0.0.1:" + std::to_string(testing::FreePort()) + "/vol-1";
   auto a = attacher.Attach({"vol-1", bad, false});
   EXPECT_FALSE(a.ok());
@@ -198,7 +196,7 @@ TEST_F(NodeFuseLoopTest, UnreachableExportFailsCleanly) {
 }
 
 // What every test here relies on: a test that stops half-way (a failed
-// ASSERT) leaves mounts, a loop device and nbdfuse behind, and the guard
+// ASSERT) leaves mounts, a loop device and the FUSE server behind, and the guard
 // removes them all.
 TEST_F(NodeFuseLoopTest, GuardUndoesWhatAFailedTestLeaves) {
   std::string root, device;
@@ -207,7 +205,8 @@ TEST_F(NodeFuseLoopTest, GuardUndoesWhatAFailedTestLeaves) {
     testing::TempDir inner;
     NodeArtifactsGuard guard(inner.path());
     root = inner.path();
-    FuseLoopAttacher attacher(inner.Join("state"));
+    FuseLoopAttacher attacher(inner.Join("state"), std::chrono::seconds(30),
+                              testing::SyncblockBinary());
     auto a = attacher.Attach({"vol-1", uri_, false});
     ASSERT_TRUE(a.ok()) << a.status();
     device = a->device;
@@ -230,24 +229,11 @@ class NodeServiceRealTest : public NodeFuseLoopTest {
  protected:
   std::unique_ptr<::csi::v1::Node::Service> NewService(
       std::chrono::milliseconds health_interval = std::chrono::milliseconds(0)) {
-    NodeServiceOptions o;
-    o.node_id = "node-real";
-    o.state_dir = State();
-    o.attach_mode = "fuse";
-    o.health_interval = health_interval;
-    auto s = MakeNodeService(o);
-    EXPECT_TRUE(s.ok()) << s.status();
-    return s.ok() ? std::move(*s) : nullptr;
+    return NewFuseNodeService("node-real", State(), health_interval);
   }
 
   grpc::Status Stage(::csi::v1::Node::Service* s, const VolumeCapability& cap) {
-    ::csi::v1::NodeStageVolumeRequest req;
-    req.set_volume_id("vol-1");
-    req.set_staging_target_path(staging_);
-    *req.mutable_volume_capability() = cap;
-    (*req.mutable_publish_context())[kPublishNbdUri] = uri_;
-    ::csi::v1::NodeStageVolumeResponse resp;
-    return s->NodeStageVolume(nullptr, &req, &resp);
+    return StageFromNbd(s, "vol-1", staging_, cap, uri_);
   }
   grpc::Status Publish(::csi::v1::Node::Service* s, const VolumeCapability& cap,
                        const std::string& target, bool readonly = false) {
@@ -274,18 +260,6 @@ class NodeServiceRealTest : public NodeFuseLoopTest {
     ::csi::v1::NodeUnstageVolumeResponse resp;
     return s->NodeUnstageVolume(nullptr, &req, &resp);
   }
-  static VolumeCapability Mount(const std::string& fs) {
-    VolumeCapability cap;
-    cap.mutable_mount()->set_fs_type(fs);
-    cap.mutable_access_mode()->set_mode(VolumeCapability::AccessMode::SINGLE_NODE_WRITER);
-    return cap;
-  }
-  static VolumeCapability Block() {
-    VolumeCapability cap;
-    cap.mutable_block();
-    cap.mutable_access_mode()->set_mode(VolumeCapability::AccessMode::MULTI_NODE_MULTI_WRITER);
-    return cap;
-  }
   void ExpectNothingLeft() {
     EXPECT_TRUE(MountsUnder(dir_.path()).empty());
     EXPECT_TRUE(LoopsUnder(dir_.path()).empty());
@@ -298,8 +272,8 @@ class NodeServiceRealTest : public NodeFuseLoopTest {
 TEST_F(NodeServiceRealTest, StagePublishWriteAndStageAgain) {
   auto s = NewService();
   ASSERT_TRUE(s);
-  ASSERT_TRUE(Stage(s.get(), Mount("xfs")).ok());
-  ASSERT_TRUE(Publish(s.get(), Mount("xfs"), target_).ok());
+  ASSERT_TRUE(Stage(s.get(), MountCap("xfs")).ok());
+  ASSERT_TRUE(Publish(s.get(), MountCap("xfs"), target_).ok());
   Spit(target_ + "/data", "persisted");
   ::csi::v1::NodeGetVolumeStatsRequest sreq;
   sreq.set_volume_id("vol-1");
@@ -316,8 +290,8 @@ TEST_F(NodeServiceRealTest, StagePublishWriteAndStageAgain) {
   ASSERT_TRUE(Unstage(s.get()).ok());
   ExpectNothingLeft();
 
-  ASSERT_TRUE(Stage(s.get(), Mount("xfs")).ok());
-  EXPECT_EQ(Slurp(staging_ + "/data"), "persisted");
+  ASSERT_TRUE(Stage(s.get(), MountCap("xfs")).ok());
+  EXPECT_EQ(testing::ReadFile(staging_ + "/data"), "persisted");
   ASSERT_TRUE(Unstage(s.get()).ok());
   ExpectNothingLeft();
 }
@@ -325,8 +299,8 @@ TEST_F(NodeServiceRealTest, StagePublishWriteAndStageAgain) {
 TEST_F(NodeServiceRealTest, BlockVolumeIsADeviceAtTheTarget) {
   auto s = NewService();
   ASSERT_TRUE(s);
-  ASSERT_TRUE(Stage(s.get(), Block()).ok());
-  ASSERT_TRUE(Publish(s.get(), Block(), target_).ok());
+  ASSERT_TRUE(Stage(s.get(), BlockCap(VolumeCapability::AccessMode::MULTI_NODE_MULTI_WRITER)).ok());
+  ASSERT_TRUE(Publish(s.get(), BlockCap(VolumeCapability::AccessMode::MULTI_NODE_MULTI_WRITER), target_).ok());
   std::string block(4096, 'z');
   {
     int fd = open(target_.c_str(), O_WRONLY | O_DIRECT);
@@ -360,7 +334,7 @@ TEST_F(NodeServiceRealTest, BlockVolumeIsADeviceAtTheTarget) {
 }
 
 // The plugin is killed with SIGKILL while a volume is staged and published:
-// the mount keeps working (nbdfuse is not the plugin's to take down), and a
+// the mount keeps working (the FUSE server is not the plugin's to take down), and a
 // new plugin adopts the attachment and can tear it down.
 TEST_F(NodeServiceRealTest, SurvivesPluginKill) {
   const std::string ready = dir_.Join("child-ready");
@@ -369,7 +343,7 @@ TEST_F(NodeServiceRealTest, SurvivesPluginKill) {
   if (child == 0) {
     auto s = NewService();
     bool ok =
-        s && Stage(s.get(), Mount("ext4")).ok() && Publish(s.get(), Mount("ext4"), target_).ok();
+        s && Stage(s.get(), MountCap("ext4")).ok() && Publish(s.get(), MountCap("ext4"), target_).ok();
     if (ok) {
       std::ofstream(target_ + "/before-kill") << "written by the first plugin";
       sync();
@@ -380,14 +354,14 @@ TEST_F(NodeServiceRealTest, SurvivesPluginKill) {
     for (;;) pause();
   }
   ASSERT_TRUE(
-      testing::WaitFor([&] { return std::filesystem::exists(ready) && !Slurp(ready).empty(); },
+      testing::WaitFor([&] { return std::filesystem::exists(ready) && !testing::ReadFile(ready).empty(); },
                        std::chrono::seconds(120)));
   kill(child, SIGKILL);
   waitpid(child, nullptr, 0);
-  ASSERT_EQ(Slurp(ready), "ok");
+  ASSERT_EQ(testing::ReadFile(ready), "ok");
 
   // The mount outlived the plugin.
-  EXPECT_EQ(Slurp(target_ + "/before-kill"), "written by the first plugin");
+  EXPECT_EQ(testing::ReadFile(target_ + "/before-kill"), "written by the first plugin");
   Spit(target_ + "/after-kill", "still writable");
 
   auto s = NewService();  // re-adopts from the state directory
@@ -398,24 +372,24 @@ TEST_F(NodeServiceRealTest, SurvivesPluginKill) {
   ::csi::v1::NodeGetVolumeStatsResponse sresp;
   ASSERT_TRUE(s->NodeGetVolumeStats(nullptr, &sreq, &sresp).ok());
   EXPECT_FALSE(sresp.volume_condition().abnormal()) << sresp.volume_condition().message();
-  EXPECT_TRUE(Stage(s.get(), Mount("ext4")).ok());  // a CO retry is OK
+  EXPECT_TRUE(Stage(s.get(), MountCap("ext4")).ok());  // a CO retry is OK
   ASSERT_TRUE(Unpublish(s.get(), target_).ok());
   ASSERT_TRUE(Unstage(s.get()).ok());
   ExpectNothingLeft();
 
-  ASSERT_TRUE(Stage(s.get(), Mount("ext4")).ok());
-  EXPECT_EQ(Slurp(staging_ + "/after-kill"), "still writable");
+  ASSERT_TRUE(Stage(s.get(), MountCap("ext4")).ok());
+  EXPECT_EQ(testing::ReadFile(staging_ + "/after-kill"), "still writable");
   ASSERT_TRUE(Unstage(s.get()).ok());
 }
 
-// nbdfuse dies under a staged, published volume; the restarted plugin finds
+// The FUSE server dies under a staged, published volume; the restarted plugin finds
 // the dead attachment, attaches again and puts the mounts back.
 TEST_F(NodeServiceRealTest, RestartRepairsDeadAttachment) {
   {
     auto s = NewService();
     ASSERT_TRUE(s);
-    ASSERT_TRUE(Stage(s.get(), Mount("ext4")).ok());
-    ASSERT_TRUE(Publish(s.get(), Mount("ext4"), target_).ok());
+    ASSERT_TRUE(Stage(s.get(), MountCap("ext4")).ok());
+    ASSERT_TRUE(Publish(s.get(), MountCap("ext4"), target_).ok());
     Spit(target_ + "/kept", "kept");
   }
   std::string pidfile;
@@ -423,7 +397,7 @@ TEST_F(NodeServiceRealTest, RestartRepairsDeadAttachment) {
     if (e.path().extension() == ".pid") pidfile = e.path();
   }
   ASSERT_FALSE(pidfile.empty());
-  pid_t pid = std::stoi(Slurp(pidfile));
+  pid_t pid = std::stoi(testing::ReadFile(pidfile));
   // An unmount syncs the filesystem first; then the FUSE server is killed.
   testing::RunCommand("sync");
   kill(pid, SIGKILL);
@@ -437,7 +411,7 @@ TEST_F(NodeServiceRealTest, RestartRepairsDeadAttachment) {
   ::csi::v1::NodeGetVolumeStatsResponse sresp;
   ASSERT_TRUE(s->NodeGetVolumeStats(nullptr, &sreq, &sresp).ok());
   EXPECT_FALSE(sresp.volume_condition().abnormal()) << sresp.volume_condition().message();
-  EXPECT_EQ(Slurp(target_ + "/kept"), "kept");
+  EXPECT_EQ(testing::ReadFile(target_ + "/kept"), "kept");
   ASSERT_TRUE(Unpublish(s.get(), target_).ok());
   ASSERT_TRUE(Unstage(s.get()).ok());
   ExpectNothingLeft();
@@ -453,12 +427,12 @@ bool CanCreate(const std::string& path) {
 TEST_F(NodeServiceRealTest, ReadOnlyPublishAndReadOnlyStage) {
   auto s = NewService();
   ASSERT_TRUE(s);
-  ASSERT_TRUE(Stage(s.get(), Mount("ext4")).ok());
-  ASSERT_TRUE(Publish(s.get(), Mount("ext4"), target_).ok());
+  ASSERT_TRUE(Stage(s.get(), MountCap("ext4")).ok());
+  ASSERT_TRUE(Publish(s.get(), MountCap("ext4"), target_).ok());
   const std::string ro_target = dir_.Join("kubelet/pods/p2/vol-1");
-  ASSERT_TRUE(Publish(s.get(), Mount("ext4"), ro_target, /*readonly=*/true).ok());
+  ASSERT_TRUE(Publish(s.get(), MountCap("ext4"), ro_target, /*readonly=*/true).ok());
   Spit(target_ + "/file", "shared");
-  EXPECT_EQ(Slurp(ro_target + "/file"), "shared");
+  EXPECT_EQ(testing::ReadFile(ro_target + "/file"), "shared");
   EXPECT_FALSE(CanCreate(ro_target + "/nope"));
   EXPECT_EQ(errno, EROFS);
   ASSERT_TRUE(Unpublish(s.get(), ro_target).ok());
@@ -466,17 +440,17 @@ TEST_F(NodeServiceRealTest, ReadOnlyPublishAndReadOnlyStage) {
   ASSERT_TRUE(Unstage(s.get()).ok());
   ExpectNothingLeft();
 
-  VolumeCapability ro = Mount("ext4");
+  VolumeCapability ro = MountCap("ext4");
   ro.mutable_access_mode()->set_mode(VolumeCapability::AccessMode::SINGLE_NODE_READER_ONLY);
   ASSERT_TRUE(Stage(s.get(), ro).ok());
-  EXPECT_EQ(Slurp(staging_ + "/file"), "shared");
+  EXPECT_EQ(testing::ReadFile(staging_ + "/file"), "shared");
   EXPECT_FALSE(CanCreate(staging_ + "/nope"));
   // Read-only all the way down: the loop device too.
   auto loops = LoopsUnder(dir_.path());
   ASSERT_EQ(loops.size(), 1u);
-  EXPECT_EQ(Slurp("/sys/block/" + loops[0].substr(5) + "/ro"), "1\n");
+  EXPECT_EQ(testing::ReadFile("/sys/block/" + loops[0].substr(5) + "/ro"), "1\n");
   // A writable publish of a read-only stage is refused.
-  EXPECT_EQ(Publish(s.get(), Mount("ext4"), target_).error_code(),
+  EXPECT_EQ(Publish(s.get(), MountCap("ext4"), target_).error_code(),
             grpc::StatusCode::INVALID_ARGUMENT);
   ASSERT_TRUE(Unstage(s.get()).ok());
   ExpectNothingLeft();
@@ -486,23 +460,23 @@ TEST_F(NodeServiceRealTest, ReadOnlyPublishAndReadOnlyStage) {
 TEST_F(NodeServiceRealTest, HealthLoopRepairsDeadAttachment) {
   auto s = NewService(std::chrono::milliseconds(200));
   ASSERT_TRUE(s);
-  ASSERT_TRUE(Stage(s.get(), Block()).ok());
-  ASSERT_TRUE(Publish(s.get(), Block(), target_).ok());
+  ASSERT_TRUE(Stage(s.get(), BlockCap(VolumeCapability::AccessMode::MULTI_NODE_MULTI_WRITER)).ok());
+  ASSERT_TRUE(Publish(s.get(), BlockCap(VolumeCapability::AccessMode::MULTI_NODE_MULTI_WRITER), target_).ok());
   std::string pidfile;
   for (const auto& e : std::filesystem::directory_iterator(State() + "/fuse")) {
     if (e.path().extension() == ".pid") pidfile = e.path();
   }
   ASSERT_FALSE(pidfile.empty());
-  pid_t pid = std::stoi(Slurp(pidfile));
+  pid_t pid = std::stoi(testing::ReadFile(pidfile));
   kill(pid, SIGKILL);
   ::csi::v1::NodeGetVolumeStatsRequest sreq;
   sreq.set_volume_id("vol-1");
   sreq.set_volume_path(target_);
-  // Healthy again on a new nbdfuse: the pid file names another process.
+  // Healthy again on a new FUSE server: the pid file names another process.
   ASSERT_TRUE(testing::WaitFor(
       [&] {
         ::csi::v1::NodeGetVolumeStatsResponse sresp;
-        std::string now = Slurp(pidfile);
+        std::string now = testing::ReadFile(pidfile);
         return s->NodeGetVolumeStats(nullptr, &sreq, &sresp).ok() &&
                !sresp.volume_condition().abnormal() && !now.empty() && std::stoi(now) != pid;
       },

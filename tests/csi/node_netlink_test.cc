@@ -122,6 +122,18 @@ TEST(NodeNetlinkTest, Reconfigure) {
   EXPECT_EQ(Hex(BuildReconfigure(27, 5, 2, {11}, 30)), Hex(want));
 }
 
+// Growing a live device: RECONFIGURE with the index and the new size only (the
+// kernel's nbd_genl_reconfigure hands NBD_ATTR_SIZE_BYTES to
+// nbd_genl_size_set; no sockets, so the connections stay).
+TEST(NodeNetlinkTest, ResizeIsReconfigureWithSize) {
+  std::string attrs = U32Attr(NBD_ATTR_INDEX, 3) + U64Attr(NBD_ATTR_SIZE_BYTES, 3ULL << 30);
+  EXPECT_EQ(attrs.size(), 8u + 12u);
+  std::string want = Header(static_cast<uint32_t>(20 + attrs.size()), 27, 8, NBD_CMD_RECONFIGURE,
+                            NBD_GENL_VERSION) +
+                     attrs;
+  EXPECT_EQ(Hex(BuildResize(27, 8, 3, 3ULL << 30)), Hex(want));
+}
+
 TEST(NodeNetlinkTest, DisconnectAndStatus) {
   std::string attrs = U32Attr(NBD_ATTR_INDEX, 4);
   EXPECT_EQ(Hex(BuildDisconnect(27, 6, 4)),

@@ -111,8 +111,9 @@ TEST_F(NodeServiceTest, InfoAndCapabilities) {
   std::set<int> types;
   for (const auto& c : caps.capabilities()) types.insert(c.rpc().type());
   using Rpc = ::csi::v1::NodeServiceCapability::RPC;
-  EXPECT_EQ(types, (std::set<int>{Rpc::STAGE_UNSTAGE_VOLUME, Rpc::GET_VOLUME_STATS,
-                                  Rpc::VOLUME_CONDITION, Rpc::SINGLE_NODE_MULTI_WRITER}));
+  EXPECT_EQ(types,
+            (std::set<int>{Rpc::STAGE_UNSTAGE_VOLUME, Rpc::GET_VOLUME_STATS, Rpc::VOLUME_CONDITION,
+                           Rpc::SINGLE_NODE_MULTI_WRITER, Rpc::EXPAND_VOLUME}));
 }
 
 TEST_F(NodeServiceTest, MissingArgumentsAreInvalid) {

@@ -1,6 +1,7 @@
-// Cleanup for node tests that make real mounts, loop devices and nbdfuse
-// processes under a temporary directory: undoes all of them, deepest first,
-// whatever state a failed test left. Call it before the directory is removed.
+// Cleanup for node tests that make real mounts, loop devices and FUSE server
+// processes (`syncblock fuse-export`, or nbdfuse) under a temporary directory:
+// undoes all of them, deepest first, whatever state a failed test left. Call
+// it before the directory is removed.
 #pragma once
 
 #include <signal.h>
@@ -48,7 +49,7 @@ inline std::vector<std::string> LoopsUnder(const std::string& root) {
 
 inline void CleanUpNodeArtifacts(const std::string& root) {
   // Mounts on loop devices first (deepest path first), then the loops, then
-  // the FUSE mounts under them, then any nbdfuse still running.
+  // the FUSE mounts under them, then any FUSE server still running.
   auto mounts = MountsUnder(root);
   std::sort(mounts.begin(), mounts.end(),
             [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
@@ -67,7 +68,7 @@ inline void CleanUpNodeArtifacts(const std::string& root) {
       std::ifstream comm("/proc/" + std::to_string(pid) + "/comm");
       std::string name;
       comm >> name;
-      if (name == "nbdfuse") kill(pid, SIGKILL);
+      if (IsFuseServer(pid)) kill(pid, SIGKILL);
     }
   }
 }

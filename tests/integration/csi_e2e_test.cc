@@ -1,13 +1,13 @@
 // End to end through the CSI driver as a CO would drive it: `syncblock local
 // up` (three storage nodes and `syncblock csi --mode all`), the generated gRPC
 // stubs on the plugin's unix socket, and real data through the node plugin's
-// mounts and block devices (nbdfuse + loop device) while a secondary replica
+// mounts and block devices (`syncblock fuse-export` + loop device) while a secondary replica
 // is killed and brought back, and while the plugin itself is killed -9 and
 // restarted.
 //
-// Needs root, /dev/fuse, loop devices, nbdfuse, losetup, mkfs.ext4/xfs;
+// Needs root, /dev/fuse, loop devices, losetup, mkfs.ext4/xfs;
 // skipped where they are missing. The fixture (tests/support/
-// csi_e2e_fixture.h) undoes every mount, loop device and nbdfuse the tests
+// csi_e2e_fixture.h) undoes every mount, loop device and FUSE server the tests
 // leave, even when one failed. Product failures show the plugin's log
 // (DIR/logs/csi.log) on stderr.
 #include <gtest/gtest.h>
@@ -37,10 +37,7 @@ void CsiE2eTest::MountVolumeSurvivesSecondaryLoss(const std::string& fs) {
   const std::string staging = work_.Join("kubelet/staging/a/" + id);
   const std::string target = work_.Join("kubelet/pods/p1/volumes/" + id);
   const std::string manifest = work_.Join("sha256." + fs);
-  s = Stage(v, cap, context, staging);
-  ASSERT_TRUE(s.ok()) << Describe(s);
-  s = Publish(v, cap, context, staging, target);
-  ASSERT_TRUE(s.ok()) << Describe(s);
+  ASSERT_NO_FATAL_FAILURE(StageAndPublish(v, cap, context, staging, target));
   EXPECT_EQ(MountFsType(target), fs);
 
   ASSERT_NO_FATAL_FAILURE(WriteRandomFiles(target, "before", 20, 1));
@@ -54,33 +51,19 @@ void CsiE2eTest::MountVolumeSurvivesSecondaryLoss(const std::string& fs) {
   // The writes went on without it: it has to catch up when it is back.
   EXPECT_NE(ReplicaState(id, secondary), "in_sync");
 
-  s = Unpublish(id, target);
-  ASSERT_TRUE(s.ok()) << Describe(s);
-  s = Unstage(id, staging);
-  ASSERT_TRUE(s.ok()) << Describe(s);
-  ExpectNothingLeft();
+  ASSERT_NO_FATAL_FAILURE(UnpublishAndUnstage(id, staging, target));
 
   // A fresh staging path and target: nothing cached from the first attach.
   const std::string staging2 = work_.Join("kubelet/staging/b/" + id);
   const std::string target2 = work_.Join("kubelet/pods/p2/volumes/" + id);
-  s = Stage(v, cap, context, staging2);
-  ASSERT_TRUE(s.ok()) << Describe(s);
-  s = Publish(v, cap, context, staging2, target2);
-  ASSERT_TRUE(s.ok()) << Describe(s);
+  ASSERT_NO_FATAL_FAILURE(StageAndPublish(v, cap, context, staging2, target2));
   ExpectDigests(target2, manifest, 30);
 
   ASSERT_TRUE(cluster_->Start(secondary));
   ExpectReplicasIdentical(id);
 
-  s = Unpublish(id, target2);
-  EXPECT_TRUE(s.ok()) << Describe(s);
-  s = Unstage(id, staging2);
-  EXPECT_TRUE(s.ok()) << Describe(s);
-  ExpectNothingLeft();
-  s = ControllerUnpublish(id);
-  EXPECT_TRUE(s.ok()) << Describe(s);
-  s = Delete(id);
-  EXPECT_TRUE(s.ok()) << Describe(s);
+  ASSERT_NO_FATAL_FAILURE(UnpublishAndUnstage(id, staging2, target2));
+  ControllerUnpublishAndDelete(id);
   EXPECT_EQ(cluster_->CtlJson("volume list").dump().find("\"" + id + "\""), std::string::npos);
 }
 
@@ -105,10 +88,7 @@ TEST_F(CsiE2eTest, BlockVolumeSurvivesSecondaryLossAndRestage) {
 
   const std::string staging = work_.Join("kubelet/staging/a/" + id);
   const std::string target = work_.Join("kubelet/plugins/volumeDevices/p1/" + id);
-  s = Stage(v, cap, context, staging);
-  ASSERT_TRUE(s.ok()) << Describe(s);
-  s = Publish(v, cap, context, staging, target);
-  ASSERT_TRUE(s.ok()) << Describe(s);
+  ASSERT_NO_FATAL_FAILURE(StageAndPublish(v, cap, context, staging, target));
   struct stat st;
   ASSERT_EQ(stat(target.c_str(), &st), 0) << std::strerror(errno);
   ASSERT_TRUE(S_ISBLK(st.st_mode)) << target << " is not a block device";
@@ -133,19 +113,12 @@ TEST_F(CsiE2eTest, BlockVolumeSurvivesSecondaryLossAndRestage) {
   }
   EXPECT_NE(ReplicaState(id, secondary), "in_sync");
 
-  s = Unpublish(id, target);
-  ASSERT_TRUE(s.ok()) << Describe(s);
+  ASSERT_NO_FATAL_FAILURE(UnpublishAndUnstage(id, staging, target));
   EXPECT_FALSE(std::filesystem::exists(target));
-  s = Unstage(id, staging);
-  ASSERT_TRUE(s.ok()) << Describe(s);
-  ExpectNothingLeft();
 
   const std::string staging2 = work_.Join("kubelet/staging/b/" + id);
   const std::string target2 = work_.Join("kubelet/plugins/volumeDevices/p2/" + id);
-  s = Stage(v, cap, context, staging2);
-  ASSERT_TRUE(s.ok()) << Describe(s);
-  s = Publish(v, cap, context, staging2, target2);
-  ASSERT_TRUE(s.ok()) << Describe(s);
+  ASSERT_NO_FATAL_FAILURE(StageAndPublish(v, cap, context, staging2, target2));
   for (size_t i = 0; i < offsets.size(); ++i) {
     ExpectDeviceBlock(target2, offsets[i], i % 2 == 0 ? 200 + i : 100 + i);
   }
@@ -154,15 +127,8 @@ TEST_F(CsiE2eTest, BlockVolumeSurvivesSecondaryLossAndRestage) {
   ASSERT_TRUE(cluster_->Start(secondary));
   ExpectReplicasIdentical(id);
 
-  s = Unpublish(id, target2);
-  EXPECT_TRUE(s.ok()) << Describe(s);
-  s = Unstage(id, staging2);
-  EXPECT_TRUE(s.ok()) << Describe(s);
-  ExpectNothingLeft();
-  s = ControllerUnpublish(id);
-  EXPECT_TRUE(s.ok()) << Describe(s);
-  s = Delete(id);
-  EXPECT_TRUE(s.ok()) << Describe(s);
+  ASSERT_NO_FATAL_FAILURE(UnpublishAndUnstage(id, staging2, target2));
+  ControllerUnpublishAndDelete(id);
 }
 
 TEST_F(CsiE2eTest, MountOutlivesPluginKillAndNewPluginTearsDown) {
@@ -176,10 +142,7 @@ TEST_F(CsiE2eTest, MountOutlivesPluginKillAndNewPluginTearsDown) {
   const std::string staging = work_.Join("kubelet/staging/a/" + id);
   const std::string target = work_.Join("kubelet/pods/p1/volumes/" + id);
   const std::string manifest = work_.Join("sha256.restart");
-  s = Stage(v, cap, context, staging);
-  ASSERT_TRUE(s.ok()) << Describe(s);
-  s = Publish(v, cap, context, staging, target);
-  ASSERT_TRUE(s.ok()) << Describe(s);
+  ASSERT_NO_FATAL_FAILURE(StageAndPublish(v, cap, context, staging, target));
   ASSERT_NO_FATAL_FAILURE(WriteRandomFiles(target, "before", 10, 3));
   ASSERT_NO_FATAL_FAILURE(RecordDigests(target, "before", manifest));
 
@@ -192,11 +155,7 @@ TEST_F(CsiE2eTest, MountOutlivesPluginKillAndNewPluginTearsDown) {
   ExpectDigests(target, manifest, 15);
 
   // The new plugin adopted the attachment: it tears it down.
-  s = Unpublish(id, target);
-  ASSERT_TRUE(s.ok()) << Describe(s);
-  s = Unstage(id, staging);
-  ASSERT_TRUE(s.ok()) << Describe(s);
-  ExpectNothingLeft();
+  ASSERT_NO_FATAL_FAILURE(UnpublishAndUnstage(id, staging, target));
   EXPECT_TRUE(LoopsUnder(cluster_->dir()).empty());
 
   // What was written through the old mount is on the volume.
@@ -207,10 +166,7 @@ TEST_F(CsiE2eTest, MountOutlivesPluginKillAndNewPluginTearsDown) {
   s = Unstage(id, staging2);
   EXPECT_TRUE(s.ok()) << Describe(s);
   ExpectNothingLeft();
-  s = ControllerUnpublish(id);
-  EXPECT_TRUE(s.ok()) << Describe(s);
-  s = Delete(id);
-  EXPECT_TRUE(s.ok()) << Describe(s);
+  ControllerUnpublishAndDelete(id);
 }
 
 }  // namespace

@@ -1,7 +1,8 @@
 // `syncblock ctl csi ...` against a real local cluster with its CSI plugin
 // (`local up --require-csi`): the whole life of a block volume driven by hand
 // (create, list, get, publish, stage, mount, real IO through the target with
-// qemu-io, stats, umount, unstage, unpublish, delete) and the error cases.
+// qemu-io, stats, umount, unstage, unpublish, delete), snapshots, clones and
+// expansion, and the error cases.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -43,7 +44,7 @@ class CtlCsiTest : public ::testing::Test {
 
   void SetUp() override {
     if (!csi::CanRun()) {
-      GTEST_SKIP() << "needs root, /dev/fuse, loop devices, nbdfuse, losetup, mkfs.ext4/xfs";
+      GTEST_SKIP() << "needs root, /dev/fuse, loop devices, losetup, mkfs.ext4/xfs";
     }
     ASSERT_TRUE(cluster_->ok()) << cluster_->up_output();
   }
@@ -143,6 +144,22 @@ TEST_F(CtlCsiTest, BlockVolumeLifecycle) {
   EXPECT_EQ(stats["usage"][0]["total"], json(std::to_string(64 << 20))) << stats.dump(2);
   EXPECT_FALSE(stats["volume_condition"].value("abnormal", true)) << stats.dump(2);
 
+  // Online expansion, controller then node, as the CO does it: the published
+  // block device grows and keeps its data.
+  CommandResult expanded =
+      Ctl("expand " + id + " --size 96M --block --path " + target + " --staging-path " + staging);
+  ASSERT_EQ(expanded.exit_code, 0) << expanded.output;
+  EXPECT_THAT(expanded.output, HasSubstr("and on the node"));
+  json grown = CtlJson("stats " + id + " --path " + target);
+  ASSERT_TRUE(grown.is_object());
+  ASSERT_FALSE(grown["usage"].empty()) << grown.dump(2);
+  EXPECT_EQ(grown["usage"][0]["total"], json(std::to_string(96 << 20))) << grown.dump(2);
+  CommandResult kept =
+      RunCommand("qemu-io -f raw -r " + target + " -c 'read -P 0x3c 0 1M' -c 'read -P 0 90M 1M'",
+                 std::chrono::seconds(60));
+  EXPECT_THAT(kept.output, HasSubstr("read 1048576/1048576 bytes")) << kept.output;
+  EXPECT_THAT(kept.output, ::testing::Not(HasSubstr("Pattern verification failed")));
+
   CommandResult umounted = Ctl("umount " + id + " --target " + target);
   EXPECT_EQ(umounted.exit_code, 0) << umounted.output;
   CommandResult unstaged = Ctl("unstage " + id + " --staging-path " + staging);
@@ -197,6 +214,68 @@ TEST_F(CtlCsiTest, AutoPublishStagesAndTheDataIsOnTheReplicas) {
   EXPECT_THAT(deleted.output, HasSubstr("deleted ctl-csi-auto"));
 }
 
+TEST_F(CtlCsiTest, SnapshotCloneAndExpand) {
+  json created = CtlJson("create ctl-csi-snap --size 16M --block --replicas 3");
+  ASSERT_TRUE(created.is_object());
+  const std::string id = created["volume"].value("volume_id", "");
+  ASSERT_EQ(id, "ctl-csi-snap") << created.dump(2);
+  std::string uri = cluster_->Export(id);
+  ASSERT_FALSE(uri.empty());
+  CommandResult write = RunCommand("qemu-io -f raw '" + uri + "' -c 'write -P 0x7e 64k 128k'",
+                                   std::chrono::seconds(60));
+  ASSERT_EQ(write.exit_code, 0) << write.output;
+
+  json snap = CtlJson("snapshot create snapshot-ctl --volume " + id);
+  ASSERT_TRUE(snap.is_object());
+  const std::string snap_id = snap["snapshot"].value("snapshot_id", "");
+  EXPECT_EQ(snap_id, id + "@snapshot-ctl") << snap.dump(2);
+  EXPECT_EQ(snap["snapshot"]["ready_to_use"], json(true)) << snap.dump(2);
+  CommandResult listed = Ctl("snapshot list --volume " + id);
+  ASSERT_EQ(listed.exit_code, 0) << listed.output;
+  EXPECT_THAT(listed.output, HasSubstr(snap_id));
+  EXPECT_THAT(listed.output, HasSubstr("yes"));
+  json by_id = CtlJson("snapshot list --snapshot " + snap_id);
+  ASSERT_TRUE(by_id.is_object());
+  ASSERT_EQ(by_id["entries"].size(), 1u) << by_id.dump(2);
+
+  // Overwritten after the snapshot: the clone has the old data.
+  ASSERT_EQ(RunCommand("qemu-io -f raw '" + uri + "' -c 'write -P 0x11 64k 128k'",
+                       std::chrono::seconds(60))
+                .exit_code,
+            0);
+  json clone = CtlJson("create ctl-csi-clone --size 16M --block --from-snapshot " + snap_id);
+  ASSERT_TRUE(clone.is_object());
+  EXPECT_EQ(clone["volume"]["content_source"]["snapshot"].value("snapshot_id", ""), snap_id)
+      << clone.dump(2);
+  std::string clone_uri = cluster_->Export("ctl-csi-clone");
+  ASSERT_FALSE(clone_uri.empty());
+  CommandResult read = RunCommand(
+      "qemu-io -f raw -r '" + clone_uri + "' -c 'read -P 0x7e 64k 128k' -c 'read -P 0 0 64k'",
+      std::chrono::seconds(60));
+  EXPECT_THAT(read.output, HasSubstr("read 131072/131072 bytes")) << read.output;
+  EXPECT_THAT(read.output, ::testing::Not(HasSubstr("Pattern verification failed")));
+
+  json expanded = CtlJson("expand ctl-csi-clone --size 32M");
+  ASSERT_TRUE(expanded.is_object());
+  EXPECT_EQ(expanded["capacity_bytes"], json(std::to_string(32 << 20))) << expanded.dump(2);
+  EXPECT_EQ(expanded["node_expansion_required"], json(true)) << expanded.dump(2);
+  CommandResult expanded_text = Ctl("expand ctl-csi-clone --size 32M");
+  EXPECT_EQ(expanded_text.exit_code, 0) << expanded_text.output;
+  EXPECT_THAT(expanded_text.output, HasSubstr("expanded ctl-csi-clone"));
+
+  // The source keeps its snapshot: deleting it is refused until that goes.
+  CommandResult refused = Ctl("delete " + id);
+  EXPECT_EQ(refused.exit_code, 1) << refused.output;
+  EXPECT_THAT(refused.output, HasSubstr("FAILED_PRECONDITION"));
+  CommandResult snap_deleted = Ctl("snapshot delete " + snap_id);
+  EXPECT_EQ(snap_deleted.exit_code, 0) << snap_deleted.output;
+  json none = CtlJson("snapshot list --volume " + id);
+  ASSERT_TRUE(none.is_object());
+  EXPECT_TRUE(none["entries"].empty()) << none.dump(2);
+  EXPECT_EQ(Ctl("delete " + id).exit_code, 0);
+  EXPECT_EQ(Ctl("delete ctl-csi-clone").exit_code, 0);
+}
+
 TEST_F(CtlCsiTest, Errors) {
   CommandResult missing = Ctl("get nosuch");
   EXPECT_EQ(missing.exit_code, 1) << missing.output;
@@ -212,6 +291,20 @@ TEST_F(CtlCsiTest, Errors) {
 
   CommandResult bad_access = Ctl("create x --size 1M --access rwz");
   EXPECT_EQ(bad_access.exit_code, 2) << bad_access.output;
+
+  CommandResult two_sources = Ctl("create x --size 1M --block --from-snapshot a@b --from-volume a");
+  EXPECT_EQ(two_sources.exit_code, 2) << two_sources.output;
+  CommandResult no_volume = Ctl("snapshot create snap-x");
+  EXPECT_EQ(no_volume.exit_code, 2) << no_volume.output;
+  EXPECT_THAT(no_volume.output, HasSubstr("--volume"));
+  CommandResult expand_no_size = Ctl("expand nosuch");
+  EXPECT_EQ(expand_no_size.exit_code, 2) << expand_no_size.output;
+  CommandResult expand_missing = Ctl("expand nosuch --size 32M");
+  EXPECT_EQ(expand_missing.exit_code, 1) << expand_missing.output;
+  EXPECT_THAT(expand_missing.output, StartsWith("syncblock ctl: NOT_FOUND: "));
+  CommandResult snapshot_missing = Ctl("snapshot create snap-x --volume nosuch");
+  EXPECT_EQ(snapshot_missing.exit_code, 1) << snapshot_missing.output;
+  EXPECT_THAT(snapshot_missing.output, StartsWith("syncblock ctl: NOT_FOUND: "));
 
   // A plugin that is not there: UNAVAILABLE, exit 1.
   TempDir empty;

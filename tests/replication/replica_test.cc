@@ -12,6 +12,7 @@
 #include <string>
 
 #include "replication/util/crc32c.h"
+#include "replication/wire/snapshot_record.h"
 #include "tests/support/test_util.h"
 
 namespace syncblock::repl {
@@ -372,6 +373,107 @@ TEST_F(ReplicaTest, ReopenedSecondaryIsNotConsistentUntilResynced) {
   EXPECT_FALSE((*r)->consistent());
   EXPECT_FALSE((*r)->IsPrimary());
   EXPECT_EQ((*r)->manifest().epoch, 5u);
+}
+
+SnapshotRecord Record(const std::string& name, uint64_t seq, bool materialized = false) {
+  SnapshotRecord r;
+  r.name = name;
+  r.size_bytes = kSize;
+  r.seq = seq;
+  r.created_unix_ms = 1000;
+  r.materialized = materialized;
+  return r;
+}
+
+TEST_F(ReplicaTest, SnapshotFrameCutsAtItsPointInTheStream) {
+  uint64_t s = Session();
+  ASSERT_EQ(Apply(s, Frame(FrameType::kResyncDone, 5, 1)), WireStatus::kOk);
+  ASSERT_EQ(Apply(s, Frame(FrameType::kWrite, 5, 2, 0, 4), "aaaa"), WireStatus::kOk);
+  ASSERT_EQ(Apply(s, Frame(FrameType::kSnapshot, 5, 3), EncodeSnapshotRecord(Record("s1", 3))),
+            WireStatus::kOk)
+      << error_;
+  ASSERT_EQ(Apply(s, Frame(FrameType::kWrite, 5, 4, 0, 4), "bbbb"), WireStatus::kOk);
+  std::string snap(4, '?');
+  ASSERT_TRUE(replica_->store().snapshots().Read("s1", 0, snap.data(), 4).ok());
+  EXPECT_EQ(snap, "aaaa");
+  EXPECT_EQ(ReadData(0, 4), "bbbb");
+  EXPECT_EQ(replica_->applied_seq(), 4u);
+  // The same cut again (a lost ack) is fine; another cut of that name is not.
+  EXPECT_EQ(Apply(s, Frame(FrameType::kSnapshot, 5, 3), EncodeSnapshotRecord(Record("s1", 3))),
+            WireStatus::kOk);
+  EXPECT_EQ(Apply(s, Frame(FrameType::kSnapshot, 5, 5), EncodeSnapshotRecord(Record("s1", 5))),
+            WireStatus::kInvalid);
+  EXPECT_EQ(Apply(s, Frame(FrameType::kSnapshot, 5, 6), "{bad"), WireStatus::kInvalid);
+}
+
+TEST_F(ReplicaTest, AReplicaNotInSyncRefusesACut) {
+  uint64_t s = Session();  // no RESYNC_DONE yet
+  EXPECT_EQ(Apply(s, Frame(FrameType::kSnapshot, 5, 3), EncodeSnapshotRecord(Record("s1", 3))),
+            WireStatus::kInvalid);
+  EXPECT_NE(error_.find("not in sync"), std::string::npos) << error_;
+  EXPECT_FALSE(replica_->store().snapshots().Get("s1").ok());
+}
+
+TEST_F(ReplicaTest, FullCopyFramesBuildACompleteSnapshot) {
+  uint64_t s = Session();  // a full copy needs no consistent live data
+  ASSERT_EQ(Apply(s, Frame(FrameType::kSnapshot, 5, 9),
+                  EncodeSnapshotRecord(Record("s1", 3, /*materialized=*/true))),
+            WireStatus::kOk)
+      << error_;
+  auto rec = replica_->store().snapshots().Get("s1");
+  ASSERT_TRUE(rec.ok());
+  EXPECT_FALSE(rec->complete);
+  ASSERT_EQ(Apply(s, Frame(FrameType::kSnapshotData, 5, 9, kRegion, 4),
+                  EncodeSnapshotData("s1", "cccc")),
+            WireStatus::kOk)
+      << error_;
+  EXPECT_EQ(Apply(s, Frame(FrameType::kSnapshotData, 5, 9, kRegion, 5),
+                  EncodeSnapshotData("s1", "cccc")),
+            WireStatus::kInvalid)
+      << "length and data differ";
+  ASSERT_EQ(Apply(s, Frame(FrameType::kSnapshotDone, 5, 9), "s1"), WireStatus::kOk) << error_;
+  rec = replica_->store().snapshots().Get("s1");
+  ASSERT_TRUE(rec.ok());
+  EXPECT_TRUE(rec->complete);
+  EXPECT_TRUE(rec->materialized);
+  EXPECT_EQ(rec->seq, 3u);
+  std::string snap(8, '?');
+  ASSERT_TRUE(replica_->store().snapshots().Read("s1", kRegion - 4, snap.data(), 8).ok());
+  EXPECT_EQ(snap, std::string(4, '\0') + "cccc");
+  // Offered again (the primary did not see the ack): kept as it is.
+  EXPECT_EQ(Apply(s, Frame(FrameType::kSnapshot, 5, 9),
+                  EncodeSnapshotRecord(Record("s1", 3, /*materialized=*/true))),
+            WireStatus::kOk);
+  EXPECT_TRUE(replica_->store().snapshots().Get("s1")->complete);
+  ASSERT_EQ(Apply(s, Frame(FrameType::kSnapshotDelete, 5, 9), "s1"), WireStatus::kOk);
+  EXPECT_FALSE(replica_->store().snapshots().Get("s1").ok());
+  EXPECT_EQ(Apply(s, Frame(FrameType::kSnapshotDelete, 5, 9), "s1"), WireStatus::kOk)
+      << "deleting an unknown snapshot is fine";
+}
+
+TEST_F(ReplicaTest, HelloDropsUnlistedSnapshotsAndUnfinishedCopies) {
+  uint64_t s = Session();
+  ASSERT_EQ(Apply(s, Frame(FrameType::kResyncDone, 5, 1)), WireStatus::kOk);
+  for (const char* name : {"keep", "gone"}) {
+    ASSERT_EQ(Apply(s, Frame(FrameType::kSnapshot, 5, 2), EncodeSnapshotRecord(Record(name, 2))),
+              WireStatus::kOk)
+        << error_;
+  }
+  ASSERT_EQ(Apply(s, Frame(FrameType::kSnapshot, 5, 2),
+                  EncodeSnapshotRecord(Record("partial", 1, /*materialized=*/true))),
+            WireStatus::kOk);
+  HelloRequest h = Hello(5);
+  h.snapshots = std::vector<std::string>{"keep", "partial"};
+  uint64_t session = 0;
+  HelloReply r = replica_->AcceptHello(h, &session);
+  ASSERT_EQ(r.status, WireStatus::kOk) << r.message;
+  EXPECT_EQ(r.snapshots, std::vector<std::string>{"keep"});
+  EXPECT_TRUE(replica_->store().snapshots().Get("keep").ok());
+  EXPECT_FALSE(replica_->store().snapshots().Get("gone").ok());
+  EXPECT_FALSE(replica_->store().snapshots().Get("partial").ok());
+  // A hello without a list (an older primary) drops nothing it holds complete.
+  r = replica_->AcceptHello(Hello(5), &session);
+  EXPECT_EQ(r.snapshots, std::vector<std::string>{"keep"});
 }
 
 }  // namespace

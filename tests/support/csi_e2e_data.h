@@ -1,5 +1,5 @@
 // Data helpers for the CSI end-to-end tests (tests/integration/
-// csi_e2e_test.cc): capabilities, small gRPC/protobuf conveniences, files of
+// csi_e2e_test.cc): small gRPC/protobuf conveniences, files of
 // random data checked with sha256sum, and seeded 1 MiB blocks written to and
 // read from a block device with O_DIRECT (so they bypass the page cache).
 //
@@ -23,6 +23,7 @@
 #include "absl/strings/str_cat.h"
 #include "csi/node/mounter.h"
 #include "csi/proto/csi.grpc.pb.h"
+#include "tests/csi/node_test_util.h"
 #include "tests/support/test_util.h"
 
 namespace syncblock::csi {
@@ -31,7 +32,8 @@ inline constexpr int64_t kMiB = int64_t{1} << 20;
 
 inline bool CanRun() {
   return geteuid() == 0 && std::filesystem::exists("/dev/fuse") &&
-         std::filesystem::exists("/dev/loop-control") && testing::HaveTool("nbdfuse") &&
+         std::filesystem::exists("/dev/loop-control") &&
+         std::filesystem::exists(testing::SyncblockBinary()) &&
          testing::HaveTool("losetup") && testing::HaveTool("mkfs.xfs") &&
          testing::HaveTool("mkfs.ext4") && testing::HaveTool("sha256sum");
 }
@@ -45,20 +47,6 @@ inline std::string Get(const google::protobuf::Map<std::string, std::string>& ma
 
 inline std::string Describe(const grpc::Status& s) {
   return absl::StrCat("grpc code ", s.error_code(), ": ", s.error_message());
-}
-
-inline ::csi::v1::VolumeCapability MountCap(const std::string& fs) {
-  ::csi::v1::VolumeCapability c;
-  c.mutable_mount()->set_fs_type(fs);
-  c.mutable_access_mode()->set_mode(::csi::v1::VolumeCapability::AccessMode::SINGLE_NODE_WRITER);
-  return c;
-}
-
-inline ::csi::v1::VolumeCapability BlockCap() {
-  ::csi::v1::VolumeCapability c;
-  c.mutable_block();
-  c.mutable_access_mode()->set_mode(::csi::v1::VolumeCapability::AccessMode::SINGLE_NODE_WRITER);
-  return c;
 }
 
 // The filesystem type mounted at `path`, "" when nothing is.

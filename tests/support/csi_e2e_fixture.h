@@ -5,7 +5,7 @@
 // restart (kill -9, then the same command line as `local up` used).
 //
 // The destructor kills the plugin(s) first, then undoes every mount, loop
-// device and nbdfuse under the test's directories (the cluster's, where the
+// device and FUSE server under the test's directories (the cluster's, where the
 // plugin keeps its attachments, and the test's own, where the staging and
 // target paths are) before the cluster goes, even when a test failed.
 //
@@ -73,7 +73,7 @@ class CsiE2eTest : public ::testing::Test {
 
   void SetUp() override {
     if (!CanRun()) {
-      GTEST_SKIP() << "needs root, /dev/fuse, loop devices, nbdfuse, losetup, mkfs.ext4/xfs";
+      GTEST_SKIP() << "needs root, /dev/fuse, loop devices, losetup, mkfs.ext4/xfs";
     }
     // A short IO timeout: writes after a replica is killed wait for it once.
     cluster_ = std::make_unique<LocalCluster>(3, "--require-csi --io-timeout-ms 5000");
@@ -213,6 +213,36 @@ class CsiE2eTest : public ::testing::Test {
     req.set_target_path(target);
     ::csi::v1::NodeUnpublishVolumeResponse resp;
     return Call(node_.get(), &Node::Stub::NodeUnpublishVolume, req, &resp);
+  }
+
+  // NodeStageVolume at `staging`, then NodePublishVolume at `target`: the
+  // volume as a pod sees it. Fatal on failure (wrap in ASSERT_NO_FATAL_FAILURE).
+  void StageAndPublish(const ::csi::v1::Volume& v, const VolumeCapability& cap,
+                       const google::protobuf::Map<std::string, std::string>& context,
+                       const std::string& staging, const std::string& target) {
+    grpc::Status s = Stage(v, cap, context, staging);
+    ASSERT_TRUE(s.ok()) << Describe(s);
+    s = Publish(v, cap, context, staging, target);
+    ASSERT_TRUE(s.ok()) << Describe(s);
+  }
+
+  // NodeUnpublishVolume, NodeUnstageVolume, then nothing of the attachment
+  // is left on the node. Fatal on failure (wrap in ASSERT_NO_FATAL_FAILURE).
+  void UnpublishAndUnstage(const std::string& id, const std::string& staging,
+                           const std::string& target) {
+    grpc::Status s = Unpublish(id, target);
+    ASSERT_TRUE(s.ok()) << Describe(s);
+    s = Unstage(id, staging);
+    ASSERT_TRUE(s.ok()) << Describe(s);
+    ExpectNothingLeft();
+  }
+
+  // The end of a volume's life: ControllerUnpublishVolume, DeleteVolume.
+  void ControllerUnpublishAndDelete(const std::string& id) {
+    grpc::Status s = ControllerUnpublish(id);
+    EXPECT_TRUE(s.ok()) << Describe(s);
+    s = Delete(id);
+    EXPECT_TRUE(s.ok()) << Describe(s);
   }
 
   // A replica's node that is not the volume's primary.

@@ -1,0 +1,116 @@
+// ControllerService: CreateSnapshot, DeleteSnapshot and ListSnapshots.
+//
+// A CSI snapshot is a storage snapshot VOLUME@NAME, NAME derived from the CSI
+// name (SnapshotNameForCsiName), so a retried CreateSnapshot finds what it
+// made without any state here. Snapshot names are per volume in the storage
+// cluster but global in CSI: CreateSnapshot looks for the name on every volume
+// to answer ALREADY_EXISTS when another source took it.
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "csi/controller_service.h"
+#include "csi/list_token.h"
+#include "csi/snapshot_view_csi.h"
+#include "csi/status_mapping.h"
+#include "csi/volume_parameters.h"
+#include "replication/util/status_macros.h"
+
+namespace syncblock::csi {
+namespace {
+
+// In-flight key of a snapshot name: concurrent creates of one CSI name are
+// serialized, and do not block operations on the source volume.
+std::string SnapshotKey(const std::string& snapshot_name) {
+  return absl::StrCat("snapshot/", snapshot_name);
+}
+
+}  // namespace
+
+absl::Status ControllerService::DoCreateSnapshot(const ::csi::v1::CreateSnapshotRequest& req,
+                                                 ::csi::v1::CreateSnapshotResponse* resp) {
+  RETURN_IF_ERROR(ValidateVolumeName(req.name()));
+  if (req.source_volume_id().empty()) {
+    return absl::InvalidArgumentError("source_volume_id is required");
+  }
+  // parameters (VolumeSnapshotClass) define nothing yet; secrets are not used.
+  const std::string name = SnapshotNameForCsiName(req.name());
+  ASSIGN_OR_RETURN(InFlight::Guard guard, inflight_.Acquire(SnapshotKey(name)));
+  ASSIGN_OR_RETURN(auto cluster, Cluster());
+
+  auto volume = cluster->GetVolume(req.source_volume_id());
+  if (!volume.ok()) return FromStorage(volume.status());
+
+  auto all = cluster->ListSnapshots("");
+  if (!all.ok()) return FromStorage(all.status());
+  for (const auto& s : *all) {
+    if (s.name == name && s.volume_id != req.source_volume_id()) {
+      return absl::AlreadyExistsError(absl::StrCat("snapshot name '", req.name(),
+                                                   "' is taken by snapshot ", s.id, " of volume ",
+                                                   s.volume_id));
+    }
+  }
+  auto created = cluster->CreateSnapshot(req.source_volume_id(), name);
+  if (!created.ok()) return FromStorage(created.status());
+  *resp->mutable_snapshot() = SnapshotFromView(*created);
+  return absl::OkStatus();
+}
+
+absl::Status ControllerService::DoDeleteSnapshot(const ::csi::v1::DeleteSnapshotRequest& req) {
+  if (req.snapshot_id().empty()) return absl::InvalidArgumentError("snapshot_id is required");
+  // An id we could not have made names no snapshot, and deleting what does
+  // not exist is OK (the spec's idempotence).
+  auto parsed = repl::ParseSnapshotId(req.snapshot_id());
+  if (!parsed.ok()) return absl::OkStatus();
+  ASSIGN_OR_RETURN(InFlight::Guard guard, inflight_.Acquire(SnapshotKey(parsed->second)));
+  ASSIGN_OR_RETURN(auto cluster, Cluster());
+  return FromStorage(cluster->DeleteSnapshot(req.snapshot_id()));
+}
+
+absl::Status ControllerService::DoListSnapshots(const ::csi::v1::ListSnapshotsRequest& req,
+                                                ::csi::v1::ListSnapshotsResponse* resp) {
+  if (req.max_entries() < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("max_entries=", req.max_entries(), " must not be negative"));
+  }
+  ASSIGN_OR_RETURN(auto cluster, Cluster());
+  std::vector<repl::SnapshotView> snapshots;
+  if (!req.snapshot_id().empty()) {
+    // Unknown (or malformed) ids and a source volume that does not match give
+    // an empty list, not an error: the spec asks for that.
+    if (repl::ParseSnapshotId(req.snapshot_id()).ok()) {
+      auto one = cluster->GetSnapshot(req.snapshot_id());
+      if (one.ok()) {
+        if (req.source_volume_id().empty() || one->volume_id == req.source_volume_id())
+          snapshots.push_back(*std::move(one));
+      } else if (one.status().code() != absl::StatusCode::kNotFound) {
+        return FromStorage(one.status());
+      }
+    }
+  } else {
+    auto listed = cluster->ListSnapshots(req.source_volume_id());
+    if (listed.ok()) {
+      snapshots = *std::move(listed);
+    } else if (listed.status().code() != absl::StatusCode::kNotFound) {
+      return FromStorage(listed.status());
+    }
+  }
+  std::sort(snapshots.begin(), snapshots.end(),
+            [](const repl::SnapshotView& a, const repl::SnapshotView& b) { return a.id < b.id; });
+  snapshots.erase(std::unique(snapshots.begin(), snapshots.end(),
+                              [](const repl::SnapshotView& a, const repl::SnapshotView& b) {
+                                return a.id == b.id;
+                              }),
+                  snapshots.end());
+  std::vector<std::string> ids;
+  for (const auto& s : snapshots) ids.push_back(s.id);
+  ASSIGN_OR_RETURN(Page page, PageOf(ids, req.max_entries(), req.starting_token()));
+  for (size_t i = page.begin; i < page.end; ++i) {
+    *resp->add_entries()->mutable_snapshot() = SnapshotFromView(snapshots[i]);
+  }
+  resp->set_next_token(page.next_token);
+  return absl::OkStatus();
+}
+
+}  // namespace syncblock::csi

@@ -1,0 +1,42 @@
+// Making the replicas of a new volume (a plain one or a clone): what the
+// nodes offer, then the replicas on the nodes chosen, all or none.
+//
+// Thread-safety: a free function; the node clients it is given are
+// thread-safe.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <utility>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "replication/client/node_client.h"
+#include "replication/client/storage_cluster.h"
+
+namespace syncblock::repl {
+
+// What the storage nodes said of themselves when asked (GetNodeInfo on each):
+// the views placement chooses from, and the client and answer of every node
+// that answered, by node id.
+struct NodeSurvey {
+  std::map<std::string, std::pair<NodeClient*, control::NodeInfo>> infos;
+  std::vector<StorageNodeView> views;
+};
+NodeSurvey SurveyNodes(
+    std::vector<std::pair<NodeClient*, absl::StatusOr<control::NodeInfo>>> answers);
+
+// Creates the secondaries' replicas at once with `secondary_req`, then, when
+// they all are made, the primary's with `create_primary` (so that the primary
+// finds its peers when it starts). On a failure it deletes what it made (the
+// primary's replica too when `undo_primary` says a failed primary call may
+// have left one) and returns the error prefixed with `what`, with any failed
+// deletion appended.
+absl::StatusOr<VolumeView> CreateReplicas(
+    const std::string& volume_id, const std::vector<NodeClient*>& secondaries,
+    const control::CreateReplicaRequest& secondary_req, NodeClient* primary,
+    const std::function<absl::StatusOr<control::ReplicaStatus>()>& create_primary,
+    bool undo_primary, const std::string& what);
+
+}  // namespace syncblock::repl

@@ -1,0 +1,69 @@
+#include "replication/store/snapshot_index.h"
+
+#include <nlohmann/json.hpp>
+
+#include "absl/strings/str_cat.h"
+
+namespace syncblock::repl {
+
+using nlohmann::json;
+
+std::string SnapshotIndexToJson(const std::vector<SnapshotIndexEntry>& entries) {
+  json j;
+  j["version"] = kSnapshotIndexVersion;
+  j["snapshots"] = json::array();
+  for (const auto& e : entries) {
+    const SnapshotRecord& r = e.record;
+    j["snapshots"].push_back({{"name", r.name},
+                              {"size_bytes", r.size_bytes},
+                              {"seq", r.seq},
+                              {"created_unix_ms", r.created_unix_ms},
+                              {"materialized", r.materialized},
+                              {"complete", r.complete},
+                              {"deleting", e.deleting}});
+  }
+  return j.dump(2);
+}
+
+absl::StatusOr<std::vector<SnapshotIndexEntry>> SnapshotIndexFromJson(const std::string& text) {
+  try {
+    json j = json::parse(text);
+    int version = j.at("version").get<int>();
+    if (version > kSnapshotIndexVersion) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("snapshot index version ", version, " is newer than this binary's ",
+                       kSnapshotIndexVersion));
+    }
+    std::vector<SnapshotIndexEntry> out;
+    for (const auto& s : j.at("snapshots")) {
+      SnapshotIndexEntry e;
+      e.record.name = s.at("name").get<std::string>();
+      e.record.size_bytes = s.at("size_bytes").get<uint64_t>();
+      e.record.seq = s.value("seq", uint64_t{0});
+      e.record.created_unix_ms = s.value("created_unix_ms", int64_t{0});
+      e.record.materialized = s.value("materialized", false);
+      e.record.complete = s.value("complete", true);
+      e.deleting = s.value("deleting", false);
+      if (!ValidSnapshotName(e.record.name)) {
+        return absl::DataLossError(absl::StrCat("snapshot index has an invalid name ",
+                                                e.record.name));
+      }
+      out.push_back(std::move(e));
+    }
+    return out;
+  } catch (const json::exception& e) {
+    return absl::DataLossError(absl::StrCat("snapshot index is not valid: ", e.what()));
+  }
+}
+
+bool ValidSnapshotName(const std::string& name) {
+  if (name.empty() || name.size() > 128 || name[0] == '.') return false;
+  for (char c : name) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+}  // namespace syncblock::repl
