@@ -105,6 +105,13 @@ absl::Status Expand(CtlContext& ctx, const std::vector<std::string>& args) {
 absl::Status Export(CtlContext& ctx, const std::vector<std::string>& args) {
   ASSIGN_OR_RETURN(auto* cluster, ctx.Cluster());
   ASSIGN_OR_RETURN(auto view, cluster->GetVolume(args[0]));
+  // A primary that was just created, restarted or promoted serves within
+  // moments: give it a few seconds before saying it does not.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (view.nbd_uri.empty() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    ASSIGN_OR_RETURN(view, cluster->GetVolume(args[0]));
+  }
   if (view.nbd_uri.empty()) {
     return absl::UnavailableError(
         absl::StrCat("volume ", view.id, ": its primary ", view.primary, " is not serving it"));

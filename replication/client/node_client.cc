@@ -2,6 +2,9 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <chrono>
+#include <thread>
+
 #include "absl/strings/str_cat.h"
 
 namespace syncblock::repl {
@@ -20,6 +23,19 @@ std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address) {
   // gRPC otherwise allows once every 30 s.
   args.SetInt(GRPC_ARG_DNS_MIN_TIME_BETWEEN_RESOLUTIONS_MS, 200);
   return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+}
+
+// Reads that change nothing are tried once more after a failure to connect:
+// a channel's first connection can fail transiently (a node that has just
+// started, a loaded machine), and one missing answer makes a healthy volume
+// look degraded or its primary look absent. A node that is really down
+// fails both tries quickly (the channel fails fast).
+template <typename Call>
+grpc::Status ReadWithRetry(const Call& call) {
+  grpc::Status s = call();
+  if (s.error_code() != grpc::StatusCode::UNAVAILABLE) return s;
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  return call();
 }
 
 }  // namespace
@@ -52,10 +68,13 @@ absl::Status NodeClient::Convert(const grpc::Status& s, const char* rpc) const {
 }
 
 absl::StatusOr<control::NodeInfo> NodeClient::GetNodeInfo() {
-  grpc::ClientContext ctx;
-  Prepare(&ctx);
   control::NodeInfo info;
-  auto s = Convert(stub_->GetNodeInfo(&ctx, control::GetNodeInfoRequest(), &info), "GetNodeInfo");
+  auto s = Convert(ReadWithRetry([&] {
+                     grpc::ClientContext ctx;
+                     Prepare(&ctx);
+                     return stub_->GetNodeInfo(&ctx, control::GetNodeInfoRequest(), &info);
+                   }),
+                   "GetNodeInfo");
   if (!s.ok()) return s;
   if (!info.node_id().empty()) SetNodeId(info.node_id());
   return info;
@@ -81,21 +100,27 @@ absl::Status NodeClient::DeleteReplica(const std::string& volume_id) {
 }
 
 absl::StatusOr<control::ListReplicasResponse> NodeClient::ListReplicas() {
-  grpc::ClientContext ctx;
-  Prepare(&ctx);
   control::ListReplicasResponse out;
-  auto s = Convert(stub_->ListReplicas(&ctx, control::ListReplicasRequest(), &out), "ListReplicas");
+  auto s = Convert(ReadWithRetry([&] {
+                     grpc::ClientContext ctx;
+                     Prepare(&ctx);
+                     return stub_->ListReplicas(&ctx, control::ListReplicasRequest(), &out);
+                   }),
+                   "ListReplicas");
   if (!s.ok()) return s;
   return out;
 }
 
 absl::StatusOr<control::ReplicaStatus> NodeClient::GetReplica(const std::string& volume_id) {
-  grpc::ClientContext ctx;
-  Prepare(&ctx);
   control::GetReplicaRequest req;
   req.set_volume_id(volume_id);
   control::ReplicaStatus out;
-  auto s = Convert(stub_->GetReplica(&ctx, req, &out), "GetReplica");
+  auto s = Convert(ReadWithRetry([&] {
+                     grpc::ClientContext ctx;
+                     Prepare(&ctx);
+                     return stub_->GetReplica(&ctx, req, &out);
+                   }),
+                   "GetReplica");
   if (!s.ok()) return s;
   return out;
 }
