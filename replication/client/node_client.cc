@@ -28,14 +28,20 @@ std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address) {
 // Reads that change nothing are tried once more after a failure to connect:
 // a channel's first connection can fail transiently (a node that has just
 // started, a loaded machine), and one missing answer makes a healthy volume
-// look degraded or its primary look absent. A node that is really down
-// fails both tries quickly (the channel fails fast).
+// look degraded or its primary look absent. The second try waits for the
+// channel to connect (wait_for_ready) for at most two seconds, which is also
+// what a node that is really down costs.
 template <typename Call>
 grpc::Status ReadWithRetry(const Call& call) {
-  grpc::Status s = call();
+  grpc::Status s = call(/*patient=*/false);
   if (s.error_code() != grpc::StatusCode::UNAVAILABLE) return s;
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  return call();
+  return call(/*patient=*/true);
+}
+
+void BePatient(grpc::ClientContext* ctx) {
+  ctx->set_wait_for_ready(true);
+  auto limit = std::chrono::system_clock::now() + std::chrono::seconds(2);
+  if (ctx->deadline() > limit) ctx->set_deadline(limit);
 }
 
 }  // namespace
@@ -69,9 +75,10 @@ absl::Status NodeClient::Convert(const grpc::Status& s, const char* rpc) const {
 
 absl::StatusOr<control::NodeInfo> NodeClient::GetNodeInfo() {
   control::NodeInfo info;
-  auto s = Convert(ReadWithRetry([&] {
+  auto s = Convert(ReadWithRetry([&](bool patient) {
                      grpc::ClientContext ctx;
                      Prepare(&ctx);
+                     if (patient) BePatient(&ctx);
                      return stub_->GetNodeInfo(&ctx, control::GetNodeInfoRequest(), &info);
                    }),
                    "GetNodeInfo");
@@ -101,9 +108,10 @@ absl::Status NodeClient::DeleteReplica(const std::string& volume_id) {
 
 absl::StatusOr<control::ListReplicasResponse> NodeClient::ListReplicas() {
   control::ListReplicasResponse out;
-  auto s = Convert(ReadWithRetry([&] {
+  auto s = Convert(ReadWithRetry([&](bool patient) {
                      grpc::ClientContext ctx;
                      Prepare(&ctx);
+                     if (patient) BePatient(&ctx);
                      return stub_->ListReplicas(&ctx, control::ListReplicasRequest(), &out);
                    }),
                    "ListReplicas");
@@ -115,9 +123,10 @@ absl::StatusOr<control::ReplicaStatus> NodeClient::GetReplica(const std::string&
   control::GetReplicaRequest req;
   req.set_volume_id(volume_id);
   control::ReplicaStatus out;
-  auto s = Convert(ReadWithRetry([&] {
+  auto s = Convert(ReadWithRetry([&](bool patient) {
                      grpc::ClientContext ctx;
                      Prepare(&ctx);
+                     if (patient) BePatient(&ctx);
                      return stub_->GetReplica(&ctx, req, &out);
                    }),
                    "GetReplica");

@@ -224,7 +224,7 @@ class ReplicationGarbageTest : public ::testing::Test {
                                       offset, " 64k' -c 'read -P ", pattern, " ", offset,
                                       " 64k' 2>&1"),
                          std::chrono::seconds(60));
-    EXPECT_EQ(io.exit_code, 0) << io.output;
+    EXPECT_EQ(io.exit_code, 0) << io.output << "\nvolume: " << volume_.dump();
     EXPECT_NE(io.output.find("wrote 65536/65536 bytes"), std::string::npos) << io.output;
     EXPECT_NE(io.output.find("read 65536/65536 bytes"), std::string::npos) << io.output;
     EXPECT_EQ(io.output.find("Pattern verification failed"), std::string::npos) << io.output;
