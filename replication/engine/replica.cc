@@ -103,6 +103,9 @@ void Replica::Shutdown() {
     engine->Stop(absl::UnavailableError(absl::StrCat("volume ", id_, " is shutting down")));
     if (opts_.on_role_change) opts_.on_role_change(id_, false);
   }
+  // Whoever still holds this replica, its files are not to change any more:
+  // the directory may be removed next.
+  store_->StopBackgroundWork();
 }
 
 std::vector<uint64_t> Replica::Demote(std::shared_ptr<PrimaryEngine> engine) {

@@ -77,7 +77,8 @@ class Replica {
 
   // Starts the engine when the manifest names this node as primary.
   absl::Status StartRole();
-  // Stops the engine (node shutdown or replica deletion).
+  // Stops the engine and background work on the files (node shutdown or
+  // replica deletion).
   void Shutdown();
 
   // --- secondary side, called by the replication server ---

@@ -82,7 +82,9 @@ void LayeredSnapshotChain::StartMergeThreadLocked() {
   if (!merge_thread_.joinable()) merge_thread_ = std::thread([this] { MergeLoop(); });
 }
 
-LayeredSnapshotChain::~LayeredSnapshotChain() {
+LayeredSnapshotChain::~LayeredSnapshotChain() { StopMerging(); }
+
+void LayeredSnapshotChain::StopMerging() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     stop_.store(true);

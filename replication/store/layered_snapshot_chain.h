@@ -36,6 +36,9 @@ class LayeredSnapshotChain final : public SnapshotChain {
   static absl::StatusOr<std::unique_ptr<LayeredSnapshotChain>> Open(
       const std::string& replica_dir, int live_fd, uint64_t region_size);
   ~LayeredSnapshotChain() override;
+  // Stops the background merge for good (idempotent); an unfinished merge
+  // resumes when the replica is next opened.
+  void StopMerging();
   LayeredSnapshotChain(const LayeredSnapshotChain&) = delete;
   LayeredSnapshotChain& operator=(const LayeredSnapshotChain&) = delete;
 

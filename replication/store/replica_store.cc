@@ -69,20 +69,13 @@ absl::StatusOr<std::unique_ptr<ReplicaStore>> ReplicaStore::Open(const std::stri
 }
 
 absl::Status ReplicaStore::Destroy(const std::string& dir) {
-  // A snapshot merge of a replica object still referenced elsewhere may remove
-  // files under `dir` while we walk it: an entry that vanished is gone as we
-  // want, so walk again.
   std::error_code ec;
-  for (int attempt = 0; attempt < 10; ++attempt) {
-    ec.clear();
-    std::filesystem::remove_all(dir, ec);
-    if (!ec || ec != std::errc::no_such_file_or_directory) break;
-  }
-  if (ec && std::filesystem::exists(dir)) {
-    return absl::InternalError(absl::StrCat("remove ", dir, ": ", ec.message()));
-  }
+  std::filesystem::remove_all(dir, ec);
+  if (ec) return absl::InternalError(absl::StrCat("remove ", dir, ": ", ec.message()));
   return absl::OkStatus();
 }
+
+void ReplicaStore::StopBackgroundWork() { chain_->StopMerging(); }
 
 ReplicaStore::~ReplicaStore() {
   chain_.reset();  // its merge thread must stop before the data file closes
@@ -103,10 +96,7 @@ absl::Status ReplicaStore::SaveManifest(const Manifest& m) {
 }
 
 absl::Status ReplicaStore::IoError(const char* what, uint64_t offset) {
-  int err = errno;
-  std::string msg = absl::StrCat(what, " at ", offset, " in ", dir_, ": ", std::strerror(err));
-  if (err == ENOSPC || err == EDQUOT) return absl::ResourceExhaustedError(msg);
-  return absl::InternalError(msg);
+  return ErrnoStatus(absl::StrCat(what, " at ", offset, " in ", dir_));
 }
 
 absl::Status ReplicaStore::Write(uint64_t offset, const char* data, size_t len) {

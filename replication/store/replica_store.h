@@ -40,6 +40,9 @@ class ReplicaStore {
 
   // The replica's snapshots (copy-on-write layers beside the data).
   SnapshotChain& snapshots() { return *chain_; }
+  // Ends background work on the replica's files (snapshot merges) before the
+  // replica goes away or its directory is removed.
+  void StopBackgroundWork();
 
   // Writes the manifest to a temporary file, syncs it and renames it over.
   absl::Status SaveManifest(const Manifest& m);
