@@ -35,6 +35,8 @@ constexpr char kUsage[] =
     "  --zone Z                   topology zone (default \"default\")\n"
     "  --io-timeout-ms N          writes no majority acknowledges fail after N ms (30000)\n"
     "  --resync-rate SIZE         resync bandwidth per replica per second, 0 = unlimited (256MiB)\n"
+    "  --peer-queue SIZE          a replica this far behind is dropped to its dirty bitmap (64MiB)\n"
+    "  --peer-stall-ms N          a replica silent this long with writes outstanding is dropped (5000)\n"
     "  --log-level LEVEL          trace|debug|info|warn|error (info)\n";
 
 absl::StatusOr<HostPort> ListenFlag(const Flags& f, const std::string& name, const HostPort& base,
@@ -63,7 +65,8 @@ int RunStorage(int argc, char** argv) {
   }
   absl::Status known = flags->CheckKnown({"node-id", "data-dir", "listen", "replication-listen",
                                           "nbd-listen", "metrics-listen", "advertise-host", "zone",
-                                          "io-timeout-ms", "resync-rate", "log-level"});
+                                          "io-timeout-ms", "resync-rate", "peer-queue", "peer-stall-ms",
+                                          "log-level"});
   if (!known.ok()) return Fail(known);
   if (!flags->Has("node-id") || !flags->Has("data-dir")) {
     std::fputs(kUsage, stderr);
@@ -77,8 +80,11 @@ int RunStorage(int argc, char** argv) {
   auto metrics_listen = ListenFlag(*flags, "metrics-listen", *listen, 3);
   auto io_timeout = flags->GetInt("io-timeout-ms", 30000);
   auto rate = flags->GetSize("resync-rate", 256ull << 20);
+  auto peer_queue = flags->GetSize("peer-queue", 64ull << 20);
+  auto peer_stall = flags->GetInt("peer-stall-ms", 5000);
   for (const absl::Status& s : {repl_listen.status(), nbd_listen.status(), metrics_listen.status(),
-                                io_timeout.status(), rate.status()}) {
+                                io_timeout.status(), rate.status(), peer_queue.status(),
+                                peer_stall.status()}) {
     if (!s.ok()) return Fail(s);
   }
 
@@ -92,6 +98,13 @@ int RunStorage(int argc, char** argv) {
   opts.advertise_host = flags->Get("advertise-host");
   opts.engine.io_timeout = std::chrono::milliseconds(*io_timeout);
   opts.engine.resync_rate = *rate;
+  if (*peer_queue < (4u << 20) || *peer_stall <= 0) {
+    return Fail(absl::InvalidArgumentError(
+        "--peer-queue must be at least 4MiB (a write is up to 32 MiB: more is better) and "
+        "--peer-stall-ms positive"));
+  }
+  opts.engine.peer_queue_bytes = *peer_queue;
+  opts.engine.peer_stall_timeout = std::chrono::milliseconds(*peer_stall);
 
   // Signals are taken by WaitForTerminationSignal; block them before any thread
   // starts so that every thread inherits the mask.

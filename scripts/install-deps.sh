@@ -9,7 +9,7 @@ packages=(
   nlohmann-json3-dev libcpp-httplib-dev libspdlog-dev libgtest-dev libgmock-dev
   liburing-dev libfuse3-dev fuse3
   qemu-utils libnbd-bin nbdkit fio
-  e2fsprogs xfsprogs util-linux mount procps psmisc python3 python3-yaml clang
+  e2fsprogs xfsprogs util-linux mount procps psmisc python3 python3-yaml clang iptables
 )
 
 missing=()

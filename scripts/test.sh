@@ -17,6 +17,15 @@ export TMPDIR=${TMPDIR:-/tmp}
 status=0
 (cd "$BUILD_DIR" && ctest --output-on-failure --timeout 900 -j 1) || status=1
 
+# The engine's unit tests again under ThreadSanitizer, in a build of their own
+# that holds only the engine library and those tests.
+TSAN_DIR=${TSAN_BUILD_DIR:-$BUILD_DIR-tsan}
+cmake -S . -B "$TSAN_DIR" -G Ninja -DSYNCBLOCK_WERROR=ON -DSYNCBLOCK_TSAN=ON \
+  -DSYNCBLOCK_ENGINE_TESTS_ONLY=ON >/dev/null
+cmake --build "$TSAN_DIR" -j "$(nproc)" --target engine_tests
+TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" "$TSAN_DIR/tests/engine/engine_tests" ||
+  status=1
+
 if [ -n "${CI:-}" ]; then export SYNCBLOCK_REQUIRE_HELM=1; fi
 tests/chart/chart_test.sh || status=1
 

@@ -95,6 +95,7 @@ absl::StatusOr<VolumeView> BuildVolumeView(const std::vector<cv1::ReplicaStatus>
     ReplicaView self;
     self.node = primary->node_id();
     self.state = "in_sync";
+    self.message = primary->local_error();
     v.replicas.push_back(self);
     for (const auto& p : primary->peers()) {
       if (std::find(members.begin(), members.end(), p.node_id()) == members.end()) {

@@ -1,27 +1,11 @@
+// The primary engine's lifecycle, its write path and its housekeeping.
 #include "replication/engine/primary_engine.h"
 
-#include "replication/util/logging.h"
-#include <sys/socket.h>
-
-#include <bit>
-#include <set>
-
 #include "absl/strings/str_cat.h"
-#include "replication/engine/primary_engine_state.h"
+#include "replication/util/logging.h"
+#include "replication/util/status_macros.h"
 
 namespace syncblock::repl {
-
-using Clock = std::chrono::steady_clock;
-
-const char* PeerStateName(PeerState s) {
-  switch (s) {
-    case PeerState::kOffline: return "offline";
-    case PeerState::kResyncing: return "resyncing";
-    case PeerState::kInSync: return "in_sync";
-    case PeerState::kFailed: return "failed";
-  }
-  return "unknown";
-}
 
 PrimaryEngine::PrimaryEngine(Replica* replica, const EngineOptions& opts)
     : replica_(replica), opts_(opts), store_(replica->store()) {}
@@ -29,384 +13,396 @@ PrimaryEngine::PrimaryEngine(Replica* replica, const EngineOptions& opts)
 PrimaryEngine::~PrimaryEngine() { Stop(absl::UnavailableError("engine destroyed")); }
 
 absl::Status PrimaryEngine::Start() {
-  std::unique_lock<std::mutex> lock(mu_);
-  manifest_ = replica_->manifest();
-  size_ = manifest_.size_bytes;
-  // Sequence numbers only grow, also across restarts of the primary: start past
-  // both what was applied and the clock in microseconds, which outruns any
-  // write rate this engine reaches.
+  Manifest m = replica_->manifest();
+  size_ = m.size_bytes;
+  epoch_ = m.epoch;
+  // Sequence numbers only grow, also across restarts of the primary: start
+  // past both what was applied and the clock in microseconds, which outruns
+  // any write rate this engine reaches.
   uint64_t now_us = std::chrono::duration_cast<std::chrono::microseconds>(
                         std::chrono::system_clock::now().time_since_epoch())
                         .count();
-  last_seq_ = std::max(replica_->applied_seq(), now_us);
-  auto activity = DirtyBitmap::Open(store_.BitmapPath("activity"), manifest_.regions());
-  if (!activity.ok()) return activity.status();
-  activity_ = *std::move(activity);
-  SyncPeersWithManifestLocked();
-  // Writes in flight when the previous primary run ended may have reached some
-  // replicas and not others: every peer resyncs those regions.
-  for (auto& [id, peer] : peers_) {
-    if (absl::Status s = peer->bitmap->Merge(*activity_); !s.ok()) return s;
-  }
-  if (absl::Status s = activity_->ClearAll(); !s.ok()) return s;
-  if (absl::Status s = LoadSnapshotsLocked(); !s.ok()) return s;
+  sequencer_ = std::make_unique<WriteSequencer>(std::max(replica_->applied_seq(), now_us));
+  ASSIGN_OR_RETURN(activity_, ActivityLog::Open(store_.BitmapPath("activity"), m.regions()));
+  SnapshotCoordinator::Context sc;
+  sc.volume_id = m.volume_id;
+  sc.node_id = opts_.node_id;
+  sc.epoch = m.epoch;
+  sc.store = &store_;
+  sc.sequencer = sequencer_.get();
+  sc.io_timeout = opts_.io_timeout;
+  sc.copy_rate = opts_.resync_rate;
+  sc.size = [this] { return size_.load(); };
+  sc.links = [this] { return *Links(); };
+  snapshots_ = std::make_unique<SnapshotCoordinator>(std::move(sc));
+
+  std::vector<std::shared_ptr<PeerLink>> started, retired;
   std::vector<std::shared_ptr<IoRequest>> none;
-  MaybeActivateLocked(&none);
-  housekeeping_ = std::thread([this] { HousekeepingLoop(); });
-  for (auto& [id, peer] : peers_) {
-    Peer* p = peer.get();
-    p->link_thread = std::thread([this, p] { LinkLoop(p); });
+  {
+    MutexLock l(&mu_);
+    manifest_ = m;
+    quorum_.SetMembers(static_cast<int>(m.members.size()));
+    SyncPeersLocked(&started, &retired);
   }
-  spdlog::info("volume {}: primary at epoch {} with {} member(s), quorum {}", manifest_.volume_id,
-               manifest_.epoch, manifest_.members.size(), manifest_.Quorum());
+  // Writes in flight when the previous primary run ended may have reached
+  // some replicas and not others: every peer resyncs those regions.
+  for (uint64_t r : activity_->Regions()) {
+    for (const auto& link : started) RETURN_IF_ERROR(link->MarkDirty(r, r));
+  }
+  RETURN_IF_ERROR(activity_->ClearAll());
+  RETURN_IF_ERROR(snapshots_->Load(m));
+  {
+    MutexLock l(&mu_);
+    started_ = true;
+    MaybeActivateLocked(&none);
+  }
+  housekeeping_ = std::thread([this] { HousekeepingLoop(); });
+  for (const auto& link : started) link->Start();
+  spdlog::info("volume {}: primary at epoch {} with {} member(s), quorum {}", m.volume_id, m.epoch,
+               m.members.size(), m.Quorum());
   return absl::OkStatus();
 }
 
 void PrimaryEngine::Stop(absl::Status reason) {
-  std::vector<std::shared_ptr<IoRequest>> done;
+  Fence(reason);
+  std::vector<std::shared_ptr<PeerLink>> links;
+  {
+    MutexLock l(&mu_);
+    if (stopping_) return;
+    stopping_ = true;
+    changed_.SignalAll();
+    for (auto& [id, link] : peers_) links.push_back(link);
+  }
+  // Each link's thread ends its connection, which joins its resync.
+  for (auto& link : links) link->Stop();
+  if (housekeeping_.joinable()) housekeeping_.join();
   std::vector<std::thread> threads;
   {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (stopping_ && !housekeeping_.joinable()) return;
-    stopping_ = true;
-    FenceLocked(reason, &done);
-    for (auto& [id, peer] : peers_) {
-      if (peer->link_thread.joinable()) threads.push_back(std::move(peer->link_thread));
-    }
-    for (auto& peer : retired_peers_) {
-      if (peer->link_thread.joinable()) threads.push_back(std::move(peer->link_thread));
-    }
-    if (housekeeping_.joinable()) threads.push_back(std::move(housekeeping_));
-    cv_.notify_all();
+    MutexLock l(&mu_);
+    for (auto& [id, t] : resync_threads_) threads.push_back(std::move(t));
+    resync_threads_.clear();
   }
-  Finish(done);
-  for (auto& t : threads) t.join();
-  std::lock_guard<std::mutex> lock(mu_);
-  if (registry_dirty_) SaveSnapshotsLocked();
+  for (auto& t : threads) {
+    if (t.joinable()) t.join();
+  }
+  if (snapshots_) snapshots_->SaveIfChanged();
+}
+
+void PrimaryEngine::Fence(absl::Status reason) {
+  Completions done;
+  LinkList links;
+  {
+    MutexLock l(&mu_);
+    if (!fenced_) {
+      fenced_ = true;
+      fence_reason_ = reason;
+      if (started_) {
+        spdlog::warn("volume {}: primary stops serving: {}", manifest_.volume_id, reason.message());
+      }
+    }
+    for (auto& [req, deadline] : held_) {
+      req->status = fence_reason_;
+      done.push_back(std::move(req));
+    }
+    held_.clear();
+    for (auto& [id, link] : peers_) links.push_back(link);
+    changed_.SignalAll();
+  }
+  quorum_.FailAll(reason, &done);
+  if (snapshots_) snapshots_->Stop(reason);
+  for (auto& link : links) link->Drop(0, "the primary is fenced");
+  RunCompletions(done);
 }
 
 bool PrimaryEngine::fenced() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock l(&mu_);
   return fenced_;
 }
 
 uint64_t PrimaryEngine::Size() const { return size_.load(); }
 
-void PrimaryEngine::Finish(std::vector<std::shared_ptr<IoRequest>>& done) {
-  for (auto& req : done) {
-    if (req->done) req->done(*req);
-  }
-  done.clear();
+std::shared_ptr<const LinkList> PrimaryEngine::Links() const {
+  MutexLock l(&links_mu_);
+  return links_;
 }
 
 void PrimaryEngine::Submit(std::shared_ptr<IoRequest> req) {
-  std::vector<std::shared_ptr<IoRequest>> done;
+  Completions done;
   bool ranged = req->op != IoOp::kFlush;
-  if (ranged && (req->offset > Size() || req->length > Size() - req->offset)) {
+  uint64_t size = Size();
+  if (ranged && (req->offset > size || req->length > size - req->offset)) {
     req->status = absl::OutOfRangeError(absl::StrCat("request at ", req->offset, "+", req->length,
-                                                     " is past the end (", Size(), ")"));
-    done.push_back(std::move(req));
-    Finish(done);
-    return;
-  }
-  if (req->op == IoOp::kWrite && req->data.size() != req->length) {
+                                                     " is past the end (", size, ")"));
+  } else if (req->op == IoOp::kWrite && req->data.size() != req->length) {
     req->status = absl::InvalidArgumentError("write payload and length differ");
-    done.push_back(std::move(req));
-    Finish(done);
-    return;
-  }
-  uint64_t sync_seq = 0;
-  bool read_now = false;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
+  } else {
+    MutexLock l(&mu_);
     if (fenced_) {
       req->status = fence_reason_;
-      done.push_back(std::move(req));
     } else if (!active_) {
       held_.emplace_back(std::move(req), Clock::now() + opts_.io_timeout);
-    } else if (req->op == IoOp::kRead) {
-      read_now = true;  // reads need no ordering; they run outside the lock
-    } else {
-      sync_seq = SubmitLocked(req, &done);
+      return;
     }
   }
-  if (read_now) Read(std::move(req));
-  if (sync_seq != 0) FinishLocalSync(sync_seq, store_.Sync());
-  Finish(done);
+  if (!req->status.ok()) {
+    done.push_back(std::move(req));
+    RunCompletions(done);
+    return;
+  }
+  switch (req->op) {
+    case IoOp::kRead:
+      return Read(std::move(req));
+    case IoOp::kFlush:
+      return Flush(std::move(req));
+    default:
+      return Write(std::move(req));
+  }
 }
 
 void PrimaryEngine::Read(std::shared_ptr<IoRequest> req) {
+  // Reads need no place in the stream: a write is acknowledged only once it
+  // is applied here.
   req->data.resize(req->length);
   req->status = store_.Read(req->offset, req->data.data(), req->length);
   if (req->done) req->done(*req);
 }
 
-uint64_t PrimaryEngine::SubmitLocked(std::shared_ptr<IoRequest> req,
-                                     std::vector<std::shared_ptr<IoRequest>>* done) {
-  uint64_t seq = ++last_seq_;
-  replica_->NoteApplied(seq);
-  Pending p;
-  p.req = req;
-  p.deadline = Clock::now() + opts_.io_timeout;
-  if (req->op != IoOp::kFlush && req->length > 0) {
-    p.has_regions = true;
-    p.first_region = req->offset / manifest_.region_size;
-    p.last_region = (req->offset + req->length - 1) / manifest_.region_size;
-    if (absl::Status s = activity_->Mark(p.first_region, p.last_region); !s.ok()) {
-      spdlog::error("volume {}: activity log: {}", manifest_.volume_id, s.message());
-    }
+uint32_t PrimaryEngine::RefusedSlots(const LinkList& links, absl::Status* refusal) {
+  uint32_t refused = 0;
+  for (const auto& link : links) {
+    if (link->state() != PeerState::kFailed) continue;
+    absl::Status why = link->refusal();
+    if (why.ok()) continue;
+    if (refused == 0) *refusal = why;
+    refused |= 1u << link->slot();
   }
-  ReplicateLocked(seq, *req, p.has_regions ? p.first_region : 0, p.last_region);
-  // Applied under mu_ so that overlapping writes land in sequence order here
-  // exactly as on every replica.
-  absl::Status local;
-  switch (req->op) {
-    case IoOp::kWrite: local = store_.Write(req->offset, req->data.data(), req->length); break;
-    case IoOp::kTrim: local = store_.Trim(req->offset, req->length); break;
-    case IoOp::kWriteZeroes: local = store_.Zero(req->offset, req->length, req->no_hole); break;
-    default: break;
-  }
-  bool needs_sync = req->op == IoOp::kFlush || req->fua;
-  if (!local.ok()) {
-    // The replicas may have applied what failed here: have them take this
-    // replica's content of those regions at their next resync.
-    for (auto& [id, peer] : peers_) {
-      if (p.has_regions) (void)peer->bitmap->Mark(p.first_region, p.last_region);
-    }
-    spdlog::error("volume {}: local {}", manifest_.volume_id, local.message());
-    req->status = local;
-    done->push_back(req);
-    return 0;
-  }
-  p.local_done = !needs_sync;
-  pending_.emplace(seq, std::move(p));
-  CompleteIfReadyLocked(seq, done);
-  return needs_sync ? seq : 0;
+  return refused;
 }
 
-void PrimaryEngine::ReplicateLocked(uint64_t seq, const IoRequest& req, uint64_t first_region,
-                                    uint64_t last_region) {
-  FrameHeader h;
-  h.epoch = manifest_.epoch;
-  h.seq = seq;
-  h.offset = req.offset;
-  h.length = req.length;
-  const char* payload = nullptr;
-  size_t len = 0;
-  bool has_regions = req.op != IoOp::kFlush && req.length > 0;
-  switch (req.op) {
-    case IoOp::kWrite:
-      h.type = FrameType::kWrite;
-      payload = req.data.data();
-      len = req.data.size();
-      break;
-    case IoOp::kTrim: h.type = FrameType::kTrim; break;
-    case IoOp::kWriteZeroes: h.type = FrameType::kWriteZeroes; break;
-    case IoOp::kFlush: h.type = FrameType::kFlush; break;
-    case IoOp::kRead: return;
-  }
-  if (req.fua) h.flags |= kFlagFua;
-  if (req.no_hole) h.flags |= kFlagNoHole;
-  h.payload_len = static_cast<uint32_t>(len);
-  h.payload_crc = PayloadCrc(std::string_view(payload ? payload : "", len));
-  for (auto& [id, peer] : peers_) {
-    bool connected = peer->fd >= 0 &&
-                     (peer->state == PeerState::kInSync || peer->state == PeerState::kResyncing);
-    if (!connected) {
-      if (has_regions) (void)peer->bitmap->Mark(first_region, last_region);
-      continue;
-    }
-    peer->unacked.push_back({seq, first_region, last_region, has_regions});
-    if (absl::Status s = SendPreparedLocked(*peer, h, payload, len); !s.ok()) {
-      PeerFailedLocked(*peer, std::string(s.message()));
-    }
+absl::Status PrimaryEngine::ApplyLocally(const FrameHeader& h, const std::string* payload) {
+  switch (h.type) {
+    case FrameType::kWrite:
+      return store_.Write(h.offset, payload->data(), h.length);
+    case FrameType::kTrim:
+      return store_.Trim(h.offset, h.length);
+    case FrameType::kWriteZeroes:
+      return store_.Zero(h.offset, h.length, (h.flags & kFlagNoHole) != 0);
+    default:
+      return absl::OkStatus();
   }
 }
 
-void PrimaryEngine::FinishLocalSync(uint64_t seq, absl::Status s) {
-  std::vector<std::shared_ptr<IoRequest>> done;
+void PrimaryEngine::Write(std::shared_ptr<IoRequest> req) {
+  Completions done;
+  uint64_t region_size;
   {
-    std::lock_guard<std::mutex> lock(mu_);
-    auto it = pending_.find(seq);
-    if (it != pending_.end()) {
-      if (s.ok()) {
-        it->second.local_done = true;
-        CompleteIfReadyLocked(seq, &done);
-      } else {
-        it->second.req->status = s;
-        done.push_back(it->second.req);
-        pending_.erase(it);
+    MutexLock l(&mu_);
+    region_size = manifest_.region_size;
+  }
+  auto frame = std::make_shared<OutgoingFrame>();
+  FrameHeader& h = frame->header;
+  h.epoch = epoch_;
+  h.offset = req->offset;
+  h.length = req->length;
+  if (req->fua) h.flags |= kFlagFua;
+  if (req->no_hole) h.flags |= kFlagNoHole;
+  h.type = req->op == IoOp::kWrite  ? FrameType::kWrite
+           : req->op == IoOp::kTrim ? FrameType::kTrim
+                                    : FrameType::kWriteZeroes;
+  frame->has_regions = req->length > 0;
+  frame->first_region = req->offset / region_size;
+  frame->last_region =
+      req->length > 0 ? (req->offset + req->length - 1) / region_size : frame->first_region;
+  if (frame->has_regions) {
+    // Before the write can reach any replica: a restart resyncs the region.
+    auto hold = activity_->Hold(frame->first_region, frame->last_region);
+    if (!hold.ok()) {
+      req->status = absl::Status(hold.status().code(),
+                                 absl::StrCat("activity log: ", hold.status().message()));
+      spdlog::error("volume {}: write at {} fails: {}", replica_->id(), req->offset,
+                    req->status.message());
+      done.push_back(std::move(req));
+      RunCompletions(done);
+      return;
+    }
+    frame->activity = *std::move(hold);
+  }
+  std::shared_ptr<const std::string> payload;
+  if (req->op == IoOp::kWrite) {
+    payload = std::make_shared<const std::string>(std::move(req->data));
+    req->data.clear();
+  }
+  frame->SetPayload(payload);
+  std::shared_ptr<const LinkList> links = Links();
+  absl::Status refusal;
+  uint32_t refused = RefusedSlots(*links, &refusal);
+  auto deadline = Clock::now() + opts_.io_timeout;
+  const bool fua = req->fua;
+  uint64_t seq =
+      sequencer_->Sequence(WriteSequencer::Kind::kWrite, req->offset, req->length, [&](uint64_t s) {
+        h.seq = s;
+        frame->Encode();
+        // Registered before any peer can acknowledge it.
+        quorum_.Add(s, std::move(req), /*needs_apply=*/true, deadline, refused, refusal, &done);
+        for (const auto& link : *links) link->Enqueue(frame);
+      });
+  replica_->NoteApplied(seq);
+  sequencer_->WaitTurn(seq);
+  absl::Status local = ApplyLocally(h, payload.get());
+  sequencer_->Applied(seq);
+  if (!local.ok()) {
+    // The replicas may have applied what failed here: they take this
+    // replica's content of those regions at their next resync.
+    for (const auto& link : *links) {
+      if (absl::Status s = link->MarkDirty(frame->first_region, frame->last_region); !s.ok()) {
+        link->SetNeedsFull();
       }
     }
-  }
-  Finish(done);
-}
-
-void PrimaryEngine::CompleteIfReadyLocked(uint64_t seq,
-                                          std::vector<std::shared_ptr<IoRequest>>* done) {
-  auto it = pending_.find(seq);
-  if (it == pending_.end() || AcksLocked(it->second) < manifest_.Quorum()) return;
-  it->second.req->status = absl::OkStatus();
-  done->push_back(std::move(it->second.req));
-  pending_.erase(it);
-}
-
-int PrimaryEngine::AcksLocked(const Pending& p) const {
-  return (p.local_done ? 1 : 0) + std::popcount(p.acked_slots);
-}
-
-void PrimaryEngine::CompleteReadyLocked(std::vector<std::shared_ptr<IoRequest>>* done) {
-  int quorum = manifest_.Quorum();
-  for (auto it = pending_.begin(); it != pending_.end();) {
-    if (AcksLocked(it->second) >= quorum) {
-      it->second.req->status = absl::OkStatus();
-      done->push_back(std::move(it->second.req));
-      it = pending_.erase(it);
-    } else {
-      ++it;
+    spdlog::error("volume {}: local write at {}+{} failed: {}", replica_->id(), h.offset, h.length,
+                  local.message());
+    {
+      MutexLock l(&mu_);
+      local_error_ = absl::StrCat("local ", local.message());
     }
+    quorum_.LocalDone(seq, local, &done);
+  } else {
+    quorum_.Applied(seq, &done);
+    quorum_.LocalDone(seq, fua ? store_.Sync() : absl::OkStatus(), &done);
   }
+  RunCompletions(done);
 }
 
-void PrimaryEngine::MaybeActivateLocked(std::vector<std::shared_ptr<IoRequest>>* resubmit) {
-  if (active_ || fenced_) return;
-  int accepted = 1;
-  for (auto& [id, peer] : peers_) accepted += peer->accepted ? 1 : 0;
-  if (accepted < manifest_.Quorum()) return;
-  active_ = true;
-  spdlog::info("volume {}: {} of {} replicas accept this primary; serving IO", manifest_.volume_id,
-               accepted, manifest_.members.size());
-  for (auto& [req, deadline] : held_) resubmit->push_back(std::move(req));
-  held_.clear();
+void PrimaryEngine::Flush(std::shared_ptr<IoRequest> req) {
+  Completions done;
+  auto frame = std::make_shared<OutgoingFrame>();
+  frame->header.type = FrameType::kFlush;
+  frame->header.epoch = epoch_;
+  frame->SetPayload(nullptr);
+  std::shared_ptr<const LinkList> links = Links();
+  absl::Status refusal;
+  uint32_t refused = RefusedSlots(*links, &refusal);
+  auto deadline = Clock::now() + opts_.io_timeout;
+  uint64_t seq = sequencer_->Sequence(WriteSequencer::Kind::kFlush, 0, 0, [&](uint64_t s) {
+    frame->header.seq = s;
+    frame->Encode();
+    quorum_.Add(s, std::move(req), /*needs_apply=*/false, deadline, refused, refusal, &done);
+    for (const auto& link : *links) link->Enqueue(frame);
+  });
+  // The fsync covers every write sequenced before the flush.
+  sequencer_->WaitTurn(seq);
+  sequencer_->Applied(seq);
+  absl::Status s = store_.Sync();
+  if (!s.ok()) {
+    spdlog::error("volume {}: local flush failed: {}", replica_->id(), s.message());
+    MutexLock l(&mu_);
+    local_error_ = absl::StrCat("local flush: ", s.message());
+  }
+  quorum_.LocalDone(seq, s, &done);
+  RunCompletions(done);
 }
 
-void PrimaryEngine::FenceLocked(absl::Status reason, std::vector<std::shared_ptr<IoRequest>>* done) {
-  if (!fenced_) {
-    fenced_ = true;
-    fence_reason_ = reason;
-    spdlog::warn("volume {}: primary stops serving: {}", manifest_.volume_id, reason.message());
+absl::Status PrimaryEngine::WaitActive(absl::Duration timeout) {
+  MutexLock l(&mu_);
+  auto deadline = absl::Now() + timeout;
+  while (!active_ && !fenced_ && !stopping_) {
+    if (changed_.WaitWithDeadline(&mu_, deadline)) break;
   }
-  for (auto& [seq, p] : pending_) {
-    p.req->status = fence_reason_;
-    done->push_back(std::move(p.req));
+  if (fenced_) return fence_reason_;
+  if (!active_) {
+    return absl::UnavailableError(absl::StrCat("volume ", manifest_.volume_id, ": no majority of ",
+                                               manifest_.members.size(),
+                                               " replicas reachable to accept this primary"));
   }
-  pending_.clear();
-  for (auto& [req, deadline] : held_) {
-    req->status = fence_reason_;
-    done->push_back(std::move(req));
-  }
-  held_.clear();
-  for (auto& [id, peer] : peers_) {
-    if (peer->fd >= 0) shutdown(peer->fd, SHUT_RDWR);
-  }
-  cv_.notify_all();
+  return absl::OkStatus();
 }
 
 void PrimaryEngine::HousekeepingLoop() {
-  std::unique_lock<std::mutex> lock(mu_);
   auto next_trim = Clock::now();
-  while (!stopping_) {
-    cv_.wait_for(lock, std::chrono::milliseconds(100));
-    if (stopping_) break;
-    std::vector<std::shared_ptr<IoRequest>> done;
-    auto now = Clock::now();
-    int reachable = 1;
-    for (auto& [id, peer] : peers_) reachable += peer->state == PeerState::kInSync ? 1 : 0;
-    auto timeout_error = [&] {
-      return absl::UnavailableError(absl::StrCat(
-          "volume ", manifest_.volume_id, ": no majority acknowledged within ",
-          opts_.io_timeout.count(), " ms (", reachable, " of ", manifest_.members.size(),
-          " replicas in sync, ", manifest_.Quorum(), " needed)"));
-    };
-    for (auto it = pending_.begin(); it != pending_.end();) {
-      if (it->second.deadline <= now) {
-        it->second.req->status = timeout_error();
-        done.push_back(std::move(it->second.req));
-        it = pending_.erase(it);
-      } else {
-        ++it;
+  while (true) {
+    Completions done;
+    std::shared_ptr<const LinkList> links = Links();
+    {
+      MutexLock l(&mu_);
+      changed_.WaitWithTimeout(&mu_, absl::Milliseconds(100));
+      if (stopping_) return;
+      auto now = Clock::now();
+      while (!held_.empty() && held_.front().second <= now) {
+        held_.front().first->status = absl::UnavailableError(absl::StrCat(
+            "volume ", manifest_.volume_id, ": no majority of ", manifest_.members.size(),
+            " replicas accepted this primary within ", opts_.io_timeout.count(), " ms"));
+        done.push_back(std::move(held_.front().first));
+        held_.pop_front();
       }
     }
-    while (!held_.empty() && held_.front().second <= now) {
-      held_.front().first->status = timeout_error();
-      done.push_back(std::move(held_.front().first));
-      held_.pop_front();
-    }
+    auto now = Clock::now();
+    for (const auto& link : *links) link->CheckStall(now);
+    quorum_.Expire(
+        now,
+        [&] {
+          int in_sync = 1;
+          for (const auto& link : *links) in_sync += link->state() == PeerState::kInSync;
+          return absl::UnavailableError(
+              absl::StrCat("volume ", replica_->id(), ": no majority acknowledged within ",
+                           opts_.io_timeout.count(), " ms (", in_sync, " of ", links->size() + 1,
+                           " replicas in sync, ", quorum_.quorum(), " needed)"));
+        },
+        &done);
     if (now >= next_trim) {
-      TrimActivityLogLocked();
+      // A bit left set only costs a region resynced after a restart.
+      if (absl::Status s = activity_->Trim(); !s.ok()) {
+        spdlog::error("volume {}: activity log: {}", replica_->id(), s.message());
+      }
       next_trim = now + std::chrono::seconds(1);
     }
-    if (registry_dirty_) {
-      registry_dirty_ = false;
-      std::string text = snapshots_.Encode();
-      uint64_t version = ++registry_version_;
-      lock.unlock();
-      WriteSnapshotRegistry(text, version);
-      lock.lock();
-    }
+    snapshots_->SaveIfChanged();
     if (!done.empty()) {
-      spdlog::warn("volume {}: {} request(s) failed: no majority", manifest_.volume_id, done.size());
-      lock.unlock();
-      Finish(done);
-      lock.lock();
+      spdlog::warn("volume {}: {} request(s) failed: {}", replica_->id(), done.size(),
+                   done.front()->status.message());
+      RunCompletions(done);
     }
-  }
-}
-
-void PrimaryEngine::TrimActivityLogLocked() {
-  if (activity_->count() == 0) return;
-  std::set<uint64_t> hot;
-  auto add = [&](uint64_t first, uint64_t last) {
-    for (uint64_t r = first; r <= last; ++r) hot.insert(r);
-  };
-  for (auto& [seq, p] : pending_) {
-    if (p.has_regions) add(p.first_region, p.last_region);
-  }
-  for (auto& [id, peer] : peers_) {
-    for (auto& f : peer->unacked) {
-      if (f.has_regions) add(f.first, f.last);
-    }
-  }
-  for (auto r = activity_->NextSet(0); r; r = activity_->NextSet(*r + 1)) {
-    if (!hot.count(*r)) (void)activity_->Clear(*r);
   }
 }
 
 std::vector<uint64_t> PrimaryEngine::ActivityRegions() {
-  std::lock_guard<std::mutex> lock(mu_);
-  std::vector<uint64_t> out;
-  if (!activity_) return out;
-  for (auto r = activity_->NextSet(0); r; r = activity_->NextSet(*r + 1)) out.push_back(*r);
-  return out;
+  return activity_ ? activity_->Regions() : std::vector<uint64_t>{};
 }
 
 EngineView PrimaryEngine::View() {
-  std::lock_guard<std::mutex> lock(mu_);
   EngineView v;
-  v.active = active_;
-  v.fenced = fenced_;
-  v.last_seq = last_seq_;
-  v.pending = pending_.size() + held_.size();
+  uint64_t region_size;
+  std::vector<std::shared_ptr<PeerLink>> links;
+  {
+    MutexLock l(&mu_);
+    v.active = active_;
+    v.fenced = fenced_;
+    v.local_error = local_error_;
+    v.pending = held_.size();
+    region_size = manifest_.region_size;
+    for (auto& [id, link] : peers_) links.push_back(link);
+  }
+  v.pending += quorum_.size();
+  v.last_seq = sequencer_ ? sequencer_->last_seq() : 0;
   auto now = Clock::now();
-  for (auto& [id, peer] : peers_) {
+  for (const auto& link : links) {
+    PeerLink::View lv = link->GetView();
     PeerView pv;
-    pv.node_id = id;
-    pv.state = peer->state;
-    pv.acked_seq = peer->acked_seq;
-    pv.unacked = peer->unacked.size();
-    pv.dirty_bytes = std::min(peer->bitmap->count() * manifest_.region_size, size_.load());
-    pv.message = peer->message;
-    if (peer->state == PeerState::kResyncing || peer->resync_total > 0) {
-      pv.resync.bytes_total = peer->resync_total;
-      pv.resync.bytes_copied = peer->resync_copied;
-      pv.resync.full = peer->resync_full;
-      double secs = std::chrono::duration<double>(now - peer->resync_start).count();
-      if (secs > 0 && peer->state == PeerState::kResyncing) {
-        pv.resync.rate_bytes_per_second = peer->resync_copied / secs;
+    pv.node_id = link->node_id();
+    pv.state = lv.state;
+    pv.acked_seq = lv.acked_seq;
+    pv.unacked = lv.unacked;
+    pv.queued_bytes = lv.queued_bytes;
+    pv.dirty_bytes = std::min(lv.dirty_regions * region_size, size_.load());
+    pv.message = lv.message;
+    if (lv.state == PeerState::kResyncing || lv.resync.total > 0) {
+      pv.resync.bytes_total = lv.resync.total;
+      pv.resync.bytes_copied = lv.resync.copied;
+      pv.resync.full = lv.resync.full;
+      double secs = std::chrono::duration<double>(now - lv.resync.start).count();
+      if (secs > 0 && lv.state == PeerState::kResyncing) {
+        pv.resync.rate_bytes_per_second = lv.resync.copied / secs;
         if (pv.resync.rate_bytes_per_second > 0) {
-          pv.resync.eta_seconds =
-              (peer->resync_total - std::min(peer->resync_total, peer->resync_copied)) /
-              pv.resync.rate_bytes_per_second;
+          pv.resync.eta_seconds = (lv.resync.total - std::min(lv.resync.total, lv.resync.copied)) /
+                                  pv.resync.rate_bytes_per_second;
         }
       }
     }

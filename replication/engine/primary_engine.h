@@ -1,44 +1,46 @@
-// The primary's engine for one volume: it orders every client write with a
-// sequence number, applies it locally, sends it to every connected replica in
-// parallel, and completes it once a majority of the replicas (itself included)
-// have it (DESIGN.md, replication rules 1 and 3). FLUSH and FUA wait for
-// durability on a majority. Replicas that are away get the regions they miss
-// recorded in a persistent dirty bitmap and are resynced when they return
-// (rule 4); regions with writes in flight are kept in a persistent activity
-// log so that a restarted primary resyncs them too. Snapshots are barriers in
-// the same stream (replication/doc/snapshots.md); replicas that miss one get
-// a full copy after their resync.
+// The primary's engine for one volume (DESIGN.md, replication rules 1, 3, 4
+// and 5). It wires the engine's parts together and owns the volume's state:
 //
-// Threads: client submissions (any thread), one link thread per peer (connect,
-// hello, receive acks), one resync thread per peer while it catches up (then
-// copies it the snapshots it missed), and a housekeeping thread (IO timeouts,
-// activity-log trimming, snapshot registry writes).
+//   WriteSequencer       orders the write stream, range-locks local applies
+//   QuorumTracker        completes a request once a majority holds it
+//   PeerLink (per peer)  connection, bounded send queue, acknowledgements
+//   Resyncer             catches a returning peer up from its dirty bitmap
+//   SnapshotCoordinator  snapshot barriers, registry, catch-up copies
+//   ActivityLog          regions with writes in flight, for a restart
 //
-// Thread-safe. Lock order: mu_, then Replica's mutex.
+// The write path (Submit): hold the regions in the activity log; sequence the
+// write, which queues it to every streaming peer (or marks their dirty
+// bitmaps) and registers it with the quorum tracker; wait for the turn of
+// earlier overlapping writes; apply it locally; report to the quorum
+// tracker. Acknowledgements arrive on the peer links' threads and complete
+// requests there. No lock is held across disk or socket IO.
+//
+// Thread-safe. Lock order: PrimaryEngine::mu_, then WriteSequencer, then
+// PeerLink; QuorumTracker, ActivityLog and SnapshotCoordinator locks are
+// leaves. Replica's mutex is never held while calling in here.
 #pragma once
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "replication/block_device.h"
+#include "replication/engine/activity_log.h"
+#include "replication/engine/peer_link.h"
+#include "replication/engine/quorum_tracker.h"
 #include "replication/engine/replica.h"
-#include "replication/engine/snapshot_registry.h"
-#include "replication/store/dirty_bitmap.h"
+#include "replication/engine/snapshot_coordinator.h"
+#include "replication/engine/write_sequencer.h"
+#include "replication/util/mutex.h"
 
 namespace syncblock::repl {
-
-enum class PeerState { kOffline, kResyncing, kInSync, kFailed };
-const char* PeerStateName(PeerState s);
 
 struct ResyncView {
   uint64_t bytes_copied = 0;
@@ -52,28 +54,11 @@ struct PeerView {
   std::string node_id;
   PeerState state = PeerState::kOffline;
   uint64_t acked_seq = 0;
-  uint64_t unacked = 0;      // frames sent, not yet acknowledged
-  uint64_t dirty_bytes = 0;  // marked in its dirty bitmap
+  uint64_t unacked = 0;       // frames queued or sent, not yet acknowledged
+  uint64_t queued_bytes = 0;  // their bytes
+  uint64_t dirty_bytes = 0;   // marked in its dirty bitmap
   ResyncView resync;
   std::string message;
-};
-
-// Hellos list every snapshot of the volume; this keeps them small.
-inline constexpr size_t kMaxSnapshotsPerVolume = 1000;
-
-enum class SnapshotCopyState { kReady, kPending, kCopying };
-
-struct SnapshotMemberView {
-  std::string node_id;
-  SnapshotCopyState state = SnapshotCopyState::kPending;
-  uint64_t bytes_copied = 0;  // while copying
-  uint64_t bytes_total = 0;
-};
-
-struct SnapshotView {
-  SnapshotRecord record;
-  bool ready = false;  // a majority of the members hold it
-  std::vector<SnapshotMemberView> members;  // every member, this node included
 };
 
 struct EngineView {
@@ -81,10 +66,13 @@ struct EngineView {
   bool fenced = false;
   uint64_t last_seq = 0;
   uint64_t pending = 0;  // client requests waiting for a majority
+  // Why this node's own copy failed a write (a full or failing disk), empty
+  // when it did not.
+  std::string local_error;
   std::vector<PeerView> peers;
 };
 
-class PrimaryEngine : public BlockDevice, public std::enable_shared_from_this<PrimaryEngine> {
+class PrimaryEngine : public BlockDevice, private PeerLink::Delegate {
  public:
   // `replica` outlives the engine (it stops the engine before it goes).
   PrimaryEngine(Replica* replica, const EngineOptions& opts);
@@ -111,15 +99,11 @@ class PrimaryEngine : public BlockDevice, public std::enable_shared_from_this<Pr
   std::vector<uint64_t> ActivityRegions();
   EngineView View();
 
-  // --- snapshots and growth (primary_engine_snapshots.cc) ---
-  // Cuts snapshot `name` at the current point of the write stream, here and
-  // on every in-sync replica, and waits (up to the IO timeout) until a
-  // majority holds it. The same name again returns that snapshot. A view with
-  // ready=false means no majority within the timeout; the snapshot stays and
-  // becomes ready as replicas get it.
+  // --- snapshots and growth ---
+  // Cuts snapshot `name` at the current point of the write stream
+  // (SnapshotCoordinator::Create). Waits, within the IO timeout, for a
+  // majority to accept this primary first.
   absl::StatusOr<SnapshotView> CreateSnapshot(const std::string& name);
-  // Deletes it here and on every connected replica; the others drop it at
-  // their next hello. OK when unknown.
   absl::Status DeleteSnapshot(const std::string& name);
   std::vector<SnapshotView> Snapshots();
   // NOT_FOUND when unknown.
@@ -129,106 +113,75 @@ class PrimaryEngine : public BlockDevice, public std::enable_shared_from_this<Pr
   absl::Status Expand(uint64_t size_bytes);
 
  private:
-  struct Peer;
-  struct Pending;
+  using Clock = std::chrono::steady_clock;
 
-  // --- IO path (primary_engine.cc) ---
-  // Sequences, replicates and applies a write, trim, zero or flush. Returns the
-  // sequence number when the request still needs a local fdatasync, else 0.
-  uint64_t SubmitLocked(std::shared_ptr<IoRequest> req,
-                        std::vector<std::shared_ptr<IoRequest>>* done)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // --- the write path (primary_engine.cc) ---
   void Read(std::shared_ptr<IoRequest> req);
-  void ReplicateLocked(uint64_t seq, const IoRequest& req, uint64_t first_region,
-                       uint64_t last_region) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void FinishLocalSync(uint64_t seq, absl::Status s);
-  void CompleteReadyLocked(std::vector<std::shared_ptr<IoRequest>>* done)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Completes `seq` if it has its majority (the common case: one ack arrived).
-  void CompleteIfReadyLocked(uint64_t seq, std::vector<std::shared_ptr<IoRequest>>* done)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  int AcksLocked(const Pending& p) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void MaybeActivateLocked(std::vector<std::shared_ptr<IoRequest>>* resubmit)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void FenceLocked(absl::Status reason, std::vector<std::shared_ptr<IoRequest>>* done)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Write(std::shared_ptr<IoRequest> req);
+  void Flush(std::shared_ptr<IoRequest> req);
+  absl::Status ApplyLocally(const FrameHeader& h, const std::string* payload);
+  // Peers that refused writes and are not back: their slots and error.
+  uint32_t RefusedSlots(const LinkList& links, absl::Status* refusal);
+  std::shared_ptr<const LinkList> Links() const ABSL_LOCKS_EXCLUDED(links_mu_);
+  absl::Status WaitActive(absl::Duration timeout) ABSL_LOCKS_EXCLUDED(mu_);
+  void Fence(absl::Status reason) ABSL_LOCKS_EXCLUDED(mu_);
   void HousekeepingLoop();
-  void TrimActivityLogLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  static void Finish(std::vector<std::shared_ptr<IoRequest>>& done);
 
   // --- peers (primary_engine_peers.cc) ---
-  void SyncPeersWithManifestLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void LinkLoop(Peer* peer);
-  absl::StatusOr<int> Handshake(Peer* peer, HelloReply* reply);
-  void ReceiveLoop(Peer* peer, int fd, uint64_t link_id);
-  void ResyncLoop(Peer* peer, uint64_t link_id);
-  absl::Status MarkByChecksumsLocked(Peer* peer, uint64_t link_id,
-                                     std::unique_lock<std::mutex>& lock);
-  void OnAck(Peer* peer, uint64_t link_id, const FrameHeader& h, std::string payload);
-  absl::Status SendLocked(Peer& peer, FrameHeader h, const char* payload, size_t len)
+  // Creates links for new members and retires removed ones; the caller
+  // starts and stops them outside mu_.
+  void SyncPeersLocked(std::vector<std::shared_ptr<PeerLink>>* started,
+                       std::vector<std::shared_ptr<PeerLink>>* retired)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // For a header whose payload length and checksum are already set: the
-  // checksum of a write is computed once for all peers.
-  absl::Status SendPreparedLocked(Peer& peer, const FrameHeader& h, const char* payload,
-                                  size_t len) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void PeerFailedLocked(Peer& peer, const std::string& why) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::string HelloPayloadLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // A control frame (at last_seq_) to every connected peer, in the stream
-  // after what was sent before; a peer it fails on is marked failed.
-  void SendToPeersLocked(FrameType type, const std::string& payload)
+  // Queues a control frame to every streaming peer at this point of the
+  // stream.
+  void SendToPeers(FrameType type, const std::string& payload);
+  void MaybeActivateLocked(std::vector<std::shared_ptr<IoRequest>>* resubmit)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  bool WaitOrStop(std::unique_lock<std::mutex>& lock, std::chrono::milliseconds d);
+  void RunResync(std::shared_ptr<PeerLink> link, uint64_t session, bool full, bool checksum);
+  void PeerInSync(PeerLink& link);
 
-  // --- snapshots (primary_engine_snapshots.cc) ---
-  // Reconciles the persisted registry with the local chain at start.
-  absl::Status LoadSnapshotsLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Writes the registry now (fdatasync under mu_), or, with `later`, leaves it
-  // to the housekeeping thread, outside mu_, so that client IO does not wait
-  // for it. Only what a crash may not lose (deletions) is written now: a lost
-  // holder bit is corrected by the peer's next hello, a lost cut is adopted
-  // from the chain at start.
-  void SaveSnapshotsLocked(bool later = false) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void WriteSnapshotRegistry(const std::string& text, uint64_t version);
-  // A peer said at hello which snapshots it holds.
-  void PeerSnapshotsLocked(Peer& peer, const std::vector<std::string>& held)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Handles the ack of a snapshot frame; false when `h` is none.
-  bool OnSnapshotAckLocked(Peer& peer, const FrameHeader& h) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // After a peer's resync: sends it a full copy of each snapshot it lacks.
-  void CopySnapshotsLocked(Peer* peer, uint64_t link_id, std::unique_lock<std::mutex>& lock);
-  absl::Status CopySnapshotLocked(Peer* peer, uint64_t link_id, const SnapshotRecord& record,
-                                  std::unique_lock<std::mutex>& lock);
-  SnapshotView SnapshotViewLocked(const SnapshotEntry& e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  int SnapshotHoldersLocked(const SnapshotEntry& e) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // PeerLink::Delegate
+  std::string HelloPayload() override;
+  void Connected(PeerLink& link, const HelloReply& reply, int fd) override;
+  void Refused(PeerLink& link, const HelloReply& reply) override;
+  void Acked(PeerLink& link, uint64_t session, const OutgoingFrame& sent,
+             const Frame& ack) override;
+  void Disconnected(PeerLink& link, uint64_t session) override;
 
   Replica* const replica_;
   const EngineOptions opts_;
   ReplicaStore& store_;
-
-  mutable std::mutex mu_;
-  std::condition_variable cv_;  // wakes link, resync and housekeeping threads
-  bool stopping_ = false;
-  bool fenced_ = false;
-  bool active_ = false;
-  absl::Status fence_reason_;
-  Manifest manifest_;  // the engine's copy; the replica's is persisted
   std::atomic<uint64_t> size_{0};
-  uint64_t last_seq_ = 0;
-  std::map<uint64_t, Pending> pending_;
-  // Submitted before active_, with their deadlines.
-  std::deque<std::pair<std::shared_ptr<IoRequest>, std::chrono::steady_clock::time_point>> held_;
-  std::map<std::string, std::unique_ptr<Peer>> peers_;
-  std::vector<std::unique_ptr<Peer>> retired_peers_;  // removed members, threads to join
-  std::unique_ptr<DirtyBitmap> activity_;
-  SnapshotRegistry snapshots_;
-  uint64_t registry_version_ = 0;  // bumped per encoded registry
-  bool registry_dirty_ = false;    // a change waits for the housekeeping thread
-  // Serializes registry writes; a version older than the last written one is
-  // dropped. Taken after mu_, or without it.
-  std::mutex registry_write_mu_;
-  uint64_t registry_written_ = 0;
-  uint32_t next_slot_ = 0;
+  uint64_t epoch_ = 0;  // set by Start, constant after
+
+  std::unique_ptr<WriteSequencer> sequencer_;
+  QuorumTracker quorum_;
+  std::shared_ptr<ActivityLog> activity_;
+  std::unique_ptr<SnapshotCoordinator> snapshots_;
+
+  mutable Mutex mu_;
+  CondVar changed_;  // stopping, activation
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  bool started_ ABSL_GUARDED_BY(mu_) = false;
+  bool fenced_ ABSL_GUARDED_BY(mu_) = false;
+  bool active_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Status fence_reason_ ABSL_GUARDED_BY(mu_);
+  std::string local_error_ ABSL_GUARDED_BY(mu_);
+  Manifest manifest_ ABSL_GUARDED_BY(mu_);  // the engine's copy; the replica's is persisted
+  std::map<std::string, std::shared_ptr<PeerLink>> peers_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::string> accepted_ ABSL_GUARDED_BY(mu_);  // accepted this primary
+  // Submitted before a majority accepted this primary, with their deadlines.
+  std::deque<std::pair<std::shared_ptr<IoRequest>, Clock::time_point>> held_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, std::thread> resync_threads_ ABSL_GUARDED_BY(mu_);  // by node id
+  // Each peer's data generation as its last hello gave it.
+  std::map<std::string, std::string> generations_ ABSL_GUARDED_BY(mu_);
   std::thread housekeeping_;
+
+  // The peers the write path sends to, replaced whole when members change.
+  mutable Mutex links_mu_;
+  std::shared_ptr<const LinkList> links_ ABSL_GUARDED_BY(links_mu_);
 };
 
 }  // namespace syncblock::repl

@@ -1,20 +1,18 @@
 #include "replication/engine/replica.h"
 
-#include "replication/util/logging.h"
+#include <cstring>
+#include <set>
 
 #include "absl/strings/str_cat.h"
 #include "replication/engine/primary_engine.h"
 #include "replication/util/crc32c.h"
+#include "replication/util/logging.h"
 #include "replication/util/status_macros.h"
 #include "replication/wire/snapshot_record.h"
 
-#include <cstring>
-#include <set>
-
 namespace syncblock::repl {
 
-absl::StatusOr<std::shared_ptr<Replica>> Replica::Create(const std::string& dir,
-                                                         const Manifest& m,
+absl::StatusOr<std::shared_ptr<Replica>> Replica::Create(const std::string& dir, const Manifest& m,
                                                          const EngineOptions& opts) {
   auto store = ReplicaStore::Create(dir, m);
   if (!store.ok()) return store.status();
@@ -42,12 +40,12 @@ Replica::Replica(std::unique_ptr<ReplicaStore> store, Manifest m, const EngineOp
 Replica::~Replica() { Shutdown(); }
 
 Manifest Replica::manifest() const {
-  absl::MutexLock l(&mu_);
+  MutexLock l(&mu_);
   return manifest_;
 }
 
 absl::Status Replica::UpdateManifest(const std::function<void(Manifest&)>& change) {
-  absl::MutexLock l(&mu_);
+  MutexLock l(&mu_);
   Manifest next = manifest_;
   change(next);
   if (absl::Status s = store_->SaveManifest(next); !s.ok()) return s;
@@ -58,7 +56,7 @@ absl::Status Replica::UpdateManifest(const std::function<void(Manifest&)>& chang
 std::shared_ptr<PrimaryEngine> Replica::engine() const {
   std::shared_ptr<PrimaryEngine> e;
   {
-    absl::MutexLock l(&mu_);
+    MutexLock l(&mu_);
     e = engine_;
   }
   // fenced() takes the engine's mutex, which ranks before ours: asking it
@@ -70,14 +68,14 @@ std::shared_ptr<PrimaryEngine> Replica::engine() const {
 bool Replica::IsPrimary() const { return engine() != nullptr; }
 
 bool Replica::consistent() const {
-  absl::MutexLock l(&mu_);
+  MutexLock l(&mu_);
   return consistent_;
 }
 
 absl::Status Replica::StartRole() {
   std::shared_ptr<PrimaryEngine> engine;
   {
-    absl::MutexLock l(&mu_);
+    MutexLock l(&mu_);
     if (manifest_.primary_node_id != opts_.node_id || engine_) return absl::OkStatus();
     engine = std::make_shared<PrimaryEngine>(this, opts_);
     engine_ = engine;
@@ -85,7 +83,7 @@ absl::Status Replica::StartRole() {
   }
   absl::Status s = engine->Start();
   if (!s.ok()) {
-    absl::MutexLock l(&mu_);
+    MutexLock l(&mu_);
     engine_.reset();
     return s;
   }
@@ -96,7 +94,7 @@ absl::Status Replica::StartRole() {
 void Replica::Shutdown() {
   std::shared_ptr<PrimaryEngine> engine;
   {
-    absl::MutexLock l(&mu_);
+    MutexLock l(&mu_);
     engine.swap(engine_);
   }
   if (engine) {
@@ -120,15 +118,15 @@ HelloReply Replica::AcceptHello(const HelloRequest& hello, uint64_t* session) {
   HelloReply reply;
   std::shared_ptr<PrimaryEngine> old_engine;
   {
-    absl::MutexLock l(&mu_);
+    MutexLock l(&mu_);
     reply.epoch = manifest_.epoch;
     reply.data_generation = manifest_.data_generation;
     reply.applied_seq = applied_seq_.load();
     if (hello.epoch < manifest_.epoch) {
       reply.status = WireStatus::kStaleEpoch;
-      reply.message = absl::StrCat("volume ", id_, ": epoch ", hello.epoch, " of ",
-                                   hello.primary_node_id, " is older than this replica's ",
-                                   manifest_.epoch);
+      reply.message =
+          absl::StrCat("volume ", id_, ": epoch ", hello.epoch, " of ", hello.primary_node_id,
+                       " is older than this replica's ", manifest_.epoch);
       return reply;
     }
     if (hello.epoch == manifest_.epoch && hello.primary_node_id != manifest_.primary_node_id) {
@@ -286,7 +284,7 @@ WireStatus Replica::Apply(uint64_t session, const FrameHeader& h, std::string_vi
   uint64_t size;
   uint64_t region_size;
   {
-    absl::MutexLock l(&mu_);
+    MutexLock l(&mu_);
     if (session == 0 || h.epoch != manifest_.epoch || session != session_) {
       *error = absl::StrCat("volume ", id_, ": frame of epoch ", h.epoch,
                             " refused, replica is at epoch ", manifest_.epoch);
@@ -301,9 +299,9 @@ WireStatus Replica::Apply(uint64_t session, const FrameHeader& h, std::string_vi
     case FrameType::kTrim:
     case FrameType::kResyncZero:
     case FrameType::kWriteZeroes:
-      if (h.offset + h.length > size) {
-        *error = absl::StrCat("volume ", id_, ": ", FrameTypeName(h.type), " at ", h.offset,
-                              "+", h.length, " is past the end (", size, ")");
+      if (h.offset > size || h.length > size - h.offset) {
+        *error = absl::StrCat("volume ", id_, ": ", FrameTypeName(h.type), " at ", h.offset, "+",
+                              h.length, " is past the end (", size, ")");
         return WireStatus::kInvalid;
       }
       [[fallthrough]];
@@ -311,8 +309,7 @@ WireStatus Replica::Apply(uint64_t session, const FrameHeader& h, std::string_vi
       absl::Status s = ApplyData(h, payload);
       if (!s.ok()) {
         *error = std::string(s.message());
-        return s.code() == absl::StatusCode::kResourceExhausted ? WireStatus::kNoSpace
-                                                                : WireStatus::kIoError;
+        return StatusToWireStatus(s);
       }
       break;
     }
@@ -321,7 +318,7 @@ WireStatus Replica::Apply(uint64_t session, const FrameHeader& h, std::string_vi
         *error = std::string(s.message());
         return WireStatus::kIoError;
       }
-      absl::MutexLock l(&mu_);
+      MutexLock l(&mu_);
       consistent_ = true;
       break;
     }
@@ -331,7 +328,7 @@ WireStatus Replica::Apply(uint64_t session, const FrameHeader& h, std::string_vi
         *error = std::string(update.status().message());
         return WireStatus::kInvalid;
       }
-      absl::MutexLock l(&mu_);
+      MutexLock l(&mu_);
       Manifest next = manifest_;
       next.members = update->members;
       next.attributes = update->attributes;
@@ -356,12 +353,7 @@ WireStatus Replica::Apply(uint64_t session, const FrameHeader& h, std::string_vi
       absl::Status s = ApplySnapshot(h, payload);
       if (!s.ok()) {
         *error = absl::StrCat("volume ", id_, ": ", FrameTypeName(h.type), ": ", s.message());
-        switch (s.code()) {
-          case absl::StatusCode::kResourceExhausted: return WireStatus::kNoSpace;
-          case absl::StatusCode::kInternal:
-          case absl::StatusCode::kDataLoss: return WireStatus::kIoError;
-          default: return WireStatus::kInvalid;
-        }
+        return StatusToWireStatus(s);
       }
       break;
     }
@@ -402,15 +394,14 @@ absl::StatusOr<AcceptEpochResult> Replica::AcceptEpoch(uint64_t epoch, const std
   AcceptEpochResult result;
   std::shared_ptr<PrimaryEngine> old_engine;
   {
-    absl::MutexLock l(&mu_);
+    MutexLock l(&mu_);
     result.previous_epoch = manifest_.epoch;
     result.data_generation = manifest_.data_generation;
     if (epoch < manifest_.epoch ||
         (epoch == manifest_.epoch && primary != manifest_.primary_node_id)) {
       return absl::FailedPreconditionError(
           absl::StrCat("volume ", id_, " on ", opts_.node_id, " is at epoch ", manifest_.epoch,
-                       " with primary ", manifest_.primary_node_id, "; epoch ", epoch,
-                       " refused"));
+                       " with primary ", manifest_.primary_node_id, "; epoch ", epoch, " refused"));
     }
     Manifest next = manifest_;
     next.epoch = epoch;
@@ -425,7 +416,7 @@ absl::StatusOr<AcceptEpochResult> Replica::AcceptEpoch(uint64_t epoch, const std
     Demote(std::move(old_engine));
     if (opts_.on_role_change) opts_.on_role_change(id_, false);
   }
-  absl::MutexLock l(&mu_);
+  MutexLock l(&mu_);
   // A demoted primary applied every write it sequenced; it is a valid source.
   result.consistent = consistent_;
   result.applied_seq = applied_seq_.load();
@@ -439,7 +430,7 @@ absl::Status Replica::BecomePrimary(const std::function<void(Manifest&)>& change
     m.consistent = true;
   }));
   {
-    absl::MutexLock l(&mu_);
+    MutexLock l(&mu_);
     ++session_;
     consistent_ = true;
   }

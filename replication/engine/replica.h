@@ -18,15 +18,16 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 #include "replication/store/manifest.h"
 #include "replication/store/replica_store.h"
+#include "replication/util/mutex.h"
 #include "replication/wire/hello.h"
 #include "replication/wire/wire_format.h"
 
 namespace syncblock::repl {
 
 class PrimaryEngine;
+class Dialer;
 
 struct EngineOptions {
   std::string node_id;
@@ -38,6 +39,13 @@ struct EngineOptions {
   std::chrono::milliseconds send_timeout{10000};
   std::chrono::milliseconds connect_timeout{2000};
   std::chrono::milliseconds reconnect_interval{500};
+  // A peer with more than this many bytes queued and unacknowledged, or with
+  // frames outstanding and no acknowledgement for `peer_stall_timeout`, is
+  // dropped to its dirty bitmap instead of holding the volume back.
+  uint64_t peer_queue_bytes = 64ull << 20;
+  std::chrono::milliseconds peer_stall_timeout{5000};
+  // Dials replication connections; nullptr: plain TCP (DefaultDialer()).
+  std::shared_ptr<Dialer> dialer;
   // Told when this node gains (true) or loses (false) the primary role of a
   // volume; the NBD server drops the connections of a lost export.
   std::function<void(const std::string& volume_id, bool primary)> on_role_change;
@@ -52,8 +60,7 @@ struct AcceptEpochResult {
 
 class Replica {
  public:
-  static absl::StatusOr<std::shared_ptr<Replica>> Create(const std::string& dir,
-                                                         const Manifest& m,
+  static absl::StatusOr<std::shared_ptr<Replica>> Create(const std::string& dir, const Manifest& m,
                                                          const EngineOptions& opts);
   static absl::StatusOr<std::shared_ptr<Replica>> Open(const std::string& dir,
                                                        const EngineOptions& opts);
@@ -71,8 +78,12 @@ class Replica {
   std::shared_ptr<PrimaryEngine> engine() const;
   bool IsPrimary() const;
   uint64_t applied_seq() const { return applied_seq_.load(); }
-  // The primary's engine reports each sequence number it applied locally.
-  void NoteApplied(uint64_t seq) { applied_seq_.store(seq); }
+  // The primary's engine reports each sequence number it sequences.
+  void NoteApplied(uint64_t seq) {
+    uint64_t prev = applied_seq_.load();
+    while (seq > prev && !applied_seq_.compare_exchange_weak(prev, seq)) {
+    }
+  }
   bool consistent() const;
 
   // Starts the engine when the manifest names this node as primary.
@@ -119,7 +130,7 @@ class Replica {
   // applied any more.
   std::mutex apply_mu_;
 
-  mutable absl::Mutex mu_;
+  mutable Mutex mu_;
   Manifest manifest_ ABSL_GUARDED_BY(mu_);
   std::shared_ptr<PrimaryEngine> engine_ ABSL_GUARDED_BY(mu_);
   uint64_t session_ ABSL_GUARDED_BY(mu_) = 0;

@@ -1,15 +1,16 @@
 #include "replication/engine/replication_server.h"
 
-#include "replication/util/logging.h"
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cstring>
+
 #include "absl/strings/str_cat.h"
+#include "replication/util/logging.h"
+#include "replication/util/status_macros.h"
+#include "replication/wire/frame_io.h"
 #include "replication/wire/hello.h"
 #include "replication/wire/wire_format.h"
-#include "replication/util/status_macros.h"
-
-#include <cstring>
 
 namespace syncblock::repl {
 namespace {
@@ -17,10 +18,11 @@ namespace {
 // A hello lists the volume's snapshots (at most kMaxSnapshotsPerVolume names
 // of at most 128 bytes), which bounds it well below this.
 constexpr uint32_t kMaxHelloPayload = 1024 * 1024;
+// Acknowledgements buffered before they are sent even while frames keep coming.
+constexpr size_t kAckBatchBytes = 64 << 10;
 
 absl::Status Send(int fd, FrameHeader h, std::string_view payload) {
-  std::string frame = EncodeFrame(h, payload);
-  return WriteFull(fd, frame.data(), frame.size());
+  return WriteFrame(fd, h, payload);
 }
 
 }  // namespace
@@ -77,42 +79,23 @@ void ReplicationServer::Serve(int fd) {
     frames_rejected_.fetch_add(1);
     spdlog::warn("{}: {}; closing the connection", peer_desc, why);
   };
-  auto read_frame = [&](FrameHeader* h, std::string* payload) -> absl::Status {
-    uint8_t header[kFrameHeaderSize];
-    RETURN_IF_ERROR(ReadFull(fd, header, sizeof(header)));
-    auto decoded = DecodeHeader(header);
-    if (!decoded.ok()) return decoded.status();
-    *h = *decoded;
-    payload->resize(h->payload_len);
-    if (h->payload_len > 0) RETURN_IF_ERROR(ReadFull(fd, payload->data(), payload->size()));
-    return VerifyPayload(*h, *payload);
-  };
-
   FrameHeader h;
   std::string payload;
   std::shared_ptr<Replica> replica;
   uint64_t session = 0;
   // Until a hello is accepted, a connection may not make this node buffer a
   // large payload: hellos are small.
-  uint8_t first[kFrameHeaderSize];
-  absl::Status s = ReadFull(fd, first, sizeof(first));
-  if (s.ok()) {
-    auto decoded = DecodeHeader(first);
-    if (!decoded.ok()) {
-      s = decoded.status();
-    } else if (decoded->type != FrameType::kHello || decoded->payload_len > kMaxHelloPayload) {
-      s = absl::InvalidArgumentError("the first frame must be a hello of at most 1 MiB");
-    } else {
-      h = *decoded;
-      payload.resize(h.payload_len);
-      if (h.payload_len > 0) s = ReadFull(fd, payload.data(), payload.size());
-      if (s.ok()) s = VerifyPayload(h, payload);
-    }
+  Frame first;
+  absl::Status s = ReadFrame(fd, &first, kMaxHelloPayload);
+  if (s.ok() && first.header.type != FrameType::kHello) {
+    s = absl::InvalidArgumentError("the first frame must be a hello of at most 1 MiB");
   }
+  if (s.ok()) payload = std::move(first.payload);
   absl::StatusOr<HelloRequest> hello =
       s.ok() ? DecodeHello(payload) : absl::StatusOr<HelloRequest>(s);
   if (!hello.ok()) {
-    if (hello.status().code() != absl::StatusCode::kUnavailable) fail(std::string(hello.status().message()));
+    if (hello.status().code() != absl::StatusCode::kUnavailable)
+      fail(std::string(hello.status().message()));
   } else {
     peer_desc = absl::StrCat("volume ", hello->volume_id, " from primary ", hello->primary_node_id);
     HelloReply reply;
@@ -134,13 +117,25 @@ void ReplicationServer::Serve(int fd) {
     rh.type = FrameType::kHelloReply;
     rh.epoch = reply.epoch;
     if (!Send(fd, rh, EncodeHelloReply(reply)).ok() || reply.status != WireStatus::kOk) {
-      if (reply.status != WireStatus::kOk) spdlog::info("{}: refused: {}", peer_desc, reply.message);
+      if (reply.status != WireStatus::kOk)
+        spdlog::info("{}: refused: {}", peer_desc, reply.message);
       replica.reset();
     }
   }
 
+  // Acknowledgements are sent together once no further frame is buffered:
+  // one send for a burst of small writes.
+  FrameReader reader(fd);
+  std::string acks;
+  Frame frame;
   while (replica && !stopping_) {
-    s = read_frame(&h, &payload);
+    if (!acks.empty() && (!reader.HasFrame() || acks.size() >= kAckBatchBytes)) {
+      if (!WriteFull(fd, acks.data(), acks.size()).ok()) break;
+      acks.clear();
+    }
+    s = reader.Next(&frame);
+    h = frame.header;
+    payload = std::move(frame.payload);
     if (!s.ok()) {
       // A closed connection is the normal end; anything else is bad input.
       if (s.code() != absl::StatusCode::kUnavailable) fail(std::string(s.message()));
@@ -154,7 +149,7 @@ void ReplicationServer::Serve(int fd) {
     ack.seq = h.seq;
     if (status == WireStatus::kOk && h.type == FrameType::kChecksumRequest) {
       ack.type = FrameType::kChecksumReply;
-      s = Send(fd, ack, reply_payload);
+      acks += EncodeFrame(ack, reply_payload);
     } else {
       ack.type = FrameType::kAck;
       ack.status = static_cast<uint32_t>(status);
@@ -162,10 +157,11 @@ void ReplicationServer::Serve(int fd) {
       if (status != WireStatus::kOk) {
         spdlog::warn("{}: {} seq {} refused: {}", peer_desc, FrameTypeName(h.type), h.seq, error);
       }
-      s = Send(fd, ack, error);
+      acks += EncodeFrame(ack, error);
     }
-    if (!s.ok() || status == WireStatus::kStaleEpoch) break;
+    if (status == WireStatus::kStaleEpoch) break;
   }
+  if (!acks.empty()) (void)WriteFull(fd, acks.data(), acks.size());  // best effort: closing
   std::lock_guard<std::mutex> lock(mu_);
   conns_.erase(fd);
   close(fd);

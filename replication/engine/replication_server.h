@@ -51,7 +51,7 @@ class ReplicationServer {
   std::atomic<bool> stopping_{false};
   std::thread accept_thread_;
   std::mutex mu_;
-  std::set<int> conns_;  // guarded by mu_
+  std::set<int> conns_;               // guarded by mu_
   std::vector<std::thread> threads_;  // guarded by mu_
   std::atomic<uint64_t> frames_rejected_{0};
 };

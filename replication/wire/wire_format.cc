@@ -146,4 +146,30 @@ absl::StatusOr<std::pair<std::string_view, std::string_view>> DecodeSnapshotData
   return std::make_pair(payload.substr(1, n), payload.substr(1 + n));
 }
 
+absl::Status WireStatusToStatus(WireStatus s, std::string_view message) {
+  switch (s) {
+    case WireStatus::kOk: return absl::OkStatus();
+    case WireStatus::kStaleEpoch:
+    case WireStatus::kConflict: return absl::FailedPreconditionError(std::string(message));
+    case WireStatus::kNotFound: return absl::NotFoundError(std::string(message));
+    case WireStatus::kNoSpace: return absl::ResourceExhaustedError(std::string(message));
+    case WireStatus::kInvalid: return absl::InvalidArgumentError(std::string(message));
+    case WireStatus::kIoError: break;
+  }
+  return absl::InternalError(std::string(message));
+}
+
+WireStatus StatusToWireStatus(const absl::Status& s) {
+  switch (s.code()) {
+    case absl::StatusCode::kOk: return WireStatus::kOk;
+    case absl::StatusCode::kResourceExhausted: return WireStatus::kNoSpace;
+    case absl::StatusCode::kInvalidArgument:
+    case absl::StatusCode::kOutOfRange:
+    case absl::StatusCode::kAlreadyExists: return WireStatus::kInvalid;
+    case absl::StatusCode::kNotFound: return WireStatus::kNotFound;
+    case absl::StatusCode::kFailedPrecondition: return WireStatus::kInvalid;
+    default: return WireStatus::kIoError;
+  }
+}
+
 }  // namespace syncblock::repl

@@ -55,6 +55,13 @@ enum class WireStatus : uint32_t {
   kConflict = 6,        // another primary holds this epoch
 };
 
+// The one mapping between wire status codes and absl::Status, both ways:
+// kNoSpace is RESOURCE_EXHAUSTED (ENOSPC to an NBD client), kIoError INTERNAL
+// (EIO), kStaleEpoch and kConflict FAILED_PRECONDITION, kNotFound NOT_FOUND,
+// kInvalid INVALID_ARGUMENT. `message` becomes the status's message.
+absl::Status WireStatusToStatus(WireStatus s, std::string_view message);
+WireStatus StatusToWireStatus(const absl::Status& s);
+
 struct FrameHeader {
   FrameType type = FrameType::kAck;
   uint32_t flags = 0;
