@@ -251,13 +251,6 @@ void PrimaryEngine::Write(std::shared_ptr<IoRequest> req) {
   absl::Status local = ApplyLocally(h, payload.get());
   sequencer_->Applied(seq);
   if (!local.ok()) {
-    // The replicas may have applied what failed here: they take this
-    // replica's content of those regions at their next resync.
-    for (const auto& link : *links) {
-      if (absl::Status s = link->MarkDirty(frame->first_region, frame->last_region); !s.ok()) {
-        link->SetNeedsFull();
-      }
-    }
     spdlog::error("volume {}: local write at {}+{} failed: {}", replica_->id(), h.offset, h.length,
                   local.message());
     {
@@ -265,11 +258,57 @@ void PrimaryEngine::Write(std::shared_ptr<IoRequest> req) {
       local_error_ = absl::StrCat("local ", local.message());
     }
     quorum_.LocalDone(seq, local, &done);
+    // The replicas may have applied what failed here: they take this copy's
+    // content of the range, so that every replica holds the same bytes.
+    RepairPeers(*frame);
   } else {
     quorum_.Applied(seq, &done);
     quorum_.LocalDone(seq, fua ? store_.Sync() : absl::OkStatus(), &done);
   }
   RunCompletions(done);
+}
+
+void PrimaryEngine::RepairPeers(const OutgoingFrame& failed) {
+  if (!failed.has_regions) return;
+  uint64_t offset = failed.header.offset;
+  uint64_t length = failed.header.length;
+  auto frame = std::make_shared<OutgoingFrame>();
+  frame->header.type = FrameType::kResyncData;
+  frame->header.epoch = epoch_;
+  frame->header.offset = offset;
+  frame->header.length = static_cast<uint32_t>(length);
+  frame->has_regions = true;
+  frame->first_region = failed.first_region;
+  frame->last_region = failed.last_region;
+  frame->state = OutgoingFrame::kReserved;
+  std::shared_ptr<const LinkList> links = Links();
+  LinkList to;
+  // A peer not streaming gets the range marked in its bitmap by Enqueue.
+  uint64_t seq =
+      sequencer_->Sequence(WriteSequencer::Kind::kWrite, offset, length, [&](uint64_t s) {
+        frame->header.seq = s;
+        for (const auto& link : *links) {
+          if (link->Enqueue(frame)) to.push_back(link);
+        }
+      });
+  sequencer_->WaitTurn(seq);
+  auto data = std::make_shared<std::string>(length, '\0');
+  absl::Status s = store_.Read(offset, data->data(), length);
+  sequencer_->Applied(seq);
+  if (s.ok()) {
+    frame->SetPayload(std::move(data));
+    frame->Encode();
+    frame->state.store(OutgoingFrame::kReady, std::memory_order_release);
+  } else {
+    frame->state.store(OutgoingFrame::kCancelled, std::memory_order_release);
+  }
+  for (const auto& link : to) {
+    link->Wake();
+    // Unreadable here too: the peer resyncs the range from its bitmap.
+    if (!s.ok())
+      link->Drop(0, absl::StrCat("local copy unreadable: ", s.message()), absl::OkStatus(),
+                 frame.get());
+  }
 }
 
 void PrimaryEngine::Flush(std::shared_ptr<IoRequest> req) {

@@ -120,6 +120,9 @@ class PrimaryEngine : public BlockDevice, private PeerLink::Delegate {
   void Write(std::shared_ptr<IoRequest> req);
   void Flush(std::shared_ptr<IoRequest> req);
   absl::Status ApplyLocally(const FrameHeader& h, const std::string* payload);
+  // After a local write failed: sends this copy's content of the range to
+  // every peer, in the stream, so that the replicas hold the same bytes.
+  void RepairPeers(const OutgoingFrame& failed);
   // Peers that refused writes and are not back: their slots and error.
   uint32_t RefusedSlots(const LinkList& links, absl::Status* refusal);
   std::shared_ptr<const LinkList> Links() const ABSL_LOCKS_EXCLUDED(links_mu_);

@@ -162,7 +162,7 @@ void PrimaryEngine::Connected(PeerLink& link, const HelloReply& reply, int fd) {
     auto expected = manifest_.member_generations.find(id);
     full = link.needs_full() || expected == manifest_.member_generations.end() ||
            expected->second != reply.data_generation;
-    checksum = !full && manifest_.checksum_resync.count(id) > 0;
+    checksum = !full && (manifest_.checksum_resync.count(id) > 0 || reply.lost_unsynced);
   }
   for (uint64_t r : reply.dirty_hint) {
     if (absl::Status s = link.MarkDirty(r, r); !s.ok()) {

@@ -14,9 +14,11 @@ namespace syncblock::repl {
 
 absl::StatusOr<std::shared_ptr<Replica>> Replica::Create(const std::string& dir, const Manifest& m,
                                                          const EngineOptions& opts) {
-  auto store = ReplicaStore::Create(dir, m);
+  Manifest created = m;
+  created.boot_id = (opts.env ? opts.env : Env::Posix())->BootId();
+  auto store = ReplicaStore::Create(dir, created, opts.env);
   if (!store.ok()) return store.status();
-  auto r = std::shared_ptr<Replica>(new Replica(*std::move(store), m, opts));
+  auto r = std::shared_ptr<Replica>(new Replica(*std::move(store), created, opts));
   // Replicas created together are identical (all zeros): in sync from the start.
   r->consistent_ = true;
   return r;
@@ -25,12 +27,27 @@ absl::StatusOr<std::shared_ptr<Replica>> Replica::Create(const std::string& dir,
 absl::StatusOr<std::shared_ptr<Replica>> Replica::Open(const std::string& dir,
                                                        const EngineOptions& opts) {
   Manifest m;
-  auto store = ReplicaStore::Open(dir, &m);
+  auto store = ReplicaStore::Open(dir, &m, opts.env);
   if (!store.ok()) return store.status();
+  std::string boot = (opts.env ? opts.env : Env::Posix())->BootId();
+  bool rebooted = !m.boot_id.empty() && m.boot_id != boot;
+  if (m.boot_id != boot) {
+    m.boot_id = boot;
+    RETURN_IF_ERROR((*store)->SaveManifest(m));
+  }
+  if (rebooted) {
+    spdlog::warn(
+        "volume {}: the machine restarted since this replica last ran: writes it never "
+        "synced may be lost; {}",
+        m.volume_id,
+        m.primary_node_id == opts.node_id ? "it was the primary"
+                                          : "its primary compares it by checksums");
+  }
   auto r = std::shared_ptr<Replica>(new Replica(*std::move(store), m, opts));
   // A restarted secondary may have missed writes while it was away; its primary
   // says when it has caught up. A primary's own data is the reference.
   r->consistent_ = m.primary_node_id == opts.node_id;
+  r->lost_unsynced_ = rebooted && m.primary_node_id != opts.node_id;
   return r;
 }
 
@@ -122,6 +139,7 @@ HelloReply Replica::AcceptHello(const HelloRequest& hello, uint64_t* session) {
     reply.epoch = manifest_.epoch;
     reply.data_generation = manifest_.data_generation;
     reply.applied_seq = applied_seq_.load();
+    reply.lost_unsynced = lost_unsynced_;
     if (hello.epoch < manifest_.epoch) {
       reply.status = WireStatus::kStaleEpoch;
       reply.message =
@@ -320,6 +338,7 @@ WireStatus Replica::Apply(uint64_t session, const FrameHeader& h, std::string_vi
       }
       MutexLock l(&mu_);
       consistent_ = true;
+      lost_unsynced_ = false;
       break;
     }
     case FrameType::kManifest: {

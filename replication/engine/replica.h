@@ -46,6 +46,8 @@ struct EngineOptions {
   std::chrono::milliseconds peer_stall_timeout{5000};
   // Dials replication connections; nullptr: plain TCP (DefaultDialer()).
   std::shared_ptr<Dialer> dialer;
+  // The replica stores' file IO; nullptr: Env::Posix(). Tests inject faults.
+  Env* env = nullptr;
   // Told when this node gains (true) or loses (false) the primary role of a
   // volume; the NBD server drops the connections of a lost export.
   std::function<void(const std::string& volume_id, bool primary)> on_role_change;
@@ -135,6 +137,8 @@ class Replica {
   std::shared_ptr<PrimaryEngine> engine_ ABSL_GUARDED_BY(mu_);
   uint64_t session_ ABSL_GUARDED_BY(mu_) = 0;
   bool consistent_ ABSL_GUARDED_BY(mu_) = false;
+  // Opened on a new boot of its machine, not yet resynced (see Manifest::boot_id).
+  bool lost_unsynced_ ABSL_GUARDED_BY(mu_) = false;
   std::atomic<uint64_t> applied_seq_{0};
 };
 

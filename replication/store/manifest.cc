@@ -35,6 +35,7 @@ std::string ManifestToJson(const Manifest& m) {
   j["member_generations"] = m.member_generations;
   j["checksum_resync"] = m.checksum_resync;
   j["consistent"] = m.consistent;
+  j["boot_id"] = m.boot_id;
   j["attributes"] = m.attributes;
   return j.dump(2);
 }
@@ -67,6 +68,7 @@ absl::StatusOr<Manifest> ManifestFromJson(const std::string& text) {
         j.value("member_generations", std::map<std::string, std::string>{});
     m.checksum_resync = j.value("checksum_resync", std::set<std::string>{});
     m.consistent = j.value("consistent", true);
+    m.boot_id = j.value("boot_id", "");
     m.attributes = j.value("attributes", std::map<std::string, std::string>{});
     if (m.region_size == 0 || !ValidVolumeId(m.volume_id)) {
       return absl::DataLossError("manifest has an invalid region size or volume id");

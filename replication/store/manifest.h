@@ -46,6 +46,10 @@ struct Manifest {
   // False while this replica may be missing writes (until a resync finishes).
   bool consistent = true;
   std::map<std::string, std::string> attributes;
+  // The boot of the machine this replica last opened on. Another one at open
+  // means the machine went down since: writes it acknowledged but never
+  // synced may be gone, and its primary must compare it by checksums.
+  std::string boot_id;
 
   uint64_t regions() const { return (size_bytes + region_size - 1) / region_size; }
   const MemberInfo* FindMember(const std::string& node_id) const;

@@ -1,7 +1,6 @@
 #include "replication/store/replica_store.h"
 
 #include <fcntl.h>
-#include <linux/falloc.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -26,7 +25,7 @@ constexpr char kDataName[] = "data";
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<ReplicaStore>> ReplicaStore::Create(const std::string& dir,
-                                                                   const Manifest& m) {
+                                                                   const Manifest& m, Env* env) {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec) return absl::InternalError(absl::StrCat("mkdir ", dir, ": ", ec.message()));
@@ -40,7 +39,7 @@ absl::StatusOr<std::unique_ptr<ReplicaStore>> ReplicaStore::Create(const std::st
     close(fd);
     return absl::InternalError(absl::StrCat("size ", data, ": ", err));
   }
-  auto store = std::unique_ptr<ReplicaStore>(new ReplicaStore(dir, fd));
+  auto store = std::unique_ptr<ReplicaStore>(new ReplicaStore(dir, fd, env));
   // Like the data, snapshots of an earlier replica here must not survive.
   std::filesystem::remove_all(dir + "/snapshots", ec);
   if (absl::Status s = store->SaveManifest(m); !s.ok()) return s;
@@ -49,7 +48,7 @@ absl::StatusOr<std::unique_ptr<ReplicaStore>> ReplicaStore::Create(const std::st
 }
 
 absl::StatusOr<std::unique_ptr<ReplicaStore>> ReplicaStore::Open(const std::string& dir,
-                                                                 Manifest* manifest) {
+                                                                 Manifest* manifest, Env* env) {
   std::ifstream in(dir + "/" + kManifestName);
   if (!in) return absl::NotFoundError(absl::StrCat("no manifest in ", dir));
   std::stringstream ss;
@@ -61,7 +60,7 @@ absl::StatusOr<std::unique_ptr<ReplicaStore>> ReplicaStore::Open(const std::stri
   std::string data = dir + "/" + kDataName;
   int fd = open(data.c_str(), O_RDWR | O_CLOEXEC);
   if (fd < 0) return absl::DataLossError(absl::StrCat("open ", data, ": ", std::strerror(errno)));
-  auto store = std::unique_ptr<ReplicaStore>(new ReplicaStore(dir, fd));
+  auto store = std::unique_ptr<ReplicaStore>(new ReplicaStore(dir, fd, env));
   // A v1 replica has no snapshots directory: it opens with no snapshots.
   RETURN_IF_ERROR(store->OpenChain(m->region_size));
   *manifest = *std::move(m);
@@ -105,20 +104,21 @@ absl::Status ReplicaStore::Write(uint64_t offset, const char* data, size_t len) 
 }
 
 absl::Status ReplicaStore::WriteLive(uint64_t offset, const char* data, size_t len) {
-  absl::Status s = PwriteFull(data_fd_, data, len, offset);
+  absl::Status s = env_->Write(data_fd_, data, len, offset);
   if (!s.ok()) return absl::Status(s.code(), absl::StrCat(dir_, ": ", s.message()));
   return s;
 }
 
 absl::Status ReplicaStore::Read(uint64_t offset, char* data, size_t len) {
-  absl::Status s = PreadFull(data_fd_, data, len, offset);
+  absl::Status s = env_->Read(data_fd_, data, len, offset);
   if (!s.ok()) return absl::Status(s.code(), absl::StrCat(dir_, ": ", s.message()));
   return s;
 }
 
 absl::Status ReplicaStore::Sync() {
-  if (fdatasync(data_fd_) != 0) return IoError("fdatasync", 0);
-  return absl::OkStatus();
+  absl::Status s = env_->Sync(data_fd_);
+  if (!s.ok()) return absl::Status(s.code(), absl::StrCat(dir_, ": ", s.message()));
+  return s;
 }
 
 absl::Status ReplicaStore::Trim(uint64_t offset, uint64_t len) {
@@ -128,22 +128,21 @@ absl::Status ReplicaStore::Trim(uint64_t offset, uint64_t len) {
 }
 
 absl::Status ReplicaStore::TrimLive(uint64_t offset, uint64_t len) {
-  if (fallocate(data_fd_, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(offset),
-                static_cast<off_t>(len)) != 0) {
-    return IoError("punch hole", offset);
-  }
-  return absl::OkStatus();
+  absl::Status s = env_->Deallocate(data_fd_, offset, len, /*zero=*/false);
+  if (!s.ok()) return absl::Status(s.code(), absl::StrCat(dir_, ": ", s.message()));
+  return s;
 }
 
 absl::Status ReplicaStore::Zero(uint64_t offset, uint64_t len, bool allocate) {
   if (len == 0) return absl::OkStatus();
   ASSIGN_OR_RETURN(auto guard, chain_->BeginOverwrite(offset, len));
   if (!allocate) return TrimLive(offset, len);
-  if (fallocate(data_fd_, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(offset),
-                static_cast<off_t>(len)) == 0) {
-    return absl::OkStatus();
+  absl::Status zeroed = env_->Deallocate(data_fd_, offset, len, /*zero=*/true);
+  if (zeroed.code() != absl::StatusCode::kUnimplemented) {
+    if (!zeroed.ok())
+      return absl::Status(zeroed.code(), absl::StrCat(dir_, ": ", zeroed.message()));
+    return zeroed;
   }
-  if (errno != EOPNOTSUPP) return IoError("zero range", offset);
   // Filesystems without ZERO_RANGE: write the zeros.
   std::vector<char> zeros(std::min<uint64_t>(len, 1 << 20), 0);
   while (len > 0) {
@@ -156,7 +155,7 @@ absl::Status ReplicaStore::Zero(uint64_t offset, uint64_t len, bool allocate) {
 }
 
 absl::Status ReplicaStore::Resize(uint64_t size) {
-  struct stat st{};
+  struct stat st {};
   if (fstat(data_fd_, &st) != 0) return IoError("stat", 0);
   uint64_t old_size = static_cast<uint64_t>(st.st_size);
   // Shrinking drops bytes that snapshots may still need: preserve them first.

@@ -14,6 +14,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "replication/store/env.h"
 #include "replication/store/layered_snapshot_chain.h"
 #include "replication/store/manifest.h"
 #include "replication/store/snapshot_chain.h"
@@ -23,11 +24,13 @@ namespace syncblock::repl {
 class ReplicaStore {
  public:
   // Creates the directory, a sparse data file of m.size_bytes and the manifest.
+  // The live data's IO goes through `env` (nullptr: Env::Posix()).
   static absl::StatusOr<std::unique_ptr<ReplicaStore>> Create(const std::string& dir,
-                                                              const Manifest& m);
+                                                              const Manifest& m,
+                                                              Env* env = nullptr);
   // Opens an existing replica; its manifest is returned through `manifest`.
   static absl::StatusOr<std::unique_ptr<ReplicaStore>> Open(const std::string& dir,
-                                                            Manifest* manifest);
+                                                            Manifest* manifest, Env* env = nullptr);
   // Removes the replica's directory and everything in it.
   static absl::Status Destroy(const std::string& dir);
 
@@ -64,7 +67,8 @@ class ReplicaStore {
   absl::StatusOr<uint32_t> Checksum(uint64_t offset, uint64_t len);
 
  private:
-  ReplicaStore(std::string dir, int data_fd) : dir_(std::move(dir)), data_fd_(data_fd) {}
+  ReplicaStore(std::string dir, int data_fd, Env* env)
+      : dir_(std::move(dir)), data_fd_(data_fd), env_(env ? env : Env::Posix()) {}
   absl::Status IoError(const char* what, uint64_t offset);
   absl::Status OpenChain(uint64_t region_size);
   // The live-data operations, without copy-on-write (the caller holds a guard).
@@ -73,6 +77,7 @@ class ReplicaStore {
 
   std::string dir_;
   int data_fd_;
+  Env* const env_;
   std::unique_ptr<LayeredSnapshotChain> chain_;
 };
 

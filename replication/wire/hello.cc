@@ -61,6 +61,7 @@ std::string EncodeHelloReply(const HelloReply& r) {
   j["applied_seq"] = r.applied_seq;
   j["dirty_hint"] = r.dirty_hint;
   j["snapshots"] = r.snapshots;
+  j["lost_unsynced"] = r.lost_unsynced;
   return j.dump();
 }
 
@@ -75,6 +76,7 @@ absl::StatusOr<HelloReply> DecodeHelloReply(const std::string& text) {
     r.applied_seq = j.value("applied_seq", uint64_t{0});
     r.dirty_hint = j.value("dirty_hint", std::vector<uint64_t>{});
     r.snapshots = j.value("snapshots", std::vector<std::string>{});
+    r.lost_unsynced = j.value("lost_unsynced", false);
     return r;
   } catch (const json::exception& e) {
     return absl::InvalidArgumentError(absl::StrCat("hello reply is not valid: ", e.what()));

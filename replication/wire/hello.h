@@ -43,6 +43,9 @@ struct HelloReply {
   // The snapshots this replica holds complete (after dropping the ones the
   // hello did not list): the primary copies it the others.
   std::vector<std::string> snapshots;
+  // The replica's machine went down since it last synced with a primary:
+  // writes it acknowledged may be lost; compare it by checksums.
+  bool lost_unsynced = false;
 };
 
 std::string EncodeHello(const HelloRequest& h);

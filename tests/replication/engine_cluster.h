@@ -15,6 +15,7 @@
 #include "replication/engine/primary_engine.h"
 #include "replication/engine/replica.h"
 #include "replication/engine/replication_server.h"
+#include "tests/support/fault_injection_env.h"
 #include "tests/support/test_util.h"
 
 namespace syncblock::repl::testing {
@@ -29,6 +30,8 @@ class EngineCluster {
     int port = 0;
     std::shared_ptr<Replica> replica;
     std::unique_ptr<ReplicationServer> server;
+    // The node's disk: faults are injected here.
+    syncblock::testing::FaultInjectionEnv env;
 
     std::shared_ptr<Replica> FindReplica(const std::string& volume_id) override {
       return replica && replica->id() == volume_id ? replica : nullptr;
@@ -84,6 +87,9 @@ class EngineCluster {
   EngineOptions Options(const std::string& node_id) const {
     EngineOptions o = opts_;
     o.node_id = node_id;
+    for (const auto& n : nodes_) {
+      if (n->id == node_id) o.env = &n->env;
+    }
     return o;
   }
 
