@@ -77,71 +77,65 @@ std::string WordsFunction(const Tree& t) {
 
 std::string ValueFlagsPattern(const Tree& t) { return absl::StrJoin(t.value_flags, "|"); }
 
-std::string Bash(const Tree& t) {
+// The body both shells share: walks the words before the cursor (skipping
+// flags and flag values) to the deepest known command, `sb_path`, then
+// completes a flag's value by `prev` with the shell's own actions.
+struct ShellActions {
+  std::string header;        // `local ...` of cur/prev
+  std::string first_word;    // index of the word after `syncblock`
+  std::string cursor;        // index of the word being completed
+  std::string word;          // the i-th word
+  std::string directories;   // complete a directory
+  std::string output_kinds;  // complete table|json
+  std::string nothing;       // complete nothing
+  std::string commands;      // complete the words of "$sb_path"
+};
+
+std::string CompletionFunction(const Tree& t, const ShellActions& a) {
   return absl::StrCat(
-      "# bash completion for syncblock: source <(syncblock completion bash)\n", WordsFunction(t),
-      "_syncblock() {\n"
-      "  local cur=\"${COMP_WORDS[COMP_CWORD]}\" prev=\"${COMP_WORDS[COMP_CWORD-1]}\"\n"
-      "  local sb_path=\"\" w i\n"
-      "  for ((i = 1; i < COMP_CWORD; i++)); do\n"
-      "    w=\"${COMP_WORDS[i]}\"\n"
-      "    case \"$w\" in\n"
-      "      ",
-      ValueFlagsPattern(t),
-      ") ((i++)) ;;\n"
-      "      -*) ;;\n"
-      "      *) if _syncblock_words \"${sb_path:+$sb_path }$w\" >/dev/null; then\n"
-      "           sb_path=\"${sb_path:+$sb_path }$w\"\n"
-      "         fi ;;\n"
-      "    esac\n"
-      "  done\n"
-      "  case \"$prev\" in\n"
-      "    ",
-      kDirectoryFlags,
-      ") COMPREPLY=($(compgen -d -- \"$cur\")); return ;;\n"
-      "    -o|--output) COMPREPLY=($(compgen -W \"table json\" -- \"$cur\")); return ;;\n"
-      "    ",
-      ValueFlagsPattern(t),
-      ") COMPREPLY=(); return ;;\n"
-      "  esac\n"
-      "  COMPREPLY=($(compgen -W \"$(_syncblock_words \"$sb_path\")\" -- \"$cur\"))\n"
-      "}\n"
-      "complete -F _syncblock syncblock\n");
+      "_syncblock() {\n", a.header, "  local sb_path=\"\" w i\n", "  for ((i = ", a.first_word,
+      "; i < ", a.cursor, "; i++)); do\n", "    w=\"", a.word, "\"\n", "    case \"$w\" in\n",
+      "      ", ValueFlagsPattern(t), ") ((i++)) ;;\n", "      -*) ;;\n",
+      "      *) if _syncblock_words \"${sb_path:+$sb_path }$w\" >/dev/null; then\n",
+      "           sb_path=\"${sb_path:+$sb_path }$w\"\n", "         fi ;;\n", "    esac\n",
+      "  done\n", "  case \"$prev\" in\n", "    ", kDirectoryFlags, ") ", a.directories,
+      "; return ;;\n", "    -o|--output) ", a.output_kinds, "; return ;;\n", "    ",
+      ValueFlagsPattern(t), ") ", a.nothing, "; return ;;\n", "  esac\n", a.commands, "}\n");
+}
+
+std::string Bash(const Tree& t) {
+  ShellActions a;
+  a.header = "  local cur=\"${COMP_WORDS[COMP_CWORD]}\" prev=\"${COMP_WORDS[COMP_CWORD-1]}\"\n";
+  a.first_word = "1";
+  a.cursor = "COMP_CWORD";
+  a.word = "${COMP_WORDS[i]}";
+  a.directories = "COMPREPLY=($(compgen -d -- \"$cur\"))";
+  a.output_kinds = "COMPREPLY=($(compgen -W \"table json\" -- \"$cur\"))";
+  a.nothing = "COMPREPLY=()";
+  a.commands = "  COMPREPLY=($(compgen -W \"$(_syncblock_words \"$sb_path\")\" -- \"$cur\"))\n";
+  return absl::StrCat("# bash completion for syncblock: source <(syncblock completion bash)\n",
+                      WordsFunction(t), CompletionFunction(t, a),
+                      "complete -F _syncblock syncblock\n");
 }
 
 std::string Zsh(const Tree& t) {
+  ShellActions a;
+  a.header = "  local prev=\"${words[CURRENT-1]}\"\n";
+  a.first_word = "2";
+  a.cursor = "CURRENT";
+  a.word = "${words[i]}";
+  a.directories = "_files -/";
+  a.output_kinds = "compadd table json";
+  a.nothing = ":";
+  a.commands =
+      "  local candidates\n"
+      "  candidates=\"$(_syncblock_words \"$sb_path\")\" || return 1\n"
+      "  compadd -- ${=candidates}\n";
   return absl::StrCat(
       "#compdef syncblock\n"
       "# zsh completion for syncblock: source <(syncblock completion zsh) after compinit,\n"
       "# or save it as _syncblock in a directory of $fpath.\n",
-      WordsFunction(t),
-      "_syncblock() {\n"
-      "  local sb_path=\"\" w i prev=\"${words[CURRENT-1]}\"\n"
-      "  for ((i = 2; i < CURRENT; i++)); do\n"
-      "    w=\"${words[i]}\"\n"
-      "    case \"$w\" in\n"
-      "      ",
-      ValueFlagsPattern(t),
-      ") ((i++)) ;;\n"
-      "      -*) ;;\n"
-      "      *) if _syncblock_words \"${sb_path:+$sb_path }$w\" >/dev/null; then\n"
-      "           sb_path=\"${sb_path:+$sb_path }$w\"\n"
-      "         fi ;;\n"
-      "    esac\n"
-      "  done\n"
-      "  case \"$prev\" in\n"
-      "    ",
-      kDirectoryFlags,
-      ") _files -/; return ;;\n"
-      "    -o|--output) compadd table json; return ;;\n"
-      "    ",
-      ValueFlagsPattern(t),
-      ") return ;;\n"
-      "  esac\n"
-      "  local candidates\n"
-      "  candidates=\"$(_syncblock_words \"$sb_path\")\" || return 1\n"
-      "  compadd -- ${=candidates}\n"
-      "}\n"
+      WordsFunction(t), CompletionFunction(t, a),
       "if [ \"${funcstack[1]}\" = _syncblock ]; then\n"
       "  _syncblock \"$@\"\n"
       "else\n"

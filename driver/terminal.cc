@@ -38,26 +38,9 @@ TermStyle DetectTerminal(int fd) {
 
 std::string Paint(const TermStyle& style, Color color, std::string_view text) {
   if (!style.color || color == Color::kNone || text.empty()) return std::string(text);
-  const char* code = "";
-  switch (color) {
-    case Color::kRed:
-      code = "31";
-      break;
-    case Color::kGreen:
-      code = "32";
-      break;
-    case Color::kYellow:
-      code = "33";
-      break;
-    case Color::kBold:
-      code = "1";
-      break;
-    case Color::kDim:
-      code = "2";
-      break;
-    case Color::kNone:
-      break;
-  }
+  // SGR codes, in the order of the enum.
+  static constexpr const char* kCodes[] = {"", "31", "32", "33", "1", "2"};
+  const char* code = kCodes[static_cast<int>(color)];
   return std::string("\x1b[") + code + "m" + std::string(text) + "\x1b[0m";
 }
 
