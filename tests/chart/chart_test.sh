@@ -357,7 +357,7 @@ NODES
 # Installs the schema packages into a cache (no lock file: it would name the
 # registry); prints the directory, or nothing when they cannot be had.
 schema_modules() {
-  local cache=${SYNCBLOCK_SCHEMA_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/syncblock/chart-schema}
+  local cache=${SYNCBLOCK_SCHEMA_CACHE:-${XDG_CACHE_HOME:-${HOME:-/tmp}/.cache}/syncblock/chart-schema}
   mkdir -p "$cache" || return 1
   if ! cmp -s "$HERE/schema/package.json" "$cache/package.json" \
       || [ ! -d "$cache/node_modules/kubernetes-models" ]; then
