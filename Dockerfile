@@ -5,14 +5,21 @@
 #
 #   docker build -t syncblock .                     # build, run the tests, package
 #   docker build --build-arg SKIP_TESTS=1 -t syncblock .
+#   scripts/image.sh                                # podman or docker, from build/syncblock
 #
 # Stage "build" compiles on Debian 12 with the same commands as a developer
 # machine (scripts/install-deps.sh, then CMake + Ninja) and runs the test
 # suite; stage "runtime" is debian:12-slim with the binary, the shared
 # libraries it links and the tools the node plugin runs, nothing else.
+#
+# BINARY_STAGE=prebuilt takes the binary from the build context instead (a
+# context holding this file and an already built `syncblock`): that is how
+# scripts/image.sh packages what scripts/build.sh compiled without compiling
+# it a second time. The unused stage is skipped (BuildKit, buildah/podman).
 
 ARG BUILD_IMAGE=debian:12
 ARG RUNTIME_IMAGE=debian:12-slim
+ARG BINARY_STAGE=build
 
 # ---------------------------------------------------------------------------
 FROM ${BUILD_IMAGE} AS build
@@ -51,31 +58,51 @@ RUN install -D -m 0755 build/syncblock /out/syncblock \
  && strip --strip-debug /out/syncblock
 
 # ---------------------------------------------------------------------------
+# A binary built outside (scripts/image.sh strips it first).
+FROM scratch AS prebuilt
+COPY syncblock /out/syncblock
+
+# The stage the runtime image takes its binary from: build or prebuilt.
+FROM ${BINARY_STAGE} AS binary
+
+# ---------------------------------------------------------------------------
 FROM ${RUNTIME_IMAGE} AS runtime
 
 ARG DEBIAN_FRONTEND=noninteractive
 
 # Shared libraries of the binary (grpc, protobuf, abseil, spdlog + fmt,
 # liburing, fuse3, cpp-httplib with its openssl/zlib/brotli), then the tools
-# the node plugin runs: mkfs.ext4/resize2fs/e2fsck (e2fsprogs), mkfs.xfs/xfs_growfs
-# (xfsprogs), blkid (util-linux), mount/umount/losetup (mount), modprobe nbd
-# (kmod) and fusermount3 (fuse3) for the attach path without the nbd module
-# (the binary's own `fuse-export` serves the FUSE file).
+# the node plugin runs: mkfs.ext4/resize2fs/e2fsck (e2fsprogs), blkid
+# (util-linux), mount/umount/losetup (mount), modprobe nbd (kmod) and
+# fusermount3 (fuse3) for the attach path without the nbd module (the
+# binary's own `fuse-export` serves the FUSE file).
+# From xfsprogs only mkfs.xfs, xfs_growfs and xfs_repair, with the libraries
+# they link (libinih1, liburcu8): the package depends on python3 and ICU for
+# xfs_scrub, some 60 MB the node plugin never runs.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       libgrpc++1.51 libgrpc29 libprotobuf32 libabsl20220623 \
       libspdlog1.10 libfmt9 liburing2 libfuse3-3 \
       libcpp-httplib0.11 libssl3 zlib1g libbrotli1 \
-      e2fsprogs xfsprogs util-linux mount kmod fuse3 \
- && rm -rf /var/lib/apt/lists/*
+      e2fsprogs util-linux mount kmod fuse3 libinih1 liburcu8 \
+ && cd /tmp && apt-get download xfsprogs \
+ && dpkg-deb -x xfsprogs_*.deb /tmp/xfsprogs \
+ && install -m 0755 /tmp/xfsprogs/sbin/mkfs.xfs /tmp/xfsprogs/sbin/xfs_repair \
+      /tmp/xfsprogs/usr/sbin/xfs_growfs /usr/sbin/ \
+ && install -D -m 0644 /tmp/xfsprogs/usr/share/doc/xfsprogs/copyright \
+      /usr/share/doc/xfsprogs/copyright \
+ && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /tmp/xfsprogs* \
+ && mkfs.xfs -V && xfs_growfs -V
 
 # The storage daemon's user. The node plugin pod overrides it with
 # runAsUser 0 (it mounts and makes filesystems); the daemon never needs root.
+# /var/lib/syncblock is its own, so a volume mounted there starts writable.
 RUN groupadd --system --gid 65532 syncblock \
  && useradd --system --uid 65532 --gid 65532 --no-create-home \
-      --home-dir /var/lib/syncblock --shell /usr/sbin/nologin syncblock
+      --home-dir /var/lib/syncblock --shell /usr/sbin/nologin syncblock \
+ && install -d -o 65532 -g 65532 -m 0750 /var/lib/syncblock
 
-COPY --from=build /out/syncblock /usr/local/bin/syncblock
+COPY --from=binary /out/syncblock /usr/local/bin/syncblock
 
 # Fails the build when a library the binary links is missing from the list
 # above, instead of at the first pod start.

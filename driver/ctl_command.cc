@@ -1,5 +1,7 @@
 // `syncblock ctl`: the command table. Another area's commands (for example
 // `ctl csi ...`) join by appending its list here.
+#include <unistd.h>
+
 #include <iostream>
 
 #include "driver/commands.h"
@@ -8,14 +10,19 @@
 
 namespace syncblock::driver {
 
-int RunCtl(int argc, char** argv) {
+std::vector<CtlCommand> CtlCommandTable() {
   std::vector<CtlCommand> table;
   for (auto* area : {&VolumeCtlCommands, &NodeCtlCommands, &SyncCtlCommands, &SnapshotCtlCommands,
                      &CsiCtlCommands}) {
     auto commands = (*area)();
     table.insert(table.end(), commands.begin(), commands.end());
   }
-  return DispatchCtl(table, argc, argv, std::cout, std::cerr);
+  return table;
+}
+
+int RunCtl(int argc, char** argv) {
+  return DispatchCtl(CtlCommandTable(), argc, argv, std::cout, std::cerr,
+                     DetectTerminal(STDOUT_FILENO), DetectTerminal(STDERR_FILENO));
 }
 
 }  // namespace syncblock::driver

@@ -17,11 +17,13 @@ std::vector<CtlCommand> NodeCtlCommands();
 std::vector<CtlCommand> SyncCtlCommands();
 // snapshot create|delete|list|show|diff|verify.
 std::vector<CtlCommand> SnapshotCtlCommands();
+// Every ctl command, of every area (ctl_command.cc).
+std::vector<CtlCommand> CtlCommandTable();
 
 // A volume as `volume show` prints it (the answer of every command that
 // changes a volume).
 inline void PrintVolume(CtlContext& ctx, const repl::VolumeView& v) {
-  ctx.Print(VolumeToJson(v), RenderVolume(v));
+  ctx.Print(VolumeToJson(v), RenderVolume(v, ctx.style()));
 }
 
 }  // namespace syncblock::driver

@@ -252,13 +252,21 @@ absl::Status Stage(CtlContext& ctx, const std::vector<std::string>& args) {
     *req.mutable_publish_context() = published.publish_context();
   }
   // The CO hands over the volume_context CreateVolume returned (the node
-  // takes the filesystem from it); the controller still has it.
-  ::csi::v1::ControllerGetVolumeRequest get;
-  get.set_volume_id(args[0]);
-  ::csi::v1::ControllerGetVolumeResponse volume;
-  RETURN_IF_ERROR(client->Call(client->controller(),
-                               &::csi::v1::Controller::Stub::ControllerGetVolume, get, &volume));
-  *req.mutable_volume_context() = volume.volume().volume_context();
+  // takes the filesystem from it): --volume-context, else the controller's,
+  // when the endpoint serves one (a node-only plugin, as on a cluster's
+  // nodes, does not: then the capability's filesystem is what counts).
+  if (flags.Has("volume-context")) {
+    RETURN_IF_ERROR(ParseKeyValues("volume-context", flags.Get("volume-context"),
+                                   req.mutable_volume_context()));
+  } else {
+    ::csi::v1::ControllerGetVolumeRequest get;
+    get.set_volume_id(args[0]);
+    ::csi::v1::ControllerGetVolumeResponse volume;
+    absl::Status got = client->Call(
+        client->controller(), &::csi::v1::Controller::Stub::ControllerGetVolume, get, &volume);
+    if (!got.ok() && got.code() != absl::StatusCode::kUnimplemented) return got;
+    *req.mutable_volume_context() = volume.volume().volume_context();
+  }
   // As a CO does, make the staging directory.
   std::error_code ec;
   std::filesystem::create_directories(req.staging_target_path(), ec);
@@ -493,7 +501,9 @@ std::vector<CtlCommand> CsiCtlCommands() {
       .Flag("publish-context", "k=v,...", "the context `csi publish` printed")
       .Flag("auto-publish", "", "run ControllerPublishVolume first and use its context")
       .Flag("node", "NODE-ID", "with --auto-publish: the CSI node (default: the plugin's own)")
-      .Flag("readonly", "", "with --auto-publish: publish read-only");
+      .Flag("readonly", "", "with --auto-publish: publish read-only")
+      .Flag("volume-context", "k=v,...",
+            "CreateVolume's volume_context (default: the controller's)");
   out.push_back(std::move(CapabilityHelp(stage)));
   CtlCommand mount = Csi({"mount"}, "VOLUME-ID", "NodePublishVolume", 1, Mount);
   mount.Flag("staging-path", "P", "where the volume is staged; required")

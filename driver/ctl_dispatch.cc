@@ -13,7 +13,6 @@ namespace syncblock::driver {
 
 namespace {
 
-constexpr char kUsagePayload[] = "type.syncblock/ctl.usage";
 constexpr char kDefaultStorageNodes[] = "127.0.0.1:7400";
 const std::set<std::string> kGlobalFlags = {"storage-nodes", "cluster", "output", "timeout-ms"};
 
@@ -22,7 +21,9 @@ constexpr char kGlobalHelp[] =
     "  --storage-nodes H:P,...  storage nodes' control addresses (default 127.0.0.1:7400)\n"
     "  --cluster DIR            use the local cluster in DIR (DIR/cluster.json)\n"
     "  -o, --output table|json  output format (default table)\n"
-    "  --timeout-ms N           deadline of each call to a storage node (default 10000)\n";
+    "  --timeout-ms N           deadline of each call to a storage node (default 10000)\n"
+    "\n"
+    "exit codes: 0 ok, 1 failed, 2 usage error, 3 not found, 4 storage nodes unavailable\n";
 
 std::string Usage(const CtlCommand& c) {
   std::string line = absl::StrCat("syncblock ctl ", absl::StrJoin(c.path, " "));
@@ -56,8 +57,8 @@ bool StartsWith(const std::vector<std::string>& v, const std::vector<std::string
 
 }  // namespace
 
-CtlContext::CtlContext(Flags flags, std::ostream& out, std::ostream& err)
-    : flags_(std::move(flags)), out_(out), err_(err) {}
+CtlContext::CtlContext(Flags flags, std::ostream& out, std::ostream& err, TermStyle style)
+    : flags_(std::move(flags)), out_(out), err_(err), style_(style) {}
 
 absl::StatusOr<repl::StorageCluster*> CtlContext::Cluster() {
   if (!cluster_) {
@@ -93,16 +94,6 @@ CtlCommand MakeCtlCommand(std::vector<std::string> path, std::string args, std::
   return c;
 }
 
-absl::Status UsageError(absl::string_view message) {
-  absl::Status s = absl::InvalidArgumentError(message);
-  s.SetPayload(kUsagePayload, absl::Cord("1"));
-  return s;
-}
-
-bool IsUsageError(const absl::Status& status) {
-  return status.GetPayload(kUsagePayload).has_value();
-}
-
 absl::StatusOr<std::vector<std::string>> ResolveStorageNodes(const Flags& flags) {
   if (flags.Has("storage-nodes") && flags.Has("cluster")) {
     return UsageError("give --storage-nodes or --cluster, not both");
@@ -128,20 +119,30 @@ absl::StatusOr<std::vector<std::string>> ResolveStorageNodes(const Flags& flags)
   return std::vector<std::string>{kDefaultStorageNodes};
 }
 
+std::string CtlCommandList(const std::vector<CtlCommand>& table) {
+  std::vector<const CtlCommand*> all;
+  for (const auto& c : table) all.push_back(&c);
+  return ListCommands(all);
+}
+
 int DispatchCtl(const std::vector<CtlCommand>& table, int argc, char** argv, std::ostream& out,
-                std::ostream& err) {
+                std::ostream& err, TermStyle out_style, TermStyle err_style) {
+  const CtlCommand* cmd = nullptr;
+  Flags no_flags;
+  const Flags* given = &no_flags;
   auto fail = [&](const absl::Status& s) {
-    err << "syncblock ctl: " << s.message() << "\n";
-    return IsUsageError(s) ? 2 : 1;
+    err << Paint(err_style, Color::kRed, "syncblock ctl:") << " "
+        << ErrorLine(s, cmd ? cmd->path : std::vector<std::string>{}, *given) << "\n";
+    return ExitCodeFor(s);
   };
   std::set<std::string> bool_flags;
   for (const auto& c : table) bool_flags.insert(c.bool_flags.begin(), c.bool_flags.end());
   auto flags = Flags::Parse(argc, argv, bool_flags);
   if (!flags.ok()) return fail(UsageError(flags.status().message()));
+  given = &*flags;
   const auto& words = flags->positional();
   bool help = flags->GetBool("help");
 
-  const CtlCommand* cmd = nullptr;
   for (const auto& c : table) {
     if (StartsWith(words, c.path) && (!cmd || c.path.size() > cmd->path.size())) cmd = &c;
   }
@@ -160,7 +161,7 @@ int DispatchCtl(const std::vector<CtlCommand>& table, int argc, char** argv, std
       return 0;
     }
     err << ListCommands(under);
-    return 2;
+    return kExitUsage;
   }
   if (help) {
     out << HelpFor(*cmd);
@@ -181,7 +182,7 @@ int DispatchCtl(const std::vector<CtlCommand>& table, int argc, char** argv, std
   if (output != "table" && output != "json") {
     return fail(UsageError(absl::StrCat("--output must be table or json, not '", output, "'")));
   }
-  CtlContext ctx(*std::move(flags), out, err);
+  CtlContext ctx(*flags, out, err, out_style);
   ctx.set_json(output == "json");
   absl::Status s = cmd->run(ctx, args);
   if (!s.ok()) return fail(s);

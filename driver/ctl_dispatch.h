@@ -3,8 +3,9 @@
 // function declared in ctl_commands.h; the CSI commands (`ctl csi ...`) join by
 // adding their own list to the table in ctl_command.cc.
 //
-// Exit codes: 0 success, 1 an error from the cluster (one line on stderr,
-// `syncblock ctl: <message>`), 2 a usage error.
+// An error is one line on stderr, `syncblock ctl: <message>; <next step>`,
+// and the exit code tells usage, not-found and unavailable apart
+// (ctl_errors.h).
 //
 // Thread-compatible: one command runs at a time.
 #pragma once
@@ -18,7 +19,9 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "driver/ctl_errors.h"
 #include "driver/flags.h"
+#include "driver/terminal.h"
 #include "replication/client/storage_cluster.h"
 
 namespace syncblock::driver {
@@ -27,7 +30,7 @@ namespace syncblock::driver {
 // (connected on first use, so `--help` and usage errors need none).
 class CtlContext {
  public:
-  CtlContext(Flags flags, std::ostream& out, std::ostream& err);
+  CtlContext(Flags flags, std::ostream& out, std::ostream& err, TermStyle style = {});
 
   const Flags& flags() const { return flags_; }
   std::ostream& out() { return out_; }
@@ -35,6 +38,8 @@ class CtlContext {
   void Print(const nlohmann::json& json, const std::string& text);
   std::ostream& err() { return err_; }
   bool json() const { return json_; }
+  // Where standard output goes: a terminal (colour, width) or not.
+  const TermStyle& style() const { return style_; }
   void set_json(bool json) { json_ = json; }
 
   absl::StatusOr<repl::StorageCluster*> Cluster();
@@ -44,6 +49,7 @@ class CtlContext {
   std::ostream& out_;
   std::ostream& err_;
   bool json_ = false;
+  TermStyle style_;
   std::unique_ptr<repl::StorageCluster> cluster_;
 };
 
@@ -67,16 +73,16 @@ struct CtlCommand {
 CtlCommand MakeCtlCommand(std::vector<std::string> path, std::string args, std::string summary,
                           size_t min_args, size_t max_args, CtlRun run);
 
-// A status that makes ctl exit 2 and point at --help.
-absl::Status UsageError(absl::string_view message);
-bool IsUsageError(const absl::Status& status);
-
 // The storage nodes' control addresses from --storage-nodes, else --cluster
 // DIR (DIR/cluster.json), else 127.0.0.1:7400.
 absl::StatusOr<std::vector<std::string>> ResolveStorageNodes(const Flags& flags);
 
-// Parses `argv` (argv[0] is "ctl"), finds the command and runs it.
+// Parses `argv` (argv[0] is "ctl"), finds the command and runs it. `out_style`
+// describes `out` (tables fit its width, colour, redrawing), `err_style` `err`.
 int DispatchCtl(const std::vector<CtlCommand>& table, int argc, char** argv, std::ostream& out,
-                std::ostream& err);
+                std::ostream& err, TermStyle out_style = {}, TermStyle err_style = {});
+
+// The help text listing the commands of `table` (`syncblock ctl --help`).
+std::string CtlCommandList(const std::vector<CtlCommand>& table);
 
 }  // namespace syncblock::driver

@@ -2,6 +2,7 @@
 #include <ostream>
 
 #include "driver/ctl_commands.h"
+#include "driver/ctl_follow.h"
 #include "driver/output_json.h"
 #include "driver/output_text.h"
 #include "replication/util/status_macros.h"
@@ -13,13 +14,18 @@ namespace {
 absl::Status NodeList(CtlContext& ctx, const std::vector<std::string>&) {
   ASSIGN_OR_RETURN(auto* cluster, ctx.Cluster());
   ASSIGN_OR_RETURN(auto nodes, cluster->Nodes());
-  ctx.Print(NodesToJson(nodes), RenderNodes(nodes));
+  ctx.Print(NodesToJson(nodes), RenderNodes(nodes, ctx.style()));
   return absl::OkStatus();
 }
 
 absl::Status ReplicaAdd(CtlContext& ctx, const std::vector<std::string>& args) {
+  ASSIGN_OR_RETURN(auto follow, FollowFlags(ctx.flags()));
   ASSIGN_OR_RETURN(auto* cluster, ctx.Cluster());
   ASSIGN_OR_RETURN(auto view, cluster->AddReplica(args[0], args[1]));
+  if (ctx.flags().GetBool("wait")) {
+    RETURN_IF_ERROR(FollowVolume(ctx, args[0], follow));
+    ASSIGN_OR_RETURN(view, cluster->GetVolume(args[0]));
+  }
   PrintVolume(ctx, view);
   return absl::OkStatus();
 }
@@ -45,9 +51,10 @@ std::vector<CtlCommand> NodeCtlCommands() {
       MakeCtlCommand({"node", "list"}, "",
                      "the storage nodes: zone, addresses, space, replicas, reachability", 0, 0,
                      NodeList),
-      MakeCtlCommand({"replica", "add"}, "VOLUME NODE-ID",
-                     "add a replica of the volume on a node (it gets a full copy)", 2, 2,
-                     ReplicaAdd),
+      WithFollowFlags(MakeCtlCommand({"replica", "add"}, "VOLUME NODE-ID [--wait]",
+                                     "add a replica of the volume on a node (it gets a full copy)",
+                                     2, 2, ReplicaAdd)
+                          .Flag("wait", "", "show the full copy's progress until it is in sync")),
       MakeCtlCommand({"replica", "remove"}, "VOLUME NODE-ID",
                      "remove a secondary replica and delete its data", 2, 2, ReplicaRemove),
       MakeCtlCommand({"promote"}, "VOLUME NODE-ID",

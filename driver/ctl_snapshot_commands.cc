@@ -22,7 +22,7 @@ absl::Status CheckId(const std::string& id) {
 absl::Status Create(CtlContext& ctx, const std::vector<std::string>& args) {
   ASSIGN_OR_RETURN(auto* cluster, ctx.Cluster());
   ASSIGN_OR_RETURN(auto snapshot, cluster->CreateSnapshot(args[0], args[1]));
-  ctx.Print(SnapshotToJson(snapshot), RenderSnapshot(snapshot));
+  ctx.Print(SnapshotToJson(snapshot), RenderSnapshot(snapshot, NowUnixMs(), ctx.style()));
   return absl::OkStatus();
 }
 
@@ -38,7 +38,7 @@ absl::Status Delete(CtlContext& ctx, const std::vector<std::string>& args) {
 absl::Status List(CtlContext& ctx, const std::vector<std::string>& args) {
   ASSIGN_OR_RETURN(auto* cluster, ctx.Cluster());
   ASSIGN_OR_RETURN(auto snapshots, cluster->ListSnapshots(args.empty() ? "" : args[0]));
-  ctx.Print(SnapshotsToJson(snapshots), RenderSnapshots(snapshots));
+  ctx.Print(SnapshotsToJson(snapshots), RenderSnapshots(snapshots, NowUnixMs(), ctx.style()));
   return absl::OkStatus();
 }
 
@@ -46,7 +46,7 @@ absl::Status Show(CtlContext& ctx, const std::vector<std::string>& args) {
   RETURN_IF_ERROR(CheckId(args[0]));
   ASSIGN_OR_RETURN(auto* cluster, ctx.Cluster());
   ASSIGN_OR_RETURN(auto snapshot, cluster->GetSnapshot(args[0]));
-  ctx.Print(SnapshotToJson(snapshot), RenderSnapshot(snapshot));
+  ctx.Print(SnapshotToJson(snapshot), RenderSnapshot(snapshot, NowUnixMs(), ctx.style()));
   return absl::OkStatus();
 }
 

@@ -93,31 +93,36 @@ json DiffToJson(const std::string& from, const std::string& to,
           {"extents", extents}};
 }
 
-std::string RenderSnapshot(const repl::SnapshotView& s) {
+std::string RenderSnapshot(const repl::SnapshotView& s, int64_t now_unix_ms,
+                           const TermStyle& style) {
   std::string out;
   absl::StrAppend(&out, "snapshot:      ", s.id, "\n");
   absl::StrAppend(&out, "volume:        ", s.volume_id, "\n");
   absl::StrAppend(&out, "size:          ", FormatSize(s.size_bytes), " (", s.size_bytes,
                   " bytes)\n");
-  absl::StrAppend(&out, "created:       ", FormatUnixMs(s.creation_time_unix_ms), "\n");
+  absl::StrAppend(&out, "created:       ", FormatUnixMs(s.creation_time_unix_ms), " (",
+                  FormatAgo(s.creation_time_unix_ms, now_unix_ms), ")\n");
   absl::StrAppend(&out, "ready to use:  ", s.ready_to_use ? "yes" : "no", "\n");
   Table t({"NODE", "STATE", "COPIED", "TOTAL"});
+  t.Painted("STATE", StateColor);
   for (const auto& r : s.replicas) {
     bool copying = r.state == "copying";
     t.AddRow({r.node, r.state, copying ? FormatSize(r.bytes_copied) : "",
               copying ? FormatSize(r.bytes_total) : ""});
   }
-  absl::StrAppend(&out, "\n", t.Render());
+  absl::StrAppend(&out, "\n", t.Render(style));
   return out;
 }
 
-std::string RenderSnapshots(const std::vector<repl::SnapshotView>& snapshots) {
+std::string RenderSnapshots(const std::vector<repl::SnapshotView>& snapshots, int64_t now_unix_ms,
+                            const TermStyle& style) {
   Table t({"SNAPSHOT", "SIZE", "CREATED", "READY", "REPLICAS"});
+  t.Flexible("SNAPSHOT").Flexible("REPLICAS");
   for (const auto& s : snapshots) {
-    t.AddRow({s.id, FormatSize(s.size_bytes), FormatUnixMs(s.creation_time_unix_ms),
+    t.AddRow({s.id, FormatSize(s.size_bytes), FormatAgo(s.creation_time_unix_ms, now_unix_ms),
               s.ready_to_use ? "yes" : "no", ReplicaStates(s)});
   }
-  return t.Render();
+  return t.Render(style);
 }
 
 std::string RenderDiff(const std::string& from, const std::string& to,

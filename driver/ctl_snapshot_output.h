@@ -10,6 +10,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "driver/human_format.h"
+#include "driver/terminal.h"
 #include "replication/client/storage_cluster.h"
 
 namespace syncblock::driver {
@@ -32,8 +34,11 @@ nlohmann::json SnapshotsToJson(const std::vector<repl::SnapshotView>& snapshots)
 nlohmann::json DiffToJson(const std::string& from, const std::string& to,
                           const repl::SnapshotDiffView& diff);
 
-std::string RenderSnapshot(const repl::SnapshotView& s);
-std::string RenderSnapshots(const std::vector<repl::SnapshotView>& snapshots);
+// Creation times show how long ago they were, as of `now_unix_ms`.
+std::string RenderSnapshot(const repl::SnapshotView& s, int64_t now_unix_ms = NowUnixMs(),
+                           const TermStyle& style = {});
+std::string RenderSnapshots(const std::vector<repl::SnapshotView>& snapshots,
+                            int64_t now_unix_ms = NowUnixMs(), const TermStyle& style = {});
 std::string RenderDiff(const std::string& from, const std::string& to,
                        const repl::SnapshotDiffView& diff);
 

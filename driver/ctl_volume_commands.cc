@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "driver/ctl_commands.h"
+#include "driver/ctl_follow.h"
 #include "driver/output_json.h"
 #include "driver/output_text.h"
 #include "replication/util/status_macros.h"
@@ -46,6 +47,7 @@ absl::Status Create(CtlContext& ctx, const std::vector<std::string>& args) {
       return UsageError(parts.status().message());
     }
   }
+  ASSIGN_OR_RETURN(auto follow, FollowFlags(f));
   ASSIGN_OR_RETURN(auto* cluster, ctx.Cluster());
   if (!f.Has("size")) {
     // A clone is as large as its source unless told otherwise.
@@ -58,6 +60,8 @@ absl::Status Create(CtlContext& ctx, const std::vector<std::string>& args) {
     }
   }
   ASSIGN_OR_RETURN(auto view, cluster->CreateVolume(spec));
+  // A clone's secondaries get full copies: --wait shows them to the end.
+  if (f.GetBool("wait")) RETURN_IF_ERROR(FollowVolume(ctx, spec.id, follow));
   // A new primary connects to its peers within moments of its creation; show
   // the volume once they are connected rather than the instant before.
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
@@ -87,7 +91,7 @@ absl::Status Show(CtlContext& ctx, const std::vector<std::string>& args) {
 absl::Status List(CtlContext& ctx, const std::vector<std::string>&) {
   ASSIGN_OR_RETURN(auto* cluster, ctx.Cluster());
   ASSIGN_OR_RETURN(auto views, cluster->ListVolumes());
-  ctx.Print(VolumesToJson(views), RenderVolumes(views));
+  ctx.Print(VolumesToJson(views), RenderVolumes(views, ctx.style()));
   return absl::OkStatus();
 }
 
@@ -125,16 +129,19 @@ absl::Status Export(CtlContext& ctx, const std::vector<std::string>& args) {
 
 std::vector<CtlCommand> VolumeCtlCommands() {
   return {
-      MakeCtlCommand({"volume", "create"}, "NAME --size SIZE [--replicas N] [--from-...]",
-                     "create a replicated volume, empty or a clone of a snapshot or volume", 1, 1,
-                     Create)
-          .Flag("size", "SIZE", "size, a multiple of 4096 (e.g. 1G, 256MiB); a clone: at least "
-                                "its source's (default: the source's)")
-          .Flag("replicas", "N", "number of replicas, 1..5 (default 3)")
-          .Flag("nodes", "A,B,...", "place the replicas on these nodes, first one primary")
-          .Flag("zones", "Z1,Z2,...", "place the replicas only in these zones")
-          .Flag("from-snapshot", "VOLUME@NAME", "start as a copy of this snapshot")
-          .Flag("from-volume", "VOLUME", "start as a copy of this volume as it is now"),
+      WithFollowFlags(
+          MakeCtlCommand({"volume", "create"}, "NAME --size SIZE [--replicas N] [--from-...]",
+                         "create a replicated volume, empty or a clone of a snapshot or volume", 1,
+                         1, Create)
+              .Flag("size", "SIZE",
+                    "size, a multiple of 4096 (e.g. 1G, 256MiB); a clone: at least "
+                    "its source's (default: the source's)")
+              .Flag("replicas", "N", "number of replicas, 1..5 (default 3)")
+              .Flag("nodes", "A,B,...", "place the replicas on these nodes, first one primary")
+              .Flag("zones", "Z1,Z2,...", "place the replicas only in these zones")
+              .Flag("from-snapshot", "VOLUME@NAME", "start as a copy of this snapshot")
+              .Flag("from-volume", "VOLUME", "start as a copy of this volume as it is now")
+              .Flag("wait", "", "show the copies' progress until every replica is in sync")),
       MakeCtlCommand({"volume", "expand"}, "NAME --size SIZE",
                      "grow a volume online (NBD clients see the size when they reconnect)", 1, 1,
                      Expand)

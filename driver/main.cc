@@ -12,11 +12,12 @@ constexpr char kUsage[] =
     "usage: syncblock <command> [flags]\n"
     "\n"
     "commands:\n"
-    "  storage   run a storage node (replicas, replication, NBD export)\n"
-    "  csi       run the CSI driver (--mode controller|node|all)\n"
-    "  ctl       manage volumes and replicas on storage nodes\n"
-    "  local     run a whole cluster on this machine (up|down|kill|start)\n"
-    "  version   print the version\n"
+    "  storage     run a storage node (replicas, replication, NBD export)\n"
+    "  csi         run the CSI driver (--mode controller|node|all)\n"
+    "  ctl         manage volumes and replicas on storage nodes\n"
+    "  local       run a whole cluster on this machine (up|down|kill|start)\n"
+    "  completion  print a shell completion script (bash|zsh)\n"
+    "  version     print the version\n"
     "\n"
     "`syncblock <command> --help` describes a command's flags.\n";
 
@@ -39,6 +40,7 @@ int main(int argc, char** argv) {
   if (cmd == "csi") return syncblock::driver::RunCsi(sub_argc, sub_argv);
   if (cmd == "ctl") return syncblock::driver::RunCtl(sub_argc, sub_argv);
   if (cmd == "local") return syncblock::driver::RunLocal(sub_argc, sub_argv);
+  if (cmd == "completion") return syncblock::driver::RunCompletion(sub_argc, sub_argv);
   if (cmd == "fuse-export") return syncblock::driver::RunFuseExport(sub_argc, sub_argv);
   if (cmd == "version" || cmd == "--version") {
     std::printf("syncblock %s\n", SYNCBLOCK_VERSION);

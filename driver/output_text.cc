@@ -23,15 +23,9 @@ std::string Health(const repl::VolumeView& v) {
   return InSync(v) == v.replicas.size() ? "healthy" : "degraded";
 }
 
-}  // namespace
+Color Painter(const std::string& state) { return StateColor(state); }
 
-std::string FormatDuration(double seconds) {
-  if (!(seconds >= 0) || std::isinf(seconds)) return "?";
-  auto s = static_cast<uint64_t>(std::llround(seconds));
-  if (s < 60) return absl::StrCat(s, "s");
-  if (s < 3600) return absl::StrCat(s / 60, "m", s % 60, "s");
-  return absl::StrCat(s / 3600, "h", (s % 3600) / 60, "m");
-}
+}  // namespace
 
 std::string FormatProgress(const repl::ReplicaView& r) {
   if (r.bytes_total == 0) return "-";
@@ -39,15 +33,16 @@ std::string FormatProgress(const repl::ReplicaView& r) {
   std::string out = absl::StrFormat("%s / %s (%.0f%%)", FormatSize(r.bytes_copied),
                                     FormatSize(r.bytes_total), pct);
   if (r.state == "resyncing") {
-    absl::StrAppend(&out, ", ", FormatSize(static_cast<uint64_t>(r.rate_bytes_per_second)),
-                    "/s, ETA ", FormatDuration(r.eta_seconds));
+    absl::StrAppend(&out, ", ", FormatRate(r.rate_bytes_per_second), ", ETA ",
+                    FormatDuration(r.eta_seconds));
   }
   if (r.full_copy) absl::StrAppend(&out, ", full copy");
   return out;
 }
 
-std::string RenderNodes(const std::vector<repl::StorageNodeView>& nodes) {
+std::string RenderNodes(const std::vector<repl::StorageNodeView>& nodes, const TermStyle& style) {
   Table t({"ID", "ZONE", "CONTROL", "NBD", "CAPACITY", "AVAILABLE", "REPLICAS", "STATUS"});
+  t.Optional("NBD").Optional("ZONE").Flexible("STATUS").Painted("STATUS", Painter);
   for (const auto& n : nodes) {
     if (!n.reachable) {
       t.AddRow({n.id.empty() ? "?" : n.id, "", n.control_address, "", "", "", "",
@@ -57,18 +52,18 @@ std::string RenderNodes(const std::vector<repl::StorageNodeView>& nodes) {
     t.AddRow({n.id, n.zone, n.control_address, n.nbd_address, FormatSize(n.capacity_bytes),
               FormatSize(n.available_bytes), absl::StrCat(n.replica_count), "ready"});
   }
-  return t.Render();
+  return t.Render(style);
 }
 
-std::string RenderVolume(const repl::VolumeView& v) {
+std::string RenderVolume(const repl::VolumeView& v, const TermStyle& style) {
   std::string out;
   absl::StrAppend(&out, "Volume:   ", v.id, "\n");
   absl::StrAppend(&out, "Size:     ", FormatSize(v.size_bytes), " (", v.size_bytes, " bytes)\n");
   absl::StrAppend(&out, "Epoch:    ", v.epoch, "\n");
   absl::StrAppend(&out, "Primary:  ", v.primary, "\n");
   absl::StrAppend(&out, "NBD:      ", v.nbd_uri.empty() ? "(no primary serving)" : v.nbd_uri, "\n");
-  absl::StrAppend(&out, "State:    ", Health(v), " (", InSync(v), "/", v.replicas.size(),
-                  " replicas in sync)\n");
+  absl::StrAppend(&out, "State:    ", Paint(style, StateColor(Health(v)), Health(v)), " (",
+                  InSync(v), "/", v.replicas.size(), " replicas in sync)\n");
   if (!v.attributes.empty()) {
     std::vector<std::string> attrs;
     for (const auto& [k, val] : v.attributes) attrs.push_back(absl::StrCat(k, "=", val));
@@ -76,27 +71,31 @@ std::string RenderVolume(const repl::VolumeView& v) {
   }
   absl::StrAppend(&out, "\n");
   Table t({"NODE", "ROLE", "STATE", "RESYNC", "MESSAGE"});
+  t.Flexible("MESSAGE").Flexible("RESYNC").Painted("STATE", Painter);
   for (const auto& r : v.replicas) {
     t.AddRow({r.node, r.node == v.primary ? "primary" : "secondary", r.state, FormatProgress(r),
               r.message});
   }
-  absl::StrAppend(&out, t.Render());
+  absl::StrAppend(&out, t.Render(style));
   return out;
 }
 
-std::string RenderVolumes(const std::vector<repl::VolumeView>& volumes) {
+std::string RenderVolumes(const std::vector<repl::VolumeView>& volumes, const TermStyle& style) {
   Table t({"ID", "SIZE", "REPLICAS", "PRIMARY", "EPOCH", "STATE"});
+  t.Flexible("ID").Painted("STATE", Painter);
   for (const auto& v : volumes) {
     t.AddRow({v.id, FormatSize(v.size_bytes), absl::StrCat(InSync(v), "/", v.replicas.size()),
               v.primary, absl::StrCat(v.epoch), Health(v)});
   }
-  return t.Render();
+  return t.Render(style);
 }
 
-std::string RenderVerify(const std::string& volume, const repl::VerifyReport& report) {
+std::string RenderVerify(const std::string& volume, const repl::VerifyReport& report,
+                         const TermStyle& style) {
   std::string out;
   if (report.identical) {
-    absl::StrAppend(&out, "volume ", volume, ": replicas identical (region size ",
+    absl::StrAppend(&out, "volume ", volume, ": replicas ",
+                    Paint(style, Color::kGreen, "identical"), " (region size ",
                     FormatSize(report.region_size), ")\n");
     return out;
   }
@@ -104,10 +103,11 @@ std::string RenderVerify(const std::string& volume, const repl::VerifyReport& re
     std::vector<uint64_t> shown(
         report.differing_regions.begin(),
         report.differing_regions.begin() + std::min<size_t>(report.differing_regions.size(), 32));
-    absl::StrAppend(&out, "volume ", volume, ": ", report.differing_regions.size(),
-                    " regions differ (region size ", FormatSize(report.region_size),
-                    "): ", absl::StrJoin(shown, ","),
-                    shown.size() < report.differing_regions.size() ? ",..." : "", "\n");
+    absl::StrAppend(
+        &out, "volume ", volume, ": ",
+        Paint(style, Color::kRed, absl::StrCat(report.differing_regions.size(), " regions differ")),
+        " (region size ", FormatSize(report.region_size), "): ", absl::StrJoin(shown, ","),
+        shown.size() < report.differing_regions.size() ? ",..." : "", "\n");
   }
   for (const auto& [node, error] : report.unreachable) {
     absl::StrAppend(&out, "volume ", volume, ": replica on ", node, " not checked: ", error, "\n");
@@ -115,8 +115,9 @@ std::string RenderVerify(const std::string& volume, const repl::VerifyReport& re
   return out;
 }
 
-std::string RenderResyncStatus(const repl::VolumeView& v) {
+std::string RenderResyncStatus(const repl::VolumeView& v, const TermStyle& style) {
   Table t({"NODE", "STATE", "COPIED", "TOTAL", "PROGRESS", "RATE", "ETA"});
+  t.Flexible("NODE").Painted("STATE", Painter);
   for (const auto& r : v.replicas) {
     bool any = r.bytes_total > 0;
     t.AddRow({r.node, r.state, any ? FormatSize(r.bytes_copied) : "-",
@@ -124,12 +125,10 @@ std::string RenderResyncStatus(const repl::VolumeView& v) {
               any ? absl::StrFormat("%.0f%%", 100.0 * static_cast<double>(r.bytes_copied) /
                                                   static_cast<double>(r.bytes_total))
                   : "-",
-              r.state == "resyncing"
-                  ? absl::StrCat(FormatSize(static_cast<uint64_t>(r.rate_bytes_per_second)), "/s")
-                  : "-",
+              r.state == "resyncing" ? FormatRate(r.rate_bytes_per_second) : "-",
               r.state == "resyncing" ? FormatDuration(r.eta_seconds) : "-"});
   }
-  return absl::StrCat("volume ", v.id, " (primary ", v.primary, ")\n", t.Render());
+  return absl::StrCat("volume ", v.id, " (primary ", v.primary, ")\n", t.Render(style));
 }
 
 }  // namespace syncblock::driver

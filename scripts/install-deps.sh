@@ -10,7 +10,11 @@ packages=(
   liburing-dev libfuse3-dev fuse3
   qemu-utils libnbd-bin nbdkit fio
   e2fsprogs xfsprogs util-linux mount procps psmisc python3 python3-yaml clang iptables
+  tmux zsh podman runc debootstrap
 )
+# Node.js and npm (the chart's schema check): Debian's, unless already on PATH.
+command -v node >/dev/null 2>&1 || packages+=(nodejs)
+command -v npm >/dev/null 2>&1 || packages+=(npm)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # README command 2: installs what is missing, builds everything with -Werror,
-# and runs every test: unit, integration and fault tests (ctest), and the Helm
-# chart tests. Exits non-zero when anything fails.
+# and runs every test: unit, integration and fault tests (ctest), the Helm
+# chart tests, and the image built and run with podman. Exits non-zero when
+# anything fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR=${BUILD_DIR:-build}
@@ -28,5 +29,21 @@ TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" "$TSAN_DIR/tests/engine/e
 
 if [ -n "${CI:-}" ]; then export SYNCBLOCK_REQUIRE_HELM=1; fi
 tests/chart/chart_test.sh || status=1
+
+# The image, packaged from the binary built above (scripts/image.sh, podman),
+# and run for real (tests/container/container_test.sh). Without podman or
+# docker this is skipped, except in CI.
+image_start=$(date +%s)
+if command -v podman >/dev/null 2>&1 || command -v docker >/dev/null 2>&1 || [ -n "${CI:-}" ]; then
+  if scripts/image.sh; then
+    tests/container/container_test.sh || status=1
+  else
+    echo "FAIL scripts/image.sh could not build the image"
+    status=1
+  fi
+  echo "image build and container test took $(( $(date +%s) - image_start )) s"
+else
+  echo "SKIP image and container test: no podman or docker (apt-get install podman runc debootstrap)"
+fi
 
 exit $status

@@ -9,13 +9,29 @@
 # chart that the checks must catch. Without a cluster: manifests are checked
 # by reading them, since `kubectl apply --dry-run` needs an API server.
 #
+# Kubernetes API: every rendered object (and every example) is validated
+# against the upstream OpenAPI schemas, offline, by the npm packages
+# kubernetes-models and @kubernetes-models/prometheus-operator (schema/),
+# installed with npm into a cache outside the tree. Kinds of other projects'
+# CRDs (VolumeSnapshotClass, KubeVirt, CDI) have no schema there and are
+# left to check_manifests.py, which the output says.
+#
+# Upgrades: the previous chart version (the newest commit of the chart whose
+# Chart.yaml version differs, from git) and this one render objects whose
+# immutable fields are equal (immutable_fields.py), so `helm upgrade` cannot
+# fail on them.
+#
+# README: its values table is what values_doc.py generates from the `# --`
+# comments of values.yaml, and every value has one.
+#
 # Dockerfile: no Docker engine is assumed. check_dockerfile.sh parses stages,
 # COPY --from references and the runtime package list, and compares the list
 # with what a built binary links (when one is found). hadolint runs if present.
 #
 # Needs helm (scripts/install-helm.sh installs it). Without helm the chart
 # part is skipped with a message and the script still succeeds, unless
-# SYNCBLOCK_REQUIRE_HELM is set. The detailed checks need python3 with PyYAML
+# SYNCBLOCK_REQUIRE_HELM is set (CI sets it; then a missing npm package,
+# git history or node is a failure too, not a skip). The detailed checks need python3 with PyYAML
 # (Debian: python3-yaml); without it only grep-level checks run.
 #
 # The last line is "N passed, N failed"; the exit status is 0 iff N failed is 0.
@@ -269,9 +285,9 @@ MUTATIONS = [
      "            - --leader-election\n            - --handle-volume-inuse-error=false",
      "            - --handle-volume-inuse-error=false"),
     ("snapshots off by default", "values.yaml",
-     "snapshots:\n  enabled: true", "snapshots:\n  enabled: false"),
+     "VolumeSnapshotClass.\n  enabled: true", "VolumeSnapshotClass.\n  enabled: false"),
     ("expansion off by default", "values.yaml",
-     "expansion:\n  enabled: true", "expansion:\n  enabled: false"),
+     "its RBAC.\n  enabled: true", "its RBAC.\n  enabled: false"),
     ("filesystem class without expansion", "values.yaml",
      "    allowVolumeExpansion: true", "    allowVolumeExpansion: false"),
     ("storage daemon as root", "templates/daemonset-storage.yaml",
@@ -337,6 +353,105 @@ NODES
   fi
 }
 
+
+# Installs the schema packages into a cache (no lock file: it would name the
+# registry); prints the directory, or nothing when they cannot be had.
+schema_modules() {
+  local cache=${SYNCBLOCK_SCHEMA_CACHE:-${XDG_CACHE_HOME:-${HOME:-/tmp}/.cache}/syncblock/chart-schema}
+  mkdir -p "$cache" || return 1
+  if ! cmp -s "$HERE/schema/package.json" "$cache/package.json" \
+      || [ ! -d "$cache/node_modules/kubernetes-models" ]; then
+    cp "$HERE/schema/package.json" "$cache/package.json"
+    (cd "$cache" && npm install --no-package-lock --no-audit --no-fund --silent) \
+      >"$WORK/npm.log" 2>&1 || { sed 's/^/    /' "$WORK/npm.log" | tail -5 >&2; return 1; }
+  fi
+  cp "$HERE/schema/validate.mjs" "$cache/validate.mjs"
+  echo "$cache"
+}
+
+to_json() {  # to_json YAML-FILES... > JSON (one array of every document)
+  "$PYTHON" -c '
+import json, sys, yaml
+docs = []
+for path in sys.argv[1:]:
+    with open(path) as f:
+        docs += [d for d in yaml.safe_load_all(f) if d]
+print(json.dumps(docs))' "$@"
+}
+
+schema_checks() {
+  local modules s
+  if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    skip_or_fail "Kubernetes schema validation: node and npm are needed (Debian: nodejs npm)"
+    return
+  fi
+  if ! modules=$(schema_modules); then
+    skip_or_fail "Kubernetes schema validation: npm could not install tests/chart/schema/package.json"
+    return
+  fi
+  for s in defaults all-on custom; do
+    [ -s "$WORK/$s.yaml" ] || continue
+    to_json "$WORK/$s.yaml" >"$WORK/$s.json"
+    node "$modules/validate.mjs" "values-$s.yaml" "$WORK/$s.json" >"$WORK/schema-$s.out" 2>&1
+    grep -q '^PASS\|^FAIL' "$WORK/schema-$s.out" || echo "FAIL validate.mjs crashed" >>"$WORK/schema-$s.out"
+    tally "$WORK/schema-$s.out"
+  done
+  to_json "$CHART"/examples/*.yaml >"$WORK/examples.json"
+  node "$modules/validate.mjs" examples "$WORK/examples.json" >"$WORK/schema-ex.out" 2>&1
+  grep -q '^PASS\|^FAIL' "$WORK/schema-ex.out" || echo "FAIL validate.mjs crashed" >>"$WORK/schema-ex.out"
+  tally "$WORK/schema-ex.out"
+}
+
+# The previous chart version from git: the newest commit whose Chart.yaml
+# names another version. Prints the commit, or nothing.
+previous_chart_commit() {
+  local current c v
+  current=$(sed -n 's/^version: *//p' "$CHART/Chart.yaml")
+  git -C "$ROOT" rev-parse --git-dir >/dev/null 2>&1 || return 1
+  for c in $(git -C "$ROOT" log --format=%H -- charts/syncblock/Chart.yaml); do
+    v=$(git -C "$ROOT" show "$c:charts/syncblock/Chart.yaml" 2>/dev/null | sed -n 's/^version: *//p')
+    if [ -n "$v" ] && [ "$v" != "$current" ]; then
+      echo "$c $v"
+      return 0
+    fi
+  done
+  return 1
+}
+
+upgrade_checks() {
+  local prev commit version s
+  if ! prev=$(previous_chart_commit); then
+    skip_or_fail "chart upgrade: no earlier chart version in the git history"
+    return
+  fi
+  read -r commit version <<<"$prev"
+  rm -rf "$WORK/prev" && mkdir -p "$WORK/prev"
+  git -C "$ROOT" archive "$commit" charts/syncblock | tar -x -C "$WORK/prev"
+  echo "--- upgrade from chart $version (commit ${commit:0:12})"
+  for s in defaults all-on; do
+    # The previous chart with the same values file, else its defaults (a
+    # values file may name keys the old schema did not have).
+    if ! render "$s" "$WORK/prev/charts/syncblock" "$WORK/prev-$s.yaml" 2>/dev/null; then
+      echo "NOTE chart $version does not take values-$s.yaml; its defaults are compared"
+      "$HELM" template t "$WORK/prev/charts/syncblock" --namespace "${NAMESPACE[$s]}" \
+        >"$WORK/prev-$s.yaml" || { fail "chart $version renders"; continue; }
+    fi
+    "$PYTHON" "$HERE/immutable_fields.py" "$WORK/prev-$s.yaml" "$WORK/$s.yaml" \
+      | sed "s/^\(PASS\|FAIL\) upgrade/\1 upgrade $version -> this (values-$s.yaml)/" >"$WORK/upg.out"
+    tally "$WORK/upg.out"
+  done
+}
+
+values_doc_checks() {
+  "$PYTHON" "$HERE/values_doc.py" "$CHART" >"$WORK/doc.out" 2>&1
+  grep -q '^PASS\|^FAIL' "$WORK/doc.out" || echo "FAIL values_doc.py crashed" >>"$WORK/doc.out"
+  tally "$WORK/doc.out"
+}
+
+skip_or_fail() {
+  if [ -n "${SYNCBLOCK_REQUIRE_HELM:-}" ]; then fail "$1"; else echo "SKIP $1"; fi
+}
+
 if command -v "$HELM" >/dev/null 2>&1; then
   echo "--- chart ($("$HELM" version --short 2>/dev/null))"
   chart_metadata_checks
@@ -348,6 +463,10 @@ if command -v "$HELM" >/dev/null 2>&1; then
     manifest_checks
     example_checks
     mutation_checks
+    echo "--- Kubernetes OpenAPI schemas"
+    schema_checks
+    upgrade_checks
+    values_doc_checks
   else
     echo "NOTE: python3 PyYAML not found (Debian: python3-yaml); running grep checks only"
     grep_checks

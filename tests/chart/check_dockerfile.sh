@@ -120,10 +120,13 @@ else
   fail "COPY --from references earlier stages:${bad_from:- none found}"
 fi
 
-# Plain COPY sources exist in the build context (and are not ignored).
+# Plain COPY sources exist in the build context (and are not ignored); the
+# "prebuilt" stage copies a binary scripts/image.sh puts in its own context.
+prebuilt=$(stage_index prebuilt)
 missing=""
 while read -r kw rest; do
   [ "${kw^^}" = "COPY" ] || continue
+  [ -n "$prebuilt" ] && grep -qxF "COPY $rest" <<<"${STAGE_TEXT[$prebuilt]}" && continue
   grep -q -- '--from=' <<<"$rest" && continue
   read -r -a words <<<"$(sed -E 's/--[a-z]+=[^ ]+//g' <<<"$rest")"
   for ((i = 0; i < ${#words[@]} - 1; i++)); do
@@ -147,7 +150,18 @@ has "build stage declares ARG SKIP_TESTS" "$build_text" '^ARG SKIP_TESTS(=|$)'
 has "build stage runs ctest unless SKIP_TESTS=1" "$build_text" \
   'SKIP_TESTS.*=.*"?1"?.*ctest --test-dir build|SKIP_TESTS.*ctest'
 has "runtime copies the binary from the build stage" "$runtime_text" \
-  '^COPY --from=build [^ ]+ /usr/local/bin/syncblock'
+  '^COPY --from=(build|binary) [^ ]+ /usr/local/bin/syncblock'
+# "binary" is the build stage unless BINARY_STAGE says prebuilt (scripts/image.sh).
+if [ -z "$(stage_index binary)" ] || [ "${GLOBAL_ARGS[BINARY_STAGE]:-build}" = "build" ]; then
+  pass "the binary comes from the build stage by default"
+else
+  fail "the binary comes from the build stage by default (BINARY_STAGE=${GLOBAL_ARGS[BINARY_STAGE]})"
+fi
+if [ -n "$prebuilt" ] && grep -qE '^COPY syncblock /out/syncblock' <<<"${STAGE_TEXT[$prebuilt]}"; then
+  pass "stage 'prebuilt' takes the binary scripts/image.sh hands it"
+elif [ -n "$prebuilt" ]; then
+  fail "stage 'prebuilt' takes the binary scripts/image.sh hands it (COPY syncblock /out/syncblock)"
+fi
 has "runtime checks the binary's libraries resolve (ldd)" "$runtime_text" 'ldd /usr/local/bin/syncblock'
 has "runtime entrypoint is the binary" "$runtime_text" \
   '^ENTRYPOINT \["/usr/local/bin/syncblock"\]'
@@ -162,6 +176,9 @@ fi
 # Packages the runtime stage installs.
 RUNTIME_PKGS=$(grep -E '^RUN .*apt-get install' <<<"$runtime_text" \
   | sed -E 's/.*apt-get install//; s/&&.*//' | tr ' ' '\n' | grep -vE '^-|^$' | sort -u)
+# Packages whose files are taken with `apt-get download` + `dpkg-deb -x`
+# (xfsprogs: its tools without its python3/ICU dependencies).
+EXTRACTED_PKGS=$(grep -oE 'apt-get download [a-z0-9.+-]+' <<<"$runtime_text" | awk '{print $3}' | sort -u)
 # The tools the node plugin runs, and the package each comes from on Debian 12.
 declare -A TOOL_PKG=(
   [mkfs.ext4]=e2fsprogs [resize2fs]=e2fsprogs [e2fsck]=e2fsprogs [mkfs.xfs]=xfsprogs [xfs_growfs]=xfsprogs
@@ -169,6 +186,11 @@ declare -A TOOL_PKG=(
   [fusermount3]=fuse3)
 missing=""
 for tool in "${!TOOL_PKG[@]}"; do
+  if grep -qx "${TOOL_PKG[$tool]}" <<<"$EXTRACTED_PKGS"; then
+    # Extracted: the tool itself must be installed from the package.
+    grep -qE "install .*/$tool( |$)" <<<"$runtime_text" || missing+=" $tool(${TOOL_PKG[$tool]}, not installed)"
+    continue
+  fi
   grep -qx "${TOOL_PKG[$tool]}" <<<"$RUNTIME_PKGS" || missing+=" $tool(${TOOL_PKG[$tool]})"
 done
 if [ -z "$missing" ]; then pass "runtime installs every tool the node plugin runs"

@@ -1,6 +1,7 @@
 // `syncblock ctl` argument handling (driver/ctl_dispatch.h): command lookup,
-// help, usage errors (exit 2), command errors (exit 1, one line), flags, and
-// where the storage node addresses come from.
+// help, errors (one line with the next step; exit 2 usage, 3 not found,
+// 4 unavailable, 1 other), flags, and where the storage node addresses come
+// from.
 #include "driver/ctl_dispatch.h"
 
 #include <gmock/gmock.h>
@@ -62,6 +63,10 @@ struct Recorder {
                        [](CtlContext&, const std::vector<std::string>&) {
                          return absl::NotFoundError("volume x not found");
                        }),
+        MakeCtlCommand({"refused"}, "", "refused", 0, 0,
+                       [](CtlContext&, const std::vector<std::string>&) {
+                         return absl::FailedPreconditionError("a replica is\nstill copying");
+                       }),
     };
   }
 };
@@ -84,11 +89,21 @@ TEST(CtlDispatchTest, BooleanFlagDoesNotSwallowTheNextArgument) {
   EXPECT_TRUE(r.full);
 }
 
-TEST(CtlDispatchTest, CommandErrorIsOneLineAndExitOne) {
+TEST(CtlDispatchTest, NotFoundIsOneLineNamingWhatListsThemAndExitThree) {
   Recorder r;
   auto o = Dispatch(r.Table(), {"fails"});
-  EXPECT_EQ(o.code, 1);
-  EXPECT_EQ(o.err, "syncblock ctl: volume x not found\n");
+  EXPECT_EQ(o.code, kExitNotFound);
+  EXPECT_EQ(o.err,
+            "syncblock ctl: volume x not found; `syncblock ctl volume list` lists the volumes\n");
+  auto local = Dispatch(r.Table(), {"fails", "--cluster", "/tmp/sb"});
+  EXPECT_THAT(local.err, HasSubstr("`syncblock ctl --cluster /tmp/sb volume list`"));
+}
+
+TEST(CtlDispatchTest, OtherErrorsAreOneLineAndExitOne) {
+  Recorder r;
+  auto o = Dispatch(r.Table(), {"refused"});
+  EXPECT_EQ(o.code, kExitFailure);
+  EXPECT_EQ(o.err, "syncblock ctl: a replica is; still copying\n");
 }
 
 TEST(CtlDispatchTest, UsageErrorsExitTwo) {
@@ -104,6 +119,10 @@ TEST(CtlDispatchTest, UsageErrorsExitTwo) {
   EXPECT_EQ(Dispatch(r.Table(), {"volume", "list", "-o", "yaml"}).code, 2);
   EXPECT_EQ(Dispatch(r.Table(), {"volume", "list", "--timeout-ms"}).code, 2);  // no value
   EXPECT_EQ(Dispatch(r.Table(), {}).code, 2);
+  // A usage error says where the help is.
+  auto too_few = Dispatch(r.Table(), {"volume", "show"});
+  EXPECT_THAT(too_few.err, HasSubstr("see `syncblock ctl volume show --help`"));
+  EXPECT_EQ(std::count(too_few.err.begin(), too_few.err.end(), '\n'), 1);
   EXPECT_TRUE(r.path.empty()) << "no command may run on a usage error";
 }
 
@@ -139,15 +158,36 @@ TEST(CtlDispatchTest, RealCommandsCatchBadArgumentsBeforeConnecting) {
   EXPECT_EQ(replicas.code, 2);
 }
 
-TEST(CtlDispatchTest, UnreachableNodeIsExitOneNamingTheAddress) {
+TEST(CtlDispatchTest, UnreachableNodeIsExitFourNamingTheAddressAndWhatToCheck) {
   int port = syncblock::testing::FreePort();
   std::string address = "127.0.0.1:" + std::to_string(port);
   auto o = Dispatch(VolumeCtlCommands(),
                     {"volume", "show", "v", "--storage-nodes", address, "--timeout-ms", "2000"});
-  EXPECT_EQ(o.code, 1);
+  EXPECT_EQ(o.code, kExitUnavailable);
   EXPECT_THAT(o.err, StartsWith("syncblock ctl: no storage node answered"));
   EXPECT_THAT(o.err, HasSubstr(address));
+  EXPECT_THAT(o.err, HasSubstr("check that the storage nodes at " + address + " run"));
   EXPECT_EQ(std::count(o.err.begin(), o.err.end(), '\n'), 1);
+}
+
+TEST(CtlDispatchTest, UnreachableNodeOfALocalClusterNamesTheStartCommand) {
+  syncblock::testing::TempDir dir;
+  LocalCluster c;
+  LocalProcess p;
+  p.id = "node-2";
+  p.control = "127.0.0.1:" + std::to_string(syncblock::testing::FreePort());
+  c.storage.push_back(p);
+  ASSERT_TRUE(SaveCluster(dir.path(), c).ok());
+  auto o = Dispatch(VolumeCtlCommands(),
+                    {"volume", "list", "--cluster", dir.path(), "--timeout-ms", "2000"});
+  EXPECT_EQ(o.code, kExitUnavailable) << o.err;
+  EXPECT_THAT(o.err,
+              HasSubstr("start it with `syncblock local start --dir " + dir.path() + " node-2`"));
+  EXPECT_EQ(std::count(o.err.begin(), o.err.end(), '\n'), 1);
+
+  auto none = Dispatch(VolumeCtlCommands(), {"volume", "list", "--cluster", dir.Join("none")});
+  EXPECT_EQ(none.code, kExitNotFound);
+  EXPECT_THAT(none.err, HasSubstr("start one with `syncblock local up --dir " + dir.Join("none")));
 }
 
 Flags ParseFlags(std::vector<std::string> args) {

@@ -70,10 +70,10 @@ TEST(CtlSnapshotCommandsTest, HelpListsTheSnapshotCommands) {
 }
 
 // With a well-formed request the command does reach for the cluster: here
-// nothing answers, which is a command error (exit 1), not a usage error.
+// nothing answers, which is "unavailable" (exit 4), not a usage error.
 TEST(CtlSnapshotCommandsTest, WellFormedRequestsReachTheCluster) {
   auto r = Ctl({"snapshot", "show", "vol@s"});
-  EXPECT_EQ(r.code, 1) << r.err;
+  EXPECT_EQ(r.code, kExitUnavailable) << r.err;
 }
 
 }  // namespace

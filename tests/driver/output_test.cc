@@ -3,6 +3,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "absl/strings/str_split.h"
 #include "driver/output_json.h"
 #include "driver/output_table.h"
 #include "driver/output_text.h"
@@ -119,7 +120,7 @@ TEST(OutputTextTest, VolumeShowsReplicasProgressAndHealth) {
   std::string text = RenderVolume(SampleVolume());
   EXPECT_THAT(text, HasSubstr("nbd://127.0.0.1:7402/vol-1"));
   EXPECT_THAT(text, HasSubstr("degraded (1/3 replicas in sync)"));
-  EXPECT_THAT(text, HasSubstr("256.0 MiB / 1.0 GiB (25%), 64.0 MiB/s, ETA 12s, full copy"));
+  EXPECT_THAT(text, HasSubstr("256.0 MiB / 1.0 GiB (25%), 64.0 MiB/s, ETA 12 s, full copy"));
   EXPECT_THAT(text, HasSubstr("connection refused"));
 }
 
@@ -146,12 +147,69 @@ TEST(OutputTextTest, VerifyNamesDifferingRegionsAndUncheckedReplicas) {
   EXPECT_THAT(text, Not(HasSubstr("identical")));
 }
 
-TEST(OutputTextTest, Durations) {
-  EXPECT_EQ(FormatDuration(0), "0s");
-  EXPECT_EQ(FormatDuration(59.6), "1m0s");
-  EXPECT_EQ(FormatDuration(75), "1m15s");
-  EXPECT_EQ(FormatDuration(7260), "2h1m");
-  EXPECT_EQ(FormatDuration(-1), "?");
+TEST(OutputTextTest, ResyncStatusFitsAnEightyColumnTerminal) {
+  auto v = SampleVolume();
+  v.replicas[1].node = "a-storage-node-with-a-very-long-name-in-a-big-cluster.example";
+  TermStyle style;
+  style.width = 80;
+  std::string text = RenderResyncStatus(v, style);
+  for (const std::string& line : std::vector<std::string>(absl::StrSplit(text, '\n'))) {
+    EXPECT_LE(DisplayWidth(line), 80u) << line;
+  }
+  EXPECT_THAT(text, HasSubstr("a-storage-node-wit...  resyncing"));
+  EXPECT_THAT(text, HasSubstr("64.0 MiB/s"));
+  EXPECT_THAT(text, HasSubstr("12 s"));
+  // Without a width (a pipe), nothing is cut.
+  EXPECT_THAT(RenderResyncStatus(v), HasSubstr(v.replicas[1].node));
+}
+
+TEST(OutputTextTest, NodeListDropsOptionalColumnsToFit) {
+  std::vector<repl::StorageNodeView> nodes(3);
+  for (int i = 0; i < 3; ++i) {
+    auto& n = nodes[i];
+    n.id = "node-" + std::to_string(i + 1);
+    n.zone = "europe-west1-b";
+    n.control_address = "10.200.100.1" + std::to_string(i) + ":7400";
+    n.nbd_address = "10.200.100.1" + std::to_string(i) + ":7402";
+    n.capacity_bytes = 3ull << 40;
+    n.available_bytes = 1536ull << 30;
+    n.replica_count = 12;
+    n.reachable = true;
+  }
+  std::string wide = RenderNodes(nodes);
+  EXPECT_THAT(wide, HasSubstr("NBD"));
+  TermStyle style;
+  style.width = 80;
+  std::string narrow = RenderNodes(nodes, style);
+  EXPECT_THAT(narrow, Not(HasSubstr("NBD")));
+  EXPECT_THAT(narrow, HasSubstr("1.5 TiB"));
+  for (const std::string& line : std::vector<std::string>(absl::StrSplit(narrow, '\n'))) {
+    EXPECT_LE(DisplayWidth(line), 80u) << line;
+  }
+}
+
+TEST(OutputTextTest, ColourOnlyWithAColourStyle) {
+  auto v = SampleVolume();
+  EXPECT_THAT(RenderVolume(v), Not(HasSubstr("\x1b[")));
+  TermStyle colour;
+  colour.tty = true;
+  colour.color = true;
+  std::string text = RenderVolume(v, colour);
+  EXPECT_THAT(text, HasSubstr("\x1b[33mdegraded\x1b[0m"));
+  EXPECT_THAT(text, HasSubstr("\x1b[31moffline\x1b[0m"));
+  EXPECT_THAT(text, HasSubstr("\x1b[32min_sync\x1b[0m"));
+  // Colour does not move the columns: without the escapes, the same text.
+  TermStyle plain = colour;
+  plain.color = false;
+  std::string stripped;
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '\x1b') {
+      i = text.find('m', i);
+      continue;
+    }
+    stripped += text[i];
+  }
+  EXPECT_EQ(stripped, RenderVolume(v, plain));
 }
 
 }  // namespace

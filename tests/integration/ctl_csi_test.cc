@@ -175,7 +175,7 @@ TEST_F(CtlCsiTest, BlockVolumeLifecycle) {
   CommandResult deleted = Ctl("delete " + id);
   EXPECT_EQ(deleted.exit_code, 0) << deleted.output;
   CommandResult gone = Ctl("get " + id);
-  EXPECT_EQ(gone.exit_code, 1) << gone.output;
+  EXPECT_EQ(gone.exit_code, 3) << gone.output;  // not found
   EXPECT_THAT(gone.output, HasSubstr("NOT_FOUND"));
 }
 
@@ -278,7 +278,7 @@ TEST_F(CtlCsiTest, SnapshotCloneAndExpand) {
 
 TEST_F(CtlCsiTest, Errors) {
   CommandResult missing = Ctl("get nosuch");
-  EXPECT_EQ(missing.exit_code, 1) << missing.output;
+  EXPECT_EQ(missing.exit_code, 3) << missing.output;
   EXPECT_THAT(missing.output, StartsWith("syncblock ctl: NOT_FOUND: "));
   EXPECT_EQ(std::count(missing.output.begin(), missing.output.end(), '\n'), 1) << missing.output;
 
@@ -300,17 +300,17 @@ TEST_F(CtlCsiTest, Errors) {
   CommandResult expand_no_size = Ctl("expand nosuch");
   EXPECT_EQ(expand_no_size.exit_code, 2) << expand_no_size.output;
   CommandResult expand_missing = Ctl("expand nosuch --size 32M");
-  EXPECT_EQ(expand_missing.exit_code, 1) << expand_missing.output;
+  EXPECT_EQ(expand_missing.exit_code, 3) << expand_missing.output;
   EXPECT_THAT(expand_missing.output, StartsWith("syncblock ctl: NOT_FOUND: "));
   CommandResult snapshot_missing = Ctl("snapshot create snap-x --volume nosuch");
-  EXPECT_EQ(snapshot_missing.exit_code, 1) << snapshot_missing.output;
+  EXPECT_EQ(snapshot_missing.exit_code, 3) << snapshot_missing.output;
   EXPECT_THAT(snapshot_missing.output, StartsWith("syncblock ctl: NOT_FOUND: "));
 
   // A plugin that is not there: UNAVAILABLE, exit 1.
   TempDir empty;
   CommandResult unreachable = RunCommand(SyncblockBinary() + " ctl csi --endpoint unix://" +
                                          empty.Join("none.sock") + " --timeout-ms 2000 info");
-  EXPECT_EQ(unreachable.exit_code, 1) << unreachable.output;
+  EXPECT_EQ(unreachable.exit_code, 4) << unreachable.output;  // unavailable
   EXPECT_THAT(unreachable.output, StartsWith("syncblock ctl: "));
 
   CommandResult no_endpoint = RunCommand(SyncblockBinary() + " ctl csi info");

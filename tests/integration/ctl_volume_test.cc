@@ -17,6 +17,7 @@ namespace {
 
 using ::testing::HasSubstr;
 using ::testing::MatchesRegex;
+using ::testing::StartsWith;
 using json = nlohmann::json;
 
 class CtlVolumeTest : public ::testing::Test {
@@ -149,8 +150,9 @@ TEST_F(CtlVolumeTest, CreateShowListExportDelete) {
   auto deleted = Ctl("volume delete life");
   EXPECT_EQ(deleted.exit_code, 0) << deleted.output;
   auto gone = Ctl("volume show life");
-  EXPECT_EQ(gone.exit_code, 1);
-  EXPECT_EQ(gone.output, "syncblock ctl: volume life not found\n");
+  EXPECT_EQ(gone.exit_code, 3);  // not found
+  EXPECT_THAT(gone.output, StartsWith("syncblock ctl: volume life not found; "));
+  EXPECT_THAT(gone.output, HasSubstr("volume list` lists the volumes\n"));
   EXPECT_EQ(Ctl("volume delete life").exit_code, 0) << "deleting what is gone is OK";
   volumes = CtlJson("volume list");
   for (const auto& v : volumes["volumes"]) EXPECT_NE(v["id"], "life");
@@ -170,10 +172,11 @@ TEST_F(CtlVolumeTest, CreateIsIdempotentAndConflictIsAnError) {
 
 TEST_F(CtlVolumeTest, ErrorsAreOneClearLine) {
   auto unknown = Ctl("volume show no-such-volume");
-  EXPECT_EQ(unknown.exit_code, 1);
-  EXPECT_EQ(unknown.output, "syncblock ctl: volume no-such-volume not found\n");
-  EXPECT_EQ(Ctl("export no-such-volume").exit_code, 1);
-  EXPECT_EQ(Ctl("verify no-such-volume").exit_code, 1);
+  EXPECT_EQ(unknown.exit_code, 3);  // not found
+  EXPECT_THAT(unknown.output, StartsWith("syncblock ctl: volume no-such-volume not found; "));
+  EXPECT_EQ(std::count(unknown.output.begin(), unknown.output.end(), '\n'), 1);
+  EXPECT_EQ(Ctl("export no-such-volume").exit_code, 3);
+  EXPECT_EQ(Ctl("verify no-such-volume").exit_code, 3);
 
   auto bad_size = Ctl("volume create bad --size 12Q");
   EXPECT_EQ(bad_size.exit_code, 2);
@@ -201,8 +204,9 @@ TEST_F(CtlVolumeTest, ErrorsAreOneClearLine) {
   EXPECT_EQ(Ctl("volume frob x").exit_code, 2);
   auto no_cluster =
       RunCommand(SyncblockBinary() + " ctl --cluster " + dir_->Join("nope") + " volume list");
-  EXPECT_EQ(no_cluster.exit_code, 1);
+  EXPECT_EQ(no_cluster.exit_code, 3);  // not found
   EXPECT_THAT(no_cluster.output, HasSubstr("no local cluster in"));
+  EXPECT_THAT(no_cluster.output, HasSubstr("start one with `syncblock local up --dir"));
 }
 
 TEST_F(CtlVolumeTest, VerifyResyncAndResyncStatus) {
@@ -267,7 +271,7 @@ TEST_F(CtlVolumeTest, ReplicaAddRemoveAndPromote) {
   json removed = CtlJson("replica remove moves node-2");
   ASSERT_EQ(removed["replicas"].size(), 2u);
   for (const auto& r : removed["replicas"]) EXPECT_NE(r["node"], "node-2");
-  EXPECT_EQ(Ctl("replica remove moves node-2").exit_code, 1) << "no longer a member";
+  EXPECT_EQ(Ctl("replica remove moves node-2").exit_code, 3) << "no longer a member: not found";
 
   json promoted = CtlJson("promote moves node-3");
   EXPECT_EQ(promoted["primary"], "node-3");

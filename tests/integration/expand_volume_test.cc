@@ -48,7 +48,7 @@ TEST(ExpandVolumeTest, GrowsOnlineOnEveryReplica) {
   EXPECT_THAT(shrink.output, HasSubstr("cannot shrink"));
   EXPECT_EQ(c.Ctl("volume expand g").exit_code, 2);
   auto unknown = c.Ctl("volume expand nope --size 8M");
-  EXPECT_EQ(unknown.exit_code, 1) << unknown.output;
+  EXPECT_EQ(unknown.exit_code, 3) << unknown.output;  // not found
   EXPECT_THAT(unknown.output, HasSubstr("not found"));
 }
 

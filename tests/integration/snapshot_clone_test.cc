@@ -194,10 +194,10 @@ TEST_F(SnapshotCloneTest, CloneErrors) {
   EXPECT_EQ(smaller_vol.exit_code, 1) << smaller_vol.output;
   EXPECT_THAT(smaller_vol.output, HasSubstr("smaller than its source"));
   auto unknown = C().Ctl("volume create x --size 4M --from-snapshot small@nope");
-  EXPECT_EQ(unknown.exit_code, 1) << unknown.output;
+  EXPECT_EQ(unknown.exit_code, 3) << unknown.output;  // not found
   EXPECT_THAT(unknown.output, HasSubstr("not found"));
   auto unknown_vol = C().Ctl("volume create x --size 4M --from-volume nope");
-  EXPECT_EQ(unknown_vol.exit_code, 1) << unknown_vol.output;
+  EXPECT_EQ(unknown_vol.exit_code, 3) << unknown_vol.output;  // not found
   EXPECT_THAT(unknown_vol.output, HasSubstr("not found"));
   auto both = C().Ctl("volume create x --size 4M --from-volume small --from-snapshot small@s1");
   EXPECT_EQ(both.exit_code, 2) << both.output;
@@ -205,7 +205,7 @@ TEST_F(SnapshotCloneTest, CloneErrors) {
   EXPECT_EQ(bad_id.exit_code, 2) << bad_id.output;
   // Nothing half-made is left behind by the failures.
   auto gone = C().Ctl("volume show tiny");
-  EXPECT_EQ(gone.exit_code, 1) << gone.output;
+  EXPECT_EQ(gone.exit_code, 3) << gone.output;  // not found
   auto list = C().CtlJson("snapshot list small");
   ASSERT_TRUE(list.is_array());
   EXPECT_EQ(list.size(), 1u) << list.dump();
@@ -231,7 +231,7 @@ TEST_F(SnapshotCloneTest, DeleteRules) {
   EXPECT_EQ(C().Ctl("snapshot delete held@a").exit_code, 0);
   EXPECT_EQ(C().Ctl("snapshot delete held@a").exit_code, 0);  // idempotent
   auto show = C().Ctl("snapshot show held@a");
-  EXPECT_EQ(show.exit_code, 1) << show.output;
+  EXPECT_EQ(show.exit_code, 3) << show.output;  // not found
   EXPECT_THAT(show.output, HasSubstr("not found"));
   EXPECT_EQ(C().Ctl("volume delete held").exit_code, 0);
   EXPECT_EQ(C().Ctl("snapshot delete held@a").exit_code, 0);  // volume gone: still OK
@@ -239,7 +239,7 @@ TEST_F(SnapshotCloneTest, DeleteRules) {
   auto bad = C().Ctl("snapshot delete no-at-sign");
   EXPECT_EQ(bad.exit_code, 2) << bad.output;
   auto unknown_volume = C().Ctl("snapshot create nope s");
-  EXPECT_EQ(unknown_volume.exit_code, 1) << unknown_volume.output;
+  EXPECT_EQ(unknown_volume.exit_code, 3) << unknown_volume.output;  // not found
   EXPECT_THAT(unknown_volume.output, HasSubstr("not found"));
 }
 

@@ -94,7 +94,7 @@ TEST(SnapshotDiffTest, ReportsExactlyTheRegionsWrittenBetween) {
   EXPECT_EQ(other_volume.exit_code, 1) << other_volume.output;
   EXPECT_THAT(other_volume.output, HasSubstr("different volumes"));
   auto unknown = c.Ctl("snapshot diff d@nope");
-  EXPECT_EQ(unknown.exit_code, 1) << unknown.output;
+  EXPECT_EQ(unknown.exit_code, 3) << unknown.output;  // not found
 
   // Listing: both snapshots, by volume and overall.
   json list = c.CtlJson("snapshot list d");
