@@ -11,28 +11,17 @@
 #include <fstream>
 #include <thread>
 
-#include "tests/support/local_cluster.h"
+#include "tests/fault/fault_test_base.h"
 
 namespace syncblock::testing {
 namespace {
 
-class EngineFaultTest : public ::testing::Test {
+class EngineFaultTest : public FaultTestBase {
  protected:
-  void SetUp() override {
-    for (const char* tool : {"qemu-io", "nbdcopy"}) {
-      if (!HaveTool(tool)) GTEST_SKIP() << tool << " is not installed";
-    }
-  }
   void TearDown() override {
     for (const std::string& rule : iptables_) RunCommand("iptables -D " + rule);
     for (const std::string& m : mounts_) umount2(m.c_str(), MNT_DETACH);
     for (pid_t pid : stopped_) kill(pid, SIGCONT);
-  }
-
-  static int QemuIo(const std::string& uri, const std::string& cmds, std::string* out = nullptr) {
-    CommandResult r = RunCommand("qemu-io -f raw '" + uri + "' " + cmds, std::chrono::seconds(180));
-    if (out) *out = r.output;
-    return r.exit_code;
   }
 
   static nlohmann::json Node(const LocalCluster& c, const std::string& id) {
@@ -44,16 +33,6 @@ class EngineFaultTest : public ::testing::Test {
     return nullptr;
   }
 
-  static void Roles(const LocalCluster& c, const std::string& volume, std::string* primary,
-                    std::vector<std::string>* secondaries) {
-    nlohmann::json v = c.CtlJson("volume show " + volume);
-    ASSERT_TRUE(v.is_object());
-    *primary = v["primary"].get<std::string>();
-    for (const auto& r : v["replicas"]) {
-      if (r["node"] != *primary) secondaries->push_back(r["node"].get<std::string>());
-    }
-  }
-
   static nlohmann::json Replica(const LocalCluster& c, const std::string& volume,
                                 const std::string& node) {
     nlohmann::json v = c.CtlJson("volume show " + volume);
@@ -62,13 +41,6 @@ class EngineFaultTest : public ::testing::Test {
       if (r["node"] == node) return r;
     }
     return nullptr;
-  }
-
-  static void ExpectIdentical(const LocalCluster& c, const std::string& volume) {
-    ASSERT_TRUE(c.WaitInSync(volume)) << c.Ctl("volume show " + volume).output;
-    nlohmann::json v = c.CtlJson("verify " + volume);
-    ASSERT_TRUE(v.is_object());
-    EXPECT_TRUE(v["identical"].get<bool>()) << v.dump();
   }
 
   // Gives node `id` a data directory on a tmpfs of `size` (a disk that fills

@@ -8,46 +8,14 @@
 #include <set>
 #include <thread>
 
-#include "tests/support/local_cluster.h"
+#include "tests/fault/fault_test_base.h"
 
 namespace syncblock::testing {
 namespace {
 
 constexpr uint64_t kMiB = 1 << 20;
 
-class ReplicationFaultTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    for (const char* tool : {"qemu-io", "nbdcopy"}) {
-      if (!HaveTool(tool)) GTEST_SKIP() << tool << " is not installed";
-    }
-  }
-
-  static int QemuIo(const std::string& uri, const std::string& cmds,
-                    std::string* output = nullptr) {
-    CommandResult r = RunCommand("qemu-io -f raw '" + uri + "' " + cmds, std::chrono::seconds(120));
-    if (output) *output = r.output;
-    return r.exit_code;
-  }
-
-  // The node id of the volume's primary and of one of its secondaries.
-  static void Roles(const LocalCluster& c, const std::string& volume, std::string* primary,
-                    std::vector<std::string>* secondaries) {
-    nlohmann::json v = c.CtlJson("volume show " + volume);
-    ASSERT_TRUE(v.is_object());
-    *primary = v["primary"].get<std::string>();
-    for (const auto& r : v["replicas"]) {
-      if (r["node"] != *primary) secondaries->push_back(r["node"].get<std::string>());
-    }
-  }
-
-  static void ExpectIdentical(const LocalCluster& c, const std::string& volume) {
-    ASSERT_TRUE(c.WaitInSync(volume)) << c.Ctl("volume show " + volume).output;
-    nlohmann::json v = c.CtlJson("verify " + volume);
-    ASSERT_TRUE(v.is_object());
-    EXPECT_TRUE(v["identical"].get<bool>()) << v.dump();
-  }
-};
+using ReplicationFaultTest = FaultTestBase;
 
 TEST_F(ReplicationFaultTest, SecondaryKilledDuringCopyResyncsOnlyWhatChanged) {
   LocalCluster c(3, "--no-csi --resync-rate 0");
@@ -196,8 +164,8 @@ TEST_F(ReplicationFaultTest, PromotionWhileWritingLosesNoAcknowledgedWrite) {
   ASSERT_FALSE(indexes.empty());
   std::string reads;
   for (int i : indexes) {
-    reads += " -c 'read -P " + std::to_string(i % 250 + 1) + " " + std::to_string(i * 65536) +
-             " 64k'";
+    reads +=
+        " -c 'read -P " + std::to_string(i % 250 + 1) + " " + std::to_string(i * 65536) + " 64k'";
   }
   std::string out;
   EXPECT_EQ(QemuIo(new_uri, reads, &out), 0) << out;
