@@ -40,6 +40,7 @@ PeerLink::PeerLink(MemberInfo member, uint32_t slot, std::unique_ptr<DirtyBitmap
                    PeerLinkOptions opts, std::shared_ptr<Dialer> dialer, Delegate* delegate)
     : slot_(slot),
       opts_(opts),
+      clock_(opts.clock ? opts.clock : syncblock::Clock::Real()),
       dialer_(std::move(dialer)),
       delegate_(delegate),
       member_(std::move(member)),
@@ -79,7 +80,7 @@ uint64_t PeerLink::BeginStream(int fd) {
   message_.clear();
   resync_done_seq_ = 0;
   checksum_reply_.reset();
-  last_progress_ = Clock::now();
+  last_progress_ = clock_->Now();
   return session_;
 }
 
@@ -109,7 +110,7 @@ bool PeerLink::Enqueue(const std::shared_ptr<OutgoingFrame>& frame) {
                absl::OkStatus(), frame.get());
     return false;
   }
-  if (queue_.empty() && unacked_.empty()) last_progress_ = Clock::now();
+  if (queue_.empty() && unacked_.empty()) last_progress_ = clock_->Now();
   queue_.push_back({frame, bytes});
   pipeline_bytes_ += bytes;
   if (queue_.size() == 1) changed_.SignalAll();
@@ -413,7 +414,7 @@ void PeerLink::SendLoop(uint64_t session, int fd) {
         pipeline_bytes_ -= q.bytes;
         continue;
       }
-      if (unacked_.empty()) last_progress_ = Clock::now();
+      if (unacked_.empty()) last_progress_ = clock_->Now();
       unacked_.push_back(std::move(q));
       iov.push_back({f->wire_header, kFrameHeaderSize});
       if (f->payload_size() > 0) {
@@ -458,7 +459,7 @@ void PeerLink::ReceiveLoop(uint64_t session, int fd) {
       pipeline_bytes_ -= unacked_.front().bytes;
       unacked_.pop_front();
       acked_seq_ = ack.header.seq;
-      last_progress_ = Clock::now();
+      last_progress_ = clock_->Now();
       if (ack.header.type == FrameType::kChecksumReply) {
         checksum_reply_ = std::move(ack.payload);
         changed_.SignalAll();

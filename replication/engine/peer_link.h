@@ -36,6 +36,7 @@
 #include "replication/engine/outgoing_frame.h"
 #include "replication/store/dirty_bitmap.h"
 #include "replication/store/manifest.h"
+#include "replication/util/clock.h"
 #include "replication/util/mutex.h"
 #include "replication/wire/frame_io.h"
 #include "replication/wire/hello.h"
@@ -54,6 +55,8 @@ struct PeerLinkOptions {
   uint64_t max_queue_bytes = 64ull << 20;
   // No acknowledgement for this long while frames are outstanding: dropped.
   std::chrono::milliseconds stall_timeout{5000};
+  // Time for the stall decision; nullptr: Clock::Real().
+  Clock* clock = nullptr;
 };
 
 struct ResyncProgress {
@@ -184,6 +187,7 @@ class PeerLink {
 
   const uint32_t slot_;
   const PeerLinkOptions opts_;
+  syncblock::Clock* const clock_;
   const std::shared_ptr<Dialer> dialer_;
   Delegate* const delegate_;
 

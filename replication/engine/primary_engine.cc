@@ -8,7 +8,10 @@
 namespace syncblock::repl {
 
 PrimaryEngine::PrimaryEngine(Replica* replica, const EngineOptions& opts)
-    : replica_(replica), opts_(opts), store_(replica->store()) {}
+    : replica_(replica),
+      opts_(opts),
+      store_(replica->store()),
+      clock_(opts.clock ? opts.clock : syncblock::Clock::Real()) {}
 
 PrimaryEngine::~PrimaryEngine() { Stop(absl::UnavailableError("engine destroyed")); }
 
@@ -140,7 +143,7 @@ void PrimaryEngine::Submit(std::shared_ptr<IoRequest> req) {
     if (fenced_) {
       req->status = fence_reason_;
     } else if (!active_) {
-      held_.emplace_back(std::move(req), Clock::now() + opts_.io_timeout);
+      held_.emplace_back(std::move(req), clock_->Now() + opts_.io_timeout);
       return;
     }
   }
@@ -236,7 +239,7 @@ void PrimaryEngine::Write(std::shared_ptr<IoRequest> req) {
   std::shared_ptr<const LinkList> links = Links();
   absl::Status refusal;
   uint32_t refused = RefusedSlots(*links, &refusal);
-  auto deadline = Clock::now() + opts_.io_timeout;
+  auto deadline = clock_->Now() + opts_.io_timeout;
   const bool fua = req->fua;
   uint64_t seq =
       sequencer_->Sequence(WriteSequencer::Kind::kWrite, req->offset, req->length, [&](uint64_t s) {
@@ -320,7 +323,7 @@ void PrimaryEngine::Flush(std::shared_ptr<IoRequest> req) {
   std::shared_ptr<const LinkList> links = Links();
   absl::Status refusal;
   uint32_t refused = RefusedSlots(*links, &refusal);
-  auto deadline = Clock::now() + opts_.io_timeout;
+  auto deadline = clock_->Now() + opts_.io_timeout;
   uint64_t seq = sequencer_->Sequence(WriteSequencer::Kind::kFlush, 0, 0, [&](uint64_t s) {
     frame->header.seq = s;
     frame->Encode();
@@ -364,7 +367,7 @@ void PrimaryEngine::HousekeepingLoop() {
       MutexLock l(&mu_);
       changed_.WaitWithTimeout(&mu_, absl::Milliseconds(100));
       if (stopping_) return;
-      auto now = Clock::now();
+      auto now = clock_->Now();
       while (!held_.empty() && held_.front().second <= now) {
         held_.front().first->status = absl::UnavailableError(absl::StrCat(
             "volume ", manifest_.volume_id, ": no majority of ", manifest_.members.size(),
@@ -373,7 +376,7 @@ void PrimaryEngine::HousekeepingLoop() {
         held_.pop_front();
       }
     }
-    auto now = Clock::now();
+    auto now = clock_->Now();
     for (const auto& link : *links) link->CheckStall(now);
     quorum_.Expire(
         now,

@@ -156,6 +156,7 @@ class PrimaryEngine : public BlockDevice, private PeerLink::Delegate {
   Replica* const replica_;
   const EngineOptions opts_;
   ReplicaStore& store_;
+  syncblock::Clock* const clock_;
   std::atomic<uint64_t> size_{0};
   uint64_t epoch_ = 0;  // set by Start, constant after
 

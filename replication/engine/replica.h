@@ -20,6 +20,7 @@
 #include "absl/status/statusor.h"
 #include "replication/store/manifest.h"
 #include "replication/store/replica_store.h"
+#include "replication/util/clock.h"
 #include "replication/util/mutex.h"
 #include "replication/wire/hello.h"
 #include "replication/wire/wire_format.h"
@@ -48,6 +49,8 @@ struct EngineOptions {
   std::shared_ptr<Dialer> dialer;
   // The replica stores' file IO; nullptr: Env::Posix(). Tests inject faults.
   Env* env = nullptr;
+  // Time for deadlines and stall decisions; nullptr: Clock::Real().
+  Clock* clock = nullptr;
   // Told when this node gains (true) or loses (false) the primary role of a
   // volume; the NBD server drops the connections of a lost export.
   std::function<void(const std::string& volume_id, bool primary)> on_role_change;

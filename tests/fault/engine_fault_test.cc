@@ -66,6 +66,7 @@ class EngineFaultTest : public FaultTestBase {
   std::vector<pid_t> stopped_;
 };
 
+// Frozen for 30 s while a writer runs: writes go on with the other two.
 TEST_F(EngineFaultTest, FrozenSecondaryUnderLoadDoesNotStallTheVolume) {
   LocalCluster c(3, "--no-csi --resync-rate 0");
   ASSERT_TRUE(c.ok()) << c.up_output();
@@ -81,6 +82,7 @@ TEST_F(EngineFaultTest, FrozenSecondaryUnderLoadDoesNotStallTheVolume) {
   std::string in = tmp.Join("in.bin"), out = tmp.Join("out.bin");
   ASSERT_EQ(RunCommand("head -c 192M /dev/urandom > " + in).exit_code, 0);
   ASSERT_EQ(kill(frozen, SIGSTOP), 0);
+  auto freeze_start = std::chrono::steady_clock::now();
   stopped_.push_back(frozen);
   // A writer that runs through the whole freeze: small requests, so that it
   // takes a while, with a flush at the end (nbdcopy flushes).
@@ -103,6 +105,31 @@ TEST_F(EngineFaultTest, FrozenSecondaryUnderLoadDoesNotStallTheVolume) {
   // Everything the writer was told is written reads back, still frozen.
   ASSERT_EQ(RunCommand("nbdcopy '" + uri + "' - | head -c 192M > " + out).exit_code, 0);
   EXPECT_EQ(RunCommand("cmp " + in + " " + out).exit_code, 0);
+  // Keep writing until the replica has been frozen for 30 s: one 1 MiB
+  // pattern per slot past the copied data, each rewritten, then all checked.
+  auto frozen_until = freeze_start + std::chrono::seconds(30);
+  std::vector<int> last(16, -1);
+  for (int i = 0; std::chrono::steady_clock::now() < frozen_until; ++i) {
+    int slot = i % 16;
+    std::string o;
+    ASSERT_EQ(QemuIo(uri,
+                     "-c 'write -P " + std::to_string(i % 250 + 1) + " " +
+                         std::to_string(200 + slot) + "M 1M' -c flush",
+                     &o),
+              0)
+        << o;
+    last[slot] = i % 250 + 1;
+  }
+  for (int slot = 0; slot < 16; ++slot) {
+    if (last[slot] < 0) continue;
+    std::string o;
+    EXPECT_EQ(QemuIo(uri,
+                     "-c 'read -P " + std::to_string(last[slot]) + " " +
+                         std::to_string(200 + slot) + "M 1M'",
+                     &o),
+              0)
+        << o;
+  }
 
   ASSERT_EQ(kill(frozen, SIGCONT), 0);
   stopped_.clear();

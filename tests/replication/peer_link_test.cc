@@ -12,6 +12,7 @@
 
 #include <mutex>
 
+#include "tests/support/fake_clock.h"
 #include "tests/support/test_util.h"
 
 namespace syncblock::repl {
@@ -184,6 +185,25 @@ TEST_F(PeerLinkTest, SilentPeerIsDroppedAfterTheStallBoundWithItsRegionsDirty) {
   int again = AcceptHello();
   open_.push_back(again);
   EXPECT_GE(delegate_.disconnects.load(), 1);
+}
+
+TEST_F(PeerLinkTest, StallIsDecidedByTheInjectedClock) {
+  syncblock::testing::FakeClock clock;
+  PeerLinkOptions o;
+  o.stall_timeout = std::chrono::hours(1);
+  o.clock = &clock;
+  StartLink(o);
+  int fd = AcceptHello();
+  open_.push_back(fd);
+  ASSERT_TRUE(link_->Enqueue(WriteFrameAt(1, 7)));
+  Frame f;
+  ASSERT_TRUE(ReadFrame(fd, &f).ok());  // read, never answered
+  link_->CheckStall(clock.Now());
+  EXPECT_EQ(link_->state(), PeerState::kResyncing) << "an hour has not passed";
+  clock.Advance(std::chrono::hours(2));
+  link_->CheckStall(clock.Now());
+  EXPECT_EQ(link_->state(), PeerState::kOffline);
+  EXPECT_TRUE(link_->IsDirty(7));
 }
 
 TEST_F(PeerLinkTest, PeerThatDoesNotReadIsDroppedAtTheQueueBound) {
