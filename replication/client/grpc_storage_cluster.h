@@ -49,12 +49,13 @@ class GrpcStorageCluster final : public StorageCluster {
   absl::StatusOr<SnapshotDiffView> DiffSnapshots(const std::string& from_snapshot_id,
                                                  const std::string& to_snapshot_id) override;
   absl::StatusOr<VerifyReport> VerifySnapshot(const std::string& snapshot_id) override;
+  absl::StatusOr<SnapshotDiffView> AllocatedRegions(const std::string& snapshot_id) override;
 
  private:
   // What the nodes said about one volume.
   struct VolumeState {
     std::vector<control::ReplicaStatus> answers;
-    std::map<std::string, NodeClient*> by_node;  // node id -> the client that answered
+    std::map<std::string, NodeClient*> by_node;      // node id -> the client that answered
     std::map<std::string, std::string> unreachable;  // address -> error
   };
 
@@ -78,8 +79,7 @@ class GrpcStorageCluster final : public StorageCluster {
   NodeClient* ClientForAddress(const std::string& address);
   // By the answers in `state`, then ids learned from GetNodeInfo, then the
   // member list's address, then by asking every configured node who it is.
-  absl::StatusOr<NodeClient*> ClientForNode(const std::string& node_id,
-                                            const VolumeState* state);
+  absl::StatusOr<NodeClient*> ClientForNode(const std::string& node_id, const VolumeState* state);
   // GetNodeInfo on every configured node at once.
   std::vector<std::pair<NodeClient*, absl::StatusOr<control::NodeInfo>>> AskAllNodes();
   absl::StatusOr<control::Member> MemberOf(NodeClient* client);
