@@ -19,5 +19,6 @@ status=0
 
 if [ -n "${CI:-}" ]; then export SYNCBLOCK_REQUIRE_HELM=1; fi
 tests/chart/chart_test.sh || status=1
+tests/chart/snapshot_metadata_chart_test.sh || status=1
 
 exit $status
