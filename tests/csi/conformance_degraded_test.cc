@@ -58,5 +58,60 @@ TEST_F(CsiDegradedTest, ConditionNamesTheReplicaThatIsAway) {
   EXPECT_EQ(capacity.available_capacity(), 0);
 }
 
+// Its own cluster: it stops and restarts storage nodes.
+class CsiRestartTest : public CsiConformanceTest {};
+
+// Rule 3 of issue 9, made certain: a primary that has just started cuts no
+// snapshot until a majority has accepted it, and CSI calls wait for that
+// within their deadline instead of passing the storage node's internal
+// UNAVAILABLE ("no majority has accepted this primary yet") to the CO. The
+// volume's primary is restarted while both other replicas are stopped, so it
+// cannot serve until they are let go on again.
+TEST_F(CsiRestartTest, ASnapshotWaitsForAPrimaryThatDoesNotServeYet) {
+  Volume v = MustCreate(
+      CreateReq("pvc-restart", BlockCap(VolumeCapability::AccessMode::SINGLE_NODE_WRITER)));
+  ControllerGetVolumeRequest get;
+  get.set_volume_id(v.volume_id());
+  ControllerGetVolumeResponse resp;
+  ASSERT_TRUE(WaitFor([&] {
+    resp.Clear();
+    return Call(&Controller::Stub::ControllerGetVolume, get, &resp).ok() &&
+           !resp.status().volume_condition().abnormal();
+  })) << resp.ShortDebugString();
+  const std::string& message = resp.status().volume_condition().message();
+  StorageNode* primary = nullptr;
+  std::vector<StorageNode*> others;
+  for (auto& n : *nodes_) {
+    if (absl::EndsWith(message, "node " + n.id)) {
+      primary = &n;
+    } else {
+      others.push_back(&n);
+    }
+  }
+  ASSERT_NE(primary, nullptr) << message;
+
+  for (auto* n : others) n->process->Kill(SIGSTOP);
+  Restart(*primary);
+  grpc::Status snapshot_status;
+  CreateSnapshotResponse snapshot;
+  std::thread call([&] {
+    CreateSnapshotRequest req;
+    req.set_name("snapshot-after-restart");
+    req.set_source_volume_id(v.volume_id());
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(120));
+    snapshot_status = controller_->CreateSnapshot(&ctx, req, &snapshot);
+  });
+  // The call is under way while the primary cannot serve, long enough for
+  // the plugin's reads of the stopped nodes to time out (10 s each) and reach
+  // the primary; then the others come back and accept it.
+  std::this_thread::sleep_for(std::chrono::seconds(25));
+  for (auto* n : others) n->process->Kill(SIGCONT);
+  call.join();
+  EXPECT_TRUE(snapshot_status.ok())
+      << snapshot_status.error_code() << " " << snapshot_status.error_message();
+  EXPECT_FALSE(absl::StrContains(snapshot_status.error_message(), "no majority"));
+  EXPECT_TRUE(snapshot.snapshot().ready_to_use());
+}
 }  // namespace
 }  // namespace syncblock::csi::conformance

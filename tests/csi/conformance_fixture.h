@@ -56,6 +56,8 @@ struct StorageNode {
   std::string id;
   std::string zone;
   std::string control;
+  std::vector<std::string> argv;  // to start it again, with its data
+  std::string log;
   std::unique_ptr<Subprocess> process;
 };
 
@@ -80,14 +82,26 @@ class CsiConformanceTest : public ::testing::Test {
       n.control = absl::StrCat("127.0.0.1:", FreePort());
       std::string data = dir_->Join(n.id);
       mkdir(data.c_str(), 0755);
-      n.process = std::make_unique<Subprocess>(
-          std::vector<std::string>{SyncblockBinary(), "storage", "--node-id", n.id, "--data-dir",
-                                   data, "--listen", n.control, "--zone", n.zone,
-                                   "--replication-listen", absl::StrCat("127.0.0.1:", FreePort()),
-                                   "--nbd-listen", absl::StrCat("127.0.0.1:", FreePort()),
-                                   "--metrics-listen", absl::StrCat("127.0.0.1:", FreePort()),
-                                   "--advertise-host", "127.0.0.1"},
-          dir_->Join(n.id + ".log"));
+      n.argv = {SyncblockBinary(),
+                "storage",
+                "--node-id",
+                n.id,
+                "--data-dir",
+                data,
+                "--listen",
+                n.control,
+                "--zone",
+                n.zone,
+                "--replication-listen",
+                absl::StrCat("127.0.0.1:", FreePort()),
+                "--nbd-listen",
+                absl::StrCat("127.0.0.1:", FreePort()),
+                "--metrics-listen",
+                absl::StrCat("127.0.0.1:", FreePort()),
+                "--advertise-host",
+                "127.0.0.1"};
+      n.log = dir_->Join(n.id + ".log");
+      n.process = std::make_unique<Subprocess>(n.argv, n.log);
       controls.push_back(n.control);
       nodes_->push_back(std::move(n));
     }
@@ -250,6 +264,14 @@ class CsiConformanceTest : public ::testing::Test {
     std::vector<std::string> out(ids.begin(), ids.end());
     std::sort(out.begin(), out.end());
     return out;
+  }
+
+  // Kills storage node `n` and starts it again on its data and ports (its
+  // log goes on in a file of its own).
+  static void Restart(StorageNode& n) {
+    n.process->Kill(SIGKILL);
+    n.process->Wait();
+    n.process = std::make_unique<Subprocess>(n.argv, n.log + ".restarted");
   }
 
   // Control addresses of the storage nodes, comma-separated.
