@@ -13,18 +13,13 @@ TEST_F(CsiDegradedTest, ConditionNamesTheReplicaThatIsAway) {
   ControllerGetVolumeRequest get;
   get.set_volume_id(v.volume_id());
   ControllerGetVolumeResponse resp;
-  ASSERT_TRUE(WaitFor([&] {
-    resp.Clear();
-    return Call(&Controller::Stub::ControllerGetVolume, get, &resp).ok() &&
-           !resp.status().volume_condition().abnormal();
-  })) << resp.ShortDebugString();
-  // "3 of 3 replicas in sync, primary on node storage-N": stop another node.
-  const std::string& message = resp.status().volume_condition().message();
+  // Stop a node that is not the primary.
+  StorageNode* primary = HealthyPrimary(v.volume_id());
+  ASSERT_NE(primary, nullptr);
   StorageNode* victim = nullptr;
   for (auto& n : *nodes_) {
-    if (!absl::EndsWith(message, "node " + n.id)) victim = &n;
+    if (&n != primary) victim = &n;
   }
-  ASSERT_NE(victim, nullptr) << message;
   victim->process->Kill(SIGKILL);
   victim->process->Wait();
 
@@ -70,25 +65,12 @@ class CsiRestartTest : public CsiConformanceTest {};
 TEST_F(CsiRestartTest, ASnapshotWaitsForAPrimaryThatDoesNotServeYet) {
   Volume v = MustCreate(
       CreateReq("pvc-restart", BlockCap(VolumeCapability::AccessMode::SINGLE_NODE_WRITER)));
-  ControllerGetVolumeRequest get;
-  get.set_volume_id(v.volume_id());
-  ControllerGetVolumeResponse resp;
-  ASSERT_TRUE(WaitFor([&] {
-    resp.Clear();
-    return Call(&Controller::Stub::ControllerGetVolume, get, &resp).ok() &&
-           !resp.status().volume_condition().abnormal();
-  })) << resp.ShortDebugString();
-  const std::string& message = resp.status().volume_condition().message();
-  StorageNode* primary = nullptr;
+  StorageNode* primary = HealthyPrimary(v.volume_id());
+  ASSERT_NE(primary, nullptr);
   std::vector<StorageNode*> others;
   for (auto& n : *nodes_) {
-    if (absl::EndsWith(message, "node " + n.id)) {
-      primary = &n;
-    } else {
-      others.push_back(&n);
-    }
+    if (&n != primary) others.push_back(&n);
   }
-  ASSERT_NE(primary, nullptr) << message;
 
   for (auto* n : others) n->process->Kill(SIGSTOP);
   Restart(*primary);

@@ -266,6 +266,27 @@ class CsiConformanceTest : public ::testing::Test {
     return out;
   }
 
+  // Waits until volume `id` is in good condition and returns the storage
+  // node its condition names as primary ("... primary on node storage-N"),
+  // or nullptr (with a test failure).
+  StorageNode* HealthyPrimary(const std::string& id) {
+    ControllerGetVolumeRequest get;
+    get.set_volume_id(id);
+    ControllerGetVolumeResponse resp;
+    bool healthy = WaitFor([&] {
+      resp.Clear();
+      return Call(&Controller::Stub::ControllerGetVolume, get, &resp).ok() &&
+             !resp.status().volume_condition().abnormal();
+    });
+    EXPECT_TRUE(healthy) << resp.ShortDebugString();
+    const std::string& message = resp.status().volume_condition().message();
+    for (auto& n : *nodes_) {
+      if (absl::EndsWith(message, "node " + n.id)) return &n;
+    }
+    ADD_FAILURE() << "no primary named in: " << message;
+    return nullptr;
+  }
+
   // Kills storage node `n` and starts it again on its data and ports (its
   // log goes on in a file of its own).
   static void Restart(StorageNode& n) {
