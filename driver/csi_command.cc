@@ -1,6 +1,7 @@
 // `syncblock csi`: the CSI plugin. --mode controller serves Identity,
 // Controller and SnapshotMetadata, node serves Identity and Node, all serves
-// the four, on one unix socket. Stops cleanly on SIGTERM/SIGINT (the socket file is removed).
+// the four, on one unix socket. Stops cleanly on SIGTERM/SIGINT (the socket
+// file is removed).
 #include <fcntl.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
@@ -122,8 +123,8 @@ int RunCsi(int argc, char** argv) {
     if (!known.ok()) return Fail(std::string(known.status().message()));
     controller = std::make_unique<csi::ControllerService>(cluster, std::move(*known));
     services.push_back(controller.get());
-    // Changed-block tracking, for the external-snapshot-metadata sidecar of
-    // the controller pod, on the same socket.
+    // Changed-block tracking, for an external-snapshot-metadata sidecar
+    // next to this process, on the same socket.
     snapshot_metadata = std::make_unique<csi::SnapshotMetadataService>(cluster);
     services.push_back(snapshot_metadata.get());
   }
