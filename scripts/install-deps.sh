@@ -10,6 +10,7 @@ packages=(
   liburing-dev libfuse3-dev fuse3
   qemu-utils libnbd-bin nbdkit fio
   e2fsprogs xfsprogs util-linux mount procps psmisc python3 python3-yaml clang
+  openssl
 )
 
 missing=()
