@@ -15,6 +15,7 @@
 #include "csi/topology.h"
 #include "csi/volume_capabilities.h"
 #include "csi/volume_parameters.h"
+#include "csi/volume_ready.h"
 #include "csi/volume_view_csi.h"
 #include "replication/util/status_macros.h"
 
@@ -143,6 +144,7 @@ void PreferSourceHolder(const std::vector<repl::StorageNodeView>& nodes,
 }  // namespace
 
 absl::Status ControllerService::DoCreate(const ::csi::v1::CreateVolumeRequest& req,
+                                         absl::Time deadline,
                                          ::csi::v1::CreateVolumeResponse* resp) {
   RETURN_IF_ERROR(ValidateVolumeName(req.name()));
   RETURN_IF_ERROR(ValidateCapabilities(req.volume_capabilities()));
@@ -189,7 +191,9 @@ absl::Status ControllerService::DoCreate(const ::csi::v1::CreateVolumeRequest& r
   auto existing = cluster->GetVolume(id);
   if (existing.ok()) {
     RETURN_IF_ERROR(CheckCompatible(*existing, req.name(), req.capacity_range(), params, source));
-    *resp->mutable_volume() = VolumeFromView(*existing);
+    // A retry after a timeout: the volume is answered once it is usable too.
+    ASSIGN_OR_RETURN(auto ready, WaitUntilServing(*cluster, id, deadline));
+    *resp->mutable_volume() = VolumeFromView(ready);
     return absl::OkStatus();
   }
   if (existing.status().code() != absl::StatusCode::kNotFound)
@@ -197,6 +201,13 @@ absl::Status ControllerService::DoCreate(const ::csi::v1::CreateVolumeRequest& r
 
   CloneSource from;
   if (clone) {
+    if (req.volume_content_source().has_volume()) {
+      // A volume clone starts with a snapshot of its source, which its
+      // primary cuts only once it serves.
+      auto source_ready =
+          WaitUntilServing(*cluster, req.volume_content_source().volume().volume_id(), deadline);
+      if (!source_ready.ok()) return source_ready.status();
+    }
     ASSIGN_OR_RETURN(from, FindSource(*cluster, req.volume_content_source()));
     const int64_t source_size = static_cast<int64_t>(from.size_bytes);
     const int64_t limit = req.capacity_range().limit_bytes();
@@ -240,7 +251,9 @@ absl::Status ControllerService::DoCreate(const ::csi::v1::CreateVolumeRequest& r
 
   auto created = cluster->CreateVolume(spec);
   if (!created.ok()) return FromStorage(created.status());
-  *resp->mutable_volume() = VolumeFromView(*created);
+  // Answer only once the volume takes every other call (snapshots, IO).
+  ASSIGN_OR_RETURN(auto ready, WaitUntilServing(*cluster, id, deadline));
+  *resp->mutable_volume() = VolumeFromView(ready);
   return absl::OkStatus();
 }
 

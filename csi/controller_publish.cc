@@ -49,6 +49,8 @@ absl::Status ControllerService::DoPublish(const ::csi::v1::ControllerPublishVolu
   ASSIGN_OR_RETURN(auto cluster, Cluster());
   auto view = cluster->GetVolume(req.volume_id());
   if (!view.ok()) return FromStorage(view.status());
+  // A node that is not one of the cluster's: NOT_FOUND (the spec's code).
+  RETURN_IF_ERROR(nodes_->Check(req.node_id()));
 
   const auto& cap = req.volume_capability();
   auto stored = StoredParameters(*view);

@@ -10,13 +10,15 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "csi/status_mapping.h"
+#include "csi/volume_ready.h"
 
 namespace syncblock::csi {
 
 using ::csi::v1::ControllerServiceCapability;
 
-ControllerService::ControllerService(std::shared_ptr<ClusterProvider> cluster)
-    : cluster_(std::move(cluster)) {}
+ControllerService::ControllerService(std::shared_ptr<ClusterProvider> cluster,
+                                     std::shared_ptr<NodeDirectory> nodes)
+    : cluster_(std::move(cluster)), nodes_(std::move(nodes)) {}
 
 absl::StatusOr<std::shared_ptr<repl::StorageCluster>> ControllerService::Cluster() {
   return cluster_->Get();
@@ -35,10 +37,10 @@ absl::Status ControllerService::ConfirmGone(repl::StorageCluster& cluster, const
                                              absl::StrJoin(silent, ", "), " did not answer"));
 }
 
-grpc::Status ControllerService::CreateVolume(grpc::ServerContext*,
+grpc::Status ControllerService::CreateVolume(grpc::ServerContext* context,
                                              const ::csi::v1::CreateVolumeRequest* request,
                                              ::csi::v1::CreateVolumeResponse* response) {
-  return ToGrpcStatus(DoCreate(*request, response));
+  return ToGrpcStatus(DoCreate(*request, CallDeadline(context->deadline()), response));
 }
 
 grpc::Status ControllerService::DeleteVolume(grpc::ServerContext*,
@@ -88,6 +90,7 @@ grpc::Status ControllerService::ControllerGetCapabilities(
     ::csi::v1::ControllerGetCapabilitiesResponse* response) {
   for (auto type : {ControllerServiceCapability::RPC::CREATE_DELETE_VOLUME,
                     ControllerServiceCapability::RPC::PUBLISH_UNPUBLISH_VOLUME,
+                    ControllerServiceCapability::RPC::PUBLISH_READONLY,
                     ControllerServiceCapability::RPC::LIST_VOLUMES,
                     ControllerServiceCapability::RPC::GET_CAPACITY,
                     ControllerServiceCapability::RPC::LIST_VOLUMES_PUBLISHED_NODES,
@@ -103,10 +106,10 @@ grpc::Status ControllerService::ControllerGetCapabilities(
   return grpc::Status::OK;
 }
 
-grpc::Status ControllerService::CreateSnapshot(grpc::ServerContext*,
+grpc::Status ControllerService::CreateSnapshot(grpc::ServerContext* context,
                                                const ::csi::v1::CreateSnapshotRequest* request,
                                                ::csi::v1::CreateSnapshotResponse* response) {
-  return ToGrpcStatus(DoCreateSnapshot(*request, response));
+  return ToGrpcStatus(DoCreateSnapshot(*request, CallDeadline(context->deadline()), response));
 }
 
 grpc::Status ControllerService::DeleteSnapshot(grpc::ServerContext*,

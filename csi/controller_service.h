@@ -6,7 +6,8 @@
 // of each volume live in the volume's attributes on the storage nodes (keys in
 // csi/csi_constants.h), and snapshots are named after their CSI name
 // (csi/doc/controller.md). ControllerModifyVolume is UNIMPLEMENTED (the base
-// class' default) and not advertised.
+// class' default) and not advertised. A volume is answered by CreateVolume
+// only once its primary serves (volume_ready.h).
 //
 // Each RPC first checks its arguments and answers with the spec's code
 // (behaviour modelled on csi-driver-host-path's controllerserver.go). One
@@ -19,7 +20,9 @@
 #include <memory>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "csi/inflight.h"
+#include "csi/node_directory.h"
 #include "csi/proto/csi.grpc.pb.h"
 #include "csi/storage_endpoints.h"
 
@@ -27,7 +30,8 @@ namespace syncblock::csi {
 
 class ControllerService final : public ::csi::v1::Controller::Service {
  public:
-  explicit ControllerService(std::shared_ptr<ClusterProvider> cluster);
+  // `nodes` tells which node ids ControllerPublishVolume may name.
+  ControllerService(std::shared_ptr<ClusterProvider> cluster, std::shared_ptr<NodeDirectory> nodes);
 
   grpc::Status CreateVolume(grpc::ServerContext* context,
                             const ::csi::v1::CreateVolumeRequest* request,
@@ -70,7 +74,8 @@ class ControllerService final : public ::csi::v1::Controller::Service {
                                       ::csi::v1::ControllerExpandVolumeResponse* response) override;
 
  private:
-  absl::Status DoCreate(const ::csi::v1::CreateVolumeRequest& req,
+  // `deadline`: when the CO stops waiting (volume_ready.h, CallDeadline).
+  absl::Status DoCreate(const ::csi::v1::CreateVolumeRequest& req, absl::Time deadline,
                         ::csi::v1::CreateVolumeResponse* resp);
   absl::Status DoDelete(const ::csi::v1::DeleteVolumeRequest& req);
   absl::Status DoPublish(const ::csi::v1::ControllerPublishVolumeRequest& req,
@@ -84,7 +89,7 @@ class ControllerService final : public ::csi::v1::Controller::Service {
                      ::csi::v1::ControllerGetVolumeResponse* resp);
   absl::Status DoCapacity(const ::csi::v1::GetCapacityRequest& req,
                           ::csi::v1::GetCapacityResponse* resp);
-  absl::Status DoCreateSnapshot(const ::csi::v1::CreateSnapshotRequest& req,
+  absl::Status DoCreateSnapshot(const ::csi::v1::CreateSnapshotRequest& req, absl::Time deadline,
                                 ::csi::v1::CreateSnapshotResponse* resp);
   absl::Status DoDeleteSnapshot(const ::csi::v1::DeleteSnapshotRequest& req);
   absl::Status DoListSnapshots(const ::csi::v1::ListSnapshotsRequest& req,
@@ -99,6 +104,7 @@ class ControllerService final : public ::csi::v1::Controller::Service {
   static absl::Status ConfirmGone(repl::StorageCluster& cluster, const std::string& id);
 
   const std::shared_ptr<ClusterProvider> cluster_;
+  const std::shared_ptr<NodeDirectory> nodes_;
   InFlight inflight_;
 };
 

@@ -15,6 +15,7 @@
 #include "csi/snapshot_view_csi.h"
 #include "csi/status_mapping.h"
 #include "csi/volume_parameters.h"
+#include "csi/volume_ready.h"
 #include "replication/util/status_macros.h"
 
 namespace syncblock::csi {
@@ -29,6 +30,7 @@ std::string SnapshotKey(const std::string& snapshot_name) {
 }  // namespace
 
 absl::Status ControllerService::DoCreateSnapshot(const ::csi::v1::CreateSnapshotRequest& req,
+                                                 absl::Time deadline,
                                                  ::csi::v1::CreateSnapshotResponse* resp) {
   RETURN_IF_ERROR(ValidateVolumeName(req.name()));
   if (req.source_volume_id().empty()) {
@@ -51,10 +53,23 @@ absl::Status ControllerService::DoCreateSnapshot(const ::csi::v1::CreateSnapshot
                                                    s.volume_id));
     }
   }
-  auto created = cluster->CreateSnapshot(req.source_volume_id(), name);
-  if (!created.ok()) return FromStorage(created.status());
-  *resp->mutable_snapshot() = SnapshotFromView(*created);
-  return absl::OkStatus();
+  // The primary cuts a snapshot only once it serves: wait for that, and again
+  // when it moved in between, within the CO's deadline.
+  for (;;) {
+    RETURN_IF_ERROR(WaitUntilServing(*cluster, req.source_volume_id(), deadline).status());
+    auto created = cluster->CreateSnapshot(req.source_volume_id(), name);
+    if (created.ok()) {
+      *resp->mutable_snapshot() = SnapshotFromView(*created);
+      return absl::OkStatus();
+    }
+    if (created.status().code() != absl::StatusCode::kUnavailable || absl::Now() >= deadline) {
+      return FromStorage(created.status());
+    }
+    auto again = cluster->GetVolume(req.source_volume_id());
+    // Serving and still refused (too few replicas hold the snapshot yet):
+    // the storage node's reason is the CO's.
+    if (again.ok() && again->serving) return FromStorage(created.status());
+  }
 }
 
 absl::Status ControllerService::DoDeleteSnapshot(const ::csi::v1::DeleteSnapshotRequest& req) {

@@ -11,8 +11,10 @@
 namespace syncblock::csi {
 
 inline constexpr char kDriverName[] = "csi.syncblock.dev";
-// The one topology segment: a storage node's --zone.
+// Topology segments: a storage node's --zone, and the node plugin's host
+// (reported by NodeGetInfo, accepted in accessibility_requirements).
 inline constexpr char kTopologyZoneKey[] = "topology.csi.syncblock.dev/zone";
+inline constexpr char kTopologyHostnameKey[] = "kubernetes.io/hostname";
 
 // Volume IDs the controller derives from CSI names that are not IDs already.
 inline constexpr char kHashedIdPrefix[] = "sb-";

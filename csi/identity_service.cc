@@ -8,8 +8,11 @@ namespace syncblock::csi {
 
 using ::csi::v1::PluginCapability;
 
-IdentityService::IdentityService(std::string version, std::shared_ptr<ClusterProvider> cluster)
-    : version_(std::move(version)), cluster_(std::move(cluster)) {}
+IdentityService::IdentityService(std::string version, std::shared_ptr<ClusterProvider> cluster,
+                                 bool snapshot_metadata)
+    : version_(std::move(version)),
+      cluster_(std::move(cluster)),
+      snapshot_metadata_(snapshot_metadata) {}
 
 grpc::Status IdentityService::GetPluginInfo(grpc::ServerContext*,
                                             const ::csi::v1::GetPluginInfoRequest*,
@@ -25,6 +28,10 @@ grpc::Status IdentityService::GetPluginCapabilities(
   for (auto type : {PluginCapability::Service::CONTROLLER_SERVICE,
                     PluginCapability::Service::VOLUME_ACCESSIBILITY_CONSTRAINTS}) {
     response->add_capabilities()->mutable_service()->set_type(type);
+  }
+  if (snapshot_metadata_) {
+    response->add_capabilities()->mutable_service()->set_type(
+        PluginCapability::Service::SNAPSHOT_METADATA_SERVICE);
   }
   // The volume grows while published: the primary grows it in the write
   // stream, and the node refreshes its device (NodeExpandVolume).

@@ -16,7 +16,10 @@ namespace syncblock::csi {
 
 class IdentityService final : public ::csi::v1::Identity::Service {
  public:
-  IdentityService(std::string version, std::shared_ptr<ClusterProvider> cluster);
+  // `snapshot_metadata`: this process serves the SnapshotMetadata service (the
+  // controller does) and advertises SNAPSHOT_METADATA_SERVICE.
+  IdentityService(std::string version, std::shared_ptr<ClusterProvider> cluster,
+                  bool snapshot_metadata = false);
 
   grpc::Status GetPluginInfo(grpc::ServerContext* context,
                              const ::csi::v1::GetPluginInfoRequest* request,
@@ -30,6 +33,7 @@ class IdentityService final : public ::csi::v1::Identity::Service {
  private:
   const std::string version_;
   const std::shared_ptr<ClusterProvider> cluster_;
+  const bool snapshot_metadata_;
 };
 
 }  // namespace syncblock::csi

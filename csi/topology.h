@@ -1,7 +1,8 @@
-// CSI topology for syncblock: the one segment key topology.csi.syncblock.dev/zone
-// (a storage node's --zone), the zones a CreateVolume request allows and
+// CSI topology for syncblock: the segment keys topology.csi.syncblock.dev/zone
+// (a storage node's --zone) and kubernetes.io/hostname (what a node plugin
+// reports besides its zone), the zones a CreateVolume request allows and
 // prefers, and where the replicas of a new volume go under the zoneSpread and
-// dataLocality parameters.
+// dataLocality parameters. Every key NodeGetInfo reports is accepted back.
 //
 // Thread-safe: pure functions.
 #pragma once
@@ -18,17 +19,22 @@
 namespace syncblock::csi {
 
 struct ZoneRequirement {
-  std::vector<std::string> allowed;    // requisite zones; empty: any
-  std::vector<std::string> preferred;  // in the CO's order
+  std::vector<std::string> allowed;          // requisite zones; empty: any
+  std::vector<std::string> preferred;        // in the CO's order
+  std::vector<std::string> preferred_hosts;  // hostnames of preferred segments, in order
 };
 
-// INVALID_ARGUMENT when a requisite or preferred topology lacks the zone key
-// or names another key: we would not be able to honour it.
+// A segment may hold the zone key, the hostname key or both. A hostname alone
+// restricts nothing (every node reaches every volume of its zone over the
+// network), so a requisite segment without a zone allows any zone.
+// INVALID_ARGUMENT for any other key or an empty value: we would not be able
+// to honour it.
 absl::StatusOr<ZoneRequirement> ZonesOf(const ::csi::v1::TopologyRequirement& req);
 
 // Node ids for the replicas, primary first: repl::PlaceReplicas over the
 // allowed zones; then with dataLocality the primary moves to the first
-// preferred zone that holds a replica; with zoneSpread every replica must be
+// preferred host that holds a replica, else to the first preferred zone that
+// does; with zoneSpread every replica must be
 // in a different zone (RESOURCE_EXHAUSTED otherwise).
 absl::StatusOr<std::vector<std::string>> PlaceVolume(
     const std::vector<repl::StorageNodeView>& nodes, const VolumeParameters& params,

@@ -1,6 +1,7 @@
-// `syncblock csi`: the CSI plugin. --mode controller serves Identity and
-// Controller, node serves Identity and Node, all serves the three, on one unix
-// socket. Stops cleanly on SIGTERM/SIGINT (the socket file is removed).
+// `syncblock csi`: the CSI plugin. --mode controller serves Identity,
+// Controller and SnapshotMetadata, node serves Identity and Node, all serves
+// the four, on one unix socket. Stops cleanly on SIGTERM/SIGINT (the socket
+// file is removed).
 #include <fcntl.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
@@ -13,11 +14,14 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/numbers.h"
 #include "csi/controller_service.h"
 #include "csi/csi_constants.h"
 #include "csi/csi_server.h"
 #include "csi/identity_service.h"
 #include "csi/node/node_service.h"
+#include "csi/node_directory.h"
+#include "csi/snapshot_metadata_service.h"
 #include "csi/storage_endpoints.h"
 #include "driver/commands.h"
 #include "driver/flags.h"
@@ -35,10 +39,11 @@ constexpr char kCsiUsage[] =
     "usage: syncblock csi --mode controller|node|all --endpoint unix:///path/csi.sock\n"
     "                     --storage-nodes host:port,...|dns:NAME:PORT --node-id NAME\n"
     "                     [--state-dir DIR] [--zone Z] [--attach auto|nbd|fuse]\n"
+    "                     [--max-volumes N] [--known-nodes kubernetes|ID,...]\n"
     "                     [--log-level info]\n"
     "\n"
-    "  --mode           services to serve: controller (Identity, Controller), node\n"
-    "                   (Identity, Node) or all\n"
+    "  --mode           services to serve: controller (Identity, Controller,\n"
+    "                   SnapshotMetadata), node (Identity, Node) or all\n"
     "  --endpoint       the unix socket the CO connects to (a stale one is removed)\n"
     "  --storage-nodes  control addresses of the storage nodes; dns:NAME:PORT means\n"
     "                   every A record of NAME, looked up each time it is needed\n"
@@ -49,6 +54,13 @@ constexpr char kCsiUsage[] =
     "  --attach         how the node attaches volumes (default auto: kernel NBD when\n"
     "                   the nbd module is there, else `syncblock fuse-export`\n"
     "                   + loop device)\n"
+    "  --max-volumes    volumes this node may have staged, reported by NodeGetInfo\n"
+    "                   (default: the attach path's limit: the nbd devices the\n"
+    "                   module made, or 128 fuse exports)\n"
+    "  --known-nodes    the node ids ControllerPublishVolume accepts: \"kubernetes\"\n"
+    "                   (the cluster's CSINode objects; the default in a pod) or a\n"
+    "                   comma-separated list; --mode all also knows its own\n"
+    "                   --node-id. Other nodes are NOT_FOUND\n"
     "  --log-level      trace|debug|info|warn|error (default info)\n";
 
 int g_stop_pipe[2] = {-1, -1};
@@ -74,7 +86,7 @@ int RunCsi(int argc, char** argv) {
     return 0;
   }
   if (auto s = flags->CheckKnown({"mode", "endpoint", "storage-nodes", "node-id", "state-dir",
-                                  "zone", "attach", "log-level"});
+                                  "zone", "attach", "max-volumes", "known-nodes", "log-level"});
       !s.ok()) {
     return Fail(std::string(s.message()));
   }
@@ -101,12 +113,20 @@ int RunCsi(int argc, char** argv) {
   auto cluster = std::make_shared<csi::ClusterProvider>(*endpoints);
 
   std::vector<grpc::Service*> services;
-  csi::IdentityService identity(SYNCBLOCK_VERSION, cluster);
+  csi::IdentityService identity(SYNCBLOCK_VERSION, cluster, serve_controller);
   services.push_back(&identity);
   std::unique_ptr<csi::ControllerService> controller;
+  std::unique_ptr<csi::SnapshotMetadataService> snapshot_metadata;
   if (serve_controller) {
-    controller = std::make_unique<csi::ControllerService>(cluster);
+    auto known = csi::MakeNodeDirectory(flags->Get("known-nodes", ""),
+                                        serve_node ? flags->Get("node-id") : "");
+    if (!known.ok()) return Fail(std::string(known.status().message()));
+    controller = std::make_unique<csi::ControllerService>(cluster, std::move(*known));
     services.push_back(controller.get());
+    // Changed-block tracking, for an external-snapshot-metadata sidecar
+    // next to this process, on the same socket.
+    snapshot_metadata = std::make_unique<csi::SnapshotMetadataService>(cluster);
+    services.push_back(snapshot_metadata.get());
   }
   std::unique_ptr<::csi::v1::Node::Service> node;
   if (serve_node) {
@@ -118,6 +138,13 @@ int RunCsi(int argc, char** argv) {
     if (options.zone.empty() && flags->Has("zone")) options.zone = "default";
     if (flags->Has("state-dir")) options.state_dir = flags->Get("state-dir");
     options.attach_mode = flags->Get("attach", "auto");
+    if (flags->Has("max-volumes")) {
+      int64_t max = 0;
+      if (!absl::SimpleAtoi(flags->Get("max-volumes"), &max) || max <= 0) {
+        return Fail("--max-volumes must be a positive number");
+      }
+      options.max_volumes = max;
+    }
     csi::StorageEndpoints node_endpoints = *endpoints;
     options.storage_control_addresses = [node_endpoints]() {
       auto addresses = node_endpoints.Resolve();

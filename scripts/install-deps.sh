@@ -10,7 +10,7 @@ packages=(
   liburing-dev libfuse3-dev fuse3
   qemu-utils libnbd-bin nbdkit fio
   e2fsprogs xfsprogs util-linux mount procps psmisc python3 python3-yaml clang iptables
-  tmux zsh podman runc debootstrap
+  tmux zsh podman runc debootstrap openssl
 )
 # Node.js and npm (the chart's schema check): Debian's, unless already on PATH.
 command -v node >/dev/null 2>&1 || packages+=(nodejs)

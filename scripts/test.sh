@@ -29,6 +29,7 @@ TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" "$TSAN_DIR/tests/engine/e
 
 if [ -n "${CI:-}" ]; then export SYNCBLOCK_REQUIRE_HELM=1; fi
 tests/chart/chart_test.sh || status=1
+tests/chart/snapshot_metadata_chart_test.sh || status=1
 
 # The image, packaged from the binary built above (scripts/image.sh, podman),
 # and run for real (tests/container/container_test.sh). Without podman or

@@ -17,8 +17,6 @@
 namespace syncblock::csi {
 namespace {
 
-constexpr char kHostnameKey[] = "kubernetes.io/hostname";
-
 std::string Hostname() {
   char buf[256] = {};
   if (gethostname(buf, sizeof(buf) - 1) != 0) return "";
@@ -48,7 +46,7 @@ grpc::Status NodeServiceImpl::NodeGetInfo(grpc::ServerContext*,
   auto* segments = resp->mutable_accessible_topology()->mutable_segments();
   if (!options_.zone.empty()) (*segments)[kTopologyZoneKey] = options_.zone;
   std::string host = options_.hostname.empty() ? Hostname() : options_.hostname;
-  if (!host.empty()) (*segments)[kHostnameKey] = host;
+  if (!host.empty()) (*segments)[kTopologyHostnameKey] = host;
   return grpc::Status::OK;
 }
 
@@ -70,7 +68,7 @@ grpc::Status NodeServiceImpl::NodeGetVolumeStats(grpc::ServerContext*,
 }
 
 absl::StatusOr<Attachment> NodeServiceImpl::FindAt(const std::string& volume_id,
-                                                    const std::string& path) {
+                                                   const std::string& path) {
   auto a = Find(volume_id);
   if (!a) return absl::NotFoundError(absl::StrCat("volume ", volume_id, " is not on this node"));
   const bool known =

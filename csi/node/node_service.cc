@@ -1,5 +1,9 @@
 #include "csi/node/node_service.h"
 
+#include <filesystem>
+#include <fstream>
+
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "csi/node/fuse_loop_attacher.h"
 #include "csi/node/linux_mounter.h"
@@ -15,6 +19,19 @@ std::string ResolveAttachMode(const std::string& mode) {
   return NbdModuleAvailable() ? "nbd" : "fuse";
 }
 
+int64_t DefaultMaxVolumes(const std::string& resolved_mode) {
+  if (resolved_mode != "nbd") return kFuseMaxVolumes;
+  int64_t devices = 0;
+  std::ifstream param("/sys/module/nbd/parameters/nbds_max");
+  if (param >> devices && devices > 0) return devices;
+  // Without the parameter, count the devices the module made.
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator("/sys/block", ec)) {
+    if (absl::StartsWith(e.path().filename().string(), "nbd")) ++devices;
+  }
+  return devices > 0 ? devices : kFuseMaxVolumes;
+}
+
 absl::StatusOr<std::unique_ptr<::csi::v1::Node::Service>> MakeNodeService(
     const NodeServiceOptions& options) {
   if (options.node_id.empty()) return absl::InvalidArgumentError("node service needs a node id");
@@ -28,13 +45,15 @@ absl::StatusOr<std::unique_ptr<::csi::v1::Node::Service>> MakeNodeService(
       }
       opts.attacher = std::make_shared<NbdNetlinkAttacher>();
     } else if (mode == "fuse") {
-      opts.attacher = std::make_shared<FuseLoopAttacher>(
-          opts.state_dir, std::chrono::seconds(30), opts.syncblock_binary);
+      opts.attacher = std::make_shared<FuseLoopAttacher>(opts.state_dir, std::chrono::seconds(30),
+                                                         opts.syncblock_binary);
     } else {
       return absl::InvalidArgumentError(
           absl::StrCat("unknown attach mode \"", opts.attach_mode, "\" (auto, nbd or fuse)"));
     }
-    spdlog::info("node {}: attaching volumes with {}", opts.node_id, opts.attacher->Mode());
+    if (opts.max_volumes <= 0) opts.max_volumes = DefaultMaxVolumes(mode);
+    spdlog::info("node {}: attaching volumes with {}, at most {}", opts.node_id,
+                 opts.attacher->Mode(), opts.max_volumes);
   }
   if (!opts.mounter) opts.mounter = std::make_shared<LinuxMounter>();
   if (!opts.resolver) {

@@ -38,7 +38,10 @@ struct NodeServiceOptions {
   // host:port of the storage nodes' control API; asked for the primary when
   // the publish context's nbdUri does not answer.
   std::function<std::vector<std::string>()> storage_control_addresses;
-  int64_t max_volumes = 0;  // 0: no limit
+  // NodeGetInfo's max_volumes_per_node, and the most volumes Stage attaches.
+  // 0: the attach path's limit when MakeNodeService builds the attacher
+  // (DefaultMaxVolumes), no limit with an injected one.
+  int64_t max_volumes = 0;
   // How often attachments are checked and dead ones reconnected; 0: never
   // (start-up re-adoption still runs).
   std::chrono::milliseconds health_interval = std::chrono::seconds(10);
@@ -54,6 +57,15 @@ struct NodeServiceOptions {
 // FAILED_PRECONDITION for attach mode "nbd" without the nbd module.
 absl::StatusOr<std::unique_ptr<::csi::v1::Node::Service>> MakeNodeService(
     const NodeServiceOptions& options);
+
+// The most volumes an attach mode can hold on this machine: "nbd", the nbd
+// devices the module made (its nbds_max parameter; each attachment takes one);
+// "fuse", kFuseMaxVolumes.
+int64_t DefaultMaxVolumes(const std::string& resolved_mode);
+// Each fuse attachment is a `syncblock fuse-export` process (a few MiB, a
+// FUSE connection and NBD sockets) plus a loop device: 128 keeps a node's
+// memory and descriptors for them bounded while leaving room for a dense node.
+inline constexpr int64_t kFuseMaxVolumes = 128;
 
 // The attach mode "auto" resolves to: "nbd" when the kernel module is there
 // (or loads), else "fuse".

@@ -49,6 +49,7 @@ class GrpcStorageCluster final : public StorageCluster {
   absl::StatusOr<SnapshotDiffView> DiffSnapshots(const std::string& from_snapshot_id,
                                                  const std::string& to_snapshot_id) override;
   absl::StatusOr<VerifyReport> VerifySnapshot(const std::string& snapshot_id) override;
+  absl::StatusOr<SnapshotDiffView> AllocatedRegions(const std::string& snapshot_id) override;
 
  private:
   // What the nodes said about one volume.

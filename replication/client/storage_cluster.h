@@ -65,6 +65,9 @@ struct VolumeView {
   uint64_t epoch = 0;
   std::string primary;  // node id
   std::string nbd_uri;  // nbd://host:port/ID
+  // The primary answered and a majority has accepted it: it takes IO,
+  // snapshots and expansion now. False right after creation or a promotion.
+  bool serving = false;
   std::vector<ReplicaView> replicas;
   std::map<std::string, std::string> attributes;
 };
@@ -161,6 +164,11 @@ class StorageCluster {
                                                          const std::string& to_snapshot_id) = 0;
   // Compares the snapshot on every replica that holds it, region by region.
   virtual absl::StatusOr<VerifyReport> VerifySnapshot(const std::string& snapshot_id) = 0;
+  // The regions of a snapshot that hold anything but zeros, found from the
+  // per-region checksums of one replica that holds it ready (the primary's
+  // first): every region left out reads as zeros. `exact` is false (found by
+  // content, as a full copy's diff is). NOT_FOUND when unknown.
+  virtual absl::StatusOr<SnapshotDiffView> AllocatedRegions(const std::string& snapshot_id) = 0;
 };
 
 }  // namespace syncblock::repl

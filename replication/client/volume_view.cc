@@ -92,6 +92,7 @@ absl::StatusOr<VolumeView> BuildVolumeView(const std::vector<cv1::ReplicaStatus>
 
   if (primary) {
     v.nbd_uri = primary->nbd_uri();
+    v.serving = primary->serving();
     ReplicaView self;
     self.node = primary->node_id();
     self.state = "in_sync";

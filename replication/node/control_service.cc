@@ -56,6 +56,7 @@ void FillStatus(StorageNode& node, Replica& replica, pb::ReplicaStatus* out) {
   out->set_nbd_uri(node.NbdUri(m.volume_id));
   EngineView view = engine->View();
   out->set_local_error(view.local_error);
+  out->set_serving(view.active && !view.fenced);
   for (const auto& p : view.peers) {
     auto* ps = out->add_peers();
     ps->set_node_id(p.node_id);

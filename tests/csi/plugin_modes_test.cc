@@ -15,6 +15,7 @@
 #include <memory>
 #include <string>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "csi/proto/csi.grpc.pb.h"
 #include "tests/support/test_util.h"
@@ -45,7 +46,8 @@ void MakeStaleSocket(const std::string& path) {
 
 class PluginModesTest : public ::testing::Test {
  protected:
-  std::unique_ptr<Subprocess> Start(const std::string& mode) {
+  std::unique_ptr<Subprocess> Start(const std::string& mode,
+                                    const std::vector<std::string>& extra = {}) {
     std::vector<std::string> argv = {SyncblockBinary(), "csi",
                                      "--mode",          mode,
                                      "--endpoint",      "unix://" + socket_,
@@ -54,7 +56,10 @@ class PluginModesTest : public ::testing::Test {
     if (mode != "controller") {
       argv.insert(argv.end(),
                   {"--node-id", "node-1", "--attach", "fuse", "--state-dir", dir_.Join("state")});
+    } else {
+      argv.insert(argv.end(), {"--known-nodes", "node-1,node-2"});
     }
+    argv.insert(argv.end(), extra.begin(), extra.end());
     auto p = std::make_unique<Subprocess>(argv, dir_.Join(mode + ".log"));
     // A channel made before the socket exists backs off for seconds.
     // A stale socket may be there already, so wait for the plugin to say so.
@@ -82,6 +87,17 @@ class PluginModesTest : public ::testing::Test {
     channel_.reset();
     plugin->Kill(SIGTERM);
     return plugin->Wait();
+  }
+
+  bool Advertises(::csi::v1::PluginCapability::Service::Type type) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    ::csi::v1::GetPluginCapabilitiesResponse caps;
+    EXPECT_TRUE(identity_->GetPluginCapabilities(&ctx, {}, &caps).ok());
+    for (const auto& c : caps.capabilities()) {
+      if (c.has_service() && c.service().type() == type) return true;
+    }
+    return false;
   }
 
   template <typename Fn>
@@ -129,7 +145,21 @@ TEST_F(PluginModesTest, ControllerModeWithoutStorageNodes) {
   ::csi::v1::NodeGetInfoResponse info;
   EXPECT_EQ(CodeOf([&](grpc::ClientContext* c) { return node->NodeGetInfo(c, {}, &info); }),
             grpc::StatusCode::UNIMPLEMENTED);
+  // The controller serves changed-block tracking (for the sidecar of its pod)
+  // and says so.
+  EXPECT_TRUE(Advertises(::csi::v1::PluginCapability::Service::SNAPSHOT_METADATA_SERVICE));
+  auto cbt = ::csi::v1::SnapshotMetadata::NewStub(channel_);
+  ::csi::v1::GetMetadataDeltaRequest delta;
+  EXPECT_EQ(CodeOf([&](grpc::ClientContext* c) {
+              auto reader = cbt->GetMetadataDelta(c, delta);
+              ::csi::v1::GetMetadataDeltaResponse r;
+              while (reader->Read(&r)) {
+              }
+              return reader->Finish();
+            }),
+            grpc::StatusCode::INVALID_ARGUMENT);
 
+  cbt.reset();
   controller.reset();
   node.reset();
   EXPECT_EQ(Stop(plugin.get()), 0);
@@ -150,14 +180,40 @@ TEST_F(PluginModesTest, NodeModeServesNoController) {
   EXPECT_EQ(CodeOf([&](grpc::ClientContext* c) { return node->NodeGetInfo(c, {}, &info); }),
             grpc::StatusCode::OK);
   EXPECT_EQ(info.node_id(), "node-1");
+  // The fuse attach path's limit (node_service.h, kFuseMaxVolumes).
+  EXPECT_EQ(info.max_volumes_per_node(), 128);
+  EXPECT_FALSE(Advertises(::csi::v1::PluginCapability::Service::SNAPSHOT_METADATA_SERVICE));
+  auto cbt = ::csi::v1::SnapshotMetadata::NewStub(channel_);
+  ::csi::v1::GetMetadataAllocatedRequest allocated;
+  EXPECT_EQ(CodeOf([&](grpc::ClientContext* c) {
+              auto reader = cbt->GetMetadataAllocated(c, allocated);
+              ::csi::v1::GetMetadataAllocatedResponse r;
+              while (reader->Read(&r)) {
+              }
+              return reader->Finish();
+            }),
+            grpc::StatusCode::UNIMPLEMENTED);
+  cbt.reset();
   controller.reset();
+  node.reset();
+  EXPECT_EQ(Stop(plugin.get()), 0);
+}
+
+TEST_F(PluginModesTest, MaxVolumesPerNodeIsAFlag) {
+  auto plugin = Start("node", {"--max-volumes", "7"});
+  auto node = ::csi::v1::Node::NewStub(channel_);
+  ::csi::v1::NodeGetInfoResponse info;
+  ASSERT_EQ(CodeOf([&](grpc::ClientContext* c) { return node->NodeGetInfo(c, {}, &info); }),
+            grpc::StatusCode::OK);
+  EXPECT_EQ(info.max_volumes_per_node(), 7);
   node.reset();
   EXPECT_EQ(Stop(plugin.get()), 0);
 }
 
 TEST_F(PluginModesTest, BadFlagsAndPathsAreRefused) {
   std::string bin = SyncblockBinary();
-  std::string common = absl::StrCat(" --storage-nodes 127.0.0.1:", FreePort());
+  std::string common =
+      absl::StrCat(" --storage-nodes 127.0.0.1:", FreePort(), " --known-nodes node-1");
   EXPECT_EQ(RunCommand(bin + " csi --mode bogus --endpoint unix://" + socket_ + common).exit_code,
             2);
   EXPECT_EQ(
@@ -173,6 +229,20 @@ TEST_F(PluginModesTest, BadFlagsAndPathsAreRefused) {
                        " --no-such-flag 1")
                 .exit_code,
             2);
+  for (const char* bad : {"0", "-3", "many"}) {
+    EXPECT_EQ(RunCommand(bin + " csi --mode node --node-id n1 --endpoint unix://" + socket_ +
+                         common + " --max-volumes " + bad)
+                  .exit_code,
+              2)
+        << "--max-volumes " << bad;
+  }
+  // Outside Kubernetes a controller must be told which nodes exist (it answers
+  // NOT_FOUND for the others); `--mode all` knows its own node.
+  auto no_nodes = RunCommand("env -u KUBERNETES_SERVICE_HOST " + bin +
+                             " csi --mode controller --endpoint unix://" + socket_ +
+                             absl::StrCat(" --storage-nodes 127.0.0.1:", FreePort()));
+  EXPECT_EQ(no_nodes.exit_code, 2) << no_nodes.output;
+  EXPECT_TRUE(absl::StrContains(no_nodes.output, "--known-nodes")) << no_nodes.output;
   // A regular file where the socket goes is not ours to remove.
   std::string file = dir_.Join("not-a-socket");
   syncblock::testing::WriteFile(file, "data");

@@ -34,10 +34,40 @@ TEST(ZonesOfTest, ReadsRequisiteAndPreferred) {
   EXPECT_EQ(z->preferred, (std::vector<std::string>{"b"}));
 }
 
-TEST(ZonesOfTest, ForeignKeysAreInvalid) {
+TEST(ZonesOfTest, ForeignKeysAndEmptyValuesAreInvalid) {
   ::csi::v1::TopologyRequirement req;
-  (*req.add_requisite()->mutable_segments())["kubernetes.io/hostname"] = "n1";
+  (*req.add_requisite()->mutable_segments())["topology.kubernetes.io/rack"] = "r1";
   EXPECT_EQ(ZonesOf(req).status().code(), absl::StatusCode::kInvalidArgument);
+  ::csi::v1::TopologyRequirement empty;
+  (*empty.add_preferred()->mutable_segments())[kTopologyHostnameKey] = "";
+  EXPECT_EQ(ZonesOf(empty).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+// What a CO copies from NodeGetInfo of a node plugin started without --zone.
+TEST(ZonesOfTest, AHostnameAloneAllowsEveryZone) {
+  ::csi::v1::TopologyRequirement req;
+  (*req.add_requisite()->mutable_segments())[kTopologyHostnameKey] = "h1";
+  *req.add_requisite() = Zone("a");
+  (*req.add_preferred()->mutable_segments())[kTopologyHostnameKey] = "h1";
+  auto z = ZonesOf(req);
+  ASSERT_TRUE(z.ok()) << z.status();
+  EXPECT_TRUE(z->allowed.empty());
+  EXPECT_TRUE(z->preferred.empty());
+  EXPECT_EQ(z->preferred_hosts, std::vector<std::string>{"h1"});
+}
+
+// What a CO copies from NodeGetInfo of a node plugin with --zone.
+TEST(ZonesOfTest, ZoneAndHostnameInOneSegmentRestrictToTheZone) {
+  ::csi::v1::TopologyRequirement req;
+  auto* seg = req.add_requisite()->mutable_segments();
+  (*seg)[kTopologyZoneKey] = "b";
+  (*seg)[kTopologyHostnameKey] = "h2";
+  *req.add_preferred() = req.requisite(0);
+  auto z = ZonesOf(req);
+  ASSERT_TRUE(z.ok()) << z.status();
+  EXPECT_EQ(z->allowed, std::vector<std::string>{"b"});
+  EXPECT_EQ(z->preferred, std::vector<std::string>{"b"});
+  EXPECT_EQ(z->preferred_hosts, std::vector<std::string>{"h2"});
 }
 
 TEST(PlaceVolumeTest, ZoneSpreadNeedsDistinctZones) {
@@ -75,6 +105,20 @@ TEST(PlaceVolumeTest, DataLocalityPutsThePrimaryInThePreferredZone) {
   placed = PlaceVolume(nodes, p, 1 << 30, zones);
   ASSERT_TRUE(placed.ok());
   EXPECT_EQ(placed->front(), "n1");
+}
+
+TEST(PlaceVolumeTest, DataLocalityPrefersTheConsumingHost) {
+  std::vector<repl::StorageNodeView> nodes = {Node("n1", "a", 50), Node("n2", "a", 10),
+                                              Node("n3", "a", 20)};
+  VolumeParameters p;
+  p.replicas = 3;
+  p.data_locality = true;
+  ZoneRequirement zones;
+  zones.preferred = {"a"};
+  zones.preferred_hosts = {"n2"};
+  auto placed = PlaceVolume(nodes, p, 1 << 30, zones);
+  ASSERT_TRUE(placed.ok()) << placed.status();
+  EXPECT_EQ(placed->front(), "n2");
 }
 
 TEST(PlaceVolumeTest, AllowedZonesRestrictPlacement) {
