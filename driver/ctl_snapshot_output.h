@@ -26,14 +26,14 @@ std::string FormatUnixMs(int64_t unix_ms);
 
 // {"id","volume","name","size_bytes","creation_time","ready_to_use",
 //  "replicas":[{"node","state"}]} (copying replicas add bytes_copied/_total).
-nlohmann::json SnapshotToJson(const repl::SnapshotView& s);
-nlohmann::json SnapshotsToJson(const std::vector<repl::SnapshotView>& snapshots);
+nlohmann::json SnapshotToJson(const repl::ClusterSnapshotView& s);
+nlohmann::json SnapshotsToJson(const std::vector<repl::ClusterSnapshotView>& snapshots);
 // {"from","to","region_size","changed_regions","exact","changed_bytes","extents"}
 nlohmann::json DiffToJson(const std::string& from, const std::string& to,
                           const repl::SnapshotDiffView& diff);
 
-std::string RenderSnapshot(const repl::SnapshotView& s);
-std::string RenderSnapshots(const std::vector<repl::SnapshotView>& snapshots);
+std::string RenderSnapshot(const repl::ClusterSnapshotView& s);
+std::string RenderSnapshots(const std::vector<repl::ClusterSnapshotView>& snapshots);
 std::string RenderDiff(const std::string& from, const std::string& to,
                        const repl::SnapshotDiffView& diff);
 

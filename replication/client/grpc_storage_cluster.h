@@ -41,11 +41,12 @@ class GrpcStorageCluster final : public StorageCluster {
                                     bool full) override;
   absl::StatusOr<VerifyReport> Verify(const std::string& id) override;
   absl::StatusOr<VolumeView> ExpandVolume(const std::string& id, uint64_t size_bytes) override;
-  absl::StatusOr<SnapshotView> CreateSnapshot(const std::string& volume_id,
-                                              const std::string& name) override;
+  absl::StatusOr<ClusterSnapshotView> CreateSnapshot(const std::string& volume_id,
+                                                     const std::string& name) override;
   absl::Status DeleteSnapshot(const std::string& snapshot_id) override;
-  absl::StatusOr<SnapshotView> GetSnapshot(const std::string& snapshot_id) override;
-  absl::StatusOr<std::vector<SnapshotView>> ListSnapshots(const std::string& volume_id) override;
+  absl::StatusOr<ClusterSnapshotView> GetSnapshot(const std::string& snapshot_id) override;
+  absl::StatusOr<std::vector<ClusterSnapshotView>> ListSnapshots(
+      const std::string& volume_id) override;
   absl::StatusOr<SnapshotDiffView> DiffSnapshots(const std::string& from_snapshot_id,
                                                  const std::string& to_snapshot_id) override;
   absl::StatusOr<VerifyReport> VerifySnapshot(const std::string& snapshot_id) override;
