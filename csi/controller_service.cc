@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "csi/status_mapping.h"
+#include "replication/util/grpc_status.h"
 
 namespace syncblock::csi {
 

@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "replication/util/grpc_status.h"
 
 namespace syncblock::repl {
 
@@ -68,9 +69,7 @@ void NodeClient::Prepare(grpc::ClientContext* ctx, int scale) const {
 
 absl::Status NodeClient::Convert(const grpc::Status& s, const char* rpc) const {
   if (s.ok()) return absl::OkStatus();
-  // gRPC and absl share the canonical code numbering.
-  return absl::Status(static_cast<absl::StatusCode>(s.error_code()),
-                      absl::StrCat("node ", Name(), ": ", rpc, ": ", s.error_message()));
+  return FromGrpcStatus(s, absl::StrCat("node ", Name(), ": ", rpc));
 }
 
 absl::StatusOr<control::NodeInfo> NodeClient::GetNodeInfo() {
