@@ -35,6 +35,7 @@ constexpr char kUsage[] =
     "  --zone Z                   topology zone (default \"default\")\n"
     "  --io-timeout-ms N          writes no majority acknowledges fail after N ms (30000)\n"
     "  --resync-rate SIZE         resync bandwidth per replica per second, 0 = unlimited (256MiB)\n"
+    "  --nbd-max-connections N    NBD clients served at once; more are refused (512)\n"
     "  --log-level LEVEL          trace|debug|info|warn|error (info)\n";
 
 absl::StatusOr<HostPort> ListenFlag(const Flags& f, const std::string& name, const HostPort& base,
@@ -61,9 +62,10 @@ int RunStorage(int argc, char** argv) {
     std::fputs(kUsage, stdout);
     return 0;
   }
-  absl::Status known = flags->CheckKnown({"node-id", "data-dir", "listen", "replication-listen",
-                                          "nbd-listen", "metrics-listen", "advertise-host", "zone",
-                                          "io-timeout-ms", "resync-rate", "log-level"});
+  absl::Status known =
+      flags->CheckKnown({"node-id", "data-dir", "listen", "replication-listen", "nbd-listen",
+                         "metrics-listen", "advertise-host", "zone", "io-timeout-ms", "resync-rate",
+                         "nbd-max-connections", "log-level"});
   if (!known.ok()) return Fail(known);
   if (!flags->Has("node-id") || !flags->Has("data-dir")) {
     std::fputs(kUsage, stderr);
@@ -77,9 +79,14 @@ int RunStorage(int argc, char** argv) {
   auto metrics_listen = ListenFlag(*flags, "metrics-listen", *listen, 3);
   auto io_timeout = flags->GetInt("io-timeout-ms", 30000);
   auto rate = flags->GetSize("resync-rate", 256ull << 20);
+  auto nbd_max = flags->GetInt(
+      "nbd-max-connections", static_cast<int64_t>(repl::NbdServerOptions::kDefaultMaxConnections));
   for (const absl::Status& s : {repl_listen.status(), nbd_listen.status(), metrics_listen.status(),
-                                io_timeout.status(), rate.status()}) {
+                                io_timeout.status(), rate.status(), nbd_max.status()}) {
     if (!s.ok()) return Fail(s);
+  }
+  if (*nbd_max <= 0) {
+    return Fail(absl::InvalidArgumentError("--nbd-max-connections must be positive"));
   }
 
   repl::StorageNodeOptions opts;
@@ -92,6 +99,7 @@ int RunStorage(int argc, char** argv) {
   opts.advertise_host = flags->Get("advertise-host");
   opts.engine.io_timeout = std::chrono::milliseconds(*io_timeout);
   opts.engine.resync_rate = *rate;
+  opts.nbd.max_connections = static_cast<size_t>(*nbd_max);
 
   // Signals are taken by WaitForTerminationSignal; block them before any thread
   // starts so that every thread inherits the mask.
