@@ -15,14 +15,16 @@ namespace {
 
 constexpr char kUsagePayload[] = "type.syncblock/ctl.usage";
 constexpr char kDefaultStorageNodes[] = "127.0.0.1:7400";
-const std::set<std::string> kGlobalFlags = {"storage-nodes", "cluster", "output", "timeout-ms"};
+const std::set<std::string> kGlobalFlags = {"storage-nodes", "cluster", "output", "timeout-ms",
+                                            "connect-timeout-ms"};
 
 constexpr char kGlobalHelp[] =
     "global flags:\n"
     "  --storage-nodes H:P,...  storage nodes' control addresses (default 127.0.0.1:7400)\n"
     "  --cluster DIR            use the local cluster in DIR (DIR/cluster.json)\n"
     "  -o, --output table|json  output format (default table)\n"
-    "  --timeout-ms N           deadline of each call to a storage node (default 10000)\n";
+    "  --timeout-ms N           deadline of each call to a storage node (default 10000)\n"
+    "  --connect-timeout-ms N   a node not connected within this is unreachable (default 1000)\n";
 
 std::string Usage(const CtlCommand& c) {
   std::string line = absl::StrCat("syncblock ctl ", absl::StrJoin(c.path, " "));
@@ -66,7 +68,13 @@ absl::StatusOr<repl::StorageCluster*> CtlContext::Cluster() {
     auto timeout = flags_.GetInt("timeout-ms", 10000);
     if (!timeout.ok()) return UsageError(timeout.status().message());
     if (*timeout <= 0) return UsageError("--timeout-ms must be positive");
-    cluster_ = repl::StorageCluster::Connect(*addresses, std::chrono::milliseconds(*timeout));
+    auto connect_timeout = flags_.GetInt("connect-timeout-ms", 1000);
+    if (!connect_timeout.ok()) return UsageError(connect_timeout.status().message());
+    if (*connect_timeout <= 0) return UsageError("--connect-timeout-ms must be positive");
+    // Every node is dialled at once (the cluster fans its calls out), so an
+    // unreachable node costs the connect timeout once, not per node.
+    cluster_ = repl::StorageCluster::Connect(*addresses, std::chrono::milliseconds(*timeout),
+                                             std::chrono::milliseconds(*connect_timeout));
   }
   return cluster_.get();
 }

@@ -23,7 +23,8 @@ namespace syncblock::repl {
 class GrpcStorageCluster final : public StorageCluster {
  public:
   GrpcStorageCluster(std::vector<std::string> control_addresses,
-                     std::chrono::milliseconds rpc_timeout);
+                     std::chrono::milliseconds rpc_timeout,
+                     std::chrono::milliseconds connect_timeout);
 
   absl::StatusOr<std::vector<StorageNodeView>> Nodes() override;
   absl::StatusOr<VolumeView> CreateVolume(const VolumeSpec& spec) override;
@@ -86,6 +87,7 @@ class GrpcStorageCluster final : public StorageCluster {
   absl::StatusOr<control::Member> MemberOf(NodeClient* client);
 
   const std::chrono::milliseconds rpc_timeout_;
+  const std::chrono::milliseconds connect_timeout_;
   std::vector<NodeClient*> seeds_;  // the configured nodes, in the given order
   std::mutex mu_;
   std::map<std::string, std::unique_ptr<NodeClient>> clients_;  // GUARDED_BY(mu_), by address

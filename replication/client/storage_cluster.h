@@ -114,9 +114,13 @@ absl::StatusOr<std::pair<std::string, std::string>> ParseSnapshotId(const std::s
 class StorageCluster {
  public:
   // `control_addresses`: host:port of each storage node's control service.
-  static std::unique_ptr<StorageCluster> Connect(std::vector<std::string> control_addresses,
-                                                 std::chrono::milliseconds rpc_timeout =
-                                                     std::chrono::seconds(10));
+  // Nodes are dialled in parallel where a call asks several; one that does
+  // not connect within `connect_timeout` counts as unreachable (and costs
+  // that, not `rpc_timeout`).
+  static std::unique_ptr<StorageCluster> Connect(
+      std::vector<std::string> control_addresses,
+      std::chrono::milliseconds rpc_timeout = std::chrono::seconds(10),
+      std::chrono::milliseconds connect_timeout = std::chrono::seconds(1));
   virtual ~StorageCluster() = default;
 
   virtual absl::StatusOr<std::vector<StorageNodeView>> Nodes() = 0;
