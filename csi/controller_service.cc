@@ -11,6 +11,7 @@
 #include "absl/strings/str_join.h"
 #include "csi/status_mapping.h"
 #include "csi/volume_ready.h"
+#include "replication/util/grpc_status.h"
 
 namespace syncblock::csi {
 

@@ -90,7 +90,7 @@ absl::Status ControllerService::DoListSnapshots(const ::csi::v1::ListSnapshotsRe
         absl::StrCat("max_entries=", req.max_entries(), " must not be negative"));
   }
   ASSIGN_OR_RETURN(auto cluster, Cluster());
-  std::vector<repl::SnapshotView> snapshots;
+  std::vector<repl::ClusterSnapshotView> snapshots;
   if (!req.snapshot_id().empty()) {
     // Unknown (or malformed) ids and a source volume that does not match give
     // an empty list, not an error: the spec asks for that.
@@ -112,11 +112,12 @@ absl::Status ControllerService::DoListSnapshots(const ::csi::v1::ListSnapshotsRe
     }
   }
   std::sort(snapshots.begin(), snapshots.end(),
-            [](const repl::SnapshotView& a, const repl::SnapshotView& b) { return a.id < b.id; });
+            [](const repl::ClusterSnapshotView& a, const repl::ClusterSnapshotView& b) {
+              return a.id < b.id;
+            });
   snapshots.erase(std::unique(snapshots.begin(), snapshots.end(),
-                              [](const repl::SnapshotView& a, const repl::SnapshotView& b) {
-                                return a.id == b.id;
-                              }),
+                              [](const repl::ClusterSnapshotView& a,
+                                 const repl::ClusterSnapshotView& b) { return a.id == b.id; }),
                   snapshots.end());
   std::vector<std::string> ids;
   for (const auto& s : snapshots) ids.push_back(s.id);

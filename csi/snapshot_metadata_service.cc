@@ -43,7 +43,7 @@ absl::Status CheckOffset(int64_t starting_offset, int64_t capacity, const std::s
 }
 
 // NOT_FOUND for an id that names no snapshot (a malformed one names none).
-absl::StatusOr<repl::SnapshotView> FindSnapshot(repl::StorageCluster& cluster,
+absl::StatusOr<repl::ClusterSnapshotView> FindSnapshot(repl::StorageCluster& cluster,
                                                 const std::string& id, const char* field) {
   if (id.empty()) return absl::InvalidArgumentError(absl::StrCat(field, " is required"));
   if (!repl::ParseSnapshotId(id).ok()) {
@@ -83,7 +83,7 @@ absl::StatusOr<Answer> Allocated(ClusterProvider& provider,
   RETURN_IF_ERROR(CheckPaging(req.starting_offset(), req.max_results()));
   if (req.snapshot_id().empty()) return absl::InvalidArgumentError("snapshot_id is required");
   ASSIGN_OR_RETURN(auto cluster, provider.Get());
-  ASSIGN_OR_RETURN(repl::SnapshotView snap,
+  ASSIGN_OR_RETURN(repl::ClusterSnapshotView snap,
                    FindSnapshot(*cluster, req.snapshot_id(), "snapshot_id"));
   Answer a;
   a.capacity = static_cast<int64_t>(snap.size_bytes);
@@ -102,9 +102,9 @@ absl::StatusOr<Answer> Delta(ClusterProvider& provider,
     return absl::InvalidArgumentError("base_snapshot_id and target_snapshot_id are required");
   }
   ASSIGN_OR_RETURN(auto cluster, provider.Get());
-  ASSIGN_OR_RETURN(repl::SnapshotView base,
+  ASSIGN_OR_RETURN(repl::ClusterSnapshotView base,
                    FindSnapshot(*cluster, req.base_snapshot_id(), "base_snapshot_id"));
-  ASSIGN_OR_RETURN(repl::SnapshotView target,
+  ASSIGN_OR_RETURN(repl::ClusterSnapshotView target,
                    FindSnapshot(*cluster, req.target_snapshot_id(), "target_snapshot_id"));
   if (base.volume_id != target.volume_id) {
     return absl::InvalidArgumentError(

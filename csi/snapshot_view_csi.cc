@@ -11,7 +11,7 @@ std::string SnapshotNameForCsiName(const std::string& csi_name) {
   return VolumeIdForName(csi_name);
 }
 
-::csi::v1::Snapshot SnapshotFromView(const repl::SnapshotView& view) {
+::csi::v1::Snapshot SnapshotFromView(const repl::ClusterSnapshotView& view) {
   ::csi::v1::Snapshot s;
   s.set_snapshot_id(view.id);
   s.set_source_volume_id(view.volume_id);

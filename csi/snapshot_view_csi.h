@@ -1,5 +1,5 @@
 // How snapshots read as CSI: the snapshot name the controller derives from a
-// CSI snapshot name, the Snapshot message from a storage-cluster SnapshotView,
+// CSI snapshot name, the Snapshot message from a storage-cluster ClusterSnapshotView,
 // and a clone's content source (stored as the csi.source attribute) both ways.
 //
 // Thread-safe: pure functions.
@@ -18,7 +18,7 @@ namespace syncblock::csi {
 // "snapshot-<uid>" is kept as is and anything else becomes "sb-" + a hash.
 std::string SnapshotNameForCsiName(const std::string& csi_name);
 
-::csi::v1::Snapshot SnapshotFromView(const repl::SnapshotView& view);
+::csi::v1::Snapshot SnapshotFromView(const repl::ClusterSnapshotView& view);
 
 // The csi.source attribute value for a request's content source.
 std::string ContentSourceAttribute(const ::csi::v1::VolumeContentSource& source);

@@ -9,6 +9,7 @@
 #include "absl/strings/strip.h"
 #include "driver/ctl_dispatch.h"
 #include "driver/local_cluster_file.h"
+#include "replication/util/grpc_status.h"
 
 namespace syncblock::driver {
 
@@ -59,47 +60,6 @@ absl::StatusOr<std::unique_ptr<CsiClient>> CsiClient::Connect(const Flags& flags
       new CsiClient(std::move(endpoint), std::chrono::milliseconds(*timeout)));
 }
 
-std::string CsiClient::CodeName(grpc::StatusCode code) {
-  switch (code) {
-    case grpc::StatusCode::OK:
-      return "OK";
-    case grpc::StatusCode::CANCELLED:
-      return "CANCELLED";
-    case grpc::StatusCode::UNKNOWN:
-      return "UNKNOWN";
-    case grpc::StatusCode::INVALID_ARGUMENT:
-      return "INVALID_ARGUMENT";
-    case grpc::StatusCode::DEADLINE_EXCEEDED:
-      return "DEADLINE_EXCEEDED";
-    case grpc::StatusCode::NOT_FOUND:
-      return "NOT_FOUND";
-    case grpc::StatusCode::ALREADY_EXISTS:
-      return "ALREADY_EXISTS";
-    case grpc::StatusCode::PERMISSION_DENIED:
-      return "PERMISSION_DENIED";
-    case grpc::StatusCode::RESOURCE_EXHAUSTED:
-      return "RESOURCE_EXHAUSTED";
-    case grpc::StatusCode::FAILED_PRECONDITION:
-      return "FAILED_PRECONDITION";
-    case grpc::StatusCode::ABORTED:
-      return "ABORTED";
-    case grpc::StatusCode::OUT_OF_RANGE:
-      return "OUT_OF_RANGE";
-    case grpc::StatusCode::UNIMPLEMENTED:
-      return "UNIMPLEMENTED";
-    case grpc::StatusCode::INTERNAL:
-      return "INTERNAL";
-    case grpc::StatusCode::UNAVAILABLE:
-      return "UNAVAILABLE";
-    case grpc::StatusCode::DATA_LOSS:
-      return "DATA_LOSS";
-    case grpc::StatusCode::UNAUTHENTICATED:
-      return "UNAUTHENTICATED";
-    default:
-      return absl::StrCat("CODE_", static_cast<int>(code));
-  }
-}
-
 absl::Status CsiClient::FromGrpc(const grpc::Status& status) {
   if (status.ok()) return absl::OkStatus();
   // ctl's errors are one line; a plugin's message may quote a tool's output.
@@ -109,10 +69,8 @@ absl::Status CsiClient::FromGrpc(const grpc::Status& status) {
     line = absl::StripAsciiWhitespace(line);
     if (!line.empty()) lines.push_back(line);
   }
-  // grpc::StatusCode and absl::StatusCode share their numbering.
-  return absl::Status(
-      static_cast<absl::StatusCode>(status.error_code()),
-      absl::StrCat(CodeName(status.error_code()), ": ", absl::StrJoin(lines, "; ")));
+  return FromGrpcStatus(grpc::Status(status.error_code(), absl::StrJoin(lines, "; ")),
+                        GrpcCodeName(status.error_code()));
 }
 
 }  // namespace syncblock::driver

@@ -41,8 +41,6 @@ class CsiClient {
   ::csi::v1::Controller::Stub* controller() { return controller_.get(); }
   ::csi::v1::Node::Stub* node() { return node_.get(); }
 
-  // "NOT_FOUND" for grpc::StatusCode::NOT_FOUND.
-  static std::string CodeName(grpc::StatusCode code);
   // OK stays OK; anything else keeps its code, its message prefixed by the name.
   static absl::Status FromGrpc(const grpc::Status& status);
 

@@ -14,7 +14,8 @@ namespace syncblock::driver {
 namespace {
 
 constexpr char kDefaultStorageNodes[] = "127.0.0.1:7400";
-const std::set<std::string> kGlobalFlags = {"storage-nodes", "cluster", "output", "timeout-ms"};
+const std::set<std::string> kGlobalFlags = {"storage-nodes", "cluster", "output", "timeout-ms",
+                                            "connect-timeout-ms"};
 
 constexpr char kGlobalHelp[] =
     "global flags:\n"
@@ -22,6 +23,7 @@ constexpr char kGlobalHelp[] =
     "  --cluster DIR            use the local cluster in DIR (DIR/cluster.json)\n"
     "  -o, --output table|json  output format (default table)\n"
     "  --timeout-ms N           deadline of each call to a storage node (default 10000)\n"
+    "  --connect-timeout-ms N   a node not connected within this is unreachable (default 1000)\n"
     "\n"
     "exit codes: 0 ok, 1 failed, 2 usage error, 3 not found, 4 storage nodes unavailable\n";
 
@@ -67,7 +69,13 @@ absl::StatusOr<repl::StorageCluster*> CtlContext::Cluster() {
     auto timeout = flags_.GetInt("timeout-ms", 10000);
     if (!timeout.ok()) return UsageError(timeout.status().message());
     if (*timeout <= 0) return UsageError("--timeout-ms must be positive");
-    cluster_ = repl::StorageCluster::Connect(*addresses, std::chrono::milliseconds(*timeout));
+    auto connect_timeout = flags_.GetInt("connect-timeout-ms", 1000);
+    if (!connect_timeout.ok()) return UsageError(connect_timeout.status().message());
+    if (*connect_timeout <= 0) return UsageError("--connect-timeout-ms must be positive");
+    // Every node is dialled at once (the cluster fans its calls out), so an
+    // unreachable node costs the connect timeout once, not per node.
+    cluster_ = repl::StorageCluster::Connect(*addresses, std::chrono::milliseconds(*timeout),
+                                             std::chrono::milliseconds(*connect_timeout));
   }
   return cluster_.get();
 }

@@ -13,7 +13,7 @@ using nlohmann::json;
 
 namespace {
 
-std::string ReplicaStates(const repl::SnapshotView& s) {
+std::string ReplicaStates(const repl::ClusterSnapshotView& s) {
   std::string out;
   for (const auto& r : s.replicas) {
     if (!out.empty()) out += ",";
@@ -51,7 +51,7 @@ std::string FormatUnixMs(int64_t unix_ms) {
   return absl::StrFormat("%s.%03dZ", buf, static_cast<int>(unix_ms % 1000));
 }
 
-json SnapshotToJson(const repl::SnapshotView& s) {
+json SnapshotToJson(const repl::ClusterSnapshotView& s) {
   json replicas = json::array();
   for (const auto& r : s.replicas) {
     json j = {{"node", r.node}, {"state", r.state}};
@@ -70,7 +70,7 @@ json SnapshotToJson(const repl::SnapshotView& s) {
           {"replicas", replicas}};
 }
 
-json SnapshotsToJson(const std::vector<repl::SnapshotView>& snapshots) {
+json SnapshotsToJson(const std::vector<repl::ClusterSnapshotView>& snapshots) {
   json out = json::array();
   for (const auto& s : snapshots) out.push_back(SnapshotToJson(s));
   return out;
@@ -93,7 +93,7 @@ json DiffToJson(const std::string& from, const std::string& to,
           {"extents", extents}};
 }
 
-std::string RenderSnapshot(const repl::SnapshotView& s, int64_t now_unix_ms,
+std::string RenderSnapshot(const repl::ClusterSnapshotView& s, int64_t now_unix_ms,
                            const TermStyle& style) {
   std::string out;
   absl::StrAppend(&out, "snapshot:      ", s.id, "\n");
@@ -114,7 +114,7 @@ std::string RenderSnapshot(const repl::SnapshotView& s, int64_t now_unix_ms,
   return out;
 }
 
-std::string RenderSnapshots(const std::vector<repl::SnapshotView>& snapshots, int64_t now_unix_ms,
+std::string RenderSnapshots(const std::vector<repl::ClusterSnapshotView>& snapshots, int64_t now_unix_ms,
                             const TermStyle& style) {
   Table t({"SNAPSHOT", "SIZE", "CREATED", "READY", "REPLICAS"});
   t.Flexible("SNAPSHOT").Flexible("REPLICAS");

@@ -28,16 +28,16 @@ std::string FormatUnixMs(int64_t unix_ms);
 
 // {"id","volume","name","size_bytes","creation_time","ready_to_use",
 //  "replicas":[{"node","state"}]} (copying replicas add bytes_copied/_total).
-nlohmann::json SnapshotToJson(const repl::SnapshotView& s);
-nlohmann::json SnapshotsToJson(const std::vector<repl::SnapshotView>& snapshots);
+nlohmann::json SnapshotToJson(const repl::ClusterSnapshotView& s);
+nlohmann::json SnapshotsToJson(const std::vector<repl::ClusterSnapshotView>& snapshots);
 // {"from","to","region_size","changed_regions","exact","changed_bytes","extents"}
 nlohmann::json DiffToJson(const std::string& from, const std::string& to,
                           const repl::SnapshotDiffView& diff);
 
 // Creation times show how long ago they were, as of `now_unix_ms`.
-std::string RenderSnapshot(const repl::SnapshotView& s, int64_t now_unix_ms = NowUnixMs(),
+std::string RenderSnapshot(const repl::ClusterSnapshotView& s, int64_t now_unix_ms = NowUnixMs(),
                            const TermStyle& style = {});
-std::string RenderSnapshots(const std::vector<repl::SnapshotView>& snapshots,
+std::string RenderSnapshots(const std::vector<repl::ClusterSnapshotView>& snapshots,
                             int64_t now_unix_ms = NowUnixMs(), const TermStyle& style = {});
 std::string RenderDiff(const std::string& from, const std::string& to,
                        const repl::SnapshotDiffView& diff);

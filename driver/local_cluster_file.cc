@@ -1,5 +1,9 @@
 #include "driver/local_cluster_file.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -121,6 +125,25 @@ absl::Status SaveCluster(const std::string& dir, const LocalCluster& cluster) {
     return absl::InternalError(absl::StrCat("renaming ", tmp, ": ", std::strerror(errno)));
   }
   return absl::OkStatus();
+}
+
+absl::StatusOr<ClusterLock> ClusterLock::Acquire(const std::string& dir) {
+  std::string path = absl::StrCat(dir, "/cluster.lock");
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    return absl::InternalError(absl::StrCat("opening ", path, ": ", std::strerror(errno)));
+  }
+  while (::flock(fd, LOCK_EX) != 0) {
+    if (errno == EINTR) continue;
+    int err = errno;
+    ::close(fd);
+    return absl::InternalError(absl::StrCat("locking ", path, ": ", std::strerror(err)));
+  }
+  return ClusterLock(fd);
+}
+
+ClusterLock::~ClusterLock() {
+  if (fd_ >= 0) ::close(fd_);  // releases the flock
 }
 
 }  // namespace syncblock::driver

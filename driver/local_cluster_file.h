@@ -14,6 +14,7 @@
 #pragma once
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -60,5 +61,22 @@ std::string ClusterToJson(const LocalCluster& cluster);
 absl::StatusOr<LocalCluster> LoadCluster(const std::string& dir);
 // Written to a temporary file and renamed, so a reader never sees half of it.
 absl::Status SaveCluster(const std::string& dir, const LocalCluster& cluster);
+
+// An exclusive lock on DIR/cluster.lock (flock), held by every `local`
+// command that reads cluster.json, changes processes and writes it back, for
+// the whole of that: two `local start` at once would otherwise both start the
+// node, and the last to save would record whichever pid it had. Waits for
+// the lock; released when the object goes (or the process dies).
+class ClusterLock {
+ public:
+  static absl::StatusOr<ClusterLock> Acquire(const std::string& dir);
+  ClusterLock(ClusterLock&& other) noexcept : fd_(other.fd_) { other.fd_ = -1; }
+  ClusterLock& operator=(ClusterLock&&) = delete;
+  ~ClusterLock();
+
+ private:
+  explicit ClusterLock(int fd) : fd_(fd) {}
+  int fd_;
+};
 
 }  // namespace syncblock::driver

@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <thread>
 
@@ -22,6 +23,11 @@ absl::Status MakeDirs(const std::string& path) {
   std::filesystem::create_directories(path, ec);
   if (ec) return absl::InternalError(absl::StrCat("creating ", path, ": ", ec.message()));
   return absl::OkStatus();
+}
+
+int PortOf(const std::string& host_port) {
+  auto colon = host_port.rfind(':');
+  return colon == std::string::npos ? 0 : std::atoi(host_port.c_str() + colon + 1);
 }
 
 absl::Status WithLogTail(const absl::Status& s, const std::string& log) {
@@ -110,13 +116,23 @@ absl::Status WaitStorageReady(const std::vector<LocalProcess*>& nodes,
             nodes[i]->log);
       }
       auto info = clients[i]->GetNodeInfo();
-      if (info.ok() && info->node_id() == nodes[i]->id) {
+      // The answer must come from the process we started: another one (an
+      // earlier instance nobody recorded) may hold the port, and ours is then
+      // about to exit with "Address already in use" (reported above).
+      bool ours = ListensOn(nodes[i]->pid, PortOf(nodes[i]->control));
+      if (info.ok() && info->node_id() == nodes[i]->id && ours) {
         ready[i] = true;
         continue;
       }
       all = false;
-      last_error[i] = info.ok() ? absl::StrCat("answers as '", info->node_id(), "'")
-                                : std::string(info.status().message());
+      if (!info.ok()) {
+        last_error[i] = std::string(info.status().message());
+      } else if (info->node_id() != nodes[i]->id) {
+        last_error[i] = absl::StrCat("answers as '", info->node_id(), "'");
+      } else {
+        last_error[i] = absl::StrCat("another process than pid ", nodes[i]->pid, " answers on ",
+                                     nodes[i]->control);
+      }
     }
     if (all) return absl::OkStatus();
     if (std::chrono::steady_clock::now() >= deadline) break;

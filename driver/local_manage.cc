@@ -42,6 +42,7 @@ std::string LiveState(const std::string& recorded, int pid) {
 
 absl::Status LocalDown(const Flags& flags) {
   ASSIGN_OR_RETURN(std::string dir, Dir(flags));
+  ASSIGN_OR_RETURN(ClusterLock lock, ClusterLock::Acquire(dir));
   ASSIGN_OR_RETURN(auto cluster, LoadCluster(dir));
   std::vector<pid_t> pids;
   for (const auto& s : cluster.storage) {
@@ -71,6 +72,7 @@ absl::Status LocalDown(const Flags& flags) {
 
 absl::Status LocalKill(const Flags& flags, const std::string& node_id) {
   ASSIGN_OR_RETURN(std::string dir, Dir(flags));
+  ASSIGN_OR_RETURN(ClusterLock lock, ClusterLock::Acquire(dir));
   ASSIGN_OR_RETURN(auto cluster, LoadCluster(dir));
   ASSIGN_OR_RETURN(LocalProcess * node, FindNode(cluster, dir, node_id));
   if (IsSyncblockProcess(node->pid)) {
@@ -88,6 +90,7 @@ absl::Status LocalKill(const Flags& flags, const std::string& node_id) {
 
 absl::Status LocalStart(const Flags& flags, const std::string& node_id) {
   ASSIGN_OR_RETURN(std::string dir, Dir(flags));
+  ASSIGN_OR_RETURN(ClusterLock lock, ClusterLock::Acquire(dir));
   ASSIGN_OR_RETURN(int64_t timeout, flags.GetInt("timeout", 30));
   ASSIGN_OR_RETURN(auto cluster, LoadCluster(dir));
   ASSIGN_OR_RETURN(LocalProcess * node, FindNode(cluster, dir, node_id));

@@ -8,12 +8,18 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <deque>
+#include <filesystem>
 #include <fstream>
+#include <set>
 #include <thread>
+#include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "replication/util/socket.h"
 
 namespace syncblock::driver {
@@ -67,6 +73,40 @@ bool IsSyncblockProcess(pid_t pid) {
   std::string argv0;
   std::getline(cmdline, argv0, '\0');
   return argv0.find("syncblock") != std::string::npos;
+}
+
+namespace {
+
+// Inodes of sockets listening on `port`, from a /proc/net/tcp-style table.
+void ListeningInodes(const std::string& table, int port, std::set<std::string>* inodes) {
+  std::ifstream in(table);
+  std::string line;
+  std::getline(in, line);  // header
+  while (std::getline(in, line)) {
+    std::vector<std::string> f = absl::StrSplit(line, ' ', absl::SkipEmpty());
+    // sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode
+    if (f.size() < 10 || f[3] != "0A") continue;  // 0A: LISTEN
+    auto colon = f[1].rfind(':');
+    if (colon == std::string::npos) continue;
+    if (std::strtol(f[1].c_str() + colon + 1, nullptr, 16) == port) inodes->insert(f[9]);
+  }
+}
+
+}  // namespace
+
+bool ListensOn(pid_t pid, int port) {
+  std::set<std::string> inodes;
+  ListeningInodes("/proc/net/tcp", port, &inodes);
+  ListeningInodes("/proc/net/tcp6", port, &inodes);
+  if (inodes.empty()) return false;
+  std::error_code ec;
+  for (const auto& fd :
+       std::filesystem::directory_iterator(absl::StrCat("/proc/", pid, "/fd"), ec)) {
+    std::string target = std::filesystem::read_symlink(fd.path(), ec).string();
+    if (ec || !absl::StartsWith(target, "socket:[")) continue;
+    if (inodes.count(target.substr(8, target.size() - 9))) return true;
+  }
+  return false;
 }
 
 bool ReapIfExited(pid_t pid, int* exit_status) {

@@ -27,6 +27,10 @@ absl::StatusOr<pid_t> SpawnDetached(const std::vector<std::string>& argv,
 // True while `pid` runs a syncblock process (not a zombie, not a reused pid).
 bool IsSyncblockProcess(pid_t pid);
 
+// True when `pid` holds a listening TCP socket on `port` (any address), from
+// /proc/net/tcp{,6} and the process's open files.
+bool ListensOn(pid_t pid, int port);
+
 // Reaps `pid` if it is our child and has exited; true if it has. A no-op for
 // processes that are not our children.
 bool ReapIfExited(pid_t pid, int* exit_status);

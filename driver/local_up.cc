@@ -94,6 +94,8 @@ absl::Status LocalUp(const Flags& flags) {
   if (!dir.empty() && dir.back() == '/') dir.pop_back();
   std::filesystem::create_directories(dir, ec);
   if (ec) return absl::InternalError(absl::StrCat("creating ", dir, ": ", ec.message()));
+  // Held until `up` returns: a concurrent `local start|kill|down` waits.
+  ASSIGN_OR_RETURN(ClusterLock lock, ClusterLock::Acquire(dir));
   RETURN_IF_ERROR(CheckNotRunning(dir));
   ASSIGN_OR_RETURN(std::string binary, SelfExecutable());
 

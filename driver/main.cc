@@ -5,6 +5,7 @@
 #include "absl/debugging/failure_signal_handler.h"
 #include "absl/debugging/symbolize.h"
 #include "driver/commands.h"
+#include "replication/util/log_rate_limit.h"
 
 namespace {
 
@@ -28,6 +29,9 @@ int main(int argc, char** argv) {
   // or a user's bug report gets.
   absl::InitializeSymbolizer(argv[0]);
   absl::InstallFailureSignalHandler(absl::FailureSignalHandlerOptions());
+  // No retrying client can make a daemon write the same line thousands of
+  // times: repeats are counted and summarised (replication/util/log_rate_limit.h).
+  syncblock::InstallLogRateLimit();
   if (argc < 2) {
     std::fputs(kUsage, stderr);
     return 2;

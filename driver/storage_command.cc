@@ -37,6 +37,7 @@ constexpr char kUsage[] =
     "  --resync-rate SIZE         resync bandwidth per replica per second, 0 = unlimited (256MiB)\n"
     "  --peer-queue SIZE          a replica this far behind is dropped to its dirty bitmap (64MiB)\n"
     "  --peer-stall-ms N          a replica silent this long with writes outstanding is dropped (5000)\n"
+    "  --nbd-max-connections N    NBD clients served at once; more are refused (512)\n"
     "  --log-level LEVEL          trace|debug|info|warn|error (info)\n";
 
 absl::StatusOr<HostPort> ListenFlag(const Flags& f, const std::string& name, const HostPort& base,
@@ -63,10 +64,10 @@ int RunStorage(int argc, char** argv) {
     std::fputs(kUsage, stdout);
     return 0;
   }
-  absl::Status known = flags->CheckKnown({"node-id", "data-dir", "listen", "replication-listen",
-                                          "nbd-listen", "metrics-listen", "advertise-host", "zone",
-                                          "io-timeout-ms", "resync-rate", "peer-queue", "peer-stall-ms",
-                                          "log-level"});
+  absl::Status known =
+      flags->CheckKnown({"node-id", "data-dir", "listen", "replication-listen", "nbd-listen",
+                         "metrics-listen", "advertise-host", "zone", "io-timeout-ms", "resync-rate",
+                         "peer-queue", "peer-stall-ms", "nbd-max-connections", "log-level"});
   if (!known.ok()) return Fail(known);
   if (!flags->Has("node-id") || !flags->Has("data-dir")) {
     std::fputs(kUsage, stderr);
@@ -82,10 +83,15 @@ int RunStorage(int argc, char** argv) {
   auto rate = flags->GetSize("resync-rate", 256ull << 20);
   auto peer_queue = flags->GetSize("peer-queue", 64ull << 20);
   auto peer_stall = flags->GetInt("peer-stall-ms", 5000);
+  auto nbd_max = flags->GetInt(
+      "nbd-max-connections", static_cast<int64_t>(repl::NbdServerOptions::kDefaultMaxConnections));
   for (const absl::Status& s : {repl_listen.status(), nbd_listen.status(), metrics_listen.status(),
                                 io_timeout.status(), rate.status(), peer_queue.status(),
-                                peer_stall.status()}) {
+                                peer_stall.status(), nbd_max.status()}) {
     if (!s.ok()) return Fail(s);
+  }
+  if (*nbd_max <= 0) {
+    return Fail(absl::InvalidArgumentError("--nbd-max-connections must be positive"));
   }
 
   repl::StorageNodeOptions opts;
@@ -105,6 +111,7 @@ int RunStorage(int argc, char** argv) {
   }
   opts.engine.peer_queue_bytes = *peer_queue;
   opts.engine.peer_stall_timeout = std::chrono::milliseconds(*peer_stall);
+  opts.nbd.max_connections = static_cast<size_t>(*nbd_max);
 
   // Signals are taken by WaitForTerminationSignal; block them before any thread
   // starts so that every thread inherits the mask.

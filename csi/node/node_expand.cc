@@ -6,7 +6,7 @@
 // harmless: both tools do nothing when the filesystem already fills the device.
 #include "absl/strings/str_cat.h"
 #include "csi/node/node_service_impl.h"
-#include "csi/status_mapping.h"
+#include "replication/util/grpc_status.h"
 #include "replication/util/status_macros.h"
 #include "spdlog/spdlog.h"
 

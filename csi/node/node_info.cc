@@ -11,7 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "csi/csi_constants.h"
 #include "csi/node/node_service_impl.h"
-#include "csi/status_mapping.h"
+#include "replication/util/grpc_status.h"
 #include "replication/util/status_macros.h"
 
 namespace syncblock::csi {

@@ -5,8 +5,8 @@
 #include "absl/strings/str_split.h"
 #include "csi/csi_constants.h"
 #include "csi/node/node_service_impl.h"
-#include "csi/status_mapping.h"
 #include "csi/volume_capabilities.h"
+#include "replication/util/grpc_status.h"
 #include "replication/util/status_macros.h"
 #include "spdlog/spdlog.h"
 

@@ -23,7 +23,8 @@ namespace syncblock::repl {
 class GrpcStorageCluster final : public StorageCluster {
  public:
   GrpcStorageCluster(std::vector<std::string> control_addresses,
-                     std::chrono::milliseconds rpc_timeout);
+                     std::chrono::milliseconds rpc_timeout,
+                     std::chrono::milliseconds connect_timeout);
 
   absl::StatusOr<std::vector<StorageNodeView>> Nodes() override;
   absl::StatusOr<VolumeView> CreateVolume(const VolumeSpec& spec) override;
@@ -41,11 +42,12 @@ class GrpcStorageCluster final : public StorageCluster {
                                     bool full) override;
   absl::StatusOr<VerifyReport> Verify(const std::string& id) override;
   absl::StatusOr<VolumeView> ExpandVolume(const std::string& id, uint64_t size_bytes) override;
-  absl::StatusOr<SnapshotView> CreateSnapshot(const std::string& volume_id,
-                                              const std::string& name) override;
+  absl::StatusOr<ClusterSnapshotView> CreateSnapshot(const std::string& volume_id,
+                                                     const std::string& name) override;
   absl::Status DeleteSnapshot(const std::string& snapshot_id) override;
-  absl::StatusOr<SnapshotView> GetSnapshot(const std::string& snapshot_id) override;
-  absl::StatusOr<std::vector<SnapshotView>> ListSnapshots(const std::string& volume_id) override;
+  absl::StatusOr<ClusterSnapshotView> GetSnapshot(const std::string& snapshot_id) override;
+  absl::StatusOr<std::vector<ClusterSnapshotView>> ListSnapshots(
+      const std::string& volume_id) override;
   absl::StatusOr<SnapshotDiffView> DiffSnapshots(const std::string& from_snapshot_id,
                                                  const std::string& to_snapshot_id) override;
   absl::StatusOr<VerifyReport> VerifySnapshot(const std::string& snapshot_id) override;
@@ -86,6 +88,7 @@ class GrpcStorageCluster final : public StorageCluster {
   absl::StatusOr<control::Member> MemberOf(NodeClient* client);
 
   const std::chrono::milliseconds rpc_timeout_;
+  const std::chrono::milliseconds connect_timeout_;
   std::vector<NodeClient*> seeds_;  // the configured nodes, in the given order
   std::mutex mu_;
   std::map<std::string, std::unique_ptr<NodeClient>> clients_;  // GUARDED_BY(mu_), by address

@@ -6,6 +6,8 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "replication/util/grpc_status.h"
+#include "replication/util/status_macros.h"
 
 namespace syncblock::repl {
 
@@ -46,10 +48,33 @@ void BePatient(grpc::ClientContext* ctx) {
 
 }  // namespace
 
-NodeClient::NodeClient(std::string address, std::chrono::milliseconds rpc_timeout)
+NodeClient::NodeClient(std::string address, std::chrono::milliseconds rpc_timeout,
+                       std::chrono::milliseconds connect_timeout)
     : address_(std::move(address)),
       rpc_timeout_(rpc_timeout),
-      stub_(control::StorageControl::NewStub(MakeChannel(address_))) {}
+      connect_timeout_(connect_timeout),
+      channel_(MakeChannel(address_)),
+      stub_(control::StorageControl::NewStub(channel_)) {}
+
+absl::Status NodeClient::Dial() {
+  if (channel_->GetState(/*try_to_connect=*/true) == GRPC_CHANNEL_READY) return absl::OkStatus();
+  auto now = std::chrono::steady_clock::now();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (now < redial_at_) return dial_error_;
+  }
+  if (channel_->WaitForConnected(std::chrono::system_clock::now() + connect_timeout_)) {
+    return absl::OkStatus();
+  }
+  absl::Status error = absl::UnavailableError(absl::StrCat(
+      "node ", Name(), ": not reachable (no connection within ", connect_timeout_.count(), " ms)"));
+  std::lock_guard<std::mutex> lock(mu_);
+  // Later calls in the same short while fail at once instead of waiting
+  // again: a command asks a dead node several things.
+  redial_at_ = std::chrono::steady_clock::now() + connect_timeout_;
+  dial_error_ = error;
+  return error;
+}
 
 std::string NodeClient::Name() const {
   std::lock_guard<std::mutex> lock(mu_);
@@ -68,12 +93,11 @@ void NodeClient::Prepare(grpc::ClientContext* ctx, int scale) const {
 
 absl::Status NodeClient::Convert(const grpc::Status& s, const char* rpc) const {
   if (s.ok()) return absl::OkStatus();
-  // gRPC and absl share the canonical code numbering.
-  return absl::Status(static_cast<absl::StatusCode>(s.error_code()),
-                      absl::StrCat("node ", Name(), ": ", rpc, ": ", s.error_message()));
+  return FromGrpcStatus(s, absl::StrCat("node ", Name(), ": ", rpc));
 }
 
 absl::StatusOr<control::NodeInfo> NodeClient::GetNodeInfo() {
+  RETURN_IF_ERROR(Dial());
   control::NodeInfo info;
   auto s = Convert(ReadWithRetry([&](bool patient) {
                      grpc::ClientContext ctx;
@@ -89,6 +113,7 @@ absl::StatusOr<control::NodeInfo> NodeClient::GetNodeInfo() {
 
 absl::StatusOr<control::ReplicaStatus> NodeClient::CreateReplica(
     const control::CreateReplicaRequest& req) {
+  RETURN_IF_ERROR(Dial());
   grpc::ClientContext ctx;
   Prepare(&ctx);
   control::ReplicaStatus out;
@@ -98,6 +123,7 @@ absl::StatusOr<control::ReplicaStatus> NodeClient::CreateReplica(
 }
 
 absl::Status NodeClient::DeleteReplica(const std::string& volume_id) {
+  RETURN_IF_ERROR(Dial());
   grpc::ClientContext ctx;
   Prepare(&ctx);
   control::DeleteReplicaRequest req;
@@ -107,6 +133,7 @@ absl::Status NodeClient::DeleteReplica(const std::string& volume_id) {
 }
 
 absl::StatusOr<control::ListReplicasResponse> NodeClient::ListReplicas() {
+  RETURN_IF_ERROR(Dial());
   control::ListReplicasResponse out;
   auto s = Convert(ReadWithRetry([&](bool patient) {
                      grpc::ClientContext ctx;
@@ -120,6 +147,7 @@ absl::StatusOr<control::ListReplicasResponse> NodeClient::ListReplicas() {
 }
 
 absl::StatusOr<control::ReplicaStatus> NodeClient::GetReplica(const std::string& volume_id) {
+  RETURN_IF_ERROR(Dial());
   control::GetReplicaRequest req;
   req.set_volume_id(volume_id);
   control::ReplicaStatus out;
@@ -136,6 +164,7 @@ absl::StatusOr<control::ReplicaStatus> NodeClient::GetReplica(const std::string&
 
 absl::StatusOr<control::ReplicaStatus> NodeClient::SetMembers(
     const control::SetMembersRequest& req) {
+  RETURN_IF_ERROR(Dial());
   grpc::ClientContext ctx;
   Prepare(&ctx);
   control::ReplicaStatus out;
@@ -146,6 +175,7 @@ absl::StatusOr<control::ReplicaStatus> NodeClient::SetMembers(
 
 absl::StatusOr<control::ReplicaStatus> NodeClient::SetAttributes(
     const control::SetAttributesRequest& req) {
+  RETURN_IF_ERROR(Dial());
   grpc::ClientContext ctx;
   Prepare(&ctx);
   control::ReplicaStatus out;
@@ -155,6 +185,7 @@ absl::StatusOr<control::ReplicaStatus> NodeClient::SetAttributes(
 }
 
 absl::StatusOr<control::ReplicaStatus> NodeClient::Promote(const std::string& volume_id) {
+  RETURN_IF_ERROR(Dial());
   grpc::ClientContext ctx;
   // Promotion waits for a majority to accept the epoch and then catches up.
   Prepare(&ctx, 6);
@@ -168,6 +199,7 @@ absl::StatusOr<control::ReplicaStatus> NodeClient::Promote(const std::string& vo
 
 absl::StatusOr<control::RegionChecksumsResponse> NodeClient::RegionChecksums(
     const std::string& volume_id, uint64_t region_size) {
+  RETURN_IF_ERROR(Dial());
   grpc::ClientContext ctx;
   // Checksumming reads the whole replica.
   Prepare(&ctx, 12);
@@ -181,6 +213,7 @@ absl::StatusOr<control::RegionChecksumsResponse> NodeClient::RegionChecksums(
 }
 
 absl::StatusOr<control::ReplicaStatus> NodeClient::Resync(const control::ResyncRequest& req) {
+  RETURN_IF_ERROR(Dial());
   grpc::ClientContext ctx;
   Prepare(&ctx, 3);
   control::ReplicaStatus out;
@@ -191,6 +224,7 @@ absl::StatusOr<control::ReplicaStatus> NodeClient::Resync(const control::ResyncR
 
 absl::StatusOr<control::ReplicaStatus> NodeClient::CreateCloneReplica(
     const control::CreateReplicaRequest& req) {
+  RETURN_IF_ERROR(Dial());
   grpc::ClientContext ctx;
   // The copy takes time in proportion to the data the snapshot holds.
   Prepare(&ctx, 30);
@@ -202,6 +236,7 @@ absl::StatusOr<control::ReplicaStatus> NodeClient::CreateCloneReplica(
 
 absl::StatusOr<control::ReplicaStatus> NodeClient::ExpandVolume(const std::string& volume_id,
                                                                 uint64_t size_bytes) {
+  RETURN_IF_ERROR(Dial());
   grpc::ClientContext ctx;
   // Growth travels down the write stream and waits for a majority.
   Prepare(&ctx, 3);
@@ -216,6 +251,7 @@ absl::StatusOr<control::ReplicaStatus> NodeClient::ExpandVolume(const std::strin
 
 absl::StatusOr<control::SnapshotStatus> NodeClient::CreateSnapshot(const std::string& volume_id,
                                                                    const std::string& name) {
+  RETURN_IF_ERROR(Dial());
   grpc::ClientContext ctx;
   // The primary answers once a majority cut it (up to its IO timeout).
   Prepare(&ctx, 4);
@@ -229,6 +265,7 @@ absl::StatusOr<control::SnapshotStatus> NodeClient::CreateSnapshot(const std::st
 }
 
 absl::Status NodeClient::DeleteSnapshot(const std::string& volume_id, const std::string& name) {
+  RETURN_IF_ERROR(Dial());
   grpc::ClientContext ctx;
   Prepare(&ctx, 3);
   control::DeleteSnapshotRequest req;
@@ -240,6 +277,7 @@ absl::Status NodeClient::DeleteSnapshot(const std::string& volume_id, const std:
 
 absl::StatusOr<control::ListSnapshotsResponse> NodeClient::ListSnapshots(
     const std::string& volume_id) {
+  RETURN_IF_ERROR(Dial());
   grpc::ClientContext ctx;
   Prepare(&ctx);
   control::ListSnapshotsRequest req;
@@ -252,6 +290,7 @@ absl::StatusOr<control::ListSnapshotsResponse> NodeClient::ListSnapshots(
 
 absl::StatusOr<control::SnapshotDiffResponse> NodeClient::SnapshotDiff(
     const control::SnapshotDiffRequest& req) {
+  RETURN_IF_ERROR(Dial());
   grpc::ClientContext ctx;
   // A diff against a full copy compares contents.
   Prepare(&ctx, 12);
@@ -263,6 +302,7 @@ absl::StatusOr<control::SnapshotDiffResponse> NodeClient::SnapshotDiff(
 
 absl::StatusOr<control::RegionChecksumsResponse> NodeClient::SnapshotChecksums(
     const std::string& volume_id, const std::string& name, uint64_t region_size) {
+  RETURN_IF_ERROR(Dial());
   grpc::ClientContext ctx;
   // Checksumming reads the whole snapshot.
   Prepare(&ctx, 12);

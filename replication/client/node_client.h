@@ -19,7 +19,14 @@ namespace control = ::syncblock::control::v1;
 
 class NodeClient {
  public:
-  NodeClient(std::string address, std::chrono::milliseconds rpc_timeout);
+  // Every call first makes sure the channel is connected, waiting at most
+  // `connect_timeout` (a node that is down or black-holed costs that, not the
+  // RPC deadline); a node that could not be dialled fails further calls at
+  // once for the next `connect_timeout`, then is dialled again.
+  NodeClient(std::string address, std::chrono::milliseconds rpc_timeout,
+             std::chrono::milliseconds connect_timeout = kDefaultConnectTimeout);
+
+  static constexpr std::chrono::milliseconds kDefaultConnectTimeout{1000};
 
   const std::string& address() const { return address_; }
   // "node-2 (127.0.0.1:7410)" once the id is known, the address before.
@@ -58,12 +65,18 @@ class NodeClient {
   // Sets the deadline; `scale` lengthens it for calls that wait on peers.
   void Prepare(grpc::ClientContext* ctx, int scale = 1) const;
   absl::Status Convert(const grpc::Status& s, const char* rpc) const;
+  // OK once the channel is connected; UNAVAILABLE naming the node otherwise.
+  absl::Status Dial();
 
   const std::string address_;
   const std::chrono::milliseconds rpc_timeout_;
+  const std::chrono::milliseconds connect_timeout_;
+  std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<control::StorageControl::Stub> stub_;
   mutable std::mutex mu_;
-  std::string node_id_;  // GUARDED_BY(mu_)
+  std::string node_id_;                              // GUARDED_BY(mu_)
+  std::chrono::steady_clock::time_point redial_at_;  // GUARDED_BY(mu_)
+  absl::Status dial_error_;                          // GUARDED_BY(mu_)
 };
 
 }  // namespace syncblock::repl

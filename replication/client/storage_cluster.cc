@@ -17,8 +17,10 @@
 namespace syncblock::repl {
 
 std::unique_ptr<StorageCluster> StorageCluster::Connect(std::vector<std::string> control_addresses,
-                                                        std::chrono::milliseconds rpc_timeout) {
-  return std::make_unique<GrpcStorageCluster>(std::move(control_addresses), rpc_timeout);
+                                                        std::chrono::milliseconds rpc_timeout,
+                                                        std::chrono::milliseconds connect_timeout) {
+  return std::make_unique<GrpcStorageCluster>(std::move(control_addresses), rpc_timeout,
+                                              connect_timeout);
 }
 
 std::string JoinErrors(const std::map<std::string, std::string>& errors) {
@@ -43,11 +45,12 @@ control::Member MemberFromNodeInfo(const control::NodeInfo& info) {
 }
 
 GrpcStorageCluster::GrpcStorageCluster(std::vector<std::string> control_addresses,
-                                       std::chrono::milliseconds rpc_timeout)
-    : rpc_timeout_(rpc_timeout) {
+                                       std::chrono::milliseconds rpc_timeout,
+                                       std::chrono::milliseconds connect_timeout)
+    : rpc_timeout_(rpc_timeout), connect_timeout_(connect_timeout) {
   for (const auto& address : control_addresses) {
     if (address.empty() || clients_.count(address)) continue;
-    auto client = std::make_unique<NodeClient>(address, rpc_timeout_);
+    auto client = std::make_unique<NodeClient>(address, rpc_timeout_, connect_timeout_);
     seeds_.push_back(client.get());
     clients_[address] = std::move(client);
   }
@@ -56,7 +59,7 @@ GrpcStorageCluster::GrpcStorageCluster(std::vector<std::string> control_addresse
 NodeClient* GrpcStorageCluster::ClientForAddress(const std::string& address) {
   std::lock_guard<std::mutex> lock(mu_);
   auto& slot = clients_[address];
-  if (!slot) slot = std::make_unique<NodeClient>(address, rpc_timeout_);
+  if (!slot) slot = std::make_unique<NodeClient>(address, rpc_timeout_, connect_timeout_);
   return slot.get();
 }
 

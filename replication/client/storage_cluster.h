@@ -88,7 +88,11 @@ struct SnapshotReplicaView {
   uint64_t bytes_total = 0;
 };
 
-struct SnapshotView {
+// A snapshot as the storage cluster reports it (gathered from every replica).
+// Not the engine's SnapshotView (engine/primary_engine.h), which is one
+// primary's record: two types of one name in one namespace break the ODR
+// (scripts/check_odr.py guards against that).
+struct ClusterSnapshotView {
   std::string id;  // VOLUME@NAME
   std::string volume_id;
   std::string name;
@@ -113,9 +117,13 @@ absl::StatusOr<std::pair<std::string, std::string>> ParseSnapshotId(const std::s
 class StorageCluster {
  public:
   // `control_addresses`: host:port of each storage node's control service.
-  static std::unique_ptr<StorageCluster> Connect(std::vector<std::string> control_addresses,
-                                                 std::chrono::milliseconds rpc_timeout =
-                                                     std::chrono::seconds(10));
+  // Nodes are dialled in parallel where a call asks several; one that does
+  // not connect within `connect_timeout` counts as unreachable (and costs
+  // that, not `rpc_timeout`).
+  static std::unique_ptr<StorageCluster> Connect(
+      std::vector<std::string> control_addresses,
+      std::chrono::milliseconds rpc_timeout = std::chrono::seconds(10),
+      std::chrono::milliseconds connect_timeout = std::chrono::seconds(1));
   virtual ~StorageCluster() = default;
 
   virtual absl::StatusOr<std::vector<StorageNodeView>> Nodes() = 0;
@@ -150,14 +158,15 @@ class StorageCluster {
   virtual absl::StatusOr<VolumeView> ExpandVolume(const std::string& id, uint64_t size_bytes) = 0;
 
   // NOT_FOUND for an unknown volume; idempotent by name (the existing snapshot).
-  virtual absl::StatusOr<SnapshotView> CreateSnapshot(const std::string& volume_id,
-                                                      const std::string& name) = 0;
+  virtual absl::StatusOr<ClusterSnapshotView> CreateSnapshot(const std::string& volume_id,
+                                                             const std::string& name) = 0;
   // OK when the snapshot or its volume does not exist.
   virtual absl::Status DeleteSnapshot(const std::string& snapshot_id) = 0;
   // NOT_FOUND when unknown.
-  virtual absl::StatusOr<SnapshotView> GetSnapshot(const std::string& snapshot_id) = 0;
+  virtual absl::StatusOr<ClusterSnapshotView> GetSnapshot(const std::string& snapshot_id) = 0;
   // Every snapshot of `volume_id`, or of every volume when it is empty; sorted by id.
-  virtual absl::StatusOr<std::vector<SnapshotView>> ListSnapshots(const std::string& volume_id) = 0;
+  virtual absl::StatusOr<std::vector<ClusterSnapshotView>> ListSnapshots(
+      const std::string& volume_id) = 0;
   // Regions changed between two snapshots of one volume, or (`to_snapshot_id`
   // empty) between a snapshot and the live volume.
   virtual absl::StatusOr<SnapshotDiffView> DiffSnapshots(const std::string& from_snapshot_id,

@@ -29,8 +29,8 @@ const char* SnapshotStateName(control::SnapshotReplicaState state) {
   }
 }
 
-SnapshotView ToView(const control::SnapshotStatus& s) {
-  SnapshotView v;
+ClusterSnapshotView ToView(const control::SnapshotStatus& s) {
+  ClusterSnapshotView v;
   v.id = SnapshotId(s.volume_id(), s.name());
   v.volume_id = s.volume_id();
   v.name = s.name();
@@ -112,8 +112,8 @@ absl::StatusOr<std::vector<control::SnapshotStatus>> GrpcStorageCluster::VolumeS
   return MergeOwnViews(answered, std::max(1, Newest(state).members_size()));
 }
 
-absl::StatusOr<SnapshotView> GrpcStorageCluster::CreateSnapshot(const std::string& volume_id,
-                                                                const std::string& name) {
+absl::StatusOr<ClusterSnapshotView> GrpcStorageCluster::CreateSnapshot(const std::string& volume_id,
+                                                                       const std::string& name) {
   if (volume_id.empty()) return absl::InvalidArgumentError("volume id is empty");
   if (name.empty()) return absl::InvalidArgumentError("snapshot name is empty");
   ASSIGN_OR_RETURN(auto state, FetchVolume(volume_id));
@@ -133,7 +133,8 @@ absl::Status GrpcStorageCluster::DeleteSnapshot(const std::string& snapshot_id) 
   return s;
 }
 
-absl::StatusOr<SnapshotView> GrpcStorageCluster::GetSnapshot(const std::string& snapshot_id) {
+absl::StatusOr<ClusterSnapshotView> GrpcStorageCluster::GetSnapshot(
+    const std::string& snapshot_id) {
   ASSIGN_OR_RETURN(auto parts, ParseSnapshotId(snapshot_id));
   auto state = FetchVolume(parts.first);
   if (absl::IsNotFound(state.status())) {
@@ -148,7 +149,7 @@ absl::StatusOr<SnapshotView> GrpcStorageCluster::GetSnapshot(const std::string& 
   return absl::NotFoundError(absl::StrCat("snapshot ", snapshot_id, " not found"));
 }
 
-absl::StatusOr<std::vector<SnapshotView>> GrpcStorageCluster::ListSnapshots(
+absl::StatusOr<std::vector<ClusterSnapshotView>> GrpcStorageCluster::ListSnapshots(
     const std::string& volume_id) {
   std::vector<std::string> volumes;
   if (!volume_id.empty()) {
@@ -164,7 +165,7 @@ absl::StatusOr<std::vector<SnapshotView>> GrpcStorageCluster::ListSnapshots(
     ASSIGN_OR_RETURN(auto state, FetchVolume(volumes[i]));
     return VolumeSnapshots(volumes[i], state);
   });
-  std::vector<SnapshotView> out;
+  std::vector<ClusterSnapshotView> out;
   for (size_t i = 0; i < volumes.size(); ++i) {
     if (!lists[i].ok()) {
       if (absl::IsNotFound(lists[i].status()) && volume_id.empty()) continue;

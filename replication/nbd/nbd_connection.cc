@@ -2,6 +2,7 @@
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -42,9 +43,14 @@ IoOp OpFor(uint16_t type) {
 Connection::Connection(int fd, std::string peer, ExportProvider* provider, ConnectionConfig config,
                        CountersFor counters_for)
     : peer_(std::move(peer)),
-      provider_(provider),
       config_(config),
       counters_for_(std::move(counters_for)),
+      reader_(fd),
+      handshake_(provider, config.handshake,
+                 [this](const std::string& name) {
+                   std::lock_guard<std::mutex> l(mu_);
+                   export_name_ = name;
+                 }),
       fd_(fd) {}
 
 Connection::~Connection() {
@@ -57,6 +63,11 @@ std::string Connection::export_name() const {
   return export_name_;
 }
 
+int Connection::fd() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return fd_;
+}
+
 void Connection::Shutdown() {
   std::lock_guard<std::mutex> l(mu_);
   shutting_down_ = true;
@@ -64,22 +75,59 @@ void Connection::Shutdown() {
   slot_cv_.notify_all();
 }
 
-void Connection::Run() {
+bool Connection::Start() {
   int one = 1;
   ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-  SetTimeout(fd_, SO_RCVTIMEO, config_.handshake_timeout);
   SetTimeout(fd_, SO_SNDTIMEO, config_.send_timeout);
-  SocketReader reader(fd_);
-  if (Negotiate(reader)) {
-    // Idle clients are normal in transmission (a VM that does no IO).
-    SetTimeout(fd_, SO_RCVTIMEO, std::chrono::milliseconds(0));
-    counters_->ConnectionOpened();
-    Transmit(reader);
+  if (WriteRaw(EncodeGreeting())) return true;
+  Close();
+  return false;
+}
+
+bool Connection::WaitReadable(std::chrono::milliseconds timeout) {
+  pollfd p{fd_, POLLIN, 0};
+  while (true) {
+    int n = ::poll(&p, 1, static_cast<int>(timeout.count()));
+    if (n >= 0) return n > 0;
+    if (errno != EINTR) return true;  // the read that follows reports it
+  }
+}
+
+Connection::Progress Connection::Serve() {
+  while (phase_ != Phase::kTransmission) {
+    // Between messages a quiet client costs no thread.
+    if (!reader_.buffered() && !WaitReadable(std::chrono::milliseconds(0))) {
+      reader_.ReleaseBuffer();
+      return Progress::kParked;
+    }
+    // Within a message, the rest must follow promptly.
+    SetTimeout(fd_, SO_RCVTIMEO, config_.handshake_timeout);
+    switch (Negotiate()) {
+      case Step::kContinue:
+        break;
+      case Step::kClose:
+        return Close();
+      case Step::kTransmission:
+        // Idle clients are normal in transmission (a VM that does no IO).
+        SetTimeout(fd_, SO_RCVTIMEO, std::chrono::milliseconds(0));
+        counters_->ConnectionOpened();
+        counted_open_ = true;
+        phase_ = Phase::kTransmission;
+        break;
+    }
+  }
+  return Transmit();
+}
+
+Connection::Progress Connection::Close() {
+  if (counted_open_) {
     counters_->ConnectionClosed();
+    counted_open_ = false;
   }
   std::lock_guard<std::mutex> l(mu_);
-  ::close(fd_);
+  if (fd_ >= 0) ::close(fd_);
   fd_ = -1;
+  return Progress::kClosed;
 }
 
 bool Connection::WriteRaw(const std::string& bytes) {
@@ -87,66 +135,66 @@ bool Connection::WriteRaw(const std::string& bytes) {
   return SendAll(fd_, &iov, 1);
 }
 
-bool Connection::Negotiate(SocketReader& reader) {
-  Handshake handshake(provider_, config_.handshake, [this](const std::string& name) {
-    std::lock_guard<std::mutex> l(mu_);
-    export_name_ = name;
-  });
-  if (!WriteRaw(EncodeGreeting())) return false;
+Connection::Step Connection::Negotiate() {
   char buf[kOptionHeaderSize];
-  if (!reader.ReadExact(buf, kClientFlagsSize)) return false;
-  Handshake::Outcome outcome = handshake.OnClientFlags(LoadU32(buf));
-  if (outcome.next == Handshake::Next::kClose) {
-    spdlog::warn("nbd {}: closing during handshake: {}", peer_, outcome.reason);
-    return false;
-  }
-  std::string data;
-  while (true) {
-    if (!reader.ReadExact(buf, kOptionHeaderSize)) {
-      if (errno != 0) spdlog::debug("nbd {}: handshake read: {}", peer_, std::strerror(errno));
-      return false;
-    }
-    absl::StatusOr<OptionHeader> header = ParseOptionHeader({buf, kOptionHeaderSize});
-    if (!header.ok()) {
-      spdlog::warn("nbd {}: closing during handshake: {}", peer_,
-                   std::string(header.status().message()));
-      return false;
-    }
-    switch (handshake.PolicyFor(*header)) {
-      case Handshake::DataPolicy::kClose:
-        spdlog::warn("nbd {}: closing: option {} with {} bytes of data", peer_, header->option,
-                     header->length);
-        return false;
-      case Handshake::DataPolicy::kDiscardThenTooBig:
-        if (!reader.Discard(header->length)) return false;
-        outcome = handshake.OnTooBig(*header);
-        break;
-      case Handshake::DataPolicy::kRead:
-        data.resize(header->length);
-        if (!reader.ReadExact(data.data(), data.size())) return false;
-        outcome = handshake.OnOption(*header, data);
-        break;
-    }
-    if (!outcome.reply.empty() && !WriteRaw(outcome.reply)) return false;
+  if (phase_ == Phase::kClientFlags) {
+    if (!reader_.ReadExact(buf, kClientFlagsSize)) return Step::kClose;
+    Handshake::Outcome outcome = handshake_.OnClientFlags(LoadU32(buf));
     if (outcome.next == Handshake::Next::kClose) {
-      if (header->option == kOptAbort) {
-        spdlog::debug("nbd {}: client aborted the handshake", peer_);
-      } else {
-        spdlog::warn("nbd {}: closing during handshake: {}", peer_, outcome.reason);
-      }
-      return false;
+      spdlog::warn("nbd {}: closing during handshake: {}", peer_, outcome.reason);
+      return Step::kClose;
     }
-    if (outcome.next == Handshake::Next::kTransmission) break;
+    phase_ = Phase::kOptions;
+    return Step::kContinue;
   }
-  device_ = handshake.device();
+  if (!reader_.ReadExact(buf, kOptionHeaderSize)) {
+    if (errno != 0) spdlog::debug("nbd {}: handshake read: {}", peer_, std::strerror(errno));
+    return Step::kClose;
+  }
+  absl::StatusOr<OptionHeader> header = ParseOptionHeader({buf, kOptionHeaderSize});
+  if (!header.ok()) {
+    spdlog::warn("nbd {}: closing during handshake: {}", peer_,
+                 std::string(header.status().message()));
+    return Step::kClose;
+  }
+  Handshake::Outcome outcome;
+  switch (handshake_.PolicyFor(*header)) {
+    case Handshake::DataPolicy::kClose:
+      spdlog::warn("nbd {}: closing: option {} with {} bytes of data", peer_, header->option,
+                   header->length);
+      return Step::kClose;
+    case Handshake::DataPolicy::kDiscardThenTooBig:
+      if (!reader_.Discard(header->length)) return Step::kClose;
+      outcome = handshake_.OnTooBig(*header);
+      break;
+    case Handshake::DataPolicy::kRead: {
+      std::string data(header->length, '\0');
+      if (!reader_.ReadExact(data.data(), data.size())) return Step::kClose;
+      outcome = handshake_.OnOption(*header, data);
+      break;
+    }
+  }
+  if (!outcome.reply.empty() && !WriteRaw(outcome.reply)) return Step::kClose;
+  if (outcome.next == Handshake::Next::kClose) {
+    if (header->option == kOptAbort) {
+      spdlog::debug("nbd {}: client aborted the handshake", peer_);
+    } else if (!config_.handshake.refusal.empty()) {
+      spdlog::info("nbd {}: refused: {}", peer_, outcome.reason);
+    } else {
+      spdlog::warn("nbd {}: closing during handshake: {}", peer_, outcome.reason);
+    }
+    return Step::kClose;
+  }
+  if (outcome.next == Handshake::Next::kContinue) return Step::kContinue;
+  device_ = handshake_.device();
   limits_.size = device_->Size();
   limits_.read_only = device_->ReadOnly();
   limits_.max_block = config_.handshake.block_sizes.maximum;
-  counters_ = counters_for_(handshake.export_name());
+  counters_ = counters_for_(handshake_.export_name());
   std::lock_guard<std::mutex> l(mu_);
-  export_name_ = handshake.export_name();
+  export_name_ = handshake_.export_name();
   // CloseExport() may have run between the provider's answer and now.
-  return !shutting_down_;
+  return shutting_down_ ? Step::kClose : Step::kTransmission;
 }
 
 bool Connection::AcquireSlot(size_t bytes) {
@@ -176,14 +224,51 @@ void Connection::BreakLocked() {
   slot_cv_.notify_all();
 }
 
-void Connection::Transmit(SocketReader& reader) {
+bool Connection::IdleLocked() const { return inflight_ == 0 && queue_.empty(); }
+
+void Connection::StartWriter() {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    writer_stop_ = false;
+  }
   writer_ = std::thread([this] { WriterLoop(); });
+}
+
+void Connection::StopWriter() {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    writer_stop_ = true;
+  }
+  writer_cv_.notify_all();
+  writer_.join();
+}
+
+Connection::Progress Connection::Transmit() {
+  // A connection that has just finished its handshake, or was woken by
+  // something that is not a request, parks at once; one that served a
+  // request waits `park_after` for the next (no thread churn under IO).
+  bool served = false;
   char buf[kRequestHeaderSize];
   while (true) {
-    if (!reader.ReadExact(buf, kRequestHeaderSize)) {
+    if (!reader_.buffered() &&
+        !WaitReadable(served ? config_.park_after : std::chrono::milliseconds(0))) {
+      std::unique_lock<std::mutex> l(mu_);
+      if (!IdleLocked()) {
+        served = true;  // replies still to come: stay, without spinning
+        continue;
+      }
+      l.unlock();
+      // Nothing in flight and nothing to send: the threads go back.
+      if (writer_.joinable()) StopWriter();
+      reader_.ReleaseBuffer();
+      return Progress::kParked;
+    }
+    if (!reader_.ReadExact(buf, kRequestHeaderSize)) {
       if (errno != 0) spdlog::debug("nbd {}: read: {}", peer_, std::strerror(errno));
       break;
     }
+    served = true;
+    if (!writer_.joinable()) StartWriter();
     absl::StatusOr<RequestHeader> parsed = ParseRequestHeader({buf, kRequestHeaderSize});
     if (!parsed.ok()) {
       spdlog::warn("nbd {}: closing: {}", peer_, std::string(parsed.status().message()));
@@ -199,7 +284,7 @@ void Connection::Transmit(SocketReader& reader) {
           spdlog::warn("nbd {}: closing: WRITE of {} bytes", peer_, r.length);
           break;
         }
-        if (!reader.Discard(r.length)) break;
+        if (!reader_.Discard(r.length)) break;
       }
       spdlog::debug("nbd {}: {} offset {} length {} flags {:#x}: error {}", peer_,
                     CommandName(r.type), r.offset, r.length, r.flags, error);
@@ -218,7 +303,7 @@ void Connection::Transmit(SocketReader& reader) {
     io->no_hole = (r.flags & kCmdFlagNoHole) != 0;
     if (r.type == kCmdWrite) {
       io->data.resize(r.length);
-      if (!reader.ReadExact(io->data.data(), r.length)) {
+      if (!reader_.ReadExact(io->data.data(), r.length)) {
         std::lock_guard<std::mutex> l(mu_);
         ReleaseSlotLocked(bytes);
         break;
@@ -241,14 +326,13 @@ void Connection::Transmit(SocketReader& reader) {
   {
     std::unique_lock<std::mutex> l(mu_);
     slot_cv_.wait(l, [&] { return inflight_ == 0; });
-    writer_stop_ = true;
   }
-  writer_cv_.notify_all();
-  writer_.join();
+  if (writer_.joinable()) StopWriter();
   // Completion callbacks may keep this object alive a little longer, on the
   // device's own threads: they must not hold the last reference to the
   // device (its destructor would then run on, and join, its own thread).
   device_.reset();
+  return Close();
 }
 
 void Connection::Complete(IoRequest& io, uint64_t handle,

@@ -1,19 +1,28 @@
 // One client connection of the NBD server: the handshake, then the
-// transmission phase. Run() is the connection's reader thread: it reads
-// requests continuously and hands each to BlockDevice::Submit, so many
-// requests are in flight at once. Completions arrive on any thread, in any
-// order; each reply (header + data) is sent whole: directly by the completing
-// thread when the socket takes it without blocking, otherwise by the
-// connection's writer thread, so a slow client never stalls the device's
+// transmission phase, driven by Serve() on a thread the server lends it only
+// while the client has something to say. An idle connection (between
+// handshake messages, or in transmission with nothing in flight for
+// `park_after`) gives its thread back: Serve() returns kParked and the server
+// watches the socket (epoll) and calls Serve() again when it is readable. So
+// thousands of idle clients cost file descriptors, not threads.
+//
+// While active, Serve() reads requests continuously and hands each to
+// BlockDevice::Submit, so many requests are in flight at once. Completions
+// arrive on any thread, in any order; each reply (header + data) is sent
+// whole: directly by the completing thread when the socket takes it without
+// blocking, otherwise by the connection's writer thread (running only while
+// the connection is active), so a slow client never stalls the device's
 // threads.
 //
 // Lifetime: owned through shared_ptr; every in-flight request's completion
-// holds a reference, and Run() returns only after every request submitted has
-// completed and its reply was sent (or dropped because the socket broke), so
-// no callback ever touches a closed socket or a freed connection.
+// holds a reference. A connection parks only with nothing in flight, and
+// Serve() returns kClosed only after every request submitted has completed and
+// its reply was sent (or dropped because the socket broke), so no callback
+// ever touches a closed socket or a freed connection.
 //
-// Thread-safety: Run() is called once, on the connection's own thread.
-// Shutdown() and export_name() may be called from any thread.
+// Thread-safety: Start() and Serve() are called by one thread at a time (the
+// server's). Shutdown(), export_name() and the other accessors may be called
+// from any thread.
 #pragma once
 
 #include <chrono>
@@ -43,9 +52,15 @@ struct ConnectionConfig {
   // A WRITE longer than the maximum block size is read and discarded (then
   // answered with EINVAL) up to this length; longer ones close the connection.
   uint32_t max_write_discard = 64u << 20;
+  // Each handshake message must arrive whole within this time.
   std::chrono::milliseconds handshake_timeout{30000};
   // A client that does not read its replies for this long is disconnected.
   std::chrono::milliseconds send_timeout{60000};
+  // In transmission, a connection with nothing in flight gives its threads
+  // back (Serve() returns kParked) when no request came for this long after
+  // its last one, and at once when it was woken without a request (or has
+  // just finished its handshake).
+  std::chrono::milliseconds park_after{1000};
 };
 
 class Connection : public std::enable_shared_from_this<Connection> {
@@ -59,13 +74,27 @@ class Connection : public std::enable_shared_from_this<Connection> {
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
 
-  // Serves the connection until the client leaves, breaks the protocol, or
-  // Shutdown() is called; then drains in-flight requests and closes.
-  void Run();
-  // Ends the connection: wakes the reader and any blocked send.
+  enum class Progress {
+    kParked,  // idle: call Serve() again once the socket is readable
+    kClosed,  // over: the socket is closed
+  };
+
+  // Sends the server greeting. False (and the socket is closed) when it
+  // cannot be sent; then the connection is over.
+  bool Start();
+  // Serves what the client sends until it goes quiet (kParked) or the
+  // connection ends: the client leaves, breaks the protocol, or Shutdown()
+  // was called (kClosed, after draining the requests in flight).
+  Progress Serve();
+  // Ends the connection: wakes the reader and any blocked send; a parked
+  // connection's socket becomes readable (EOF), so its next Serve() closes.
   void Shutdown();
   // The export the client asked for (empty before it named one).
   std::string export_name() const;
+  // The socket, for the server to watch while the connection is parked.
+  int fd() const;
+  // Still negotiating (the server bounds how long a parked handshake waits).
+  bool in_handshake() const { return phase_ != Phase::kTransmission; }
 
  private:
   struct Reply {
@@ -79,8 +108,20 @@ class Connection : public std::enable_shared_from_this<Connection> {
     size_t slot_bytes;
   };
 
-  bool Negotiate(SocketReader& reader);
-  void Transmit(SocketReader& reader);
+  enum class Phase { kClientFlags, kOptions, kTransmission };
+  enum class Step { kContinue, kTransmission, kClose };
+
+  // One client message of the handshake (client flags, or one option).
+  Step Negotiate();
+  // Runs the transmission phase until idle (kParked) or over (kClosed).
+  Progress Transmit();
+  // Waits up to `timeout` for input; false on timeout. True also on EOF or
+  // an error (the next read reports it).
+  bool WaitReadable(std::chrono::milliseconds timeout);
+  bool IdleLocked() const;
+  void StartWriter();
+  void StopWriter();
+  Progress Close();
   // Waits for room for one more request of `bytes` payload; false once the
   // connection is shutting down.
   bool AcquireSlot(size_t bytes);
@@ -95,9 +136,14 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool WriteRaw(const std::string& bytes);
 
   const std::string peer_;
-  ExportProvider* const provider_;
   const ConnectionConfig config_;
   const CountersFor counters_for_;
+
+  // Owned by the thread running Serve().
+  Phase phase_ = Phase::kClientFlags;
+  SocketReader reader_;
+  Handshake handshake_;
+  bool counted_open_ = false;
 
   // Set during the handshake, read-only afterwards.
   std::shared_ptr<BlockDevice> device_;

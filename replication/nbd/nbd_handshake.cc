@@ -42,7 +42,16 @@ Handshake::Outcome Handshake::Count(Outcome outcome) {
   return outcome;
 }
 
+Handshake::Outcome Handshake::Refuse(const OptionHeader& header) {
+  if (header.option == kOptExportName) return {"", Next::kClose, config_.refusal};
+  if (++options_seen_ > config_.max_refused_options) {
+    return {"", Next::kClose, "too many options after a refusal"};
+  }
+  return {EncodeOptionReply(header.option, kRepErrPolicy, config_.refusal), Next::kContinue};
+}
+
 Handshake::Outcome Handshake::OnOption(const OptionHeader& header, std::string_view data) {
+  if (!config_.refusal.empty() && header.option != kOptAbort) return Refuse(header);
   switch (header.option) {
     case kOptExportName:
       return ExportName(data);

@@ -32,6 +32,12 @@ struct HandshakeConfig {
   uint32_t max_option_discard = 1024 * 1024;
   // Likewise for a client that never stops haggling.
   int max_options = 1 << 16;
+  // When set, the server refuses this client (too many connections): every
+  // option but ABORT gets NBD_REP_ERR_POLICY with this message (the spec's
+  // "server-side policy forbids"), NBD_OPT_EXPORT_NAME (which cannot carry an
+  // error) closes the connection, and so does a client that keeps trying.
+  std::string refusal;
+  int max_refused_options = 8;
 };
 
 class Handshake {
@@ -73,6 +79,7 @@ class Handshake {
 
  private:
   Outcome Count(Outcome outcome);
+  Outcome Refuse(const OptionHeader& header);
   Outcome ExportName(std::string_view data);
   Outcome InfoOrGo(uint32_t option, std::string_view data);
   Outcome List(std::string_view data);

@@ -1,9 +1,10 @@
 #include "replication/nbd/nbd_server.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
-#include <poll.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -18,6 +19,10 @@
 
 namespace syncblock::repl {
 namespace {
+
+// epoll tags of the two fds that are not connections (ids count from 0).
+constexpr uint64_t kListenTag = ~0ull;
+constexpr uint64_t kWakeTag = ~0ull - 1;
 
 std::string PeerName(const sockaddr_storage& addr) {
   char host[INET6_ADDRSTRLEN] = "?";
@@ -81,81 +86,194 @@ absl::Status NbdServer::Listen(const std::string& host, int port) {
   port_ = bound.ss_family == AF_INET6 ? ntohs(reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port)
                                       : ntohs(reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
   wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (wake_fd_ < 0) {
+  epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
+  if (wake_fd_ < 0 || epoll_fd_ < 0) {
+    std::string error = std::strerror(errno);
     ::close(fd);
-    return absl::InternalError(absl::StrCat("nbd eventfd: ", std::strerror(errno)));
+    return absl::InternalError(absl::StrCat("nbd eventfd/epoll: ", error));
+  }
+  // Non-blocking: the event loop accepts until EAGAIN and never blocks.
+  ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
+  epoll_event listen_ev{};
+  listen_ev.events = EPOLLIN;
+  listen_ev.data.u64 = kListenTag;
+  epoll_event wake_ev{};
+  wake_ev.events = EPOLLIN;
+  wake_ev.data.u64 = kWakeTag;
+  if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &listen_ev) != 0 ||
+      ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, wake_fd_, &wake_ev) != 0) {
+    std::string error = std::strerror(errno);
+    ::close(fd);
+    return absl::InternalError(absl::StrCat("nbd epoll_ctl: ", error));
   }
   listen_fd_ = fd;
-  accept_thread_ = std::thread([this] { AcceptLoop(); });
+  event_thread_ = std::thread([this] { EventLoop(); });
   spdlog::info("nbd server listening on {}:{}", host, port_);
   return absl::OkStatus();
 }
 
-void NbdServer::AcceptLoop() {
+void NbdServer::EventLoop() {
+  epoll_event events[64];
   while (true) {
-    pollfd fds[2] = {{listen_fd_, POLLIN, 0}, {wake_fd_, POLLIN, 0}};
-    if (::poll(fds, 2, -1) < 0) {
+    // Woken by input, by a finished Serve(), by Stop(); at least once a
+    // second to bound parked handshakes.
+    int n = ::epoll_wait(epoll_fd_, events, 64, 1000);
+    if (n < 0) {
       if (errno == EINTR) continue;
-      spdlog::error("nbd accept poll: {}", std::strerror(errno));
+      spdlog::error("nbd epoll_wait: {}", std::strerror(errno));
       return;
     }
-    if (fds[1].revents) {
-      uint64_t drained;
-      [[maybe_unused]] ssize_t n = ::read(wake_fd_, &drained, sizeof(drained));
+    bool accept = false;
+    std::vector<uint64_t> readable;
+    for (int i = 0; i < n; ++i) {
+      uint64_t tag = events[i].data.u64;
+      if (tag == kListenTag) {
+        accept = true;
+      } else if (tag == kWakeTag) {
+        uint64_t drained;
+        [[maybe_unused]] ssize_t r = ::read(wake_fd_, &drained, sizeof(drained));
+      } else {
+        readable.push_back(tag);
+      }
     }
     {
       std::lock_guard<std::mutex> l(mu_);
       if (stopping_) return;
+      for (uint64_t id : readable) {
+        auto it = connections_.find(id);
+        if (it != connections_.end() && it->second.parked) ActivateLocked(id, it->second);
+      }
     }
     ReapFinished();
-    if (!(fds[0].revents & POLLIN)) continue;
+    if (accept) AcceptAll();
+    ExpireHandshakes();
+  }
+}
+
+void NbdServer::AcceptAll() {
+  while (true) {
     sockaddr_storage peer{};
     socklen_t len = sizeof(peer);
     int fd = ::accept4(listen_fd_, reinterpret_cast<sockaddr*>(&peer), &len, SOCK_CLOEXEC);
     if (fd < 0) {
+      if (errno == EINTR || errno == ECONNABORTED) continue;
       // EMFILE and friends: log and keep serving the connections we have.
-      if (errno != EINTR && errno != EAGAIN && errno != ECONNABORTED) {
+      if (errno != EAGAIN && errno != EWOULDBLOCK) {
         spdlog::warn("nbd accept: {}", std::strerror(errno));
       }
-      continue;
+      return;
     }
-    nbd::ConnectionConfig config;
-    config.handshake.block_sizes = options_.block_sizes;
-    config.handshake.multi_conn = options_.multi_conn;
-    config.max_inflight_requests = options_.max_inflight_requests;
-    config.max_inflight_bytes = options_.max_inflight_bytes;
-    config.handshake_timeout = options_.handshake_timeout;
-    config.send_timeout = options_.send_timeout;
-    auto connection = std::make_shared<nbd::Connection>(
-        fd, PeerName(peer), provider_.get(), config,
-        [this](const std::string& name) { return CountersFor(name); });
-    std::lock_guard<std::mutex> l(mu_);
-    uint64_t id = next_id_++;
-    Entry& entry = connections_[id];
-    entry.connection = connection;
-    entry.thread = std::thread([this, id, connection] {
-      connection->Run();
-      std::lock_guard<std::mutex> l(mu_);
-      finished_.push_back(id);
-      uint64_t one = 1;
-      [[maybe_unused]] ssize_t n = ::write(wake_fd_, &one, sizeof(one));
-    });
+    Accept(fd, PeerName(peer));
   }
 }
 
-void NbdServer::ReapFinished() {
-  std::vector<Entry> done;
+void NbdServer::Accept(int fd, const std::string& peer) {
+  nbd::ConnectionConfig config;
+  config.handshake.block_sizes = options_.block_sizes;
+  config.handshake.multi_conn = options_.multi_conn;
+  config.max_inflight_requests = options_.max_inflight_requests;
+  config.max_inflight_bytes = options_.max_inflight_bytes;
+  config.handshake_timeout = options_.handshake_timeout;
+  config.send_timeout = options_.send_timeout;
+  config.park_after = options_.park_after;
+  bool refused = false;
   {
     std::lock_guard<std::mutex> l(mu_);
-    for (uint64_t id : finished_) {
-      auto it = connections_.find(id);
-      if (it == connections_.end()) continue;
-      done.push_back(std::move(it->second));
-      connections_.erase(it);
+    size_t served = connections_.size() - refusing_;
+    if (served >= options_.max_connections) {
+      if (refusing_ >= options_.max_refusing) {
+        spdlog::warn(
+            "nbd: closing connection from {}: {} connections open (limit {}) and {} "
+            "refusals in progress",
+            peer, served, options_.max_connections, refusing_);
+        ::close(fd);
+        return;
+      }
+      refused = true;
+      config.handshake.refusal =
+          absl::StrCat("too many connections to this NBD server (limit ", options_.max_connections,
+                       ", storage flag --nbd-max-connections); try again later");
+      spdlog::warn("nbd: refusing connection from {}: {} connections open, the limit is {}", peer,
+                   served, options_.max_connections);
     }
-    finished_.clear();
   }
-  for (Entry& entry : done) entry.thread.join();
+  auto connection = std::make_shared<nbd::Connection>(
+      fd, peer, provider_.get(), config,
+      [this](const std::string& name) { return CountersFor(name); });
+  // The greeting is small enough for any socket buffer: sent from here, then
+  // the connection waits for the client's flags without a thread.
+  if (!connection->Start()) return;
+  std::lock_guard<std::mutex> l(mu_);
+  uint64_t id = next_id_++;
+  Entry& entry = connections_[id];
+  entry.connection = std::move(connection);
+  entry.refused = refused;
+  if (refused) ++refusing_;
+  Park(id, entry);
+}
+
+void NbdServer::ActivateLocked(uint64_t id, Entry& entry) {
+  entry.parked = false;
+  auto connection = entry.connection;
+  entry.thread = std::thread([this, id, connection] {
+    bool parked = connection->Serve() == nbd::Connection::Progress::kParked;
+    std::lock_guard<std::mutex> l(mu_);
+    finished_.push_back({id, parked});
+    uint64_t one = 1;
+    [[maybe_unused]] ssize_t n = ::write(wake_fd_, &one, sizeof(one));
+  });
+}
+
+void NbdServer::Park(uint64_t id, Entry& entry) {
+  entry.parked = true;
+  entry.parked_since = std::chrono::steady_clock::now();
+  epoll_event ev{};
+  // One-shot: the event loop hands the connection to one thread, and arms
+  // the socket again only when that thread has parked it.
+  ev.events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT;
+  ev.data.u64 = id;
+  int fd = entry.connection->fd();
+  int op = entry.armed ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+  if (::epoll_ctl(epoll_fd_, op, fd, &ev) != 0) {
+    // Cannot watch it: serve it on a thread rather than lose it.
+    spdlog::warn("nbd: epoll_ctl: {}", std::strerror(errno));
+    ActivateLocked(id, entry);
+    return;
+  }
+  entry.armed = true;
+}
+
+void NbdServer::ReapFinished() {
+  std::vector<std::thread> done;
+  std::lock_guard<std::mutex> l(mu_);
+  for (const Finished& f : finished_) {
+    auto it = connections_.find(f.id);
+    if (it == connections_.end()) continue;
+    done.push_back(std::move(it->second.thread));
+    if (f.parked) {
+      Park(f.id, it->second);
+    } else {
+      if (it->second.refused) --refusing_;
+      connections_.erase(it);  // its socket is closed (and so out of the epoll set)
+    }
+  }
+  finished_.clear();
+  // The threads have pushed their result as their last act: joining is quick.
+  for (std::thread& t : done) t.join();
+}
+
+void NbdServer::ExpireHandshakes() {
+  auto now = std::chrono::steady_clock::now();
+  std::lock_guard<std::mutex> l(mu_);
+  for (auto& [id, entry] : connections_) {
+    if (!entry.parked || !entry.connection->in_handshake()) continue;
+    if (now - entry.parked_since < options_.handshake_timeout) continue;
+    spdlog::info("nbd: closing a connection idle in the handshake for {} ms",
+                 options_.handshake_timeout.count());
+    // Its socket becomes readable (EOF): the next Serve() closes it.
+    entry.connection->Shutdown();
+    entry.parked_since = now;
+  }
 }
 
 void NbdServer::Stop() {
@@ -168,7 +286,7 @@ void NbdServer::Stop() {
     uint64_t one = 1;
     [[maybe_unused]] ssize_t n = ::write(wake_fd_, &one, sizeof(one));
   }
-  if (accept_thread_.joinable()) accept_thread_.join();
+  if (event_thread_.joinable()) event_thread_.join();
   if (listen_fd_ >= 0) {
     ::close(listen_fd_);
     listen_fd_ = -1;
@@ -177,12 +295,23 @@ void NbdServer::Stop() {
   {
     std::lock_guard<std::mutex> l(mu_);
     all.swap(connections_);
+    finished_.clear();
   }
   for (auto& [id, entry] : all) entry.connection->Shutdown();
-  for (auto& [id, entry] : all) entry.thread.join();
-  if (wake_fd_ >= 0) {
-    ::close(wake_fd_);
-    wake_fd_ = -1;
+  for (auto& [id, entry] : all) {
+    if (entry.thread.joinable()) entry.thread.join();
+  }
+  // Parked ones end here: their socket is shut, so Serve() reads EOF at once.
+  for (auto& [id, entry] : all) {
+    while (entry.connection->fd() >= 0) {
+      if (entry.connection->Serve() == nbd::Connection::Progress::kClosed) break;
+    }
+  }
+  for (int* fd : {&wake_fd_, &epoll_fd_}) {
+    if (*fd >= 0) {
+      ::close(*fd);
+      *fd = -1;
+    }
   }
 }
 
@@ -216,7 +345,9 @@ std::vector<NbdExportStats> NbdServer::Stats() const {
 size_t NbdServer::ConnectionCount() const {
   std::lock_guard<std::mutex> l(mu_);
   size_t open = connections_.size();
-  for (uint64_t id : finished_) open -= connections_.count(id);
+  for (const Finished& f : finished_) {
+    if (!f.parked) open -= connections_.count(f.id);
+  }
   return open;
 }
 

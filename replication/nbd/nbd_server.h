@@ -7,9 +7,20 @@
 // Supported: options EXPORT_NAME, GO, INFO (INFO_EXPORT, NAME, DESCRIPTION,
 // BLOCK_SIZE 1/4096/32 MiB), LIST, ABORT; commands READ, WRITE, FLUSH, TRIM,
 // WRITE_ZEROES (NO_HOLE), DISC, the FUA flag; several connections per export
-// (CAN_MULTI_CONN). Each connection has a reader thread (which pipelines
-// requests into BlockDevice::Submit) and a writer thread for replies the
-// socket could not take at once.
+// (CAN_MULTI_CONN).
+//
+// Threads: one event thread accepts connections and watches (epoll) every
+// connection that is idle: in the handshake between messages, or in
+// transmission with nothing in flight for `park_after`. A connection with
+// something to do gets a reader thread (which pipelines requests into
+// BlockDevice::Submit) and a writer thread for replies the socket could not
+// take at once, until it is idle again. Idle connections cost no thread.
+//
+// Connections: at most `max_connections` per server (port). Past that a
+// client is refused in the handshake (NBD_REP_ERR_POLICY "too many
+// connections ..." to its options, so `nbdinfo`/qemu print the reason) and
+// the refusal is logged; past `max_refusing` refusals in progress, further
+// clients are closed at once.
 //
 // Thread-safety: all methods may be called from any thread. Stop() (or the
 // destructor) must not be called from a BlockDevice completion callback.
@@ -51,6 +62,14 @@ struct NbdServerOptions {
   std::chrono::milliseconds handshake_timeout{30000};
   // A client that does not read its replies for this long is disconnected.
   std::chrono::milliseconds send_timeout{60000};
+  // Connections served at once (any phase, refused ones not counted).
+  size_t max_connections = kDefaultMaxConnections;
+  // Refusing handshakes in progress at once; past that, close at accept.
+  size_t max_refusing = 64;
+  // A transmission-phase connection idle this long gives its threads back.
+  std::chrono::milliseconds park_after{1000};
+
+  static constexpr size_t kDefaultMaxConnections = 512;
 };
 
 class NbdServer {
@@ -78,31 +97,49 @@ class NbdServer {
 
   // Counters per export that has had a connection since the server started.
   std::vector<NbdExportStats> Stats() const;
-  // Connections open now (any phase).
+  // Connections open now (any phase, refused ones included).
   size_t ConnectionCount() const;
 
  private:
   struct Entry {
     std::shared_ptr<nbd::Connection> connection;
-    std::thread thread;
+    std::thread thread;  // running Serve(), or finished and not yet joined
+    bool refused = false;
+    bool parked = false;
+    bool armed = false;  // its fd was added to the epoll set once
+    std::chrono::steady_clock::time_point parked_since;
+  };
+  struct Finished {
+    uint64_t id;
+    bool parked;
   };
 
-  void AcceptLoop();
+  void EventLoop();
+  void AcceptAll();
+  void Accept(int fd, const std::string& peer);
+  // Lends `id` a thread to run Serve() on. mu_ held.
+  void ActivateLocked(uint64_t id, Entry& entry);
+  // Joins finished Serve() threads; parks or forgets their connections.
   void ReapFinished();
+  void Park(uint64_t id, Entry& entry);
+  // Ends handshakes parked longer than the handshake timeout.
+  void ExpireHandshakes();
   std::shared_ptr<NbdExportCounters> CountersFor(const std::string& name);
 
   const std::shared_ptr<ExportProvider> provider_;
   const Options options_;
   int listen_fd_ = -1;
-  int wake_fd_ = -1;  // eventfd: Stop() and finished connections wake AcceptLoop
+  int wake_fd_ = -1;   // eventfd: Stop() and finished Serve() calls wake EventLoop
+  int epoll_fd_ = -1;  // listen_fd_, wake_fd_ and every parked connection
   int port_ = 0;
-  std::thread accept_thread_;
+  std::thread event_thread_;
 
   mutable std::mutex mu_;
   bool stopping_ = false;                                               // guarded by mu_
   uint64_t next_id_ = 0;                                                // guarded by mu_
   std::map<uint64_t, Entry> connections_;                               // guarded by mu_
-  std::vector<uint64_t> finished_;                                      // guarded by mu_
+  std::vector<Finished> finished_;                                      // guarded by mu_
+  size_t refusing_ = 0;                                                 // guarded by mu_
   std::map<std::string, std::shared_ptr<NbdExportCounters>> counters_;  // guarded by mu_
 };
 

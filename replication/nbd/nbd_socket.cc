@@ -8,11 +8,15 @@
 
 namespace syncblock::repl::nbd {
 
-SocketReader::SocketReader(int fd, size_t buffer_size)
-    : fd_(fd), buffer_(new char[buffer_size]), capacity_(buffer_size) {}
+SocketReader::SocketReader(int fd, size_t buffer_size) : fd_(fd), capacity_(buffer_size) {}
+
+void SocketReader::ReleaseBuffer() {
+  if (begin_ == end_) buffer_.reset();
+}
 
 bool SocketReader::Fill() {
   begin_ = end_ = 0;
+  if (!buffer_) buffer_.reset(new char[capacity_]);
   while (true) {
     ssize_t n = ::recv(fd_, buffer_.get(), capacity_, 0);
     if (n > 0) {

@@ -22,6 +22,11 @@ class SocketReader {
   bool ReadExact(void* dst, size_t n);
   // Reads and drops `n` bytes without buffering them all.
   bool Discard(size_t n);
+  // Bytes received and not yet consumed.
+  bool buffered() const { return begin_ < end_; }
+  // Frees the buffer while nothing is buffered (an idle connection); the
+  // next read allocates it again.
+  void ReleaseBuffer();
 
  private:
   bool Fill();

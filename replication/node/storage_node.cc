@@ -76,7 +76,7 @@ StorageNode::StorageNode(StorageNodeOptions opts) : opts_(std::move(opts)) {
     if (!primary && nbd_) nbd_->CloseExport(volume_id);
   };
   exports_ = std::make_shared<NodeExports>(this);
-  nbd_ = std::make_unique<NbdServer>(exports_);
+  nbd_ = std::make_unique<NbdServer>(exports_, opts_.nbd);
   replication_ = std::make_unique<ReplicationServer>(this);
 }
 

@@ -35,6 +35,7 @@ struct StorageNodeOptions {
   std::string metrics_address;
   std::string advertise_host;       // empty: the listen host
   EngineOptions engine;
+  NbdServerOptions nbd;
 };
 
 struct NodeCapacity {

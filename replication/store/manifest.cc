@@ -23,14 +23,7 @@ std::string ManifestToJson(const Manifest& m) {
   j["region_size"] = m.region_size;
   j["epoch"] = m.epoch;
   j["primary"] = m.primary_node_id;
-  j["members"] = json::array();
-  for (const auto& mem : m.members) {
-    j["members"].push_back({{"node_id", mem.node_id},
-                            {"control", mem.control_address},
-                            {"replication", mem.replication_address},
-                            {"nbd", mem.nbd_address},
-                            {"zone", mem.zone}});
-  }
+  j["members"] = json::parse(MembersToJson(m.members));
   j["data_generation"] = m.data_generation;
   j["member_generations"] = m.member_generations;
   j["checksum_resync"] = m.checksum_resync;
@@ -58,11 +51,9 @@ absl::StatusOr<Manifest> ManifestFromJson(const std::string& text) {
     m.region_size = j.at("region_size").get<uint64_t>();
     m.epoch = j.at("epoch").get<uint64_t>();
     m.primary_node_id = j.at("primary").get<std::string>();
-    for (const auto& mem : j.at("members")) {
-      m.members.push_back({mem.at("node_id").get<std::string>(),
-                           mem.value("control", ""), mem.value("replication", ""),
-                           mem.value("nbd", ""), mem.value("zone", "")});
-    }
+    auto members = MembersFromJson(j.at("members").dump());
+    if (!members.ok()) return absl::DataLossError(members.status().message());
+    m.members = std::move(*members);
     m.data_generation = j.at("data_generation").get<std::string>();
     m.member_generations =
         j.value("member_generations", std::map<std::string, std::string>{});
@@ -76,39 +67,6 @@ absl::StatusOr<Manifest> ManifestFromJson(const std::string& text) {
     return m;
   } catch (const json::exception& e) {
     return absl::DataLossError(absl::StrCat("manifest is not valid: ", e.what()));
-  }
-}
-
-bool ValidVolumeId(const std::string& id) {
-  if (id.empty() || id.size() > 128 || id[0] == '.') return false;
-  for (char c : id) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '.' || c == '_' || c == '-';
-    if (!ok) return false;
-  }
-  return true;
-}
-
-}  // namespace syncblock::repl
-
-namespace syncblock::repl {
-
-std::string MembersToJson(const std::vector<MemberInfo>& members) {
-  Manifest m;
-  m.members = members;
-  return json::parse(ManifestToJson(m))["members"].dump();
-}
-
-absl::StatusOr<std::vector<MemberInfo>> MembersFromJson(const std::string& text) {
-  try {
-    std::vector<MemberInfo> out;
-    for (const auto& mem : json::parse(text)) {
-      out.push_back({mem.at("node_id").get<std::string>(), mem.value("control", ""),
-                     mem.value("replication", ""), mem.value("nbd", ""), mem.value("zone", "")});
-    }
-    return out;
-  } catch (const json::exception& e) {
-    return absl::InvalidArgumentError(absl::StrCat("member list is not valid: ", e.what()));
   }
 }
 

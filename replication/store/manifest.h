@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "replication/types/volume_types.h"  // MemberInfo, ValidVolumeId
 
 namespace syncblock::repl {
 
@@ -17,15 +18,6 @@ namespace syncblock::repl {
 // with no snapshots; its manifest is rewritten as v2 on the next save.
 inline constexpr int kManifestFormatVersion = 2;
 inline constexpr uint64_t kDefaultRegionSize = 64 * 1024;
-
-struct MemberInfo {
-  std::string node_id;
-  std::string control_address;
-  std::string replication_address;
-  std::string nbd_address;
-  std::string zone;
-  bool operator==(const MemberInfo&) const = default;
-};
 
 struct Manifest {
   int format_version = kManifestFormatVersion;
@@ -62,14 +54,4 @@ std::string ManifestToJson(const Manifest& m);
 // An older format is upgraded (format_version becomes the current one).
 absl::StatusOr<Manifest> ManifestFromJson(const std::string& json);
 
-// Volume IDs become directory names and NBD export names: 1-128 of [A-Za-z0-9._-],
-// not starting with '.'.
-bool ValidVolumeId(const std::string& id);
-
-}  // namespace syncblock::repl
-
-namespace syncblock::repl {
-// Member lists travel in replication hellos and manifest frames as JSON text.
-std::string MembersToJson(const std::vector<MemberInfo>& members);
-absl::StatusOr<std::vector<MemberInfo>> MembersFromJson(const std::string& text);
 }  // namespace syncblock::repl

@@ -24,19 +24,11 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "replication/types/volume_types.h"  // SnapshotRecord
 
 namespace syncblock::repl {
 
 class ReplicaStore;
-
-struct SnapshotRecord {
-  std::string name;
-  uint64_t size_bytes = 0;       // the live volume's size when cut
-  uint64_t seq = 0;              // write-stream position it was cut at
-  int64_t created_unix_ms = 0;
-  bool materialized = false;     // a full copy, outside the chain
-  bool complete = true;          // false while a materialized copy is being filled
-};
 
 struct ChangedRegions {
   uint64_t region_size = 0;

@@ -56,14 +56,4 @@ absl::StatusOr<std::vector<SnapshotIndexEntry>> SnapshotIndexFromJson(const std:
   }
 }
 
-bool ValidSnapshotName(const std::string& name) {
-  if (name.empty() || name.size() > 128 || name[0] == '.') return false;
-  for (char c : name) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '.' || c == '_' || c == '-';
-    if (!ok) return false;
-  }
-  return true;
-}
-
 }  // namespace syncblock::repl

@@ -24,8 +24,4 @@ std::string SnapshotIndexToJson(const std::vector<SnapshotIndexEntry>& entries);
 // DATA_LOSS for unparsable JSON; FAILED_PRECONDITION for a newer version.
 absl::StatusOr<std::vector<SnapshotIndexEntry>> SnapshotIndexFromJson(const std::string& text);
 
-// Snapshot names become directory names: 1-128 of [A-Za-z0-9._-], not "." or
-// "..", not starting with '.'.
-bool ValidSnapshotName(const std::string& name);
-
 }  // namespace syncblock::repl

@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "replication/store/manifest.h"
+#include "replication/types/volume_types.h"
 #include "replication/wire/wire_format.h"
 
 namespace syncblock::repl {

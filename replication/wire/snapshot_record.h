@@ -7,8 +7,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
-#include "replication/store/snapshot_chain.h"
-#include "replication/store/snapshot_index.h"  // ValidSnapshotName
+#include "replication/types/volume_types.h"  // SnapshotRecord, ValidSnapshotName
 
 namespace syncblock::repl {
 

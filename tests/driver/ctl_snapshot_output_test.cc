@@ -10,8 +10,8 @@ namespace {
 
 using ::testing::HasSubstr;
 
-repl::SnapshotView SampleSnapshot() {
-  repl::SnapshotView s;
+repl::ClusterSnapshotView SampleSnapshot() {
+  repl::ClusterSnapshotView s;
   s.id = "vol-1@before-upgrade";
   s.volume_id = "vol-1";
   s.name = "before-upgrade";

@@ -2,8 +2,11 @@
 // zones local up assigns.
 #include "driver/local_cluster_file.h"
 
+#include <fcntl.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 #include <nlohmann/json.hpp>
 
@@ -103,6 +106,37 @@ TEST(LocalClusterFileTest, SaveAndLoad) {
   EXPECT_EQ(loaded->storage.size(), 2u);
   EXPECT_NE(loaded->Find("node-2"), nullptr);
   EXPECT_EQ(loaded->Find("node-9"), nullptr);
+}
+
+// Whether another open file description could take DIR/cluster.lock now.
+bool LockIsFree(const std::string& dir) {
+  int fd = ::open((dir + "/cluster.lock").c_str(), O_RDWR | O_CLOEXEC);
+  if (fd < 0) return true;
+  bool free = ::flock(fd, LOCK_EX | LOCK_NB) == 0;
+  ::close(fd);
+  return free;
+}
+
+TEST(ClusterLockTest, ExcludesOtherHoldersUntilReleased) {
+  syncblock::testing::TempDir dir;
+  {
+    auto lock = ClusterLock::Acquire(dir.path());
+    ASSERT_TRUE(lock.ok()) << lock.status();
+    EXPECT_FALSE(LockIsFree(dir.path()));
+    ClusterLock moved = std::move(*lock);  // ownership moves, the lock stays
+    EXPECT_FALSE(LockIsFree(dir.path()));
+  }
+  EXPECT_TRUE(LockIsFree(dir.path()));
+  auto again = ClusterLock::Acquire(dir.path());
+  ASSERT_TRUE(again.ok());
+  EXPECT_FALSE(LockIsFree(dir.path()));
+}
+
+TEST(ClusterLockTest, MissingDirectoryIsAClearError) {
+  auto lock = ClusterLock::Acquire("/nonexistent/syncblock-test");
+  ASSERT_FALSE(lock.ok());
+  EXPECT_THAT(std::string(lock.status().message()),
+              HasSubstr("/nonexistent/syncblock-test/cluster.lock"));
 }
 
 TEST(LocalZonesTest, OneZonePerNodeByDefaultElseRoundRobin) {

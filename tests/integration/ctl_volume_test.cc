@@ -3,12 +3,16 @@
 // JSON shapes and the error cases.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <string>
 
 #include "tests/support/test_util.h"
 
@@ -93,6 +97,56 @@ class CtlVolumeTest : public ::testing::Test {
 TempDir* CtlVolumeTest::dir_ = nullptr;
 bool CtlVolumeTest::up_ok_ = false;
 std::string CtlVolumeTest::up_output_;
+
+// A storage node that is down (nothing listens) or hung (the port accepts
+// TCP connections but never answers) must not hold ctl up for the RPC
+// deadline: nodes are dialled in parallel with a short connect timeout, and
+// the listing still says which node is unreachable.
+TEST_F(CtlVolumeTest, NodeListWithUnreachableNodesAnswersQuickly) {
+  // The hung node: a listening socket nobody accepts on (the kernel completes
+  // the TCP handshake; gRPC's HTTP/2 preface is never answered).
+  int silent = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(silent, 0);
+  std::unique_ptr<int, void (*)(int*)> close_silent(&silent, [](int* fd) { ::close(*fd); });
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(silent, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  ASSERT_EQ(::listen(silent, 16), 0);
+  socklen_t len = sizeof(addr);
+  ASSERT_EQ(::getsockname(silent, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  const std::string hung = "127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
+  const std::string down = "127.0.0.1:" + std::to_string(FreePort());
+  std::string live;
+  json cluster = Cluster();
+  for (const auto& s : cluster["storage"]) {
+    if (s["id"] == "node-1") live = s["control"].get<std::string>();
+  }
+  ASSERT_FALSE(live.empty());
+
+  // Liveness bound: before, the hung node alone cost the 10 s RPC deadline
+  // plus a 2 s retry; now the 1 s connect timeout, once, for both.
+  auto r = RunCommand(SyncblockBinary() + " ctl --storage-nodes " + live + "," + down + "," + hung +
+                          " node list -o json 2>&1",
+                      std::chrono::seconds(8));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  json j = json::parse(r.output);
+  ASSERT_EQ(j["nodes"].size(), 3u) << r.output;
+  int reachable = 0;
+  for (const auto& n : j["nodes"]) {
+    if (n["reachable"].get<bool>()) {
+      ++reachable;
+      EXPECT_EQ(n["id"], "node-1");
+      continue;
+    }
+    const std::string error = n["error"];
+    const std::string address = n["control"];
+    EXPECT_TRUE(address == down || address == hung) << r.output;
+    EXPECT_THAT(error, HasSubstr(address));
+    EXPECT_THAT(error, HasSubstr("not reachable"));
+  }
+  EXPECT_EQ(reachable, 1) << r.output;
+}
 
 TEST_F(CtlVolumeTest, NodeListShowsEveryNode) {
   json j = CtlJson("node list");

@@ -258,6 +258,38 @@ TEST_F(HandshakeTest, InfoDoesNotEnterTransmissionAndUnknownExportIsErrUnknown) 
   EXPECT_EQ(Replies(malformed.reply)[0].type, kRepErrInvalid);
 }
 
+TEST_F(HandshakeTest, RefusedClientGetsErrPolicyWithTheReasonAndNoExport) {
+  std::vector<std::string> opened;
+  HandshakeConfig config;
+  config.refusal = "too many connections (limit 2)";
+  config.max_refused_options = 3;
+  Handshake h(&provider_, config, [&](const std::string& n) { opened.push_back(n); });
+  ASSERT_EQ(h.OnClientFlags(kClientFlagFixedNewstyle).next, Handshake::Next::kContinue);
+  for (uint32_t option : {kOptGo, kOptInfo, kOptList}) {
+    std::string data = option == kOptList ? "" : RawNbdClient::InfoData("vol", {});
+    auto out = Option(h, option, data);
+    EXPECT_EQ(out.next, Handshake::Next::kContinue);
+    auto r = Replies(out.reply);
+    ASSERT_EQ(r.size(), 1u);
+    EXPECT_EQ(r[0].option, option);
+    EXPECT_EQ(r[0].type, kRepErrPolicy);
+    EXPECT_EQ(r[0].data, "too many connections (limit 2)");
+  }
+  // A client that keeps asking is closed; the export was never opened.
+  EXPECT_EQ(Option(h, kOptGo, RawNbdClient::InfoData("vol", {})).next, Handshake::Next::kClose);
+  EXPECT_TRUE(opened.empty());
+  EXPECT_EQ(h.device(), nullptr);
+
+  Handshake old_style(&provider_, config);
+  auto name = Option(old_style, kOptExportName, "vol");
+  EXPECT_EQ(name.next, Handshake::Next::kClose);  // EXPORT_NAME cannot carry an error
+  EXPECT_EQ(name.reason, "too many connections (limit 2)");
+  Handshake aborting(&provider_, config);
+  auto abort = Option(aborting, kOptAbort, "");
+  EXPECT_EQ(abort.next, Handshake::Next::kClose);
+  EXPECT_EQ(Replies(abort.reply)[0].type, kRepAck);
+}
+
 TEST_F(HandshakeTest, UnsupportedOptionsGetTheirErrors) {
   Handshake h(&provider_, {});
   EXPECT_EQ(Replies(Option(h, kOptStructuredReply, "").reply)[0].type, kRepErrUnsup);

@@ -1,0 +1,53 @@
+#include "replication/types/volume_types.h"
+
+#include <nlohmann/json.hpp>
+
+#include "absl/strings/str_cat.h"
+
+namespace syncblock::repl {
+namespace {
+
+using nlohmann::json;
+
+bool ValidDirectoryName(const std::string& name) {
+  if (name.empty() || name.size() > 128 || name[0] == '.') return false;
+  for (char c : name) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+std::string MembersToJson(const std::vector<MemberInfo>& members) {
+  json out = json::array();
+  for (const auto& mem : members) {
+    out.push_back({{"node_id", mem.node_id},
+                   {"control", mem.control_address},
+                   {"replication", mem.replication_address},
+                   {"nbd", mem.nbd_address},
+                   {"zone", mem.zone}});
+  }
+  return out.dump();
+}
+
+absl::StatusOr<std::vector<MemberInfo>> MembersFromJson(const std::string& text) {
+  try {
+    std::vector<MemberInfo> out;
+    for (const auto& mem : json::parse(text)) {
+      out.push_back({mem.at("node_id").get<std::string>(), mem.value("control", ""),
+                     mem.value("replication", ""), mem.value("nbd", ""), mem.value("zone", "")});
+    }
+    return out;
+  } catch (const json::exception& e) {
+    return absl::InvalidArgumentError(absl::StrCat("member list is not valid: ", e.what()));
+  }
+}
+
+bool ValidVolumeId(const std::string& id) { return ValidDirectoryName(id); }
+
+bool ValidSnapshotName(const std::string& name) { return ValidDirectoryName(name); }
+
+}  // namespace syncblock::repl
