@@ -9,6 +9,7 @@
 #include "csi/block_metadata.h"
 #include "csi/status_mapping.h"
 #include "csi/volume_ready.h"
+#include "replication/util/grpc_status.h"
 #include "replication/util/status_macros.h"
 
 namespace syncblock::csi {

@@ -48,7 +48,8 @@ sb="$work/bin/syncblock"
 source "$here/lib.sh"
 
 start_cluster
-make_volume bench 3 uri
+make_volume bench 3 bench_uri
+uri="$bench_uri"
 ctl() { "$sb" ctl --cluster "$work/cluster" "$@"; }
 secondary="$(ctl -o json volume show bench | python3 -c '
 import json, sys
