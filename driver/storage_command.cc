@@ -3,6 +3,7 @@
 #include <signal.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
 
 #include "absl/strings/str_cat.h"
@@ -11,6 +12,7 @@
 #include "driver/http_endpoint.h"
 #include "driver/signals.h"
 #include "replication/node/control_service.h"
+#include "replication/store/failpoint_env.h"
 #include "replication/node/metrics.h"
 #include "replication/node/storage_node.h"
 #include "replication/util/logging.h"
@@ -111,6 +113,16 @@ int RunStorage(int argc, char** argv) {
   }
   opts.engine.peer_queue_bytes = *peer_queue;
   opts.engine.peer_stall_timeout = std::chrono::milliseconds(*peer_stall);
+  // Fault tests switch disk faults of the real daemon through a file.
+  std::unique_ptr<repl::FailpointEnv> failpoints;
+  if (const char* env = std::getenv("SYNCBLOCK_FAILPOINTS"); env && *env) {
+    // "{node}" in the path stands for this node's id: one file per node.
+    std::string path = env;
+    if (auto at = path.find("{node}"); at != std::string::npos) path.replace(at, 6, opts.node_id);
+    failpoints = std::make_unique<repl::FailpointEnv>(path);
+    opts.engine.env = failpoints.get();
+    spdlog::warn("failpoints enabled from {}: disk faults may be injected (tests only)", path);
+  }
   opts.nbd.max_connections = static_cast<size_t>(*nbd_max);
 
   // Signals are taken by WaitForTerminationSignal; block them before any thread

@@ -378,17 +378,15 @@ void PrimaryEngine::HousekeepingLoop() {
     }
     auto now = clock_->Now();
     for (const auto& link : *links) link->CheckStall(now);
-    quorum_.Expire(
-        now,
-        [&] {
-          int in_sync = 1;
-          for (const auto& link : *links) in_sync += link->state() == PeerState::kInSync;
-          return absl::UnavailableError(
-              absl::StrCat("volume ", replica_->id(), ": no majority acknowledged within ",
-                           opts_.io_timeout.count(), " ms (", in_sync, " of ", links->size() + 1,
-                           " replicas in sync, ", quorum_.quorum(), " needed)"));
-        },
-        &done);
+    // Worded here, outside the tracker's mutex (a leaf: nothing is called
+    // under it).
+    int in_sync = 1;
+    for (const auto& link : *links) in_sync += link->state() == PeerState::kInSync;
+    absl::Status no_majority = absl::UnavailableError(
+        absl::StrCat("volume ", replica_->id(), ": no majority acknowledged within ",
+                     opts_.io_timeout.count(), " ms (", in_sync, " of ", links->size() + 1,
+                     " replicas in sync, ", quorum_.quorum(), " needed)"));
+    quorum_.Expire(now, no_majority, &done);
     if (now >= next_trim) {
       // A bit left set only costs a region resynced after a restart.
       if (absl::Status s = activity_->Trim(); !s.ok()) {

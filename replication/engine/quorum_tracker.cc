@@ -100,11 +100,10 @@ void QuorumTracker::PeerRefused(uint64_t seq, uint32_t slot, const absl::Status&
   SettleLocked(it, done);
 }
 
-void QuorumTracker::Expire(Clock::time_point now, const std::function<absl::Status()>& why,
-                           Completions* done) {
+void QuorumTracker::Expire(Clock::time_point now, const absl::Status& why, Completions* done) {
   MutexLock l(&mu_);
   for (auto it = pending_.begin(); it != pending_.end();) {
-    it = it->second.deadline <= now ? FinishLocked(it, why(), done) : std::next(it);
+    it = it->second.deadline <= now ? FinishLocked(it, why, done) : std::next(it);
   }
 }
 

@@ -59,8 +59,8 @@ class QuorumTracker {
   // A peer refused `seq` with `why`.
   void PeerRefused(uint64_t seq, uint32_t slot, const absl::Status& why, Completions* done)
       ABSL_LOCKS_EXCLUDED(mu_);
-  // Fails the requests whose deadline passed with `why()`.
-  void Expire(Clock::time_point now, const std::function<absl::Status()>& why, Completions* done)
+  // Fails the requests whose deadline passed with `why`.
+  void Expire(Clock::time_point now, const absl::Status& why, Completions* done)
       ABSL_LOCKS_EXCLUDED(mu_);
   void FailAll(const absl::Status& why, Completions* done) ABSL_LOCKS_EXCLUDED(mu_);
 

@@ -8,6 +8,8 @@
 #include <sys/mount.h>
 
 #include <csignal>
+#include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <thread>
 
@@ -241,6 +243,36 @@ TEST_F(EngineFaultTest, PartitionedSecondaryIsDroppedAndResyncedAfterwards) {
   iptables_.clear();
   ExpectIdentical(c, "v");
   EXPECT_EQ(QemuIo(uri, "-c 'read -P 0x77 0 32M' -c 'read -P 0x78 32M 32M'", &out), 0) << out;
+}
+
+// The real daemon with a disk whose fsync fails (a failpoint file read by
+// its Env): the secondary refuses the flush and is failed with the error;
+// the flush succeeds on the other two, a majority.
+TEST_F(EngineFaultTest, SecondaryFsyncFailureFailsOnlyThatReplica) {
+  TempDir faults;
+  setenv("SYNCBLOCK_FAILPOINTS", faults.Join("{node}.faults").c_str(), 1);
+  LocalCluster c(3, "--no-csi --resync-rate 0");
+  unsetenv("SYNCBLOCK_FAILPOINTS");
+  ASSERT_TRUE(c.ok()) << c.up_output();
+  ASSERT_EQ(c.Ctl("volume create v --size 64M --replicas 3").exit_code, 0);
+  std::string uri = c.Export("v");
+  std::string primary;
+  std::vector<std::string> secondaries;
+  Roles(c, "v", &primary, &secondaries);
+  std::string fault = faults.Join(secondaries[0] + ".faults");
+  ASSERT_EQ(RunCommand("echo sync=EIO > " + fault).exit_code, 0);
+
+  std::string out;
+  ASSERT_EQ(QemuIo(uri, "-c 'write -P 0x3c 0 4M' -c 'flush'", &out), 0) << out;
+  nlohmann::json r = Replica(c, "v", secondaries[0]);
+  ASSERT_TRUE(r.is_object());
+  EXPECT_EQ(r["state"], "failed") << r.dump();
+  EXPECT_NE(r.dump().find("Input/output error"), std::string::npos) << r.dump();
+  ASSERT_EQ(QemuIo(uri, "-c 'write -P 0x3d 4M 4M' -c 'flush'", &out), 0) << out;
+
+  ASSERT_EQ(std::remove(fault.c_str()), 0);
+  ExpectIdentical(c, "v");
+  EXPECT_EQ(QemuIo(uri, "-c 'read -P 0x3c 0 4M' -c 'read -P 0x3d 4M 4M'", &out), 0) << out;
 }
 
 }  // namespace

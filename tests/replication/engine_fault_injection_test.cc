@@ -130,5 +130,19 @@ TEST(EngineFaultInjectionTest, SecondaryMachineCrashIsComparedByChecksums) {
   EXPECT_EQ(c.ReadLive(2, 0, 65536), std::string(65536, 'A'));
 }
 
+TEST(EngineFaultInjectionTest, WriteWithoutMajorityFailsAtTheTimeoutAndIoResumes) {
+  EngineCluster c(kSize);  // IO timeout 3 s
+  c.Stop(1);
+  c.Stop(2);
+  absl::Status s = c.Write(0, std::string(4096, 'x'));
+  EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable) << s;
+  EXPECT_NE(s.message().find("no majority"), std::string::npos) << s;
+  c.Start(1);
+  ASSERT_TRUE(WaitFor([&] { return c.Write(0, std::string(4096, 'y')).ok(); }));
+  c.Start(2);
+  ASSERT_TRUE(c.WaitInSync());
+  EXPECT_EQ(c.ReadLive(2, 0, 4096), std::string(4096, 'y'));
+}
+
 }  // namespace
 }  // namespace syncblock::repl

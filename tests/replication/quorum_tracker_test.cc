@@ -122,9 +122,8 @@ TEST(QuorumTrackerTest, ExpiredRequestsFailWithTheGivenReason) {
   Completions done;
   q.Add(1, p.req, true, Clock::now(), 0, absl::OkStatus(), &done);
   q.Add(2, keep.req, true, Later(), 0, absl::OkStatus(), &done);
-  q.Expire(
-      Clock::now() + std::chrono::milliseconds(1),
-      [] { return absl::UnavailableError("no majority"); }, &done);
+  q.Expire(Clock::now() + std::chrono::milliseconds(1), absl::UnavailableError("no majority"),
+           &done);
   ASSERT_EQ(done.size(), 1u);
   RunCompletions(done);
   EXPECT_EQ(p.status.code(), absl::StatusCode::kUnavailable);
