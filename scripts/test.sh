@@ -24,7 +24,10 @@ TSAN_DIR=${TSAN_BUILD_DIR:-$BUILD_DIR-tsan}
 cmake -S . -B "$TSAN_DIR" -G Ninja -DSYNCBLOCK_WERROR=ON -DSYNCBLOCK_TSAN=ON \
   -DSYNCBLOCK_ENGINE_TESTS_ONLY=ON >/dev/null
 cmake --build "$TSAN_DIR" -j "$(nproc)" --target engine_tests
-TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" "$TSAN_DIR/tests/engine/engine_tests" ||
+# detect_deadlocks=0: TSAN's lock-order detector aborts when a thread holds
+# more than 64 mutexes, which the snapshot chain's LockAll() of its region
+# stripes does by design; data races are still reported.
+TSAN_OPTIONS="halt_on_error=1 detect_deadlocks=0" "$TSAN_DIR/tests/engine/engine_tests" ||
   status=1
 
 if [ -n "${CI:-}" ]; then export SYNCBLOCK_REQUIRE_HELM=1; fi
