@@ -134,7 +134,7 @@ check "the image runs as non-root 65532 by default" runs_as
 for n in 1 2 3; do start_storage "$n"; done
 mkdir -p "$WORK/csi" && chmod 0777 "$WORK/csi"
 run -d --name "$TAG-controller" -v "$WORK/csi:/csi" "$IMAGE" csi --mode controller \
-  --endpoint unix:///csi/controller.sock --storage-nodes "$NODES" >/dev/null
+  --endpoint unix:///csi/controller.sock --storage-nodes "$NODES" --known-nodes host-1 >/dev/null
 check "three storage containers answer (ctl node list from the image)" wait_for 60 three_reachable
 check "CSI controller container serves its socket" wait_for 60 test -S "$WORK/csi/controller.sock"
 
