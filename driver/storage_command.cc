@@ -1,5 +1,6 @@
 // `syncblock storage`: runs a storage node until SIGTERM or SIGINT.
 #include <grpcpp/grpcpp.h>
+#include <malloc.h>
 #include <signal.h>
 
 #include <cstdio>
@@ -60,6 +61,12 @@ int Fail(const absl::Status& s) {
 }  // namespace
 
 int RunStorage(int argc, char** argv) {
+  // Request buffers (up to 32 MiB) come from the heap and are reused, instead
+  // of glibc's default of a fresh mmap for each large one, whose page faults
+  // and zero-filling took a third of a 1 MiB write's CPU time
+  // (tests/bench/profile.sh). Up to 128 MiB freed stays for reuse.
+  mallopt(M_MMAP_THRESHOLD, 64 << 20);
+  mallopt(M_TRIM_THRESHOLD, 128 << 20);
   auto flags = Flags::Parse(argc, argv);
   if (!flags.ok()) return Fail(flags.status());
   if (flags->Has("help")) {
