@@ -45,7 +45,7 @@ absl::Status CheckOffset(int64_t starting_offset, int64_t capacity, const std::s
 
 // NOT_FOUND for an id that names no snapshot (a malformed one names none).
 absl::StatusOr<repl::ClusterSnapshotView> FindSnapshot(repl::StorageCluster& cluster,
-                                                const std::string& id, const char* field) {
+                                                       const std::string& id, const char* field) {
   if (id.empty()) return absl::InvalidArgumentError(absl::StrCat(field, " is required"));
   if (!repl::ParseSnapshotId(id).ok()) {
     return absl::NotFoundError(absl::StrCat("snapshot ", id, " does not exist"));

@@ -98,8 +98,8 @@ std::vector<CtlCommand> SnapshotCtlCommands() {
                      "regions changed between two snapshots, or from a snapshot to the live volume",
                      1, 2, Diff),
       MakeCtlCommand({"snapshot", "verify"}, "VOLUME@NAME",
-                     "compare a snapshot across the replicas holding it (exit 1 if they differ)",
-                     1, 1, Verify),
+                     "compare a snapshot across the replicas holding it (exit 1 if they differ)", 1,
+                     1, Verify),
   };
 }
 

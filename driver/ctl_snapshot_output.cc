@@ -114,8 +114,8 @@ std::string RenderSnapshot(const repl::ClusterSnapshotView& s, int64_t now_unix_
   return out;
 }
 
-std::string RenderSnapshots(const std::vector<repl::ClusterSnapshotView>& snapshots, int64_t now_unix_ms,
-                            const TermStyle& style) {
+std::string RenderSnapshots(const std::vector<repl::ClusterSnapshotView>& snapshots,
+                            int64_t now_unix_ms, const TermStyle& style) {
   Table t({"SNAPSHOT", "SIZE", "CREATED", "READY", "REPLICAS"});
   t.Flexible("SNAPSHOT").Flexible("REPLICAS");
   for (const auto& s : snapshots) {

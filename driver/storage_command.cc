@@ -13,9 +13,9 @@
 #include "driver/http_endpoint.h"
 #include "driver/signals.h"
 #include "replication/node/control_service.h"
-#include "replication/store/failpoint_env.h"
 #include "replication/node/metrics.h"
 #include "replication/node/storage_node.h"
+#include "replication/store/failpoint_env.h"
 #include "replication/util/logging.h"
 
 namespace syncblock::driver {
@@ -38,8 +38,10 @@ constexpr char kUsage[] =
     "  --zone Z                   topology zone (default \"default\")\n"
     "  --io-timeout-ms N          writes no majority acknowledges fail after N ms (30000)\n"
     "  --resync-rate SIZE         resync bandwidth per replica per second, 0 = unlimited (256MiB)\n"
-    "  --peer-queue SIZE          a replica this far behind is dropped to its dirty bitmap (64MiB)\n"
-    "  --peer-stall-ms N          a replica silent this long with writes outstanding is dropped (5000)\n"
+    "  --peer-queue SIZE          a replica this far behind is dropped to its dirty bitmap "
+    "(64MiB)\n"
+    "  --peer-stall-ms N          a replica silent this long with writes outstanding is dropped "
+    "(5000)\n"
     "  --nbd-max-connections N    NBD clients served at once; more are refused (512)\n"
     "  --log-level LEVEL          trace|debug|info|warn|error (info)\n";
 
@@ -94,9 +96,9 @@ int RunStorage(int argc, char** argv) {
   auto peer_stall = flags->GetInt("peer-stall-ms", 5000);
   auto nbd_max = flags->GetInt(
       "nbd-max-connections", static_cast<int64_t>(repl::NbdServerOptions::kDefaultMaxConnections));
-  for (const absl::Status& s : {repl_listen.status(), nbd_listen.status(), metrics_listen.status(),
-                                io_timeout.status(), rate.status(), peer_queue.status(),
-                                peer_stall.status(), nbd_max.status()}) {
+  for (const absl::Status& s :
+       {repl_listen.status(), nbd_listen.status(), metrics_listen.status(), io_timeout.status(),
+        rate.status(), peer_queue.status(), peer_stall.status(), nbd_max.status()}) {
     if (!s.ok()) return Fail(s);
   }
   if (*nbd_max <= 0) {
@@ -146,9 +148,9 @@ int RunStorage(int argc, char** argv) {
   if (!server || control_port == 0) {
     return Fail(absl::UnavailableError(absl::StrCat("cannot listen on ", listen->ToString())));
   }
-  HttpEndpoint http([&] { return repl::RenderNodeMetrics(*node); },
-                    [&] { return node->started() ? absl::OkStatus()
-                                                 : absl::UnavailableError("starting"); });
+  HttpEndpoint http(
+      [&] { return repl::RenderNodeMetrics(*node); },
+      [&] { return node->started() ? absl::OkStatus() : absl::UnavailableError("starting"); });
   if (absl::Status s = http.Start(metrics_listen->host, metrics_listen->port); !s.ok()) {
     return Fail(s);
   }

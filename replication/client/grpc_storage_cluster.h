@@ -57,7 +57,7 @@ class GrpcStorageCluster final : public StorageCluster {
   // What the nodes said about one volume.
   struct VolumeState {
     std::vector<control::ReplicaStatus> answers;
-    std::map<std::string, NodeClient*> by_node;  // node id -> the client that answered
+    std::map<std::string, NodeClient*> by_node;      // node id -> the client that answered
     std::map<std::string, std::string> unreachable;  // address -> error
   };
 
@@ -81,8 +81,7 @@ class GrpcStorageCluster final : public StorageCluster {
   NodeClient* ClientForAddress(const std::string& address);
   // By the answers in `state`, then ids learned from GetNodeInfo, then the
   // member list's address, then by asking every configured node who it is.
-  absl::StatusOr<NodeClient*> ClientForNode(const std::string& node_id,
-                                            const VolumeState* state);
+  absl::StatusOr<NodeClient*> ClientForNode(const std::string& node_id, const VolumeState* state);
   // GetNodeInfo on every configured node at once.
   std::vector<std::pair<NodeClient*, absl::StatusOr<control::NodeInfo>>> AskAllNodes();
   absl::StatusOr<control::Member> MemberOf(NodeClient* client);

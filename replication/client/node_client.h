@@ -56,7 +56,8 @@ class NodeClient {
                                                          const std::string& name);
   absl::Status DeleteSnapshot(const std::string& volume_id, const std::string& name);
   absl::StatusOr<control::ListSnapshotsResponse> ListSnapshots(const std::string& volume_id);
-  absl::StatusOr<control::SnapshotDiffResponse> SnapshotDiff(const control::SnapshotDiffRequest& req);
+  absl::StatusOr<control::SnapshotDiffResponse> SnapshotDiff(
+      const control::SnapshotDiffRequest& req);
   absl::StatusOr<control::RegionChecksumsResponse> SnapshotChecksums(const std::string& volume_id,
                                                                      const std::string& name,
                                                                      uint64_t region_size);

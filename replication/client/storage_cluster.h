@@ -105,7 +105,7 @@ struct ClusterSnapshotView {
 struct SnapshotDiffView {
   uint64_t region_size = 0;
   std::vector<uint64_t> changed_regions;  // ascending
-  bool exact = true;  // see SnapshotDiffResponse in control.proto
+  bool exact = true;                      // see SnapshotDiffResponse in control.proto
 };
 
 // Snapshot ids are "VOLUME@NAME": a snapshot is named within its volume, and
@@ -139,16 +139,15 @@ class StorageCluster {
   virtual absl::StatusOr<VolumeView> GetVolume(const std::string& id) = 0;
   virtual absl::StatusOr<std::vector<VolumeView>> ListVolumes() = 0;
 
-  virtual absl::StatusOr<VolumeView> SetAttributes(
-      const std::string& id, const std::map<std::string, std::string>& set,
-      const std::vector<std::string>& remove) = 0;
+  virtual absl::StatusOr<VolumeView> SetAttributes(const std::string& id,
+                                                   const std::map<std::string, std::string>& set,
+                                                   const std::vector<std::string>& remove) = 0;
 
   virtual absl::StatusOr<VolumeView> AddReplica(const std::string& id,
                                                 const std::string& node_id) = 0;
   virtual absl::StatusOr<VolumeView> RemoveReplica(const std::string& id,
                                                    const std::string& node_id) = 0;
-  virtual absl::StatusOr<VolumeView> Promote(const std::string& id,
-                                             const std::string& node_id) = 0;
+  virtual absl::StatusOr<VolumeView> Promote(const std::string& id, const std::string& node_id) = 0;
   virtual absl::StatusOr<VolumeView> Resync(const std::string& id, const std::string& node_id,
                                             bool full) = 0;
   virtual absl::StatusOr<VerifyReport> Verify(const std::string& id) = 0;

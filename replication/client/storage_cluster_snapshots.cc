@@ -160,11 +160,11 @@ absl::StatusOr<std::vector<ClusterSnapshotView>> GrpcStorageCluster::ListSnapsho
   }
   // One volume's trouble must not hide the others' snapshots: a volume that
   // vanished in between is skipped; other errors fail the listing.
-  auto lists = ParallelMap(volumes.size(), [&](size_t i)
-                               -> absl::StatusOr<std::vector<control::SnapshotStatus>> {
-    ASSIGN_OR_RETURN(auto state, FetchVolume(volumes[i]));
-    return VolumeSnapshots(volumes[i], state);
-  });
+  auto lists = ParallelMap(volumes.size(),
+                           [&](size_t i) -> absl::StatusOr<std::vector<control::SnapshotStatus>> {
+                             ASSIGN_OR_RETURN(auto state, FetchVolume(volumes[i]));
+                             return VolumeSnapshots(volumes[i], state);
+                           });
   std::vector<ClusterSnapshotView> out;
   for (size_t i = 0; i < volumes.size(); ++i) {
     if (!lists[i].ok()) {
@@ -187,8 +187,7 @@ absl::StatusOr<SnapshotDiffView> GrpcStorageCluster::DiffSnapshots(
     ASSIGN_OR_RETURN(auto to, ParseSnapshotId(to_snapshot_id));
     if (to.first != from.first) {
       return absl::InvalidArgumentError(absl::StrCat("snapshots ", from_snapshot_id, " and ",
-                                                     to_snapshot_id,
-                                                     " are of different volumes"));
+                                                     to_snapshot_id, " are of different volumes"));
     }
     req.set_to_snapshot(to.second);
   }
@@ -208,7 +207,8 @@ absl::StatusOr<VerifyReport> GrpcStorageCluster::VerifySnapshot(const std::strin
   ASSIGN_OR_RETURN(auto list, VolumeSnapshots(parts.first, state));
   auto it = std::find_if(list.begin(), list.end(),
                          [&](const auto& s) { return s.name() == parts.second; });
-  if (it == list.end()) return absl::NotFoundError(absl::StrCat("snapshot ", snapshot_id, " not found"));
+  if (it == list.end())
+    return absl::NotFoundError(absl::StrCat("snapshot ", snapshot_id, " not found"));
 
   VerifyReport report;
   report.region_size = Newest(state).region_size();

@@ -28,10 +28,14 @@ void ToProto(const MemberInfo& m, pb::Member* out) {
 
 pb::PeerState ToProto(PeerState s) {
   switch (s) {
-    case PeerState::kInSync: return pb::PEER_IN_SYNC;
-    case PeerState::kOffline: return pb::PEER_OFFLINE;
-    case PeerState::kResyncing: return pb::PEER_RESYNCING;
-    case PeerState::kFailed: return pb::PEER_FAILED;
+    case PeerState::kInSync:
+      return pb::PEER_IN_SYNC;
+    case PeerState::kOffline:
+      return pb::PEER_OFFLINE;
+    case PeerState::kResyncing:
+      return pb::PEER_RESYNCING;
+    case PeerState::kFailed:
+      return pb::PEER_FAILED;
   }
   return pb::PEER_STATE_UNSPECIFIED;
 }
@@ -101,8 +105,8 @@ grpc::Status ControlService::CreateReplica(Ctx*, const pb::CreateReplicaRequest*
                                            pb::ReplicaStatus* resp) {
   if (!node_->started()) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "node is starting");
   if (req->members_size() < 1 || req->members_size() > 5) {
-    return Invalid(absl::StrCat("volume ", req->volume_id(), ": 1 to 5 members, not ",
-                                req->members_size()));
+    return Invalid(
+        absl::StrCat("volume ", req->volume_id(), ": 1 to 5 members, not ", req->members_size()));
   }
   Manifest m;
   m.volume_id = req->volume_id();
@@ -147,8 +151,8 @@ grpc::Status ControlService::GetReplica(Ctx*, const pb::GetReplicaRequest* req,
 grpc::Status ControlService::SetMembers(Ctx*, const pb::SetMembersRequest* req,
                                         pb::ReplicaStatus* resp) {
   if (req->members_size() < 1 || req->members_size() > 5) {
-    return Invalid(absl::StrCat("volume ", req->volume_id(), ": 1 to 5 members, not ",
-                                req->members_size()));
+    return Invalid(
+        absl::StrCat("volume ", req->volume_id(), ": 1 to 5 members, not ", req->members_size()));
   }
   auto p = ServingPrimary(*node_, req->volume_id());
   if (!p.ok()) return ToGrpcStatus(p.status());
@@ -205,8 +209,7 @@ grpc::Status ControlService::AcceptEpoch(Ctx*, const pb::AcceptEpochRequest* req
   return grpc::Status::OK;
 }
 
-grpc::Status ControlService::Promote(Ctx*, const pb::PromoteRequest* req,
-                                     pb::ReplicaStatus* resp) {
+grpc::Status ControlService::Promote(Ctx*, const pb::PromoteRequest* req, pb::ReplicaStatus* resp) {
   absl::Status s = PromoteReplica(*node_, req->volume_id());
   if (!s.ok()) {
     spdlog::warn("promote {}: {}", req->volume_id(), s.message());

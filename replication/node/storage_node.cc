@@ -6,10 +6,9 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <sstream>
-
-#include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
 #include "replication/engine/primary_engine.h"
@@ -61,10 +60,9 @@ std::string Advertised(const std::string& explicit_address, const std::string& a
 absl::Status CheckRoom(const std::string& node_id, const NodeCapacity& capacity,
                        const Manifest& requested) {
   if (capacity.available_bytes >= requested.size_bytes) return absl::OkStatus();
-  return absl::ResourceExhaustedError(absl::StrCat("node ", node_id, " has ",
-                                                   capacity.available_bytes, " bytes free, volume ",
-                                                   requested.volume_id, " needs ",
-                                                   requested.size_bytes));
+  return absl::ResourceExhaustedError(
+      absl::StrCat("node ", node_id, " has ", capacity.available_bytes, " bytes free, volume ",
+                   requested.volume_id, " needs ", requested.size_bytes));
 }
 
 }  // namespace
@@ -189,7 +187,7 @@ MemberInfo StorageNode::Self() const {
 
 NodeCapacity StorageNode::Capacity() const {
   NodeCapacity c;
-  struct statvfs st{};
+  struct statvfs st {};
   if (statvfs(opts_.data_dir.c_str(), &st) == 0) {
     c.capacity_bytes = static_cast<uint64_t>(st.f_blocks) * st.f_frsize;
     c.available_bytes = static_cast<uint64_t>(st.f_bavail) * st.f_frsize;
@@ -197,7 +195,7 @@ NodeCapacity StorageNode::Capacity() const {
   // Sparse replicas may still claim what they have not written.
   uint64_t promised = 0;
   for (auto& r : const_cast<StorageNode*>(this)->Replicas()) {
-    struct stat sb{};
+    struct stat sb {};
     std::string data = r->store().dir() + "/data";
     uint64_t size = r->manifest().size_bytes;
     uint64_t used = ::stat(data.c_str(), &sb) == 0 ? static_cast<uint64_t>(sb.st_blocks) * 512 : 0;
@@ -213,17 +211,17 @@ std::string StorageNode::NbdUri(const std::string& volume_id) const {
 
 absl::Status StorageNode::ValidateNewReplica(const Manifest& requested) const {
   if (!ValidVolumeId(requested.volume_id)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "volume id '", requested.volume_id, "' is invalid: 1-128 of [A-Za-z0-9._-]"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("volume id '", requested.volume_id, "' is invalid: 1-128 of [A-Za-z0-9._-]"));
   }
   if (requested.size_bytes == 0 || requested.size_bytes % 512 != 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "volume ", requested.volume_id, ": size ", requested.size_bytes,
-        " must be a positive multiple of 512"));
+    return absl::InvalidArgumentError(absl::StrCat("volume ", requested.volume_id, ": size ",
+                                                   requested.size_bytes,
+                                                   " must be a positive multiple of 512"));
   }
   if (!requested.FindMember(opts_.node_id)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "volume ", requested.volume_id, ": node ", opts_.node_id, " is not among its members"));
+    return absl::InvalidArgumentError(absl::StrCat("volume ", requested.volume_id, ": node ",
+                                                   opts_.node_id, " is not among its members"));
   }
   if (!requested.FindMember(requested.primary_node_id)) {
     return absl::InvalidArgumentError(absl::StrCat("volume ", requested.volume_id, ": primary ",
@@ -252,17 +250,16 @@ Manifest StorageNode::NewReplicaManifest(const Manifest& requested, bool only_se
 
 absl::StatusOr<std::shared_ptr<Replica>> StorageNode::ExistingLocked(const Manifest& requested) {
   if (cloning_.count(requested.volume_id)) {
-    return absl::AbortedError(absl::StrCat("volume ", requested.volume_id,
-                                           " is being cloned on node ", opts_.node_id));
+    return absl::AbortedError(
+        absl::StrCat("volume ", requested.volume_id, " is being cloned on node ", opts_.node_id));
   }
   auto it = replicas_.find(requested.volume_id);
   if (it == replicas_.end()) return std::shared_ptr<Replica>();
   Manifest have = it->second->manifest();
-  if (have.size_bytes != requested.size_bytes ||
-      have.members.size() != requested.members.size()) {
-    return absl::AlreadyExistsError(absl::StrCat(
-        "volume ", requested.volume_id, " already exists on ", opts_.node_id, " with size ",
-        have.size_bytes, " and ", have.members.size(), " replica(s)"));
+  if (have.size_bytes != requested.size_bytes || have.members.size() != requested.members.size()) {
+    return absl::AlreadyExistsError(
+        absl::StrCat("volume ", requested.volume_id, " already exists on ", opts_.node_id,
+                     " with size ", have.size_bytes, " and ", have.members.size(), " replica(s)"));
   }
   return it->second;
 }
@@ -351,13 +348,15 @@ absl::StatusOr<std::shared_ptr<Replica>> StorageNode::MakeClone(
   std::filesystem::remove(TombstonePath(id), ec);
   ec.clear();
   std::filesystem::rename(staging, VolumeDir(id), ec);
-  if (ec) return absl::InternalError(absl::StrCat("volume ", id, ": moving the clone in: ", ec.message()));
+  if (ec)
+    return absl::InternalError(
+        absl::StrCat("volume ", id, ": moving the clone in: ", ec.message()));
   ASSIGN_OR_RETURN(auto replica, Replica::Open(VolumeDir(id), opts_.engine));
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   spdlog::info("volume {}: cloned from {}@{} ({} bytes, {} read, {} written, {:.3f}s)", id,
-               source_volume, source_snapshot, m.size_bytes, stats.bytes_read,
-               stats.bytes_written, seconds);
+               source_volume, source_snapshot, m.size_bytes, stats.bytes_read, stats.bytes_written,
+               seconds);
   return replica;
 }
 
@@ -369,8 +368,8 @@ absl::StatusOr<std::shared_ptr<Replica>> StorageNode::CreateReplicaFor(const Hel
   bool member = false;
   for (const auto& m : hello.members) member |= m.node_id == opts_.node_id;
   if (!member) {
-    return absl::NotFoundError(absl::StrCat("node ", opts_.node_id, " is not a member of volume ",
-                                            hello.volume_id));
+    return absl::NotFoundError(
+        absl::StrCat("node ", opts_.node_id, " is not a member of volume ", hello.volume_id));
   }
   Manifest m;
   m.volume_id = hello.volume_id;

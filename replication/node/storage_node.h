@@ -33,7 +33,7 @@ struct StorageNodeOptions {
   std::string replication_address;  // empty: from replication_listen and advertise_host
   std::string nbd_address;          // likewise
   std::string metrics_address;
-  std::string advertise_host;       // empty: the listen host
+  std::string advertise_host;  // empty: the listen host
   EngineOptions engine;
   NbdServerOptions nbd;
 };

@@ -39,9 +39,9 @@ absl::StatusOr<Manifest> ManifestFromJson(const std::string& text) {
     Manifest m;
     m.format_version = j.at("format_version").get<int>();
     if (m.format_version > kManifestFormatVersion) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("manifest format ", m.format_version, " is newer than this binary's ",
-                       kManifestFormatVersion));
+      return absl::FailedPreconditionError(absl::StrCat("manifest format ", m.format_version,
+                                                        " is newer than this binary's ",
+                                                        kManifestFormatVersion));
     }
     // v1 differs only by having no snapshots directory, which the store
     // treats as no snapshots: the upgrade is the new number.
@@ -55,8 +55,7 @@ absl::StatusOr<Manifest> ManifestFromJson(const std::string& text) {
     if (!members.ok()) return absl::DataLossError(members.status().message());
     m.members = std::move(*members);
     m.data_generation = j.at("data_generation").get<std::string>();
-    m.member_generations =
-        j.value("member_generations", std::map<std::string, std::string>{});
+    m.member_generations = j.value("member_generations", std::map<std::string, std::string>{});
     m.checksum_resync = j.value("checksum_resync", std::set<std::string>{});
     m.consistent = j.value("consistent", true);
     m.boot_id = j.value("boot_id", "");

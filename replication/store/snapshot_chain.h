@@ -47,8 +47,8 @@ class SnapshotChain {
   // A snapshot this replica missed: an empty full copy (record.materialized
   // and !record.complete), filled with WriteMaterialized, then Complete.
   virtual absl::Status CreateMaterialized(const SnapshotRecord& record) = 0;
-  virtual absl::Status WriteMaterialized(const std::string& name, uint64_t offset,
-                                         const char* data, size_t len) = 0;
+  virtual absl::Status WriteMaterialized(const std::string& name, uint64_t offset, const char* data,
+                                         size_t len) = 0;
   virtual absl::Status CompleteMaterialized(const std::string& name) = 0;
 
   // Removes it now from List and reads; the space is freed in the background.
@@ -61,8 +61,7 @@ class SnapshotChain {
 
   // NOT_FOUND, OUT_OF_RANGE past the snapshot's size, FAILED_PRECONDITION for
   // an incomplete copy.
-  virtual absl::Status Read(const std::string& name, uint64_t offset, char* data,
-                            size_t len) = 0;
+  virtual absl::Status Read(const std::string& name, uint64_t offset, char* data, size_t len) = 0;
   virtual absl::StatusOr<uint32_t> Checksum(const std::string& name, uint64_t offset,
                                             uint64_t len) = 0;
   // True when [offset, offset+len) of the snapshot reads as unallocated zeros

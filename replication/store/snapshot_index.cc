@@ -30,9 +30,9 @@ absl::StatusOr<std::vector<SnapshotIndexEntry>> SnapshotIndexFromJson(const std:
     json j = json::parse(text);
     int version = j.at("version").get<int>();
     if (version > kSnapshotIndexVersion) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("snapshot index version ", version, " is newer than this binary's ",
-                       kSnapshotIndexVersion));
+      return absl::FailedPreconditionError(absl::StrCat("snapshot index version ", version,
+                                                        " is newer than this binary's ",
+                                                        kSnapshotIndexVersion));
     }
     std::vector<SnapshotIndexEntry> out;
     for (const auto& s : j.at("snapshots")) {
@@ -45,8 +45,8 @@ absl::StatusOr<std::vector<SnapshotIndexEntry>> SnapshotIndexFromJson(const std:
       e.record.complete = s.value("complete", true);
       e.deleting = s.value("deleting", false);
       if (!ValidSnapshotName(e.record.name)) {
-        return absl::DataLossError(absl::StrCat("snapshot index has an invalid name ",
-                                                e.record.name));
+        return absl::DataLossError(
+            absl::StrCat("snapshot index has an invalid name ", e.record.name));
       }
       out.push_back(std::move(e));
     }

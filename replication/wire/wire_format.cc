@@ -106,23 +106,40 @@ std::string EncodeFrame(FrameHeader h, std::string_view payload) {
 
 const char* FrameTypeName(FrameType t) {
   switch (t) {
-    case FrameType::kHello: return "hello";
-    case FrameType::kHelloReply: return "hello-reply";
-    case FrameType::kWrite: return "write";
-    case FrameType::kTrim: return "trim";
-    case FrameType::kWriteZeroes: return "write-zeroes";
-    case FrameType::kFlush: return "flush";
-    case FrameType::kResyncData: return "resync-data";
-    case FrameType::kResyncDone: return "resync-done";
-    case FrameType::kAck: return "ack";
-    case FrameType::kManifest: return "manifest";
-    case FrameType::kChecksumRequest: return "checksum-request";
-    case FrameType::kChecksumReply: return "checksum-reply";
-    case FrameType::kResyncZero: return "resync-zero";
-    case FrameType::kSnapshot: return "snapshot";
-    case FrameType::kSnapshotData: return "snapshot-data";
-    case FrameType::kSnapshotDone: return "snapshot-done";
-    case FrameType::kSnapshotDelete: return "snapshot-delete";
+    case FrameType::kHello:
+      return "hello";
+    case FrameType::kHelloReply:
+      return "hello-reply";
+    case FrameType::kWrite:
+      return "write";
+    case FrameType::kTrim:
+      return "trim";
+    case FrameType::kWriteZeroes:
+      return "write-zeroes";
+    case FrameType::kFlush:
+      return "flush";
+    case FrameType::kResyncData:
+      return "resync-data";
+    case FrameType::kResyncDone:
+      return "resync-done";
+    case FrameType::kAck:
+      return "ack";
+    case FrameType::kManifest:
+      return "manifest";
+    case FrameType::kChecksumRequest:
+      return "checksum-request";
+    case FrameType::kChecksumReply:
+      return "checksum-reply";
+    case FrameType::kResyncZero:
+      return "resync-zero";
+    case FrameType::kSnapshot:
+      return "snapshot";
+    case FrameType::kSnapshotData:
+      return "snapshot-data";
+    case FrameType::kSnapshotDone:
+      return "snapshot-done";
+    case FrameType::kSnapshotDelete:
+      return "snapshot-delete";
   }
   return "unknown";
 }
@@ -148,27 +165,39 @@ absl::StatusOr<std::pair<std::string_view, std::string_view>> DecodeSnapshotData
 
 absl::Status WireStatusToStatus(WireStatus s, std::string_view message) {
   switch (s) {
-    case WireStatus::kOk: return absl::OkStatus();
+    case WireStatus::kOk:
+      return absl::OkStatus();
     case WireStatus::kStaleEpoch:
-    case WireStatus::kConflict: return absl::FailedPreconditionError(std::string(message));
-    case WireStatus::kNotFound: return absl::NotFoundError(std::string(message));
-    case WireStatus::kNoSpace: return absl::ResourceExhaustedError(std::string(message));
-    case WireStatus::kInvalid: return absl::InvalidArgumentError(std::string(message));
-    case WireStatus::kIoError: break;
+    case WireStatus::kConflict:
+      return absl::FailedPreconditionError(std::string(message));
+    case WireStatus::kNotFound:
+      return absl::NotFoundError(std::string(message));
+    case WireStatus::kNoSpace:
+      return absl::ResourceExhaustedError(std::string(message));
+    case WireStatus::kInvalid:
+      return absl::InvalidArgumentError(std::string(message));
+    case WireStatus::kIoError:
+      break;
   }
   return absl::InternalError(std::string(message));
 }
 
 WireStatus StatusToWireStatus(const absl::Status& s) {
   switch (s.code()) {
-    case absl::StatusCode::kOk: return WireStatus::kOk;
-    case absl::StatusCode::kResourceExhausted: return WireStatus::kNoSpace;
+    case absl::StatusCode::kOk:
+      return WireStatus::kOk;
+    case absl::StatusCode::kResourceExhausted:
+      return WireStatus::kNoSpace;
     case absl::StatusCode::kInvalidArgument:
     case absl::StatusCode::kOutOfRange:
-    case absl::StatusCode::kAlreadyExists: return WireStatus::kInvalid;
-    case absl::StatusCode::kNotFound: return WireStatus::kNotFound;
-    case absl::StatusCode::kFailedPrecondition: return WireStatus::kInvalid;
-    default: return WireStatus::kIoError;
+    case absl::StatusCode::kAlreadyExists:
+      return WireStatus::kInvalid;
+    case absl::StatusCode::kNotFound:
+      return WireStatus::kNotFound;
+    case absl::StatusCode::kFailedPrecondition:
+      return WireStatus::kInvalid;
+    default:
+      return WireStatus::kIoError;
   }
 }
 

@@ -20,19 +20,19 @@ inline constexpr size_t kFrameHeaderSize = 56;
 inline constexpr uint32_t kMaxPayload = 33 * 1024 * 1024;
 
 enum class FrameType : uint16_t {
-  kHello = 1,          // primary -> replica, payload JSON (see doc)
-  kHelloReply = 2,     // replica -> primary, payload JSON
-  kWrite = 3,          // payload = data; offset, length
-  kTrim = 4,           // offset, length; no payload
-  kWriteZeroes = 5,    // offset, length; flag kFlagNoHole
-  kFlush = 6,          // make everything before it durable
-  kResyncData = 7,     // like kWrite, sent by resync
-  kResyncDone = 8,     // seq S: the replica now holds every write <= S
-  kAck = 9,            // replica -> primary: seq done; status in `status`
-  kManifest = 10,      // payload JSON: members and attributes
+  kHello = 1,             // primary -> replica, payload JSON (see doc)
+  kHelloReply = 2,        // replica -> primary, payload JSON
+  kWrite = 3,             // payload = data; offset, length
+  kTrim = 4,              // offset, length; no payload
+  kWriteZeroes = 5,       // offset, length; flag kFlagNoHole
+  kFlush = 6,             // make everything before it durable
+  kResyncData = 7,        // like kWrite, sent by resync
+  kResyncDone = 8,        // seq S: the replica now holds every write <= S
+  kAck = 9,               // replica -> primary: seq done; status in `status`
+  kManifest = 10,         // payload JSON: members and attributes
   kChecksumRequest = 11,  // offset = first region, length = region count
   kChecksumReply = 12,    // payload = little-endian u32 CRC32C per region
-  kResyncZero = 13,    // resync of a hole: offset, length, no payload
+  kResyncZero = 13,       // resync of a hole: offset, length, no payload
   // Snapshots (replication/doc/snapshots.md). A snapshot's name travels in the
   // payload; data frames carry it as a length-prefixed string (SnapshotDataPayload).
   kSnapshot = 14,        // payload JSON record: cut at seq, or start a full copy
@@ -47,12 +47,12 @@ inline constexpr uint32_t kFlagNoHole = 1u << 1;
 // Status codes carried by kAck (and kHelloReply's "status").
 enum class WireStatus : uint32_t {
   kOk = 0,
-  kStaleEpoch = 1,      // the sender's epoch is older than the replica's
-  kNotFound = 2,        // no such volume on this node
-  kIoError = 3,         // the replica could not apply it (disk)
+  kStaleEpoch = 1,  // the sender's epoch is older than the replica's
+  kNotFound = 2,    // no such volume on this node
+  kIoError = 3,     // the replica could not apply it (disk)
   kNoSpace = 4,
-  kInvalid = 5,         // malformed or out-of-range request
-  kConflict = 6,        // another primary holds this epoch
+  kInvalid = 5,   // malformed or out-of-range request
+  kConflict = 6,  // another primary holds this epoch
 };
 
 // The one mapping between wire status codes and absl::Status, both ways:

@@ -49,8 +49,8 @@ TEST(CtlSnapshotCommandsTest, MalformedSnapshotIdsAreUsageErrors) {
 TEST(CtlSnapshotCommandsTest, ArgumentCountsAndFlags) {
   EXPECT_EQ(Ctl({"snapshot", "create", "vol"}).code, 2);
   EXPECT_EQ(Ctl({"snapshot", "diff", "v@a", "v@b", "v@c"}).code, 2);
-  auto both = Ctl({"volume", "create", "c", "--size", "1G", "--from-volume", "a",
-                   "--from-snapshot", "a@s"});
+  auto both = Ctl(
+      {"volume", "create", "c", "--size", "1G", "--from-volume", "a", "--from-snapshot", "a@s"});
   EXPECT_EQ(both.code, 2);
   EXPECT_THAT(both.err, HasSubstr("not both"));
   EXPECT_EQ(Ctl({"volume", "create", "c"}).code, 2);  // no size, no source

@@ -1,9 +1,9 @@
 // Rendering of `syncblock ctl snapshot ...` output (driver/ctl_snapshot_output.h):
 // the JSON shapes scripts depend on, the diff's byte extents, the tables.
+#include "driver/ctl_snapshot_output.h"
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-
-#include "driver/ctl_snapshot_output.h"
 
 namespace syncblock::driver {
 namespace {
@@ -18,7 +18,8 @@ repl::ClusterSnapshotView SampleSnapshot() {
   s.size_bytes = 1ull << 30;
   s.creation_time_unix_ms = 1795315374123;  // 2026-11-22T02:42:54.123Z
   s.ready_to_use = true;
-  s.replicas = {{"node-1", "ready", 0, 0}, {"node-2", "ready", 0, 0},
+  s.replicas = {{"node-1", "ready", 0, 0},
+                {"node-2", "ready", 0, 0},
                 {"node-3", "copying", 256ull << 20, 1ull << 30}};
   return s;
 }

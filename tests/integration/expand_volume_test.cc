@@ -33,8 +33,10 @@ TEST(ExpandVolumeTest, GrowsOnlineOnEveryReplica) {
 
   auto past = RunCommand("qemu-io -f raw -c 'write -P 0x24 40M 2M' '" + c.Export("g") + "'");
   ASSERT_EQ(past.exit_code, 0) << past.output;
-  auto read = RunCommand("qemu-io -f raw -c 'read -P 0x42 15M 1M' -c 'read -P 0 16M 24M' "
-                         "-c 'read -P 0x24 40M 2M' -c 'read -P 0 42M 6M' '" + c.Export("g") + "'");
+  auto read = RunCommand(
+      "qemu-io -f raw -c 'read -P 0x42 15M 1M' -c 'read -P 0 16M 24M' "
+      "-c 'read -P 0x24 40M 2M' -c 'read -P 0 42M 6M' '" +
+      c.Export("g") + "'");
   EXPECT_EQ(read.exit_code, 0) << read.output;
   EXPECT_THAT(read.output, ::testing::Not(HasSubstr("Pattern verification failed")));
   ASSERT_TRUE(c.WaitInSync("g"));
@@ -57,8 +59,7 @@ TEST(ExpandVolumeTest, ReplicaAwayDuringGrowthCatchesUp) {
   if (!HaveTool("qemu-io")) GTEST_SKIP() << "needs qemu-io";
   LocalCluster c(3);
   ASSERT_TRUE(c.ok()) << c.up_output();
-  ASSERT_EQ(c.Ctl("volume create h --size 16M --replicas 3 --nodes node-1,node-2,node-3")
-                .exit_code,
+  ASSERT_EQ(c.Ctl("volume create h --size 16M --replicas 3 --nodes node-1,node-2,node-3").exit_code,
             0);
   ASSERT_TRUE(c.WaitInSync("h"));
   ASSERT_TRUE(c.Kill("node-3"));

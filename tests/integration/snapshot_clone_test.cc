@@ -92,8 +92,8 @@ TEST_F(SnapshotCloneTest, SnapshotUnderWriterHoldsExactlyWhatWasAcknowledgedBefo
   std::ostringstream script;
   script << "j=0; for pass in 0 1; do for b in $(seq 0 " << kBlocks - 1 << "); do "
          << "if [ $pass = 0 ]; then p=$((1 + b % 200)); else p=238; fi; "
-         << "qemu-io -f raw -c \"write -P $p $((b * " << kBlock << ")) " << kBlock << "\" '"
-         << uri << "' >/dev/null || exit 1; echo ack $j >> " << log << "; j=$((j + 1)); "
+         << "qemu-io -f raw -c \"write -P $p $((b * " << kBlock << ")) " << kBlock << "\" '" << uri
+         << "' >/dev/null || exit 1; echo ack $j >> " << log << "; j=$((j + 1)); "
          << "done; done";
   WriteFile(tmp.Join("writer.sh"), script.str());
   Subprocess writer({"/bin/sh", tmp.Join("writer.sh")}, tmp.Join("writer.log"));
