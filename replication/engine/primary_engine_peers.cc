@@ -262,6 +262,11 @@ void PrimaryEngine::Acked(PeerLink& link, uint64_t session, const OutgoingFrame&
     if (opts_.on_role_change) opts_.on_role_change(replica_->id(), false);
     return;
   }
+  if (status == WireStatus::kConflict) {
+    // The replica took a newer connection of ours: reconnect, refuse nothing.
+    link.Drop(session, absl::StrCat("replica: ", ack.payload), absl::OkStatus(), &sent);
+    return;
+  }
   if (status != WireStatus::kOk) {
     absl::Status refusal = WireStatusToStatus(
         status,

@@ -303,7 +303,14 @@ WireStatus Replica::Apply(uint64_t session, const FrameHeader& h, std::string_vi
   uint64_t region_size;
   {
     MutexLock l(&mu_);
-    if (session == 0 || h.epoch != manifest_.epoch || session != session_) {
+    if (session != 0 && h.epoch == manifest_.epoch && session != session_) {
+      // A newer connection holds this epoch (the primary reconnected, and
+      // an older hello of it may even be answered after the newer one): this
+      // connection is over, its primary is not deposed.
+      *error = absl::StrCat("volume ", id_, ": this connection was superseded by a newer one");
+      return WireStatus::kConflict;
+    }
+    if (session == 0 || h.epoch != manifest_.epoch) {
       *error = absl::StrCat("volume ", id_, ": frame of epoch ", h.epoch,
                             " refused, replica is at epoch ", manifest_.epoch);
       return WireStatus::kStaleEpoch;

@@ -164,8 +164,7 @@ TEST_F(ReplicaTest, NewerEpochIsAdoptedAndPersisted) {
 
 TEST_F(ReplicaTest, WritesOfTheSessionAreApplied) {
   uint64_t s = Session();
-  EXPECT_EQ(Apply(s, Frame(FrameType::kWrite, 5, 1, 4096, 5), "hello"), WireStatus::kOk)
-      << error_;
+  EXPECT_EQ(Apply(s, Frame(FrameType::kWrite, 5, 1, 4096, 5), "hello"), WireStatus::kOk) << error_;
   EXPECT_EQ(ReadData(4096, 5), "hello");
   EXPECT_EQ(replica_->applied_seq(), 1u);
   EXPECT_EQ(Apply(s, Frame(FrameType::kResyncData, 5, 2, kSize - 3, 3), "end"), WireStatus::kOk);
@@ -189,8 +188,7 @@ TEST_F(ReplicaTest, TrimZeroesAndResyncZeroClearData) {
   FrameHeader wz = Frame(FrameType::kWriteZeroes, 5, 3, kRegion, kRegion);
   wz.flags = kFlagNoHole;
   EXPECT_EQ(Apply(s, wz), WireStatus::kOk);
-  EXPECT_EQ(Apply(s, Frame(FrameType::kResyncZero, 5, 4, 2 * kRegion, kRegion)),
-            WireStatus::kOk);
+  EXPECT_EQ(Apply(s, Frame(FrameType::kResyncZero, 5, 4, 2 * kRegion, kRegion)), WireStatus::kOk);
   EXPECT_EQ(ReadData(0, 3 * kRegion), std::string(3 * kRegion, '\0'));
   EXPECT_TRUE(replica_->store().IsHole(0, kRegion));
   EXPECT_TRUE(replica_->store().IsHole(2 * kRegion, kRegion));
@@ -222,7 +220,8 @@ TEST_F(ReplicaTest, FramesOfAnOlderSessionAreStale) {
   uint64_t first = Session();
   uint64_t second = Session();  // the primary reconnected
   EXPECT_NE(first, second);
-  EXPECT_EQ(Apply(first, Frame(FrameType::kWrite, 5, 1, 0, 1), "x"), WireStatus::kStaleEpoch);
+  // Superseded, not deposed: the primary reconnects rather than stepping down.
+  EXPECT_EQ(Apply(first, Frame(FrameType::kWrite, 5, 1, 0, 1), "x"), WireStatus::kConflict);
   EXPECT_EQ(ReadData(0, 1), std::string(1, '\0'));
   EXPECT_EQ(Apply(second, Frame(FrameType::kWrite, 5, 2, 0, 1), "y"), WireStatus::kOk);
   EXPECT_EQ(ReadData(0, 1), "y");
@@ -232,11 +231,11 @@ TEST_F(ReplicaTest, ANewPrimaryCutsOffTheOldOnesSession) {
   uint64_t old_session = Session();
   uint64_t new_session = 0;
   ASSERT_EQ(replica_->AcceptHello(Hello(6, "node-t"), &new_session).status, WireStatus::kOk);
-  // The deposed primary's late write, even claiming the new epoch, is refused.
-  EXPECT_EQ(Apply(old_session, Frame(FrameType::kWrite, 5, 9, 0, 1), "o"),
-            WireStatus::kStaleEpoch);
-  EXPECT_EQ(Apply(old_session, Frame(FrameType::kWrite, 6, 9, 0, 1), "o"),
-            WireStatus::kStaleEpoch);
+  // The deposed primary's late write, even claiming the new epoch, is refused
+  // (claiming it, as a superseded connection: it reconnects, and its hello
+  // then finds the newer epoch and steps down).
+  EXPECT_EQ(Apply(old_session, Frame(FrameType::kWrite, 5, 9, 0, 1), "o"), WireStatus::kStaleEpoch);
+  EXPECT_EQ(Apply(old_session, Frame(FrameType::kWrite, 6, 9, 0, 1), "o"), WireStatus::kConflict);
   EXPECT_EQ(Apply(new_session, Frame(FrameType::kWrite, 6, 1, 0, 1), "n"), WireStatus::kOk);
   EXPECT_EQ(ReadData(0, 1), "n");
 }
@@ -244,8 +243,7 @@ TEST_F(ReplicaTest, ANewPrimaryCutsOffTheOldOnesSession) {
 TEST_F(ReplicaTest, ChecksumRequestAnswersOneCrcPerRegion) {
   uint64_t s = Session();
   std::string data(kRegion, 'c');
-  ASSERT_EQ(Apply(s, Frame(FrameType::kWrite, 5, 1, kRegion, data.size()), data),
-            WireStatus::kOk);
+  ASSERT_EQ(Apply(s, Frame(FrameType::kWrite, 5, 1, kRegion, data.size()), data), WireStatus::kOk);
   uint64_t regions = kSize / kRegion;
   ASSERT_EQ(Apply(s, Frame(FrameType::kChecksumRequest, 5, 2, 0, regions)), WireStatus::kOk)
       << error_;
@@ -275,8 +273,7 @@ TEST_F(ReplicaTest, ChecksumOfAPartialLastRegionCoversOnlyTheVolume) {
   ASSERT_EQ(Apply(s, Frame(FrameType::kWrite, 6, 1, kSize, 100), std::string(100, 'L')),
             WireStatus::kOk);
   uint64_t last = kSize / kRegion;
-  ASSERT_EQ(Apply(s, Frame(FrameType::kChecksumRequest, 6, 2, last, 1)), WireStatus::kOk)
-      << error_;
+  ASSERT_EQ(Apply(s, Frame(FrameType::kChecksumRequest, 6, 2, last, 1)), WireStatus::kOk) << error_;
   std::string expect(100, 'L');
   uint32_t v;
   std::memcpy(&v, reply_.data(), 4);
@@ -327,8 +324,8 @@ TEST_F(ReplicaTest, ManifestFrameUpdatesMembersAndGrowsOnly) {
 
 TEST_F(ReplicaTest, FramesASecondaryNeverReceivesAreInvalid) {
   uint64_t s = Session();
-  for (FrameType t : {FrameType::kHello, FrameType::kHelloReply, FrameType::kAck,
-                      FrameType::kChecksumReply}) {
+  for (FrameType t :
+       {FrameType::kHello, FrameType::kHelloReply, FrameType::kAck, FrameType::kChecksumReply}) {
     EXPECT_EQ(Apply(s, Frame(t, 5, 1)), WireStatus::kInvalid) << FrameTypeName(t);
   }
 }
@@ -356,7 +353,7 @@ TEST_F(ReplicaTest, AcceptEpochAdoptsNewerAndFencesTheOldSession) {
   EXPECT_EQ(replica_->manifest().primary_node_id, "node-t");
   EXPECT_EQ(replica_->manifest().members, Members()) << "empty list keeps the members";
   EXPECT_EQ(Apply(s, Frame(FrameType::kWrite, 5, 8, 0, 1), "b"), WireStatus::kStaleEpoch);
-  EXPECT_EQ(Apply(s, Frame(FrameType::kWrite, 6, 8, 0, 1), "b"), WireStatus::kStaleEpoch);
+  EXPECT_EQ(Apply(s, Frame(FrameType::kWrite, 6, 8, 0, 1), "b"), WireStatus::kConflict);
   EXPECT_EQ(ReadData(0, 1), "a");
   // The old primary's hello at its old epoch is stale now.
   uint64_t again = 0;
@@ -423,13 +420,13 @@ TEST_F(ReplicaTest, FullCopyFramesBuildACompleteSnapshot) {
   auto rec = replica_->store().snapshots().Get("s1");
   ASSERT_TRUE(rec.ok());
   EXPECT_FALSE(rec->complete);
-  ASSERT_EQ(Apply(s, Frame(FrameType::kSnapshotData, 5, 9, kRegion, 4),
-                  EncodeSnapshotData("s1", "cccc")),
-            WireStatus::kOk)
+  ASSERT_EQ(
+      Apply(s, Frame(FrameType::kSnapshotData, 5, 9, kRegion, 4), EncodeSnapshotData("s1", "cccc")),
+      WireStatus::kOk)
       << error_;
-  EXPECT_EQ(Apply(s, Frame(FrameType::kSnapshotData, 5, 9, kRegion, 5),
-                  EncodeSnapshotData("s1", "cccc")),
-            WireStatus::kInvalid)
+  EXPECT_EQ(
+      Apply(s, Frame(FrameType::kSnapshotData, 5, 9, kRegion, 5), EncodeSnapshotData("s1", "cccc")),
+      WireStatus::kInvalid)
       << "length and data differ";
   ASSERT_EQ(Apply(s, Frame(FrameType::kSnapshotDone, 5, 9), "s1"), WireStatus::kOk) << error_;
   rec = replica_->store().snapshots().Get("s1");
