@@ -196,7 +196,7 @@ bool PeerLink::CaughtUp() const {
 
 absl::Status PeerLink::refusal() const {
   MutexLock l(&mu_);
-  return refusal_;
+  return state_ == PeerState::kFailed ? refusal_ : absl::OkStatus();
 }
 
 void PeerLink::SetResyncDone(uint64_t session, uint64_t seq) {

@@ -128,7 +128,8 @@ class PeerLink {
   // In sync, or resyncing with its end already queued: holds every earlier
   // write by the time it reads the next frame.
   bool CaughtUp() const ABSL_LOCKS_EXCLUDED(mu_);
-  // The refusal that left the peer failed (OK when none).
+  // The refusal that left the peer failed, while it stays failed (OK when
+  // none, or once it reconnected).
   absl::Status refusal() const ABSL_LOCKS_EXCLUDED(mu_);
   // The resync of `session` ended at `seq` (its kResyncDone is queued).
   void SetResyncDone(uint64_t session, uint64_t seq) ABSL_LOCKS_EXCLUDED(mu_);

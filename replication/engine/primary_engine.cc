@@ -19,6 +19,7 @@ absl::Status PrimaryEngine::Start() {
   Manifest m = replica_->manifest();
   size_ = m.size_bytes;
   epoch_ = m.epoch;
+  region_size_ = m.region_size;
   // Sequence numbers only grow, also across restarts of the primary: start
   // past both what was applied and the clock in microseconds, which outruns
   // any write rate this engine reaches.
@@ -173,7 +174,6 @@ void PrimaryEngine::Read(std::shared_ptr<IoRequest> req) {
 uint32_t PrimaryEngine::RefusedSlots(const LinkList& links, absl::Status* refusal) {
   uint32_t refused = 0;
   for (const auto& link : links) {
-    if (link->state() != PeerState::kFailed) continue;
     absl::Status why = link->refusal();
     if (why.ok()) continue;
     if (refused == 0) *refusal = why;
@@ -197,11 +197,7 @@ absl::Status PrimaryEngine::ApplyLocally(const FrameHeader& h, const std::string
 
 void PrimaryEngine::Write(std::shared_ptr<IoRequest> req) {
   Completions done;
-  uint64_t region_size;
-  {
-    MutexLock l(&mu_);
-    region_size = manifest_.region_size;
-  }
+  const uint64_t region_size = region_size_;
   auto frame = std::make_shared<OutgoingFrame>();
   FrameHeader& h = frame->header;
   h.epoch = epoch_;

@@ -158,7 +158,8 @@ class PrimaryEngine : public BlockDevice, private PeerLink::Delegate {
   ReplicaStore& store_;
   syncblock::Clock* const clock_;
   std::atomic<uint64_t> size_{0};
-  uint64_t epoch_ = 0;  // set by Start, constant after
+  uint64_t epoch_ = 0;        // set by Start, constant after
+  uint64_t region_size_ = 0;  // likewise (a volume's region size never changes)
 
   std::unique_ptr<WriteSequencer> sequencer_;
   QuorumTracker quorum_;
