@@ -21,7 +21,7 @@ constexpr char kTopLevel[] = "ctl local storage csi completion version help";
 constexpr char kLocalVerbs[] = "up down kill start status";
 const std::set<std::string> kLocalFlags = {
     "--dir",    "--nodes",       "--zones",       "--resync-rate", "--io-timeout-ms", "--log-level",
-    "--no-csi", "--require-csi", "--csi-node-id", "--timeout",     "--purge",         "--output"};
+    "--lease-ms", "--no-csi", "--require-csi", "--csi-node-id", "--timeout",     "--purge",         "--output"};
 const std::set<std::string> kGlobalCtlFlags = {"--storage-nodes", "--cluster", "--output",
                                                "--timeout-ms", "--help"};
 // Flags whose value is a directory.
@@ -44,7 +44,7 @@ Tree BuildTree(const std::vector<CtlCommand>& table) {
   t.value_flags = {"--storage-nodes", "--cluster",       "--output",    "-o",
                    "--timeout-ms",    "--dir",           "--nodes",     "--zones",
                    "--resync-rate",   "--io-timeout-ms", "--log-level", "--csi-node-id",
-                   "--timeout"};
+                   "--timeout",       "--lease-ms"};
   t.words["ctl"] = kGlobalCtlFlags;
   for (const auto& c : table) {
     std::string path = "ctl";

@@ -11,6 +11,7 @@
 #include "csi/csi_constants.h"
 #include "driver/ctl_csi_client.h"
 #include "driver/ctl_csi_output.h"
+#include "driver/ctl_follow.h"
 #include "driver/output_table.h"
 #include "replication/util/status_macros.h"
 
@@ -380,8 +381,10 @@ absl::Status Expand(CtlContext& ctx, const std::vector<std::string>& args) {
   *node_req.mutable_capacity_range() = req.capacity_range();
   *node_req.mutable_volume_capability() = req.volume_capability();
   ::csi::v1::NodeExpandVolumeResponse node_resp;
-  RETURN_IF_ERROR(
-      client->Call(client->node(), &::csi::v1::Node::Stub::NodeExpandVolume, node_req, &node_resp));
+  RETURN_IF_ERROR(FollowGrowth(ctx, node_req.volume_path(), static_cast<uint64_t>(size), [&] {
+    return client->Call(client->node(), &::csi::v1::Node::Stub::NodeExpandVolume, node_req,
+                        &node_resp);
+  }));
   Print(ctx, node_resp,
         absl::StrCat("expanded ", args[0], " to ", FormatSize(resp.capacity_bytes()),
                      " and on the node at ", node_req.volume_path(), "\n"));

@@ -1,10 +1,12 @@
 #include "driver/ctl_follow.h"
 
 #include <ctime>
+#include <future>
 #include <ostream>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "driver/growth_progress.h"
 #include "driver/human_format.h"
 #include "driver/output_json.h"
 #include "driver/output_text.h"
@@ -117,6 +119,41 @@ absl::Status FollowVolume(CtlContext& ctx, const std::string& volume,
     }
     std::this_thread::sleep_for(options.interval);
   }
+}
+
+absl::Status FollowGrowth(CtlContext& ctx, const std::string& path, uint64_t to,
+                          const std::function<absl::Status()>& grow) {
+  absl::StatusOr<uint64_t> from = MeasuredSize(path);
+  // Nothing to measure (the path is on another machine, or gone): just wait.
+  if (ctx.json() || !from.ok()) return grow();
+  const bool live = ctx.style().tty;
+  LiveRegion region(ctx.out(), live);
+  // A terminal is redrawn often; a log gets a line every few seconds.
+  const auto interval = live ? std::chrono::milliseconds(200) : std::chrono::seconds(5);
+  std::packaged_task<absl::Status()> task(grow);
+  std::future<absl::Status> result = task.get_future();
+  std::thread worker(std::move(task));
+  const auto start = std::chrono::steady_clock::now();
+  Growth g{*from, *from, to};
+  auto show = [&] {
+    g.now = MeasuredSize(path).value_or(g.now);
+    g.elapsed_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (live) {
+      region.Draw(RenderGrowthLine(path, g, ctx.style()));
+    } else {
+      ctx.out() << "[" << Clock() << "] " << RenderGrowthPlain(path, g);
+    }
+    ctx.out().flush();
+  };
+  show();
+  while (result.wait_for(interval) != std::future_status::ready) show();
+  worker.join();
+  absl::Status status = result.get();
+  if (status.ok()) {
+    g.done = true;
+    show();
+  }
+  return status;
 }
 
 }  // namespace syncblock::driver

@@ -1,7 +1,8 @@
-// Following a volume's replicas while they are copied into (resync, the full
-// copy of a new replica or of a clone) until every one is in sync: what
-// `ctl resync-status --watch` and the `--wait` of `resync`, `replica add` and
-// `volume create --from-...` do.
+// Following long operations: a volume's replicas while they are copied into
+// (resync, the full copy of a new replica or of a clone) until every one is in
+// sync, which is what `ctl resync-status --watch` and the `--wait` of `resync`,
+// `replica add` and `volume create --from-...` do; and a filesystem growing
+// under `ctl csi expand --path`.
 //
 // On a terminal the screen region is redrawn in place: the resync table (when
 // asked for) and one progress bar per replica being copied. Not on a
@@ -11,6 +12,8 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
+#include <functional>
 #include <string>
 
 #include "absl/status/status.h"
@@ -36,5 +39,11 @@ CtlCommand& WithFollowFlags(CtlCommand& command);
 // Polls the volume every `options.interval` and shows its progress until its
 // replicas are all in sync and its primary serves it.
 absl::Status FollowVolume(CtlContext& ctx, const std::string& volume, const FollowOptions& options);
+
+// Runs `grow` (NodeExpandVolume, which returns once the node has grown the
+// device and its filesystem) on a thread of its own while showing the size of
+// `path` on its way to `to` bytes. Returns what `grow` returned.
+absl::Status FollowGrowth(CtlContext& ctx, const std::string& path, uint64_t to,
+                          const std::function<absl::Status()>& grow);
 
 }  // namespace syncblock::driver

@@ -18,7 +18,7 @@ constexpr char kUsage[] =
     "\n"
     "commands:\n"
     "  up --dir DIR [--nodes 3] [--zones z1,z2,z3] [--resync-rate SIZE]\n"
-    "     [--io-timeout-ms N] [--log-level L] [--no-csi] [--require-csi]\n"
+    "     [--io-timeout-ms N] [--lease-ms N] [--log-level L] [--no-csi] [--require-csi]\n"
     "     [--csi-node-id ID] [--timeout 30]\n"
     "                        start N storage nodes (node-1..N, zones zone-a, zone-b, ...\n"
     "                        unless --zones) on free 127.0.0.1 ports, data in DIR/data,\n"
@@ -66,7 +66,7 @@ int RunLocal(int argc, char** argv) {
   };
   absl::Status s;
   if (cmd == "up") {
-    s = check({"nodes", "zones", "resync-rate", "io-timeout-ms", "log-level", "no-csi",
+    s = check({"nodes", "zones", "resync-rate", "io-timeout-ms", "lease-ms", "log-level", "no-csi",
                "require-csi", "csi-node-id", "timeout"},
               0);
     if (s.ok()) s = LocalUp(*flags);

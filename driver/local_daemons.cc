@@ -75,6 +75,9 @@ absl::StatusOr<LocalProcess> PlanStorageNode(const std::string& binary, const st
   if (!options.resync_rate.empty()) {
     p.args.insert(p.args.end(), {"--resync-rate", options.resync_rate});
   }
+  if (options.lease_ms > 0) {
+    p.args.insert(p.args.end(), {"--lease-ms", absl::StrCat(options.lease_ms)});
+  }
   if (options.io_timeout_ms > 0) {
     p.args.insert(p.args.end(), {"--io-timeout-ms", absl::StrCat(options.io_timeout_ms)});
   }

@@ -17,6 +17,7 @@ namespace syncblock::driver {
 struct LocalOptions {
   std::string resync_rate;    // passed through when not empty
   int64_t io_timeout_ms = 0;  // passed through when > 0
+  int64_t lease_ms = 0;       // likewise
   std::string log_level;
 };
 

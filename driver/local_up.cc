@@ -83,6 +83,7 @@ absl::Status LocalUp(const Flags& flags) {
     options.resync_rate = flags.Get("resync-rate");
   }
   ASSIGN_OR_RETURN(options.io_timeout_ms, flags.GetInt("io-timeout-ms", 0));
+  ASSIGN_OR_RETURN(options.lease_ms, flags.GetInt("lease-ms", 0));
   options.log_level = flags.Get("log-level");
   ASSIGN_OR_RETURN(int64_t ready_timeout, flags.GetInt("timeout", 30));
   std::vector<std::string> given_zones =

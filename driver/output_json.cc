@@ -37,6 +37,11 @@ json VolumeToJson(const repl::VolumeView& v) {
   }
   return {{"id", v.id},           {"size_bytes", v.size_bytes}, {"epoch", v.epoch},
           {"primary", v.primary}, {"nbd_uri", v.nbd_uri},       {"attributes", v.attributes},
+          {"serving", v.serving}, {"lease_remaining_ms", v.lease_remaining_ms},
+          {"primary_since_unix_ms", v.primary_since_unix_ms},
+          {"last_failover_unix_ms", v.last_failover_unix_ms},
+          {"last_failover_from", v.last_failover_from},
+          {"last_failover_reason", v.last_failover_reason},
           {"replicas", replicas}};
 }
 

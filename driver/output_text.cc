@@ -5,7 +5,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "driver/flags.h"
+#include "driver/human_format.h"
 #include "driver/output_table.h"
 
 namespace syncblock::driver {
@@ -60,7 +63,17 @@ std::string RenderVolume(const repl::VolumeView& v, const TermStyle& style) {
   absl::StrAppend(&out, "Volume:   ", v.id, "\n");
   absl::StrAppend(&out, "Size:     ", FormatSize(v.size_bytes), " (", v.size_bytes, " bytes)\n");
   absl::StrAppend(&out, "Epoch:    ", v.epoch, "\n");
-  absl::StrAppend(&out, "Primary:  ", v.primary, "\n");
+  const int64_t now_ms = absl::ToUnixMillis(absl::Now());
+  absl::StrAppend(&out, "Primary:  ", v.primary,
+                  v.primary_since_unix_ms > 0
+                      ? absl::StrCat(" (since ", FormatAgo(v.primary_since_unix_ms, now_ms), ")")
+                      : "",
+                  "\n");
+  if (v.last_failover_unix_ms > 0) {
+    absl::StrAppend(&out, "Moved:    ", FormatAgo(v.last_failover_unix_ms, now_ms), " from ",
+                    v.last_failover_from.empty() ? "?" : v.last_failover_from, ": ",
+                    v.last_failover_reason, "\n");
+  }
   absl::StrAppend(&out, "NBD:      ", v.nbd_uri.empty() ? "(no primary serving)" : v.nbd_uri, "\n");
   absl::StrAppend(&out, "State:    ", Paint(style, StateColor(Health(v)), Health(v)), " (",
                   InSync(v), "/", v.replicas.size(), " replicas in sync)\n");

@@ -13,6 +13,7 @@
 #include "driver/http_endpoint.h"
 #include "driver/signals.h"
 #include "replication/node/control_service.h"
+#include "replication/node/elector.h"
 #include "replication/node/metrics.h"
 #include "replication/node/storage_node.h"
 #include "replication/store/failpoint_env.h"
@@ -42,6 +43,9 @@ constexpr char kUsage[] =
     "(64MiB)\n"
     "  --peer-stall-ms N          a replica silent this long with writes outstanding is dropped "
     "(5000)\n"
+    "  --lease-ms N               a primary unheard this long by a majority is replaced by "
+    "election (2000)\n"
+    "  --no-failover              never elect a primary here (ctl promote still works)\n"
     "  --nbd-max-connections N    NBD clients served at once; more are refused (512)\n"
     "  --log-level LEVEL          trace|debug|info|warn|error (info)\n";
 
@@ -78,7 +82,8 @@ int RunStorage(int argc, char** argv) {
   absl::Status known =
       flags->CheckKnown({"node-id", "data-dir", "listen", "replication-listen", "nbd-listen",
                          "metrics-listen", "advertise-host", "zone", "io-timeout-ms", "resync-rate",
-                         "peer-queue", "peer-stall-ms", "nbd-max-connections", "log-level"});
+                         "peer-queue", "peer-stall-ms", "lease-ms", "no-failover",
+                         "nbd-max-connections", "log-level"});
   if (!known.ok()) return Fail(known);
   if (!flags->Has("node-id") || !flags->Has("data-dir")) {
     std::fputs(kUsage, stderr);
@@ -94,11 +99,12 @@ int RunStorage(int argc, char** argv) {
   auto rate = flags->GetSize("resync-rate", 256ull << 20);
   auto peer_queue = flags->GetSize("peer-queue", 64ull << 20);
   auto peer_stall = flags->GetInt("peer-stall-ms", 5000);
+  auto lease = flags->GetInt("lease-ms", 2000);
   auto nbd_max = flags->GetInt(
       "nbd-max-connections", static_cast<int64_t>(repl::NbdServerOptions::kDefaultMaxConnections));
   for (const absl::Status& s :
        {repl_listen.status(), nbd_listen.status(), metrics_listen.status(), io_timeout.status(),
-        rate.status(), peer_queue.status(), peer_stall.status(), nbd_max.status()}) {
+        rate.status(), peer_queue.status(), peer_stall.status(), lease.status(), nbd_max.status()}) {
     if (!s.ok()) return Fail(s);
   }
   if (*nbd_max <= 0) {
@@ -122,6 +128,14 @@ int RunStorage(int argc, char** argv) {
   }
   opts.engine.peer_queue_bytes = *peer_queue;
   opts.engine.peer_stall_timeout = std::chrono::milliseconds(*peer_stall);
+  // Renewed every quarter over the replication links; shorter than 400 ms
+  // leaves too little for a busy link, and a lease outliving the IO timeout
+  // would hold IO past it.
+  if (*lease < 400 || *lease > *io_timeout) {
+    return Fail(absl::InvalidArgumentError(absl::StrCat(
+        "--lease-ms must be between 400 and --io-timeout-ms (", *io_timeout, "), not ", *lease)));
+  }
+  opts.engine.lease_duration = std::chrono::milliseconds(*lease);
   // Fault tests switch disk faults of the real daemon through a file.
   std::unique_ptr<repl::FailpointEnv> failpoints;
   if (const char* env = std::getenv("SYNCBLOCK_FAILPOINTS"); env && *env) {
@@ -148,8 +162,15 @@ int RunStorage(int argc, char** argv) {
   if (!server || control_port == 0) {
     return Fail(absl::UnavailableError(absl::StrCat("cannot listen on ", listen->ToString())));
   }
+  std::unique_ptr<repl::Elector> elector;
+  if (!flags->Has("no-failover")) {
+    repl::ElectorOptions eo;
+    // A look a few times per lease: the election comes soon after it runs out.
+    eo.interval = std::chrono::milliseconds(std::max<int64_t>(50, *lease / 10));
+    elector = std::make_unique<repl::Elector>(*node, eo);
+  }
   HttpEndpoint http(
-      [&] { return repl::RenderNodeMetrics(*node); },
+      [&] { return repl::RenderNodeMetrics(*node, elector.get()); },
       [&] { return node->started() ? absl::OkStatus() : absl::UnavailableError("starting"); });
   if (absl::Status s = http.Start(metrics_listen->host, metrics_listen->port); !s.ok()) {
     return Fail(s);
@@ -163,11 +184,13 @@ int RunStorage(int argc, char** argv) {
   node->SetServiceAddresses(advertise(*listen, control_port),
                             advertise(*metrics_listen, http.port()));
   if (absl::Status s = node->Start(); !s.ok()) return Fail(s);
+  if (elector) elector->Start();
   spdlog::info("storage node {} ready: control {}, metrics {}", opts.node_id,
                node->options().control_address, node->options().metrics_address);
 
   WaitForTerminationSignal();
   spdlog::info("storage node {} stopping", opts.node_id);
+  if (elector) elector->Stop();
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
   http.Stop();
   node->Stop();

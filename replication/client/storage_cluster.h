@@ -68,6 +68,13 @@ struct VolumeView {
   // The primary answered and a majority has accepted it: it takes IO,
   // snapshots and expansion now. False right after creation or a promotion.
   bool serving = false;
+  // From the primary's answer (0 / empty when unknown): the time left of its
+  // lease, since when it holds the role, and the last move of the role.
+  int64_t lease_remaining_ms = 0;
+  int64_t primary_since_unix_ms = 0;
+  int64_t last_failover_unix_ms = 0;
+  std::string last_failover_from;
+  std::string last_failover_reason;
   std::vector<ReplicaView> replicas;
   std::map<std::string, std::string> attributes;
 };

@@ -93,6 +93,11 @@ absl::StatusOr<VolumeView> BuildVolumeView(const std::vector<cv1::ReplicaStatus>
   if (primary) {
     v.nbd_uri = primary->nbd_uri();
     v.serving = primary->serving();
+    v.lease_remaining_ms = primary->lease_remaining_ms();
+    v.primary_since_unix_ms = primary->primary_since_unix_ms();
+    v.last_failover_unix_ms = primary->last_failover_unix_ms();
+    v.last_failover_from = primary->last_failover_from();
+    v.last_failover_reason = primary->last_failover_reason();
     ReplicaView self;
     self.node = primary->node_id();
     self.state = "in_sync";

@@ -11,7 +11,8 @@ PrimaryEngine::PrimaryEngine(Replica* replica, const EngineOptions& opts)
     : replica_(replica),
       opts_(opts),
       store_(replica->store()),
-      clock_(opts.clock ? opts.clock : syncblock::Clock::Real()) {}
+      clock_(opts.clock ? opts.clock : syncblock::Clock::Real()),
+      lease_(LeaseOptions{opts.lease_duration, opts.lease_max_drift}, 0) {}
 
 PrimaryEngine::~PrimaryEngine() { Stop(absl::UnavailableError("engine destroyed")); }
 
@@ -46,6 +47,7 @@ absl::Status PrimaryEngine::Start() {
     MutexLock l(&mu_);
     manifest_ = m;
     quorum_.SetMembers(static_cast<int>(m.members.size()));
+    lease_.SetPeersNeeded(m.Quorum() - 1);
     SyncPeersLocked(&started, &retired);
   }
   // Writes in flight when the previous primary run ended may have reached
@@ -143,7 +145,7 @@ void PrimaryEngine::Submit(std::shared_ptr<IoRequest> req) {
     MutexLock l(&mu_);
     if (fenced_) {
       req->status = fence_reason_;
-    } else if (!active_) {
+    } else if (!ServingLocked()) {
       held_.emplace_back(std::move(req), clock_->Now() + opts_.io_timeout);
       return;
     }
@@ -356,22 +358,37 @@ absl::Status PrimaryEngine::WaitActive(absl::Duration timeout) {
 
 void PrimaryEngine::HousekeepingLoop() {
   auto next_trim = Clock::now();
+  // A quarter of the lease: three renewals may be lost before it runs out.
+  const auto lease_interval = opts_.lease_duration / 4;
+  auto next_lease = clock_->Now();
   while (true) {
     Completions done;
     std::shared_ptr<const LinkList> links = Links();
+    bool renew = false;
     {
       MutexLock l(&mu_);
-      changed_.WaitWithTimeout(&mu_, absl::Milliseconds(100));
+      changed_.WaitWithTimeout(&mu_, absl::Milliseconds(
+                                         std::min<int64_t>(100, lease_interval.count())));
       if (stopping_) return;
       auto now = clock_->Now();
       while (!held_.empty() && held_.front().second <= now) {
-        held_.front().first->status = absl::UnavailableError(absl::StrCat(
-            "volume ", manifest_.volume_id, ": no majority of ", manifest_.members.size(),
-            " replicas accepted this primary within ", opts_.io_timeout.count(), " ms"));
+        held_.front().first->status = absl::UnavailableError(
+            active_ ? absl::StrCat("volume ", manifest_.volume_id, ": no majority of ",
+                                   manifest_.members.size(), " replicas renewed the lease of "
+                                   "this primary within ",
+                                   opts_.io_timeout.count(), " ms")
+                    : absl::StrCat("volume ", manifest_.volume_id, ": no majority of ",
+                                   manifest_.members.size(), " replicas accepted this primary "
+                                   "within ",
+                                   opts_.io_timeout.count(), " ms"));
         done.push_back(std::move(held_.front().first));
         held_.pop_front();
       }
+      renew = active_ && !fenced_ && now >= next_lease;
+      if (renew) next_lease = now + lease_interval;
     }
+    if (renew) SendLease();
+    ReleaseHeld();
     auto now = clock_->Now();
     for (const auto& link : *links) link->CheckStall(now);
     // Worded here, outside the tracker's mutex (a leaf: nothing is called
@@ -399,6 +416,20 @@ void PrimaryEngine::HousekeepingLoop() {
   }
 }
 
+bool PrimaryEngine::ServingLocked() const {
+  return active_ && lease_.Valid(clock_->Now());
+}
+
+void PrimaryEngine::ReleaseHeld() {
+  std::deque<std::pair<std::shared_ptr<IoRequest>, Clock::time_point>> go;
+  {
+    MutexLock l(&mu_);
+    if (held_.empty() || fenced_ || !ServingLocked()) return;
+    go.swap(held_);
+  }
+  for (auto& [req, deadline] : go) Submit(std::move(req));
+}
+
 std::vector<uint64_t> PrimaryEngine::ActivityRegions() {
   return activity_ ? activity_->Regions() : std::vector<uint64_t>{};
 }
@@ -411,6 +442,12 @@ EngineView PrimaryEngine::View() {
     MutexLock l(&mu_);
     v.active = active_;
     v.fenced = fenced_;
+    const auto until = lease_.ValidUntil();
+    const auto now = clock_->Now();
+    v.lease_remaining_ms =
+        until == Clock::time_point::max()
+            ? -1
+            : (until > now ? std::chrono::ceil<std::chrono::milliseconds>(until - now).count() : 0);
     v.local_error = local_error_;
     v.pending = held_.size();
     region_size = manifest_.region_size;

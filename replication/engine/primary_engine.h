@@ -7,6 +7,8 @@
 //   Resyncer             catches a returning peer up from its dirty bitmap
 //   SnapshotCoordinator  snapshot barriers, registry, catch-up copies
 //   ActivityLog          regions with writes in flight, for a restart
+//   PrimaryLease         the majority's promise that no other primary is
+//                        elected (lease.h): requests are taken only under it
 //
 // The write path (Submit): hold the regions in the activity log; sequence the
 // write, which queues it to every streaming peer (or marks their dirty
@@ -33,6 +35,7 @@
 #include "absl/status/status.h"
 #include "replication/block_device.h"
 #include "replication/engine/activity_log.h"
+#include "replication/engine/lease.h"
 #include "replication/engine/peer_link.h"
 #include "replication/engine/quorum_tracker.h"
 #include "replication/engine/replica.h"
@@ -63,6 +66,9 @@ struct PeerView {
 
 struct EngineView {
   bool active = false;  // a majority has accepted this primary since it started
+  // Time left of the lease a majority granted; zero when it has run out (IO
+  // waits for a renewal); -1 when it needs nobody (one replica).
+  int64_t lease_remaining_ms = 0;
   bool fenced = false;
   uint64_t last_seq = 0;
   uint64_t pending = 0;  // client requests waiting for a majority
@@ -140,6 +146,12 @@ class PrimaryEngine : public BlockDevice, private PeerLink::Delegate {
   // Queues a control frame to every streaming peer at this point of the
   // stream.
   void SendToPeers(FrameType type, const std::string& payload);
+  // Renews the lease: a LEASE frame to every streaming peer.
+  void SendLease();
+  // Requests held while this primary was not accepted or its lease had run
+  // out go on once it is both.
+  void ReleaseHeld() ABSL_LOCKS_EXCLUDED(mu_);
+  bool ServingLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void MaybeActivateLocked(std::vector<std::shared_ptr<IoRequest>>* resubmit)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void RunResync(std::shared_ptr<PeerLink> link, uint64_t session, bool full, bool checksum);
@@ -163,6 +175,7 @@ class PrimaryEngine : public BlockDevice, private PeerLink::Delegate {
 
   std::unique_ptr<WriteSequencer> sequencer_;
   QuorumTracker quorum_;
+  PrimaryLease lease_;
   std::shared_ptr<ActivityLog> activity_;
   std::unique_ptr<SnapshotCoordinator> snapshots_;
 

@@ -64,6 +64,7 @@ void PrimaryEngine::ManifestChanged() {
     manifest_ = replica_->manifest();
     size_ = manifest_.size_bytes;
     quorum_.SetMembers(static_cast<int>(manifest_.members.size()));
+    lease_.SetPeersNeeded(manifest_.Quorum() - 1);
     snapshots_->SetMembers(manifest_);
     SyncPeersLocked(&started, &retired);
     hello = HelloPayloadLocked();
@@ -72,6 +73,7 @@ void PrimaryEngine::ManifestChanged() {
                     accepted_.end());
   }
   for (auto& link : retired) {
+    lease_.Forget(link->node_id());
     link->Drop(0, "removed from the volume");
     link->Stop();
   }
@@ -89,6 +91,21 @@ void PrimaryEngine::SendToPeers(FrameType type, const std::string& payload) {
     frame->header.seq = s;
     frame->Encode();
     // A peer not connected catches up at its next hello.
+    for (const auto& link : *links) link->Enqueue(frame);
+  });
+}
+
+void PrimaryEngine::SendLease() {
+  auto frame = std::make_shared<OutgoingFrame>();
+  frame->header.type = FrameType::kLease;
+  frame->header.epoch = epoch_;
+  frame->SetPayload(std::make_shared<const std::string>());
+  std::shared_ptr<const LinkList> links = Links();
+  sequencer_->Sequence(WriteSequencer::Kind::kControl, 0, 0, [&](uint64_t s) {
+    frame->header.seq = s;
+    frame->Encode();
+    // Counted from before any peer can have it: its promise starts later.
+    lease_.Sent(s, clock_->Now());
     for (const auto& link : *links) link->Enqueue(frame);
   });
 }
@@ -192,6 +209,9 @@ void PrimaryEngine::Connected(PeerLink& link, const HelloReply& reply, int fd) {
     generations_[id] = reply.data_generation;
   }
   if (previous.joinable()) previous.join();
+  // The lease counts from frames the peers acknowledge: renew at once, so that
+  // a primary just accepted serves without waiting for the next renewal.
+  SendLease();
   for (auto& req : resubmit) Submit(std::move(req));
 }
 
@@ -287,6 +307,10 @@ void PrimaryEngine::Acked(PeerLink& link, uint64_t session, const OutgoingFrame&
     case FrameType::kSnapshot:
     case FrameType::kSnapshotDone:
       snapshots_->Acked(link.node_id(), sent);
+      break;
+    case FrameType::kLease:
+      lease_.Acked(link.node_id(), seq);
+      ReleaseHeld();
       break;
     default:
       if (link.state() == PeerState::kInSync) quorum_.PeerAcked(seq, link.slot(), &done);

@@ -52,7 +52,19 @@ absl::StatusOr<std::shared_ptr<Replica>> Replica::Open(const std::string& dir,
 }
 
 Replica::Replica(std::unique_ptr<ReplicaStore> store, Manifest m, const EngineOptions& opts)
-    : id_(m.volume_id), opts_(opts), store_(std::move(store)), manifest_(std::move(m)) {}
+    : id_(m.volume_id),
+      opts_(opts),
+      store_(std::move(store)),
+      manifest_(std::move(m)),
+      clock_(opts.clock ? opts.clock : Clock::Real()),
+      promise_(opts.lease_duration) {
+  // Before a restart it may have promised its primary: keep the promise.
+  promise_.Heard(clock_->Now());
+}
+
+std::chrono::milliseconds Replica::PromiseRemaining() const {
+  return promise_.Remaining(clock_->Now());
+}
 
 Replica::~Replica() { Shutdown(); }
 
@@ -194,6 +206,7 @@ HelloReply Replica::AcceptHello(const HelloRequest& hello, uint64_t* session) {
     // Behind until this primary's resync ends with kResyncDone.
     consistent_ = false;
     *session = ++session_;
+    promise_.Heard(clock_->Now());
     old_engine.swap(engine_);
     reply.epoch = manifest_.epoch;
   }
@@ -318,7 +331,10 @@ WireStatus Replica::Apply(uint64_t session, const FrameHeader& h, std::string_vi
     size = manifest_.size_bytes;
     region_size = manifest_.region_size;
   }
+  promise_.Heard(clock_->Now());
   switch (h.type) {
+    case FrameType::kLease:
+      break;
     case FrameType::kWrite:
     case FrameType::kResyncData:
     case FrameType::kTrim:
@@ -415,7 +431,8 @@ WireStatus Replica::Apply(uint64_t session, const FrameHeader& h, std::string_vi
 }
 
 absl::StatusOr<AcceptEpochResult> Replica::AcceptEpoch(uint64_t epoch, const std::string& primary,
-                                                       const std::vector<MemberInfo>& members) {
+                                                       const std::vector<MemberInfo>& members,
+                                                       bool primary_released) {
   std::lock_guard<std::mutex> apply(apply_mu_);
   AcceptEpochResult result;
   std::shared_ptr<PrimaryEngine> old_engine;
@@ -429,6 +446,17 @@ absl::StatusOr<AcceptEpochResult> Replica::AcceptEpoch(uint64_t epoch, const std
           absl::StrCat("volume ", id_, " on ", opts_.node_id, " is at epoch ", manifest_.epoch,
                        " with primary ", manifest_.primary_node_id, "; epoch ", epoch, " refused"));
     }
+    // The lease (failover.md): while this replica promises its primary, that
+    // primary may still acknowledge, so no other may be elected. The primary
+    // itself is not bound by its replicas' promises: it steps down.
+    const std::chrono::milliseconds promised = promise_.Remaining(clock_->Now());
+    if (!engine_ && primary != manifest_.primary_node_id && !primary_released &&
+        promised.count() > 0) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "volume ", id_, " on ", opts_.node_id, " heard its primary ",
+          manifest_.primary_node_id, " less than a lease ago (", promised.count(),
+          " ms of the lease left); epoch ", epoch, " for ", primary, " refused"));
+    }
     Manifest next = manifest_;
     next.epoch = epoch;
     next.primary_node_id = primary;
@@ -437,6 +465,9 @@ absl::StatusOr<AcceptEpochResult> Replica::AcceptEpoch(uint64_t epoch, const std
     manifest_ = std::move(next);
     ++session_;  // the old primary's connection may apply nothing more
     old_engine.swap(engine_);
+    // Give the new primary a lease's time to say hello before this replica
+    // helps elect yet another.
+    promise_.Heard(clock_->Now());
   }
   if (old_engine) {
     Demote(std::move(old_engine));

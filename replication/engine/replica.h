@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "replication/engine/lease.h"
 #include "replication/store/manifest.h"
 #include "replication/store/replica_store.h"
 #include "replication/util/clock.h"
@@ -45,6 +46,11 @@ struct EngineOptions {
   // dropped to its dirty bitmap instead of holding the volume back.
   uint64_t peer_queue_bytes = 64ull << 20;
   std::chrono::milliseconds peer_stall_timeout{5000};
+  // The primary's lease (lease.h, replication/doc/failover.md): a secondary
+  // that hears nothing from its primary for this long helps elect another.
+  std::chrono::milliseconds lease_duration{2000};
+  // The clock-rate difference between nodes the lease allows for.
+  double lease_max_drift = 0.2;
   // Dials replication connections; nullptr: plain TCP (DefaultDialer()).
   std::shared_ptr<Dialer> dialer;
   // The replica stores' file IO; nullptr: Env::Posix(). Tests inject faults.
@@ -106,11 +112,17 @@ class Replica {
   WireStatus Apply(uint64_t session, const FrameHeader& h, std::string_view payload,
                    std::string* reply, std::string* error);
 
-  // --- promotion ---
+  // --- promotion and election ---
   // FAILED_PRECONDITION when this replica already has `epoch` or newer (unless
-  // it is the same primary again).
+  // it is the same primary again), or when it still promises its current
+  // primary the lease and `primary_released` does not say that primary
+  // stepped down (accepted the new epoch) first.
   absl::StatusOr<AcceptEpochResult> AcceptEpoch(uint64_t epoch, const std::string& primary,
-                                                const std::vector<MemberInfo>& members);
+                                                const std::vector<MemberInfo>& members,
+                                                bool primary_released = false);
+  // What is left of this replica's promise to its primary (zero: it may help
+  // elect another).
+  std::chrono::milliseconds PromiseRemaining() const;
   // Takes the primary role at the manifest's (already accepted) epoch.
   absl::Status BecomePrimary(const std::function<void(Manifest&)>& change);
 
@@ -143,6 +155,8 @@ class Replica {
   // Opened on a new boot of its machine, not yet resynced (see Manifest::boot_id).
   bool lost_unsynced_ ABSL_GUARDED_BY(mu_) = false;
   std::atomic<uint64_t> applied_seq_{0};
+  Clock* const clock_;
+  LeasePromise promise_;
 };
 
 }  // namespace syncblock::repl

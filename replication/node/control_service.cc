@@ -56,11 +56,19 @@ void FillStatus(StorageNode& node, Replica& replica, pb::ReplicaStatus* out) {
   auto engine = replica.engine();
   out->set_role(claims_primary ? pb::ROLE_PRIMARY : pb::ROLE_SECONDARY);
   out->set_fenced(claims_primary && !engine);
-  if (!engine) return;
+  out->set_primary_since_unix_ms(m.primary_since_unix_ms);
+  out->set_last_failover_unix_ms(m.last_failover_unix_ms);
+  out->set_last_failover_from(m.last_failover_from);
+  out->set_last_failover_reason(m.last_failover_reason);
+  if (!engine) {
+    out->set_lease_remaining_ms(replica.PromiseRemaining().count());
+    return;
+  }
   out->set_nbd_uri(node.NbdUri(m.volume_id));
   EngineView view = engine->View();
   out->set_local_error(view.local_error);
-  out->set_serving(view.active && !view.fenced);
+  out->set_lease_remaining_ms(view.lease_remaining_ms);
+  out->set_serving(view.active && !view.fenced && view.lease_remaining_ms != 0);
   for (const auto& p : view.peers) {
     auto* ps = out->add_peers();
     ps->set_node_id(p.node_id);
@@ -199,7 +207,8 @@ grpc::Status ControlService::AcceptEpoch(Ctx*, const pb::AcceptEpochRequest* req
   if (!r.ok()) return ToGrpcStatus(r.status());
   std::vector<MemberInfo> members;
   for (const auto& mem : req->members()) members.push_back(FromProto(mem));
-  auto result = (*r)->AcceptEpoch(req->epoch(), req->primary_node_id(), members);
+  auto result =
+      (*r)->AcceptEpoch(req->epoch(), req->primary_node_id(), members, req->primary_released());
   if (!result.ok()) return ToGrpcStatus(result.status());
   resp->set_previous_epoch(result->previous_epoch);
   resp->set_applied_seq(result->applied_seq);

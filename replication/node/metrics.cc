@@ -3,6 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "replication/engine/primary_engine.h"
 #include "replication/nbd/nbd_stats.h"
+#include "replication/node/elector.h"
 
 namespace syncblock::repl {
 namespace {
@@ -13,7 +14,7 @@ void Family(std::string& out, const char* name, const char* type, const char* he
 
 }  // namespace
 
-std::string RenderNodeMetrics(StorageNode& node) {
+std::string RenderNodeMetrics(StorageNode& node, const Elector* elector) {
   std::string out = RenderNbdStatsPrometheus(node.nbd().Stats());
   const std::string self = node.options().node_id;
   NodeCapacity cap = node.Capacity();
@@ -27,8 +28,18 @@ std::string RenderNodeMetrics(StorageNode& node) {
          "Replication frames refused as malformed or corrupt.");
   absl::StrAppend(&out, "syncblock_replication_frames_rejected_total{node=\"", self, "\"} ",
                   node.replication().frames_rejected(), "\n");
+  if (elector != nullptr) {
+    Family(out, "syncblock_failovers_total", "counter",
+           "Volumes this node became primary of by election (automatic failover).");
+    absl::StrAppend(&out, "syncblock_failovers_total{node=\"", self, "\"} ", elector->won(),
+                    "\n");
+    Family(out, "syncblock_elections_failed_total", "counter",
+           "Elections this node ran that no majority accepted.");
+    absl::StrAppend(&out, "syncblock_elections_failed_total{node=\"", self, "\"} ",
+                    elector->failed(), "\n");
+  }
 
-  std::string role, epoch, state, lag, dirty, copied, total, ratio, remaining;
+  std::string lease, role, epoch, state, lag, dirty, copied, total, ratio, remaining;
   std::string snapshots, snapshots_ready, snap_copied, snap_total;
   for (auto& r : node.Replicas()) {
     Manifest m = r->manifest();
@@ -37,6 +48,8 @@ std::string RenderNodeMetrics(StorageNode& node) {
     absl::StrAppend(&role, "syncblock_volume_primary{", v, "} ", engine ? 1 : 0, "\n");
     absl::StrAppend(&epoch, "syncblock_volume_epoch{", v, "} ", m.epoch, "\n");
     if (!engine) {
+      absl::StrAppend(&lease, "syncblock_volume_lease_remaining_seconds{", v,
+                      ",role=\"secondary\"} ", r->PromiseRemaining().count() / 1000.0, "\n");
       absl::StrAppend(&snapshots, "syncblock_volume_snapshots{", v, "} ",
                       r->store().snapshots().List().size(), "\n");
       continue;
@@ -58,6 +71,10 @@ std::string RenderNodeMetrics(StorageNode& node) {
     absl::StrAppend(&snapshots, "syncblock_volume_snapshots{", v, "} ", snaps.size(), "\n");
     absl::StrAppend(&snapshots_ready, "syncblock_volume_snapshots_ready{", v, "} ", ready, "\n");
     EngineView view = engine->View();
+    absl::StrAppend(&lease, "syncblock_volume_lease_remaining_seconds{", v, ",role=\"primary\"} ",
+                    view.lease_remaining_ms < 0 ? std::string("+Inf")
+                                                : absl::StrCat(view.lease_remaining_ms / 1000.0),
+                    "\n");
     for (const auto& p : view.peers) {
       std::string l = absl::StrCat(v, ",replica=\"", p.node_id, "\"");
       for (PeerState s : {PeerState::kInSync, PeerState::kOffline, PeerState::kResyncing,
@@ -84,6 +101,10 @@ std::string RenderNodeMetrics(StorageNode& node) {
   };
   section("syncblock_volume_primary", "gauge", "1 when this node serves the volume as primary.", role);
   section("syncblock_volume_epoch", "gauge", "The volume's epoch as this replica knows it.", epoch);
+  section("syncblock_volume_lease_remaining_seconds", "gauge",
+          "On the primary: the lease a majority granted it (0: IO waits; +Inf: one replica). On "
+          "a secondary: its promise to the primary (0: it would elect another).",
+          lease);
   section("syncblock_replica_state", "gauge", "Each replica's state, seen by the primary.", state);
   section("syncblock_replication_lag_frames", "gauge",
           "Frames sent to a replica and not yet acknowledged.", lag);

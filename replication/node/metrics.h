@@ -1,6 +1,7 @@
 // The storage node's /metrics page (Prometheus text format): NBD IO counters
 // and write latency per export, and per volume the role, epoch, each replica's
-// state, replication lag and resync progress. Thread-safe.
+// state, replication lag and resync progress, the lease and failovers.
+// Thread-safe.
 #pragma once
 
 #include <string>
@@ -9,6 +10,9 @@
 
 namespace syncblock::repl {
 
-std::string RenderNodeMetrics(StorageNode& node);
+class Elector;
+
+// `elector`, when given, adds the node's election counters.
+std::string RenderNodeMetrics(StorageNode& node, const Elector* elector = nullptr);
 
 }  // namespace syncblock::repl

@@ -8,6 +8,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "replication/engine/snapshot_registry.h"
 #include "replication/proto/control.grpc.pb.h"
 #include "replication/util/grpc_status.h"
@@ -39,11 +41,12 @@ struct Answer {
 
 absl::StatusOr<AcceptEpochResult> AskRemote(const MemberInfo& member, const Manifest& m,
                                             uint64_t epoch, const std::string& self,
-                                            std::chrono::milliseconds timeout) {
+                                            bool released, std::chrono::milliseconds timeout) {
   pb::AcceptEpochRequest req;
   req.set_volume_id(m.volume_id);
   req.set_epoch(epoch);
   req.set_primary_node_id(self);
+  req.set_primary_released(released);
   for (const auto& mem : m.members) {
     auto* out = req.add_members();
     out->set_node_id(mem.node_id);
@@ -163,7 +166,8 @@ absl::Status SeedSnapshotRegistry(Replica& replica, const std::vector<Answer>& a
 }  // namespace
 
 absl::Status PromoteReplica(StorageNode& node, const std::string& volume_id,
-                            std::chrono::milliseconds timeout) {
+                            const PromoteOptions& options) {
+  const std::chrono::milliseconds timeout = options.rpc_timeout;
   ASSIGN_OR_RETURN(auto replica, node.Get(volume_id));
   const std::string self = node.options().node_id;
   Manifest m = replica->manifest();
@@ -171,15 +175,36 @@ absl::Status PromoteReplica(StorageNode& node, const std::string& volume_id,
   uint64_t epoch = m.epoch + 1;
 
   std::vector<Answer> answers(m.members.size());
-  std::vector<std::future<void>> asks;
-  for (size_t i = 0; i < m.members.size(); ++i) {
-    answers[i].member = m.members[i];
-    if (m.members[i].node_id == self) {
-      answers[i].result = replica->AcceptEpoch(epoch, self, m.members);
+  for (size_t i = 0; i < m.members.size(); ++i) answers[i].member = m.members[i];
+  // A planned move asks the primary first: once it has accepted the new
+  // epoch it acknowledges nothing more, so its replicas' promises to it no
+  // longer matter (failover.md).
+  bool released = false;
+  for (auto& a : answers) {
+    if (!options.planned || a.member.node_id != m.primary_node_id || a.member.node_id == self) {
       continue;
     }
-    asks.push_back(std::async(std::launch::async, [&, i] {
-      answers[i].result = AskRemote(answers[i].member, m, epoch, self, timeout);
+    a.result = AskRemote(a.member, m, epoch, self, false, timeout);
+    released = a.result.ok();
+    if (!released) {
+      spdlog::warn("volume {}: the primary {} did not step down ({}); the others decide by their "
+                   "lease",
+                   volume_id, a.member.node_id, a.result.status().message());
+    }
+  }
+  std::vector<std::future<void>> asks;
+  for (size_t i = 0; i < answers.size(); ++i) {
+    Answer& a = answers[i];
+    if (options.planned && a.member.node_id == m.primary_node_id && a.member.node_id != self) {
+      continue;  // asked above
+    }
+    if (a.member.node_id == self) {
+      a.result = replica->AcceptEpoch(epoch, self, m.members, released);
+      continue;
+    }
+    asks.push_back(std::async(std::launch::async, [&answers, &m, &self, i, epoch, released,
+                                                   timeout] {
+      answers[i].result = AskRemote(answers[i].member, m, epoch, self, released, timeout);
     }));
   }
   for (auto& f : asks) f.wait();
@@ -220,8 +245,13 @@ absl::Status PromoteReplica(StorageNode& node, const std::string& volume_id,
   }
   RETURN_IF_ERROR(SeedSnapshotRegistry(*replica, answers, self, epoch, timeout));
   uint64_t reference = source->result->applied_seq;
+  const int64_t now_ms = absl::ToUnixMillis(absl::Now());
   RETURN_IF_ERROR(replica->BecomePrimary([&](Manifest& next) {
     next.epoch = epoch;
+    next.primary_since_unix_ms = now_ms;
+    next.last_failover_unix_ms = now_ms;
+    next.last_failover_from = m.primary_node_id;
+    next.last_failover_reason = options.reason;
     next.checksum_resync.clear();
     for (const auto& a : answers) {
       if (a.member.node_id == self) continue;
@@ -232,8 +262,8 @@ absl::Status PromoteReplica(StorageNode& node, const std::string& volume_id,
       if (!same) next.checksum_resync.insert(a.member.node_id);
     }
   }));
-  spdlog::info("volume {}: node {} is primary at epoch {} ({} of {} accepted)", volume_id, self,
-               epoch, accepted, m.members.size());
+  spdlog::info("volume {}: node {} is primary at epoch {} ({} of {} accepted; {})", volume_id, self,
+               epoch, accepted, m.members.size(), options.reason);
   return absl::OkStatus();
 }
 

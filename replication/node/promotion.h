@@ -1,5 +1,5 @@
-// Promotion of a replica to primary (DESIGN.md, rule 3): the node asks every
-// member to accept epoch+1 with itself as primary, needs a majority, takes from
+// Promotion of a replica to primary (DESIGN.md, rules 3 and 7): the node asks
+// every member to accept epoch+1 with itself as primary, needs a majority, takes from
 // the most advanced consistent replica whatever it lacks (so that every write
 // a majority acknowledged is kept), then starts serving. Replicas whose content
 // is uncertain are compared by checksums when they next connect.
@@ -13,7 +13,18 @@
 
 namespace syncblock::repl {
 
+struct PromoteOptions {
+  std::chrono::milliseconds rpc_timeout{10000};
+  // A planned move (`ctl promote`): the current primary is asked first and,
+  // once it has stepped down, the others need not wait for their promise to
+  // it to run out. An election (planned = false) asks everyone at once and
+  // is accepted only by replicas whose promise has run out.
+  bool planned = true;
+  // Why the role moves, kept in the manifest for `ctl volume show`.
+  std::string reason = "ctl promote";
+};
+
 absl::Status PromoteReplica(StorageNode& node, const std::string& volume_id,
-                            std::chrono::milliseconds rpc_timeout = std::chrono::seconds(10));
+                            const PromoteOptions& options = {});
 
 }  // namespace syncblock::repl

@@ -29,6 +29,10 @@ std::string ManifestToJson(const Manifest& m) {
   j["checksum_resync"] = m.checksum_resync;
   j["consistent"] = m.consistent;
   j["boot_id"] = m.boot_id;
+  j["primary_since_unix_ms"] = m.primary_since_unix_ms;
+  j["last_failover_unix_ms"] = m.last_failover_unix_ms;
+  j["last_failover_from"] = m.last_failover_from;
+  j["last_failover_reason"] = m.last_failover_reason;
   j["attributes"] = m.attributes;
   return j.dump(2);
 }
@@ -59,6 +63,10 @@ absl::StatusOr<Manifest> ManifestFromJson(const std::string& text) {
     m.checksum_resync = j.value("checksum_resync", std::set<std::string>{});
     m.consistent = j.value("consistent", true);
     m.boot_id = j.value("boot_id", "");
+    m.primary_since_unix_ms = j.value("primary_since_unix_ms", int64_t{0});
+    m.last_failover_unix_ms = j.value("last_failover_unix_ms", int64_t{0});
+    m.last_failover_from = j.value("last_failover_from", "");
+    m.last_failover_reason = j.value("last_failover_reason", "");
     m.attributes = j.value("attributes", std::map<std::string, std::string>{});
     if (m.region_size == 0 || !ValidVolumeId(m.volume_id)) {
       return absl::DataLossError("manifest has an invalid region size or volume id");

@@ -42,6 +42,12 @@ struct Manifest {
   // means the machine went down since: writes it acknowledged but never
   // synced may be gone, and its primary must compare it by checksums.
   std::string boot_id;
+  // On the primary: when it took the role, and the last time the role moved
+  // (wall clock, for people: `ctl volume show`), from which node and why.
+  int64_t primary_since_unix_ms = 0;
+  int64_t last_failover_unix_ms = 0;
+  std::string last_failover_from;
+  std::string last_failover_reason;
 
   uint64_t regions() const { return (size_bytes + region_size - 1) / region_size; }
   const MemberInfo* FindMember(const std::string& node_id) const;

@@ -23,7 +23,7 @@ T Get(const uint8_t* in, size_t at) {
 
 constexpr size_t kCrcOffset = 52;  // header CRC covers bytes [0, 52)
 
-bool KnownType(uint16_t t) { return t >= 1 && t <= 17; }
+bool KnownType(uint16_t t) { return t >= 1 && t <= 18; }
 
 }  // namespace
 
@@ -140,6 +140,8 @@ const char* FrameTypeName(FrameType t) {
       return "snapshot-done";
     case FrameType::kSnapshotDelete:
       return "snapshot-delete";
+    case FrameType::kLease:
+      return "lease";
   }
   return "unknown";
 }

@@ -39,6 +39,9 @@ enum class FrameType : uint16_t {
   kSnapshotData = 15,    // payload = name + data for the full copy at offset, length
   kSnapshotDone = 16,    // payload = name: the full copy is complete
   kSnapshotDelete = 17,  // payload = name
+  // The primary's lease (replication/doc/failover.md): renews the replica's
+  // promise not to elect another primary; no payload.
+  kLease = 18,
 };
 
 inline constexpr uint32_t kFlagFua = 1u << 0;

@@ -3,7 +3,8 @@
 // screen is read back with `tmux capture-pane`: one progress bar per replica
 // being copied, redrawn in place (the table is on the screen once, not
 // scrolled), lines within 80 columns, colour on the terminal and none with
-// NO_COLOR.
+// NO_COLOR. And `csi expand --path` of a mounted xfs: the filesystem's growth
+// as one line redrawn in place, ending at 100%.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -13,6 +14,8 @@
 #include <regex>
 #include <sstream>
 
+#include "tests/csi/node_test_cleanup.h"
+#include "tests/support/csi_e2e_data.h"
 #include "tests/support/local_cluster.h"
 #include "tests/support/test_util.h"
 
@@ -143,6 +146,58 @@ TEST(CtlTerminalTest, WatchRedrawsAProgressBarInPlaceDuringAResync) {
   EXPECT_THAT(plain, HasSubstr("in_sync"));
   EXPECT_THAT(plain, Not(HasSubstr("\x1b[3"))) << plain;
   EXPECT_THAT(plain, HasSubstr("EXITED=0"));
+}
+
+TEST(CtlTerminalTest, ExpandShowsTheFilesystemGrowingOnOneLine) {
+  if (!HaveTool("tmux") || !csi::CanRun() || !HaveTool("mkfs.xfs")) {
+    if (std::getenv("CI") != nullptr) FAIL() << "tmux, xfsprogs, FUSE and loop devices are needed";
+    GTEST_SKIP() << "needs tmux, mkfs.xfs, root, /dev/fuse and loop devices";
+  }
+  LocalCluster c(3, "--require-csi");
+  ASSERT_TRUE(c.ok()) << c.up_output();
+  TempDir work;
+  csi::NodeArtifactsGuard guard(work.path());
+  const std::string staging = work.Join("staging/grow");
+  const std::string target = work.Join("pods/grow/mount");
+  auto created = c.Ctl("csi create grow --size 512M --fs xfs");
+  ASSERT_EQ(created.exit_code, 0) << created.output;
+  auto staged = c.Ctl("csi stage grow --fs xfs --auto-publish --staging-path " + staging);
+  ASSERT_EQ(staged.exit_code, 0) << staged.output;
+  auto mounted = c.Ctl("csi mount grow --fs xfs --staging-path " + staging + " --target " + target);
+  ASSERT_EQ(mounted.exit_code, 0) << mounted.output;
+
+  Tmux tmux;
+  const std::string ctl = SyncblockBinary() + " ctl --cluster " + c.dir();
+  ASSERT_TRUE(tmux.Window("grow", "env TERM=xterm-256color " + ctl +
+                                      " csi expand grow --size 1536M --fs xfs --path " + target));
+  std::string screen;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        screen = tmux.Capture("grow");
+        return screen.find("EXITED=") != std::string::npos;
+      },
+      std::chrono::seconds(120)))
+      << screen;
+  std::cout << "--- the screen after `csi expand --path` (tmux capture-pane):\n" << screen << "---\n";
+  EXPECT_THAT(screen, HasSubstr("EXITED=0"));
+  EXPECT_THAT(screen, HasSubstr("and on the node at " + target));
+  const std::regex done(R"(growing \S+ +\[=+\] +100%  [0-9.]+ [KMG]?i?B / 1\.5 GiB  [0-9.]+ [KMG]?i?B/s  done in )");
+  EXPECT_TRUE(std::regex_search(screen, done)) << screen;
+  // One line redrawn in place, however many times it was drawn.
+  const std::string history = tmux.Capture("grow", true);
+  EXPECT_EQ(Count(history, "growing "), 1u) << history;
+  std::istringstream lines(history);
+  for (std::string line; std::getline(lines, line);) EXPECT_LE(line.size(), 80u) << line;
+
+  // Not on a terminal: plain lines, the last one saying what it grew to.
+  auto again = c.Ctl("csi expand grow --size 2G --fs xfs --path " + target);
+  ASSERT_EQ(again.exit_code, 0) << again.output;
+  EXPECT_THAT(again.output, HasSubstr("growing " + target + ": "));
+  EXPECT_THAT(again.output, ::testing::ContainsRegex("grew " + target + " from 1\\.[0-9] GiB to"));
+  EXPECT_THAT(again.output, Not(HasSubstr("\x1b[")));
+
+  EXPECT_EQ(c.Ctl("csi umount grow --target " + target).exit_code, 0);
+  EXPECT_EQ(c.Ctl("csi unstage grow --staging-path " + staging).exit_code, 0);
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 // applied, checksums answered) and promotion epochs.
 #include "replication/engine/replica.h"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -13,6 +14,7 @@
 
 #include "replication/util/crc32c.h"
 #include "replication/wire/snapshot_record.h"
+#include "tests/support/fake_clock.h"
 #include "tests/support/test_util.h"
 
 namespace syncblock::repl {
@@ -41,6 +43,7 @@ class ReplicaTest : public ::testing::Test {
     m.members = Members();
     m.data_generation = "gen";
     opts_.node_id = "node-s";
+    opts_.clock = &clock_;
     opts_.on_role_change = [this](const std::string&, bool primary) {
       role_changes_.push_back(primary);
     };
@@ -93,6 +96,7 @@ class ReplicaTest : public ::testing::Test {
   }
 
   TempDir dir_;
+  testing::FakeClock clock_;
   EngineOptions opts_;
   std::shared_ptr<Replica> replica_;
   std::vector<bool> role_changes_;
@@ -330,6 +334,49 @@ TEST_F(ReplicaTest, FramesASecondaryNeverReceivesAreInvalid) {
   }
 }
 
+// The lease (failover.md): a replica that heard its primary less than a lease
+// ago votes for no other, unless that primary stepped down first; every frame
+// of the primary, LEASE frames included, renews the promise.
+TEST_F(ReplicaTest, AcceptEpochWaitsForThePromiseToThePrimaryToRunOut) {
+  uint64_t s = Session();
+  clock_.Advance(opts_.lease_duration / 2);
+  ASSERT_EQ(Apply(s, Frame(FrameType::kLease, 5, 7)), WireStatus::kOk) << error_;
+  clock_.Advance(opts_.lease_duration / 2);
+  EXPECT_GT(replica_->PromiseRemaining().count(), 0);
+  auto refused = replica_->AcceptEpoch(6, "node-t", {});
+  ASSERT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(refused.status().message()),
+              ::testing::HasSubstr("heard its primary node-p less than a lease ago"));
+  EXPECT_EQ(replica_->manifest().epoch, 5u);
+  // The frame of the refused epoch's old primary still applies: nothing moved.
+  EXPECT_EQ(Apply(s, Frame(FrameType::kWrite, 5, 8, 0, 1), "a"), WireStatus::kOk);
+
+  // A planned move: the primary stepped down first.
+  auto released = replica_->AcceptEpoch(6, "node-t", {}, /*primary_released=*/true);
+  ASSERT_TRUE(released.ok()) << released.status();
+  EXPECT_EQ(replica_->manifest().primary_node_id, "node-t");
+
+  // Having voted, it gives node-t a lease to say hello before voting again.
+  auto too_soon = replica_->AcceptEpoch(7, "node-u", {});
+  EXPECT_EQ(too_soon.status().code(), absl::StatusCode::kFailedPrecondition);
+  clock_.Advance(opts_.lease_duration);
+  EXPECT_EQ(replica_->PromiseRemaining().count(), 0);
+  auto after = replica_->AcceptEpoch(7, "node-u", {});
+  ASSERT_TRUE(after.ok()) << after.status();
+  EXPECT_EQ(replica_->manifest().epoch, 7u);
+}
+
+TEST_F(ReplicaTest, AReopenedReplicaKeepsThePromiseItMayHaveMade) {
+  clock_.Advance(opts_.lease_duration);
+  EXPECT_EQ(replica_->PromiseRemaining().count(), 0);
+  replica_.reset();
+  auto r = Replica::Open(dir_.Join("vol"), opts_);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_GT((*r)->PromiseRemaining().count(), 0);
+  EXPECT_EQ((*r)->AcceptEpoch(6, "node-t", {}).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+}
+
 TEST_F(ReplicaTest, AcceptEpochRefusesOlderAndOtherPrimariesAtTheSameEpoch) {
   auto older = replica_->AcceptEpoch(4, "node-t", {});
   EXPECT_EQ(older.status().code(), absl::StatusCode::kFailedPrecondition);
@@ -344,6 +391,7 @@ TEST_F(ReplicaTest, AcceptEpochRefusesOlderAndOtherPrimariesAtTheSameEpoch) {
 TEST_F(ReplicaTest, AcceptEpochAdoptsNewerAndFencesTheOldSession) {
   uint64_t s = Session();
   ASSERT_EQ(Apply(s, Frame(FrameType::kWrite, 5, 7, 0, 1), "a"), WireStatus::kOk);
+  clock_.Advance(opts_.lease_duration);
   auto r = replica_->AcceptEpoch(6, "node-t", {});
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->previous_epoch, 5u);

@@ -84,7 +84,7 @@ TEST(WireFormatTest, RoundTripsEveryField) {
 }
 
 TEST(WireFormatTest, EveryKnownTypeDecodesAndHasAName) {
-  for (uint16_t t = 1; t <= 17; ++t) {
+  for (uint16_t t = 1; t <= 18; ++t) {
     FrameHeader h;
     h.type = static_cast<FrameType>(t);
     // Snapshot data carries at least a name prefix.
@@ -120,7 +120,7 @@ TEST(WireFormatTest, RefusesOtherVersions) {
 }
 
 TEST(WireFormatTest, RefusesUnknownTypes) {
-  for (uint16_t t : {0, 18, 0xffff}) {
+  for (uint16_t t : {0, 19, 0xffff}) {
     uint8_t b[kFrameHeaderSize];
     EncodeHeader(SampleHeader(), b);
     PutAt<uint16_t>(b, 6, t);

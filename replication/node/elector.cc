@@ -1,0 +1,158 @@
+#include "replication/node/elector.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include <future>
+#include <random>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "replication/node/promotion.h"
+#include "replication/proto/control.grpc.pb.h"
+#include "replication/util/logging.h"
+
+namespace syncblock::repl {
+namespace {
+
+namespace pb = syncblock::control::v1;
+
+struct Probe {
+  MemberInfo member;
+  bool answered = false;
+  pb::ReplicaStatus status;
+};
+
+Probe Ask(const MemberInfo& member, const std::string& volume_id,
+          std::chrono::milliseconds timeout) {
+  Probe p;
+  p.member = member;
+  auto stub = pb::StorageControl::NewStub(
+      grpc::CreateChannel(member.control_address, grpc::InsecureChannelCredentials()));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + timeout);
+  pb::GetReplicaRequest req;
+  req.set_volume_id(volume_id);
+  p.answered = stub->GetReplica(&ctx, req, &p.status).ok();
+  return p;
+}
+
+// The candidate order: consistent first, then the highest applied sequence,
+// then the smallest node id. Every node computes the same order from the same
+// answers.
+bool Better(bool a_consistent, uint64_t a_seq, const std::string& a_id, bool b_consistent,
+            uint64_t b_seq, const std::string& b_id) {
+  if (a_consistent != b_consistent) return a_consistent;
+  if (a_seq != b_seq) return a_seq > b_seq;
+  return a_id < b_id;
+}
+
+}  // namespace
+
+Elector::Elector(StorageNode& node, ElectorOptions opts) : node_(node), opts_(opts) {}
+
+Elector::~Elector() { Stop(); }
+
+void Elector::Start() {
+  thread_ = std::thread([this] { Loop(); });
+}
+
+void Elector::Stop() {
+  {
+    MutexLock l(&mu_);
+    stopping_ = true;
+    wake_.SignalAll();
+  }
+  if (thread_.joinable()) thread_.join();
+}
+
+void Elector::Loop() {
+  std::mt19937 random(std::random_device{}());
+  const auto quarter = std::max<int64_t>(1, opts_.interval.count() / 4);
+  std::uniform_int_distribution<int64_t> jitter(-quarter, quarter);
+  while (true) {
+    {
+      MutexLock l(&mu_);
+      wake_.WaitWithTimeout(&mu_, absl::Milliseconds(opts_.interval.count() + jitter(random)));
+      if (stopping_) return;
+    }
+    if (!node_.started()) continue;
+    for (const auto& replica : node_.Replicas()) Consider(replica);
+  }
+}
+
+void Elector::Consider(const std::shared_ptr<Replica>& replica) {
+  const std::string self = node_.options().node_id;
+  if (replica->IsPrimary() || replica->PromiseRemaining().count() > 0) return;
+  const Manifest m = replica->manifest();
+  if (m.members.size() < 2 || m.FindMember(self) == nullptr) return;
+  if (m.primary_node_id == self) return;  // a primary of its own that stopped: not an election
+
+  std::vector<std::future<Probe>> asks;
+  for (const auto& member : m.members) {
+    if (member.node_id == self) continue;
+    asks.push_back(std::async(std::launch::async, Ask, member, m.volume_id, opts_.probe_timeout));
+  }
+  int lost = 1;  // replicas that no longer hear the primary: this one
+  bool best_consistent = replica->consistent();
+  uint64_t best_seq = replica->applied_seq();
+  std::string best = self;
+  for (auto& f : asks) {
+    Probe p = f.get();
+    if (!p.answered) continue;
+    const pb::ReplicaStatus& s = p.status;
+    if (s.epoch() > m.epoch) return;  // a newer primary exists: its hello comes
+    if (s.epoch() < m.epoch) continue;
+    if (s.role() == pb::ROLE_PRIMARY && s.node_id() == s.primary_node_id()) {
+      if (s.serving()) {
+        if (s.node_id() != m.primary_node_id) {
+          // This replica voted for a candidate that lost this epoch; the
+          // winner serves it (a majority accepted it), so no one else can.
+          spdlog::info("volume {}: {} serves epoch {}: following it", m.volume_id, s.node_id(),
+                       m.epoch);
+          absl::Status st = replica->UpdateManifest(
+              [&](Manifest& next) { next.primary_node_id = s.node_id(); });
+          if (!st.ok()) spdlog::error("volume {}: {}", m.volume_id, st.message());
+        }
+        return;  // the primary lives; its link to this replica will come back
+      }
+      // A primary that does not serve (fenced, or not accepted) acknowledges
+      // nothing: it agrees there is none, but it is no candidate.
+      ++lost;
+      continue;
+    }
+    if (s.lease_remaining_ms() > 0) continue;
+    ++lost;
+    if (Better(s.consistent(), s.applied_seq(), s.node_id(), best_consistent, best_seq, best)) {
+      best_consistent = s.consistent();
+      best_seq = s.applied_seq();
+      best = s.node_id();
+    }
+  }
+  if (lost < m.Quorum()) return;
+  if (!best_consistent) {
+    spdlog::warn("volume {}: the primary {} is gone but no replica that lost it is complete; "
+                 "waiting",
+                 m.volume_id, m.primary_node_id);
+    return;
+  }
+  if (best != self) return;  // that one elects itself
+
+  PromoteOptions options;
+  options.planned = false;
+  options.rpc_timeout = opts_.promote_timeout;
+  options.reason = absl::StrCat("election: ", lost, " of ", m.members.size(),
+                                " replicas lost the lease of ", m.primary_node_id, " (epoch ",
+                                m.epoch, ")");
+  spdlog::warn("volume {}: no primary: {}; {} runs for epoch {}", m.volume_id, options.reason,
+               self, m.epoch + 1);
+  absl::Status s = PromoteReplica(node_, m.volume_id, options);
+  if (s.ok()) {
+    ++won_;
+  } else {
+    ++failed_;
+    spdlog::warn("volume {}: election for epoch {} failed: {}", m.volume_id, m.epoch + 1,
+                 s.message());
+  }
+}
+
+}  // namespace syncblock::repl
