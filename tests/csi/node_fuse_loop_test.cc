@@ -103,7 +103,7 @@ TEST_P(NodeFuseLoopFsTest, FilesSurviveDetachAndReattach) {
   const std::string fs = GetParam();
   FuseLoopAttacher attacher(State(), std::chrono::seconds(30), testing::SyncblockBinary());
   LinuxMounter mounter;
-  auto a = attacher.Attach({"vol-1", uri_, false});
+  auto a = attacher.Attach({"vol-1", uri_, false, {}});
   ASSERT_TRUE(a.ok()) << a.status();
   EXPECT_TRUE(absl::StartsWith(a->device, "/dev/loop"));
   EXPECT_EQ(a->size_bytes, 512u << 20);
@@ -125,7 +125,7 @@ TEST_P(NodeFuseLoopFsTest, FilesSurviveDetachAndReattach) {
   EXPECT_TRUE(ProcessGone(a->fuse_pid));
   EXPECT_TRUE(attacher.Detach(*a).ok());  // idempotent
 
-  auto b = attacher.Attach({"vol-1", uri_, false});
+  auto b = attacher.Attach({"vol-1", uri_, false, {}});
   ASSERT_TRUE(b.ok()) << b.status();
   EXPECT_EQ(*mounter.DetectFilesystem(b->device), fs);
   ASSERT_TRUE(mounter.CheckFilesystem(b->device, fs).ok());
@@ -140,7 +140,7 @@ INSTANTIATE_TEST_SUITE_P(Filesystems, NodeFuseLoopFsTest, ::testing::Values("ext
 TEST_F(NodeFuseLoopTest, DeadFuseServerIsDetectedAndReconnected) {
   FuseLoopAttacher attacher(State(), std::chrono::seconds(30), testing::SyncblockBinary());
   LinuxMounter mounter;
-  auto a = attacher.Attach({"vol-1", uri_, false});
+  auto a = attacher.Attach({"vol-1", uri_, false, {}});
   ASSERT_TRUE(a.ok()) << a.status();
   ASSERT_TRUE(mounter.MakeFilesystem(a->device, "ext4").ok());
   kill(a->fuse_pid, SIGKILL);
@@ -157,7 +157,7 @@ TEST_F(NodeFuseLoopTest, DeadFuseServerIsDetectedAndReconnected) {
 // says so, and Reconnect attaches the new one on a new device.
 TEST_F(NodeFuseLoopTest, MovedExportIsDetectedAndReconnected) {
   FuseLoopAttacher attacher(State(), std::chrono::seconds(30), testing::SyncblockBinary());
-  auto a = attacher.Attach({"vol-1", uri_, false});
+  auto a = attacher.Attach({"vol-1", uri_, false, {}});
   ASSERT_TRUE(a.ok()) << a.status();
   ASSERT_TRUE(attacher.Check(*a).ok());
   nbdkit_->Kill(SIGKILL);
@@ -189,7 +189,7 @@ TEST_F(NodeFuseLoopTest, MovedExportIsDetectedAndReconnected) {
 TEST_F(NodeFuseLoopTest, UnreachableExportFailsCleanly) {
   FuseLoopAttacher attacher(State(), std::chrono::seconds(30), testing::SyncblockBinary());
   std::string bad = "nbd://127.0.0.1:" + std::to_string(testing::FreePort()) + "/vol-1";
-  auto a = attacher.Attach({"vol-1", bad, false});
+  auto a = attacher.Attach({"vol-1", bad, false, {}});
   EXPECT_FALSE(a.ok());
   EXPECT_TRUE(MountsUnder(dir_.path()).empty());
   EXPECT_TRUE(LoopsUnder(dir_.path()).empty());
@@ -207,7 +207,7 @@ TEST_F(NodeFuseLoopTest, GuardUndoesWhatAFailedTestLeaves) {
     root = inner.path();
     FuseLoopAttacher attacher(inner.Join("state"), std::chrono::seconds(30),
                               testing::SyncblockBinary());
-    auto a = attacher.Attach({"vol-1", uri_, false});
+    auto a = attacher.Attach({"vol-1", uri_, false, {}});
     ASSERT_TRUE(a.ok()) << a.status();
     device = a->device;
     pid = a->fuse_pid;
