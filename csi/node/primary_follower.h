@@ -76,7 +76,9 @@ struct PrimaryFollowerOptions {
   // Pause between two failed attempts to find the primary.
   std::chrono::milliseconds retry_interval = std::chrono::milliseconds(250);
   // Called after each Connect() to a server, with its URI (the FUSE export
-  // records it for the attacher). Not called with the follower's lock held.
+  // records it for the attacher). Called under the follower's lock, so the
+  // records come in the order of the connections: it must not call back
+  // into the follower.
   std::function<void(const std::string& uri)> on_connected;
 };
 
