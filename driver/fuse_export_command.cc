@@ -1,10 +1,12 @@
 // `syncblock fuse-export`: serves an NBD export as the file `disk` in a FUSE
 // mount (csi/node/fuse_export.h), for the node plugin's fuse attach path. The
 // plugin starts it detached; it is a command of the syncblock binary so that
-// the node image needs nothing else. SIGHUP re-reads the export's size.
+// the node image needs nothing else. SIGHUP re-reads the export's size. With
+// --volume-id and --control-addresses it follows the volume's primary.
 #include <cstdio>
 #include <string>
 
+#include "absl/strings/str_split.h"
 #include "csi/node/fuse_export.h"
 #include "driver/commands.h"
 #include "driver/flags.h"
@@ -16,12 +18,21 @@ namespace {
 constexpr char kUsage[] =
     "usage: syncblock fuse-export --mountpoint DIR --uri nbd://HOST:PORT/EXPORT\n"
     "                             [--connections N] [--readonly] [--pidfile FILE]\n"
+    "                             [--volume-id ID --control-addresses HOST:PORT,...]\n"
+    "                             [--failover-timeout SECONDS] [--uri-file FILE]\n"
     "\n"
     "Serves the NBD export as DIR/disk until DIR is unmounted (or SIGTERM).\n"
     "SIGHUP reconnects and re-reads the export's size, so the file can grow.\n"
-    "  --connections  NBD connections for parallel requests (default 8; 1 when\n"
-    "                 the server does not allow multi-connection)\n"
-    "  --pidfile      written once the mount is in place\n";
+    "  --connections        NBD connections for parallel requests (default 8; 1\n"
+    "                       when the server does not allow multi-connection)\n"
+    "  --pidfile            written once the mount is in place\n"
+    "  --volume-id          the volume served; with --control-addresses (the\n"
+    "                       storage nodes' control API), IO that loses the primary\n"
+    "                       is held while the new primary is found, then resent;\n"
+    "                       without them, only --uri is reconnected to\n"
+    "  --failover-timeout   how long IO is held before it fails with EIO\n"
+    "                       (default 120)\n"
+    "  --uri-file           the URI served now, rewritten after each failover\n";
 
 int Usage(const std::string& why) {
   std::fprintf(stderr, "syncblock fuse-export: %s\n\n%s", why.c_str(), kUsage);
@@ -38,7 +49,8 @@ int RunFuseExport(int argc, char** argv) {
     return 0;
   }
   if (auto st =
-          flags->CheckKnown({"mountpoint", "uri", "connections", "readonly", "pidfile", "help"});
+          flags->CheckKnown({"mountpoint", "uri", "connections", "readonly", "pidfile", "volume-id",
+                             "control-addresses", "failover-timeout", "uri-file", "help"});
       !st.ok()) {
     return Usage(std::string(st.message()));
   }
@@ -47,6 +59,14 @@ int RunFuseExport(int argc, char** argv) {
   options.uri = flags->Get("uri");
   options.readonly = flags->GetBool("readonly");
   options.pidfile = flags->Get("pidfile");
+  options.volume_id = flags->Get("volume-id");
+  options.control_addresses =
+      absl::StrSplit(flags->Get("control-addresses"), ',', absl::SkipWhitespace());
+  options.uri_file = flags->Get("uri-file");
+  auto timeout = flags->GetInt("failover-timeout", 120);
+  if (!timeout.ok()) return Usage(std::string(timeout.status().message()));
+  if (*timeout < 1) return Usage("--failover-timeout must be at least 1 (seconds)");
+  options.failover_timeout = std::chrono::seconds(*timeout);
   auto connections = flags->GetInt("connections", options.connections);
   if (!connections.ok()) return Usage(std::string(connections.status().message()));
   if (*connections < 1 || *connections > 64) return Usage("--connections must be 1..64");

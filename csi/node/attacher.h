@@ -11,6 +11,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -19,12 +20,23 @@
 
 namespace syncblock::csi {
 
+// How one target path was published (NodePublishVolume): what a remount of
+// the target after a reconnect must restore exactly.
+struct PublishOptions {
+  bool readonly = false;
+  std::vector<std::string> mount_flags;  // per-mount flags of the bind (noexec, ...)
+  bool operator==(const PublishOptions&) const = default;
+};
+
 struct Attachment {
   std::string volume_id;
   std::string mode;     // "nbd" | "fuse"
   std::string device;   // /dev/nbdN or /dev/loopN
-  std::string nbd_uri;  // where it is connected now
+  std::string nbd_uri;  // where it was connected (fuse: the server may have followed the primary)
   bool readonly = false;
+  // host:port of the storage nodes' control API: where a FUSE server asks
+  // for the primary after a failover.
+  std::vector<std::string> control_addresses;
   uint64_t size_bytes = 0;
   // fuse: the FUSE server process and its mount directory (the file is `disk` in it).
   pid_t fuse_pid = 0;
@@ -37,12 +49,16 @@ struct Attachment {
   std::string fs_type;
   std::vector<std::string> mount_flags;    // of the staging mount
   std::vector<std::string> publish_paths;  // target paths bind-mounted from it
+  // Each target's own options, by target path. A record written before they
+  // were kept has none: its targets get the stage's readonly and no flags.
+  std::map<std::string, PublishOptions> publish_options;
 };
 
 struct AttachRequest {
   std::string volume_id;
   std::string nbd_uri;
   bool readonly = false;
+  std::vector<std::string> control_addresses;  // see Attachment
 };
 
 class Attacher {

@@ -52,6 +52,10 @@ std::string AttachmentStore::PathFor(const std::string& volume_id) const {
 }
 
 std::string AttachmentStore::ToJson(const Attachment& a) {
+  nlohmann::json publish_options = nlohmann::json::object();
+  for (const auto& [target, o] : a.publish_options) {
+    publish_options[target] = {{"readonly", o.readonly}, {"mount_flags", o.mount_flags}};
+  }
   nlohmann::json j = {
       {"version", kFormatVersion},
       {"volume_id", a.volume_id},
@@ -68,6 +72,8 @@ std::string AttachmentStore::ToJson(const Attachment& a) {
       {"fs_type", a.fs_type},
       {"mount_flags", a.mount_flags},
       {"publish_paths", a.publish_paths},
+      {"publish_options", publish_options},
+      {"control_addresses", a.control_addresses},
   };
   return j.dump(2);
 }
@@ -94,6 +100,15 @@ absl::StatusOr<Attachment> AttachmentStore::FromJson(const std::string& text) {
     a.fs_type = j.value("fs_type", "");
     a.mount_flags = j.value("mount_flags", std::vector<std::string>{});
     a.publish_paths = j.value("publish_paths", std::vector<std::string>{});
+    a.control_addresses = j.value("control_addresses", std::vector<std::string>{});
+    if (j.contains("publish_options")) {
+      for (const auto& [target, o] : j.at("publish_options").items()) {
+        PublishOptions opts;
+        opts.readonly = o.value("readonly", false);
+        opts.mount_flags = o.value("mount_flags", std::vector<std::string>{});
+        a.publish_options[target] = std::move(opts);
+      }
+    }
     return a;
   } catch (const nlohmann::json::exception& e) {
     return absl::InvalidArgumentError(absl::StrCat("bad attachment record: ", e.what()));

@@ -21,6 +21,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "csi/node/nbd_pool.h"
+#include "csi/node/primary_follower.h"
+#include "csi/node/primary_resolver.h"
 #include "replication/util/status_macros.h"
 #include "spdlog/spdlog.h"
 
@@ -31,7 +33,8 @@ constexpr char kDiskPath[] = "/disk";
 
 // The FUSE callbacks' shared state, reached through fuse_get_context().
 struct ExportState {
-  NbdPool* pool = nullptr;
+  NbdPool* pool = nullptr;              // size and flags
+  PrimaryFollower* follower = nullptr;  // IO
   bool readonly = false;
 };
 
@@ -104,7 +107,7 @@ size_t Clamp(off_t offset, size_t size) {
 int OnRead(const char*, char* buf, size_t size, off_t offset, fuse_file_info*) {
   const size_t len = Clamp(offset, size);
   if (len == 0) return 0;
-  absl::Status st = State()->pool->Run([&](NbdIoConnection& c) {
+  absl::Status st = State()->follower->Run([&](NbdIoConnection& c) {
     return c.Read(static_cast<uint64_t>(offset), static_cast<uint32_t>(len), buf);
   });
   if (!st.ok()) {
@@ -120,7 +123,7 @@ int OnWrite(const char*, const char* buf, size_t size, off_t offset, fuse_file_i
   if (len == 0) return size == 0 ? 0 : -ENOSPC;
   // O_DSYNC/O_SYNC writers get FUA, so one request makes the data durable.
   const bool fua = (fi->flags & O_DSYNC) != 0;
-  absl::Status st = State()->pool->Run([&](NbdIoConnection& c) {
+  absl::Status st = State()->follower->Run([&](NbdIoConnection& c) {
     return c.Write(static_cast<uint64_t>(offset), static_cast<uint32_t>(len), buf, fua);
   });
   if (!st.ok()) {
@@ -132,7 +135,7 @@ int OnWrite(const char*, const char* buf, size_t size, off_t offset, fuse_file_i
 
 int Flush() {
   if (State()->readonly) return 0;
-  absl::Status st = State()->pool->Run([](NbdIoConnection& c) { return c.Flush(); });
+  absl::Status st = State()->follower->Run([](NbdIoConnection& c) { return c.Flush(); });
   if (!st.ok()) {
     spdlog::warn("flush: {}", st.ToString());
     return -ErrnoOf(st);
@@ -174,7 +177,7 @@ int OnFallocate(const char*, int mode, off_t offset, off_t length, fuse_file_inf
   } else {
     return -EOPNOTSUPP;
   }
-  absl::Status st = State()->pool->Run(op);
+  absl::Status st = State()->follower->Run(op);
   if (!st.ok()) {
     if (!absl::IsUnimplemented(st)) spdlog::warn("fallocate mode {}: {}", mode, st.ToString());
     return -ErrnoOf(st);
@@ -224,14 +227,14 @@ void OnHup(int) {
   (void)ignored;
 }
 
-void RefreshLoop(NbdPool* pool) {
+void RefreshLoop(NbdPool* pool, PrimaryFollower* follower) {
   char c;
   for (;;) {
     ssize_t n = read(g_hup_pipe[0], &c, 1);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0 || c == 'q') return;
     const uint64_t before = pool->size();
-    absl::Status st = pool->Refresh();
+    absl::Status st = follower->Refresh();
     if (st.ok()) {
       spdlog::info("SIGHUP: reconnected; export size {} -> {}", before, pool->size());
     } else {
@@ -240,11 +243,11 @@ void RefreshLoop(NbdPool* pool) {
   }
 }
 
-absl::Status WritePidfile(const std::string& path) {
+absl::Status WriteFileAtomically(const std::string& path, const std::string& text) {
   const std::string tmp = path + ".tmp";
   {
     std::ofstream out(tmp, std::ios::trunc);
-    out << getpid() << "\n";
+    out << text << "\n";
     if (!out.flush()) return absl::InternalError(absl::StrCat("write ", tmp));
   }
   std::error_code ec;
@@ -258,12 +261,29 @@ absl::Status WritePidfile(const std::string& path) {
 absl::Status RunFuseExport(const FuseExportOptions& options) {
   prctl(PR_SET_NAME, kFuseExportProcessName, 0, 0, 0);
   ASSIGN_OR_RETURN(NbdUri uri, ParseNbdUri(options.uri));
-  NbdPool pool(uri, options.connections);
-  RETURN_IF_ERROR(pool.Start());
-  spdlog::info("export {}: {} bytes, flags {:#x}, up to {} connections", uri.ToString(),
-               pool.size(), pool.transmission_flags(), pool.max_connections());
+  NbdPool pool(options.connections);
+  // The control addresses come as hints: the resolver's own list is empty.
+  GrpcPrimaryResolver resolver(nullptr);
+  PrimaryFollowerOptions follow;
+  follow.volume_id = options.volume_id;
+  follow.control_addresses = options.control_addresses;
+  follow.failover_timeout = options.failover_timeout;
+  if (!options.uri_file.empty()) {
+    follow.on_connected = [path = options.uri_file](const std::string& now) {
+      absl::Status st = WriteFileAtomically(path, now);
+      if (!st.ok()) spdlog::error("recording the URI served: {}", st.ToString());
+    };
+  }
+  PrimaryFollower follower(&pool, &resolver, std::move(follow));
+  RETURN_IF_ERROR(follower.Start(uri.ToString()));
+  spdlog::info("export {}: {} bytes, flags {:#x}, up to {} connections; {}", uri.ToString(),
+               pool.size(), pool.transmission_flags(), pool.max_connections(),
+               options.volume_id.empty()
+                   ? std::string("reconnects to this URI only")
+                   : absl::StrCat("follows the primary of volume ", options.volume_id, " via ",
+                                  options.control_addresses.size(), " control address(es)"));
 
-  ExportState state{&pool, options.readonly};
+  ExportState state{&pool, &follower, options.readonly};
   const std::string fsname = absl::StrCat("fsname=syncblock:", uri.export_name);
   std::vector<std::string> arg_text = {"syncblock-fuse", "-o", fsname, "-o", "subtype=syncblock"};
   if (options.readonly) arg_text.insert(arg_text.end(), {"-o", "ro"});
@@ -290,10 +310,11 @@ absl::Status RunFuseExport(const FuseExportOptions& options) {
   sa.sa_flags = SA_RESTART;
   sigemptyset(&sa.sa_mask);
   sigaction(SIGHUP, &sa, nullptr);
-  std::thread refresher(RefreshLoop, &pool);
+  std::thread refresher(RefreshLoop, &pool, &follower);
 
   absl::Status result;
-  if (!options.pidfile.empty()) result = WritePidfile(options.pidfile);
+  if (!options.pidfile.empty())
+    result = WriteFileAtomically(options.pidfile, std::to_string(getpid()));
   if (result.ok()) {
     spdlog::info("serving {}/{}", options.mountpoint, kFuseExportFileName);
     fuse_loop_config* cfg = fuse_loop_cfg_create();

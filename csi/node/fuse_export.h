@@ -10,8 +10,15 @@
 //
 // Growing: on SIGHUP the process reconnects to the export and re-reads its
 // size; the next stat() of `disk` shows it (then `losetup -c` lets the loop
-// device see it). It does not follow a moving primary itself: the attacher
-// restarts it on the new URI, as it did nbdfuse.
+// device see it).
+//
+// Failover: given the volume id and the storage nodes' control addresses, it
+// follows the primary itself (primary_follower.h): IO whose connection is
+// lost is held, the new primary is found and the IO resent, with the file,
+// the loop device on it and the mount above unchanged; only when no primary
+// appears within `failover_timeout` does a request fail with EIO. Each move
+// is logged, and the URI served now is written to `uri_file` so the attacher
+// knows where the volume is served without restarting anything.
 //
 // Runs in the foreground (the attacher starts it detached, in a session of its
 // own, logging to a file); writes --pidfile once the mount is in place; exits
@@ -20,7 +27,9 @@
 // can tell it from an unrelated process that reused its pid.
 #pragma once
 
+#include <chrono>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 
@@ -37,6 +46,11 @@ struct FuseExportOptions {
   int connections = 8;
   bool readonly = false;
   std::string pidfile;  // "" = none
+  // Following the primary (empty volume_id: reconnect to `uri` only).
+  std::string volume_id;
+  std::vector<std::string> control_addresses;  // host:port of StorageControl
+  std::chrono::milliseconds failover_timeout = std::chrono::seconds(120);
+  std::string uri_file;  // "" = none; the URI served now, rewritten on each move
 };
 
 // Connects, mounts and serves until unmounted or signalled. Errors: the

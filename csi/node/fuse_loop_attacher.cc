@@ -15,6 +15,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 #include "csi/node/exec.h"
 #include "csi/node/fuse_export.h"
@@ -86,10 +87,12 @@ bool IsFuseServer(pid_t pid) {
 }
 
 FuseLoopAttacher::FuseLoopAttacher(std::string state_dir, std::chrono::milliseconds ready_timeout,
-                                   std::string syncblock_binary)
+                                   std::string syncblock_binary,
+                                   std::chrono::milliseconds failover_timeout)
     : root_(std::move(state_dir) + "/fuse"),
       ready_timeout_(ready_timeout),
-      binary_(syncblock_binary.empty() ? OwnExecutable() : std::move(syncblock_binary)) {}
+      binary_(syncblock_binary.empty() ? OwnExecutable() : std::move(syncblock_binary)),
+      failover_timeout_(failover_timeout) {}
 
 std::string FuseLoopAttacher::LoopBackingFile(const std::string& device) {
   std::string name = std::filesystem::path(device).filename();
@@ -113,9 +116,18 @@ absl::StatusOr<Attachment> FuseLoopAttacher::Attach(const AttachRequest& request
   ASSIGN_OR_RETURN(bool stale, mounter.IsMountPoint(dir));
   if (stale) (void)Exec({"fusermount3", "-u", "-z", dir});
   std::filesystem::remove(pidfile, ec);
+  std::filesystem::remove(UriFile(dir), ec);
 
-  std::vector<std::string> argv = {binary_, "fuse-export",   "--mountpoint", dir,
-                                   "--uri", request.nbd_uri, "--pidfile",    pidfile};
+  std::vector<std::string> argv = {
+      binary_,     "fuse-export", "--mountpoint", dir,          "--uri",       request.nbd_uri,
+      "--pidfile", pidfile,       "--uri-file",   UriFile(dir), "--volume-id", request.volume_id};
+  if (!request.control_addresses.empty()) {
+    argv.push_back("--control-addresses");
+    argv.push_back(absl::StrJoin(request.control_addresses, ","));
+  }
+  argv.push_back("--failover-timeout");
+  argv.push_back(std::to_string(std::max<int64_t>(
+      1, std::chrono::duration_cast<std::chrono::seconds>(failover_timeout_).count())));
   if (request.readonly) argv.push_back("--readonly");
   ASSIGN_OR_RETURN(pid_t pid, SpawnDetached(argv, log));
 
@@ -149,6 +161,7 @@ absl::StatusOr<Attachment> FuseLoopAttacher::Attach(const AttachRequest& request
   a.device = std::string(absl::StripAsciiWhitespace(*out));
   a.nbd_uri = request.nbd_uri;
   a.readonly = request.readonly;
+  a.control_addresses = request.control_addresses;
   a.fuse_pid = pid;
   a.fuse_dir = dir;
   struct stat st {};
@@ -192,6 +205,7 @@ absl::Status FuseLoopAttacher::Detach(const Attachment& a) {
     std::filesystem::remove(a.fuse_dir, ec);
     std::filesystem::remove(a.fuse_dir + ".pid", ec);
     std::filesystem::remove(a.fuse_dir + ".log", ec);
+    std::filesystem::remove(UriFile(a.fuse_dir), ec);
   }
   return absl::OkStatus();
 }
@@ -209,20 +223,53 @@ absl::Status FuseLoopAttacher::Check(const Attachment& a) {
   if (stat(file.c_str(), &st) != 0) {
     return absl::UnavailableError(absl::StrCat(file, " is not reachable: ", std::strerror(errno)));
   }
-  // The FUSE server outlives its NBD server, or that server ceasing to be the
-  // primary, without a word (its IO just fails): ask the export itself.
-  ASSIGN_OR_RETURN(NbdUri uri, ParseNbdUri(a.nbd_uri));
+  // Ask the export the server uses now whether it still serves the volume.
+  // A server that follows the primary holds IO meanwhile and finds the new
+  // one by itself (Reconnect leaves it be); an older one (nbdfuse, or ours
+  // without --uri-file) only fails its IO, and Reconnect replaces it.
+  const std::string current = CurrentUri(a);
+  ASSIGN_OR_RETURN(NbdUri uri, ParseNbdUri(current));
   auto probe = NbdConnect(uri, std::chrono::seconds(5));
   if (!probe.ok()) {
-    return absl::UnavailableError(absl::StrCat("volume ", a.volume_id, ": ", a.nbd_uri,
-                                               " no longer serves it: ", probe.status().message()));
+    return absl::UnavailableError(absl::StrCat(
+        "volume ", a.volume_id, ": ", current, " no longer serves it: ", probe.status().message(),
+        FollowsPrimary(a) ? " (its FUSE server holds IO while it looks for the primary)" : ""));
   }
   probe->Disconnect();
   return absl::OkStatus();
 }
 
+std::string FuseLoopAttacher::UriFile(const std::string& fuse_dir) { return fuse_dir + ".uri"; }
+
+bool FuseLoopAttacher::FollowsPrimary(const Attachment& a) {
+  // Without control addresses the server can only reconnect to its URI: a
+  // primary that moved elsewhere needs a new server.
+  return !a.fuse_dir.empty() && !a.control_addresses.empty() &&
+         std::filesystem::exists(UriFile(a.fuse_dir));
+}
+
+std::string FuseLoopAttacher::CurrentUri(const Attachment& a) {
+  if (a.fuse_dir.empty()) return a.nbd_uri;
+  std::string uri(absl::StripAsciiWhitespace(ReadSmallFile(UriFile(a.fuse_dir))));
+  return uri.empty() ? a.nbd_uri : uri;
+}
+
+bool FuseLoopAttacher::ServingFile(const Attachment& a) {
+  if (a.fuse_pid <= 0 || ProcessGone(a.fuse_pid) || !IsFuseServer(a.fuse_pid)) return false;
+  const std::string file = a.fuse_dir + "/disk";
+  struct stat st {};
+  return LoopBackingFile(a.device) == file && stat(file.c_str(), &st) == 0;
+}
+
 absl::StatusOr<Attachment> FuseLoopAttacher::Reconnect(const Attachment& a,
                                                        const std::string& nbd_uri) {
+  if (FollowsPrimary(a) && ServingFile(a)) {
+    // The server follows the primary itself: restarting it would only trade
+    // the device and mounts for a new set, and fail the IO it holds.
+    Attachment out = a;
+    out.nbd_uri = CurrentUri(a);
+    return out;
+  }
   if (Check(a).ok() && a.nbd_uri == nbd_uri) return a;
   // The old FUSE server may still reach a server that takes writes (a primary not
   // yet fenced). Killing it first makes every IO on the old device fail, so
@@ -235,7 +282,8 @@ absl::StatusOr<Attachment> FuseLoopAttacher::Reconnect(const Attachment& a,
     }
   }
   RETURN_IF_ERROR(Detach(a));
-  ASSIGN_OR_RETURN(Attachment fresh, Attach({a.volume_id, nbd_uri, a.readonly}));
+  ASSIGN_OR_RETURN(Attachment fresh,
+                   Attach({a.volume_id, nbd_uri, a.readonly, a.control_addresses}));
   Attachment out = a;
   out.device = fresh.device;
   out.nbd_uri = fresh.nbd_uri;
@@ -254,8 +302,9 @@ absl::StatusOr<Attachment> FuseLoopAttacher::Resize(const Attachment& a) {
         absl::StrCat("volume ", a.volume_id, ": its FUSE server (pid ", a.fuse_pid,
                      ") cannot grow the device; unstage and stage the volume again"));
   }
-  // The size to wait for: what a new connection is told now.
-  ASSIGN_OR_RETURN(NbdUri uri, ParseNbdUri(a.nbd_uri));
+  // The size to wait for: what a new connection is told now (where the
+  // server is connected now: it may have followed the primary).
+  ASSIGN_OR_RETURN(NbdUri uri, ParseNbdUri(CurrentUri(a)));
   ASSIGN_OR_RETURN(NbdConnection probe, NbdConnect(uri, std::chrono::seconds(10)));
   const uint64_t want = probe.info().size;
   probe.Disconnect();

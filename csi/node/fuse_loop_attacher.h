@@ -10,10 +10,17 @@
 // file cannot grow; attachments made by nbdfuse before are still checked,
 // detached and reconnected (on our server), but not resized in place.
 //
-// Neither server reconnects to a moved primary: Reconnect kills the old one
-// (so nothing more reaches the old primary through it), then starts a new one
-// and a new loop device; the caller remounts. Check probes the export with an
-// NBD handshake, since the FUSE server outlives its NBD server silently.
+// Failover: our server follows the volume's primary by itself (it is given
+// the volume id and the storage nodes' control addresses; fuse_export.h):
+// IO is held while the primary moves, and the loop device, the mounts on it
+// and the application's open files stay. It records the URI it serves in
+// `<dir>.uri`; Check probes that URI, and Reconnect leaves a live following
+// server alone (it returns the same device). Only a server that died, a loop
+// device that lost its file, or a server that cannot follow (nbdfuse, ours
+// from an older plugin without `<dir>.uri`, or one given no control
+// addresses) is replaced: Reconnect
+// kills the old server (so nothing more reaches the old primary through it),
+// then starts a new one and a new loop device; the caller remounts.
 //
 // Resize: SIGHUP makes the server re-read the export's size, the next stat()
 // of the file shows it, and `losetup -c` (LOOP_SET_CAPACITY) passes it to the
@@ -34,9 +41,12 @@ class FuseLoopAttacher : public Attacher {
   // Mount directories and FUSE server logs go under `<state_dir>/fuse/`.
   // `syncblock_binary` runs the FUSE server (`<it> fuse-export`); "" means
   // this process's own executable (the plugin is `syncblock csi`).
+  // `failover_timeout` is how long the server holds IO without a primary
+  // before failing it (`fuse-export --failover-timeout`, whole seconds).
   explicit FuseLoopAttacher(std::string state_dir,
                             std::chrono::milliseconds ready_timeout = std::chrono::seconds(30),
-                            std::string syncblock_binary = "");
+                            std::string syncblock_binary = "",
+                            std::chrono::milliseconds failover_timeout = std::chrono::seconds(120));
 
   std::string Mode() const override { return "fuse"; }
   absl::StatusOr<Attachment> Attach(const AttachRequest& request) override;
@@ -49,14 +59,25 @@ class FuseLoopAttacher : public Attacher {
   // The file a loop device shows as its backing file ("" when unbound), without
   // the kernel's " (deleted)" mark.
   static std::string LoopBackingFile(const std::string& device);
+  // The URI the attachment's server is connected to now (it may have
+  // followed the primary since Attach), or a.nbd_uri.
+  static std::string CurrentUri(const Attachment& a);
 
  private:
+  static std::string UriFile(const std::string& fuse_dir);
+  // Whether the server was started to follow the primary (a URI file and
+  // control addresses to ask).
+  static bool FollowsPrimary(const Attachment& a);
+  // The server runs and the loop device still sits on its file.
+  static bool ServingFile(const Attachment& a);
+
   // Unmounts the FUSE directory and waits for its server to exit.
   absl::Status StopFuse(const std::string& dir, pid_t pid);
 
   std::string root_;
   std::chrono::milliseconds ready_timeout_;
   std::string binary_;
+  std::chrono::milliseconds failover_timeout_;
 };
 
 // Whether `pid` is a FUSE server of ours (or an nbdfuse of an older plugin),

@@ -5,23 +5,22 @@
 
 namespace syncblock::csi {
 
-NbdPool::NbdPool(NbdUri uri, int connections, std::chrono::milliseconds io_timeout)
-    : uri_(std::move(uri)),
-      wanted_connections_(connections < 1 ? 1 : connections),
-      io_timeout_(io_timeout) {}
+NbdPool::NbdPool(int connections, std::chrono::milliseconds io_timeout)
+    : wanted_connections_(connections < 1 ? 1 : connections), io_timeout_(io_timeout) {}
 
-absl::StatusOr<std::unique_ptr<NbdIoConnection>> NbdPool::Dial() {
-  ASSIGN_OR_RETURN(NbdConnection conn, NbdConnect(uri_));
+absl::StatusOr<std::unique_ptr<NbdIoConnection>> NbdPool::Dial(const NbdUri& uri) {
+  ASSIGN_OR_RETURN(NbdConnection conn, NbdConnect(uri));
   return std::make_unique<NbdIoConnection>(std::move(conn), io_timeout_);
 }
 
-absl::Status NbdPool::Start() { return Refresh(); }
-
-absl::Status NbdPool::Refresh() {
-  ASSIGN_OR_RETURN(std::unique_ptr<NbdIoConnection> conn, Dial());
+absl::Status NbdPool::Connect(const NbdUri& uri) {
+  ASSIGN_OR_RETURN(std::unique_ptr<NbdIoConnection> conn, Dial(uri));
   const NbdExportInfo info = conn->info();
   absl::MutexLock lock(&mu_);
   ++generation_;
+  ++connect_serial_;
+  uri_ = uri;
+  connected_ = true;
   idle_.clear();
   idle_.push_back(std::move(conn));
   open_ = 1;
@@ -36,23 +35,38 @@ int NbdPool::max_connections() const {
   return limit_;
 }
 
-absl::StatusOr<NbdPool::Lease> NbdPool::Acquire() {
+NbdUri NbdPool::uri() const {
+  absl::MutexLock lock(&mu_);
+  return uri_;
+}
+
+uint64_t NbdPool::connect_serial() const {
+  absl::MutexLock lock(&mu_);
+  return connect_serial_;
+}
+
+absl::StatusOr<NbdPool::Lease> NbdPool::Acquire(uint64_t* serial) {
+  NbdUri uri;
   uint64_t generation;
   {
     absl::MutexLock lock(&mu_);
+    *serial = connect_serial_;
+    if (!connected_) return absl::UnavailableError("not connected to an NBD server yet");
     auto can_go = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
       return !idle_.empty() || open_ < limit_;
     };
     mu_.Await(absl::Condition(&can_go));
+    *serial = connect_serial_;
+    generation = generation_;
     if (!idle_.empty()) {
       Lease lease{std::move(idle_.back()), generation_};
       idle_.pop_back();
       return lease;
     }
     ++open_;  // reserve the slot while dialling without the lock
-    generation = generation_;
+    uri = uri_;
   }
-  auto conn = Dial();
+  auto conn = Dial(uri);
   if (!conn.ok()) {
     absl::MutexLock lock(&mu_);
     if (generation == generation_) --open_;
@@ -69,23 +83,25 @@ void NbdPool::Release(Lease lease, bool healthy) {
     return;
   }
   // The server went away or restarted: its other connections are as dead,
-  // and a retry must not pick one of them. Start a new generation.
+  // and a retry must not pick one of them. Start a new generation, with no
+  // connection yet; the next Acquire dials the same server again.
   ++generation_;
   idle_.clear();
   open_ = 0;
 }
 
-absl::Status NbdPool::Run(const std::function<absl::Status(NbdIoConnection&)>& op) {
-  absl::Status last;
-  for (int attempt = 0; attempt < 2; ++attempt) {
-    auto lease = Acquire();
-    if (!lease.ok()) return lease.status();
-    last = op(*lease->conn);
-    const bool broken = IsConnectionBroken(last);
-    Release(std::move(*lease), !broken);
-    if (!broken) return last;
+NbdPool::Outcome NbdPool::Run(const std::function<absl::Status(NbdIoConnection&)>& op) {
+  Outcome out;
+  auto lease = Acquire(&out.connect_serial);
+  if (!lease.ok()) {
+    out.status = lease.status();
+    out.connection_lost = true;
+    return out;
   }
-  return last;
+  out.status = op(*lease->conn);
+  out.connection_lost = IsConnectionBroken(out.status);
+  Release(std::move(*lease), !out.connection_lost);
+  return out;
 }
 
 }  // namespace syncblock::csi

@@ -1,16 +1,15 @@
 // A pool of NBD connections to one export, for a server that answers many
 // requests at once (the FUSE export): up to `connections` sockets, each used
-// by one request at a time, opened on demand and replaced when they break. A
-// request whose connection breaks is retried once on a fresh connection
-// (reads, writes, trims and flushes are all idempotent), so a dropped socket
-// or a restarted server costs a reconnect rather than an IO error. One broken
-// connection retires all the others (a new generation): they reach the same
-// server.
+// by one request at a time, opened on demand. The pool knows only the server
+// it was last Connect()ed to; finding another server when that one is gone is
+// PrimaryFollower's job (primary_follower.h), which builds on Run()'s answer.
 //
-// Refresh() opens a new generation of connections and re-reads the export's
-// size (NBD learns the size only in the handshake): how an export that grew
-// becomes visible. Connections of the old generation finish their request and
-// are closed.
+// Generations: Connect() opens a new generation of connections (to a new
+// server, or the same one again) and re-reads the export's size (NBD learns
+// the size only in the handshake: how an export that grew becomes visible).
+// One broken connection ends its generation: the other connections reach the
+// same server and are as dead, so none of them is handed out again. A
+// connection of an older generation finishes its request and is closed.
 //
 // Several connections are used only when the server advertises
 // NBD_FLAG_CAN_MULTI_CONN (else a flush on one would not cover writes
@@ -35,43 +34,56 @@ namespace syncblock::csi {
 
 class NbdPool {
  public:
-  NbdPool(NbdUri uri, int connections,
-          std::chrono::milliseconds io_timeout = std::chrono::seconds(60));
+  explicit NbdPool(int connections,
+                   std::chrono::milliseconds io_timeout = std::chrono::seconds(60));
 
-  // Connects once: learns the size and flags. UNAVAILABLE/NOT_FOUND as NbdConnect.
-  absl::Status Start();
-  // Reconnects and re-reads the size; the old size and connections stay when
-  // the export cannot be reached.
-  absl::Status Refresh();
+  // Dials `uri` once and, when the handshake succeeds, makes it the server of
+  // a new generation (size and flags from its answer). Errors as NbdConnect
+  // (UNAVAILABLE, NOT_FOUND, ...); the pool is unchanged then.
+  absl::Status Connect(const NbdUri& uri);
 
   uint64_t size() const { return size_.load(); }
   uint16_t transmission_flags() const { return flags_.load(); }
   int max_connections() const;
+  NbdUri uri() const;
+  // How many Connect()s succeeded: which server an attempt was made on.
+  uint64_t connect_serial() const;
 
-  // Runs `op` on a pooled connection, retrying once on a fresh connection
-  // when the first one breaks.
-  absl::Status Run(const std::function<absl::Status(NbdIoConnection&)>& op);
+  struct Outcome {
+    absl::Status status;
+    // The server is not reachable through this generation any more: the
+    // connection broke (IsConnectionBroken), or a new one could not be opened.
+    // The request's outcome is unknown; `status` says why.
+    bool connection_lost = false;
+    uint64_t connect_serial = 0;  // connect_serial() when the attempt was made
+  };
+  // Runs `op` once, on a pooled connection (opening one when none is idle).
+  // Before the first Connect() every attempt is `connection_lost`.
+  Outcome Run(const std::function<absl::Status(NbdIoConnection&)>& op);
 
  private:
   struct Lease {
     std::unique_ptr<NbdIoConnection> conn;
     uint64_t generation = 0;
   };
-  absl::StatusOr<std::unique_ptr<NbdIoConnection>> Dial();
-  absl::StatusOr<Lease> Acquire();
+  absl::StatusOr<std::unique_ptr<NbdIoConnection>> Dial(const NbdUri& uri);
+  // A connection, or the dial error; `serial` is the Connect() it belongs to.
+  absl::StatusOr<Lease> Acquire(uint64_t* serial);
   void Release(Lease lease, bool healthy);
 
-  const NbdUri uri_;
   const int wanted_connections_;
   const std::chrono::milliseconds io_timeout_;
   std::atomic<uint64_t> size_{0};
   std::atomic<uint16_t> flags_{0};
 
   mutable absl::Mutex mu_;
+  NbdUri uri_ ABSL_GUARDED_BY(mu_);
+  bool connected_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<std::unique_ptr<NbdIoConnection>> idle_ ABSL_GUARDED_BY(mu_);
   int open_ ABSL_GUARDED_BY(mu_) = 0;  // of the current generation, idle or leased
   int limit_ ABSL_GUARDED_BY(mu_) = 1;
   uint64_t generation_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t connect_serial_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace syncblock::csi

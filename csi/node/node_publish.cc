@@ -103,6 +103,8 @@ absl::Status NodeServiceImpl::Publish(const ::csi::v1::NodePublishVolumeRequest&
   const std::string source = block ? a->device : a->staging_path;
   RETURN_IF_ERROR(mounter_->BindMount(source, req.target_path(), readonly, options));
   if (!recorded) a->publish_paths.push_back(req.target_path());
+  // A reconnect that changes the device restores exactly these (Heal).
+  a->publish_options[req.target_path()] = PublishOptions{readonly, options};
   absl::Status st = Record(*a);
   if (!st.ok()) {
     (void)mounter_->Unmount(req.target_path());
@@ -132,10 +134,10 @@ absl::Status NodeServiceImpl::Unpublish(const ::csi::v1::NodeUnpublishVolumeRequ
   }
   if (auto a = Find(req.volume_id())) {
     auto it = std::find(a->publish_paths.begin(), a->publish_paths.end(), req.target_path());
-    if (it != a->publish_paths.end()) {
-      a->publish_paths.erase(it);
-      RETURN_IF_ERROR(Record(*a));
-    }
+    const bool had_path = it != a->publish_paths.end();
+    if (had_path) a->publish_paths.erase(it);
+    const bool had_options = a->publish_options.erase(req.target_path()) > 0;
+    if (had_path || had_options) RETURN_IF_ERROR(Record(*a));
   }
   return absl::OkStatus();
 }

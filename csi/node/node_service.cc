@@ -1,5 +1,6 @@
 #include "csi/node/node_service.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 
@@ -132,9 +133,24 @@ size_t NodeServiceImpl::RecordCount() {
   return records_.size();
 }
 
+std::vector<std::string> NodeServiceImpl::ControlAddresses(
+    const std::vector<std::string>& hints) const {
+  std::vector<std::string> out = hints;
+  if (options_.storage_control_addresses) {
+    for (auto& address : options_.storage_control_addresses()) {
+      if (std::find(out.begin(), out.end(), address) == out.end()) out.push_back(address);
+    }
+  }
+  return out;
+}
+
 absl::Status NodeServiceImpl::Heal(Attachment a) {
+  // A FUSE server that follows the primary itself passes Check once it has
+  // found it again: nothing is restarted and the device stays.
   if (attacher_->Check(a).ok()) return absl::OkStatus();
-  ASSIGN_OR_RETURN(std::string uri, resolver_->Resolve(a.volume_id, a.nbd_uri, {}));
+  a.control_addresses = ControlAddresses(a.control_addresses);
+  ASSIGN_OR_RETURN(std::string uri,
+                   resolver_->Resolve(a.volume_id, a.nbd_uri, a.control_addresses));
   const std::string old_device = a.device;
   ASSIGN_OR_RETURN(Attachment fresh, attacher_->Reconnect(a, uri));
   RETURN_IF_ERROR(Record(fresh));
@@ -149,7 +165,13 @@ absl::Status NodeServiceImpl::Heal(Attachment a) {
   }
   for (const auto& target : fresh.publish_paths) {
     const std::string& source = fresh.block ? fresh.device : fresh.staging_path;
-    RETURN_IF_ERROR(mounter_->BindMount(source, target, fresh.readonly, {}));
+    // Each target as it was published; a record from before publish options
+    // were kept has only the stage's readonly.
+    PublishOptions published{fresh.readonly, {}};
+    if (auto it = fresh.publish_options.find(target); it != fresh.publish_options.end()) {
+      published = it->second;
+    }
+    RETURN_IF_ERROR(mounter_->BindMount(source, target, published.readonly, published.mount_flags));
   }
   return absl::OkStatus();
 }

@@ -68,6 +68,9 @@ class NodeServiceImpl : public ::csi::v1::Node::Service {
   // that sat on a device that changed. Caller holds the volume's guard.
   absl::Status Heal(Attachment a);
   void HealthLoop();
+  // `hints` (the publish context's storage nodes, or a record's) and the
+  // configured control addresses, without duplicates.
+  std::vector<std::string> ControlAddresses(const std::vector<std::string>& hints) const;
 
   // Records: the in-memory copy of the state directory.
   std::optional<Attachment> Find(const std::string& volume_id);

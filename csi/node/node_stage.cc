@@ -126,7 +126,9 @@ absl::Status NodeServiceImpl::Stage(const ::csi::v1::NodeStageVolumeRequest& req
   ASSIGN_OR_RETURN(std::string uri,
                    resolver_->Resolve(req.volume_id(),
                                       Lookup(req.publish_context(), kPublishNbdUri), hint_nodes));
-  ASSIGN_OR_RETURN(Attachment a, attacher_->Attach({req.volume_id(), uri, readonly}));
+  const std::vector<std::string> control = ControlAddresses(hint_nodes);
+  ASSIGN_OR_RETURN(Attachment a, attacher_->Attach({req.volume_id(), uri, readonly, control}));
+  a.control_addresses = control;
   a.staging_path = req.staging_target_path();
   a.block = block;
   a.fs_type = fs_type;

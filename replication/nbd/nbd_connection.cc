@@ -186,7 +186,7 @@ Connection::Step Connection::Negotiate() {
     return Step::kClose;
   }
   if (outcome.next == Handshake::Next::kContinue) return Step::kContinue;
-  device_ = handshake_.device();
+  device_ = handshake_.TakeDevice();
   limits_.size = device_->Size();
   limits_.read_only = device_->ReadOnly();
   limits_.max_block = config_.handshake.block_sizes.maximum;

@@ -74,6 +74,9 @@ class Handshake {
 
   // Valid after kTransmission.
   const std::shared_ptr<BlockDevice>& device() const { return device_; }
+  // Hands the device over (the handshake keeps no reference): the connection
+  // drops its own when it closes, and no other copy may outlive it.
+  std::shared_ptr<BlockDevice> TakeDevice() { return std::move(device_); }
   const std::string& export_name() const { return export_name_; }
   uint16_t transmission_flags() const { return transmission_flags_; }
 

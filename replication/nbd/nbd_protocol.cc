@@ -230,6 +230,12 @@ uint32_t ErrorFromStatus(const absl::Status& status) {
       return kEperm;
     case absl::StatusCode::kUnimplemented:
       return kEnotsup;
+    case absl::StatusCode::kFailedPrecondition:
+      // This node is no longer the volume's primary (its engine was fenced
+      // or demoted; block_device.h). ESHUTDOWN, not EIO: the request was not
+      // refused by a healthy primary, and a client that follows the primary
+      // (the node plugin's FUSE export) resends it to the new one.
+      return kEshutdown;
     default:
       return kEio;
   }

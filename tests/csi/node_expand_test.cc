@@ -305,7 +305,7 @@ TEST_F(NodeExpandTest, ErrorsAndCapability) {
 // SIGHUP (through Resize) with the loop device following.
 TEST_F(NodeExpandTest, FuseExportIoAndResize) {
   FuseLoopAttacher attacher(State(), std::chrono::seconds(30), testing::SyncblockBinary());
-  auto a = attacher.Attach({"vol-1", uri_, false});
+  auto a = attacher.Attach({"vol-1", uri_, false, {}});
   ASSERT_TRUE(a.ok()) << a.status();
   EXPECT_EQ(a->size_bytes, kSmall);
   EXPECT_TRUE(IsFuseServer(a->fuse_pid));
@@ -355,7 +355,7 @@ TEST_F(NodeExpandTest, FuseExportIoAndResize) {
 // succeeds; no IO error reaches the loop device.
 TEST_F(NodeExpandTest, FuseExportReconnectsToARestartedServer) {
   FuseLoopAttacher attacher(State(), std::chrono::seconds(30), testing::SyncblockBinary());
-  auto a = attacher.Attach({"vol-1", uri_, false});
+  auto a = attacher.Attach({"vol-1", uri_, false, {}});
   ASSERT_TRUE(a.ok()) << a.status();
   auto write_block = [&](off_t offset, char fill) {
     int fd = open(a->device.c_str(), O_RDWR | O_DIRECT | O_CLOEXEC);

@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "absl/strings/str_split.h"
 #include "csi/csi_constants.h"
 #include "csi/node/exec.h"
 #include "csi/node/fuse_loop_attacher.h"
@@ -103,7 +104,7 @@ TEST_P(NodeFuseLoopFsTest, FilesSurviveDetachAndReattach) {
   const std::string fs = GetParam();
   FuseLoopAttacher attacher(State(), std::chrono::seconds(30), testing::SyncblockBinary());
   LinuxMounter mounter;
-  auto a = attacher.Attach({"vol-1", uri_, false});
+  auto a = attacher.Attach({"vol-1", uri_, false, {}});
   ASSERT_TRUE(a.ok()) << a.status();
   EXPECT_TRUE(absl::StartsWith(a->device, "/dev/loop"));
   EXPECT_EQ(a->size_bytes, 512u << 20);
@@ -125,7 +126,7 @@ TEST_P(NodeFuseLoopFsTest, FilesSurviveDetachAndReattach) {
   EXPECT_TRUE(ProcessGone(a->fuse_pid));
   EXPECT_TRUE(attacher.Detach(*a).ok());  // idempotent
 
-  auto b = attacher.Attach({"vol-1", uri_, false});
+  auto b = attacher.Attach({"vol-1", uri_, false, {}});
   ASSERT_TRUE(b.ok()) << b.status();
   EXPECT_EQ(*mounter.DetectFilesystem(b->device), fs);
   ASSERT_TRUE(mounter.CheckFilesystem(b->device, fs).ok());
@@ -140,7 +141,7 @@ INSTANTIATE_TEST_SUITE_P(Filesystems, NodeFuseLoopFsTest, ::testing::Values("ext
 TEST_F(NodeFuseLoopTest, DeadFuseServerIsDetectedAndReconnected) {
   FuseLoopAttacher attacher(State(), std::chrono::seconds(30), testing::SyncblockBinary());
   LinuxMounter mounter;
-  auto a = attacher.Attach({"vol-1", uri_, false});
+  auto a = attacher.Attach({"vol-1", uri_, false, {}});
   ASSERT_TRUE(a.ok()) << a.status();
   ASSERT_TRUE(mounter.MakeFilesystem(a->device, "ext4").ok());
   kill(a->fuse_pid, SIGKILL);
@@ -157,7 +158,7 @@ TEST_F(NodeFuseLoopTest, DeadFuseServerIsDetectedAndReconnected) {
 // says so, and Reconnect attaches the new one on a new device.
 TEST_F(NodeFuseLoopTest, MovedExportIsDetectedAndReconnected) {
   FuseLoopAttacher attacher(State(), std::chrono::seconds(30), testing::SyncblockBinary());
-  auto a = attacher.Attach({"vol-1", uri_, false});
+  auto a = attacher.Attach({"vol-1", uri_, false, {}});
   ASSERT_TRUE(a.ok()) << a.status();
   ASSERT_TRUE(attacher.Check(*a).ok());
   nbdkit_->Kill(SIGKILL);
@@ -189,7 +190,7 @@ TEST_F(NodeFuseLoopTest, MovedExportIsDetectedAndReconnected) {
 TEST_F(NodeFuseLoopTest, UnreachableExportFailsCleanly) {
   FuseLoopAttacher attacher(State(), std::chrono::seconds(30), testing::SyncblockBinary());
   std::string bad = "nbd://127.0.0.1:" + std::to_string(testing::FreePort()) + "/vol-1";
-  auto a = attacher.Attach({"vol-1", bad, false});
+  auto a = attacher.Attach({"vol-1", bad, false, {}});
   EXPECT_FALSE(a.ok());
   EXPECT_TRUE(MountsUnder(dir_.path()).empty());
   EXPECT_TRUE(LoopsUnder(dir_.path()).empty());
@@ -207,7 +208,7 @@ TEST_F(NodeFuseLoopTest, GuardUndoesWhatAFailedTestLeaves) {
     root = inner.path();
     FuseLoopAttacher attacher(inner.Join("state"), std::chrono::seconds(30),
                               testing::SyncblockBinary());
-    auto a = attacher.Attach({"vol-1", uri_, false});
+    auto a = attacher.Attach({"vol-1", uri_, false, {}});
     ASSERT_TRUE(a.ok()) << a.status();
     device = a->device;
     pid = a->fuse_pid;
@@ -300,7 +301,9 @@ TEST_F(NodeServiceRealTest, BlockVolumeIsADeviceAtTheTarget) {
   auto s = NewService();
   ASSERT_TRUE(s);
   ASSERT_TRUE(Stage(s.get(), BlockCap(VolumeCapability::AccessMode::MULTI_NODE_MULTI_WRITER)).ok());
-  ASSERT_TRUE(Publish(s.get(), BlockCap(VolumeCapability::AccessMode::MULTI_NODE_MULTI_WRITER), target_).ok());
+  ASSERT_TRUE(
+      Publish(s.get(), BlockCap(VolumeCapability::AccessMode::MULTI_NODE_MULTI_WRITER), target_)
+          .ok());
   std::string block(4096, 'z');
   {
     int fd = open(target_.c_str(), O_WRONLY | O_DIRECT);
@@ -342,8 +345,8 @@ TEST_F(NodeServiceRealTest, SurvivesPluginKill) {
   ASSERT_GE(child, 0);
   if (child == 0) {
     auto s = NewService();
-    bool ok =
-        s && Stage(s.get(), MountCap("ext4")).ok() && Publish(s.get(), MountCap("ext4"), target_).ok();
+    bool ok = s && Stage(s.get(), MountCap("ext4")).ok() &&
+              Publish(s.get(), MountCap("ext4"), target_).ok();
     if (ok) {
       std::ofstream(target_ + "/before-kill") << "written by the first plugin";
       sync();
@@ -353,9 +356,9 @@ TEST_F(NodeServiceRealTest, SurvivesPluginKill) {
     }
     for (;;) pause();
   }
-  ASSERT_TRUE(
-      testing::WaitFor([&] { return std::filesystem::exists(ready) && !testing::ReadFile(ready).empty(); },
-                       std::chrono::seconds(120)));
+  ASSERT_TRUE(testing::WaitFor(
+      [&] { return std::filesystem::exists(ready) && !testing::ReadFile(ready).empty(); },
+      std::chrono::seconds(120)));
   kill(child, SIGKILL);
   waitpid(child, nullptr, 0);
   ASSERT_EQ(testing::ReadFile(ready), "ok");
@@ -424,6 +427,66 @@ bool CanCreate(const std::string& path) {
   return true;
 }
 
+// The per-mount options of the mount at `path` (mountinfo), "" when none.
+std::string MountOptionsAt(const std::string& path) {
+  for (const auto& e : ParseMountInfo(testing::ReadFile("/proc/self/mountinfo"))) {
+    if (e.mount_point == path) return e.options;
+  }
+  return "";
+}
+
+bool HasOption(const std::string& options, const std::string& option) {
+  for (absl::string_view o : absl::StrSplit(options, ',')) {
+    if (o == option) return true;
+  }
+  return false;
+}
+
+// Issue 13 item 8, on real mounts: a dead FUSE server is replaced by a new
+// device, and each target comes back with its own options: the read-only
+// one read-only with noexec/nosuid/nodev, the writable one writable.
+TEST_F(NodeServiceRealTest, ReconnectRestoresEachTargetsOwnMountOptions) {
+  const std::string ro_target = dir_.Join("kubelet/pods/p2/vol-1");
+  VolumeCapability locked = MountCap("ext4");
+  for (const char* f : {"noexec", "nosuid", "nodev"}) locked.mutable_mount()->add_mount_flags(f);
+  {
+    auto s = NewService();
+    ASSERT_TRUE(s);
+    ASSERT_TRUE(Stage(s.get(), MountCap("ext4")).ok());
+    ASSERT_TRUE(Publish(s.get(), MountCap("ext4"), target_).ok());
+    ASSERT_TRUE(Publish(s.get(), locked, ro_target, /*readonly=*/true).ok());
+  }
+  for (const char* o : {"ro", "noexec", "nosuid", "nodev"}) {
+    EXPECT_TRUE(HasOption(MountOptionsAt(ro_target), o)) << o << ": " << MountOptionsAt(ro_target);
+  }
+  std::string pidfile;
+  for (const auto& e : std::filesystem::directory_iterator(State() + "/fuse")) {
+    if (e.path().extension() == ".pid") pidfile = e.path();
+  }
+  ASSERT_FALSE(pidfile.empty());
+  pid_t pid = std::stoi(testing::ReadFile(pidfile));
+  testing::RunCommand("sync");
+  kill(pid, SIGKILL);
+  ASSERT_TRUE(testing::WaitFor([&] { return ProcessGone(pid); }));
+
+  auto s = NewService();  // re-adoption reconnects on a new device and remounts
+  ASSERT_TRUE(s);
+  const std::string ro_opts = MountOptionsAt(ro_target);
+  for (const char* o : {"ro", "noexec", "nosuid", "nodev"}) {
+    EXPECT_TRUE(HasOption(ro_opts, o)) << o << ": " << ro_opts;
+  }
+  EXPECT_FALSE(CanCreate(ro_target + "/nope"));
+  EXPECT_EQ(errno, EROFS);
+  const std::string rw_opts = MountOptionsAt(target_);
+  EXPECT_TRUE(HasOption(rw_opts, "rw")) << rw_opts;
+  EXPECT_FALSE(HasOption(rw_opts, "noexec")) << rw_opts;
+  EXPECT_TRUE(CanCreate(target_ + "/yes"));
+  ASSERT_TRUE(Unpublish(s.get(), ro_target).ok());
+  ASSERT_TRUE(Unpublish(s.get(), target_).ok());
+  ASSERT_TRUE(Unstage(s.get()).ok());
+  ExpectNothingLeft();
+}
+
 TEST_F(NodeServiceRealTest, ReadOnlyPublishAndReadOnlyStage) {
   auto s = NewService();
   ASSERT_TRUE(s);
@@ -461,7 +524,9 @@ TEST_F(NodeServiceRealTest, HealthLoopRepairsDeadAttachment) {
   auto s = NewService(std::chrono::milliseconds(200));
   ASSERT_TRUE(s);
   ASSERT_TRUE(Stage(s.get(), BlockCap(VolumeCapability::AccessMode::MULTI_NODE_MULTI_WRITER)).ok());
-  ASSERT_TRUE(Publish(s.get(), BlockCap(VolumeCapability::AccessMode::MULTI_NODE_MULTI_WRITER), target_).ok());
+  ASSERT_TRUE(
+      Publish(s.get(), BlockCap(VolumeCapability::AccessMode::MULTI_NODE_MULTI_WRITER), target_)
+          .ok());
   std::string pidfile;
   for (const auto& e : std::filesystem::directory_iterator(State() + "/fuse")) {
     if (e.path().extension() == ".pid") pidfile = e.path();

@@ -72,6 +72,9 @@ TEST(NodeAttachmentStoreTest, RoundTripsAndSurvivesOddIds) {
   a.fs_type = "xfs";
   a.mount_flags = {"noatime"};
   a.publish_paths = {"/pods/a", "/pods/b"};
+  a.publish_options["/pods/a"] = PublishOptions{true, {"noexec", "nodev"}};
+  a.publish_options["/pods/b"] = PublishOptions{false, {}};
+  a.control_addresses = {"10.0.0.1:9500", "10.0.0.2:9500"};
   ASSERT_TRUE(store.Save(a).ok());
   Attachment b = a;
   b.volume_id = "pvc-2";
@@ -83,6 +86,8 @@ TEST(NodeAttachmentStoreTest, RoundTripsAndSurvivesOddIds) {
   auto loaded = store.Load(a.volume_id);
   ASSERT_TRUE(loaded.ok()) << loaded.status();
   EXPECT_EQ(AttachmentStore::ToJson(*loaded), AttachmentStore::ToJson(a));
+  EXPECT_EQ(loaded->publish_options, a.publish_options);
+  EXPECT_EQ(loaded->control_addresses, a.control_addresses);
   EXPECT_EQ(store.LoadAll().size(), 2u);
   // The record stays inside the state directory whatever the id says.
   int files = 0;

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "csi/csi_constants.h"
+#include "csi/node/attachment_store.h"
 #include "tests/csi/node_fakes.h"
 #include "tests/support/test_util.h"
 
@@ -324,6 +325,46 @@ TEST_F(NodeServiceTest, RestartReadoptsAndRepairsDeadAttachments) {
   ASSERT_EQ(Unstage("r1"), grpc::StatusCode::OK);
   ASSERT_EQ(Unstage("r2"), grpc::StatusCode::OK);
   EXPECT_EQ(attacher_->attached_count(), 0u);
+}
+
+// Issue 13 item 8: a reconnect that changes the device rebinds every target
+// as it was published (its own readonly and per-mount flags), not with the
+// stage's readonly and no flags; and a restarted plugin knows them from the
+// record.
+TEST_F(NodeServiceTest, ReconnectRestoresEachTargetsOwnPublishOptions) {
+  ASSERT_EQ(Stage("po", MountCap()), grpc::StatusCode::OK);
+  VolumeCapability locked = MountCap();
+  for (const char* f : {"noexec", "nosuid", "nodev"}) locked.mutable_mount()->add_mount_flags(f);
+  ASSERT_EQ(Publish("po", locked, Target("ro"), /*readonly=*/true), grpc::StatusCode::OK);
+  ASSERT_EQ(Publish("po", MountCap(), Target("rw")), grpc::StatusCode::OK);
+  const std::vector<std::string> flags = {"noexec", "nosuid", "nodev"};
+  auto before_ro = mounter_->MountAt(Target("ro"));
+  ASSERT_TRUE(before_ro.has_value());
+  EXPECT_TRUE(before_ro->readonly);
+  EXPECT_EQ(before_ro->options, flags);
+
+  attacher_->Kill("/dev/fake0");
+  Restart();  // re-adoption finds the dead device and reconnects it
+  ASSERT_EQ(attacher_->reconnects(), 1);
+  EXPECT_EQ(mounter_->MountAt(Staging("po"))->source, "/dev/fake1");
+  auto ro = mounter_->MountAt(Target("ro"));
+  ASSERT_TRUE(ro.has_value());
+  EXPECT_EQ(ro->source, Staging("po"));
+  EXPECT_TRUE(ro->readonly);
+  EXPECT_EQ(ro->options, flags);
+  auto rw = mounter_->MountAt(Target("rw"));
+  ASSERT_TRUE(rw.has_value());
+  EXPECT_FALSE(rw->readonly);
+  EXPECT_TRUE(rw->options.empty());
+
+  // Unpublishing forgets the target's options with the target.
+  ASSERT_EQ(Unpublish("po", Target("ro")), grpc::StatusCode::OK);
+  auto record = AttachmentStore(dir_.Join("state")).Load("po");
+  ASSERT_TRUE(record.ok()) << record.status();
+  EXPECT_EQ(record->publish_options.count(Target("ro")), 0u);
+  EXPECT_EQ(record->publish_options.count(Target("rw")), 1u);
+  ASSERT_EQ(Unpublish("po", Target("rw")), grpc::StatusCode::OK);
+  ASSERT_EQ(Unstage("po"), grpc::StatusCode::OK);
 }
 
 TEST(NodeServiceFactoryTest, RejectsBadOptions) {

@@ -155,7 +155,7 @@ TEST(NbdProtocolTest, ErrorFromStatus) {
   EXPECT_EQ(ErrorFromStatus(absl::UnimplementedError("")), kEnotsup);
   EXPECT_EQ(ErrorFromStatus(absl::UnavailableError("")), kEio);
   EXPECT_EQ(ErrorFromStatus(absl::DeadlineExceededError("")), kEio);
-  EXPECT_EQ(ErrorFromStatus(absl::FailedPreconditionError("")), kEio);
+  EXPECT_EQ(ErrorFromStatus(absl::FailedPreconditionError("")), kEshutdown);
   EXPECT_EQ(ErrorFromStatus(absl::InternalError("")), kEio);
 }
 

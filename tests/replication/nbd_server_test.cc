@@ -313,7 +313,7 @@ TEST_F(NbdServerTest, DeviceErrorsMapToNbdErrors) {
       {absl::InvalidArgumentError("bad"), nbd::kEinval},
       {absl::UnavailableError("quorum"), nbd::kEio},
       {absl::DeadlineExceededError("timeout"), nbd::kEio},
-      {absl::FailedPreconditionError("not primary"), nbd::kEio},
+      {absl::FailedPreconditionError("not primary"), nbd::kEshutdown},
   };
   uint64_t handle = 1;
   for (const Case& k : cases) {

@@ -1,0 +1,128 @@
+// Keeps a FUSE export's NBD pool (nbd_pool.h) pointed at the volume's
+// primary while the primary moves (DESIGN.md rule 7): a request whose
+// connection is lost is held, the primary is found again (PrimaryResolver:
+// the URI served so far first, then the storage nodes' control API), the pool
+// is connected to it, and the request is sent again. The application sees a
+// stall, not an error, as long as a primary appears within
+// `failover_timeout`; only then does the request fail (DEADLINE_EXCEEDED,
+// which the FUSE layer answers with EIO). The export keeps serving: the next
+// request starts a new wait.
+//
+// Which failures are "the primary is gone" (hold, resolve, resend) and which
+// are the application's (answered at once) is decided per attempt by the
+// pool (NbdPool::Outcome::connection_lost):
+//   - resolve: the connection broke (refused, reset, EOF, a timeout, a
+//     protocol violation), a new connection could not be opened, the
+//     handshake says the export is unknown there (NBD_REP_ERR_UNKNOWN: the
+//     node is not, or no longer, the primary), or the server answered
+//     NBD_ESHUTDOWN (a storage node answers that to requests its deposed
+//     engine failed, before it closes the export's connections).
+//   - to the application: every other NBD error on a healthy connection
+//     (EIO, ENOSPC, EPERM, EINVAL, EOVERFLOW, ENOTSUP): a healthy primary
+//     meant it, and trying elsewhere would not change the answer.
+//
+// Why resending is safe. Every NBD command we send is idempotent at the block
+// level: READ changes nothing, WRITE/WRITE_ZEROES/TRIM put the same bytes (or
+// zeroes, or "reads as zeroes") at the same offsets however often they run,
+// and FLUSH only makes earlier writes durable. What could go wrong is order:
+// a resent write W landing after, and so over, a later write W' to the same
+// blocks. That cannot happen:
+//   - W' issued after W completed: W completes to the FUSE/loop layer only
+//     when an attempt of it was acknowledged, i.e. after the resend; an
+//     application (a filesystem, a database, QEMU) that orders W' after W
+//     waits for W's completion before issuing W', so W' reaches the server
+//     after every attempt of W that will ever be acknowledged.
+//   - W' issued while W was in flight (neither waited for the other): block
+//     devices promise no order between concurrent overlapping writes, and
+//     nothing above us relies on one, so any order is a correct one.
+//   - The first attempt of W arriving late: it is resent only once its first
+//     connection is dead. On the same server (a reconnect), the first attempt
+//     was received before the connection broke and so before the resend, and
+//     the engine's sequencer orders overlapping writes in arrival order. On a
+//     new primary (epoch+1), the old one cannot make the first attempt part
+//     of the volume any more: replicas refuse its older epoch (rule 3), and
+//     what it applied only locally is resynced away when it returns.
+// A FLUSH that is resent on a new primary covers every write acknowledged
+// before it, on whichever primary: those are on a majority, which the new
+// primary's flush makes durable.
+//
+// Thread-safe. One thread at a time resolves; the others hold their requests
+// until it has connected (or their own deadline has passed).
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "csi/node/nbd_pool.h"
+#include "csi/node/primary_resolver.h"
+
+namespace syncblock::csi {
+
+struct PrimaryFollowerOptions {
+  // The volume (export name) and the storage nodes' control addresses. With
+  // no volume id or no resolver, a lost connection is retried on the same
+  // URI only (a restarted server).
+  std::string volume_id;
+  std::vector<std::string> control_addresses;
+  // How long a request is held, from its first lost connection, before it
+  // fails. Well above a failover (seconds).
+  std::chrono::milliseconds failover_timeout = std::chrono::seconds(120);
+  // Pause between two failed attempts to find the primary.
+  std::chrono::milliseconds retry_interval = std::chrono::milliseconds(250);
+  // Called after each Connect() to a server, with its URI (the FUSE export
+  // records it for the attacher). Called under the follower's lock, so the
+  // records come in the order of the connections: it must not call back
+  // into the follower.
+  std::function<void(const std::string& uri)> on_connected;
+};
+
+class PrimaryFollower {
+ public:
+  // `pool` and `resolver` (may be null) must outlive the follower.
+  PrimaryFollower(NbdPool* pool, PrimaryResolver* resolver, PrimaryFollowerOptions options);
+
+  // Connects the pool to `uri` (no resolution: the caller was given it).
+  absl::Status Start(const std::string& uri);
+
+  // Runs `op` through the pool, holding and resending it across a lost
+  // primary (see above). Returns the server's answer, or DEADLINE_EXCEEDED
+  // when no primary appeared within the failover timeout.
+  absl::Status Run(const std::function<absl::Status(NbdIoConnection&)>& op);
+
+  // Reconnects to the primary (the current server when it still serves the
+  // volume) and re-reads the export's size: SIGHUP after a volume grew.
+  absl::Status Refresh();
+
+  std::string current_uri() const;
+
+ private:
+  // Finds the primary and connects the pool to it; one attempt.
+  absl::Status ConnectToPrimary();
+  // Brings the pool to a server other than the one of `lost_serial`: waits
+  // for a thread already resolving, or resolves itself until `deadline`.
+  // `why` is how the connection was lost.
+  absl::Status Recover(uint64_t lost_serial, absl::Time deadline, const absl::Status& why);
+  // Takes the resolver role: waits until no one else has it (or `deadline`).
+  bool BeginResolving(absl::Time deadline) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  NbdPool* const pool_;
+  PrimaryResolver* const resolver_;
+  const PrimaryFollowerOptions options_;
+
+  mutable absl::Mutex mu_;
+  bool resolving_ ABSL_GUARDED_BY(mu_) = false;
+  // Since when requests are held (the first lost connection not yet
+  // recovered), and the server they were lost on: for the failover log line.
+  bool stalled_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Time stalled_since_ ABSL_GUARDED_BY(mu_);
+  std::string stalled_uri_ ABSL_GUARDED_BY(mu_);
+  std::string last_error_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace syncblock::csi
