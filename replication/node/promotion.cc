@@ -3,6 +3,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include <future>
+#include <thread>
 #include <map>
 #include <vector>
 
@@ -163,10 +164,9 @@ absl::Status SeedSnapshotRegistry(Replica& replica, const std::vector<Answer>& a
   return registry.Save();
 }
 
-}  // namespace
-
-absl::Status PromoteReplica(StorageNode& node, const std::string& volume_id,
-                            const PromoteOptions& options) {
+// One round: epoch+1 asked of every member.
+absl::Status PromoteOnce(StorageNode& node, const std::string& volume_id,
+                         const PromoteOptions& options) {
   const std::chrono::milliseconds timeout = options.rpc_timeout;
   ASSIGN_OR_RETURN(auto replica, node.Get(volume_id));
   const std::string self = node.options().node_id;
@@ -265,6 +265,24 @@ absl::Status PromoteReplica(StorageNode& node, const std::string& volume_id,
   spdlog::info("volume {}: node {} is primary at epoch {} ({} of {} accepted; {})", volume_id, self,
                epoch, accepted, m.members.size(), options.reason);
   return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status PromoteReplica(StorageNode& node, const std::string& volume_id,
+                            const PromoteOptions& options) {
+  absl::Status s = PromoteOnce(node, volume_id, options);
+  // A planned move whose primary did not step down (it is dead or frozen) is
+  // refused by replicas that still hear it; a lease later they no longer do,
+  // or an election has put another primary in place, which the next round
+  // asks to step down. Twice at most: then the error says why.
+  for (int round = 0; round < 2 && options.planned && absl::IsFailedPrecondition(s); ++round) {
+    spdlog::info("volume {}: promotion refused ({}); again in {} ms", volume_id, s.message(),
+                 node.options().engine.lease_duration.count());
+    std::this_thread::sleep_for(node.options().engine.lease_duration);
+    s = PromoteOnce(node, volume_id, options);
+  }
+  return s;
 }
 
 }  // namespace syncblock::repl
