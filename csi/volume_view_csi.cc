@@ -54,7 +54,15 @@ std::map<std::string, std::string> StoredParameters(const repl::VolumeView& view
     if (!r.message.empty()) absl::StrAppend(&p, ": ", r.message);
     problems.push_back(std::move(p));
   }
-  if (view.primary.empty()) problems.insert(problems.begin(), "no primary is serving the volume");
+  if (view.primary.empty()) {
+    problems.insert(problems.begin(), "no primary is serving the volume");
+  } else if (view.nbd_uri.empty() || !view.serving) {
+    // The replicas elect another primary once the lease runs out
+    // (replication/doc/failover.md); attachments hold their IO meanwhile.
+    problems.insert(problems.begin(),
+                    absl::StrCat("failing over: no primary serves the volume (", view.primary,
+                                 " was primary at epoch ", view.epoch, ")"));
+  }
   ::csi::v1::VolumeCondition c;
   c.set_abnormal(!problems.empty());
   if (problems.empty()) {

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <filesystem>
 
+#include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "csi/csi_constants.h"
 #include "csi/node/node_service_impl.h"
@@ -91,7 +92,15 @@ absl::Status NodeServiceImpl::Stats(const ::csi::v1::NodeGetVolumeStatsRequest& 
   absl::Status health = attacher_->Check(a);
   auto* condition = resp->mutable_volume_condition();
   condition->set_abnormal(!health.ok());
-  condition->set_message(health.ok() ? "attached" : std::string(health.message()));
+  if (health.ok()) {
+    condition->set_message("attached");
+  } else if (!a.control_addresses.empty() && absl::IsUnavailable(health)) {
+    // The attachment follows the primary: its IO waits for the next one.
+    condition->set_message(absl::StrCat("failing over: ", health.message(),
+                                        "; IO waits for a primary to serve the volume"));
+  } else {
+    condition->set_message(std::string(health.message()));
+  }
 
   if (a.block) {
     auto* bytes = resp->add_usage();
