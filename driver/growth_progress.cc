@@ -75,8 +75,11 @@ std::string RenderGrowthLine(const std::string& path, const Growth& g, const Ter
     // A long path gives way to the bar and the numbers; its end says the most.
     const size_t fixed = kGaps + kMinBar + DisplayWidth(numbers) + 1;
     const size_t room = style.width > fixed ? style.width - fixed : 0;
-    if (label.size() > room && room >= 20) {
-      label = absl::StrCat("growing ...", path.substr(path.size() - (room - 11)));
+    if (label.size() > room) {
+      // The path's end, or none at all on a narrow screen (the line after
+      // the bar names it).
+      label = room >= 16 ? absl::StrCat("growing ...", path.substr(path.size() - (room - 11)))
+                         : std::string("growing");
     }
     const size_t rest = DisplayWidth(label) + kGaps + DisplayWidth(numbers) + 1;
     bar_width = style.width > rest ? std::clamp(style.width - rest, kMinBar, kMaxBar) : kMinBar;

@@ -82,7 +82,10 @@ void Elector::Loop() {
 
 void Elector::Consider(const std::shared_ptr<Replica>& replica) {
   const std::string self = node_.options().node_id;
-  if (replica->IsPrimary() || replica->PromiseRemaining().count() > 0) return;
+  if (replica->IsPrimary() || replica->PromiseRemaining().count() > 0) {
+    starting_since_.erase(replica->id());
+    return;
+  }
   const Manifest m = replica->manifest();
   if (m.members.size() < 2 || m.FindMember(self) == nullptr) return;
   if (m.primary_node_id == self) return;  // a primary of its own that stopped: not an election
@@ -113,10 +116,17 @@ void Elector::Consider(const std::shared_ptr<Replica>& replica) {
               [&](Manifest& next) { next.primary_node_id = s.node_id(); });
           if (!st.ok()) spdlog::error("volume {}: {}", m.volume_id, st.message());
         }
+        starting_since_.erase(m.volume_id);
         return;  // the primary lives; its link to this replica will come back
       }
-      // A primary that does not serve (fenced, or not accepted) acknowledges
-      // nothing: it agrees there is none, but it is no candidate.
+      // A primary that answers but does not serve yet (it restarted and its
+      // hellos are on their way) is given a few leases to gather its
+      // majority; one that is fenced, or still not serving after that,
+      // acknowledges nothing: it agrees there is none, but is no candidate.
+      if (!s.fenced()) {
+        auto [it, fresh] = starting_since_.try_emplace(m.volume_id, Clock::now());
+        if (Clock::now() - it->second < 3 * node_.options().engine.lease_duration) return;
+      }
       ++lost;
       continue;
     }
@@ -136,6 +146,7 @@ void Elector::Consider(const std::shared_ptr<Replica>& replica) {
     return;
   }
   if (best != self) return;  // that one elects itself
+  starting_since_.erase(m.volume_id);
 
   PromoteOptions options;
   options.planned = false;

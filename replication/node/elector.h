@@ -14,6 +14,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <map>
 #include <memory>
 #include <string>
 #include <thread>
@@ -53,8 +54,13 @@ class Elector {
   // Considers one replica: elects this node if it should.
   void Consider(const std::shared_ptr<Replica>& replica);
 
+  using Clock = std::chrono::steady_clock;
+
   StorageNode& node_;
   const ElectorOptions opts_;
+  // Volumes whose primary answers but does not serve yet, since when; only
+  // the elector's thread uses it.
+  std::map<std::string, Clock::time_point> starting_since_;
   std::atomic<uint64_t> won_{0};
   std::atomic<uint64_t> failed_{0};
   Mutex mu_;

@@ -48,6 +48,11 @@ TEST(GrowthProgressTest, TerminalLineHasBarNumbersAndFitsTheWidth) {
   EXPECT_THAT(long_line, HasSubstr("ddd/mount  ["));
   EXPECT_THAT(long_line, HasSubstr("1.0 GiB / 1.5 GiB"));
 
+  // Too narrow for any of the path: the bar and numbers still fit.
+  Growth fast{512 * kMiB, 1400 * kMiB, 1536 * kMiB, 0.078, true};
+  std::string narrow = RenderGrowthLine("/tmp/syncblock-test-IflrPO/pods/grow/mount", fast, style);
+  EXPECT_LE(DisplayWidth(narrow) - 1, 80u) << narrow;
+
   g.done = true;
   g.now = 1500 * kMiB;
   EXPECT_THAT(RenderGrowthLine("/mnt/data", g, style), HasSubstr("100%"));
