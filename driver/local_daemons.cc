@@ -120,9 +120,16 @@ absl::Status WaitStorageReady(const std::vector<LocalProcess*>& nodes,
       }
       auto info = clients[i]->GetNodeInfo();
       // The answer must come from the process we started: another one (an
-      // earlier instance nobody recorded) may hold the port, and ours is then
-      // about to exit with "Address already in use" (reported above).
-      bool ours = ListensOn(nodes[i]->pid, PortOf(nodes[i]->control));
+      // earlier instance nobody recorded) may hold the ports, and ours is then
+      // about to exit with "Address already in use" (reported above). gRPC
+      // binds the control port with SO_REUSEPORT, so ours may listen there
+      // too until it fails on the next port: it is ours only once it listens
+      // on every port.
+      bool ours = true;
+      for (const std::string* address :
+           {&nodes[i]->control, &nodes[i]->metrics, &nodes[i]->replication, &nodes[i]->nbd}) {
+        if (!address->empty()) ours = ours && ListensOn(nodes[i]->pid, PortOf(*address));
+      }
       if (info.ok() && info->node_id() == nodes[i]->id && ours) {
         ready[i] = true;
         continue;
