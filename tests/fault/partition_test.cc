@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <map>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "tests/fault/fault_test_base.h"
@@ -185,6 +186,68 @@ TEST_F(PartitionTest, AnIsolatedPrimaryIsReplacedAcknowledgesNothingAndRejoinsAs
   EXPECT_EQ(out.find("Pattern verification failed"), std::string::npos) << out;
   // The new primary takes writes after the heal too, on all three replicas.
   ASSERT_EQ(QemuIo(uri, "-c 'write -P 0x51 8M 1M'", &out), 0) << out;
+  ExpectIdentical(c, "v");
+}
+
+// A secondary cut off from the primary alone (the other secondary still
+// hears it) is asked to take over (`ctl promote`, as an operator or a
+// planned move would): it cannot, since the other secondary still promises
+// the primary. When the cut heals, the volume must still have a primary
+// that takes writes, and lose nothing.
+//
+// DISABLED: it fails today, and reproduces a bug (wip-partition report):
+// PromoteOnce makes the candidate accept epoch E+1 itself before it knows a
+// majority will, and keeps it when the promotion fails, so the candidate
+// ends at a newer epoch that no majority accepted, naming itself primary
+// without serving. When the cut heals, the old primary's link is refused as
+// stale by that one replica and fences itself (PrimaryEngine::Refused); the
+// other secondary sees a member at a newer epoch and waits for its hello
+// (Elector::Consider), the candidate and the old primary skip elections
+// because their manifest names themselves; no primary ever serves again.
+// Enable it with the fix (--gtest_also_run_disabled_tests runs it now).
+TEST_F(PartitionTest, DISABLED_AFailedPromotionDuringAPartialPartitionLeavesTheVolumeServed) {
+  LocalCluster c(3, "--no-csi --io-timeout-ms 10000");
+  ASSERT_TRUE(c.ok()) << c.up_output();
+  NetworkPartition net(c);
+  if (!net.error().empty()) {
+    if (InCi()) FAIL() << net.error() << " (CI is set: the partition test may not be skipped)";
+    GTEST_SKIP() << net.error();
+  }
+  ASSERT_EQ(c.Ctl("volume create v --size 64M --replicas 3").exit_code, 0);
+  std::string primary;
+  std::vector<std::string> secondaries;
+  Roles(c, "v", &primary, &secondaries);
+  ASSERT_EQ(secondaries.size(), 2u);
+  const std::string cut_off = secondaries[0];
+  std::string out;
+  ASSERT_EQ(QemuIo(c.Export("v"), "-c 'write -P 0x11 0 1M'", &out), 0) << out;
+
+  ASSERT_TRUE(net.Cut({primary}, {cut_off}));
+  std::this_thread::sleep_for(std::chrono::seconds(3));  // its promise runs out
+  // The primary keeps its majority with the other secondary.
+  ASSERT_EQ(QemuIo(c.Export("v"), "-c 'write -P 0x12 1M 1M'", &out), 0) << out;
+  CommandResult promote = c.Ctl("promote v " + cut_off);
+  EXPECT_NE(promote.exit_code, 0) << "promoted while the other secondary hears the primary: "
+                                  << promote.output;
+  ASSERT_TRUE(net.Heal());
+
+  // Whoever is primary now, one must serve and take writes.
+  nlohmann::json v;
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        v = c.CtlJson("volume show v");
+        return v.is_object() && v.value("serving", false) && !c.Export("v").empty();
+      },
+      std::chrono::seconds(60)))
+      << "no primary serves the volume 60 s after the heal: " << v.dump(2)
+      << "\npromote said: " << promote.output;
+  const std::string uri = c.Export("v");
+  ASSERT_FALSE(uri.empty());
+  ASSERT_EQ(
+      QemuIo(uri, "-c 'read -P 0x11 0 1M' -c 'read -P 0x12 1M 1M' -c 'write -P 0x13 2M 1M'", &out),
+      0)
+      << out;
+  EXPECT_EQ(out.find("Pattern verification failed"), std::string::npos) << out;
   ExpectIdentical(c, "v");
 }
 
