@@ -102,10 +102,15 @@ bool Replica::consistent() const {
 }
 
 absl::Status Replica::StartRole() {
+  // Held until the engine has started: a hello of a newer primary that
+  // arrived in between would demote an engine not started yet.
+  std::lock_guard<std::mutex> apply(apply_mu_);
   std::shared_ptr<PrimaryEngine> engine;
   {
     MutexLock l(&mu_);
-    if (manifest_.primary_node_id != opts_.node_id || engine_) return absl::OkStatus();
+    if (manifest_.primary_node_id != opts_.node_id || !manifest_.primary_confirmed || engine_) {
+      return absl::OkStatus();
+    }
     engine = std::make_shared<PrimaryEngine>(this, opts_);
     engine_ = engine;
     consistent_ = true;
@@ -193,6 +198,7 @@ HelloReply Replica::AcceptHello(const HelloRequest& hello, uint64_t* session) {
     Manifest next = manifest_;
     next.epoch = hello.epoch;
     next.primary_node_id = hello.primary_node_id;
+    next.primary_confirmed = true;
     next.members = hello.members;
     next.size_bytes = hello.size_bytes;
     next.attributes = hello.attributes;
@@ -460,6 +466,10 @@ absl::StatusOr<AcceptEpochResult> Replica::AcceptEpoch(uint64_t epoch, const std
     Manifest next = manifest_;
     next.epoch = epoch;
     next.primary_node_id = primary;
+    // A vote, not yet a primary (unless it is the same one again).
+    if (epoch != manifest_.epoch || primary != manifest_.primary_node_id) {
+      next.primary_confirmed = false;
+    }
     if (!members.empty()) next.members = members;
     RETURN_IF_ERROR(store_->SaveManifest(next));
     manifest_ = std::move(next);
@@ -484,6 +494,7 @@ absl::Status Replica::BecomePrimary(const std::function<void(Manifest&)>& change
   RETURN_IF_ERROR(UpdateManifest([&](Manifest& m) {
     change(m);
     m.primary_node_id = opts_.node_id;
+    m.primary_confirmed = true;
     m.consistent = true;
   }));
   {

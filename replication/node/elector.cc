@@ -2,6 +2,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <algorithm>
 #include <future>
 #include <random>
 #include <vector>
@@ -88,7 +89,8 @@ void Elector::Consider(const std::shared_ptr<Replica>& replica) {
   }
   const Manifest m = replica->manifest();
   if (m.members.size() < 2 || m.FindMember(self) == nullptr) return;
-  if (m.primary_node_id == self) return;  // a primary of its own that stopped: not an election
+  // A node named primary here that runs no engine (a candidate whose
+  // promotion failed, or a primary that was fenced) takes part like the rest.
 
   std::vector<std::future<Probe>> asks;
   for (const auto& member : m.members) {
@@ -96,6 +98,7 @@ void Elector::Consider(const std::shared_ptr<Replica>& replica) {
     asks.push_back(std::async(std::launch::async, Ask, member, m.volume_id, opts_.probe_timeout));
   }
   int lost = 1;  // replicas that no longer hear the primary: this one
+  uint64_t max_epoch = m.epoch;
   bool best_consistent = replica->consistent();
   uint64_t best_seq = replica->applied_seq();
   std::string best = self;
@@ -103,26 +106,28 @@ void Elector::Consider(const std::shared_ptr<Replica>& replica) {
     Probe p = f.get();
     if (!p.answered) continue;
     const pb::ReplicaStatus& s = p.status;
-    if (s.epoch() > m.epoch) return;  // a newer primary exists: its hello comes
-    if (s.epoch() < m.epoch) continue;
+    max_epoch = std::max(max_epoch, s.epoch());
     if (s.role() == pb::ROLE_PRIMARY && s.node_id() == s.primary_node_id()) {
       if (s.serving()) {
-        if (s.node_id() != m.primary_node_id) {
+        if (s.epoch() == m.epoch && s.node_id() != m.primary_node_id) {
           // This replica voted for a candidate that lost this epoch; the
           // winner serves it (a majority accepted it), so no one else can.
           spdlog::info("volume {}: {} serves epoch {}: following it", m.volume_id, s.node_id(),
                        m.epoch);
-          absl::Status st = replica->UpdateManifest(
-              [&](Manifest& next) { next.primary_node_id = s.node_id(); });
+          absl::Status st = replica->UpdateManifest([&](Manifest& next) {
+            next.primary_node_id = s.node_id();
+            next.primary_confirmed = true;
+          });
           if (!st.ok()) spdlog::error("volume {}: {}", m.volume_id, st.message());
         }
         starting_since_.erase(m.volume_id);
-        return;  // the primary lives; its link to this replica will come back
+        return;  // a primary serves: its hello comes, or its link comes back
       }
-      // A primary that answers but does not serve yet (it restarted and its
-      // hellos are on their way) is given a few leases to gather its
-      // majority; one that is fenced, or still not serving after that,
-      // acknowledges nothing: it agrees there is none, but is no candidate.
+      // A primary that answers but does not serve yet (it restarted, or was
+      // just elected, and its hellos are on their way) is given a few leases
+      // to gather its majority; one that is fenced, or still not serving
+      // after that, acknowledges nothing: it agrees there is none, but is no
+      // candidate.
       if (!s.fenced()) {
         auto [it, fresh] = starting_since_.try_emplace(m.volume_id, Clock::now());
         if (Clock::now() - it->second < 3 * node_.options().engine.lease_duration) return;
@@ -130,6 +135,8 @@ void Elector::Consider(const std::shared_ptr<Replica>& replica) {
       ++lost;
       continue;
     }
+    // A secondary whose promise has run out, at whatever epoch (it may have
+    // voted for a candidate that never took the role), votes for the next.
     if (s.lease_remaining_ms() > 0) continue;
     ++lost;
     if (Better(s.consistent(), s.applied_seq(), s.node_id(), best_consistent, best_seq, best)) {
@@ -150,18 +157,21 @@ void Elector::Consider(const std::shared_ptr<Replica>& replica) {
 
   PromoteOptions options;
   options.planned = false;
+  // Past every epoch seen: votes for a candidate that never served do not
+  // block the next election.
+  options.min_epoch = max_epoch + 1;
   options.rpc_timeout = opts_.promote_timeout;
   options.reason = absl::StrCat("election: ", lost, " of ", m.members.size(),
                                 " replicas lost the lease of ", m.primary_node_id, " (epoch ",
                                 m.epoch, ")");
   spdlog::warn("volume {}: no primary: {}; {} runs for epoch {}", m.volume_id, options.reason,
-               self, m.epoch + 1);
+               self, options.min_epoch);
   absl::Status s = PromoteReplica(node_, m.volume_id, options);
   if (s.ok()) {
     ++won_;
   } else {
     ++failed_;
-    spdlog::warn("volume {}: election for epoch {} failed: {}", m.volume_id, m.epoch + 1,
+    spdlog::warn("volume {}: election for epoch {} failed: {}", m.volume_id, options.min_epoch,
                  s.message());
   }
 }

@@ -2,6 +2,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <algorithm>
 #include <future>
 #include <thread>
 #include <map>
@@ -172,7 +173,7 @@ absl::Status PromoteOnce(StorageNode& node, const std::string& volume_id,
   const std::string self = node.options().node_id;
   Manifest m = replica->manifest();
   if (m.primary_node_id == self && replica->IsPrimary()) return absl::OkStatus();
-  uint64_t epoch = m.epoch + 1;
+  uint64_t epoch = std::max(m.epoch + 1, options.min_epoch);
 
   std::vector<Answer> answers(m.members.size());
   for (size_t i = 0; i < m.members.size(); ++i) answers[i].member = m.members[i];

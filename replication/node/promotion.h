@@ -22,6 +22,10 @@ struct PromoteOptions {
   bool planned = true;
   // Why the role moves, kept in the manifest for `ctl volume show`.
   std::string reason = "ctl promote";
+  // The epoch to ask for at least (0: this replica's epoch + 1). An election
+  // asks past every epoch any member has seen, votes for candidates that
+  // never took the role included.
+  uint64_t min_epoch = 0;
 };
 
 absl::Status PromoteReplica(StorageNode& node, const std::string& volume_id,

@@ -29,6 +29,7 @@ std::string ManifestToJson(const Manifest& m) {
   j["checksum_resync"] = m.checksum_resync;
   j["consistent"] = m.consistent;
   j["boot_id"] = m.boot_id;
+  j["primary_confirmed"] = m.primary_confirmed;
   j["primary_since_unix_ms"] = m.primary_since_unix_ms;
   j["last_failover_unix_ms"] = m.last_failover_unix_ms;
   j["last_failover_from"] = m.last_failover_from;
@@ -63,6 +64,7 @@ absl::StatusOr<Manifest> ManifestFromJson(const std::string& text) {
     m.checksum_resync = j.value("checksum_resync", std::set<std::string>{});
     m.consistent = j.value("consistent", true);
     m.boot_id = j.value("boot_id", "");
+    m.primary_confirmed = j.value("primary_confirmed", true);
     m.primary_since_unix_ms = j.value("primary_since_unix_ms", int64_t{0});
     m.last_failover_unix_ms = j.value("last_failover_unix_ms", int64_t{0});
     m.last_failover_from = j.value("last_failover_from", "");

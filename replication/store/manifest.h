@@ -37,6 +37,11 @@ struct Manifest {
   std::set<std::string> checksum_resync;
   // False while this replica may be missing writes (until a resync finishes).
   bool consistent = true;
+  // False while `primary_node_id` is only a candidate this replica voted for
+  // (AcceptEpoch); true once that primary took the role (its hello, or this
+  // node's own promotion completed). A node starts a primary engine only for
+  // a confirmed role: a candidate whose promotion failed never serves.
+  bool primary_confirmed = true;
   std::map<std::string, std::string> attributes;
   // The boot of the machine this replica last opened on. Another one at open
   // means the machine went down since: writes it acknowledged but never

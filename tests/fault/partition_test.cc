@@ -195,17 +195,11 @@ TEST_F(PartitionTest, AnIsolatedPrimaryIsReplacedAcknowledgesNothingAndRejoinsAs
 // the primary. When the cut heals, the volume must still have a primary
 // that takes writes, and lose nothing.
 //
-// DISABLED: it fails today, and reproduces a bug (wip-partition report):
-// PromoteOnce makes the candidate accept epoch E+1 itself before it knows a
-// majority will, and keeps it when the promotion fails, so the candidate
-// ends at a newer epoch that no majority accepted, naming itself primary
-// without serving. When the cut heals, the old primary's link is refused as
-// stale by that one replica and fences itself (PrimaryEngine::Refused); the
-// other secondary sees a member at a newer epoch and waits for its hello
-// (Elector::Consider), the candidate and the old primary skip elections
-// because their manifest names themselves; no primary ever serves again.
-// Enable it with the fix (--gtest_also_run_disabled_tests runs it now).
-TEST_F(PartitionTest, DISABLED_AFailedPromotionDuringAPartialPartitionLeavesTheVolumeServed) {
+// The candidate's failed promotion leaves it at an epoch that no majority
+// accepted (a vote, not a role); the old primary fences itself on that
+// replica's refusal once the cut heals; the next election asks past every
+// epoch seen and a primary serves again.
+TEST_F(PartitionTest, AFailedPromotionDuringAPartialPartitionLeavesTheVolumeServed) {
   LocalCluster c(3, "--no-csi --io-timeout-ms 10000");
   ASSERT_TRUE(c.ok()) << c.up_output();
   NetworkPartition net(c);

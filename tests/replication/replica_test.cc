@@ -366,6 +366,32 @@ TEST_F(ReplicaTest, AcceptEpochWaitsForThePromiseToThePrimaryToRunOut) {
   EXPECT_EQ(replica_->manifest().epoch, 7u);
 }
 
+// A vote is not a role (failover.md): a node that accepted an epoch naming
+// itself, for a promotion that then failed, starts no primary engine, not
+// even after a restart; a completed promotion (BecomePrimary) does.
+TEST_F(ReplicaTest, AVoteForItselfIsNoRoleUntilThePromotionCompletes) {
+  clock_.Advance(opts_.lease_duration);
+  auto voted = replica_->AcceptEpoch(6, "node-s", {});
+  ASSERT_TRUE(voted.ok()) << voted.status();
+  EXPECT_EQ(replica_->manifest().primary_node_id, "node-s");
+  EXPECT_FALSE(replica_->manifest().primary_confirmed);
+  ASSERT_TRUE(replica_->StartRole().ok());
+  EXPECT_FALSE(replica_->IsPrimary());
+  replica_.reset();
+  auto reopened = Replica::Open(dir_.Join("vol"), opts_);
+  ASSERT_TRUE(reopened.ok()) << reopened.status();
+  replica_ = *reopened;
+  ASSERT_TRUE(replica_->StartRole().ok());
+  EXPECT_FALSE(replica_->IsPrimary());
+
+  // A hello of the primary that won confirms that one.
+  uint64_t session = 0;
+  HelloReply reply = replica_->AcceptHello(Hello(7, "node-t"), &session);
+  ASSERT_EQ(reply.status, WireStatus::kOk) << reply.message;
+  EXPECT_EQ(replica_->manifest().primary_node_id, "node-t");
+  EXPECT_TRUE(replica_->manifest().primary_confirmed);
+}
+
 TEST_F(ReplicaTest, AReopenedReplicaKeepsThePromiseItMayHaveMade) {
   clock_.Advance(opts_.lease_duration);
   EXPECT_EQ(replica_->PromiseRemaining().count(), 0);
