@@ -5,8 +5,12 @@
 namespace syncblock::repl {
 namespace {
 
-// The smallest buckets: one IO, one page. With no burst a volume still gets
-// exactly its rate, one request after another.
+// The smallest buckets: 20 ms of the limit, at least one IO or one page.
+// Without that slack every late wake-up of the dispatch thread (a busy
+// machine) would lose the tokens of its delay to a full one-IO bucket, and a
+// volume would get less than its limit; 20 ms of burst does not show in any
+// rate measured over seconds.
+constexpr double kMinBurstSeconds = 0.02;
 constexpr double kMinIoCapacity = 1;
 constexpr double kMinByteCapacity = 4096;
 
@@ -41,8 +45,9 @@ void IoLimiter::Configure(const QosSettings& settings) {
     auto now = clock_->Now();
     double iops = static_cast<double>(settings.max_iops);
     double bps = static_cast<double>(settings.max_bandwidth);
-    iops_.Configure(iops, std::max(kMinIoCapacity, iops * settings.burst_seconds), now);
-    bandwidth_.Configure(bps, std::max(kMinByteCapacity, bps * settings.burst_seconds), now);
+    const double burst = std::max(kMinBurstSeconds, settings.burst_seconds);
+    iops_.Configure(iops, std::max(kMinIoCapacity, iops * burst), now);
+    bandwidth_.Configure(bps, std::max(kMinByteCapacity, bps * burst), now);
   }
   cv_.notify_all();
 }

@@ -30,7 +30,7 @@ struct QosSettings {
   uint64_t max_iops = 0;       // 0: unlimited
   uint64_t max_bandwidth = 0;  // bytes/s; 0: unlimited
   // An idle volume may spend this many seconds' worth of its limits at
-  // once. 0: no burst beyond one request.
+  // once. 0: no burst beyond 20 ms of the limits (at least one request).
   double burst_seconds = 0;
 
   bool limited() const { return max_iops != 0 || max_bandwidth != 0; }

@@ -97,14 +97,15 @@ TEST(IoLimiterTest, WithoutLimitsEverythingGoesAtOnce) {
 TEST(IoLimiterTest, IopsLimitReleasesOneRequestPerInterval) {
   FakeClock clock;
   IoLimiter limiter(&clock, false);
-  limiter.Configure({.max_iops = 100, .max_bandwidth = 0, .burst_seconds = 0});
+  // 10 IOPS: the smallest bucket (20 ms of the limit) holds one IO.
+  limiter.Configure({.max_iops = 10, .max_bandwidth = 0, .burst_seconds = 0});
   auto dev = std::make_shared<RecordingDevice>();
   for (int i = 0; i < 5; ++i) limiter.Submit(dev, Req(IoOp::kRead, 4096, i * 4096));
-  ASSERT_EQ(dev->seen.size(), 1u);  // the bucket holds one IO
+  ASSERT_EQ(dev->seen.size(), 1u);
   EXPECT_EQ(limiter.Stats().queued, 4u);
-  EXPECT_NEAR(Ms(limiter.Pump()), 10, 1e-3);
+  EXPECT_NEAR(Ms(limiter.Pump()), 100, 1e-3);
   for (int i = 2; i <= 5; ++i) {
-    clock.Advance(milliseconds(10));
+    clock.Advance(milliseconds(100));
     limiter.Pump();
     EXPECT_EQ(dev->seen.size(), static_cast<size_t>(i));
   }
@@ -113,7 +114,7 @@ TEST(IoLimiterTest, IopsLimitReleasesOneRequestPerInterval) {
   auto stats = limiter.Stats();
   EXPECT_EQ(stats.requests, 5u);
   EXPECT_EQ(stats.delayed, 4u);
-  EXPECT_NEAR(stats.delay_seconds, 0.01 + 0.02 + 0.03 + 0.04, 1e-9);
+  EXPECT_NEAR(stats.delay_seconds, 0.1 + 0.2 + 0.3 + 0.4, 1e-9);
 }
 
 TEST(IoLimiterTest, BurstLetsAnIdleVolumeSpendSecondsOfItsLimitAtOnce) {
