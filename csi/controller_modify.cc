@@ -56,20 +56,19 @@ absl::Status ControllerService::DoModify(const ::csi::v1::ControllerModifyVolume
   for (const auto& node : plan.add) {
     auto added = cluster->AddReplica(req.volume_id(), node);
     if (!added.ok()) {
-      return FromStorage(absl::Status(added.status().code(),
-                                      absl::StrCat("adding a replica of volume ", req.volume_id(),
-                                                   " on node ", node, ": ",
-                                                   added.status().message())));
+      return FromStorage(absl::Status(
+          added.status().code(), absl::StrCat("adding a replica of volume ", req.volume_id(),
+                                              " on node ", node, ": ", added.status().message())));
     }
   }
   for (const auto& node : plan.remove) {
     auto removed = cluster->RemoveReplica(req.volume_id(), node);
     // NOT_FOUND: gone already (a retry after a partial removal).
     if (!removed.ok() && removed.status().code() != absl::StatusCode::kNotFound) {
-      return FromStorage(absl::Status(removed.status().code(),
-                                      absl::StrCat("removing the replica of volume ",
-                                                   req.volume_id(), " on node ", node, ": ",
-                                                   removed.status().message())));
+      return FromStorage(
+          absl::Status(removed.status().code(),
+                       absl::StrCat("removing the replica of volume ", req.volume_id(), " on node ",
+                                    node, ": ", removed.status().message())));
     }
   }
   return absl::OkStatus();

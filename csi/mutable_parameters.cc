@@ -24,8 +24,8 @@ absl::StatusOr<MutableParameters> ParseMutableParameters(
     if (key == kParamReplicas) {
       int n;
       if (!absl::SimpleAtoi(value, &n) || n < 1 || n > 5) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "mutable parameter replicas='", value, "': must be a number from 1 to 5"));
+        return absl::InvalidArgumentError(
+            absl::StrCat("mutable parameter replicas='", value, "': must be a number from 1 to 5"));
       }
       p.replicas = n;
     } else if (key == kParamSyncMode) {
@@ -48,9 +48,9 @@ absl::StatusOr<MutableParameters> ParseMutableParameters(
       if (!v.ok()) return v.status();
       p.burst_seconds = *v;
     } else {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "unknown mutable parameter '", key,
-          "' (mutable: replicas, maxIops, maxBandwidth, burst, syncMode)"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("unknown mutable parameter '", key,
+                       "' (mutable: replicas, maxIops, maxBandwidth, burst, syncMode)"));
     }
   }
   return p;

@@ -59,12 +59,12 @@ absl::StatusOr<ReplicaPlan> PlanGrowth(const repl::VolumeView& volume,
       }
     }
     if (best == nullptr) {
-      return absl::ResourceExhaustedError(absl::StrCat(
-          "volume ", volume.id, " has ", volume.replicas.size(), " replica(s); growing to ",
-          volume.replicas.size() + count, " needs ", count, " more storage node(s) with ",
-          volume.size_bytes, " bytes available",
-          zone_spread ? " in zones the volume does not use (zoneSpread)" : "", ", but only ",
-          plan.add.size(), " qualify"));
+      return absl::ResourceExhaustedError(
+          absl::StrCat("volume ", volume.id, " has ", volume.replicas.size(),
+                       " replica(s); growing to ", volume.replicas.size() + count, " needs ", count,
+                       " more storage node(s) with ", volume.size_bytes, " bytes available",
+                       zone_spread ? " in zones the volume does not use (zoneSpread)" : "",
+                       ", but only ", plan.add.size(), " qualify"));
     }
     plan.add.push_back(best->id);
     zone_use[best->zone]++;
@@ -83,8 +83,8 @@ absl::StatusOr<ReplicaPlan> PlanShrink(const repl::VolumeView& volume, int targe
   });
   const size_t count = volume.replicas.size() - static_cast<size_t>(target);
   if (removable.size() < count) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "volume ", volume.id, " cannot shrink to ", target, " replica(s) without its primary"));
+    return absl::FailedPreconditionError(absl::StrCat("volume ", volume.id, " cannot shrink to ",
+                                                      target, " replica(s) without its primary"));
   }
   ReplicaPlan plan;
   std::set<std::string> going;

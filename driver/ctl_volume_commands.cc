@@ -186,8 +186,8 @@ std::vector<CtlCommand> VolumeCtlCommands() {
                      "a volume's primary, epoch, NBD URI and replica states", 1, 1, Show),
       MakeCtlCommand({"volume", "list"}, "", "every volume on the storage nodes", 0, 0, List),
       MakeCtlCommand({"volume", "qos"}, "NAME [--max-iops N] [--max-bandwidth BW] [--burst S]",
-                     "set a volume's QoS limits live (the ones not given keep their value)", 1,
-                     1, Qos)
+                     "set a volume's QoS limits live (the ones not given keep their value)", 1, 1,
+                     Qos)
           .Flag("max-iops", "N", "IOs per second, reads and writes together (0: no limit)")
           .Flag("max-bandwidth", "BW", "bytes per second, e.g. 100Mi (0: no limit)")
           .Flag("burst", "S", "seconds of the limits an idle volume may spend at once"),

@@ -16,8 +16,7 @@ constexpr double kMinByteCapacity = 4096;
 
 }  // namespace
 
-IoLimiter::IoLimiter(Clock* clock, bool start_thread)
-    : clock_(clock), start_thread_(start_thread) {
+IoLimiter::IoLimiter(Clock* clock, bool start_thread) : clock_(clock), start_thread_(start_thread) {
   Configure(QosSettings{});
 }
 

@@ -31,10 +31,10 @@ namespace syncblock::repl {
 
 struct IoLimiterStats {
   QosSettings settings;
-  uint64_t requests = 0;        // passed through the limiter
-  uint64_t delayed = 0;         // of which waited for tokens
-  double delay_seconds = 0;     // total time requests waited
-  uint64_t queued = 0;          // waiting now
+  uint64_t requests = 0;     // passed through the limiter
+  uint64_t delayed = 0;      // of which waited for tokens
+  double delay_seconds = 0;  // total time requests waited
+  uint64_t queued = 0;       // waiting now
 };
 
 class IoLimiter {
@@ -77,13 +77,13 @@ class IoLimiter {
   const bool start_thread_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  QosSettings settings_;        // guarded by mu_
-  TokenBucket iops_;            // guarded by mu_
-  TokenBucket bandwidth_;       // guarded by mu_
-  std::deque<Waiting> queue_;   // guarded by mu_
-  IoLimiterStats stats_;        // guarded by mu_ (settings and queued filled on read)
-  bool stopping_ = false;       // guarded by mu_
-  std::thread thread_;          // started under mu_ with the first wait
+  QosSettings settings_;       // guarded by mu_
+  TokenBucket iops_;           // guarded by mu_
+  TokenBucket bandwidth_;      // guarded by mu_
+  std::deque<Waiting> queue_;  // guarded by mu_
+  IoLimiterStats stats_;       // guarded by mu_ (settings and queued filled on read)
+  bool stopping_ = false;      // guarded by mu_
+  std::thread thread_;         // started under mu_ with the first wait
 };
 
 // The BlockDevice an NBD connection gets: `inner` (the engine) behind the

@@ -11,9 +11,7 @@
 namespace syncblock::repl {
 namespace {
 
-bool IsUnlimited(const std::string& value) {
-  return absl::AsciiStrToLower(value) == "unlimited";
-}
+bool IsUnlimited(const std::string& value) { return absl::AsciiStrToLower(value) == "unlimited"; }
 
 absl::Status Invalid(const std::string& key, const std::string& value, const std::string& why) {
   return absl::InvalidArgumentError(absl::StrCat("parameter ", key, "='", value, "': ", why));
@@ -25,9 +23,14 @@ struct Suffix {
 };
 // Longest first, so "Mi" is not read as "M".
 constexpr Suffix kSuffixes[] = {
-    {"Ki", uint64_t{1} << 10}, {"Mi", uint64_t{1} << 20}, {"Gi", uint64_t{1} << 30},
-    {"Ti", uint64_t{1} << 40}, {"k", 1000},                {"M", 1000'000},
-    {"G", 1000'000'000},       {"T", 1000'000'000'000},
+    {"Ki", uint64_t{1} << 10},
+    {"Mi", uint64_t{1} << 20},
+    {"Gi", uint64_t{1} << 30},
+    {"Ti", uint64_t{1} << 40},
+    {"k", 1000},
+    {"M", 1000'000},
+    {"G", 1000'000'000},
+    {"T", 1000'000'000'000},
 };
 
 }  // namespace
@@ -67,8 +70,9 @@ absl::StatusOr<uint64_t> ParseQosBandwidth(const std::string& key, const std::st
   }
   n *= factor;
   if (n != 0 && n < kMinQosBandwidth) {
-    return Invalid(key, value,
-                   absl::StrCat("must be at least ", kMinQosBandwidth, " bytes/s (or 0: no limit)"));
+    return Invalid(
+        key, value,
+        absl::StrCat("must be at least ", kMinQosBandwidth, " bytes/s (or 0: no limit)"));
   }
   return n;
 }

@@ -171,8 +171,8 @@ TEST_F(CsiModifyTest, QosChangesLiveUnderIoWithoutAnIoError) {
   std::string label = "{volume=\"" + v.volume_id() + "\"} ";
   EXPECT_TRUE(absl::StrContains(metrics, "syncblock_volume_qos_max_iops" + label + "300"))
       << metrics;
-  EXPECT_TRUE(absl::StrContains(metrics,
-                                "syncblock_volume_qos_max_bandwidth_bytes" + label + "8388608"));
+  EXPECT_TRUE(
+      absl::StrContains(metrics, "syncblock_volume_qos_max_bandwidth_bytes" + label + "8388608"));
   EXPECT_TRUE(absl::StrContains(metrics, "syncblock_volume_qos_requests_total" + label));
 
   EXPECT_EQ(Unpublish(v.volume_id(), "node-1"), grpc::StatusCode::OK);
@@ -200,9 +200,9 @@ TEST_F(CsiModifyTest, ReplicasGrowWithAFullCopyAndShrinkKeepingTheData) {
       std::chrono::seconds(60)))
       << shown.dump();
   // Every replica holds the data: verify compares them.
-  auto verify = RunCommand(SyncblockBinary() + " ctl verify " + v.volume_id() +
-                               " --storage-nodes " + StorageAddresses(),
-                           std::chrono::seconds(60));
+  auto verify = RunCommand(
+      SyncblockBinary() + " ctl verify " + v.volume_id() + " --storage-nodes " + StorageAddresses(),
+      std::chrono::seconds(60));
   EXPECT_EQ(verify.exit_code, 0) << verify.output;
 
   ASSERT_TRUE(Modify(v.volume_id(), {{"replicas", "2"}}).ok());

@@ -44,8 +44,8 @@ TEST(MutableParametersTest, UnknownOrInvalidKeysAreInvalidArgumentNamingTheKey) 
   for (Case c : {Case{"replicas", "0"}, Case{"replicas", "6"}, Case{"replicas", "two"},
                  Case{"maxIops", "-5"}, Case{"maxIops", "fast"}, Case{"maxBandwidth", "100MB"},
                  Case{"maxBandwidth", "10"}, Case{"burst", "-1"}, Case{"syncMode", "async"},
-                 Case{"syncMode", "snapshot"}, Case{"syncMode", "bogus"},
-                 Case{"fsType", "xfs"}, Case{"maxiops", "5"}}) {
+                 Case{"syncMode", "snapshot"}, Case{"syncMode", "bogus"}, Case{"fsType", "xfs"},
+                 Case{"maxiops", "5"}}) {
     std::map<std::string, std::string> params = {{"burst", "1"}};
     params[c.key] = c.value;  // next to a valid key, or in its place
     auto p = ParseMutableParameters(params);
@@ -83,8 +83,7 @@ repl::VolumeView Volume(std::vector<std::pair<std::string, std::string>> replica
 
 TEST(ReplicaPlanTest, GrowsOntoUnusedZonesAndRoomyNodesFirst) {
   std::vector<repl::StorageNodeView> nodes = {Node("a", "z1"), Node("b", "z1", 900 << 20),
-                                              Node("c", "z2"), Node("d", "z3", 1),
-                                              Node("e", "z3")};
+                                              Node("c", "z2"), Node("d", "z3", 1), Node("e", "z3")};
   nodes[4].reachable = false;
   auto plan = PlanReplicaChange(Volume({{"a", "in_sync"}}), nodes, 3, false);
   ASSERT_TRUE(plan.ok()) << plan.status();
@@ -101,8 +100,8 @@ TEST(ReplicaPlanTest, GrowsOntoUnusedZonesAndRoomyNodesFirst) {
 
 TEST(ReplicaPlanTest, ShrinksWorstFirstAndKeepsAMajorityInSync) {
   std::vector<repl::StorageNodeView> nodes;
-  auto plan = PlanReplicaChange(
-      Volume({{"a", "in_sync"}, {"b", "in_sync"}, {"c", "offline"}}), nodes, 2, false);
+  auto plan = PlanReplicaChange(Volume({{"a", "in_sync"}, {"b", "in_sync"}, {"c", "offline"}}),
+                                nodes, 2, false);
   ASSERT_TRUE(plan.ok()) << plan.status();
   EXPECT_EQ(plan->remove, (std::vector<std::string>{"c"}));
   // 3 -> 1: the primary stays, alone in sync: a majority of one.
@@ -111,8 +110,8 @@ TEST(ReplicaPlanTest, ShrinksWorstFirstAndKeepsAMajorityInSync) {
   ASSERT_TRUE(one.ok());
   EXPECT_EQ(one->remove, (std::vector<std::string>{"c", "b"}));
   // 3 -> 2 with two lagging replicas: one would stay behind, no majority.
-  auto lagging = PlanReplicaChange(
-      Volume({{"a", "in_sync"}, {"b", "resyncing"}, {"c", "offline"}}), nodes, 2, false);
+  auto lagging = PlanReplicaChange(Volume({{"a", "in_sync"}, {"b", "resyncing"}, {"c", "offline"}}),
+                                   nodes, 2, false);
   EXPECT_EQ(lagging.status().code(), absl::StatusCode::kUnavailable) << lagging.status();
 }
 
