@@ -9,6 +9,7 @@
 #include "absl/strings/str_join.h"
 #include "csi/controller_service.h"
 #include "csi/csi_constants.h"
+#include "csi/mutable_parameters.h"
 #include "csi/publications.h"
 #include "csi/snapshot_view_csi.h"
 #include "csi/status_mapping.h"
@@ -148,12 +149,15 @@ absl::Status ControllerService::DoCreate(const ::csi::v1::CreateVolumeRequest& r
                                          ::csi::v1::CreateVolumeResponse* resp) {
   RETURN_IF_ERROR(ValidateVolumeName(req.name()));
   RETURN_IF_ERROR(ValidateCapabilities(req.volume_capabilities()));
-  if (!req.mutable_parameters().empty()) {
-    return absl::InvalidArgumentError("mutable_parameters are not supported (no MODIFY_VOLUME)");
-  }
   std::map<std::string, std::string> raw(req.parameters().begin(), req.parameters().end());
   ASSIGN_OR_RETURN(VolumeParameters params,
                    ParseVolumeParameters(raw, MountFsType(req.volume_capabilities())));
+  // Checked as ControllerModifyVolume checks them; they take precedence over
+  // the parameters (the spec's rule).
+  std::map<std::string, std::string> raw_mutable(req.mutable_parameters().begin(),
+                                                 req.mutable_parameters().end());
+  ASSIGN_OR_RETURN(MutableParameters mutable_params, ParseMutableParameters(raw_mutable));
+  if (mutable_params.replicas) params.replicas = *mutable_params.replicas;
   ASSIGN_OR_RETURN(int64_t size, ResolveCapacity(req.capacity_range().required_bytes(),
                                                  req.capacity_range().limit_bytes()));
   const bool clone = req.has_volume_content_source();
@@ -246,6 +250,7 @@ absl::Status ControllerService::DoCreate(const ::csi::v1::CreateVolumeRequest& r
       spec.source_volume_id = req.volume_content_source().volume().volume_id();
     }
   }
+  for (const auto& [key, value] : mutable_params.QosAttributes()) spec.attributes[key] = value;
   auto volume_zones = ZonesOfNodes(*nodes, node_ids);
   if (!volume_zones.empty()) spec.attributes[kAttrZones] = absl::StrJoin(volume_zones, ",");
 

@@ -10,10 +10,12 @@
 #include "csi/controller_service.h"
 #include "csi/csi_constants.h"
 #include "csi/list_token.h"
+#include "csi/mutable_parameters.h"
 #include "csi/status_mapping.h"
 #include "csi/volume_capabilities.h"
 #include "csi/volume_parameters.h"
 #include "csi/volume_view_csi.h"
+#include "replication/qos/qos_settings.h"
 #include "replication/util/status_macros.h"
 
 namespace syncblock::csi {
@@ -77,10 +79,35 @@ absl::Status ControllerService::DoValidate(const ::csi::v1::ValidateVolumeCapabi
       }
     }
   }
+  if (!req.mutable_parameters().empty()) {
+    std::map<std::string, std::string> raw(req.mutable_parameters().begin(),
+                                           req.mutable_parameters().end());
+    auto mutable_params = ParseMutableParameters(raw);
+    if (!mutable_params.ok()) {
+      resp->set_message(std::string(mutable_params.status().message()));
+      return absl::OkStatus();
+    }
+    // What the volume has now (they change through ControllerModifyVolume).
+    if (mutable_params->replicas &&
+        *mutable_params->replicas != static_cast<int>(view->replicas.size())) {
+      resp->set_message(absl::StrCat("mutable parameter replicas=", *mutable_params->replicas,
+                                     " does not match the volume's ", view->replicas.size()));
+      return absl::OkStatus();
+    }
+    auto qos = repl::QosFromAttributes(view->attributes);
+    auto wanted = repl::QosFromAttributes(mutable_params->QosAttributes());
+    if ((mutable_params->max_iops && wanted.max_iops != qos.max_iops) ||
+        (mutable_params->max_bandwidth && wanted.max_bandwidth != qos.max_bandwidth) ||
+        (mutable_params->burst_seconds && wanted.burst_seconds != qos.burst_seconds)) {
+      resp->set_message("mutable QoS parameters do not match the volume's");
+      return absl::OkStatus();
+    }
+  }
   auto* confirmed = resp->mutable_confirmed();
   *confirmed->mutable_volume_capabilities() = req.volume_capabilities();
   *confirmed->mutable_volume_context() = req.volume_context();
   *confirmed->mutable_parameters() = req.parameters();
+  *confirmed->mutable_mutable_parameters() = req.mutable_parameters();
   return absl::OkStatus();
 }
 

@@ -1,6 +1,7 @@
 // ControllerService: construction, the gRPC entry points and capabilities.
 // The operations live in controller_create.cc, controller_publish.cc,
-// controller_queries.cc, controller_snapshots.cc and controller_expand.cc.
+// controller_queries.cc, controller_snapshots.cc, controller_expand.cc and
+// controller_modify.cc.
 #include "csi/controller_service.h"
 
 #include <string>
@@ -101,7 +102,8 @@ grpc::Status ControllerService::ControllerGetCapabilities(
                     ControllerServiceCapability::RPC::CREATE_DELETE_SNAPSHOT,
                     ControllerServiceCapability::RPC::LIST_SNAPSHOTS,
                     ControllerServiceCapability::RPC::CLONE_VOLUME,
-                    ControllerServiceCapability::RPC::EXPAND_VOLUME}) {
+                    ControllerServiceCapability::RPC::EXPAND_VOLUME,
+                    ControllerServiceCapability::RPC::MODIFY_VOLUME}) {
     response->add_capabilities()->mutable_rpc()->set_type(type);
   }
   return grpc::Status::OK;
@@ -129,6 +131,12 @@ grpc::Status ControllerService::ControllerExpandVolume(
     grpc::ServerContext*, const ::csi::v1::ControllerExpandVolumeRequest* request,
     ::csi::v1::ControllerExpandVolumeResponse* response) {
   return ToGrpcStatus(DoExpand(*request, response));
+}
+
+grpc::Status ControllerService::ControllerModifyVolume(
+    grpc::ServerContext*, const ::csi::v1::ControllerModifyVolumeRequest* request,
+    ::csi::v1::ControllerModifyVolumeResponse*) {
+  return ToGrpcStatus(DoModify(*request));
 }
 
 }  // namespace syncblock::csi

@@ -5,9 +5,10 @@
 // no state: the CSI name, parameters, zones, content source and publications
 // of each volume live in the volume's attributes on the storage nodes (keys in
 // csi/csi_constants.h), and snapshots are named after their CSI name
-// (csi/doc/controller.md). ControllerModifyVolume is UNIMPLEMENTED (the base
-// class' default) and not advertised. A volume is answered by CreateVolume
-// only once its primary serves (volume_ready.h).
+// (csi/doc/controller.md). ControllerModifyVolume (MODIFY_VOLUME) changes the
+// mutable parameters (mutable_parameters.h: replicas, QoS) of a volume in
+// use. A volume is answered by CreateVolume only once its primary serves
+// (volume_ready.h).
 //
 // Each RPC first checks its arguments and answers with the spec's code
 // (behaviour modelled on csi-driver-host-path's controllerserver.go). One
@@ -72,6 +73,9 @@ class ControllerService final : public ::csi::v1::Controller::Service {
   grpc::Status ControllerExpandVolume(grpc::ServerContext* context,
                                       const ::csi::v1::ControllerExpandVolumeRequest* request,
                                       ::csi::v1::ControllerExpandVolumeResponse* response) override;
+  grpc::Status ControllerModifyVolume(grpc::ServerContext* context,
+                                      const ::csi::v1::ControllerModifyVolumeRequest* request,
+                                      ::csi::v1::ControllerModifyVolumeResponse* response) override;
 
  private:
   // `deadline`: when the CO stops waiting (volume_ready.h, CallDeadline).
@@ -96,6 +100,7 @@ class ControllerService final : public ::csi::v1::Controller::Service {
                                ::csi::v1::ListSnapshotsResponse* resp);
   absl::Status DoExpand(const ::csi::v1::ControllerExpandVolumeRequest& req,
                         ::csi::v1::ControllerExpandVolumeResponse* resp);
+  absl::Status DoModify(const ::csi::v1::ControllerModifyVolumeRequest& req);
 
   absl::StatusOr<std::shared_ptr<repl::StorageCluster>> Cluster();
   // After GetVolume said NOT_FOUND: OK only when every storage node answered,

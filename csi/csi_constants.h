@@ -30,6 +30,11 @@ inline constexpr char kParamSyncMode[] = "syncMode";
 inline constexpr char kParamFsType[] = "fsType";
 inline constexpr char kParamDataLocality[] = "dataLocality";
 inline constexpr char kParamZoneSpread[] = "zoneSpread";
+// Mutable parameters (CreateVolume.mutable_parameters, ControllerModifyVolume,
+// a VolumeAttributesClass): replicas and syncMode above, and QoS.
+inline constexpr char kParamMaxIops[] = "maxIops";
+inline constexpr char kParamMaxBandwidth[] = "maxBandwidth";
+inline constexpr char kParamBurst[] = "burst";
 // Keys the sidecars add (PVC name, namespace, ...): accepted and ignored.
 inline constexpr char kSidecarParamPrefix[] = "csi.storage.k8s.io/";
 

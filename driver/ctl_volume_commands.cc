@@ -1,5 +1,6 @@
-// `syncblock ctl volume create|delete|show|list|expand` and `ctl export`.
+// `syncblock ctl volume create|delete|show|list|expand|qos` and `ctl export`.
 #include <chrono>
+#include <map>
 #include <ostream>
 #include <thread>
 
@@ -9,6 +10,7 @@
 #include "driver/ctl_follow.h"
 #include "driver/output_json.h"
 #include "driver/output_text.h"
+#include "replication/qos/qos_settings.h"
 #include "replication/util/status_macros.h"
 
 namespace syncblock::driver {
@@ -106,6 +108,37 @@ absl::Status Expand(CtlContext& ctx, const std::vector<std::string>& args) {
   return absl::OkStatus();
 }
 
+// Sets the QoS limits given (the others keep their value), as
+// ControllerModifyVolume does; the primary enforces them at once.
+absl::Status Qos(CtlContext& ctx, const std::vector<std::string>& args) {
+  const Flags& f = ctx.flags();
+  std::map<std::string, std::string> set;
+  if (f.Has("max-iops")) {
+    auto v = repl::ParseQosIops("--max-iops", f.Get("max-iops"));
+    if (!v.ok()) return UsageError(v.status().message());
+    set[repl::kAttrQosMaxIops] = absl::StrCat(*v);
+  }
+  if (f.Has("max-bandwidth")) {
+    auto v = repl::ParseQosBandwidth("--max-bandwidth", f.Get("max-bandwidth"));
+    if (!v.ok()) return UsageError(v.status().message());
+    set[repl::kAttrQosMaxBandwidth] = absl::StrCat(*v);
+  }
+  if (f.Has("burst")) {
+    auto v = repl::ParseQosBurst("--burst", f.Get("burst"));
+    if (!v.ok()) return UsageError(v.status().message());
+    set[repl::kAttrQosBurst] = repl::FormatBurst(*v);
+  }
+  ASSIGN_OR_RETURN(auto* cluster, ctx.Cluster());
+  repl::VolumeView view;
+  if (set.empty()) {
+    ASSIGN_OR_RETURN(view, cluster->GetVolume(args[0]));
+  } else {
+    ASSIGN_OR_RETURN(view, cluster->SetAttributes(args[0], set, {}));
+  }
+  PrintVolume(ctx, view);
+  return absl::OkStatus();
+}
+
 absl::Status Export(CtlContext& ctx, const std::vector<std::string>& args) {
   ASSIGN_OR_RETURN(auto* cluster, ctx.Cluster());
   ASSIGN_OR_RETURN(auto view, cluster->GetVolume(args[0]));
@@ -152,6 +185,12 @@ std::vector<CtlCommand> VolumeCtlCommands() {
       MakeCtlCommand({"volume", "show"}, "NAME",
                      "a volume's primary, epoch, NBD URI and replica states", 1, 1, Show),
       MakeCtlCommand({"volume", "list"}, "", "every volume on the storage nodes", 0, 0, List),
+      MakeCtlCommand({"volume", "qos"}, "NAME [--max-iops N] [--max-bandwidth BW] [--burst S]",
+                     "set a volume's QoS limits live (the ones not given keep their value)", 1, 1,
+                     Qos)
+          .Flag("max-iops", "N", "IOs per second, reads and writes together (0: no limit)")
+          .Flag("max-bandwidth", "BW", "bytes per second, e.g. 100Mi (0: no limit)")
+          .Flag("burst", "S", "seconds of the limits an idle volume may spend at once"),
       MakeCtlCommand({"export"}, "VOLUME", "print the NBD URI of the volume's primary (one line)",
                      1, 1, Export),
   };

@@ -1,5 +1,7 @@
 #include "driver/output_json.h"
 
+#include "replication/qos/qos_settings.h"
+
 namespace syncblock::driver {
 
 using nlohmann::json;
@@ -35,7 +37,11 @@ json VolumeToJson(const repl::VolumeView& v) {
                           {"eta_seconds", r.eta_seconds},
                           {"full", r.full_copy}}}});
   }
-  return {{"id", v.id},           {"size_bytes", v.size_bytes}, {"epoch", v.epoch},
+  repl::QosSettings q = repl::QosFromAttributes(v.attributes);
+  json qos = {{"max_iops", q.max_iops},
+              {"max_bandwidth_bytes_per_second", q.max_bandwidth},
+              {"burst_seconds", q.burst_seconds}};
+  return {{"id", v.id},           {"size_bytes", v.size_bytes}, {"epoch", v.epoch}, {"qos", qos},
           {"primary", v.primary}, {"nbd_uri", v.nbd_uri},       {"attributes", v.attributes},
           {"serving", v.serving}, {"lease_remaining_ms", v.lease_remaining_ms},
           {"primary_since_unix_ms", v.primary_since_unix_ms},

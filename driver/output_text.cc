@@ -10,6 +10,7 @@
 #include "driver/flags.h"
 #include "driver/human_format.h"
 #include "driver/output_table.h"
+#include "replication/qos/qos_settings.h"
 
 namespace syncblock::driver {
 
@@ -77,6 +78,12 @@ std::string RenderVolume(const repl::VolumeView& v, const TermStyle& style) {
   absl::StrAppend(&out, "NBD:      ", v.nbd_uri.empty() ? "(no primary serving)" : v.nbd_uri, "\n");
   absl::StrAppend(&out, "State:    ", Paint(style, StateColor(Health(v)), Health(v)), " (",
                   InSync(v), "/", v.replicas.size(), " replicas in sync)\n");
+  if (v.attributes.count(repl::kAttrQosMaxIops) || v.attributes.count(repl::kAttrQosMaxBandwidth)) {
+    repl::QosSettings q = repl::QosFromAttributes(v.attributes);
+    absl::StrAppend(&out, "QoS:      ", repl::DescribeIops(q.max_iops), ", ",
+                    repl::DescribeBandwidth(q.max_bandwidth), ", burst ",
+                    repl::FormatBurst(q.burst_seconds), " s (enforced by the primary)\n");
+  }
   if (!v.attributes.empty()) {
     std::vector<std::string> attrs;
     for (const auto& [k, val] : v.attributes) attrs.push_back(absl::StrCat(k, "=", val));

@@ -194,6 +194,7 @@ grpc::Status ControlService::SetAttributes(Ctx*, const pb::SetAttributesRequest*
   });
   if (!s.ok()) return ToGrpcStatus(s);
   engine->ManifestChanged();
+  node_->qos().Configure(req->volume_id(), replica->manifest().attributes);
   FillStatus(*node_, *replica, resp);
   return grpc::Status::OK;
 }

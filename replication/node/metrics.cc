@@ -12,6 +12,43 @@ void Family(std::string& out, const char* name, const char* type, const char* he
   absl::StrAppend(&out, "# HELP ", name, " ", help, "\n# TYPE ", name, " ", type, "\n");
 }
 
+// The QoS limits of the volumes this node serves and what they held back.
+void AppendQosMetrics(std::string& out, StorageNode& node) {
+  std::string iops, bandwidth, burst, requests, delayed, delay, queued;
+  for (const auto& [id, s] : node.qos().Stats()) {
+    auto replica = node.FindReplica(id);
+    if (!replica || !replica->engine()) continue;  // served elsewhere now
+    std::string v = absl::StrCat("{volume=\"", id, "\"} ");
+    absl::StrAppend(&iops, "syncblock_volume_qos_max_iops", v, s.settings.max_iops, "\n");
+    absl::StrAppend(&bandwidth, "syncblock_volume_qos_max_bandwidth_bytes", v,
+                    s.settings.max_bandwidth, "\n");
+    absl::StrAppend(&burst, "syncblock_volume_qos_burst_seconds", v, s.settings.burst_seconds,
+                    "\n");
+    absl::StrAppend(&requests, "syncblock_volume_qos_requests_total", v, s.requests, "\n");
+    absl::StrAppend(&delayed, "syncblock_volume_qos_delayed_total", v, s.delayed, "\n");
+    absl::StrAppend(&delay, "syncblock_volume_qos_delay_seconds_total", v, s.delay_seconds, "\n");
+    absl::StrAppend(&queued, "syncblock_volume_qos_queued_requests", v, s.queued, "\n");
+  }
+  auto section = [&](const char* name, const char* type, const char* help, const std::string& body) {
+    Family(out, name, type, help);
+    out += body;
+  };
+  section("syncblock_volume_qos_max_iops", "gauge",
+          "The volume's IOPS limit on its primary's NBD export (0: none).", iops);
+  section("syncblock_volume_qos_max_bandwidth_bytes", "gauge",
+          "The volume's bandwidth limit in bytes per second (0: none).", bandwidth);
+  section("syncblock_volume_qos_burst_seconds", "gauge",
+          "Seconds of its limits an idle volume may spend at once.", burst);
+  section("syncblock_volume_qos_requests_total", "counter",
+          "NBD requests that passed the volume's limiter.", requests);
+  section("syncblock_volume_qos_delayed_total", "counter",
+          "Requests the limiter held back to keep the volume within its limits.", delayed);
+  section("syncblock_volume_qos_delay_seconds_total", "counter",
+          "Total time requests waited in the limiter.", delay);
+  section("syncblock_volume_qos_queued_requests", "gauge", "Requests waiting in the limiter now.",
+          queued);
+}
+
 }  // namespace
 
 std::string RenderNodeMetrics(StorageNode& node, const Elector* elector) {
@@ -124,6 +161,7 @@ std::string RenderNodeMetrics(StorageNode& node, const Elector* elector) {
           "Bytes of a snapshot copied so far to a replica that missed it.", snap_copied);
   section("syncblock_snapshot_copy_bytes_total", "gauge",
           "Bytes of the snapshot being copied to a replica that missed it.", snap_total);
+  AppendQosMetrics(out, node);
   return out;
 }
 

@@ -1,6 +1,7 @@
 // The storage node's /metrics page (Prometheus text format): NBD IO counters
 // and write latency per export, and per volume the role, epoch, each replica's
-// state, replication lag and resync progress, the lease and failovers.
+// state, replication lag and resync progress, the lease and failovers, and
+// the QoS limits with what they held back.
 // Thread-safe.
 #pragma once
 

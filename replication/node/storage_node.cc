@@ -19,13 +19,18 @@
 namespace syncblock::repl {
 namespace {
 
-// NBD exports are the volumes this node is primary of.
+// NBD exports are the volumes this node is primary of, each behind its QoS
+// limiter (set from the manifest here, so a new primary enforces the limits).
 class NodeExports : public ExportProvider {
  public:
   explicit NodeExports(StorageNode* node) : node_(node) {}
   std::shared_ptr<BlockDevice> Open(const std::string& name) override {
     auto r = node_->FindReplica(name);
-    return r ? r->engine() : nullptr;
+    if (!r) return nullptr;
+    std::shared_ptr<BlockDevice> engine = r->engine();
+    if (!engine) return nullptr;
+    auto limiter = node_->qos().Configure(name, r->manifest().attributes);
+    return std::make_shared<ThrottledDevice>(std::move(engine), std::move(limiter));
   }
   std::vector<std::string> List() override {
     std::vector<std::string> out;
@@ -402,6 +407,7 @@ absl::Status StorageNode::DeleteReplica(const std::string& volume_id) {
     std::ofstream(TombstonePath(volume_id)) << "deleted\n";
   }
   replica->Shutdown();
+  qos_.Forget(volume_id);
   std::string dir = replica->store().dir();
   replica.reset();
   RETURN_IF_ERROR(ReplicaStore::Destroy(dir));

@@ -18,6 +18,7 @@
 #include "replication/engine/replica.h"
 #include "replication/engine/replication_server.h"
 #include "replication/nbd/nbd_server.h"
+#include "replication/qos/qos_registry.h"
 #include "replication/util/socket.h"
 
 namespace syncblock::repl {
@@ -62,6 +63,8 @@ class StorageNode : public ReplicaRegistry {
   NodeCapacity Capacity() const;
   std::string NbdUri(const std::string& volume_id) const;
   NbdServer& nbd() { return *nbd_; }
+  // The QoS limiters of the volumes this node serves (qos_registry.h).
+  QosRegistry& qos() { return qos_; }
   const ReplicationServer& replication() const { return *replication_; }
 
   // Creates this node's replica. The same manifest again returns the existing
@@ -107,6 +110,7 @@ class StorageNode : public ReplicaRegistry {
   absl::Status LoadReplicas();
 
   StorageNodeOptions opts_;
+  QosRegistry qos_;  // before nbd_: connections hold its limiters
   std::shared_ptr<ExportProvider> exports_;
   std::unique_ptr<NbdServer> nbd_;
   std::unique_ptr<ReplicationServer> replication_;

@@ -243,14 +243,25 @@ for path in sorted(glob.glob(os.path.join(chart, "examples", "*.yaml"))):
             sets = spec.get("claimPropertySets", [])
             if doc["metadata"]["name"] != block or {"accessModes": ["ReadWriteMany"], "volumeMode": "Block"} not in sets:
                 errors.append(f"{path}: StorageProfile is not RWX Block for {block}")
+        if doc["kind"] == "VolumeAttributesClass":
+            params = doc.get("parameters", {})
+            if doc.get("driverName") != "csi.syncblock.dev":
+                errors.append(f"{path}: VolumeAttributesClass for driver {doc.get('driverName')}")
+            unknown = set(params) - {"replicas", "maxIops", "maxBandwidth", "burst", "syncMode"}
+            if unknown:
+                errors.append(f"{path}: parameters ControllerModifyVolume refuses: {sorted(unknown)}")
+            if "volumeModification.enabled=true" not in text:
+                errors.append(f"{path}: not marked as needing volumeModification")
         if doc["kind"] == "PersistentVolumeClaim" and spec.get("volumeMode") == "Block":
             if spec.get("accessModes") != ["ReadWriteMany"] or spec.get("storageClassName") != block:
                 errors.append(f"{path}: block PVC is not RWX on {block}")
 want = {"PersistentVolumeClaim", "Pod", "VolumeSnapshot", "VirtualMachine",
-        "VirtualMachineInstanceMigration", "StorageProfile"}
+        "VirtualMachineInstanceMigration", "StorageProfile", "VolumeAttributesClass"}
 missing = want - set(kinds)
 if missing:
     errors.append(f"no example of {sorted(missing)}")
+if sum(1 for k in kinds if k == "VolumeAttributesClass") < 2:
+    errors.append("expected gold and silver VolumeAttributesClasses")
 if sum(1 for k in kinds if k == "PersistentVolumeClaim") < 4:
     errors.append("expected PVCs: filesystem, block RWX, restore, clone")
 if errors:

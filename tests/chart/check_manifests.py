@@ -61,6 +61,9 @@ RESIZER_RULES = {
     ("", "persistentvolumeclaims/status"): {"patch"},
     ("", "events"): {"list", "watch", "create", "update", "patch"},
 }
+# With volumeModification on: both read VolumeAttributesClasses.
+VAC_RESIZER_RULES = {("storage.k8s.io", "volumeattributesclasses"): {"get", "list", "watch"}}
+VAC_PROVISIONER_RULES = {("storage.k8s.io", "volumeattributesclasses"): {"get"}}
 LEADER_ELECTION_RULES = {
     ("coordination.k8s.io", "leases"): {"get", "watch", "list", "delete", "update", "create"},
 }
@@ -74,7 +77,7 @@ SCENARIOS = {
         "image": "ghcr.io/syncblock/syncblock:0.1.0",
         "sidecar_registry": REGISTRY,
         "storage_nodes": "dns:t-syncblock-storage.syncblock.svc.cluster.local:7400",
-        "snapshots": True, "expansion": True, "capacity": True,
+        "snapshots": True, "expansion": True, "capacity": True, "modify": False,
         "snapshot_class": {"name": "syncblock-snapshot", "deletionPolicy": "Delete",
                            "default": False},
         "service_monitor": False, "dashboard": False, "pdb": True,
@@ -109,7 +112,7 @@ SCENARIOS = {
 SCENARIOS["all-on"] = dict(
     SCENARIOS["defaults"],
     snapshots=True, expansion=True, service_monitor=True, dashboard=True,
-    pdb_min_available=4,
+    pdb_min_available=4, modify=True,
     controller_replicas=3, log_level="debug",
     controller_extra=["--extra-one", "--extra-two=2"], attach="fuse",
     storage_extra=["--extra-three"],
@@ -338,7 +341,8 @@ def check_controller(c):
          node_name.get("valueFrom", {}).get("fieldRef", {}).get("fieldPath"), "spec.nodeName")
     sidecar_args = {
         "csi-provisioner": ["--csi-address=/csi/csi.sock", "--v=2", "--leader-election",
-                            "--feature-gates=Topology=true"]
+                            "--feature-gates=Topology=true"
+                            + (",VolumeAttributesClass=true" if s["modify"] else "")]
         + (["--enable-capacity", "--capacity-ownerref-level=2"] if s["capacity"] else [])
         + ["--extra-create-metadata", "--default-fstype=ext4", "--timeout=60s"],
         "csi-attacher": ["--csi-address=/csi/csi.sock", "--v=2", "--leader-election",
@@ -346,7 +350,8 @@ def check_controller(c):
         "csi-snapshotter": ["--csi-address=/csi/csi.sock", "--v=2", "--leader-election",
                             "--extra-create-metadata", "--timeout=60s"],
         "csi-resizer": ["--csi-address=/csi/csi.sock", "--v=2", "--leader-election",
-                        "--handle-volume-inuse-error=false", "--timeout=60s"],
+                        "--handle-volume-inuse-error=false", "--timeout=60s"]
+        + (["--feature-gates=VolumeAttributesClass=true"] if s["modify"] else []),
         "liveness-probe": ["--csi-address=/csi/csi.sock",
                            f"--health-port={s['controller_health_port']}"],
     }
@@ -542,13 +547,15 @@ def check_service_and_pdb(c, storage):
 def check_rbac(c):
     s = c.s
     want_cluster = {
-        c.name("external-provisioner"): PROVISIONER_RULES,
+        c.name("external-provisioner"):
+            {**PROVISIONER_RULES, **(VAC_PROVISIONER_RULES if s["modify"] else {})},
         c.name("external-attacher"): ATTACHER_RULES,
     }
     if s["snapshots"]:
         want_cluster[c.name("external-snapshotter")] = SNAPSHOTTER_RULES
     if s["expansion"]:
-        want_cluster[c.name("external-resizer")] = RESIZER_RULES
+        want_cluster[c.name("external-resizer")] = {
+            **RESIZER_RULES, **(VAC_RESIZER_RULES if s["modify"] else {})}
     want_ns = {c.name("leader-election"): LEADER_ELECTION_RULES}
     if s["capacity"]:
         want_ns[c.name("external-provisioner-capacity")] = PROVISIONER_CAPACITY_RULES

@@ -21,12 +21,8 @@ TEST_F(CsiControllerTest, ControllerCapabilitiesAreExactlyTheImplementedOnes) {
                            T::PUBLISH_READONLY, T::LIST_VOLUMES, T::GET_CAPACITY,
                            T::LIST_VOLUMES_PUBLISHED_NODES, T::GET_VOLUME, T::VOLUME_CONDITION,
                            T::SINGLE_NODE_MULTI_WRITER, T::CREATE_DELETE_SNAPSHOT,
-                           T::LIST_SNAPSHOTS, T::CLONE_VOLUME, T::EXPAND_VOLUME}));
-}
-
-TEST_F(CsiControllerTest, UnimplementedRpcsSayUnimplemented) {
-  EXPECT_EQ(Code(&Controller::Stub::ControllerModifyVolume, ControllerModifyVolumeRequest()),
-            grpc::StatusCode::UNIMPLEMENTED);
+                           T::LIST_SNAPSHOTS, T::CLONE_VOLUME, T::EXPAND_VOLUME,
+                           T::MODIFY_VOLUME}));
 }
 
 TEST_F(CsiControllerTest, CreateVolumeRejectsInvalidRequests) {
