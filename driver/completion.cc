@@ -20,8 +20,9 @@ namespace {
 constexpr char kTopLevel[] = "ctl local storage csi completion version help";
 constexpr char kLocalVerbs[] = "up down kill start status";
 const std::set<std::string> kLocalFlags = {
-    "--dir",    "--nodes",       "--zones",       "--resync-rate", "--io-timeout-ms", "--log-level",
-    "--lease-ms", "--no-csi", "--require-csi", "--csi-node-id", "--timeout",     "--purge",         "--output"};
+    "--dir",       "--nodes",    "--zones",  "--resync-rate", "--io-timeout-ms",
+    "--log-level", "--lease-ms", "--no-csi", "--require-csi", "--csi-node-id",
+    "--timeout",   "--purge",    "--output"};
 const std::set<std::string> kGlobalCtlFlags = {"--storage-nodes", "--cluster", "--output",
                                                "--timeout-ms", "--help"};
 // Flags whose value is a directory.

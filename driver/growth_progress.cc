@@ -96,8 +96,8 @@ std::string RenderGrowthPlain(const std::string& path, const Growth& g) {
                         " in ", FormatDuration(g.elapsed_s), "\n");
   }
   return absl::StrCat("growing ", path, ": ", absl::StrFormat("%.0f%%", 100 * GrowthFraction(g)),
-                      ", ", FormatSize(g.now), " of ", FormatSize(g.to), ", ",
-                      FormatRate(Rate(g)), ", ", FormatDuration(g.elapsed_s), " so far\n");
+                      ", ", FormatSize(g.now), " of ", FormatSize(g.to), ", ", FormatRate(Rate(g)),
+                      ", ", FormatDuration(g.elapsed_s), " so far\n");
 }
 
 }  // namespace syncblock::driver

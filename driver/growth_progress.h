@@ -16,11 +16,11 @@
 namespace syncblock::driver {
 
 struct Growth {
-  uint64_t from = 0;       // the size measured before the node grew it
-  uint64_t now = 0;        // the size measured last
-  uint64_t to = 0;         // the capacity asked for
-  double elapsed_s = 0;    // since the node was asked
-  bool done = false;       // the node answered
+  uint64_t from = 0;     // the size measured before the node grew it
+  uint64_t now = 0;      // the size measured last
+  uint64_t to = 0;       // the capacity asked for
+  double elapsed_s = 0;  // since the node was asked
+  bool done = false;     // the node answered
 };
 
 // The size the kernel gives `path` now: a block device's bytes, or a mounted

@@ -79,11 +79,10 @@ int RunStorage(int argc, char** argv) {
     std::fputs(kUsage, stdout);
     return 0;
   }
-  absl::Status known =
-      flags->CheckKnown({"node-id", "data-dir", "listen", "replication-listen", "nbd-listen",
-                         "metrics-listen", "advertise-host", "zone", "io-timeout-ms", "resync-rate",
-                         "peer-queue", "peer-stall-ms", "lease-ms", "no-failover",
-                         "nbd-max-connections", "log-level"});
+  absl::Status known = flags->CheckKnown(
+      {"node-id", "data-dir", "listen", "replication-listen", "nbd-listen", "metrics-listen",
+       "advertise-host", "zone", "io-timeout-ms", "resync-rate", "peer-queue", "peer-stall-ms",
+       "lease-ms", "no-failover", "nbd-max-connections", "log-level"});
   if (!known.ok()) return Fail(known);
   if (!flags->Has("node-id") || !flags->Has("data-dir")) {
     std::fputs(kUsage, stderr);
@@ -102,9 +101,9 @@ int RunStorage(int argc, char** argv) {
   auto lease = flags->GetInt("lease-ms", 2000);
   auto nbd_max = flags->GetInt(
       "nbd-max-connections", static_cast<int64_t>(repl::NbdServerOptions::kDefaultMaxConnections));
-  for (const absl::Status& s :
-       {repl_listen.status(), nbd_listen.status(), metrics_listen.status(), io_timeout.status(),
-        rate.status(), peer_queue.status(), peer_stall.status(), lease.status(), nbd_max.status()}) {
+  for (const absl::Status& s : {repl_listen.status(), nbd_listen.status(), metrics_listen.status(),
+                                io_timeout.status(), rate.status(), peer_queue.status(),
+                                peer_stall.status(), lease.status(), nbd_max.status()}) {
     if (!s.ok()) return Fail(s);
   }
   if (*nbd_max <= 0) {

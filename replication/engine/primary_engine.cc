@@ -367,18 +367,20 @@ void PrimaryEngine::HousekeepingLoop() {
     bool renew = false;
     {
       MutexLock l(&mu_);
-      changed_.WaitWithTimeout(&mu_, absl::Milliseconds(
-                                         std::min<int64_t>(100, lease_interval.count())));
+      changed_.WaitWithTimeout(&mu_,
+                               absl::Milliseconds(std::min<int64_t>(100, lease_interval.count())));
       if (stopping_) return;
       auto now = clock_->Now();
       while (!held_.empty() && held_.front().second <= now) {
         held_.front().first->status = absl::UnavailableError(
             active_ ? absl::StrCat("volume ", manifest_.volume_id, ": no majority of ",
-                                   manifest_.members.size(), " replicas renewed the lease of "
+                                   manifest_.members.size(),
+                                   " replicas renewed the lease of "
                                    "this primary within ",
                                    opts_.io_timeout.count(), " ms")
                     : absl::StrCat("volume ", manifest_.volume_id, ": no majority of ",
-                                   manifest_.members.size(), " replicas accepted this primary "
+                                   manifest_.members.size(),
+                                   " replicas accepted this primary "
                                    "within ",
                                    opts_.io_timeout.count(), " ms"));
         done.push_back(std::move(held_.front().first));
@@ -416,9 +418,7 @@ void PrimaryEngine::HousekeepingLoop() {
   }
 }
 
-bool PrimaryEngine::ServingLocked() const {
-  return active_ && lease_.Valid(clock_->Now());
-}
+bool PrimaryEngine::ServingLocked() const { return active_ && lease_.Valid(clock_->Now()); }
 
 void PrimaryEngine::ReleaseHeld() {
   std::deque<std::pair<std::shared_ptr<IoRequest>, Clock::time_point>> go;

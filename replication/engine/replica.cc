@@ -458,10 +458,10 @@ absl::StatusOr<AcceptEpochResult> Replica::AcceptEpoch(uint64_t epoch, const std
     const std::chrono::milliseconds promised = promise_.Remaining(clock_->Now());
     if (!engine_ && primary != manifest_.primary_node_id && !primary_released &&
         promised.count() > 0) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "volume ", id_, " on ", opts_.node_id, " heard its primary ",
-          manifest_.primary_node_id, " less than a lease ago (", promised.count(),
-          " ms of the lease left); epoch ", epoch, " for ", primary, " refused"));
+      return absl::FailedPreconditionError(
+          absl::StrCat("volume ", id_, " on ", opts_.node_id, " heard its primary ",
+                       manifest_.primary_node_id, " less than a lease ago (", promised.count(),
+                       " ms of the lease left); epoch ", epoch, " for ", primary, " refused"));
     }
     Manifest next = manifest_;
     next.epoch = epoch;

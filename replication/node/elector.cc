@@ -147,9 +147,10 @@ void Elector::Consider(const std::shared_ptr<Replica>& replica) {
   }
   if (lost < m.Quorum()) return;
   if (!best_consistent) {
-    spdlog::warn("volume {}: the primary {} is gone but no replica that lost it is complete; "
-                 "waiting",
-                 m.volume_id, m.primary_node_id);
+    spdlog::warn(
+        "volume {}: the primary {} is gone but no replica that lost it is complete; "
+        "waiting",
+        m.volume_id, m.primary_node_id);
     return;
   }
   if (best != self) return;  // that one elects itself
@@ -161,11 +162,11 @@ void Elector::Consider(const std::shared_ptr<Replica>& replica) {
   // block the next election.
   options.min_epoch = max_epoch + 1;
   options.rpc_timeout = opts_.promote_timeout;
-  options.reason = absl::StrCat("election: ", lost, " of ", m.members.size(),
-                                " replicas lost the lease of ", m.primary_node_id, " (epoch ",
-                                m.epoch, ")");
-  spdlog::warn("volume {}: no primary: {}; {} runs for epoch {}", m.volume_id, options.reason,
-               self, options.min_epoch);
+  options.reason =
+      absl::StrCat("election: ", lost, " of ", m.members.size(), " replicas lost the lease of ",
+                   m.primary_node_id, " (epoch ", m.epoch, ")");
+  spdlog::warn("volume {}: no primary: {}; {} runs for epoch {}", m.volume_id, options.reason, self,
+               options.min_epoch);
   absl::Status s = PromoteReplica(node_, m.volume_id, options);
   if (s.ok()) {
     ++won_;

@@ -29,7 +29,8 @@ void AppendQosMetrics(std::string& out, StorageNode& node) {
     absl::StrAppend(&delay, "syncblock_volume_qos_delay_seconds_total", v, s.delay_seconds, "\n");
     absl::StrAppend(&queued, "syncblock_volume_qos_queued_requests", v, s.queued, "\n");
   }
-  auto section = [&](const char* name, const char* type, const char* help, const std::string& body) {
+  auto section = [&](const char* name, const char* type, const char* help,
+                     const std::string& body) {
     Family(out, name, type, help);
     out += body;
   };
@@ -56,11 +57,12 @@ std::string RenderNodeMetrics(StorageNode& node, const Elector* elector) {
   const std::string self = node.options().node_id;
   NodeCapacity cap = node.Capacity();
   Family(out, "syncblock_node_capacity_bytes", "gauge", "Size of the data directory's filesystem.");
-  absl::StrAppend(&out, "syncblock_node_capacity_bytes{node=\"", self, "\"} ", cap.capacity_bytes, "\n");
+  absl::StrAppend(&out, "syncblock_node_capacity_bytes{node=\"", self, "\"} ", cap.capacity_bytes,
+                  "\n");
   Family(out, "syncblock_node_available_bytes", "gauge",
          "Space free for new volumes (less what sparse replicas may claim).");
-  absl::StrAppend(&out, "syncblock_node_available_bytes{node=\"", self, "\"} ",
-                  cap.available_bytes, "\n");
+  absl::StrAppend(&out, "syncblock_node_available_bytes{node=\"", self, "\"} ", cap.available_bytes,
+                  "\n");
   Family(out, "syncblock_replication_frames_rejected_total", "counter",
          "Replication frames refused as malformed or corrupt.");
   absl::StrAppend(&out, "syncblock_replication_frames_rejected_total{node=\"", self, "\"} ",
@@ -68,8 +70,7 @@ std::string RenderNodeMetrics(StorageNode& node, const Elector* elector) {
   if (elector != nullptr) {
     Family(out, "syncblock_failovers_total", "counter",
            "Volumes this node became primary of by election (automatic failover).");
-    absl::StrAppend(&out, "syncblock_failovers_total{node=\"", self, "\"} ", elector->won(),
-                    "\n");
+    absl::StrAppend(&out, "syncblock_failovers_total{node=\"", self, "\"} ", elector->won(), "\n");
     Family(out, "syncblock_elections_failed_total", "counter",
            "Elections this node ran that no majority accepted.");
     absl::StrAppend(&out, "syncblock_elections_failed_total{node=\"", self, "\"} ",
@@ -97,8 +98,8 @@ std::string RenderNodeMetrics(StorageNode& node, const Elector* elector) {
       ready += sv.ready ? 1 : 0;
       for (const auto& mv : sv.members) {
         if (mv.state != SnapshotCopyState::kCopying) continue;
-        std::string l = absl::StrCat(v, ",replica=\"", mv.node_id, "\",snapshot=\"",
-                                     sv.record.name, "\"");
+        std::string l =
+            absl::StrCat(v, ",replica=\"", mv.node_id, "\",snapshot=\"", sv.record.name, "\"");
         absl::StrAppend(&snap_copied, "syncblock_snapshot_copy_bytes_copied{", l, "} ",
                         mv.bytes_copied, "\n");
         absl::StrAppend(&snap_total, "syncblock_snapshot_copy_bytes_total{", l, "} ",
@@ -114,14 +115,15 @@ std::string RenderNodeMetrics(StorageNode& node, const Elector* elector) {
                     "\n");
     for (const auto& p : view.peers) {
       std::string l = absl::StrCat(v, ",replica=\"", p.node_id, "\"");
-      for (PeerState s : {PeerState::kInSync, PeerState::kOffline, PeerState::kResyncing,
-                          PeerState::kFailed}) {
+      for (PeerState s :
+           {PeerState::kInSync, PeerState::kOffline, PeerState::kResyncing, PeerState::kFailed}) {
         absl::StrAppend(&state, "syncblock_replica_state{", l, ",state=\"", PeerStateName(s),
                         "\"} ", p.state == s ? 1 : 0, "\n");
       }
       absl::StrAppend(&lag, "syncblock_replication_lag_frames{", l, "} ", p.unacked, "\n");
       absl::StrAppend(&dirty, "syncblock_replica_dirty_bytes{", l, "} ", p.dirty_bytes, "\n");
-      absl::StrAppend(&copied, "syncblock_resync_bytes_copied{", l, "} ", p.resync.bytes_copied, "\n");
+      absl::StrAppend(&copied, "syncblock_resync_bytes_copied{", l, "} ", p.resync.bytes_copied,
+                      "\n");
       absl::StrAppend(&total, "syncblock_resync_bytes_total{", l, "} ", p.resync.bytes_total, "\n");
       double progress = p.resync.bytes_total
                             ? static_cast<double>(p.resync.bytes_copied) / p.resync.bytes_total
@@ -132,11 +134,13 @@ std::string RenderNodeMetrics(StorageNode& node, const Elector* elector) {
                       "\n");
     }
   }
-  auto section = [&](const char* name, const char* type, const char* help, const std::string& body) {
+  auto section = [&](const char* name, const char* type, const char* help,
+                     const std::string& body) {
     Family(out, name, type, help);
     out += body;
   };
-  section("syncblock_volume_primary", "gauge", "1 when this node serves the volume as primary.", role);
+  section("syncblock_volume_primary", "gauge", "1 when this node serves the volume as primary.",
+          role);
   section("syncblock_volume_epoch", "gauge", "The volume's epoch as this replica knows it.", epoch);
   section("syncblock_volume_lease_remaining_seconds", "gauge",
           "On the primary: the lease a majority granted it (0: IO waits; +Inf: one replica). On "

@@ -4,8 +4,8 @@
 
 #include <algorithm>
 #include <future>
-#include <thread>
 #include <map>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -42,8 +42,8 @@ struct Answer {
 };
 
 absl::StatusOr<AcceptEpochResult> AskRemote(const MemberInfo& member, const Manifest& m,
-                                            uint64_t epoch, const std::string& self,
-                                            bool released, std::chrono::milliseconds timeout) {
+                                            uint64_t epoch, const std::string& self, bool released,
+                                            std::chrono::milliseconds timeout) {
   pb::AcceptEpochRequest req;
   req.set_volume_id(m.volume_id);
   req.set_epoch(epoch);
@@ -72,7 +72,8 @@ absl::StatusOr<AcceptEpochResult> AskRemote(const MemberInfo& member, const Mani
 }
 
 // Copies into `replica` every region whose checksum differs from `source`'s.
-absl::Status CatchUp(Replica& replica, const MemberInfo& source, std::chrono::milliseconds timeout) {
+absl::Status CatchUp(Replica& replica, const MemberInfo& source,
+                     std::chrono::milliseconds timeout) {
   Manifest m = replica.manifest();
   auto stub = Stub(source.control_address);
   pb::RegionChecksumsRequest req;
@@ -100,8 +101,8 @@ absl::Status CatchUp(Replica& replica, const MemberInfo& source, std::chrono::mi
       pb::ReadRegionResponse data;
       grpc::ClientContext ctx;
       SetDeadline(ctx, timeout);
-      RETURN_IF_ERROR(FromGrpcStatus(stub->ReadRegion(&ctx, rr, &data),
-                                     "ReadRegion on " + source.node_id));
+      RETURN_IF_ERROR(
+          FromGrpcStatus(stub->ReadRegion(&ctx, rr, &data), "ReadRegion on " + source.node_id));
       RETURN_IF_ERROR(replica.store().Write(at, data.data().data(), data.data().size()));
       copied += data.data().size();
     }
@@ -188,9 +189,10 @@ absl::Status PromoteOnce(StorageNode& node, const std::string& volume_id,
     a.result = AskRemote(a.member, m, epoch, self, false, timeout);
     released = a.result.ok();
     if (!released) {
-      spdlog::warn("volume {}: the primary {} did not step down ({}); the others decide by their "
-                   "lease",
-                   volume_id, a.member.node_id, a.result.status().message());
+      spdlog::warn(
+          "volume {}: the primary {} did not step down ({}); the others decide by their "
+          "lease",
+          volume_id, a.member.node_id, a.result.status().message());
     }
   }
   std::vector<std::future<void>> asks;
@@ -203,10 +205,10 @@ absl::Status PromoteOnce(StorageNode& node, const std::string& volume_id,
       a.result = replica->AcceptEpoch(epoch, self, m.members, released);
       continue;
     }
-    asks.push_back(std::async(std::launch::async, [&answers, &m, &self, i, epoch, released,
-                                                   timeout] {
-      answers[i].result = AskRemote(answers[i].member, m, epoch, self, released, timeout);
-    }));
+    asks.push_back(
+        std::async(std::launch::async, [&answers, &m, &self, i, epoch, released, timeout] {
+          answers[i].result = AskRemote(answers[i].member, m, epoch, self, released, timeout);
+        }));
   }
   for (auto& f : asks) f.wait();
 
@@ -230,18 +232,18 @@ absl::Status PromoteOnce(StorageNode& node, const std::string& volume_id,
     }
   }
   if (accepted < m.Quorum()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "volume ", volume_id, ": only ", accepted, " of ", m.members.size(),
-        " replicas accepted epoch ", epoch, " (", m.Quorum(), " needed): ",
-        absl::StrJoin(refusals, "; ")));
+    return absl::FailedPreconditionError(
+        absl::StrCat("volume ", volume_id, ": only ", accepted, " of ", m.members.size(),
+                     " replicas accepted epoch ", epoch, " (", m.Quorum(),
+                     " needed): ", absl::StrJoin(refusals, "; ")));
   }
   if (!source || !mine) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "volume ", volume_id, ": no replica that accepted epoch ", epoch,
-        " is known to be complete; wait for the resync to finish"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("volume ", volume_id, ": no replica that accepted epoch ", epoch,
+                     " is known to be complete; wait for the resync to finish"));
   }
-  if (source != mine && (source->result->applied_seq != mine->result->applied_seq ||
-                         !mine->result->consistent)) {
+  if (source != mine &&
+      (source->result->applied_seq != mine->result->applied_seq || !mine->result->consistent)) {
     RETURN_IF_ERROR(CatchUp(*replica, source->member, timeout));
   }
   RETURN_IF_ERROR(SeedSnapshotRegistry(*replica, answers, self, epoch, timeout));

@@ -2,10 +2,10 @@
 // healthy with every replica in sync and a primary serving; "failing over"
 // while the primary named by the replicas does not serve (it died and the
 // replicas have not elected the next yet); each replica not in sync named.
-#include "csi/volume_view_csi.h"
-
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+
+#include "csi/volume_view_csi.h"
 
 namespace syncblock::csi {
 namespace {

@@ -178,10 +178,12 @@ TEST(CtlTerminalTest, ExpandShowsTheFilesystemGrowingOnOneLine) {
       },
       std::chrono::seconds(120)))
       << screen;
-  std::cout << "--- the screen after `csi expand --path` (tmux capture-pane):\n" << screen << "---\n";
+  std::cout << "--- the screen after `csi expand --path` (tmux capture-pane):\n"
+            << screen << "---\n";
   EXPECT_THAT(screen, HasSubstr("EXITED=0"));
   EXPECT_THAT(screen, HasSubstr("and on the node at " + target));
-  const std::regex done(R"(growing( \S+)? +\[=+\] +100%  [0-9.]+ [KMG]?i?B / 1\.5 GiB  [0-9.]+ [KMG]?i?B/s  done in )");
+  const std::regex done(
+      R"(growing( \S+)? +\[=+\] +100%  [0-9.]+ [KMG]?i?B / 1\.5 GiB  [0-9.]+ [KMG]?i?B/s  done in )");
   EXPECT_TRUE(std::regex_search(screen, done)) << screen;
   // One line redrawn in place, however many times it was drawn.
   const std::string history = tmux.Capture("grow", true);
