@@ -79,12 +79,9 @@ cleanup() {
   fi
   exit "$rc"
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-mkdir -p "$work/bin"
-cp "$syncblock_src" "$work/bin/syncblock"
-sb="$work/bin/syncblock"
+# shellcheck source=tests/bench/lib.sh
+source "$here/lib.sh"
+bench_setup
 ctl() { "$sb" ctl --cluster "$work/cluster" "$@"; }
 
 echo "bench: load average $(cut -d' ' -f1-3 /proc/loadavg), $(nproc) cores" >&2

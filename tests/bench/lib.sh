@@ -2,6 +2,19 @@
 # Expects $work (a temp dir), $sb (the syncblock binary), $volume_size, and
 # the variables nbdkit_pid and cluster_up that the caller's cleanup reads.
 
+# Runs the caller's `cleanup` on exit, and on INT and TERM too, and copies
+# $syncblock_src to $work/bin/syncblock, the name `local down` recognises its
+# processes by, so that a rebuild during a run changes nothing measured; sets
+# $sb.
+bench_setup() {
+  trap cleanup EXIT
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
+  mkdir -p "$work/bin"
+  cp "$syncblock_src" "$work/bin/syncblock"
+  sb="$work/bin/syncblock"
+}
+
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }

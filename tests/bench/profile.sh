@@ -49,14 +49,9 @@ cleanup() {
   if [[ "${PROFILE_KEEP:-0}" == 1 ]]; then echo "profile: kept $work" >&2; else rm -rf "$work"; fi
   exit "$rc"
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-# The copy keeps the name "syncblock": `local down` recognises its processes by it.
-mkdir -p "$work/bin"
-cp "$syncblock_src" "$work/bin/syncblock"
-sb="$work/bin/syncblock"
+# shellcheck source=tests/bench/lib.sh
+source "$here/lib.sh"
+bench_setup
 ctl() { "$sb" ctl --cluster "$cluster" "$@"; }
 
 json_field() {  # json_field EXPR: evaluates EXPR on the JSON document `d` read from stdin

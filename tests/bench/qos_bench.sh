@@ -40,16 +40,9 @@ cleanup() {
   if [[ "${BENCH_KEEP:-0}" == 1 ]]; then echo "bench: kept $work" >&2; else rm -rf "$work"; fi
   exit "$rc"
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-# The copy must keep the name "syncblock": `local down` recognises its processes by it.
-mkdir -p "$work/bin"
-cp "$syncblock_src" "$work/bin/syncblock"
-sb="$work/bin/syncblock"
 # shellcheck source=tests/bench/lib.sh
 source "$repo/tests/bench/lib.sh"
+bench_setup
 
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg), $(nproc) cores"
 start_cluster

@@ -39,13 +39,9 @@ cleanup() {
   if [[ "${BENCH_KEEP:-0}" == 1 ]]; then echo "bench: kept $work" >&2; else rm -rf "$work"; fi
   exit "$rc"
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-mkdir -p "$work/bin"
-cp "$syncblock_src" "$work/bin/syncblock"
-sb="$work/bin/syncblock"
+# shellcheck source=tests/bench/lib.sh
 source "$here/lib.sh"
+bench_setup
 
 start_cluster
 make_volume bench 3 bench_uri

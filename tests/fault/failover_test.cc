@@ -34,21 +34,6 @@ class FailoverTest : public FaultTestBase {
            ctl + " export v 2>/dev/null); done; echo $i >> " + acked + "; done";
   }
 
-  static void ExpectAcknowledgedBlocks(const std::string& uri, const std::string& acked) {
-    std::set<int> indexes;
-    std::ifstream in(acked);
-    for (int i; in >> i;) indexes.insert(i);
-    ASSERT_FALSE(indexes.empty());
-    std::string reads;
-    for (int i : indexes) {
-      reads +=
-          " -c 'read -P " + std::to_string(i % 250 + 1) + " " + std::to_string(i * 65536) + " 64k'";
-    }
-    std::string out;
-    EXPECT_EQ(QemuIo(uri, reads, &out), 0) << out;
-    EXPECT_EQ(out.find("Pattern verification failed"), std::string::npos) << out;
-  }
-
   static int Pid(const LocalCluster& c, const std::string& node) {
     nlohmann::json j = nlohmann::json::parse(ReadFile(c.dir() + "/cluster.json"), nullptr, false);
     for (const auto& s : j["storage"]) {

@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -36,6 +38,23 @@ class FaultTestBase : public ::testing::Test {
     for (const auto& r : v["replicas"]) {
       if (r["node"] != *primary) secondaries->push_back(r["node"].get<std::string>());
     }
+  }
+
+  // Every 64 KiB block whose index is a line of the file `acked` holds
+  // pattern index % 250 + 1: what a writer wrote there and saw acknowledged.
+  static void ExpectAcknowledgedBlocks(const std::string& uri, const std::string& acked) {
+    std::set<int> indexes;
+    std::ifstream in(acked);
+    for (int i; in >> i;) indexes.insert(i);
+    ASSERT_FALSE(indexes.empty());
+    std::string reads;
+    for (int i : indexes) {
+      reads += " -c 'read -P " + std::to_string(i % 250 + 1) + " " + std::to_string(i * 65536) +
+               " 64k'";
+    }
+    std::string out;
+    EXPECT_EQ(QemuIo(uri, reads, &out), 0) << out;
+    EXPECT_EQ(out.find("Pattern verification failed"), std::string::npos) << out;
   }
 
   static void ExpectIdentical(const LocalCluster& c, const std::string& volume) {
