@@ -355,6 +355,10 @@ WireStatus Replica::Apply(uint64_t session, const FrameHeader& h, std::string_vi
     case FrameType::kFlush: {
       absl::Status s = ApplyData(h, payload);
       if (!s.ok()) {
+        // A hole in what it applied: no source for a promotion until a
+        // resync fills it, whatever later frames it applies.
+        MutexLock l(&mu_);
+        consistent_ = false;
         *error = std::string(s.message());
         return StatusToWireStatus(s);
       }
@@ -438,7 +442,7 @@ WireStatus Replica::Apply(uint64_t session, const FrameHeader& h, std::string_vi
 
 absl::StatusOr<AcceptEpochResult> Replica::AcceptEpoch(uint64_t epoch, const std::string& primary,
                                                        const std::vector<MemberInfo>& members,
-                                                       bool primary_released) {
+                                                       const ReleasedPrimary& released) {
   std::lock_guard<std::mutex> apply(apply_mu_);
   AcceptEpochResult result;
   std::shared_ptr<PrimaryEngine> old_engine;
@@ -456,6 +460,9 @@ absl::StatusOr<AcceptEpochResult> Replica::AcceptEpoch(uint64_t epoch, const std
     // primary may still acknowledge, so no other may be elected. The primary
     // itself is not bound by its replicas' promises: it steps down.
     const std::chrono::milliseconds promised = promise_.Remaining(clock_->Now());
+    const bool primary_released = !released.node_id.empty() &&
+                                  released.node_id == manifest_.primary_node_id &&
+                                  released.epoch == manifest_.epoch;
     if (!engine_ && primary != manifest_.primary_node_id && !primary_released &&
         promised.count() > 0) {
       return absl::FailedPreconditionError(
@@ -490,18 +497,44 @@ absl::StatusOr<AcceptEpochResult> Replica::AcceptEpoch(uint64_t epoch, const std
   return result;
 }
 
-absl::Status Replica::BecomePrimary(const std::function<void(Manifest&)>& change) {
-  RETURN_IF_ERROR(UpdateManifest([&](Manifest& m) {
-    change(m);
-    m.primary_node_id = opts_.node_id;
-    m.primary_confirmed = true;
-    m.consistent = true;
-  }));
+absl::Status Replica::CandidateOfLocked(uint64_t epoch) const {
+  if (manifest_.epoch == epoch && manifest_.primary_node_id == opts_.node_id &&
+      !manifest_.primary_confirmed) {
+    return absl::OkStatus();
+  }
+  return absl::FailedPreconditionError(absl::StrCat(
+      "volume ", id_, ": the promotion of ", opts_.node_id, " at epoch ", epoch,
+      " was overtaken (this replica is at epoch ", manifest_.epoch, " with primary ",
+      manifest_.primary_node_id, manifest_.primary_confirmed ? "" : ", not confirmed", ")"));
+}
+
+absl::Status Replica::WriteAsCandidate(uint64_t epoch, uint64_t offset, std::string_view data) {
+  std::lock_guard<std::mutex> apply(apply_mu_);
   {
     MutexLock l(&mu_);
+    RETURN_IF_ERROR(CandidateOfLocked(epoch));
+  }
+  return store_->Write(offset, data.data(), data.size());
+}
+
+absl::Status Replica::BecomePrimary(uint64_t epoch, const std::function<void(Manifest&)>& change) {
+  {
+    std::lock_guard<std::mutex> apply(apply_mu_);
+    MutexLock l(&mu_);
+    RETURN_IF_ERROR(CandidateOfLocked(epoch));
+    Manifest next = manifest_;
+    change(next);
+    next.epoch = epoch;
+    next.primary_node_id = opts_.node_id;
+    next.primary_confirmed = true;
+    next.consistent = true;
+    RETURN_IF_ERROR(store_->SaveManifest(next));
+    manifest_ = std::move(next);
     ++session_;
     consistent_ = true;
   }
+  // A vote or hello that comes now changes the manifest: StartRole then
+  // finds the role gone and starts nothing.
   return StartRole();
 }
 

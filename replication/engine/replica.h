@@ -62,6 +62,14 @@ struct EngineOptions {
   std::function<void(const std::string& volume_id, bool primary)> on_role_change;
 };
 
+// The primary of `epoch` stepped down for a planned move (it accepted the
+// new epoch first): replicas that promise that very primary at that epoch
+// need not wait for the promise to run out.
+struct ReleasedPrimary {
+  std::string node_id;
+  uint64_t epoch = 0;
+};
+
 struct AcceptEpochResult {
   uint64_t previous_epoch = 0;
   uint64_t applied_seq = 0;
@@ -115,16 +123,22 @@ class Replica {
   // --- promotion and election ---
   // FAILED_PRECONDITION when this replica already has `epoch` or newer (unless
   // it is the same primary again), or when it still promises its current
-  // primary the lease and `primary_released` does not say that primary
-  // stepped down (accepted the new epoch) first.
+  // primary the lease and `released` does not name that very primary, at its
+  // epoch, as having stepped down (accepted the new epoch) first.
   absl::StatusOr<AcceptEpochResult> AcceptEpoch(uint64_t epoch, const std::string& primary,
                                                 const std::vector<MemberInfo>& members,
-                                                bool primary_released = false);
+                                                const ReleasedPrimary& released = {});
   // What is left of this replica's promise to its primary (zero: it may help
   // elect another).
   std::chrono::milliseconds PromiseRemaining() const;
-  // Takes the primary role at the manifest's (already accepted) epoch.
-  absl::Status BecomePrimary(const std::function<void(Manifest&)>& change);
+  // Takes the primary role at `epoch`, which this replica accepted for
+  // itself: FAILED_PRECONDITION when anything came since (a vote for another
+  // candidate, a newer primary's hello), so an overtaken promotion never
+  // takes the role, nor moves the manifest back to an older epoch.
+  absl::Status BecomePrimary(uint64_t epoch, const std::function<void(Manifest&)>& change);
+  // A promotion's catch-up write, under the same condition as BecomePrimary:
+  // an overtaken promotion writes nothing over what a newer primary wrote.
+  absl::Status WriteAsCandidate(uint64_t epoch, uint64_t offset, std::string_view data);
 
  private:
   Replica(std::unique_ptr<ReplicaStore> store, Manifest m, const EngineOptions& opts);
@@ -132,6 +146,8 @@ class Replica {
   // mu_) and returns the regions it had writes in flight in.
   static std::vector<uint64_t> Demote(std::shared_ptr<PrimaryEngine> engine);
   absl::Status ApplyData(const FrameHeader& h, std::string_view payload);
+  // OK while this replica is the unconfirmed candidate of `epoch`.
+  absl::Status CandidateOfLocked(uint64_t epoch) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // kSnapshot, kSnapshotData, kSnapshotDone and kSnapshotDelete frames.
   absl::Status ApplySnapshot(const FrameHeader& h, std::string_view payload);
   // At a hello: drops the snapshots the primary no longer lists and

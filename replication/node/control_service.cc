@@ -55,7 +55,8 @@ void FillStatus(StorageNode& node, Replica& replica, pb::ReplicaStatus* out) {
   bool claims_primary = m.primary_node_id == node.options().node_id;
   auto engine = replica.engine();
   out->set_role(claims_primary ? pb::ROLE_PRIMARY : pb::ROLE_SECONDARY);
-  out->set_fenced(claims_primary && !engine);
+  // A candidate whose promotion is under way (not confirmed) is not fenced.
+  out->set_fenced(claims_primary && !engine && m.primary_confirmed);
   out->set_primary_since_unix_ms(m.primary_since_unix_ms);
   out->set_last_failover_unix_ms(m.last_failover_unix_ms);
   out->set_last_failover_from(m.last_failover_from);
@@ -208,8 +209,8 @@ grpc::Status ControlService::AcceptEpoch(Ctx*, const pb::AcceptEpochRequest* req
   if (!r.ok()) return ToGrpcStatus(r.status());
   std::vector<MemberInfo> members;
   for (const auto& mem : req->members()) members.push_back(FromProto(mem));
-  auto result =
-      (*r)->AcceptEpoch(req->epoch(), req->primary_node_id(), members, req->primary_released());
+  ReleasedPrimary released{req->released_primary(), req->released_epoch()};
+  auto result = (*r)->AcceptEpoch(req->epoch(), req->primary_node_id(), members, released);
   if (!result.ok()) return ToGrpcStatus(result.status());
   resp->set_previous_epoch(result->previous_epoch);
   resp->set_applied_seq(result->applied_seq);

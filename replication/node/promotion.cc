@@ -42,13 +42,15 @@ struct Answer {
 };
 
 absl::StatusOr<AcceptEpochResult> AskRemote(const MemberInfo& member, const Manifest& m,
-                                            uint64_t epoch, const std::string& self, bool released,
+                                            uint64_t epoch, const std::string& self,
+                                            const ReleasedPrimary& released,
                                             std::chrono::milliseconds timeout) {
   pb::AcceptEpochRequest req;
   req.set_volume_id(m.volume_id);
   req.set_epoch(epoch);
   req.set_primary_node_id(self);
-  req.set_primary_released(released);
+  req.set_released_primary(released.node_id);
+  req.set_released_epoch(released.epoch);
   for (const auto& mem : m.members) {
     auto* out = req.add_members();
     out->set_node_id(mem.node_id);
@@ -72,7 +74,7 @@ absl::StatusOr<AcceptEpochResult> AskRemote(const MemberInfo& member, const Mani
 }
 
 // Copies into `replica` every region whose checksum differs from `source`'s.
-absl::Status CatchUp(Replica& replica, const MemberInfo& source,
+absl::Status CatchUp(Replica& replica, uint64_t epoch, const MemberInfo& source,
                      std::chrono::milliseconds timeout) {
   Manifest m = replica.manifest();
   auto stub = Stub(source.control_address);
@@ -103,7 +105,7 @@ absl::Status CatchUp(Replica& replica, const MemberInfo& source,
       SetDeadline(ctx, timeout);
       RETURN_IF_ERROR(
           FromGrpcStatus(stub->ReadRegion(&ctx, rr, &data), "ReadRegion on " + source.node_id));
-      RETURN_IF_ERROR(replica.store().Write(at, data.data().data(), data.data().size()));
+      RETURN_IF_ERROR(replica.WriteAsCandidate(epoch, at, data.data()));
       copied += data.data().size();
     }
   }
@@ -181,14 +183,16 @@ absl::Status PromoteOnce(StorageNode& node, const std::string& volume_id,
   // A planned move asks the primary first: once it has accepted the new
   // epoch it acknowledges nothing more, so its replicas' promises to it no
   // longer matter (failover.md).
-  bool released = false;
+  ReleasedPrimary released;
   for (auto& a : answers) {
     if (!options.planned || a.member.node_id != m.primary_node_id || a.member.node_id == self) {
       continue;
     }
-    a.result = AskRemote(a.member, m, epoch, self, false, timeout);
-    released = a.result.ok();
-    if (!released) {
+    a.result = AskRemote(a.member, m, epoch, self, {}, timeout);
+    // Only a primary that held the role counts: a candidate that never
+    // took it releases no one's promise.
+    if (a.result.ok() && m.primary_confirmed) released = {m.primary_node_id, m.epoch};
+    if (!a.result.ok()) {
       spdlog::warn(
           "volume {}: the primary {} did not step down ({}); the others decide by their "
           "lease",
@@ -206,7 +210,7 @@ absl::Status PromoteOnce(StorageNode& node, const std::string& volume_id,
       continue;
     }
     asks.push_back(
-        std::async(std::launch::async, [&answers, &m, &self, i, epoch, released, timeout] {
+        std::async(std::launch::async, [&answers, &m, &self, &released, i, epoch, timeout] {
           answers[i].result = AskRemote(answers[i].member, m, epoch, self, released, timeout);
         }));
   }
@@ -244,13 +248,15 @@ absl::Status PromoteOnce(StorageNode& node, const std::string& volume_id,
   }
   if (source != mine &&
       (source->result->applied_seq != mine->result->applied_seq || !mine->result->consistent)) {
-    RETURN_IF_ERROR(CatchUp(*replica, source->member, timeout));
+    RETURN_IF_ERROR(CatchUp(*replica, epoch, source->member, timeout));
   }
   RETURN_IF_ERROR(SeedSnapshotRegistry(*replica, answers, self, epoch, timeout));
   uint64_t reference = source->result->applied_seq;
+  // The new primary's sequence numbers start past every write a majority
+  // holds, whatever its wall clock says: elections compare them.
+  replica->NoteApplied(reference);
   const int64_t now_ms = absl::ToUnixMillis(absl::Now());
-  RETURN_IF_ERROR(replica->BecomePrimary([&](Manifest& next) {
-    next.epoch = epoch;
+  RETURN_IF_ERROR(replica->BecomePrimary(epoch, [&](Manifest& next) {
     next.primary_since_unix_ms = now_ms;
     next.last_failover_unix_ms = now_ms;
     next.last_failover_from = m.primary_node_id;

@@ -351,8 +351,14 @@ TEST_F(ReplicaTest, AcceptEpochWaitsForThePromiseToThePrimaryToRunOut) {
   // The frame of the refused epoch's old primary still applies: nothing moved.
   EXPECT_EQ(Apply(s, Frame(FrameType::kWrite, 5, 8, 0, 1), "a"), WireStatus::kOk);
 
-  // A planned move: the primary stepped down first.
-  auto released = replica_->AcceptEpoch(6, "node-t", {}, /*primary_released=*/true);
+  // A release by anyone but the primary this replica promises, or of
+  // another epoch, releases nothing.
+  EXPECT_EQ(replica_->AcceptEpoch(6, "node-t", {}, ReleasedPrimary{"node-u", 5}).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(replica_->AcceptEpoch(6, "node-t", {}, ReleasedPrimary{"node-p", 4}).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  // A planned move: that primary stepped down first.
+  auto released = replica_->AcceptEpoch(6, "node-t", {}, ReleasedPrimary{"node-p", 5});
   ASSERT_TRUE(released.ok()) << released.status();
   EXPECT_EQ(replica_->manifest().primary_node_id, "node-t");
 
@@ -383,13 +389,22 @@ TEST_F(ReplicaTest, AVoteForItselfIsNoRoleUntilThePromotionCompletes) {
   replica_ = *reopened;
   ASSERT_TRUE(replica_->StartRole().ok());
   EXPECT_FALSE(replica_->IsPrimary());
+  // Its own promotion may still copy what it lacks.
+  EXPECT_TRUE(replica_->WriteAsCandidate(6, 0, "x").ok());
 
-  // A hello of the primary that won confirms that one.
+  // A hello of a primary elected past it confirms that one; the overtaken
+  // promotion can neither write nor take the role, nor move the epoch back.
   uint64_t session = 0;
   HelloReply reply = replica_->AcceptHello(Hello(7, "node-t"), &session);
   ASSERT_EQ(reply.status, WireStatus::kOk) << reply.message;
   EXPECT_EQ(replica_->manifest().primary_node_id, "node-t");
   EXPECT_TRUE(replica_->manifest().primary_confirmed);
+  EXPECT_EQ(replica_->WriteAsCandidate(6, 0, "y").code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(ReadData(0, 1), "x");
+  absl::Status late = replica_->BecomePrimary(6, [](Manifest&) {});
+  EXPECT_EQ(late.code(), absl::StatusCode::kFailedPrecondition) << late;
+  EXPECT_EQ(replica_->manifest().epoch, 7u);
+  EXPECT_FALSE(replica_->IsPrimary());
 }
 
 TEST_F(ReplicaTest, AReopenedReplicaKeepsThePromiseItMayHaveMade) {
