@@ -71,6 +71,9 @@ absl::Status PrimaryEngine::Start() {
 
 void PrimaryEngine::Stop(absl::Status reason) {
   Fence(reason);
+  // No write passes the gate any more; those past it finish their local
+  // apply (disk IO, bounded) before the caller lets another primary in.
+  while (writing_.load() > 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   std::vector<std::shared_ptr<PeerLink>> links;
   {
     MutexLock l(&mu_);
@@ -148,6 +151,8 @@ void PrimaryEngine::Submit(std::shared_ptr<IoRequest> req) {
     } else if (!ServingLocked()) {
       held_.emplace_back(std::move(req), clock_->Now() + opts_.io_timeout);
       return;
+    } else if (req->op != IoOp::kRead && req->op != IoOp::kFlush) {
+      writing_.fetch_add(1);
     }
   }
   if (!req->status.ok()) {
@@ -223,6 +228,7 @@ void PrimaryEngine::Write(std::shared_ptr<IoRequest> req) {
       spdlog::error("volume {}: write at {} fails: {}", replica_->id(), req->offset,
                     req->status.message());
       done.push_back(std::move(req));
+      writing_.fetch_sub(1);
       RunCompletions(done);
       return;
     }
@@ -266,6 +272,7 @@ void PrimaryEngine::Write(std::shared_ptr<IoRequest> req) {
     quorum_.Applied(seq, &done);
     quorum_.LocalDone(seq, fua ? store_.Sync() : absl::OkStatus(), &done);
   }
+  writing_.fetch_sub(1);
   RunCompletions(done);
 }
 

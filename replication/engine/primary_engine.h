@@ -196,6 +196,10 @@ class PrimaryEngine : public BlockDevice, private PeerLink::Delegate {
   // Each peer's data generation as its last hello gave it.
   std::map<std::string, std::string> generations_ ABSL_GUARDED_BY(mu_);
   std::thread housekeeping_;
+  // Writes past the gate in Submit and not yet applied locally: Stop waits
+  // for them, so that a primary that stepped down writes nothing after
+  // (counted under mu_ with the gate, released without it).
+  std::atomic<int> writing_{0};
 
   // The peers the write path sends to, replaced whole when members change.
   mutable Mutex links_mu_;

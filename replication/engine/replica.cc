@@ -213,6 +213,8 @@ HelloReply Replica::AcceptHello(const HelloRequest& hello, uint64_t* session) {
     consistent_ = false;
     *session = ++session_;
     promise_.Heard(clock_->Now());
+    reply.dirty_hint = std::move(demoted_regions_);
+    demoted_regions_.clear();
     old_engine.swap(engine_);
     reply.epoch = manifest_.epoch;
   }
@@ -224,7 +226,8 @@ HelloReply Replica::AcceptHello(const HelloRequest& hello, uint64_t* session) {
   if (old_engine) {
     spdlog::warn("volume {}: {} is primary at epoch {}; this node steps down", id_,
                  hello.primary_node_id, hello.epoch);
-    reply.dirty_hint = Demote(std::move(old_engine));
+    std::vector<uint64_t> regions = Demote(std::move(old_engine));
+    reply.dirty_hint.insert(reply.dirty_hint.end(), regions.begin(), regions.end());
     if (opts_.on_role_change) opts_.on_role_change(id_, false);
   }
   return reply;
@@ -486,11 +489,13 @@ absl::StatusOr<AcceptEpochResult> Replica::AcceptEpoch(uint64_t epoch, const std
     // helps elect yet another.
     promise_.Heard(clock_->Now());
   }
-  if (old_engine) {
-    Demote(std::move(old_engine));
+  const bool old_engine_was_running = old_engine != nullptr;
+  std::vector<uint64_t> regions = Demote(std::move(old_engine));
+  if (old_engine_was_running) {
     if (opts_.on_role_change) opts_.on_role_change(id_, false);
   }
   MutexLock l(&mu_);
+  demoted_regions_.insert(demoted_regions_.end(), regions.begin(), regions.end());
   // A demoted primary applied every write it sequenced; it is a valid source.
   result.consistent = consistent_;
   result.applied_seq = applied_seq_.load();

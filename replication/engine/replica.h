@@ -171,6 +171,10 @@ class Replica {
   // Opened on a new boot of its machine, not yet resynced (see Manifest::boot_id).
   bool lost_unsynced_ ABSL_GUARDED_BY(mu_) = false;
   std::atomic<uint64_t> applied_seq_{0};
+  // Regions a primary stepping down by AcceptEpoch had writes in flight in:
+  // the next accepted hello hands them to the new primary (dirty_hint), which
+  // resyncs them here.
+  std::vector<uint64_t> demoted_regions_ ABSL_GUARDED_BY(mu_);
   Clock* const clock_;
   LeasePromise promise_;
 };
