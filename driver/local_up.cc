@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <iostream>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "driver/local_daemons.h"
@@ -101,7 +102,9 @@ absl::Status LocalUp(const Flags& flags) {
   ASSIGN_OR_RETURN(std::string binary, SelfExecutable());
 
   LocalCluster cluster;
+  bool restarting = false;
   if (auto previous = LoadCluster(dir); previous.ok() && !previous->storage.empty()) {
+    restarting = true;
     // The replicas' member lists name the old ports: the same nodes come back
     // on them, with their data.
     if (flags.Has("nodes") && static_cast<size_t>(nodes) != previous->storage.size()) {
@@ -117,20 +120,34 @@ absl::Status LocalUp(const Flags& flags) {
       cluster.storage.push_back(std::move(node));
     }
   }
-  std::vector<LocalProcess*> started;
   absl::Status failure;
-  for (auto& node : cluster.storage) {
-    failure = StartStorageNode(node);
-    if (!failure.ok()) break;
-    started.push_back(&node);
-  }
-  // Recorded before waiting, so `local down` can clean up whatever happens next.
-  RETURN_IF_ERROR(SaveCluster(dir, cluster));
-  if (failure.ok()) failure = WaitStorageReady(started, std::chrono::seconds(ready_timeout));
-  if (!failure.ok()) {
+  // The ports were free when picked, but another process may take one before
+  // a node binds it: a new cluster then tries other ports (a restarted one
+  // must keep its own, which its replicas' member lists name).
+  for (int attempt = 1;; ++attempt) {
+    std::vector<LocalProcess*> started;
+    failure = absl::OkStatus();
+    for (auto& node : cluster.storage) {
+      failure = StartStorageNode(node);
+      if (!failure.ok()) break;
+      started.push_back(&node);
+    }
+    // Recorded before waiting, so `local down` can clean up whatever happens next.
+    RETURN_IF_ERROR(SaveCluster(dir, cluster));
+    if (failure.ok()) failure = WaitStorageReady(started, std::chrono::seconds(ready_timeout));
+    if (failure.ok()) break;
     StopAll(cluster);
     RETURN_IF_ERROR(SaveCluster(dir, cluster));
-    return failure;
+    if (restarting || attempt == 3 ||
+        !absl::StrContains(failure.message(), "Address already in use")) {
+      return failure;
+    }
+    std::cout << "a port was taken meanwhile; starting on other ports\n";
+    for (size_t i = 0; i < cluster.storage.size(); ++i) {
+      std::filesystem::remove_all(cluster.storage[i].data_dir, ec);
+      ASSIGN_OR_RETURN(cluster.storage[i],
+                       PlanStorageNode(binary, dir, static_cast<int>(i), zones[i], options));
+    }
   }
 
   if (!flags.GetBool("no-csi")) {
