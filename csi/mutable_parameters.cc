@@ -4,7 +4,9 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "csi/csi_constants.h"
+#include "csi/volume_parameters.h"
 #include "replication/qos/qos_settings.h"
+#include "replication/util/status_macros.h"
 
 namespace syncblock::csi {
 
@@ -22,12 +24,7 @@ absl::StatusOr<MutableParameters> ParseMutableParameters(
   for (const auto& [key, value] : parameters) {
     if (absl::StartsWith(key, kSidecarParamPrefix)) continue;
     if (key == kParamReplicas) {
-      int n;
-      if (!absl::SimpleAtoi(value, &n) || n < 1 || n > 5) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("mutable parameter replicas='", value, "': must be a number from 1 to 5"));
-      }
-      p.replicas = n;
+      ASSIGN_OR_RETURN(p.replicas, ParseReplicaCount("mutable parameter", value));
     } else if (key == kParamSyncMode) {
       if (value != "sync") {
         return absl::InvalidArgumentError(absl::StrCat(

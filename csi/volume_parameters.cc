@@ -7,6 +7,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "csi/csi_constants.h"
+#include "replication/util/status_macros.h"
 
 namespace syncblock::csi {
 namespace {
@@ -39,6 +40,15 @@ std::map<std::string, std::string> VolumeParameters::ToMap() const {
   };
 }
 
+absl::StatusOr<int> ParseReplicaCount(const std::string& what, const std::string& value) {
+  int n;
+  if (!absl::SimpleAtoi(value, &n) || n < 1 || n > 5) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, " replicas='", value, "': must be a number from 1 to 5"));
+  }
+  return n;
+}
+
 absl::StatusOr<VolumeParameters> ParseVolumeParameters(
     const std::map<std::string, std::string>& parameters, const std::string& mount_fs_type) {
   VolumeParameters p;
@@ -46,12 +56,7 @@ absl::StatusOr<VolumeParameters> ParseVolumeParameters(
   for (const auto& [key, value] : parameters) {
     if (absl::StartsWith(key, kSidecarParamPrefix)) continue;
     if (key == kParamReplicas) {
-      int n;
-      if (!absl::SimpleAtoi(value, &n) || n < 1 || n > 5) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("parameter replicas='", value, "': must be a number from 1 to 5"));
-      }
-      p.replicas = n;
+      ASSIGN_OR_RETURN(p.replicas, ParseReplicaCount("parameter", value));
     } else if (key == kParamSyncMode) {
       if (value == "async" || value == "snapshot") {
         return absl::InvalidArgumentError(

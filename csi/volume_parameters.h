@@ -37,6 +37,10 @@ struct VolumeParameters {
 // "sync". `mount_fs_type` is the fs_type of the request's mount capabilities
 // ("" when none): it is the fsType when the parameters do not name one, and
 // must agree with them when they do.
+// The `replicas` parameter: 1 to 5. `what` names it in the error ("parameter",
+// "mutable parameter").
+absl::StatusOr<int> ParseReplicaCount(const std::string& what, const std::string& value);
+
 absl::StatusOr<VolumeParameters> ParseVolumeParameters(
     const std::map<std::string, std::string>& parameters, const std::string& mount_fs_type = "");
 

@@ -49,8 +49,8 @@ class FaultTestBase : public ::testing::Test {
     ASSERT_FALSE(indexes.empty());
     std::string reads;
     for (int i : indexes) {
-      reads += " -c 'read -P " + std::to_string(i % 250 + 1) + " " + std::to_string(i * 65536) +
-               " 64k'";
+      reads +=
+          " -c 'read -P " + std::to_string(i % 250 + 1) + " " + std::to_string(i * 65536) + " 64k'";
     }
     std::string out;
     EXPECT_EQ(QemuIo(uri, reads, &out), 0) << out;
