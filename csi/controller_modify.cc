@@ -5,11 +5,13 @@
 // and the new replica set (replica_plan.h). Then the QoS attributes are set
 // through the primary, which stores them in every replica's manifest and
 // applies them to its NBD export at once; then replicas are added (each gets
-// a full copy) or removed. Each step is skipped when the volume already has
+// a full copy) or removed, and an even count gets a witness, an odd one
+// loses it. Each step is skipped when the volume already has
 // what it asks, so a retried call finishes what an interrupted one started
 // and a repeated one changes nothing.
 #include <map>
 #include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "csi/controller_service.h"
@@ -17,9 +19,33 @@
 #include "csi/mutable_parameters.h"
 #include "csi/replica_plan.h"
 #include "csi/status_mapping.h"
+#include "replication/client/placement.h"
 #include "replication/util/status_macros.h"
 
 namespace syncblock::csi {
+namespace {
+
+// After the replica count changed: an even count gets a witness, an odd one
+// drops it (replication/doc/failover.md, "Witness"). Skipped when already so.
+absl::Status FitWitness(repl::StorageCluster& cluster, const std::string& id, int replicas) {
+  ASSIGN_OR_RETURN(repl::VolumeView view, cluster.GetVolume(id));
+  if (repl::WantsWitness(replicas) && !view.witness) {
+    ASSIGN_OR_RETURN(auto nodes, cluster.Nodes());
+    std::vector<std::string> data;
+    for (const auto& r : view.replicas) data.push_back(r.node);
+    auto node = repl::PlaceWitness(nodes, data);
+    if (!node) return absl::OkStatus();  // as at creation: none free, IO needs every copy
+    std::string note;
+    return cluster.MoveWitness(id, *node, &note).status();
+  }
+  if (!repl::WantsWitness(replicas) && view.witness) {
+    absl::Status s = cluster.RemoveReplica(id, view.witness->node).status();
+    return absl::IsNotFound(s) ? absl::OkStatus() : s;
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
 
 absl::Status ControllerService::DoModify(const ::csi::v1::ControllerModifyVolumeRequest& req) {
   if (req.volume_id().empty()) return absl::InvalidArgumentError("volume_id is required");
@@ -71,6 +97,7 @@ absl::Status ControllerService::DoModify(const ::csi::v1::ControllerModifyVolume
                                     node, ": ", removed.status().message())));
     }
   }
+  if (params.replicas) return FromStorage(FitWitness(*cluster, req.volume_id(), *params.replicas));
   return absl::OkStatus();
 }
 

@@ -34,6 +34,9 @@ absl::StatusOr<ReplicaPlan> PlanGrowth(const repl::VolumeView& volume,
     members.insert(r.node);
     zone_use[ZoneOf(nodes, r.node)]++;
   }
+  // The witness's node holds no data, but it is taken: a copy there would
+  // leave the volume with one node fewer to survive.
+  if (volume.witness) members.insert(volume.witness->node);
   std::vector<const repl::StorageNodeView*> candidates;
   for (const auto& n : nodes) {
     if (!n.reachable || n.id.empty() || members.count(n.id)) continue;

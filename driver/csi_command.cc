@@ -25,6 +25,7 @@
 #include "csi/storage_endpoints.h"
 #include "driver/commands.h"
 #include "driver/flags.h"
+#include "replication/client/witness_keeper.h"
 
 // The executable target defines the version; the library that holds this file
 // may not (see the report to the lead).
@@ -40,7 +41,7 @@ constexpr char kCsiUsage[] =
     "                     --storage-nodes host:port,...|dns:NAME:PORT --node-id NAME\n"
     "                     [--state-dir DIR] [--zone Z] [--attach auto|nbd|fuse]\n"
     "                     [--max-volumes N] [--known-nodes kubernetes|ID,...]\n"
-    "                     [--log-level info]\n"
+    "                     [--witness-replace-after S] [--log-level info]\n"
     "\n"
     "  --mode           services to serve: controller (Identity, Controller,\n"
     "                   SnapshotMetadata), node (Identity, Node) or all\n"
@@ -61,6 +62,10 @@ constexpr char kCsiUsage[] =
     "                   (the cluster's CSINode objects; the default in a pod) or a\n"
     "                   comma-separated list; --mode all also knows its own\n"
     "                   --node-id. Other nodes are NOT_FOUND\n"
+    "  --witness-replace-after S\n"
+    "                   (controller) move a volume's witness to another node once\n"
+    "                   its node has been unreachable for S seconds (default 60;\n"
+    "                   0: never)\n"
     "  --log-level      trace|debug|info|warn|error (default info)\n";
 
 int g_stop_pipe[2] = {-1, -1};
@@ -86,7 +91,8 @@ int RunCsi(int argc, char** argv) {
     return 0;
   }
   if (auto s = flags->CheckKnown({"mode", "endpoint", "storage-nodes", "node-id", "state-dir",
-                                  "zone", "attach", "max-volumes", "known-nodes", "log-level"});
+                                  "zone", "attach", "max-volumes", "known-nodes", "log-level",
+                                  "witness-replace-after"});
       !s.ok()) {
     return Fail(std::string(s.message()));
   }
@@ -117,6 +123,7 @@ int RunCsi(int argc, char** argv) {
   services.push_back(&identity);
   std::unique_ptr<csi::ControllerService> controller;
   std::unique_ptr<csi::SnapshotMetadataService> snapshot_metadata;
+  std::unique_ptr<repl::WitnessKeeper> witness_keeper;
   if (serve_controller) {
     auto known = csi::MakeNodeDirectory(flags->Get("known-nodes", ""),
                                         serve_node ? flags->Get("node-id") : "");
@@ -127,6 +134,20 @@ int RunCsi(int argc, char** argv) {
     // next to this process, on the same socket.
     snapshot_metadata = std::make_unique<csi::SnapshotMetadataService>(cluster);
     services.push_back(snapshot_metadata.get());
+    int64_t replace_after = 60;
+    if (flags->Has("witness-replace-after") &&
+        (!absl::SimpleAtoi(flags->Get("witness-replace-after"), &replace_after) ||
+         replace_after < 0)) {
+      return Fail("--witness-replace-after must be a number of seconds (0: never)");
+    }
+    if (replace_after > 0) {
+      repl::WitnessKeeperOptions wk;
+      wk.replace_after = std::chrono::seconds(replace_after);
+      wk.interval = std::min<std::chrono::milliseconds>(wk.interval, wk.replace_after / 2);
+      witness_keeper =
+          std::make_unique<repl::WitnessKeeper>([cluster] { return cluster->Get(); }, wk);
+      witness_keeper->Start();
+    }
   }
   std::unique_ptr<::csi::v1::Node::Service> node;
   if (serve_node) {

@@ -1,5 +1,6 @@
-// `syncblock ctl volume create|delete|show|list|expand|qos` and `ctl export`.
+// `syncblock ctl volume create|delete|show|list|expand|qos|witness` and `ctl export`.
 #include <chrono>
+#include <iostream>
 #include <map>
 #include <ostream>
 #include <thread>
@@ -42,6 +43,11 @@ absl::Status Create(CtlContext& ctx, const std::vector<std::string>& args) {
   if (*replicas != spec.replicas) spec.replicas = -1;  // out of int range: refused below
   if (f.Has("nodes")) spec.node_ids = absl::StrSplit(f.Get("nodes"), ',', absl::SkipEmpty());
   if (f.Has("zones")) spec.allowed_zones = absl::StrSplit(f.Get("zones"), ',', absl::SkipEmpty());
+  spec.witness = !f.GetBool("no-witness");
+  spec.witness_node = f.Get("witness");
+  if (!spec.witness_node.empty() && !spec.witness) {
+    return UsageError("give --witness or --no-witness, not both");
+  }
   spec.source_snapshot_id = f.Get("from-snapshot");
   spec.source_volume_id = f.Get("from-volume");
   if (!spec.source_snapshot_id.empty()) {
@@ -86,6 +92,15 @@ absl::Status Delete(CtlContext& ctx, const std::vector<std::string>& args) {
 absl::Status Show(CtlContext& ctx, const std::vector<std::string>& args) {
   ASSIGN_OR_RETURN(auto* cluster, ctx.Cluster());
   ASSIGN_OR_RETURN(auto view, cluster->GetVolume(args[0]));
+  PrintVolume(ctx, view);
+  return absl::OkStatus();
+}
+
+absl::Status Witness(CtlContext& ctx, const std::vector<std::string>& args) {
+  ASSIGN_OR_RETURN(auto* cluster, ctx.Cluster());
+  std::string note;
+  ASSIGN_OR_RETURN(auto view, cluster->MoveWitness(args[0], args[1], &note));
+  if (!note.empty()) std::cerr << "warning: " << note << "\n";
   PrintVolume(ctx, view);
   return absl::OkStatus();
 }
@@ -172,6 +187,9 @@ std::vector<CtlCommand> VolumeCtlCommands() {
               .Flag("replicas", "N", "number of replicas, 1..5 (default 3)")
               .Flag("nodes", "A,B,...", "place the replicas on these nodes, first one primary")
               .Flag("zones", "Z1,Z2,...", "place the replicas only in these zones")
+              .Flag("witness", "NODE",
+                    "the witness of a 2- or 4-replica volume (default: placed on another node)")
+              .Flag("no-witness", "", "no witness for a 2- or 4-replica volume")
               .Flag("from-snapshot", "VOLUME@NAME", "start as a copy of this snapshot")
               .Flag("from-volume", "VOLUME", "start as a copy of this volume as it is now")
               .Flag("wait", "", "show the copies' progress until every replica is in sync")),
@@ -185,6 +203,9 @@ std::vector<CtlCommand> VolumeCtlCommands() {
       MakeCtlCommand({"volume", "show"}, "NAME",
                      "a volume's primary, epoch, NBD URI and replica states", 1, 1, Show),
       MakeCtlCommand({"volume", "list"}, "", "every volume on the storage nodes", 0, 0, List),
+      MakeCtlCommand({"volume", "witness"}, "NAME NODE",
+                     "move a volume's witness to NODE (or give a 2- or 4-replica volume one)", 2, 2,
+                     Witness),
       MakeCtlCommand({"volume", "qos"}, "NAME [--max-iops N] [--max-bandwidth BW] [--burst S]",
                      "set a volume's QoS limits live (the ones not given keep their value)", 1, 1,
                      Qos)

@@ -54,7 +54,12 @@ json VolumeToJson(const repl::VolumeView& v) {
           {"last_failover_unix_ms", v.last_failover_unix_ms},
           {"last_failover_from", v.last_failover_from},
           {"last_failover_reason", v.last_failover_reason},
-          {"replicas", replicas}};
+          {"replicas", replicas},
+          {"witness", v.witness ? json{{"node", v.witness->node},
+                                       {"state", v.witness->state},
+                                       {"message", v.witness->message},
+                                       {"outdated", v.witness_outdated}}
+                                : json(nullptr)}};
 }
 
 json VolumesToJson(const std::vector<repl::VolumeView>& volumes) {

@@ -96,6 +96,14 @@ std::string RenderVolume(const repl::VolumeView& v, const TermStyle& style) {
     t.AddRow({r.node, r.node == v.primary ? "primary" : "secondary", r.state, FormatProgress(r),
               r.message});
   }
+  if (v.witness) {
+    std::string record = v.witness_outdated.empty()
+                             ? "no data; votes"
+                             : absl::StrCat("no data; records as outdated: ",
+                                            absl::StrJoin(v.witness_outdated, ","));
+    if (!v.witness->message.empty()) absl::StrAppend(&record, "; ", v.witness->message);
+    t.AddRow({v.witness->node, "witness", v.witness->state, "", record});
+  }
   absl::StrAppend(&out, t.Render(style));
   return out;
 }

@@ -1,8 +1,13 @@
 #include "replication/client/create_replicas.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
+#include "replication/client/grpc_storage_cluster.h"
 #include "replication/client/parallel.h"
+#include "replication/client/placement.h"
 #include "replication/client/volume_view.h"
+#include "replication/util/logging.h"
 
 namespace syncblock::repl {
 
@@ -17,6 +22,7 @@ NodeSurvey SurveyNodes(
       v.id = info->node_id();
       v.zone = info->zone();
       v.available_bytes = info->available_bytes();
+      v.replica_count = info->replica_count();
       out.infos[v.id] = {client, *std::move(info)};
     }
     out.views.push_back(std::move(v));
@@ -24,14 +30,44 @@ NodeSurvey SurveyNodes(
   return out;
 }
 
+absl::Status AddWitness(const VolumeSpec& spec, const NodeSurvey& survey,
+                        const std::vector<std::string>& chosen, control::CreateReplicaRequest* req,
+                        std::vector<NodeClient*>* secondaries) {
+  if (!spec.witness || !WantsWitness(spec.replicas)) return absl::OkStatus();
+  std::optional<std::string> witness = spec.witness_node;
+  if (witness->empty()) witness = PlaceWitness(survey.views, chosen);
+  if (!witness) {
+    // A majority of an even count is more than half the copies: without a
+    // witness, the loss of one of two stops IO.
+    spdlog::warn(
+        "volume {}: no other storage node answers to be its witness; the loss of one of its {} "
+        "replicas stops its IO",
+        spec.id, spec.replicas);
+    return absl::OkStatus();
+  }
+  auto info = survey.infos.find(*witness);
+  if (info == survey.infos.end()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("witness node ", *witness, " is unknown or did not answer"));
+  }
+  if (std::find(chosen.begin(), chosen.end(), *witness) != chosen.end()) {
+    return absl::InvalidArgumentError(absl::StrCat("node ", *witness, " holds a replica of ",
+                                                   spec.id, ": the witness must be another node"));
+  }
+  control::Member* m = req->add_members();
+  *m = MemberFromNodeInfo(info->second.second);
+  m->set_witness(true);
+  secondaries->push_back(info->second.first);
+  return absl::OkStatus();
+}
+
 absl::StatusOr<VolumeView> CreateReplicas(
     const std::string& volume_id, const std::vector<NodeClient*>& secondaries,
     const control::CreateReplicaRequest& secondary_req, NodeClient* primary,
     const std::function<absl::StatusOr<control::ReplicaStatus>()>& create_primary,
     bool undo_primary, const std::string& what) {
-  auto results = ParallelMap(secondaries.size(), [&](size_t i) {
-    return secondaries[i]->CreateReplica(secondary_req);
-  });
+  auto results = ParallelMap(
+      secondaries.size(), [&](size_t i) { return secondaries[i]->CreateReplica(secondary_req); });
   std::vector<NodeClient*> created;
   std::vector<control::ReplicaStatus> answers;
   absl::Status failure;

@@ -7,8 +7,8 @@
 
 #include <functional>
 #include <map>
-#include <utility>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -26,6 +26,14 @@ struct NodeSurvey {
 };
 NodeSurvey SurveyNodes(
     std::vector<std::pair<NodeClient*, absl::StatusOr<control::NodeInfo>>> answers);
+
+// Adds the witness `spec` asks for (replicas 2 or 4; failover.md, "Witness")
+// to `req`'s members and its node to `secondaries`: spec.witness_node, or a
+// node placement picks. None when no other node answers (logged).
+// INVALID_ARGUMENT for a named witness that is unknown or holds data.
+absl::Status AddWitness(const VolumeSpec& spec, const NodeSurvey& survey,
+                        const std::vector<std::string>& chosen, control::CreateReplicaRequest* req,
+                        std::vector<NodeClient*>* secondaries);
 
 // Creates the secondaries' replicas at once with `secondary_req`, then, when
 // they all are made, the primary's with `create_primary` (so that the primary

@@ -37,6 +37,8 @@ class GrpcStorageCluster final : public StorageCluster {
   absl::StatusOr<VolumeView> AddReplica(const std::string& id, const std::string& node_id) override;
   absl::StatusOr<VolumeView> RemoveReplica(const std::string& id,
                                            const std::string& node_id) override;
+  absl::StatusOr<VolumeView> MoveWitness(const std::string& id, const std::string& node_id,
+                                         std::string* note) override;
   absl::StatusOr<VolumeView> Promote(const std::string& id, const std::string& node_id) override;
   absl::StatusOr<VolumeView> Resync(const std::string& id, const std::string& node_id,
                                     bool full) override;

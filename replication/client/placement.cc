@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <set>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -52,6 +53,30 @@ absl::StatusOr<std::vector<std::string>> PlaceReplicas(
     }
   }
   return chosen;
+}
+
+std::optional<std::string> PlaceWitness(const std::vector<StorageNodeView>& nodes,
+                                        const std::vector<std::string>& data_nodes) {
+  auto holds_data = [&](const std::string& id) {
+    return std::find(data_nodes.begin(), data_nodes.end(), id) != data_nodes.end();
+  };
+  std::set<std::string> data_zones;
+  for (const auto& n : nodes) {
+    if (holds_data(n.id)) data_zones.insert(n.zone);
+  }
+  const StorageNodeView* best = nullptr;
+  auto better = [&](const StorageNodeView& a, const StorageNodeView& b) {
+    bool a_apart = !data_zones.count(a.zone), b_apart = !data_zones.count(b.zone);
+    if (a_apart != b_apart) return a_apart;
+    if (a.replica_count != b.replica_count) return a.replica_count < b.replica_count;
+    return a.id < b.id;
+  };
+  for (const auto& n : nodes) {
+    if (!n.reachable || n.id.empty() || holds_data(n.id)) continue;
+    if (!best || better(n, *best)) best = &n;
+  }
+  if (!best) return std::nullopt;
+  return best->id;
 }
 
 }  // namespace syncblock::repl

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -24,5 +25,16 @@ namespace syncblock::repl {
 absl::StatusOr<std::vector<std::string>> PlaceReplicas(
     const std::vector<StorageNodeView>& nodes, int replicas, uint64_t size_bytes,
     const std::vector<std::string>& allowed_zones);
+
+// The witness of a volume whose data is on `data_nodes` (replicas: 2 or 4;
+// replication/doc/failover.md): a reachable node that holds none of its data,
+// in a zone none of them is in when there is one, then the node with the
+// fewest replicas. Nullopt when no node qualifies. It needs no space.
+std::optional<std::string> PlaceWitness(const std::vector<StorageNodeView>& nodes,
+                                        const std::vector<std::string>& data_nodes);
+
+// Whether a volume of `replicas` data copies gets a witness: an even count
+// (2 or 4), whose majority would otherwise need more than half the copies.
+inline bool WantsWitness(int replicas) { return replicas % 2 == 0; }
 
 }  // namespace syncblock::repl

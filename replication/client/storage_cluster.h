@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -45,6 +46,11 @@ struct VolumeSpec {
   // size_bytes must be at least the source's (OUT_OF_RANGE otherwise).
   std::string source_snapshot_id;
   std::string source_volume_id;
+  // An even replica count (2, 4) gets a witness on another node, when one
+  // answers (replication/doc/failover.md, "Witness"): `witness_node`, or one
+  // placement picks.
+  bool witness = true;
+  std::string witness_node;
 };
 
 struct ReplicaView {
@@ -75,7 +81,12 @@ struct VolumeView {
   int64_t last_failover_unix_ms = 0;
   std::string last_failover_from;
   std::string last_failover_reason;
+  // The copies of the data, primary first.
   std::vector<ReplicaView> replicas;
+  // The volume's witness (no data; replication/doc/failover.md), and the
+  // replicas it records as having missed acknowledged writes.
+  std::optional<ReplicaView> witness;
+  std::vector<std::string> witness_outdated;
   std::map<std::string, std::string> attributes;
 };
 
@@ -154,6 +165,14 @@ class StorageCluster {
                                                 const std::string& node_id) = 0;
   virtual absl::StatusOr<VolumeView> RemoveReplica(const std::string& id,
                                                    const std::string& node_id) = 0;
+  // Makes `node_id` the volume's witness in place of the current one (or
+  // the first one): the new witness starts with the primary's record of the
+  // replicas not in sync, then the member list changes, then the old
+  // witness's replica is deleted (a failure there is only reported in
+  // `note`: a lost node's leftover is harmless and removed with the volume).
+  // INVALID_ARGUMENT when the node holds the volume's data.
+  virtual absl::StatusOr<VolumeView> MoveWitness(const std::string& id, const std::string& node_id,
+                                                 std::string* note) = 0;
   virtual absl::StatusOr<VolumeView> Promote(const std::string& id, const std::string& node_id) = 0;
   virtual absl::StatusOr<VolumeView> Resync(const std::string& id, const std::string& node_id,
                                             bool full) = 0;

@@ -44,7 +44,8 @@ absl::StatusOr<VolumeView> GrpcStorageCluster::CreateClone(const VolumeSpec& spe
         absl::StrCat("volume ", spec.id, ": give a source snapshot or a source volume, not both"));
   }
   if (spec.source_volume_id == spec.id) {
-    return absl::InvalidArgumentError(absl::StrCat("volume ", spec.id, " cannot be its own source"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("volume ", spec.id, " cannot be its own source"));
   }
   const std::string label = SourceLabel(spec);
   auto existing = GetVolume(spec.id);
@@ -55,22 +56,23 @@ absl::StatusOr<VolumeView> GrpcStorageCluster::CreateClone(const VolumeSpec& spe
         source != existing->attributes.end() && source->second == label) {
       if (!spec.source_volume_id.empty()) {
         // A retry after the temporary snapshot outlived an earlier attempt.
-        RETURN_IF_ERROR(DeleteSnapshot(
-            SnapshotId(spec.source_volume_id, TemporarySnapshotName(spec.id))));
+        RETURN_IF_ERROR(
+            DeleteSnapshot(SnapshotId(spec.source_volume_id, TemporarySnapshotName(spec.id))));
       }
       return existing;
     }
-    return absl::AlreadyExistsError(absl::StrCat(
-        "volume ", spec.id, " already exists with size ", existing->size_bytes, ", ",
-        existing->replicas.size(), " replicas and source '",
-        source == existing->attributes.end() ? "" : source->second, "' (asked: size ",
-        spec.size_bytes, ", ", spec.replicas, " replicas, source '", label, "')"));
+    return absl::AlreadyExistsError(
+        absl::StrCat("volume ", spec.id, " already exists with size ", existing->size_bytes, ", ",
+                     existing->replicas.size(), " replicas and source '",
+                     source == existing->attributes.end() ? "" : source->second, "' (asked: size ",
+                     spec.size_bytes, ", ", spec.replicas, " replicas, source '", label, "')"));
   }
   if (!absl::IsNotFound(existing.status())) return existing.status();
 
   VolumeSpec clone = spec;
   clone.attributes[kAttrCloneSource] = label;
-  if (!spec.source_snapshot_id.empty()) return CreateCloneOfSnapshot(clone, spec.source_snapshot_id);
+  if (!spec.source_snapshot_id.empty())
+    return CreateCloneOfSnapshot(clone, spec.source_snapshot_id);
 
   auto source = GetVolume(spec.source_volume_id);
   if (absl::IsNotFound(source.status())) {
@@ -134,20 +136,21 @@ absl::StatusOr<VolumeView> GrpcStorageCluster::CreateCloneOfSnapshot(
                                [&](const auto& n) { return Contains(holders, n); });
     if (holder == chosen.end()) {
       return absl::FailedPreconditionError(
-          absl::StrCat("volume ", spec.id, ": none of the nodes given holds snapshot ",
-                       snapshot_id, " ready (it is on: ", absl::StrJoin(holders, ","), ")"));
+          absl::StrCat("volume ", spec.id, ": none of the nodes given holds snapshot ", snapshot_id,
+                       " ready (it is on: ", absl::StrJoin(holders, ","), ")"));
     }
     std::iter_swap(chosen.begin(), holder);
     for (const auto& n : chosen) {
-      if (!infos.count(n)) return absl::InvalidArgumentError(absl::StrCat("unknown storage node ", n));
+      if (!infos.count(n))
+        return absl::InvalidArgumentError(absl::StrCat("unknown storage node ", n));
     }
   } else {
     auto primary = std::find_if(holders.begin(), holders.end(), usable);
     if (primary == holders.end()) {
       return absl::ResourceExhaustedError(absl::StrCat(
-          "volume ", spec.id, ": no node holding snapshot ", snapshot_id,
-          " (", absl::StrJoin(holders, ","), ") is reachable with ", spec.size_bytes,
-          " bytes available", spec.allowed_zones.empty() ? "" : " in the allowed zones"));
+          "volume ", spec.id, ": no node holding snapshot ", snapshot_id, " (",
+          absl::StrJoin(holders, ","), ") is reachable with ", spec.size_bytes, " bytes available",
+          spec.allowed_zones.empty() ? "" : " in the allowed zones"));
     }
     // Placement puts the roomiest node first and spreads the rest over zones
     // around it: make the snapshot's holder the roomiest.
@@ -177,6 +180,8 @@ absl::StatusOr<VolumeView> GrpcStorageCluster::CreateCloneOfSnapshot(
   for (auto it = chosen.begin() + 1; it != chosen.end(); ++it) {
     secondaries.push_back(infos.at(*it).first);
   }
+  RETURN_IF_ERROR(AddWitness(spec, survey, chosen, &secondary_req, &secondaries));
+  *req.mutable_members() = secondary_req.members();
   NodeClient* primary = infos.at(chosen.front()).first;
   // A failed clone call may have got as far as a replica: undo it too.
   return CreateReplicas(

@@ -108,6 +108,7 @@ absl::StatusOr<VolumeView> GrpcStorageCluster::CreateVolume(const VolumeSpec& sp
   for (auto it = chosen.begin() + 1; it != chosen.end(); ++it) {
     secondaries.push_back(infos.at(*it).first);
   }
+  RETURN_IF_ERROR(AddWitness(spec, survey, chosen, &req, &secondaries));
   NodeClient* primary = infos.at(chosen.front()).first;
   return CreateReplicas(
       spec.id, secondaries, req, primary, [&] { return primary->CreateReplica(req); },
@@ -123,10 +124,10 @@ absl::Status GrpcStorageCluster::DeleteVolume(const std::string& id) {
   // overwritten since: they cannot outlive it.
   ASSIGN_OR_RETURN(auto snapshots, VolumeSnapshots(id, *state));
   if (!snapshots.empty()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "volume ", id, " has ", snapshots.size(), " snapshot(s) (",
-        SnapshotId(id, snapshots.front().name()), snapshots.size() > 1 ? ", ..." : "",
-        "): delete them first"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("volume ", id, " has ", snapshots.size(), " snapshot(s) (",
+                     SnapshotId(id, snapshots.front().name()), snapshots.size() > 1 ? ", ..." : "",
+                     "): delete them first"));
   }
 
   // Every member, and every node that has a replica even if no member list

@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "replication/client/grpc_storage_cluster.h"
 #include "replication/client/parallel.h"
 #include "replication/client/verify_compare.h"
@@ -41,6 +42,13 @@ absl::StatusOr<VolumeView> GrpcStorageCluster::AddReplica(const std::string& id,
   ASSIGN_OR_RETURN(auto state, FetchVolume(id));
   ASSIGN_OR_RETURN(NodeClient * primary, PrimaryOf(id, state));
   const control::ReplicaStatus current = *AuthoritativeReplica(state.answers);
+  for (const auto& m : current.members()) {
+    if (m.node_id() == node_id && m.witness()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "node ", node_id, " is the witness of volume ", id,
+          ": move the witness elsewhere first (ctl volume witness) to put data there"));
+    }
+  }
   if (IsMember(current, node_id)) return BuildVolumeView(state.answers);
   if (current.members_size() >= kMaxReplicas) {
     return absl::FailedPreconditionError(
@@ -98,6 +106,21 @@ absl::StatusOr<VolumeView> GrpcStorageCluster::RemoveReplica(const std::string& 
     return absl::FailedPreconditionError(
         absl::StrCat("volume ", id, " would have no replica left"));
   }
+  for (const auto& m : current.members()) {
+    if (m.node_id() != node_id || !m.witness()) continue;
+    // Its record is what keeps a replica that missed acknowledged writes from
+    // being elected: without it, that replica's vote would count again.
+    std::vector<std::string> behind;
+    for (const auto& p : current.peers()) {
+      if (p.node_id() != node_id && p.state() != control::PEER_IN_SYNC)
+        behind.push_back(p.node_id());
+    }
+    if (!behind.empty()) {
+      return absl::UnavailableError(absl::StrCat("the witness ", node_id, " of volume ", id,
+                                                 " stands in for ", absl::StrJoin(behind, ", "),
+                                                 ", not in sync: remove it once they are"));
+    }
+  }
   control::SetMembersRequest set;
   set.set_volume_id(id);
   for (const auto& m : current.members()) {
@@ -109,6 +132,80 @@ absl::StatusOr<VolumeView> GrpcStorageCluster::RemoveReplica(const std::string& 
     return absl::Status(s.code(),
                         absl::StrCat("node ", node_id, " left volume ", id,
                                      " but its data could not be deleted: ", s.message()));
+  }
+  return GetVolume(id);
+}
+
+absl::StatusOr<VolumeView> GrpcStorageCluster::MoveWitness(const std::string& id,
+                                                           const std::string& node_id,
+                                                           std::string* note) {
+  ASSIGN_OR_RETURN(auto state, FetchVolume(id));
+  ASSIGN_OR_RETURN(NodeClient * primary, PrimaryOf(id, state));
+  const control::ReplicaStatus current = *AuthoritativeReplica(state.answers);
+  std::string old_witness;
+  for (const auto& m : current.members()) {
+    if (m.witness()) {
+      old_witness = m.node_id();
+    } else if (m.node_id() == node_id) {
+      return absl::InvalidArgumentError(absl::StrCat("node ", node_id,
+                                                     " holds a replica of volume ", id,
+                                                     ": the witness must be another node"));
+    }
+  }
+  if (old_witness == node_id) return BuildVolumeView(state.answers);
+  if (old_witness.empty() && current.members_size() >= kMaxReplicas) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("volume ", id, " already has ", kMaxReplicas, " members"));
+  }
+  ASSIGN_OR_RETURN(NodeClient * target, ClientForNode(node_id, &state));
+  ASSIGN_OR_RETURN(control::Member member, MemberOf(target));
+  if (member.node_id() != node_id) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("node at ", target->address(), " is ", member.node_id(), ", not ", node_id));
+  }
+  member.set_witness(true);
+
+  control::CreateReplicaRequest create;
+  create.set_volume_id(id);
+  create.set_size_bytes(current.size_bytes());
+  for (const auto& m : current.members()) {
+    if (m.node_id() != old_witness) *create.add_members() = m;
+  }
+  *create.add_members() = member;
+  create.set_primary_node_id(current.node_id());
+  create.set_epoch(current.epoch());
+  create.set_data_generation(NewDataGeneration());
+  for (const auto& [k, v] : current.attributes()) (*create.mutable_attributes())[k] = v;
+  // What the old witness may have recorded: every replica the primary does
+  // not have in sync. The primary sends its own record once connected.
+  for (const auto& p : current.peers()) {
+    if (p.state() != control::PEER_IN_SYNC && p.node_id() != old_witness) {
+      create.add_outdated(p.node_id());
+    }
+  }
+  RETURN_IF_ERROR(target->CreateReplica(create).status());
+
+  control::SetMembersRequest set;
+  set.set_volume_id(id);
+  *set.mutable_members() = create.members();
+  auto changed = primary->SetMembers(set);
+  if (!changed.ok()) {
+    std::string undo;
+    if (auto s = target->DeleteReplica(id); !s.ok()) {
+      undo = absl::StrCat("; and could not undo: ", s.message());
+    }
+    return absl::Status(changed.status().code(),
+                        absl::StrCat("making ", node_id, " the witness of volume ", id, ": ",
+                                     changed.status().message(), undo));
+  }
+  if (!old_witness.empty()) {
+    auto old_client = ClientForNode(old_witness, &state);
+    absl::Status deleted = old_client.ok() ? (*old_client)->DeleteReplica(id) : old_client.status();
+    if (!deleted.ok() && note) {
+      *note =
+          absl::StrCat("the former witness ", old_witness,
+                       " was not cleaned up (it is removed with the volume): ", deleted.message());
+    }
   }
   return GetVolume(id);
 }
@@ -151,7 +248,9 @@ absl::StatusOr<VerifyReport> GrpcStorageCluster::Verify(const std::string& id) {
   ASSIGN_OR_RETURN(auto state, FetchVolume(id));
   const auto& newest = Newest(state);
   std::vector<std::string> members;
-  for (const auto& m : newest.members()) members.push_back(m.node_id());
+  for (const auto& m : newest.members()) {
+    if (!m.witness()) members.push_back(m.node_id());  // it has no data to compare
+  }
   if (members.empty()) members.push_back(newest.node_id());
 
   VerifyReport report;

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "replication/util/status_macros.h"
+
 namespace syncblock::repl {
 
 namespace cv1 = ::syncblock::control::v1;
@@ -67,9 +69,8 @@ ReplicaView FromOwnAnswer(const std::vector<cv1::ReplicaStatus>& answers, const 
   return r;
 }
 
-}  // namespace
-
-absl::StatusOr<VolumeView> BuildVolumeView(const std::vector<cv1::ReplicaStatus>& answers) {
+// Every member, the witness among them, in `v.replicas`.
+absl::StatusOr<VolumeView> BuildMembersView(const std::vector<cv1::ReplicaStatus>& answers) {
   const cv1::ReplicaStatus* newest = NewestReplica(answers);
   if (!newest) return absl::NotFoundError("volume not found on any storage node");
   const cv1::ReplicaStatus* primary = AuthoritativeReplica(answers);
@@ -140,6 +141,35 @@ absl::StatusOr<VolumeView> BuildVolumeView(const std::vector<cv1::ReplicaStatus>
     }
     v.replicas.push_back(r);
   }
+  return v;
+}
+
+}  // namespace
+
+absl::StatusOr<VolumeView> BuildVolumeView(const std::vector<cv1::ReplicaStatus>& answers) {
+  ASSIGN_OR_RETURN(VolumeView v, BuildMembersView(answers));
+  std::string witness_id;
+  for (const auto& m : NewestReplica(answers)->members()) {
+    if (m.witness()) witness_id = m.node_id();
+  }
+  if (witness_id.empty()) return v;
+  // The witness is no copy of the data: shown apart, with its record.
+  auto it = std::find_if(v.replicas.begin(), v.replicas.end(),
+                         [&](const ReplicaView& r) { return r.node == witness_id; });
+  ReplicaView w;
+  if (it != v.replicas.end()) {
+    w = *it;
+    v.replicas.erase(it);
+  } else {
+    w.node = witness_id;
+    w.state = "offline";
+  }
+  // Never behind: it has nothing to catch up on.
+  if (w.state == "resyncing") w.state = "in_sync";
+  if (const auto* own = AnswerFrom(answers, witness_id)) {
+    v.witness_outdated.assign(own->outdated().begin(), own->outdated().end());
+  }
+  v.witness = std::move(w);
   return v;
 }
 

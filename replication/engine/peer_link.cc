@@ -99,6 +99,13 @@ void PeerLink::MarkLostLocked(const OutgoingFrame& f) {
 
 bool PeerLink::Enqueue(const std::shared_ptr<OutgoingFrame>& frame) {
   MutexLock l(&mu_);
+  if (member_.witness) {
+    // A witness holds no data: it misses nothing by not getting it.
+    const FrameType t = frame->header.type;
+    if (t != FrameType::kLease && t != FrameType::kManifest && t != FrameType::kWitnessRecord) {
+      return false;
+    }
+  }
   if (!streaming_) {
     MarkLostLocked(*frame);
     return false;
@@ -115,6 +122,11 @@ bool PeerLink::Enqueue(const std::shared_ptr<OutgoingFrame>& frame) {
   pipeline_bytes_ += bytes;
   if (queue_.size() == 1) changed_.SignalAll();
   return true;
+}
+
+bool PeerLink::witness() const {
+  MutexLock l(&mu_);
+  return member_.witness;
 }
 
 void PeerLink::Wake() {

@@ -95,6 +95,9 @@ class PeerLink {
 
   const std::string& node_id() const { return member_.node_id; }
   uint32_t slot() const { return slot_; }
+  // The member is the volume's witness: it gets only the lease, the manifest
+  // and the witness record, never data (failover.md, "Witness").
+  bool witness() const ABSL_LOCKS_EXCLUDED(mu_);
 
   void Start();
   // Drops the connection and joins the threads. Idempotent.
@@ -106,7 +109,8 @@ class PeerLink {
   // From now on frames go to `fd`; returns the connection's session number.
   uint64_t BeginStream(int fd) ABSL_LOCKS_EXCLUDED(mu_);
   // Queues `frame`, or marks its regions dirty when the peer does not
-  // receive the stream (or falls behind by it). True when queued.
+  // receive the stream (or falls behind by it). True when queued. A witness
+  // takes no data frame, and misses none.
   bool Enqueue(const std::shared_ptr<OutgoingFrame>& frame) ABSL_LOCKS_EXCLUDED(mu_);
   // A reserved frame in the queue was filled or cancelled.
   void Wake() ABSL_LOCKS_EXCLUDED(mu_);

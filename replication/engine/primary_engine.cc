@@ -49,6 +49,8 @@ absl::Status PrimaryEngine::Start() {
     quorum_.SetMembers(static_cast<int>(m.members.size()));
     lease_.SetPeersNeeded(m.Quorum() - 1);
     SyncPeersLocked(&started, &retired);
+    Completions none;  // nothing is pending yet
+    SetPeerSlotsLocked(&none);
   }
   // Writes in flight when the previous primary run ended may have reached
   // some replicas and not others: every peer resyncs those regions.
@@ -400,6 +402,8 @@ void PrimaryEngine::HousekeepingLoop() {
     ReleaseHeld();
     auto now = clock_->Now();
     for (const auto& link : *links) link->CheckStall(now);
+    // Peer state changes call it too; this catches any that did not.
+    UpdateWitness(false);
     // Worded here, outside the tracker's mutex (a leaf: nothing is called
     // under it).
     int in_sync = 1;
@@ -467,6 +471,7 @@ EngineView PrimaryEngine::View() {
     PeerLink::View lv = link->GetView();
     PeerView pv;
     pv.node_id = link->node_id();
+    pv.witness = link->witness();
     pv.state = lv.state;
     pv.acked_seq = lv.acked_seq;
     pv.unacked = lv.unacked;

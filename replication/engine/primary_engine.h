@@ -28,6 +28,7 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -40,6 +41,7 @@
 #include "replication/engine/quorum_tracker.h"
 #include "replication/engine/replica.h"
 #include "replication/engine/snapshot_coordinator.h"
+#include "replication/engine/witness_record.h"
 #include "replication/engine/write_sequencer.h"
 #include "replication/util/mutex.h"
 
@@ -55,6 +57,7 @@ struct ResyncView {
 
 struct PeerView {
   std::string node_id;
+  bool witness = false;
   PeerState state = PeerState::kOffline;
   uint64_t acked_seq = 0;
   uint64_t unacked = 0;       // frames queued or sent, not yet acknowledged
@@ -157,6 +160,20 @@ class PrimaryEngine : public BlockDevice, private PeerLink::Delegate {
   void RunResync(std::shared_ptr<PeerLink> link, uint64_t session, bool full, bool checksum);
   void PeerInSync(PeerLink& link);
 
+  // --- the witness (primary_engine_witness.cc) ---
+  // Tells the quorum tracker which peer slots hold data and which is the
+  // witness; a new witness knows no record yet.
+  void SetPeerSlotsLocked(Completions* done) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Sends the witness the data replicas not in sync, when that changed (or
+  // always with `resend`).
+  void UpdateWitness(bool resend) ABSL_LOCKS_EXCLUDED(mu_);
+  // A witness accepted the hello: it streams at once, with no resync.
+  void WitnessConnected(PeerLink& link, int fd) ABSL_LOCKS_EXCLUDED(mu_);
+  // The witness acknowledged its record `seq`.
+  void WitnessRecorded(uint64_t seq) ABSL_LOCKS_EXCLUDED(mu_);
+  uint32_t SlotsLocked(const std::set<std::string>& node_ids) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
   // PeerLink::Delegate
   std::string HelloPayload() override;
   void Connected(PeerLink& link, const HelloReply& reply, int fd) override;
@@ -190,6 +207,8 @@ class PrimaryEngine : public BlockDevice, private PeerLink::Delegate {
   Manifest manifest_ ABSL_GUARDED_BY(mu_);  // the engine's copy; the replica's is persisted
   std::map<std::string, std::shared_ptr<PeerLink>> peers_ ABSL_GUARDED_BY(mu_);
   std::vector<std::string> accepted_ ABSL_GUARDED_BY(mu_);  // accepted this primary
+  std::string witness_id_ ABSL_GUARDED_BY(mu_);             // empty: none
+  WitnessRecord witness_record_ ABSL_GUARDED_BY(mu_);
   // Submitted before a majority accepted this primary, with their deadlines.
   std::deque<std::pair<std::shared_ptr<IoRequest>, Clock::time_point>> held_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, std::thread> resync_threads_ ABSL_GUARDED_BY(mu_);  // by node id

@@ -58,6 +58,7 @@ void PrimaryEngine::SyncPeersLocked(std::vector<std::shared_ptr<PeerLink>>* star
 void PrimaryEngine::ManifestChanged() {
   std::vector<std::shared_ptr<PeerLink>> started, retired;
   std::string hello;
+  Completions done;
   {
     MutexLock l(&mu_);
     if (stopping_) return;
@@ -67,11 +68,13 @@ void PrimaryEngine::ManifestChanged() {
     lease_.SetPeersNeeded(manifest_.Quorum() - 1);
     snapshots_->SetMembers(manifest_);
     SyncPeersLocked(&started, &retired);
+    SetPeerSlotsLocked(&done);
     hello = HelloPayloadLocked();
     accepted_.erase(std::remove_if(accepted_.begin(), accepted_.end(),
                                    [&](const std::string& id) { return !peers_.count(id); }),
                     accepted_.end());
   }
+  RunCompletions(done);
   for (auto& link : retired) {
     lease_.Forget(link->node_id());
     link->Drop(0, "removed from the volume");
@@ -79,6 +82,7 @@ void PrimaryEngine::ManifestChanged() {
   }
   for (auto& link : started) link->Start();
   SendToPeers(FrameType::kManifest, hello);
+  UpdateWitness(false);
 }
 
 void PrimaryEngine::SendToPeers(FrameType type, const std::string& payload) {
@@ -169,6 +173,10 @@ void PrimaryEngine::MaybeActivateLocked(std::vector<std::shared_ptr<IoRequest>>*
 }
 
 void PrimaryEngine::Connected(PeerLink& link, const HelloReply& reply, int fd) {
+  if (link.witness()) {
+    WitnessConnected(link, fd);
+    return;
+  }
   const std::string id = link.node_id();
   std::shared_ptr<PeerLink> self;
   bool full, checksum;
@@ -211,6 +219,39 @@ void PrimaryEngine::Connected(PeerLink& link, const HelloReply& reply, int fd) {
   if (previous.joinable()) previous.join();
   // The lease counts from frames the peers acknowledge: renew at once, so that
   // a primary just accepted serves without waiting for the next renewal.
+  SendLease();
+  for (auto& req : resubmit) Submit(std::move(req));
+}
+
+void PrimaryEngine::WitnessConnected(PeerLink& link, int fd) {
+  const std::string id = link.node_id();
+  {
+    MutexLock l(&mu_);
+    auto it = peers_.find(id);
+    if (stopping_ || fenced_ || it == peers_.end() || it->second.get() != &link) return;
+  }
+  // Nothing to resync: it is in sync with the stream it takes from now on.
+  uint64_t session = 0;
+  sequencer_->Exclusive([&](uint64_t last) {
+    session = link.BeginStream(fd);
+    if (session != 0) {
+      link.SetResyncDone(session, last);
+      link.MarkInSync(session, last);
+    }
+  });
+  if (session == 0) return;
+  spdlog::info("volume {}: witness {} connected", replica_->id(), id);
+  std::vector<std::shared_ptr<IoRequest>> resubmit;
+  {
+    MutexLock l(&mu_);
+    if (std::find(accepted_.begin(), accepted_.end(), id) == accepted_.end()) {
+      accepted_.push_back(id);
+    }
+    MaybeActivateLocked(&resubmit);
+  }
+  // It may be a new witness, or have missed the last record: before any
+  // lease it grants can matter, it gets the record again.
+  UpdateWitness(/*resend=*/true);
   SendLease();
   for (auto& req : resubmit) Submit(std::move(req));
 }
@@ -268,6 +309,7 @@ void PrimaryEngine::PeerInSync(PeerLink& link) {
     }
   }
   spdlog::info("volume {}: replica {} is in sync", replica_->id(), id);
+  UpdateWitness(false);
 }
 
 void PrimaryEngine::Acked(PeerLink& link, uint64_t session, const OutgoingFrame& sent,
@@ -312,8 +354,13 @@ void PrimaryEngine::Acked(PeerLink& link, uint64_t session, const OutgoingFrame&
       lease_.Acked(link.node_id(), seq);
       ReleaseHeld();
       break;
+    case FrameType::kWitnessRecord:
+      WitnessRecorded(seq);
+      break;
     default:
-      if (link.state() == PeerState::kInSync) quorum_.PeerAcked(seq, link.slot(), &done);
+      if (link.state() == PeerState::kInSync && !link.witness()) {
+        quorum_.PeerAcked(seq, link.slot(), &done);
+      }
       break;
   }
   RunCompletions(done);
@@ -327,6 +374,8 @@ void PrimaryEngine::Disconnected(PeerLink& link, uint64_t) {
     if (it != resync_threads_.end()) resync = std::move(it->second);
   }
   if (resync.joinable()) resync.join();
+  // Writes it lacks from now on wait until the witness records it outdated.
+  if (!link.witness()) UpdateWitness(false);
 }
 
 }  // namespace syncblock::repl

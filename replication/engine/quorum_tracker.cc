@@ -21,6 +21,19 @@ int QuorumTracker::quorum() const {
   return members_ / 2 + 1;
 }
 
+void QuorumTracker::SetPeerSlots(uint32_t data, uint32_t witness) {
+  MutexLock l(&mu_);
+  data_slots_ = data;
+  witness_slot_ = witness;
+  outdated_ &= data;
+}
+
+void QuorumTracker::SetOutdated(uint32_t slots, Completions* done) {
+  MutexLock l(&mu_);
+  outdated_ = slots & data_slots_;
+  for (auto it = pending_.begin(); it != pending_.end();) it = SettleLocked(it, done);
+}
+
 QuorumTracker::Map::iterator QuorumTracker::FinishLocked(Map::iterator it, absl::Status s,
                                                          Completions* done) {
   it->second.req->status = std::move(s);
@@ -31,7 +44,10 @@ QuorumTracker::Map::iterator QuorumTracker::FinishLocked(Map::iterator it, absl:
 QuorumTracker::Map::iterator QuorumTracker::SettleLocked(Map::iterator it, Completions* done) {
   const Pending& p = it->second;
   int quorum = members_ / 2 + 1;
-  int held = std::popcount(p.acked) + (p.local_done ? 1 : 0);
+  const uint32_t data_acked = p.acked & ~witness_slot_;
+  int held = std::popcount(data_acked) + (p.local_done ? 1 : 0);
+  // The witness stands in for outdated copies only beside this node's own.
+  if (witness_slot_ != 0 && p.local_done && (data_slots_ & ~data_acked & ~outdated_) == 0) ++held;
   if (held >= quorum && (p.applied || !p.needs_apply)) {
     return FinishLocked(it, absl::OkStatus(), done);
   }

@@ -8,6 +8,11 @@
 // a flush. A write also never completes before it is applied here, so that
 // a read from this node after the acknowledgement sees it.
 //
+// A witness (failover.md, "Witness") holds no data. It counts for a request
+// when every data peer that has not acknowledged it is in the witness's
+// record of outdated replicas: an election then never picks one of those,
+// so the data peers that do hold the request decide.
+//
 // A request fails at once when so many members refused it (a peer's error,
 // such as no space, or this node's own) that no majority can hold it any
 // more, with the error they gave; otherwise it waits for its deadline.
@@ -41,6 +46,11 @@ class QuorumTracker {
   // `members` counts this node; the quorum is a majority of them.
   void SetMembers(int members) ABSL_LOCKS_EXCLUDED(mu_);
   int quorum() const ABSL_LOCKS_EXCLUDED(mu_);
+  // The peer slots that hold data and the witness's (0: none).
+  void SetPeerSlots(uint32_t data, uint32_t witness) ABSL_LOCKS_EXCLUDED(mu_);
+  // The data peer slots the witness has recorded as outdated (a subset of
+  // what it holds now): requests they lack may count the witness.
+  void SetOutdated(uint32_t slots, Completions* done) ABSL_LOCKS_EXCLUDED(mu_);
 
   // `needs_apply`: the request changes data (it may not complete before it is
   // applied here). `refused` are peers known to refuse it already (slots),
@@ -87,6 +97,9 @@ class QuorumTracker {
 
   mutable Mutex mu_;
   int members_ ABSL_GUARDED_BY(mu_) = 1;
+  uint32_t data_slots_ ABSL_GUARDED_BY(mu_) = 0;
+  uint32_t witness_slot_ ABSL_GUARDED_BY(mu_) = 0;
+  uint32_t outdated_ ABSL_GUARDED_BY(mu_) = 0;
   Map pending_ ABSL_GUARDED_BY(mu_);
 };
 

@@ -16,11 +16,13 @@ absl::StatusOr<std::shared_ptr<Replica>> Replica::Create(const std::string& dir,
                                                          const EngineOptions& opts) {
   Manifest created = m;
   created.boot_id = (opts.env ? opts.env : Env::Posix())->BootId();
-  auto store = ReplicaStore::Create(dir, created, opts.env);
+  const bool witness = m.IsWitness(opts.node_id);
+  auto store = ReplicaStore::Create(dir, created, opts.env, /*holds_data=*/!witness);
   if (!store.ok()) return store.status();
   auto r = std::shared_ptr<Replica>(new Replica(*std::move(store), created, opts));
-  // Replicas created together are identical (all zeros): in sync from the start.
-  r->consistent_ = true;
+  // Replicas created together are identical (all zeros): in sync from the
+  // start. A witness has nothing to be in sync with.
+  r->consistent_ = !witness;
   return r;
 }
 
@@ -46,14 +48,15 @@ absl::StatusOr<std::shared_ptr<Replica>> Replica::Open(const std::string& dir,
   auto r = std::shared_ptr<Replica>(new Replica(*std::move(store), m, opts));
   // A restarted secondary may have missed writes while it was away; its primary
   // says when it has caught up. A primary's own data is the reference.
-  r->consistent_ = m.primary_node_id == opts.node_id;
-  r->lost_unsynced_ = rebooted && m.primary_node_id != opts.node_id;
+  r->consistent_ = m.primary_node_id == opts.node_id && !r->witness_;
+  r->lost_unsynced_ = rebooted && m.primary_node_id != opts.node_id && !r->witness_;
   return r;
 }
 
 Replica::Replica(std::unique_ptr<ReplicaStore> store, Manifest m, const EngineOptions& opts)
     : id_(m.volume_id),
       opts_(opts),
+      witness_(m.IsWitness(opts.node_id)),
       store_(std::move(store)),
       manifest_(std::move(m)),
       clock_(opts.clock ? opts.clock : Clock::Real()),
@@ -188,7 +191,7 @@ HelloReply Replica::AcceptHello(const HelloRequest& hello, uint64_t* session) {
                                    " is smaller than this replica's ", manifest_.size_bytes);
       return reply;
     }
-    if (hello.size_bytes > manifest_.size_bytes) {
+    if (hello.size_bytes > manifest_.size_bytes && !witness_) {
       if (absl::Status s = store_->Resize(hello.size_bytes); !s.ok()) {
         reply.status = WireStatus::kIoError;
         reply.message = std::string(s.message());
@@ -218,7 +221,9 @@ HelloReply Replica::AcceptHello(const HelloRequest& hello, uint64_t* session) {
     old_engine.swap(engine_);
     reply.epoch = manifest_.epoch;
   }
-  if (absl::Status s = ReconcileSnapshots(hello, &reply.snapshots); !s.ok()) {
+  absl::Status reconciled =
+      witness_ ? absl::OkStatus() : ReconcileSnapshots(hello, &reply.snapshots);
+  if (absl::Status s = reconciled; !s.ok()) {
     spdlog::error("volume {}: snapshots at hello: {}", id_, s.message());
     reply.status = WireStatus::kIoError;
     reply.message = std::string(s.message());
@@ -341,6 +346,14 @@ WireStatus Replica::Apply(uint64_t session, const FrameHeader& h, std::string_vi
     region_size = manifest_.region_size;
   }
   promise_.Heard(clock_->Now());
+  if (witness_) {
+    WireStatus st = ApplyAsWitness(h, payload, error);
+    if (st != WireStatus::kOk) return st;
+    uint64_t prev = applied_seq_.load();
+    while (h.seq > prev && !applied_seq_.compare_exchange_weak(prev, h.seq)) {
+    }
+    return WireStatus::kOk;
+  }
   switch (h.type) {
     case FrameType::kLease:
       break;
@@ -443,6 +456,50 @@ WireStatus Replica::Apply(uint64_t session, const FrameHeader& h, std::string_vi
   return WireStatus::kOk;
 }
 
+WireStatus Replica::ApplyAsWitness(const FrameHeader& h, std::string_view payload,
+                                   std::string* error) {
+  switch (h.type) {
+    case FrameType::kLease:
+      return WireStatus::kOk;
+    case FrameType::kManifest: {
+      auto update = DecodeHello(std::string(payload));
+      if (!update.ok()) {
+        *error = std::string(update.status().message());
+        return WireStatus::kInvalid;
+      }
+      absl::Status s = UpdateManifest([&](Manifest& next) {
+        next.members = update->members;
+        next.attributes = update->attributes;
+        next.size_bytes = std::max(next.size_bytes, update->size_bytes);
+      });
+      if (!s.ok()) {
+        *error = std::string(s.message());
+        return WireStatus::kIoError;
+      }
+      return WireStatus::kOk;
+    }
+    case FrameType::kWitnessRecord: {
+      auto outdated = DecodeOutdated(payload);
+      if (!outdated.ok()) {
+        *error = std::string(outdated.status().message());
+        return WireStatus::kInvalid;
+      }
+      // Synced before the ack: the primary counts this node for writes the
+      // replicas named here lack as soon as it hears the ack.
+      absl::Status s = UpdateManifest([&](Manifest& next) { next.outdated = *outdated; });
+      if (!s.ok()) {
+        *error = std::string(s.message());
+        return WireStatus::kIoError;
+      }
+      return WireStatus::kOk;
+    }
+    default:
+      *error = absl::StrCat("volume ", id_, ": ", FrameTypeName(h.type),
+                            " frame refused: this node is the volume's witness and holds no data");
+      return WireStatus::kInvalid;
+  }
+}
+
 absl::StatusOr<AcceptEpochResult> Replica::AcceptEpoch(uint64_t epoch, const std::string& primary,
                                                        const std::vector<MemberInfo>& members,
                                                        const ReleasedPrimary& released) {
@@ -458,6 +515,21 @@ absl::StatusOr<AcceptEpochResult> Replica::AcceptEpoch(uint64_t epoch, const std
       return absl::FailedPreconditionError(
           absl::StrCat("volume ", id_, " on ", opts_.node_id, " is at epoch ", manifest_.epoch,
                        " with primary ", manifest_.primary_node_id, "; epoch ", epoch, " refused"));
+    }
+    const std::vector<MemberInfo>& roster = members.empty() ? manifest_.members : members;
+    for (const auto& mem : roster) {
+      if (mem.node_id == primary && mem.witness) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("volume ", id_, ": ", primary, " is its witness and holds no data; epoch ",
+                         epoch, " refused"));
+      }
+    }
+    if (witness_ && manifest_.outdated.count(primary)) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "volume ", id_, ": the witness ", opts_.node_id, " records that ", primary,
+          " missed writes acknowledged without it; it cannot be primary before a resync from an "
+          "up-to-date replica (epoch ",
+          epoch, " refused)"));
     }
     // The lease (failover.md): while this replica promises its primary, that
     // primary may still acknowledge, so no other may be elected. The primary
@@ -497,8 +569,10 @@ absl::StatusOr<AcceptEpochResult> Replica::AcceptEpoch(uint64_t epoch, const std
   MutexLock l(&mu_);
   demoted_regions_.insert(demoted_regions_.end(), regions.begin(), regions.end());
   // A demoted primary applied every write it sequenced; it is a valid source.
-  result.consistent = consistent_;
+  result.consistent = consistent_ && !witness_;
   result.applied_seq = applied_seq_.load();
+  result.witness = witness_;
+  result.outdated = manifest_.outdated;
   return result;
 }
 

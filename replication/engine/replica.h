@@ -13,6 +13,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -75,6 +76,9 @@ struct AcceptEpochResult {
   uint64_t applied_seq = 0;
   bool consistent = false;
   std::string data_generation;
+  // A witness answered: it is no source; `outdated` is its record.
+  bool witness = false;
+  std::set<std::string> outdated;
 };
 
 class Replica {
@@ -86,6 +90,9 @@ class Replica {
   ~Replica();
 
   const std::string& id() const { return id_; }
+  // This node is the volume's witness: it votes and keeps the record of
+  // outdated replicas, and holds no data (failover.md, "Witness").
+  bool witness() const { return witness_; }
   ReplicaStore& store() { return *store_; }
   const EngineOptions& options() const { return opts_; }
 
@@ -124,7 +131,9 @@ class Replica {
   // FAILED_PRECONDITION when this replica already has `epoch` or newer (unless
   // it is the same primary again), or when it still promises its current
   // primary the lease and `released` does not name that very primary, at its
-  // epoch, as having stepped down (accepted the new epoch) first.
+  // epoch, as having stepped down (accepted the new epoch) first. Also
+  // FAILED_PRECONDITION for a candidate that is the volume's witness, and, on
+  // the witness, for one its record names outdated.
   absl::StatusOr<AcceptEpochResult> AcceptEpoch(uint64_t epoch, const std::string& primary,
                                                 const std::vector<MemberInfo>& members,
                                                 const ReleasedPrimary& released = {});
@@ -154,8 +163,12 @@ class Replica {
   // unfinished copies; `held` gets the ones kept.
   absl::Status ReconcileSnapshots(const HelloRequest& hello, std::vector<std::string>* held);
 
+  // The frames a witness takes; it refuses the rest (it has no data).
+  WireStatus ApplyAsWitness(const FrameHeader& h, std::string_view payload, std::string* error);
+
   const std::string id_;
   const EngineOptions opts_;
+  const bool witness_;
   std::unique_ptr<ReplicaStore> store_;
 
   // Held across the check of a frame's epoch and its application, and by

@@ -142,6 +142,7 @@ SnapshotView SnapshotCoordinator::ViewLocked(const SnapshotEntry& e) const {
   v.record = e.record;
   v.ready = HoldersLocked(e) >= manifest_.Quorum();
   for (const auto& m : manifest_.members) {
+    if (m.witness) continue;  // it holds no snapshot, and never will
     SnapshotMemberView mv;
     mv.node_id = m.node_id;
     if (e.holders.count(m.node_id)) {

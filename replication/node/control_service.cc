@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "replication/engine/primary_engine.h"
+#include "replication/node/member_proto.h"
 #include "replication/node/promotion.h"
 #include "replication/node/serving_primary.h"
 #include "replication/util/grpc_status.h"
@@ -13,18 +14,6 @@ namespace {
 namespace pb = syncblock::control::v1;
 
 constexpr uint32_t kMaxReadRegion = 4 << 20;
-
-MemberInfo FromProto(const pb::Member& m) {
-  return {m.node_id(), m.control_address(), m.replication_address(), m.nbd_address(), m.zone()};
-}
-
-void ToProto(const MemberInfo& m, pb::Member* out) {
-  out->set_node_id(m.node_id);
-  out->set_control_address(m.control_address);
-  out->set_replication_address(m.replication_address);
-  out->set_nbd_address(m.nbd_address);
-  out->set_zone(m.zone);
-}
 
 pb::PeerState ToProto(PeerState s) {
   switch (s) {
@@ -50,7 +39,9 @@ void FillStatus(StorageNode& node, Replica& replica, pb::ReplicaStatus* out) {
   out->set_region_size(m.region_size);
   out->set_applied_seq(replica.applied_seq());
   out->set_consistent(replica.consistent());
-  for (const auto& mem : m.members) ToProto(mem, out->add_members());
+  out->set_witness(replica.witness());
+  for (const auto& id : m.outdated) out->add_outdated(id);
+  for (const auto& mem : m.members) MemberToProto(mem, out->add_members());
   for (const auto& [k, v] : m.attributes) (*out->mutable_attributes())[k] = v;
   bool claims_primary = m.primary_node_id == node.options().node_id;
   auto engine = replica.engine();
@@ -85,6 +76,32 @@ void FillStatus(StorageNode& node, Replica& replica, pb::ReplicaStatus* out) {
     r->set_eta_seconds(p.resync.eta_seconds);
     r->set_full(p.resync.full);
   }
+}
+
+// A member list a volume can run with: its primary holds data, and at most
+// one member is a witness.
+absl::Status CheckMembers(const std::vector<MemberInfo>& members, const std::string& primary) {
+  int witnesses = 0;
+  for (const auto& mem : members) {
+    if (!mem.witness) continue;
+    ++witnesses;
+    if (mem.node_id == primary) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("the primary ", primary, " cannot be the volume's witness"));
+    }
+  }
+  if (witnesses > 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("a volume has at most one witness, not ", witnesses));
+  }
+  return absl::OkStatus();
+}
+
+// The calls that read a replica's data have nothing to read on a witness.
+absl::Status HoldsData(const Replica& replica) {
+  if (!replica.witness()) return absl::OkStatus();
+  return absl::FailedPreconditionError(
+      absl::StrCat("volume ", replica.id(), ": this node is its witness and holds no data"));
 }
 
 grpc::Status Invalid(const std::string& msg) {
@@ -123,8 +140,12 @@ grpc::Status ControlService::CreateReplica(Ctx*, const pb::CreateReplicaRequest*
   m.epoch = req->epoch() == 0 ? 1 : req->epoch();
   m.primary_node_id = req->primary_node_id();
   m.data_generation = req->data_generation();
-  for (const auto& mem : req->members()) m.members.push_back(FromProto(mem));
+  for (const auto& mem : req->members()) m.members.push_back(MemberFromProto(mem));
   for (const auto& [k, v] : req->attributes()) m.attributes[k] = v;
+  m.outdated.insert(req->outdated().begin(), req->outdated().end());
+  if (absl::Status s = CheckMembers(m.members, m.primary_node_id); !s.ok()) {
+    return ToGrpcStatus(s);
+  }
   if (req->source_volume_id().empty() != req->source_snapshot().empty()) {
     return Invalid(absl::StrCat("volume ", req->volume_id(),
                                 ": a clone needs both source_volume_id and source_snapshot"));
@@ -169,14 +190,26 @@ grpc::Status ControlService::SetMembers(Ctx*, const pb::SetMembersRequest* req,
   bool has_self = false;
   for (const auto& mem : req->members()) {
     if (mem.node_id().empty()) return Invalid("a member needs a node_id");
-    members.push_back(FromProto(mem));
+    members.push_back(MemberFromProto(mem));
     has_self |= mem.node_id() == node_->options().node_id;
   }
   if (!has_self) {
     return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
                         "the primary cannot remove itself; promote another replica first");
   }
+  if (absl::Status s = CheckMembers(members, node_->options().node_id); !s.ok()) {
+    return ToGrpcStatus(s);
+  }
   auto& [replica, engine] = *p;
+  const Manifest current = replica->manifest();
+  for (const auto& mem : members) {
+    const MemberInfo* was = current.FindMember(mem.node_id);
+    if (was && was->witness != mem.witness) {
+      return Invalid(absl::StrCat("node ", mem.node_id, " cannot turn ",
+                                  mem.witness ? "into the witness" : "from witness into a replica",
+                                  " in place: remove it, then add it again"));
+    }
+  }
   absl::Status s = replica->UpdateManifest([&](Manifest& m) { m.members = members; });
   if (!s.ok()) return ToGrpcStatus(s);
   engine->ManifestChanged();
@@ -208,7 +241,7 @@ grpc::Status ControlService::AcceptEpoch(Ctx*, const pb::AcceptEpochRequest* req
   auto r = node_->Get(req->volume_id());
   if (!r.ok()) return ToGrpcStatus(r.status());
   std::vector<MemberInfo> members;
-  for (const auto& mem : req->members()) members.push_back(FromProto(mem));
+  for (const auto& mem : req->members()) members.push_back(MemberFromProto(mem));
   ReleasedPrimary released{req->released_primary(), req->released_epoch()};
   auto result = (*r)->AcceptEpoch(req->epoch(), req->primary_node_id(), members, released);
   if (!result.ok()) return ToGrpcStatus(result.status());
@@ -217,6 +250,8 @@ grpc::Status ControlService::AcceptEpoch(Ctx*, const pb::AcceptEpochRequest* req
   resp->set_consistent(result->consistent);
   resp->set_node_id(node_->options().node_id);
   resp->set_data_generation(result->data_generation);
+  resp->set_witness(result->witness);
+  for (const auto& id : result->outdated) resp->add_outdated(id);
   return grpc::Status::OK;
 }
 
@@ -236,6 +271,7 @@ grpc::Status ControlService::RegionChecksums(Ctx*, const pb::RegionChecksumsRequ
                                              pb::RegionChecksumsResponse* resp) {
   auto r = node_->Get(req->volume_id());
   if (!r.ok()) return ToGrpcStatus(r.status());
+  if (absl::Status s = HoldsData(**r); !s.ok()) return ToGrpcStatus(s);
   Manifest m = (*r)->manifest();
   uint64_t region = req->region_size() ? req->region_size() : m.region_size;
   if (region < 4096 || region > (64u << 20)) {
@@ -256,6 +292,7 @@ grpc::Status ControlService::ReadRegion(Ctx*, const pb::ReadRegionRequest* req,
                                         pb::ReadRegionResponse* resp) {
   auto r = node_->Get(req->volume_id());
   if (!r.ok()) return ToGrpcStatus(r.status());
+  if (absl::Status s = HoldsData(**r); !s.ok()) return ToGrpcStatus(s);
   uint64_t size = (*r)->manifest().size_bytes;
   if (req->length() > kMaxReadRegion || req->offset() > size ||
       req->length() > size - req->offset()) {

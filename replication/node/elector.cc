@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <future>
 #include <random>
+#include <set>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -36,6 +37,12 @@ Probe Ask(const MemberInfo& member, const std::string& volume_id,
   p.answered = stub->GetReplica(&ctx, req, &p.status).ok();
   return p;
 }
+
+struct Candidate {
+  bool consistent = false;
+  uint64_t seq = 0;
+  std::string node_id;
+};
 
 // The candidate order: consistent first, then the highest applied sequence,
 // then the smallest node id. Every node computes the same order from the same
@@ -83,6 +90,8 @@ void Elector::Loop() {
 
 void Elector::Consider(const std::shared_ptr<Replica>& replica) {
   const std::string self = node_.options().node_id;
+  // A witness votes when asked; it never runs, holding no data.
+  if (replica->witness()) return;
   if (replica->IsPrimary() || replica->PromiseRemaining().count() > 0) {
     starting_since_.erase(replica->id());
     return;
@@ -99,9 +108,9 @@ void Elector::Consider(const std::shared_ptr<Replica>& replica) {
   }
   int lost = 1;  // replicas that no longer hear the primary: this one
   uint64_t max_epoch = m.epoch;
-  bool best_consistent = replica->consistent();
-  uint64_t best_seq = replica->applied_seq();
-  std::string best = self;
+  std::vector<Candidate> candidates{{replica->consistent(), replica->applied_seq(), self}};
+  // What a witness that answered records: replicas that missed writes.
+  std::set<std::string> outdated;
   for (auto& f : asks) {
     Probe p = f.get();
     if (!p.answered) continue;
@@ -137,15 +146,26 @@ void Elector::Consider(const std::shared_ptr<Replica>& replica) {
     }
     // A secondary whose promise has run out, at whatever epoch (it may have
     // voted for a candidate that never took the role), votes for the next.
+    if (s.witness()) outdated.insert(s.outdated().begin(), s.outdated().end());
     if (s.lease_remaining_ms() > 0) continue;
     ++lost;
-    if (Better(s.consistent(), s.applied_seq(), s.node_id(), best_consistent, best_seq, best)) {
-      best_consistent = s.consistent();
-      best_seq = s.applied_seq();
-      best = s.node_id();
-    }
+    if (!s.witness()) candidates.push_back({s.consistent(), s.applied_seq(), s.node_id()});
   }
   if (lost < m.Quorum()) return;
+  std::erase_if(candidates, [&](const Candidate& c) { return outdated.count(c.node_id) > 0; });
+  if (candidates.empty()) {
+    spdlog::warn(
+        "volume {}: the primary {} is gone, and the witness records every replica that lost it "
+        "as outdated (they missed acknowledged writes); waiting for {}",
+        m.volume_id, m.primary_node_id, m.primary_node_id);
+    return;
+  }
+  const Candidate& top = *std::min_element(
+      candidates.begin(), candidates.end(), [](const Candidate& a, const Candidate& b) {
+        return Better(a.consistent, a.seq, a.node_id, b.consistent, b.seq, b.node_id);
+      });
+  const bool best_consistent = top.consistent;
+  const std::string best = top.node_id;
   if (!best_consistent) {
     spdlog::warn(
         "volume {}: the primary {} is gone but no replica that lost it is complete; "

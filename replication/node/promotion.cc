@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <future>
 #include <map>
+#include <set>
 #include <thread>
 #include <vector>
 
@@ -13,6 +14,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "replication/engine/snapshot_registry.h"
+#include "replication/node/member_proto.h"
 #include "replication/proto/control.grpc.pb.h"
 #include "replication/util/grpc_status.h"
 #include "replication/util/logging.h"
@@ -51,14 +53,7 @@ absl::StatusOr<AcceptEpochResult> AskRemote(const MemberInfo& member, const Mani
   req.set_primary_node_id(self);
   req.set_released_primary(released.node_id);
   req.set_released_epoch(released.epoch);
-  for (const auto& mem : m.members) {
-    auto* out = req.add_members();
-    out->set_node_id(mem.node_id);
-    out->set_control_address(mem.control_address);
-    out->set_replication_address(mem.replication_address);
-    out->set_nbd_address(mem.nbd_address);
-    out->set_zone(mem.zone);
-  }
+  for (const auto& mem : m.members) MemberToProto(mem, req.add_members());
   pb::AcceptEpochResponse resp;
   grpc::ClientContext ctx;
   SetDeadline(ctx, timeout);
@@ -70,6 +65,8 @@ absl::StatusOr<AcceptEpochResult> AskRemote(const MemberInfo& member, const Mani
   r.applied_seq = resp.applied_seq();
   r.consistent = resp.consistent();
   r.data_generation = resp.data_generation();
+  r.witness = resp.witness();
+  r.outdated.insert(resp.outdated().begin(), resp.outdated().end());
   return r;
 }
 
@@ -176,6 +173,12 @@ absl::Status PromoteOnce(StorageNode& node, const std::string& volume_id,
   const std::string self = node.options().node_id;
   Manifest m = replica->manifest();
   if (m.primary_node_id == self && replica->IsPrimary()) return absl::OkStatus();
+  if (replica->witness()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("volume ", volume_id, ": ", self,
+                     " is its witness and holds no data; promote a data "
+                     "replica"));
+  }
   uint64_t epoch = std::max(m.epoch + 1, options.min_epoch);
 
   std::vector<Answer> answers(m.members.size());
@@ -220,6 +223,14 @@ absl::Status PromoteOnce(StorageNode& node, const std::string& volume_id,
   std::vector<std::string> refusals;
   const Answer* source = nullptr;
   const Answer* mine = nullptr;
+  // A witness's record: replicas that missed acknowledged writes are no
+  // source, whatever they believe of themselves.
+  std::set<std::string> outdated;
+  for (const auto& a : answers) {
+    if (a.result.ok() && a.result->witness) {
+      outdated.insert(a.result->outdated.begin(), a.result->outdated.end());
+    }
+  }
   for (const auto& a : answers) {
     if (!a.result.ok()) {
       refusals.push_back(std::string(a.result.status().message()));
@@ -227,7 +238,7 @@ absl::Status PromoteOnce(StorageNode& node, const std::string& volume_id,
     }
     ++accepted;
     if (a.member.node_id == self) mine = &a;
-    if (!a.result->consistent) continue;
+    if (!a.result->consistent || a.result->witness || outdated.count(a.member.node_id)) continue;
     // The most advanced consistent replica holds every write a majority
     // acknowledged: the accepting majority overlaps every acknowledging one.
     if (!source || a.result->applied_seq > source->result->applied_seq ||
@@ -263,7 +274,7 @@ absl::Status PromoteOnce(StorageNode& node, const std::string& volume_id,
     next.last_failover_reason = options.reason;
     next.checksum_resync.clear();
     for (const auto& a : answers) {
-      if (a.member.node_id == self) continue;
+      if (a.member.node_id == self || a.member.witness) continue;
       if (a.result.ok()) next.member_generations[a.member.node_id] = a.result->data_generation;
       // Same stream position and complete: identical to the reference.
       // Anything else is compared by checksums when it connects.

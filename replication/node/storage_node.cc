@@ -200,6 +200,7 @@ NodeCapacity StorageNode::Capacity() const {
   // Sparse replicas may still claim what they have not written.
   uint64_t promised = 0;
   for (auto& r : const_cast<StorageNode*>(this)->Replicas()) {
+    if (r->witness()) continue;  // it claims nothing, ever
     struct stat sb {};
     std::string data = r->store().dir() + "/data";
     uint64_t size = r->manifest().size_bytes;
@@ -277,7 +278,10 @@ absl::StatusOr<std::shared_ptr<Replica>> StorageNode::CreateReplica(const Manife
     std::lock_guard<std::mutex> lock(mu_);
     ASSIGN_OR_RETURN(auto existing, ExistingLocked(requested));
     if (existing) return existing;
-    RETURN_IF_ERROR(CheckRoom(opts_.node_id, capacity, requested));
+    // A witness needs no room: it holds no data.
+    if (!requested.IsWitness(opts_.node_id)) {
+      RETURN_IF_ERROR(CheckRoom(opts_.node_id, capacity, requested));
+    }
     Manifest m = NewReplicaManifest(requested, /*only_self_in_sync=*/false);
     std::filesystem::remove(TombstonePath(m.volume_id));
     ASSIGN_OR_RETURN(replica, Replica::Create(VolumeDir(m.volume_id), m, opts_.engine));

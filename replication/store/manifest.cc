@@ -15,6 +15,11 @@ const MemberInfo* Manifest::FindMember(const std::string& node_id) const {
   return nullptr;
 }
 
+bool Manifest::IsWitness(const std::string& node_id) const {
+  const MemberInfo* m = FindMember(node_id);
+  return m && m->witness;
+}
+
 std::string ManifestToJson(const Manifest& m) {
   json j;
   j["format_version"] = m.format_version;
@@ -35,6 +40,7 @@ std::string ManifestToJson(const Manifest& m) {
   j["last_failover_from"] = m.last_failover_from;
   j["last_failover_reason"] = m.last_failover_reason;
   j["attributes"] = m.attributes;
+  if (!m.outdated.empty()) j["outdated"] = m.outdated;
   return j.dump(2);
 }
 
@@ -70,6 +76,7 @@ absl::StatusOr<Manifest> ManifestFromJson(const std::string& text) {
     m.last_failover_from = j.value("last_failover_from", "");
     m.last_failover_reason = j.value("last_failover_reason", "");
     m.attributes = j.value("attributes", std::map<std::string, std::string>{});
+    m.outdated = j.value("outdated", std::set<std::string>{});
     if (m.region_size == 0 || !ValidVolumeId(m.volume_id)) {
       return absl::DataLossError("manifest has an invalid region size or volume id");
     }

@@ -53,9 +53,16 @@ struct Manifest {
   int64_t last_failover_unix_ms = 0;
   std::string last_failover_from;
   std::string last_failover_reason;
+  // On a witness: the data replicas its volume's primary acknowledged writes
+  // without, as that primary last recorded here. Such a replica is no
+  // candidate, nor a promotion's source, until a primary resynced it
+  // (failover.md, "Witness").
+  std::set<std::string> outdated;
 
   uint64_t regions() const { return (size_bytes + region_size - 1) / region_size; }
   const MemberInfo* FindMember(const std::string& node_id) const;
+  // `node_id` is a member that holds no data.
+  bool IsWitness(const std::string& node_id) const;
   // Majority of the member count: 1 of 1, 2 of 2, 2 of 3, 3 of 4, 3 of 5.
   int Quorum() const { return static_cast<int>(members.size()) / 2 + 1; }
 };

@@ -25,7 +25,8 @@ constexpr char kDataName[] = "data";
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<ReplicaStore>> ReplicaStore::Create(const std::string& dir,
-                                                                   const Manifest& m, Env* env) {
+                                                                   const Manifest& m, Env* env,
+                                                                   bool holds_data) {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec) return absl::InternalError(absl::StrCat("mkdir ", dir, ": ", ec.message()));
@@ -34,7 +35,7 @@ absl::StatusOr<std::unique_ptr<ReplicaStore>> ReplicaStore::Create(const std::st
   // into a replica that is declared identical to its all-zero peers.
   int fd = open(data.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return absl::InternalError(absl::StrCat("open ", data, ": ", std::strerror(errno)));
-  if (ftruncate(fd, static_cast<off_t>(m.size_bytes)) != 0) {
+  if (ftruncate(fd, static_cast<off_t>(holds_data ? m.size_bytes : 0)) != 0) {
     std::string err = std::strerror(errno);
     close(fd);
     return absl::InternalError(absl::StrCat("size ", data, ": ", err));

@@ -23,11 +23,12 @@ namespace syncblock::repl {
 
 class ReplicaStore {
  public:
-  // Creates the directory, a sparse data file of m.size_bytes and the manifest.
-  // The live data's IO goes through `env` (nullptr: Env::Posix()).
+  // Creates the directory, a sparse data file of m.size_bytes (empty for a
+  // witness, which holds no data) and the manifest. The live data's IO goes
+  // through `env` (nullptr: Env::Posix()).
   static absl::StatusOr<std::unique_ptr<ReplicaStore>> Create(const std::string& dir,
-                                                              const Manifest& m,
-                                                              Env* env = nullptr);
+                                                              const Manifest& m, Env* env = nullptr,
+                                                              bool holds_data = true);
   // Opens an existing replica; its manifest is returned through `manifest`.
   static absl::StatusOr<std::unique_ptr<ReplicaStore>> Open(const std::string& dir,
                                                             Manifest* manifest, Env* env = nullptr);

@@ -24,11 +24,14 @@ bool ValidDirectoryName(const std::string& name) {
 std::string MembersToJson(const std::vector<MemberInfo>& members) {
   json out = json::array();
   for (const auto& mem : members) {
-    out.push_back({{"node_id", mem.node_id},
-                   {"control", mem.control_address},
-                   {"replication", mem.replication_address},
-                   {"nbd", mem.nbd_address},
-                   {"zone", mem.zone}});
+    json m = {{"node_id", mem.node_id},
+              {"control", mem.control_address},
+              {"replication", mem.replication_address},
+              {"nbd", mem.nbd_address},
+              {"zone", mem.zone}};
+    // Absent when false: members written before witnesses existed read the same.
+    if (mem.witness) m["witness"] = true;
+    out.push_back(std::move(m));
   }
   return out.dump();
 }
@@ -38,7 +41,8 @@ absl::StatusOr<std::vector<MemberInfo>> MembersFromJson(const std::string& text)
     std::vector<MemberInfo> out;
     for (const auto& mem : json::parse(text)) {
       out.push_back({mem.at("node_id").get<std::string>(), mem.value("control", ""),
-                     mem.value("replication", ""), mem.value("nbd", ""), mem.value("zone", "")});
+                     mem.value("replication", ""), mem.value("nbd", ""), mem.value("zone", ""),
+                     mem.value("witness", false)});
     }
     return out;
   } catch (const json::exception& e) {

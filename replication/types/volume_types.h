@@ -21,12 +21,16 @@ struct MemberInfo {
   std::string replication_address;
   std::string nbd_address;
   std::string zone;
+  // A witness holds no data: it votes (epochs, the lease) and keeps the
+  // record of which data replicas missed acknowledged writes
+  // (replication/doc/failover.md, "Witness").
+  bool witness = false;
   bool operator==(const MemberInfo&) const = default;
 };
 
 // Member lists travel in replication hellos and manifest frames as JSON text:
-// an array of {"node_id", "control", "replication", "nbd", "zone"} objects
-// (replication/doc/replica_format.md).
+// an array of {"node_id", "control", "replication", "nbd", "zone"} objects,
+// with "witness": true on a witness (replication/doc/replica_format.md).
 std::string MembersToJson(const std::vector<MemberInfo>& members);
 // INVALID_ARGUMENT for malformed JSON or a member without a node_id.
 absl::StatusOr<std::vector<MemberInfo>> MembersFromJson(const std::string& text);

@@ -23,7 +23,7 @@ T Get(const uint8_t* in, size_t at) {
 
 constexpr size_t kCrcOffset = 52;  // header CRC covers bytes [0, 52)
 
-bool KnownType(uint16_t t) { return t >= 1 && t <= 18; }
+bool KnownType(uint16_t t) { return t >= 1 && t <= 19; }
 
 }  // namespace
 
@@ -142,8 +142,31 @@ const char* FrameTypeName(FrameType t) {
       return "snapshot-delete";
     case FrameType::kLease:
       return "lease";
+    case FrameType::kWitnessRecord:
+      return "witness-record";
   }
   return "unknown";
+}
+
+std::string EncodeOutdated(const std::set<std::string>& node_ids) {
+  std::string out;
+  for (const auto& id : node_ids) absl::StrAppend(&out, id, "\n");
+  return out;
+}
+
+absl::StatusOr<std::set<std::string>> DecodeOutdated(std::string_view payload) {
+  std::set<std::string> out;
+  size_t start = 0;
+  while (start < payload.size()) {
+    size_t end = payload.find('\n', start);
+    if (end == std::string_view::npos) {
+      return absl::InvalidArgumentError("witness record: the last node id is not terminated");
+    }
+    if (end == start) return absl::InvalidArgumentError("witness record: an empty node id");
+    out.emplace(payload.substr(start, end - start));
+    start = end + 1;
+  }
+  return out;
 }
 
 std::string EncodeSnapshotData(std::string_view name, std::string_view data) {

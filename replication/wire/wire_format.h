@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <set>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -42,6 +43,10 @@ enum class FrameType : uint16_t {
   // The primary's lease (replication/doc/failover.md): renews the replica's
   // promise not to elect another primary; no payload.
   kLease = 18,
+  // To a witness: the data replicas the primary acknowledges writes without
+  // (failover.md, "Witness"); payload EncodeOutdated. Persisted before the
+  // ack.
+  kWitnessRecord = 19,
 };
 
 inline constexpr uint32_t kFlagFua = 1u << 0;
@@ -96,6 +101,11 @@ std::string EncodeFrame(FrameHeader h, std::string_view payload);
 const char* FrameTypeName(FrameType t);
 
 // kSnapshotData payloads: u8 name length, the name, then the data.
+// The kWitnessRecord payload: node ids, one per line.
+std::string EncodeOutdated(const std::set<std::string>& node_ids);
+// INVALID_ARGUMENT for an empty id.
+absl::StatusOr<std::set<std::string>> DecodeOutdated(std::string_view payload);
+
 std::string EncodeSnapshotData(std::string_view name, std::string_view data);
 // INVALID_ARGUMENT when the payload is shorter than its name prefix says.
 absl::StatusOr<std::pair<std::string_view, std::string_view>> DecodeSnapshotData(

@@ -72,5 +72,25 @@ TEST(PlacementTest, EqualSpaceBreaksTiesByIdForAStableChoice) {
   EXPECT_THAT(*chosen, ElementsAre("n1", "n2", "n3"));
 }
 
+TEST(PlacementTest, WitnessGoesToAThirdZoneThenTheLeastLoadedNode) {
+  std::vector<StorageNodeView> nodes = {Node("a1", "a", 90 * kGiB), Node("b1", "b", 80 * kGiB),
+                                        Node("a2", "a", 70 * kGiB), Node("c1", "c", 1)};
+  nodes[2].replica_count = 0;
+  nodes[3].replica_count = 9;
+  // c1 is full and busy, but the only node in a zone without the data.
+  EXPECT_EQ(PlaceWitness(nodes, {"a1", "b1"}), "c1");
+  nodes[3].reachable = false;
+  EXPECT_EQ(PlaceWitness(nodes, {"a1", "b1"}), "a2");
+  EXPECT_EQ(PlaceWitness(nodes, {"a1", "b1", "a2"}), std::nullopt);
+}
+
+TEST(PlacementTest, EvenReplicaCountsWantAWitness) {
+  EXPECT_TRUE(WantsWitness(2));
+  EXPECT_TRUE(WantsWitness(4));
+  EXPECT_FALSE(WantsWitness(1));
+  EXPECT_FALSE(WantsWitness(3));
+  EXPECT_FALSE(WantsWitness(5));
+}
+
 }  // namespace
 }  // namespace syncblock::repl

@@ -23,8 +23,9 @@ Manifest Sample() {
   m.primary_node_id = "node-2";
   m.members = {{"node-1", "a:1", "a:2", "a:3", "z1"},
                {"node-2", "b:1", "b:2", "b:3", "z2"},
-               {"node-3", "c:1", "c:2", "c:3", ""}};
+               {"node-3", "c:1", "c:2", "c:3", "", /*witness=*/true}};
   m.data_generation = "gen-1";
+  m.outdated = {"node-1"};
   m.member_generations = {{"node-1", "gen-1"}, {"node-3", "gen-0"}};
   m.checksum_resync = {"node-3"};
   m.consistent = false;
@@ -48,6 +49,9 @@ TEST(ManifestTest, RoundTripsEveryField) {
   EXPECT_EQ(d->checksum_resync, m.checksum_resync);
   EXPECT_EQ(d->consistent, m.consistent);
   EXPECT_EQ(d->attributes, m.attributes);
+  EXPECT_EQ(d->outdated, m.outdated);
+  EXPECT_TRUE(d->IsWitness("node-3"));
+  EXPECT_FALSE(d->IsWitness("node-1"));
 }
 
 TEST(ManifestTest, DerivedValues) {
@@ -116,11 +120,13 @@ TEST(ManifestTest, UnparsableOrIncompleteIsDataLoss) {
 }
 
 TEST(ManifestTest, ValidVolumeIds) {
-  for (const std::string& id : std::vector<std::string>{"a", "pvc-1", "A.b_c-9", "0", std::string(128, 'x'), "a.."}) {
+  for (const std::string& id :
+       std::vector<std::string>{"a", "pvc-1", "A.b_c-9", "0", std::string(128, 'x'), "a.."}) {
     EXPECT_TRUE(ValidVolumeId(id)) << id;
   }
-  for (const std::string& id : std::vector<std::string>{"", ".", "..", ".hidden", "a/b", "/abs", "a b", "a\nb", "ü",
-                               "a:b", std::string(129, 'x'), std::string("a\0b", 3)}) {
+  for (const std::string& id :
+       std::vector<std::string>{"", ".", "..", ".hidden", "a/b", "/abs", "a b", "a\nb", "ü", "a:b",
+                                std::string(129, 'x'), std::string("a\0b", 3)}) {
     EXPECT_FALSE(ValidVolumeId(id)) << id;
   }
 }

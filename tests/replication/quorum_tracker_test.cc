@@ -145,3 +145,102 @@ TEST(QuorumTrackerTest, SingleMemberCompletesOnItsOwn) {
 
 }  // namespace
 }  // namespace syncblock::repl
+
+namespace syncblock::repl {
+namespace {
+
+// Two data replicas (this node and slot 0) and a witness (slot 1): three
+// voters, two needed.
+void TwoAndWitness(QuorumTracker& q) {
+  q.SetMembers(3);
+  q.SetPeerSlots(/*data=*/0b01, /*witness=*/0b10);
+}
+
+TEST(QuorumTrackerWitnessTest, WitnessCountsOnlyForPeersItRecordsOutdated) {
+  QuorumTracker q;
+  TwoAndWitness(q);
+  Probe p;
+  Completions done;
+  q.Add(1, p.req, /*needs_apply=*/true, Later(), 0, absl::OkStatus(), &done);
+  q.Applied(1, &done);
+  q.LocalDone(1, absl::OkStatus(), &done);
+  q.PeerAcked(1, 1, &done);  // the witness never holds data: an ack of it means nothing
+  EXPECT_TRUE(done.empty()) << "the data peer neither holds it nor is recorded outdated";
+  q.SetOutdated(0b01, &done);
+  ASSERT_EQ(done.size(), 1u) << "recorded outdated: the witness stands in for it";
+  RunCompletions(done);
+  EXPECT_TRUE(p.status.ok());
+}
+
+TEST(QuorumTrackerWitnessTest, DataPeerAckNeedsNoWitness) {
+  QuorumTracker q;
+  TwoAndWitness(q);
+  Probe p;
+  Completions done;
+  q.Add(1, p.req, /*needs_apply=*/true, Later(), 0, absl::OkStatus(), &done);
+  q.Applied(1, &done);
+  q.LocalDone(1, absl::OkStatus(), &done);
+  EXPECT_TRUE(done.empty()) << "the data peer neither holds it nor is recorded outdated";
+  q.PeerAcked(1, 0, &done);
+  ASSERT_EQ(done.size(), 1u);
+  RunCompletions(done);
+  EXPECT_TRUE(p.status.ok());
+}
+
+TEST(QuorumTrackerWitnessTest, WitnessNeedsThisNodesOwnCopy) {
+  QuorumTracker q;
+  TwoAndWitness(q);
+  q.SetOutdated(0b01, nullptr);
+  Probe p;
+  Completions done;
+  // A FUA write applied but not yet synced here: the witness vouches for
+  // the outdated peer, not for this node's copy.
+  q.Add(1, p.req, /*needs_apply=*/true, Later(), 0, absl::OkStatus(), &done);
+  q.Applied(1, &done);
+  EXPECT_TRUE(done.empty());
+  q.LocalDone(1, absl::OkStatus(), &done);
+  ASSERT_EQ(done.size(), 1u);
+  RunCompletions(done);
+}
+
+TEST(QuorumTrackerWitnessTest, FourReplicasNeedEveryMissingPeerRecorded) {
+  // Data peers in slots 0, 1, 2; the witness in slot 3: five voters, three
+  // needed.
+  QuorumTracker q;
+  q.SetMembers(5);
+  q.SetPeerSlots(0b0111, 0b1000);
+  Probe p;
+  Completions done;
+  q.Add(1, p.req, /*needs_apply=*/true, Later(), 0, absl::OkStatus(), &done);
+  q.Applied(1, &done);
+  q.LocalDone(1, absl::OkStatus(), &done);
+  q.PeerAcked(1, 0, &done);
+  q.SetOutdated(0b0010, &done);
+  EXPECT_TRUE(done.empty()) << "slot 2 lacks it and is not recorded: the witness cannot count";
+  q.SetOutdated(0b0110, &done);
+  ASSERT_EQ(done.size(), 1u);
+  RunCompletions(done);
+  EXPECT_TRUE(p.status.ok());
+}
+
+TEST(QuorumTrackerWitnessTest, ANewWitnessSlotDropsOutdatedOfOtherSlots) {
+  QuorumTracker q;
+  TwoAndWitness(q);
+  q.SetOutdated(0b11, nullptr);  // the witness's own slot is never "outdated"
+  Probe p;
+  Completions done;
+  q.Add(1, p.req, /*needs_apply=*/true, Later(), 0, absl::OkStatus(), &done);
+  q.Applied(1, &done);
+  q.LocalDone(1, absl::OkStatus(), &done);
+  ASSERT_EQ(done.size(), 1u);
+  RunCompletions(done);
+  q.SetPeerSlots(0b01, 0);  // no witness any more
+  Probe p2;
+  q.Add(2, p2.req, /*needs_apply=*/true, Later(), 0, absl::OkStatus(), &done);
+  q.Applied(2, &done);
+  q.LocalDone(2, absl::OkStatus(), &done);
+  EXPECT_TRUE(done.empty());
+}
+
+}  // namespace
+}  // namespace syncblock::repl

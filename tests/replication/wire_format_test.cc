@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <set>
 #include <string>
 
 #include "replication/util/crc32c.h"
@@ -84,7 +85,7 @@ TEST(WireFormatTest, RoundTripsEveryField) {
 }
 
 TEST(WireFormatTest, EveryKnownTypeDecodesAndHasAName) {
-  for (uint16_t t = 1; t <= 18; ++t) {
+  for (uint16_t t = 1; t <= 19; ++t) {
     FrameHeader h;
     h.type = static_cast<FrameType>(t);
     // Snapshot data carries at least a name prefix.
@@ -120,7 +121,7 @@ TEST(WireFormatTest, RefusesOtherVersions) {
 }
 
 TEST(WireFormatTest, RefusesUnknownTypes) {
-  for (uint16_t t : {0, 19, 0xffff}) {
+  for (uint16_t t : {0, 20, 0xffff}) {
     uint8_t b[kFrameHeaderSize];
     EncodeHeader(SampleHeader(), b);
     PutAt<uint16_t>(b, 6, t);
@@ -228,6 +229,18 @@ TEST(WireFormatTest, EncodeFrameSetsLengthAndChecksumFromThePayload) {
   auto e = DecodeHeader(reinterpret_cast<const uint8_t*>(empty.data()));
   ASSERT_TRUE(e.ok());
   EXPECT_TRUE(VerifyPayload(*e, "").ok());
+}
+
+TEST(WireFormatTest, WitnessRecordRoundTripsAndRefusesEmptyOrUnterminatedIds) {
+  for (const std::set<std::string>& ids : {std::set<std::string>{}, std::set<std::string>{"node-2"},
+                                           std::set<std::string>{"node-2", "node-4"}}) {
+    auto back = DecodeOutdated(EncodeOutdated(ids));
+    ASSERT_TRUE(back.ok()) << back.status();
+    EXPECT_EQ(*back, ids);
+  }
+  EXPECT_FALSE(DecodeOutdated("node-2").ok());
+  EXPECT_FALSE(DecodeOutdated("\n").ok());
+  EXPECT_FALSE(DecodeOutdated("node-2\n\nnode-3\n").ok());
 }
 
 }  // namespace
