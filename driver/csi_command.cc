@@ -21,11 +21,13 @@
 #include "csi/identity_service.h"
 #include "csi/node/node_service.h"
 #include "csi/node_directory.h"
+#include "csi/primary_placer.h"
 #include "csi/snapshot_metadata_service.h"
 #include "csi/storage_endpoints.h"
 #include "driver/commands.h"
 #include "driver/flags.h"
 #include "replication/client/witness_keeper.h"
+#include "replication/util/periodic_thread.h"
 
 // The executable target defines the version; the library that holds this file
 // may not (see the report to the lead).
@@ -123,7 +125,7 @@ int RunCsi(int argc, char** argv) {
   services.push_back(&identity);
   std::unique_ptr<csi::ControllerService> controller;
   std::unique_ptr<csi::SnapshotMetadataService> snapshot_metadata;
-  std::unique_ptr<repl::WitnessKeeper> witness_keeper;
+  std::unique_ptr<PeriodicThread> chores;
   if (serve_controller) {
     auto known = csi::MakeNodeDirectory(flags->Get("known-nodes", ""),
                                         serve_node ? flags->Get("node-id") : "");
@@ -140,14 +142,19 @@ int RunCsi(int argc, char** argv) {
          replace_after < 0)) {
       return Fail("--witness-replace-after must be a number of seconds (0: never)");
     }
-    if (replace_after > 0) {
-      repl::WitnessKeeperOptions wk;
-      wk.replace_after = std::chrono::seconds(replace_after);
-      wk.interval = std::min<std::chrono::milliseconds>(wk.interval, wk.replace_after / 2);
-      witness_keeper =
-          std::make_unique<repl::WitnessKeeper>([cluster] { return cluster->Get(); }, wk);
-      witness_keeper->Start();
-    }
+    // The controller's chores: every 10 s (or half the witness's grace),
+    // lost witnesses move and dataLocality primaries go home.
+    repl::WitnessKeeperOptions wk;
+    wk.replace_after = std::chrono::seconds(replace_after);
+    auto get = [cluster] { return cluster->Get(); };
+    auto keeper = std::make_shared<repl::WitnessKeeper>(get, wk);
+    auto placer = std::make_shared<csi::PrimaryPlacer>(get);
+    std::chrono::milliseconds interval(10000);
+    if (replace_after > 0) interval = std::min(interval, wk.replace_after / 2);
+    chores = std::make_unique<PeriodicThread>(interval, [keeper, placer, replace_after] {
+      if (replace_after > 0) keeper->RunOnce(std::chrono::steady_clock::now());
+      placer->RunOnce();
+    });
   }
   std::unique_ptr<::csi::v1::Node::Service> node;
   if (serve_node) {

@@ -39,7 +39,7 @@ absl::Status ReplicaRemove(CtlContext& ctx, const std::vector<std::string>& args
 
 absl::Status PromoteNode(CtlContext& ctx, const std::vector<std::string>& args) {
   ASSIGN_OR_RETURN(auto* cluster, ctx.Cluster());
-  ASSIGN_OR_RETURN(auto view, cluster->Promote(args[0], args[1]));
+  ASSIGN_OR_RETURN(auto view, cluster->Promote(args[0], args[1], "ctl promote"));
   PrintVolume(ctx, view);
   return absl::OkStatus();
 }

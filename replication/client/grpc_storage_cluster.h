@@ -39,7 +39,8 @@ class GrpcStorageCluster final : public StorageCluster {
                                            const std::string& node_id) override;
   absl::StatusOr<VolumeView> MoveWitness(const std::string& id, const std::string& node_id,
                                          std::string* note) override;
-  absl::StatusOr<VolumeView> Promote(const std::string& id, const std::string& node_id) override;
+  absl::StatusOr<VolumeView> Promote(const std::string& id, const std::string& node_id,
+                                     const std::string& reason) override;
   absl::StatusOr<VolumeView> Resync(const std::string& id, const std::string& node_id,
                                     bool full) override;
   absl::StatusOr<VerifyReport> Verify(const std::string& id) override;

@@ -184,13 +184,15 @@ absl::StatusOr<control::ReplicaStatus> NodeClient::SetAttributes(
   return out;
 }
 
-absl::StatusOr<control::ReplicaStatus> NodeClient::Promote(const std::string& volume_id) {
+absl::StatusOr<control::ReplicaStatus> NodeClient::Promote(const std::string& volume_id,
+                                                           const std::string& reason) {
   RETURN_IF_ERROR(Dial());
   grpc::ClientContext ctx;
   // Promotion waits for a majority to accept the epoch and then catches up.
   Prepare(&ctx, 6);
   control::PromoteRequest req;
   req.set_volume_id(volume_id);
+  req.set_reason(reason);
   control::ReplicaStatus out;
   auto s = Convert(stub_->Promote(&ctx, req, &out), "Promote");
   if (!s.ok()) return s;

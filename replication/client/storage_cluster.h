@@ -173,7 +173,10 @@ class StorageCluster {
   // INVALID_ARGUMENT when the node holds the volume's data.
   virtual absl::StatusOr<VolumeView> MoveWitness(const std::string& id, const std::string& node_id,
                                                  std::string* note) = 0;
-  virtual absl::StatusOr<VolumeView> Promote(const std::string& id, const std::string& node_id) = 0;
+  // A planned move of the primary to `node_id`; `reason` is kept for
+  // `volume show` ("ctl promote", "dataLocality: ...").
+  virtual absl::StatusOr<VolumeView> Promote(const std::string& id, const std::string& node_id,
+                                             const std::string& reason) = 0;
   virtual absl::StatusOr<VolumeView> Resync(const std::string& id, const std::string& node_id,
                                             bool full) = 0;
   virtual absl::StatusOr<VerifyReport> Verify(const std::string& id) = 0;

@@ -12,32 +12,6 @@ namespace syncblock::repl {
 WitnessKeeper::WitnessKeeper(ClusterFn cluster, WitnessKeeperOptions opts)
     : cluster_(std::move(cluster)), opts_(opts) {}
 
-WitnessKeeper::~WitnessKeeper() { Stop(); }
-
-void WitnessKeeper::Start() {
-  thread_ = std::thread([this] {
-    while (true) {
-      {
-        absl::MutexLock l(&mu_);
-        auto stop = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return stopping_; };
-        if (mu_.AwaitWithTimeout(absl::Condition(&stop),
-                                 absl::Milliseconds(opts_.interval.count()))) {
-          return;
-        }
-      }
-      RunOnce(std::chrono::steady_clock::now());
-    }
-  });
-}
-
-void WitnessKeeper::Stop() {
-  {
-    absl::MutexLock l(&mu_);
-    stopping_ = true;
-  }
-  if (thread_.joinable()) thread_.join();
-}
-
 int WitnessKeeper::RunOnce(std::chrono::steady_clock::time_point now) {
   auto cluster = cluster_();
   if (!cluster.ok()) return 0;

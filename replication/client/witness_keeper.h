@@ -1,10 +1,9 @@
 // Keeps every 2- and 4-replica volume's witness on a live node
 // (replication/doc/failover.md, "Witness"): a witness whose node has been
 // unreachable for `replace_after` is moved to another node that placement
-// picks. The CSI controller runs one; a pass can be run by hand.
+// picks. The CSI controller runs a pass periodically.
 //
-// Thread-safe: Start/Stop own one thread; RunOnce is not to be called
-// concurrently with itself (the thread is the only caller once started).
+// Thread-compatible: one caller of RunOnce at a time.
 #pragma once
 
 #include <chrono>
@@ -12,16 +11,13 @@
 #include <map>
 #include <memory>
 #include <string>
-#include <thread>
 
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 #include "replication/client/storage_cluster.h"
 
 namespace syncblock::repl {
 
 struct WitnessKeeperOptions {
-  std::chrono::milliseconds interval{10000};
   std::chrono::milliseconds replace_after{60000};
 };
 
@@ -29,10 +25,6 @@ class WitnessKeeper {
  public:
   using ClusterFn = std::function<absl::StatusOr<std::shared_ptr<StorageCluster>>()>;
   WitnessKeeper(ClusterFn cluster, WitnessKeeperOptions opts);
-  ~WitnessKeeper();
-
-  void Start();
-  void Stop();
 
   // One look at every volume at time `now`; the number of witnesses moved.
   int RunOnce(std::chrono::steady_clock::time_point now);
@@ -42,10 +34,6 @@ class WitnessKeeper {
   const WitnessKeeperOptions opts_;
   // By volume: since when its witness has been seen offline.
   std::map<std::string, std::chrono::steady_clock::time_point> offline_since_;
-
-  absl::Mutex mu_;
-  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  std::thread thread_;
 };
 
 }  // namespace syncblock::repl

@@ -256,7 +256,9 @@ grpc::Status ControlService::AcceptEpoch(Ctx*, const pb::AcceptEpochRequest* req
 }
 
 grpc::Status ControlService::Promote(Ctx*, const pb::PromoteRequest* req, pb::ReplicaStatus* resp) {
-  absl::Status s = PromoteReplica(*node_, req->volume_id());
+  PromoteOptions options;
+  if (!req->reason().empty()) options.reason = req->reason();
+  absl::Status s = PromoteReplica(*node_, req->volume_id(), options);
   if (!s.ok()) {
     spdlog::warn("promote {}: {}", req->volume_id(), s.message());
     return ToGrpcStatus(s);

@@ -1,7 +1,6 @@
 // Replicas that come back empty, and replicas added or removed: each gets a
 // full copy, rate-limited, and the volume keeps serving meanwhile.
 #include <gtest/gtest.h>
-
 #include <httplib.h>
 
 #include <set>
@@ -58,7 +57,8 @@ TEST(ReplicaReplacementTest, AddAndRemoveReplica) {
   if (!HaveTool("qemu-io")) GTEST_SKIP() << "qemu-io is not installed";
   LocalCluster c(3, "--no-csi --resync-rate 0");
   ASSERT_TRUE(c.ok()) << c.up_output();
-  ASSERT_EQ(c.Ctl("volume create v --size 32M --replicas 2").exit_code, 0);
+  // No witness: the third node is to take a copy.
+  ASSERT_EQ(c.Ctl("volume create v --size 32M --replicas 2 --no-witness").exit_code, 0);
   std::string uri = c.Export("v");
   ASSERT_EQ(QemuIo(uri, "-c 'write -P 0x31 0 32M'"), 0);
   nlohmann::json v = c.CtlJson("volume show v");

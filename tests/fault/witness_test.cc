@@ -205,6 +205,30 @@ TEST_F(WitnessTest, TheWitnessMovesToAnotherNode) {
   EXPECT_NE(refused.output.find("holds a replica"), std::string::npos) << refused.output;
 }
 
+// Four data replicas and a witness: five voters, three needed. Two data
+// nodes lost leave the primary, one data replica and the witness, which
+// records the two.
+TEST_F(WitnessTest, FourReplicasGoOnWithTwoDataNodesLost) {
+  LocalCluster c(5, "--no-csi --io-timeout-ms 10000");
+  ASSERT_TRUE(c.ok()) << c.up_output();
+  CommandResult r = c.Ctl(
+      "volume create v --size 64M --replicas 4 --nodes node-1,node-2,node-3,node-4 --witness "
+      "node-5");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  ASSERT_TRUE(c.WaitInSync("v")) << c.Ctl("volume show v").output;
+  Write(c, 1, 0);
+  ASSERT_TRUE(c.Kill("node-3"));
+  ASSERT_TRUE(c.Kill("node-4"));
+  Write(c, 2, 1 << 20);
+  std::vector<std::string> outdated = Outdated(c);
+  EXPECT_EQ(outdated, (std::vector<std::string>{"node-3", "node-4"}));
+  ExpectPattern(c, 1, 0);
+  ExpectPattern(c, 2, 1 << 20);
+  ASSERT_TRUE(c.Start("node-3"));
+  ASSERT_TRUE(c.Start("node-4"));
+  ExpectIdentical(c, "v");
+}
+
 // What the CSI controller runs (--witness-replace-after): one pass sees the
 // witness offline, a pass past the grace time moves it.
 TEST_F(WitnessTest, TheKeeperMovesAWitnessWhoseNodeIsLost) {
