@@ -22,7 +22,7 @@
 #include "csi/node/exec.h"
 #include "csi/node/fuse_loop_attacher.h"
 #include "csi/node/linux_mounter.h"
-#include "csi/node/nbd_client.h"
+#include "replication/initiator/nbd_client.h"
 #include "csi/node/node_service.h"
 #include "tests/csi/node_test_cleanup.h"
 #include "tests/csi/node_test_util.h"
@@ -30,6 +30,12 @@
 
 namespace syncblock::csi {
 namespace {
+
+using repl::initiator::NbdConnect;
+using repl::initiator::NbdConnection;
+using repl::initiator::NbdExportInfo;
+using repl::initiator::NbdUri;
+using repl::initiator::ParseNbdUri;
 
 using ::csi::v1::VolumeCapability;
 

@@ -6,11 +6,17 @@
 
 #include "csi/node/attachment_store.h"
 #include "csi/node/mounter.h"
-#include "csi/node/nbd_client.h"
+#include "replication/initiator/nbd_client.h"
 #include "tests/support/test_util.h"
 
 namespace syncblock::csi {
 namespace {
+
+using repl::initiator::NbdConnect;
+using repl::initiator::NbdConnection;
+using repl::initiator::NbdExportInfo;
+using repl::initiator::NbdUri;
+using repl::initiator::ParseNbdUri;
 
 TEST(NodeMountInfoTest, ParsesFieldsEscapesAndOptionalTags) {
   const std::string text =

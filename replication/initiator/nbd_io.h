@@ -15,9 +15,9 @@
 #include <cstdint>
 
 #include "absl/status/status.h"
-#include "csi/node/nbd_client.h"
+#include "replication/initiator/nbd_client.h"
 
-namespace syncblock::csi {
+namespace syncblock::repl::initiator {
 
 class NbdIoConnection {
  public:
@@ -48,4 +48,4 @@ bool IsConnectionBroken(const absl::Status& status);
 // The errno to give a FUSE caller for an NbdIoConnection error.
 int ErrnoOf(const absl::Status& status);
 
-}  // namespace syncblock::csi
+}  // namespace syncblock::repl::initiator

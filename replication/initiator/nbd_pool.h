@@ -28,9 +28,9 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
-#include "csi/node/nbd_io.h"
+#include "replication/initiator/nbd_io.h"
 
-namespace syncblock::csi {
+namespace syncblock::repl::initiator {
 
 class NbdPool {
  public:
@@ -86,4 +86,4 @@ class NbdPool {
   uint64_t connect_serial_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
-}  // namespace syncblock::csi
+}  // namespace syncblock::repl::initiator

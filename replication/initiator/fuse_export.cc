@@ -1,4 +1,4 @@
-#include "csi/node/fuse_export.h"
+#include "replication/initiator/fuse_export.h"
 
 #define FUSE_USE_VERSION 312
 #include <fcntl.h>
@@ -20,13 +20,13 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "csi/node/nbd_pool.h"
-#include "csi/node/primary_follower.h"
-#include "csi/node/primary_resolver.h"
+#include "replication/initiator/nbd_pool.h"
+#include "replication/initiator/primary_follower.h"
+#include "replication/initiator/primary_resolver.h"
 #include "replication/util/status_macros.h"
 #include "spdlog/spdlog.h"
 
-namespace syncblock::csi {
+namespace syncblock::repl::initiator {
 namespace {
 
 constexpr char kDiskPath[] = "/disk";
@@ -340,4 +340,4 @@ absl::Status RunFuseExport(const FuseExportOptions& options) {
   return result;
 }
 
-}  // namespace syncblock::csi
+}  // namespace syncblock::repl::initiator

@@ -1,4 +1,4 @@
-#include "csi/node/nbd_io.h"
+#include "replication/initiator/nbd_io.h"
 
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -9,7 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 
-namespace syncblock::csi {
+namespace syncblock::repl::initiator {
 namespace {
 
 using namespace nbdproto;
@@ -181,4 +181,4 @@ int ErrnoOf(const absl::Status& status) {
   }
 }
 
-}  // namespace syncblock::csi
+}  // namespace syncblock::repl::initiator

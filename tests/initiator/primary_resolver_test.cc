@@ -4,12 +4,12 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
-#include "csi/node/nbd_client.h"
-#include "csi/node/primary_resolver.h"
+#include "replication/initiator/nbd_client.h"
+#include "replication/initiator/primary_resolver.h"
 #include "replication/proto/control.grpc.pb.h"
 #include "tests/support/test_util.h"
 
-namespace syncblock::csi {
+namespace syncblock::repl::initiator {
 namespace {
 
 namespace ctl = ::syncblock::control::v1;
@@ -115,4 +115,4 @@ TEST_F(NodePrimaryResolverTest, UnknownEverywhereIsNotFoundAndNobodyIsUnavailabl
 }
 
 }  // namespace
-}  // namespace syncblock::csi
+}  // namespace syncblock::repl::initiator

@@ -1,4 +1,4 @@
-#include "csi/node/nbd_client.h"
+#include "replication/initiator/nbd_client.h"
 
 #include <fcntl.h>
 #include <netdb.h>
@@ -19,7 +19,7 @@
 #include "absl/strings/str_split.h"
 #include "replication/util/status_macros.h"
 
-namespace syncblock::csi {
+namespace syncblock::repl::initiator {
 namespace {
 
 using namespace nbdproto;
@@ -290,4 +290,4 @@ absl::StatusOr<NbdConnection> NbdConnect(const NbdUri& uri, std::chrono::millise
   return NbdConnection(conn.Release(), info);
 }
 
-}  // namespace syncblock::csi
+}  // namespace syncblock::repl::initiator

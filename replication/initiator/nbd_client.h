@@ -15,7 +15,7 @@
 #include "absl/status/statusor.h"
 #include "replication/nbd/nbd_protocol.h"
 
-namespace syncblock::csi {
+namespace syncblock::repl::initiator {
 
 // nbd://host[:port]/export (port 10809 when absent; [v6] hosts in brackets).
 struct NbdUri {
@@ -68,4 +68,4 @@ absl::StatusOr<NbdConnection> NbdConnect(
 // The NBD wire constants are the server's (doc/proto.md, named as there).
 namespace nbdproto = ::syncblock::repl::nbd;
 
-}  // namespace syncblock::csi
+}  // namespace syncblock::repl::initiator

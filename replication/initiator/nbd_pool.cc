@@ -1,9 +1,9 @@
-#include "csi/node/nbd_pool.h"
+#include "replication/initiator/nbd_pool.h"
 
 #include "absl/strings/str_cat.h"
 #include "replication/util/status_macros.h"
 
-namespace syncblock::csi {
+namespace syncblock::repl::initiator {
 
 NbdPool::NbdPool(int connections, std::chrono::milliseconds io_timeout)
     : wanted_connections_(connections < 1 ? 1 : connections), io_timeout_(io_timeout) {}
@@ -104,4 +104,4 @@ NbdPool::Outcome NbdPool::Run(const std::function<absl::Status(NbdIoConnection&)
   return out;
 }
 
-}  // namespace syncblock::csi
+}  // namespace syncblock::repl::initiator

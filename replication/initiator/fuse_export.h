@@ -33,7 +33,7 @@
 
 #include "absl/status/status.h"
 
-namespace syncblock::csi {
+namespace syncblock::repl::initiator {
 
 inline constexpr char kFuseExportProcessName[] = "syncblock-fuse";
 inline constexpr char kFuseExportFileName[] = "disk";
@@ -58,4 +58,4 @@ struct FuseExportOptions {
 // (INTERNAL).
 absl::Status RunFuseExport(const FuseExportOptions& options);
 
-}  // namespace syncblock::csi
+}  // namespace syncblock::repl::initiator

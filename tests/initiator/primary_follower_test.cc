@@ -14,20 +14,20 @@
 #include <thread>
 #include <vector>
 
-#include "csi/node/nbd_client.h"
-#include "csi/node/nbd_io.h"
-#include "csi/node/nbd_pool.h"
-#include "csi/node/primary_follower.h"
+#include "replication/initiator/nbd_client.h"
+#include "replication/initiator/nbd_io.h"
+#include "replication/initiator/nbd_pool.h"
+#include "replication/initiator/primary_follower.h"
 #include "replication/nbd/nbd_server.h"
 #include "tests/replication/nbd_test_device.h"
 #include "tests/support/test_util.h"
 
-namespace syncblock::csi {
+namespace syncblock::repl::initiator {
 namespace {
 
-using repl::IoOp;
-using repl::nbdtest::FileBlockDevice;
-using repl::nbdtest::MapExportProvider;
+using ::syncblock::repl::IoOp;
+using ::syncblock::repl::nbdtest::FileBlockDevice;
+using ::syncblock::repl::nbdtest::MapExportProvider;
 
 constexpr uint64_t kSize = 8 << 20;
 
@@ -273,4 +273,4 @@ TEST(NbdPoolTest, ConnectionLossIsToldApartFromServerErrors) {
 }
 
 }  // namespace
-}  // namespace syncblock::csi
+}  // namespace syncblock::repl::initiator

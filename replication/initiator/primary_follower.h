@@ -59,10 +59,10 @@
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "csi/node/nbd_pool.h"
-#include "csi/node/primary_resolver.h"
+#include "replication/initiator/nbd_pool.h"
+#include "replication/initiator/primary_resolver.h"
 
-namespace syncblock::csi {
+namespace syncblock::repl::initiator {
 
 struct PrimaryFollowerOptions {
   // The volume (export name) and the storage nodes' control addresses. With
@@ -125,4 +125,4 @@ class PrimaryFollower {
   std::string last_error_ ABSL_GUARDED_BY(mu_);
 };
 
-}  // namespace syncblock::csi
+}  // namespace syncblock::repl::initiator
