@@ -161,7 +161,7 @@ int OnFallocate(const char*, int mode, off_t offset, off_t length, fuse_file_inf
     // A punched hole reads back as zeroes, which NBD_CMD_TRIM does not
     // promise; WRITE_ZEROES without NO_HOLE does, and lets the server trim.
     // A server without WRITE_ZEROES gets TRIM.
-    if (flags & nbdproto::kFlagSendWriteZeroes) {
+    if (flags & nbd::kFlagSendWriteZeroes) {
       op = [&](NbdIoConnection& c) {
         return c.WriteZeroes(static_cast<uint64_t>(offset), static_cast<uint32_t>(len), false);
       };

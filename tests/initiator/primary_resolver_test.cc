@@ -48,7 +48,7 @@ class ControlServer {
   std::unique_ptr<grpc::Server> server_;
 };
 
-class NodePrimaryResolverTest : public ::testing::Test {
+class PrimaryResolverTest : public ::testing::Test {
  protected:
   void SetUp() override {
     if (!testing::HaveTool("nbdkit")) GTEST_SKIP() << "needs nbdkit";
@@ -68,14 +68,14 @@ class NodePrimaryResolverTest : public ::testing::Test {
   std::unique_ptr<testing::Subprocess> nbdkit_;
 };
 
-TEST_F(NodePrimaryResolverTest, LiveHintIsUsedWithoutAskingAnyone) {
+TEST_F(PrimaryResolverTest, LiveHintIsUsedWithoutAskingAnyone) {
   GrpcPrimaryResolver r([] { return std::vector<std::string>{"127.0.0.1:1"}; });
   auto uri = r.Resolve("vol", Live(), {});
   ASSERT_TRUE(uri.ok()) << uri.status();
   EXPECT_EQ(*uri, Live());
 }
 
-TEST_F(NodePrimaryResolverTest, StaleHintFallsBackToThePrimarysAnswer) {
+TEST_F(PrimaryResolverTest, StaleHintFallsBackToThePrimarysAnswer) {
   ControlServer without(std::nullopt);
   ctl::ReplicaStatus primary;
   primary.set_volume_id("vol");
@@ -88,7 +88,7 @@ TEST_F(NodePrimaryResolverTest, StaleHintFallsBackToThePrimarysAnswer) {
   EXPECT_EQ(*uri, Live());
 }
 
-TEST_F(NodePrimaryResolverTest, SecondaryNamesThePrimarysNbdAddress) {
+TEST_F(PrimaryResolverTest, SecondaryNamesThePrimarysNbdAddress) {
   ctl::ReplicaStatus secondary;
   secondary.set_volume_id("vol");
   secondary.set_role(ctl::ROLE_SECONDARY);
@@ -103,7 +103,7 @@ TEST_F(NodePrimaryResolverTest, SecondaryNamesThePrimarysNbdAddress) {
   EXPECT_EQ(*uri, Live());
 }
 
-TEST_F(NodePrimaryResolverTest, UnknownEverywhereIsNotFoundAndNobodyIsUnavailable) {
+TEST_F(PrimaryResolverTest, UnknownEverywhereIsNotFoundAndNobodyIsUnavailable) {
   ControlServer a(std::nullopt), b(std::nullopt);
   GrpcPrimaryResolver r([&] { return std::vector<std::string>{a.address(), b.address()}; });
   EXPECT_TRUE(absl::IsNotFound(r.Resolve("vol", "", {}).status()));
