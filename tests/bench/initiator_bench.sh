@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
-# The initiator benchmark (issue 13 item 9): syncblock's hand-written NBD
-# client (the connection pool fuse-export used, replication/initiator before
-# libnbd) against libnbd, on the same export, so that the choice between them
-# rests on figures. Two servers: a 3-replica syncblock volume (`local up`) and
+# The initiator benchmark (issue 13 item 9): the initiator's connection pool
+# (replication/initiator/nbd_pool.h, what fuse-export runs: one request at a
+# time per connection, up to 8 connections) against libnbd's asynchronous
+# API pipelining on one connection, on the same export. Until commit 2e2fd81
+# the pool's connections were syncblock's hand-written NBD client; run this
+# script there (`git checkout 2e2fd81`, build, run) for the figures that
+# chose libnbd, and here for the pool on libnbd handles.
+#
+# Two servers: a 3-replica syncblock volume (`local up`) and
 # nbdkit serving a plain file (the baseline: what the initiator costs when the
 # server costs little). For each, initiator_bench_tool (built with the tests)
 # drives the same workload through each client:
 #   4 KiB random write and read at queue depth 1 and 32, 1 MiB sequential
 #   write and read at queue depth 8
-# and prints IOPS, MiB/s and libnbd/ours. How each client keeps the queue full
-# is its own (see initiator_bench_tool.cc): ours with one thread per request
+# and prints IOPS, MiB/s and libnbd/pool. How each client keeps the queue full
+# is its own (see initiator_bench_tool.cc): the pool with one thread per request
 # over a pool of sockets, libnbd with asynchronous requests pipelined on one
 # connection.
 #
@@ -78,21 +83,21 @@ workloads=(
 iops_of() { sed -n 's/.* iops=\([0-9]*\) .*/\1/p' <<<"$1"; }
 mibps_of() { sed -n 's/.* MiBps=\([0-9.]*\) .*/\1/p' <<<"$1"; }
 
-printf "%-9s %-18s %10s %10s %10s %10s %8s\n" server workload "ours IOPS" "libnbd IOPS" \
-  "ours MiB/s" "libnbd MiB/s" "libnbd/ours"
+printf "%-9s %-18s %10s %10s %10s %10s %8s\n" server workload "pool IOPS" "libnbd IOPS" \
+  "pool MiB/s" "libnbd MiB/s" "libnbd/pool"
 for server in nbdkit syncblock; do
   uri_var="uri_$server"
   uri="${!uri_var}"
   for w in "${workloads[@]}"; do
     read -r name pattern bs qd <<<"$w"
-    ours="$("$tool" --client ours --uri "$uri" --pattern "$pattern" --bs "$bs" --qd "$qd" \
+    pool="$("$tool" --client pool --uri "$uri" --pattern "$pattern" --bs "$bs" --qd "$qd" \
       --seconds "$seconds")"
     lib="$("$tool" --client libnbd --uri "$uri" --pattern "$pattern" --bs "$bs" --qd "$qd" \
       --seconds "$seconds")"
-    oi="$(iops_of "$ours")"
+    oi="$(iops_of "$pool")"
     li="$(iops_of "$lib")"
     printf "%-9s %-18s %10s %10s %10s %10s %8s\n" "$server" "$name" "$oi" "$li" \
-      "$(mibps_of "$ours")" "$(mibps_of "$lib")" \
+      "$(mibps_of "$pool")" "$(mibps_of "$lib")" \
       "$(python3 -c 'import sys; o,l=map(float,sys.argv[1:]); print("%.2f" % (l/o) if o else "-")' "$oi" "$li")"
   done
 done

@@ -1,14 +1,16 @@
 // initiator_bench_tool: drives one NBD workload through one of two
 // initiators against one export, and prints what it achieved. Used by
-// initiator_bench.sh to decide between syncblock's hand-written NBD client
-// and libnbd (issue 13 item 9). A measurement, not a test.
+// initiator_bench.sh to compare the initiator's connection pool (what
+// fuse-export runs; its connections were syncblock's hand-written NBD client
+// until commit 2e2fd81, libnbd handles since) with libnbd's own pipelining
+// (issue 13 item 9). A measurement, not a test.
 //
-//   initiator_bench_tool --client ours|libnbd --uri nbd://h:p/name
+//   initiator_bench_tool --client pool|libnbd --uri nbd://h:p/name
 //       --pattern randwrite|randread|seqwrite|seqread --bs BYTES --qd N
 //       [--seconds S] [--connections C]
 //
 // How each initiator keeps `qd` requests in flight, as its user would:
-//   ours    qd threads, each sending one request at a time through the
+//   pool    qd threads, each sending one request at a time through the
 //           connection pool (as fuse-export's FUSE threads do); the pool
 //           opens up to `connections` sockets (fuse-export's default 8).
 //   libnbd  one thread and `connections` handles (default 1), qd requests
@@ -36,7 +38,7 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 struct Args {
-  std::string client = "ours";
+  std::string client = "pool";
   std::string uri;
   std::string pattern = "randwrite";
   uint32_t bs = 4096;
@@ -76,7 +78,7 @@ struct Result {
   double seconds = 0;
 };
 
-Result RunOurs(const Args& a) {
+Result RunPool(const Args& a) {
   using namespace syncblock::repl::initiator;
   auto uri = ParseNbdUri(a.uri);
   if (!uri.ok()) {
@@ -212,11 +214,11 @@ int main(int argc, char** argv) {
     }
   }
   if (a.uri.empty() || a.qd < 1 || a.bs == 0) {
-    std::fprintf(stderr, "usage: %s --client ours|libnbd --uri URI --pattern P --bs B --qd N\n",
+    std::fprintf(stderr, "usage: %s --client pool|libnbd --uri URI --pattern P --bs B --qd N\n",
                  argv[0]);
     return 2;
   }
-  Result r = a.client == "libnbd" ? RunLibnbd(a) : RunOurs(a);
+  Result r = a.client == "libnbd" ? RunLibnbd(a) : RunPool(a);
   const double iops = static_cast<double>(r.ops) / r.seconds;
   std::printf("client=%s pattern=%s bs=%u qd=%d iops=%.0f MiBps=%.1f errors=%llu\n",
               a.client.c_str(), a.pattern.c_str(), a.bs, a.qd, iops, iops * a.bs / (1 << 20),
