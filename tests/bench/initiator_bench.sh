@@ -13,7 +13,8 @@
 # drives the same workload through each client:
 #   4 KiB random write and read at queue depth 1 and 32, 1 MiB sequential
 #   write and read at queue depth 8
-# and prints IOPS, MiB/s and libnbd/pool. How each client keeps the queue full
+# and prints the median IOPS of INITIATOR_BENCH_RUNS runs (default 3) and
+# libnbd/pool (and pool/base with INITIATOR_BENCH_BASE_TOOL, below). How each client keeps the queue full
 # is its own (see initiator_bench_tool.cc): the pool with one thread per request
 # over a pool of sockets, libnbd with asynchronous requests pipelined on one
 # connection.
@@ -27,7 +28,9 @@
 #
 # Environment: SYNCBLOCK (binary, default <repo>/build/syncblock),
 # INITIATOR_BENCH_TOOL (default <repo>/build/tests/initiator_bench_tool),
-# INITIATOR_BENCH_SECONDS (per run, default 5), BENCH_KEEP=1 keeps the temp dir.
+# INITIATOR_BENCH_SECONDS (per run, default 5), INITIATOR_BENCH_RUNS (default 3),
+# INITIATOR_BENCH_BASE_TOOL (a tool built at another commit, whose `ours`
+# client is measured as "base"), BENCH_KEEP=1 keeps the temp dir.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -81,24 +84,58 @@ workloads=(
 )
 
 iops_of() { sed -n 's/.* iops=\([0-9]*\) .*/\1/p' <<<"$1"; }
-mibps_of() { sed -n 's/.* MiBps=\([0-9.]*\) .*/\1/p' <<<"$1"; }
+median() { python3 -c 'import sys, statistics; print(int(statistics.median(map(float, sys.argv[1:]))))' "$@"; }
+ratio() { python3 -c 'import sys; a, b = map(float, sys.argv[1:]); print("%.2f" % (a / b) if b else "-")' "$1" "$2"; }
 
-printf "%-9s %-18s %10s %10s %10s %10s %8s\n" server workload "pool IOPS" "libnbd IOPS" \
-  "pool MiB/s" "libnbd MiB/s" "libnbd/pool"
+# The median IOPS of $runs runs of client $1 (tool $2) on workload $3..$6;
+# the clients take turns run by run, so that a change in the machine's load
+# falls on all of them.
+declare -A got
+measure() {
+  local server="$1" uri="$2" name="$3" pattern="$4" bs="$5" qd="$6" r c out
+  local -A all=()
+  for ((r = 0; r < runs; r++)); do
+    for c in "${clients[@]}"; do
+      out="$("${tool_of[$c]}" --client "${client_of[$c]}" --uri "$uri" --pattern "$pattern" \
+        --bs "$bs" --qd "$qd" --seconds "$seconds")"
+      all[$c]+=" $(iops_of "$out")"
+    done
+  done
+  for c in "${clients[@]}"; do
+    # shellcheck disable=SC2086
+    got[$c]="$(median ${all[$c]})"
+  done
+}
+
+# Each column: a client of a tool. With INITIATOR_BENCH_BASE_TOOL (the tool
+# built at another commit, e.g. 2e2fd81 with the hand-written client), its
+# pool is measured too, as "base".
+declare -A tool_of=([pool]="$tool" [libnbd]="$tool") client_of=([pool]=pool [libnbd]=libnbd)
+clients=(pool libnbd)
+if [[ -n "${INITIATOR_BENCH_BASE_TOOL:-}" ]]; then
+  tool_of[base]="$INITIATOR_BENCH_BASE_TOOL"
+  client_of[base]=ours
+  clients=(base pool libnbd)
+fi
+runs="${INITIATOR_BENCH_RUNS:-3}"
+
+echo "IOPS, median of $runs runs of ${seconds}s each"
+header="$(printf "%-9s %-18s" server workload)"
+for c in "${clients[@]}"; do header+="$(printf " %10s" "$c")"; done
+[[ -n "${tool_of[base]:-}" ]] && header+="$(printf " %11s" pool/base)"
+header+="$(printf " %11s" libnbd/pool)"
+echo "$header"
 for server in nbdkit syncblock; do
   uri_var="uri_$server"
   uri="${!uri_var}"
   for w in "${workloads[@]}"; do
     read -r name pattern bs qd <<<"$w"
-    pool="$("$tool" --client pool --uri "$uri" --pattern "$pattern" --bs "$bs" --qd "$qd" \
-      --seconds "$seconds")"
-    lib="$("$tool" --client libnbd --uri "$uri" --pattern "$pattern" --bs "$bs" --qd "$qd" \
-      --seconds "$seconds")"
-    oi="$(iops_of "$pool")"
-    li="$(iops_of "$lib")"
-    printf "%-9s %-18s %10s %10s %10s %10s %8s\n" "$server" "$name" "$oi" "$li" \
-      "$(mibps_of "$pool")" "$(mibps_of "$lib")" \
-      "$(python3 -c 'import sys; o,l=map(float,sys.argv[1:]); print("%.2f" % (l/o) if o else "-")' "$oi" "$li")"
+    measure "$server" "$uri" "$name" "$pattern" "$bs" "$qd"
+    line="$(printf "%-9s %-18s" "$server" "$name")"
+    for c in "${clients[@]}"; do line+="$(printf " %10s" "${got[$c]}")"; done
+    [[ -n "${tool_of[base]:-}" ]] && line+="$(printf " %11s" "$(ratio "${got[pool]}" "${got[base]}")")"
+    line+="$(printf " %11s" "$(ratio "${got[libnbd]}" "${got[pool]}")")"
+    echo "$line"
   done
 done
 
