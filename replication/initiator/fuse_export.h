@@ -1,5 +1,5 @@
 // `syncblock fuse-export`: our own FUSE front end for an NBD export, used by
-// the fuse attach path (fuse_loop_attacher.h) in place of nbdfuse because its
+// the fuse attach path (csi/node/fuse_loop_attacher.h) in place of nbdfuse because its
 // file can grow. The mount directory holds one regular file, `disk`, whose
 // size is the export's; reads, writes, fsync/flush and fallocate
 // (PUNCH_HOLE -> NBD_CMD_TRIM, ZERO_RANGE -> NBD_CMD_WRITE_ZEROES) go to the

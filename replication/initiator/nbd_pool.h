@@ -1,6 +1,6 @@
 // A pool of NBD connections to one export, for a server that answers many
-// requests at once (the FUSE export): up to `connections` sockets, each used
-// by one request at a time, opened on demand. The pool knows only the server
+// requests at once (the FUSE export): up to `connections` libnbd connections
+// (nbd_io.h), each used by one request at a time, opened on demand. The pool knows only the server
 // it was last Connect()ed to; finding another server when that one is gone is
 // PrimaryFollower's job (primary_follower.h), which builds on Run()'s answer.
 //
