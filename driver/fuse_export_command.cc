@@ -1,15 +1,16 @@
 // `syncblock fuse-export`: serves an NBD export as the file `disk` in a FUSE
 // mount (replication/initiator/fuse_export.h), for the node plugin's fuse
 // attach path. The plugin starts it detached; it is a command of the
-// syncblock binary so that the node image needs nothing else. SIGHUP re-reads the export's size. With
+// syncblock binary so that the node image needs nothing else. SIGHUP re-reads the export's size.
+// With
 // --volume-id and --control-addresses it follows the volume's primary.
 #include <cstdio>
 #include <string>
 
 #include "absl/strings/str_split.h"
-#include "replication/initiator/fuse_export.h"
 #include "driver/commands.h"
 #include "driver/flags.h"
+#include "replication/initiator/fuse_export.h"
 #include "spdlog/spdlog.h"
 
 namespace syncblock::driver {

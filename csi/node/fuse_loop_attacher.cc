@@ -18,8 +18,8 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 #include "csi/node/exec.h"
-#include "replication/initiator/fuse_export.h"
 #include "csi/node/linux_mounter.h"
+#include "replication/initiator/fuse_export.h"
 #include "replication/initiator/nbd_client.h"
 #include "replication/util/status_macros.h"
 #include "spdlog/spdlog.h"
@@ -27,13 +27,13 @@
 namespace syncblock::csi {
 namespace {
 
+using repl::initiator::kFuseExportFileName;
+using repl::initiator::kFuseExportProcessName;
 using repl::initiator::NbdConnect;
 using repl::initiator::NbdConnection;
 using repl::initiator::NbdExportInfo;
 using repl::initiator::NbdUri;
 using repl::initiator::ParseNbdUri;
-using repl::initiator::kFuseExportFileName;
-using repl::initiator::kFuseExportProcessName;
 
 std::string ReadSmallFile(const std::string& path) {
   std::ifstream in(path);

@@ -7,8 +7,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "csi/node/exec.h"
-#include "replication/initiator/nbd_client.h"
 #include "csi/node/nbd_netlink.h"
+#include "replication/initiator/nbd_client.h"
 #include "replication/util/status_macros.h"
 
 namespace syncblock::csi {

@@ -132,7 +132,8 @@ absl::StatusOr<NbdExportInfo> Handshake(int fd, const NbdUri& uri) {
   for (int replies = 0; replies < 64; ++replies) {
     ASSIGN_OR_RETURN(std::string head, ReadExactly(fd, nbd::kOptionReplyHeaderSize, peer));
     auto reply = nbd::ParseOptionReplyHeader(head);
-    if (!reply.ok()) return absl::InvalidArgumentError(absl::StrCat(peer, ": ", reply.status().message()));
+    if (!reply.ok())
+      return absl::InvalidArgumentError(absl::StrCat(peer, ": ", reply.status().message()));
     if (reply->option != nbd::kOptGo) {
       return absl::InvalidArgumentError(
           absl::StrCat(peer, ": reply to option ", reply->option, " when NBD_OPT_GO was asked"));

@@ -20,9 +20,10 @@ int Remaining(Clock::time_point deadline) {
 
 // libnbd's last error on this thread as a status. A handle that is dead or
 // closed is a lost connection whatever errno libnbd chose (a command sent to
-// a dead handle fails with EINVAL, "invalid state"); otherwise the errno is
-// the server's NBD error for this one request, mapped back (doc/proto.md
-// "Error values" are Linux errno numbers, and libnbd hands them on as such).
+// a dead handle fails with EINVAL, "invalid state"), and so are transport
+// errnos and ESHUTDOWN; otherwise the errno is the server's NBD error for
+// this one request (doc/proto.md "Error values" are Linux errno numbers, and
+// libnbd hands them on as such), mapped back by the codec.
 absl::Status LastError(nbd_handle* h, const std::string& where) {
   const int err = nbd_get_errno();
   const char* text = nbd_get_error();
@@ -32,26 +33,16 @@ absl::Status LastError(nbd_handle* h, const std::string& where) {
     return absl::UnavailableError(what);
   }
   switch (err) {
-    case EPERM:
-      return absl::PermissionDeniedError(what);
-    case ENOSPC:
-      return absl::ResourceExhaustedError(what);
-    case EINVAL:
-      return absl::InvalidArgumentError(what);
-    case EOVERFLOW:
-      return absl::OutOfRangeError(what);
-    case ENOTSUP:
-      return absl::UnimplementedError(what);
-    case EPROTO:
-      return absl::InternalError(what);
     case ESHUTDOWN:  // the server is going away (a deposed primary)
     case ENOTCONN:
     case ECONNRESET:
     case EPIPE:
     case ETIMEDOUT:
       return absl::UnavailableError(what);
+    case EPROTO:
+      return absl::InternalError(what);  // a protocol violation: drop the connection
     default:
-      return absl::DataLossError(what);  // EIO and anything unknown
+      return nbd::StatusFromError(static_cast<uint32_t>(err), what);
   }
 }
 
@@ -96,8 +87,8 @@ absl::StatusOr<std::unique_ptr<NbdIoConnection>> NbdIoConnection::Open(
     }
     if (r == 0 && Remaining(deadline) == 0) {
       nbd_close(h);
-      return absl::UnavailableError(absl::StrCat(peer, ": no NBD handshake within ",
-                                                 connect_timeout.count(), " ms"));
+      return absl::UnavailableError(
+          absl::StrCat(peer, ": no NBD handshake within ", connect_timeout.count(), " ms"));
     }
   }
   NbdExportInfo info;
@@ -131,8 +122,8 @@ absl::Status NbdIoConnection::Wait(int64_t cookie, const char* what) {
     const int left = Remaining(deadline);
     if (left == 0) {
       // The command stays in flight on a connection nobody uses again.
-      return absl::UnavailableError(absl::StrCat(
-          what, ": no reply within ", io_timeout_.count(), " ms; dropping the connection"));
+      return absl::UnavailableError(absl::StrCat(what, ": no reply within ", io_timeout_.count(),
+                                                 " ms; dropping the connection"));
     }
     if (nbd_poll(handle_, left) == -1) return LastError(handle_, what);
   }
@@ -179,23 +170,6 @@ bool IsConnectionBroken(const absl::Status& status) {
   return absl::IsUnavailable(status) || absl::IsInternal(status);
 }
 
-int ErrnoOf(const absl::Status& status) {
-  switch (status.code()) {
-    case absl::StatusCode::kOk:
-      return 0;
-    case absl::StatusCode::kPermissionDenied:
-      return EPERM;
-    case absl::StatusCode::kResourceExhausted:
-      return ENOSPC;
-    case absl::StatusCode::kInvalidArgument:
-      return EINVAL;
-    case absl::StatusCode::kOutOfRange:
-      return EOVERFLOW;
-    case absl::StatusCode::kUnimplemented:
-      return EOPNOTSUPP;
-    default:
-      return EIO;
-  }
-}
+int ErrnoOf(const absl::Status& status) { return static_cast<int>(nbd::ErrorFromStatus(status)); }
 
 }  // namespace syncblock::repl::initiator

@@ -241,6 +241,26 @@ uint32_t ErrorFromStatus(const absl::Status& status) {
   }
 }
 
+absl::Status StatusFromError(uint32_t error, const std::string& what) {
+  switch (error) {
+    case 0:
+      return absl::OkStatus();
+    case kEperm:
+      return absl::PermissionDeniedError(what);
+    case kEnospc:
+      return absl::ResourceExhaustedError(what);
+    case kEinval:
+    case kEoverflow:
+      return absl::InvalidArgumentError(what);
+    case kEnotsup:
+      return absl::UnimplementedError(what);
+    case kEshutdown:
+      return absl::FailedPreconditionError(what);
+    default:
+      return absl::DataLossError(what);  // EIO, ENOMEM and anything unknown
+  }
+}
+
 void EncodeSimpleReply(uint32_t error, uint64_t handle, char* out) {
   StoreU32(out, kSimpleReplyMagic);
   StoreU32(out + 4, error);

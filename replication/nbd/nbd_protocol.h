@@ -209,8 +209,15 @@ uint16_t TransmissionFlags(bool read_only, bool multi_conn);
 // read-only export -> EPERM. NBD_CMD_DISC is not validated here.
 uint32_t CheckRequest(const RequestHeader& request, const ExportLimits& limits);
 
-// Maps a device status (see IoRequest::status) to the NBD error value.
+// Maps a device status (see IoRequest::status) to the NBD error value. The
+// initiator also answers its callers (FUSE) with it: NBD error values are
+// Linux errno numbers.
 uint32_t ErrorFromStatus(const absl::Status& status);
+// The inverse, for a client: a server's NBD error value as a status that
+// ErrorFromStatus turns back into the same value (EIO and unknown values ->
+// DATA_LOSS; ESHUTDOWN -> FAILED_PRECONDITION, which a client that follows
+// the primary treats as a lost connection before it gets here).
+absl::Status StatusFromError(uint32_t error, const std::string& what);
 
 // S: simple reply magic, error, handle, into `out` (kSimpleReplySize bytes).
 void EncodeSimpleReply(uint32_t error, uint64_t handle, char* out);

@@ -156,8 +156,8 @@ Result RunLibnbd(const Args& a) {
     offsets.emplace_back(a, size, i);
   }
   const auto start = Clock::now();
-  const auto end = start + std::chrono::duration_cast<Clock::duration>(
-                               std::chrono::duration<double>(a.seconds));
+  const auto end =
+      start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(a.seconds));
   for (;;) {
     const bool stopping = Clock::now() >= end;
     int in_flight = 0;
@@ -201,13 +201,20 @@ int main(int argc, char** argv) {
   Args a;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string k = argv[i], v = argv[i + 1];
-    if (k == "--client") a.client = v;
-    else if (k == "--uri") a.uri = v;
-    else if (k == "--pattern") a.pattern = v;
-    else if (k == "--bs") a.bs = static_cast<uint32_t>(std::stoul(v));
-    else if (k == "--qd") a.qd = std::stoi(v);
-    else if (k == "--seconds") a.seconds = std::stod(v);
-    else if (k == "--connections") a.connections = std::stoi(v);
+    if (k == "--client")
+      a.client = v;
+    else if (k == "--uri")
+      a.uri = v;
+    else if (k == "--pattern")
+      a.pattern = v;
+    else if (k == "--bs")
+      a.bs = static_cast<uint32_t>(std::stoul(v));
+    else if (k == "--qd")
+      a.qd = std::stoi(v);
+    else if (k == "--seconds")
+      a.seconds = std::stod(v);
+    else if (k == "--connections")
+      a.connections = std::stoi(v);
     else {
       std::fprintf(stderr, "unknown flag %s\n", k.c_str());
       return 2;

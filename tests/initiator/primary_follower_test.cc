@@ -5,6 +5,8 @@
 // from a deposed primary) and which reach the caller at once (EIO, ENOSPC
 // from a healthy server); holding IO until a primary appears; failing with
 // EIO after the failover timeout and serving again afterwards.
+#include "replication/initiator/primary_follower.h"
+
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -17,7 +19,6 @@
 #include "replication/initiator/nbd_client.h"
 #include "replication/initiator/nbd_io.h"
 #include "replication/initiator/nbd_pool.h"
-#include "replication/initiator/primary_follower.h"
 #include "replication/nbd/nbd_server.h"
 #include "tests/replication/nbd_test_device.h"
 #include "tests/support/test_util.h"

@@ -1,11 +1,12 @@
 // GrpcPrimaryResolver against real gRPC StorageControl servers (in-process,
 // answering GetReplica as a primary, a secondary or a node without the
 // volume) and a real NBD server (nbdkit) to confirm candidates.
+#include "replication/initiator/primary_resolver.h"
+
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
 #include "replication/initiator/nbd_client.h"
-#include "replication/initiator/primary_resolver.h"
 #include "replication/proto/control.grpc.pb.h"
 #include "tests/support/test_util.h"
 
