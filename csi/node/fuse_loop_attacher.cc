@@ -27,11 +27,8 @@
 namespace syncblock::csi {
 namespace {
 
-using repl::initiator::kFuseExportFileName;
-using repl::initiator::kFuseExportProcessName;
 using repl::initiator::NbdConnect;
 using repl::initiator::NbdConnection;
-using repl::initiator::NbdExportInfo;
 using repl::initiator::NbdUri;
 using repl::initiator::ParseNbdUri;
 
@@ -91,7 +88,7 @@ std::string OwnExecutable() {
 bool IsFuseServer(pid_t pid) {
   if (pid <= 0) return false;
   std::string comm(absl::StripAsciiWhitespace(ReadSmallFile(absl::StrCat("/proc/", pid, "/comm"))));
-  return comm == kFuseExportProcessName || comm == "nbdfuse";
+  return comm == repl::initiator::kFuseExportProcessName || comm == "nbdfuse";
 }
 
 FuseLoopAttacher::FuseLoopAttacher(std::string state_dir, std::chrono::milliseconds ready_timeout,
@@ -303,8 +300,9 @@ absl::StatusOr<Attachment> FuseLoopAttacher::Reconnect(const Attachment& a,
 
 absl::StatusOr<Attachment> FuseLoopAttacher::Resize(const Attachment& a) {
   const std::string file = a.fuse_dir + "/disk";
-  if (ProcessGone(a.fuse_pid) || absl::StripAsciiWhitespace(ReadSmallFile(absl::StrCat(
-                                     "/proc/", a.fuse_pid, "/comm"))) != kFuseExportProcessName) {
+  if (ProcessGone(a.fuse_pid) ||
+      absl::StripAsciiWhitespace(ReadSmallFile(absl::StrCat("/proc/", a.fuse_pid, "/comm"))) !=
+          repl::initiator::kFuseExportProcessName) {
     // nbdfuse (an attachment of an older plugin) would die of SIGHUP.
     return absl::FailedPreconditionError(
         absl::StrCat("volume ", a.volume_id, ": its FUSE server (pid ", a.fuse_pid,

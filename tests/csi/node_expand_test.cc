@@ -32,9 +32,6 @@ namespace syncblock::csi {
 namespace {
 
 using repl::initiator::NbdConnect;
-using repl::initiator::NbdConnection;
-using repl::initiator::NbdExportInfo;
-using repl::initiator::NbdUri;
 using repl::initiator::ParseNbdUri;
 
 using ::csi::v1::VolumeCapability;
