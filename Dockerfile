@@ -71,7 +71,8 @@ FROM ${RUNTIME_IMAGE} AS runtime
 ARG DEBIAN_FRONTEND=noninteractive
 
 # Shared libraries of the binary (grpc, protobuf, abseil, spdlog + fmt,
-# liburing, fuse3, cpp-httplib with its openssl/zlib/brotli), then the tools
+# liburing, fuse3, libnbd (the initiator's NBD client), cpp-httplib with its
+# openssl/zlib/brotli), then the tools
 # the node plugin runs: mkfs.ext4/resize2fs/e2fsck (e2fsprogs), blkid
 # (util-linux), mount/umount/losetup (mount), modprobe nbd (kmod) and
 # fusermount3 (fuse3) for the attach path without the nbd module (the
@@ -82,7 +83,7 @@ ARG DEBIAN_FRONTEND=noninteractive
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       libgrpc++1.51 libgrpc29 libprotobuf32 libabsl20220623 \
-      libspdlog1.10 libfmt9 liburing2 libfuse3-3 \
+      libspdlog1.10 libfmt9 liburing2 libfuse3-3 libnbd0 \
       libcpp-httplib0.11 libssl3 zlib1g libbrotli1 \
       e2fsprogs util-linux mount kmod fuse3 libinih1 liburcu8 \
  && cd /tmp && apt-get download xfsprogs \

@@ -1,15 +1,16 @@
 // `syncblock fuse-export`: serves an NBD export as the file `disk` in a FUSE
-// mount (csi/node/fuse_export.h), for the node plugin's fuse attach path. The
-// plugin starts it detached; it is a command of the syncblock binary so that
-// the node image needs nothing else. SIGHUP re-reads the export's size. With
+// mount (replication/initiator/fuse_export.h), for the node plugin's fuse
+// attach path. The plugin starts it detached; it is a command of the
+// syncblock binary so that the node image needs nothing else. SIGHUP re-reads the export's size.
+// With
 // --volume-id and --control-addresses it follows the volume's primary.
 #include <cstdio>
 #include <string>
 
 #include "absl/strings/str_split.h"
-#include "csi/node/fuse_export.h"
 #include "driver/commands.h"
 #include "driver/flags.h"
+#include "replication/initiator/fuse_export.h"
 #include "spdlog/spdlog.h"
 
 namespace syncblock::driver {
@@ -54,7 +55,7 @@ int RunFuseExport(int argc, char** argv) {
       !st.ok()) {
     return Usage(std::string(st.message()));
   }
-  csi::FuseExportOptions options;
+  repl::initiator::FuseExportOptions options;
   options.mountpoint = flags->Get("mountpoint");
   options.uri = flags->Get("uri");
   options.readonly = flags->GetBool("readonly");
@@ -74,7 +75,7 @@ int RunFuseExport(int argc, char** argv) {
   if (options.mountpoint.empty() || options.uri.empty()) {
     return Usage("--mountpoint and --uri are required");
   }
-  absl::Status st = csi::RunFuseExport(options);
+  absl::Status st = repl::initiator::RunFuseExport(options);
   if (!st.ok()) {
     spdlog::error("fuse-export {} at {}: {}", options.uri, options.mountpoint, st.ToString());
     return 1;

@@ -7,7 +7,7 @@ packages=(
   build-essential cmake ninja-build ccache pkg-config
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev
   nlohmann-json3-dev libcpp-httplib-dev libspdlog-dev libgtest-dev libgmock-dev
-  liburing-dev libfuse3-dev fuse3
+  liburing-dev libfuse3-dev fuse3 libnbd-dev
   qemu-utils libnbd-bin nbdkit fio
   e2fsprogs xfsprogs util-linux mount procps psmisc python3 python3-yaml clang iptables
   tmux zsh podman runc debootstrap openssl

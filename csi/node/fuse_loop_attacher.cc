@@ -18,14 +18,19 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 #include "csi/node/exec.h"
-#include "csi/node/fuse_export.h"
 #include "csi/node/linux_mounter.h"
-#include "csi/node/nbd_client.h"
+#include "replication/initiator/fuse_export.h"
+#include "replication/initiator/nbd_client.h"
 #include "replication/util/status_macros.h"
 #include "spdlog/spdlog.h"
 
 namespace syncblock::csi {
 namespace {
+
+using repl::initiator::NbdConnect;
+using repl::initiator::NbdConnection;
+using repl::initiator::NbdUri;
+using repl::initiator::ParseNbdUri;
 
 std::string ReadSmallFile(const std::string& path) {
   std::ifstream in(path);
@@ -83,7 +88,7 @@ std::string OwnExecutable() {
 bool IsFuseServer(pid_t pid) {
   if (pid <= 0) return false;
   std::string comm(absl::StripAsciiWhitespace(ReadSmallFile(absl::StrCat("/proc/", pid, "/comm"))));
-  return comm == kFuseExportProcessName || comm == "nbdfuse";
+  return comm == repl::initiator::kFuseExportProcessName || comm == "nbdfuse";
 }
 
 FuseLoopAttacher::FuseLoopAttacher(std::string state_dir, std::chrono::milliseconds ready_timeout,
@@ -295,8 +300,9 @@ absl::StatusOr<Attachment> FuseLoopAttacher::Reconnect(const Attachment& a,
 
 absl::StatusOr<Attachment> FuseLoopAttacher::Resize(const Attachment& a) {
   const std::string file = a.fuse_dir + "/disk";
-  if (ProcessGone(a.fuse_pid) || absl::StripAsciiWhitespace(ReadSmallFile(absl::StrCat(
-                                     "/proc/", a.fuse_pid, "/comm"))) != kFuseExportProcessName) {
+  if (ProcessGone(a.fuse_pid) ||
+      absl::StripAsciiWhitespace(ReadSmallFile(absl::StrCat("/proc/", a.fuse_pid, "/comm"))) !=
+          repl::initiator::kFuseExportProcessName) {
     // nbdfuse (an attachment of an older plugin) would die of SIGHUP.
     return absl::FailedPreconditionError(
         absl::StrCat("volume ", a.volume_id, ": its FUSE server (pid ", a.fuse_pid,

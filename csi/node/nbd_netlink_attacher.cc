@@ -7,12 +7,18 @@
 
 #include "absl/strings/str_cat.h"
 #include "csi/node/exec.h"
-#include "csi/node/nbd_client.h"
 #include "csi/node/nbd_netlink.h"
+#include "replication/initiator/nbd_client.h"
 #include "replication/util/status_macros.h"
 
 namespace syncblock::csi {
 namespace {
+
+using repl::initiator::NbdConnect;
+using repl::initiator::NbdConnection;
+using repl::initiator::NbdExportInfo;
+using repl::initiator::NbdUri;
+using repl::initiator::ParseNbdUri;
 
 // Connected, handshaken sockets for one export; closed when this goes away
 // (the kernel holds its own references once it has them).

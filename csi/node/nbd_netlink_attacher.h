@@ -1,6 +1,7 @@
 // Attaches a volume through the kernel NBD client (/dev/nbdN), configured over
-// generic netlink: our code connects and handshakes each TCP socket
-// (nbd_client.h), then hands the sockets to the kernel with NBD_CMD_CONNECT.
+// generic netlink: the initiator's handshake connects and negotiates each TCP
+// socket (replication/initiator/nbd_client.h), then the sockets are handed to
+// the kernel with NBD_CMD_CONNECT.
 // After a lost connection or a change of primary, Reconnect hands it fresh
 // sockets with NBD_CMD_RECONFIGURE; the device, and whatever is mounted on
 // it, stays. The kernel holds IO for dead_conn_timeout while no connection is

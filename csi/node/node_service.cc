@@ -58,7 +58,8 @@ absl::StatusOr<std::unique_ptr<::csi::v1::Node::Service>> MakeNodeService(
   }
   if (!opts.mounter) opts.mounter = std::make_shared<LinuxMounter>();
   if (!opts.resolver) {
-    opts.resolver = std::make_shared<GrpcPrimaryResolver>(opts.storage_control_addresses);
+    opts.resolver =
+        std::make_shared<repl::initiator::GrpcPrimaryResolver>(opts.storage_control_addresses);
   }
   auto service = std::make_unique<NodeServiceImpl>(opts);
   RETURN_IF_ERROR(service->Start());

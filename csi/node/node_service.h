@@ -20,11 +20,14 @@
 #include "absl/status/statusor.h"
 #include "csi/proto/csi.grpc.pb.h"
 
+namespace syncblock::repl::initiator {
+class PrimaryResolver;
+}  // namespace syncblock::repl::initiator
+
 namespace syncblock::csi {
 
 class Attacher;
 class Mounter;
-class PrimaryResolver;
 
 struct NodeServiceOptions {
   std::string node_id;   // REQUIRED: NodeGetInfo's node_id
@@ -49,7 +52,7 @@ struct NodeServiceOptions {
   // Seams for tests; null means the real (Linux) implementation.
   std::shared_ptr<Mounter> mounter;
   std::shared_ptr<Attacher> attacher;
-  std::shared_ptr<PrimaryResolver> resolver;
+  std::shared_ptr<repl::initiator::PrimaryResolver> resolver;
 };
 
 // Builds the service and re-adopts the attachments recorded in state_dir.

@@ -21,7 +21,7 @@
 #include "csi/node/attachment_store.h"
 #include "csi/node/mounter.h"
 #include "csi/node/node_service.h"
-#include "csi/node/primary_resolver.h"
+#include "replication/initiator/primary_resolver.h"
 
 namespace syncblock::csi {
 
@@ -84,7 +84,7 @@ class NodeServiceImpl : public ::csi::v1::Node::Service {
   const NodeServiceOptions options_;
   std::shared_ptr<Mounter> mounter_;
   std::shared_ptr<Attacher> attacher_;
-  std::shared_ptr<PrimaryResolver> resolver_;
+  std::shared_ptr<repl::initiator::PrimaryResolver> resolver_;
   AttachmentStore store_;
   InFlight inflight_;
 

@@ -241,10 +241,102 @@ uint32_t ErrorFromStatus(const absl::Status& status) {
   }
 }
 
+absl::Status StatusFromError(uint32_t error, const std::string& what) {
+  switch (error) {
+    case 0:
+      return absl::OkStatus();
+    case kEperm:
+      return absl::PermissionDeniedError(what);
+    case kEnospc:
+      return absl::ResourceExhaustedError(what);
+    case kEinval:
+    case kEoverflow:
+      return absl::InvalidArgumentError(what);
+    case kEnotsup:
+      return absl::UnimplementedError(what);
+    case kEshutdown:
+      return absl::FailedPreconditionError(what);
+    default:
+      return absl::DataLossError(what);  // EIO, ENOMEM and anything unknown
+  }
+}
+
 void EncodeSimpleReply(uint32_t error, uint64_t handle, char* out) {
   StoreU32(out, kSimpleReplyMagic);
   StoreU32(out + 4, error);
   StoreU64(out + 8, handle);
+}
+
+std::string EncodeOption(uint32_t option, std::string_view data) {
+  std::string out;
+  out.reserve(kOptionHeaderSize + data.size());
+  PutU64(out, kOptMagic);
+  PutU32(out, option);
+  PutU32(out, static_cast<uint32_t>(data.size()));
+  out.append(data);
+  return out;
+}
+
+std::string EncodeInfoRequest(std::string_view name, const std::vector<uint16_t>& info_types) {
+  std::string out;
+  PutU32(out, static_cast<uint32_t>(name.size()));
+  out.append(name);
+  PutU16(out, static_cast<uint16_t>(info_types.size()));
+  for (uint16_t type : info_types) PutU16(out, type);
+  return out;
+}
+
+absl::StatusOr<OptionReplyHeader> ParseOptionReplyHeader(std::string_view bytes) {
+  if (bytes.size() < kOptionReplyHeaderSize) {
+    return absl::InvalidArgumentError("nbd: truncated option reply header");
+  }
+  if (LoadU64(bytes.data()) != kOptReplyMagic) {
+    return absl::InvalidArgumentError("nbd: bad option reply magic");
+  }
+  OptionReplyHeader header;
+  header.option = LoadU32(bytes.data() + 8);
+  header.type = LoadU32(bytes.data() + 12);
+  header.length = LoadU32(bytes.data() + 16);
+  return header;
+}
+
+absl::StatusOr<InfoReply> ParseInfoReply(std::string_view data) {
+  if (data.size() < 2) return absl::InvalidArgumentError("nbd: NBD_REP_INFO without a type");
+  InfoReply info;
+  info.type = LoadU16(data.data());
+  if (info.type == kInfoExport) {
+    if (data.size() < 12) return absl::InvalidArgumentError("nbd: short NBD_INFO_EXPORT");
+    info.size = LoadU64(data.data() + 2);
+    info.transmission_flags = LoadU16(data.data() + 10);
+  } else if (info.type == kInfoBlockSize) {
+    if (data.size() < 14) return absl::InvalidArgumentError("nbd: short NBD_INFO_BLOCK_SIZE");
+    info.block_sizes.minimum = LoadU32(data.data() + 2);
+    info.block_sizes.preferred = LoadU32(data.data() + 6);
+    info.block_sizes.maximum = LoadU32(data.data() + 10);
+  }
+  return info;
+}
+
+std::string EncodeRequestHeader(const RequestHeader& request) {
+  std::string out;
+  out.reserve(kRequestHeaderSize);
+  PutU32(out, kRequestMagic);
+  PutU16(out, request.flags);
+  PutU16(out, request.type);
+  PutU64(out, request.handle);
+  PutU64(out, request.offset);
+  PutU32(out, request.length);
+  return out;
+}
+
+absl::StatusOr<SimpleReply> ParseSimpleReply(std::string_view bytes) {
+  if (bytes.size() < kSimpleReplySize) {
+    return absl::InvalidArgumentError("nbd: truncated simple reply");
+  }
+  if (LoadU32(bytes.data()) != kSimpleReplyMagic) {
+    return absl::InvalidArgumentError("nbd: bad simple reply magic (structured reply?)");
+  }
+  return SimpleReply{LoadU32(bytes.data() + 4), LoadU64(bytes.data() + 8)};
 }
 
 const char* CommandName(uint16_t type) {

@@ -1,8 +1,11 @@
 // The NBD wire format, as the NBD protocol document (NetworkBlockDevice/nbd,
-// doc/proto.md) defines it: constants, parsing of what clients send (option
-// headers, NBD_OPT_INFO/GO data, request headers) and encoding of what the
-// server sends (greeting, option replies, NBD_REP_INFO payloads, simple
-// replies). No sockets and no state here, so a fuzzer can drive every function.
+// doc/proto.md) defines it, for both ends: constants, parsing of what clients
+// send (option headers, NBD_OPT_INFO/GO data, request headers) and encoding
+// of what the server sends (greeting, option replies, NBD_REP_INFO payloads,
+// simple replies), and the reverse for the initiator's own handshake
+// (replication/initiator/nbd_client.h, the one the kernel attach uses) and
+// the tests that play a client. The one place the wire constants are written.
+// No sockets and no state here, so a fuzzer can drive every function.
 //
 // Every function is pure and thread-safe. Parsers never trust a length field:
 // they check it against the bytes actually given and return an error status.
@@ -107,7 +110,8 @@ inline constexpr uint32_t kEshutdown = 108;
 // Sizes of fixed wire structures.
 inline constexpr size_t kGreetingSize = 18;  // NBDMAGIC, IHAVEOPT, flags
 inline constexpr size_t kClientFlagsSize = 4;
-inline constexpr size_t kOptionHeaderSize = 16;  // magic, option, length
+inline constexpr size_t kOptionHeaderSize = 16;       // magic, option, length
+inline constexpr size_t kOptionReplyHeaderSize = 20;  // magic, option, type, length
 inline constexpr size_t kRequestHeaderSize = 28;
 inline constexpr size_t kSimpleReplySize = 16;
 inline constexpr size_t kExportNameReplyZeroes = 124;
@@ -205,11 +209,55 @@ uint16_t TransmissionFlags(bool read_only, bool multi_conn);
 // read-only export -> EPERM. NBD_CMD_DISC is not validated here.
 uint32_t CheckRequest(const RequestHeader& request, const ExportLimits& limits);
 
-// Maps a device status (see IoRequest::status) to the NBD error value.
+// Maps a device status (see IoRequest::status) to the NBD error value. The
+// initiator also answers its callers (FUSE) with it: NBD error values are
+// Linux errno numbers.
 uint32_t ErrorFromStatus(const absl::Status& status);
+// The inverse, for a client: a server's NBD error value as a status that
+// ErrorFromStatus turns back into the same value (EIO and unknown values ->
+// DATA_LOSS; ESHUTDOWN -> FAILED_PRECONDITION, which a client that follows
+// the primary treats as a lost connection before it gets here).
+absl::Status StatusFromError(uint32_t error, const std::string& what);
 
 // S: simple reply magic, error, handle, into `out` (kSimpleReplySize bytes).
 void EncodeSimpleReply(uint32_t error, uint64_t handle, char* out);
+
+// --- The client's side ----------------------------------------------------------
+
+// C: IHAVEOPT, option, length, data.
+std::string EncodeOption(uint32_t option, std::string_view data = {});
+// The data of NBD_OPT_INFO/GO: the inverse of ParseInfoRequest.
+std::string EncodeInfoRequest(std::string_view name, const std::vector<uint16_t>& info_types);
+
+struct OptionReplyHeader {
+  uint32_t option = 0;
+  uint32_t type = 0;
+  uint32_t length = 0;
+};
+// Parses the 20-byte option reply header; wrong magic or too few bytes ->
+// INVALID_ARGUMENT.
+absl::StatusOr<OptionReplyHeader> ParseOptionReplyHeader(std::string_view bytes);
+
+// An NBD_REP_INFO payload: its type, and the fields of the two we read.
+struct InfoReply {
+  uint16_t type = 0;
+  uint64_t size = 0;                // kInfoExport
+  uint16_t transmission_flags = 0;  // kInfoExport
+  BlockSizes block_sizes;           // kInfoBlockSize
+};
+// INVALID_ARGUMENT when the payload is shorter than its type requires.
+absl::StatusOr<InfoReply> ParseInfoReply(std::string_view data);
+
+// C: the 28-byte request header.
+std::string EncodeRequestHeader(const RequestHeader& request);
+
+struct SimpleReply {
+  uint32_t error = 0;
+  uint64_t handle = 0;
+};
+// Parses the 16-byte simple reply; wrong magic (a structured reply) or too
+// few bytes -> INVALID_ARGUMENT.
+absl::StatusOr<SimpleReply> ParseSimpleReply(std::string_view bytes);
 
 // Names for logs.
 const char* CommandName(uint16_t type);

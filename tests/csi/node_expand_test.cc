@@ -22,14 +22,17 @@
 #include "csi/node/exec.h"
 #include "csi/node/fuse_loop_attacher.h"
 #include "csi/node/linux_mounter.h"
-#include "csi/node/nbd_client.h"
 #include "csi/node/node_service.h"
+#include "replication/initiator/nbd_client.h"
 #include "tests/csi/node_test_cleanup.h"
 #include "tests/csi/node_test_util.h"
 #include "tests/support/test_util.h"
 
 namespace syncblock::csi {
 namespace {
+
+using repl::initiator::NbdConnect;
+using repl::initiator::ParseNbdUri;
 
 using ::csi::v1::VolumeCapability;
 

@@ -14,7 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "csi/node/attacher.h"
 #include "csi/node/mounter.h"
-#include "csi/node/primary_resolver.h"
+#include "replication/initiator/primary_resolver.h"
 
 namespace syncblock::csi {
 
@@ -201,7 +201,7 @@ class FakeAttacher : public Attacher {
   bool hold_ = false;
 };
 
-class FakeResolver : public PrimaryResolver {
+class FakeResolver : public repl::initiator::PrimaryResolver {
  public:
   absl::StatusOr<std::string> Resolve(const std::string& volume_id, const std::string& hint_uri,
                                       const std::vector<std::string>&) override {

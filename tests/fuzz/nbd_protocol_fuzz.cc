@@ -1,7 +1,8 @@
 // libFuzzer target for the NBD server's socket-free code: the input is a
 // client's byte stream (client flags, options, then transmission requests),
 // fed through the same parse -> Handshake -> CheckRequest path the server's
-// connections use. The individual parsers are also fed the raw input.
+// connections use. The individual parsers, the client's half included, are
+// also fed the raw input.
 // Any crash, sanitizer report or inconsistent reply is a bug.
 #include <cstddef>
 #include <cstdint>
@@ -59,10 +60,12 @@ void CheckReplies(uint32_t option, const std::string& bytes) {
   }
   size_t pos = 0;
   while (pos < bytes.size()) {
-    if (bytes.size() - pos < 20 || LoadU64(bytes.data() + pos) != kOptReplyMagic) abort();
-    size_t len = LoadU32(bytes.data() + pos + 16);
-    if (bytes.size() - pos - 20 < len) abort();
-    pos += 20 + len;
+    // Read back with the client's half of the codec, as the initiator would.
+    absl::StatusOr<OptionReplyHeader> header =
+        ParseOptionReplyHeader(std::string_view(bytes).substr(pos));
+    if (!header.ok()) abort();
+    if (bytes.size() - pos - kOptionReplyHeaderSize < header->length) abort();
+    pos += kOptionReplyHeaderSize + header->length;
   }
 }
 
@@ -125,6 +128,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view in(reinterpret_cast<const char*>(data), size);
   (void)ParseOptionHeader(in);
   (void)ParseInfoRequest(in);
+  (void)ParseOptionReplyHeader(in);
+  (void)ParseInfoReply(in);
+  (void)ParseSimpleReply(in);
   if (absl::StatusOr<RequestHeader> r = ParseRequestHeader(in); r.ok()) {
     (void)CheckRequest(*r, ExportLimits{size, (size & 1) != 0, 32u << 20});
   }

@@ -385,5 +385,57 @@ TEST(NbdStatsTest, CountersAndPrometheusText) {
             std::string::npos);
 }
 
+// The client's half parses what the server's half encodes, and the reverse.
+TEST(NbdProtocolTest, ClientHalfRoundTripsWithTheServerHalf) {
+  std::string option = EncodeOption(kOptGo, EncodeInfoRequest("vol", {kInfoBlockSize}));
+  auto header = ParseOptionHeader(option);
+  ASSERT_TRUE(header.ok());
+  EXPECT_EQ(header->option, kOptGo);
+  auto info = ParseInfoRequest(option.substr(kOptionHeaderSize));
+  ASSERT_TRUE(info.ok());
+  EXPECT_EQ(info->name, "vol");
+  EXPECT_EQ(info->info_types, std::vector<uint16_t>{kInfoBlockSize});
+
+  std::string reply = EncodeOptionReply(kOptGo, kRepInfo, EncodeInfoExport(1 << 20, 0x1234));
+  auto reply_header = ParseOptionReplyHeader(reply);
+  ASSERT_TRUE(reply_header.ok());
+  EXPECT_EQ(reply_header->type, kRepInfo);
+  auto export_info = ParseInfoReply(reply.substr(kOptionReplyHeaderSize));
+  ASSERT_TRUE(export_info.ok());
+  EXPECT_EQ(export_info->size, 1u << 20);
+  EXPECT_EQ(export_info->transmission_flags, 0x1234);
+  auto sizes = ParseInfoReply(EncodeInfoBlockSize({512, 4096, 1 << 20}));
+  ASSERT_TRUE(sizes.ok());
+  EXPECT_EQ(sizes->block_sizes.maximum, 1u << 20);
+  EXPECT_FALSE(ParseInfoReply(EncodeInfoExport(1, 0).substr(0, 5)).ok());
+  EXPECT_FALSE(ParseOptionReplyHeader(option).ok());  // a request is not a reply
+
+  RequestHeader request;
+  request.type = kCmdWrite;
+  request.handle = 7;
+  request.offset = 4096;
+  request.length = 512;
+  auto parsed = ParseRequestHeader(EncodeRequestHeader(request));
+  ASSERT_TRUE(parsed.ok());
+  EXPECT_EQ(parsed->handle, 7u);
+  EXPECT_EQ(parsed->length, 512u);
+
+  char simple[kSimpleReplySize];
+  EncodeSimpleReply(kEnospc, 9, simple);
+  auto simple_reply = ParseSimpleReply(std::string_view(simple, sizeof(simple)));
+  ASSERT_TRUE(simple_reply.ok());
+  EXPECT_EQ(simple_reply->error, kEnospc);
+  EXPECT_EQ(simple_reply->handle, 9u);
+}
+
+// An error a client receives maps back to the value the server sent.
+TEST(NbdProtocolTest, StatusFromErrorInvertsErrorFromStatus) {
+  for (uint32_t error : {kEperm, kEio, kEinval, kEnospc, kEnotsup, kEshutdown}) {
+    EXPECT_EQ(ErrorFromStatus(StatusFromError(error, "x")), error) << error;
+  }
+  EXPECT_TRUE(StatusFromError(0, "x").ok());
+  EXPECT_EQ(ErrorFromStatus(StatusFromError(kEoverflow, "x")), kEinval);
+}
+
 }  // namespace
 }  // namespace syncblock::repl::nbd

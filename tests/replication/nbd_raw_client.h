@@ -107,29 +107,21 @@ class RawNbdClient {
   }
 
   static std::string Option(uint32_t option, const std::string& data) {
-    std::string out;
-    nbd::PutU64(out, nbd::kOptMagic);
-    nbd::PutU32(out, option);
-    nbd::PutU32(out, static_cast<uint32_t>(data.size()));
-    return out + data;
+    return nbd::EncodeOption(option, data);
   }
   static std::string InfoData(const std::string& name, std::initializer_list<uint16_t> infos) {
-    std::string out;
-    nbd::PutU32(out, static_cast<uint32_t>(name.size()));
-    out += name;
-    nbd::PutU16(out, static_cast<uint16_t>(infos.size()));
-    for (uint16_t i : infos) nbd::PutU16(out, i);
-    return out;
+    return nbd::EncodeInfoRequest(name, infos);
   }
 
   std::optional<OptionReply> ReadOptionReply() {
-    auto header = Recv(20);
-    if (!header || nbd::LoadU64(header->data()) != nbd::kOptReplyMagic) return std::nullopt;
+    auto bytes = Recv(nbd::kOptionReplyHeaderSize);
+    if (!bytes) return std::nullopt;
+    auto header = nbd::ParseOptionReplyHeader(*bytes);
+    if (!header.ok()) return std::nullopt;
     OptionReply reply;
-    reply.option = nbd::LoadU32(header->data() + 8);
-    reply.type = nbd::LoadU32(header->data() + 12);
-    uint32_t length = nbd::LoadU32(header->data() + 16);
-    auto data = Recv(length);
+    reply.option = header->option;
+    reply.type = header->type;
+    auto data = Recv(header->length);
     if (!data) return std::nullopt;
     reply.data = std::move(*data);
     return reply;
@@ -144,29 +136,31 @@ class RawNbdClient {
       if (!reply) return false;
       if (reply->type == nbd::kRepAck) return true;
       if (reply->type != nbd::kRepInfo) return false;
-      if (reply->data.size() == 12 && nbd::LoadU16(reply->data.data()) == nbd::kInfoExport) {
-        size = nbd::LoadU64(reply->data.data() + 2);
-        flags = nbd::LoadU16(reply->data.data() + 10);
+      auto info = nbd::ParseInfoReply(reply->data);
+      if (info.ok() && info->type == nbd::kInfoExport) {
+        size = info->size;
+        flags = info->transmission_flags;
       }
     }
   }
 
   static std::string Request(uint16_t type, uint64_t handle, uint64_t offset, uint32_t length,
                              uint16_t flags = 0) {
-    std::string out;
-    nbd::PutU32(out, nbd::kRequestMagic);
-    nbd::PutU16(out, flags);
-    nbd::PutU16(out, type);
-    nbd::PutU64(out, handle);
-    nbd::PutU64(out, offset);
-    nbd::PutU32(out, length);
-    return out;
+    nbd::RequestHeader header;
+    header.flags = flags;
+    header.type = type;
+    header.handle = handle;
+    header.offset = offset;
+    header.length = length;
+    return nbd::EncodeRequestHeader(header);
   }
 
   std::optional<SimpleReply> ReadReply() {
     auto bytes = Recv(nbd::kSimpleReplySize);
-    if (!bytes || nbd::LoadU32(bytes->data()) != nbd::kSimpleReplyMagic) return std::nullopt;
-    return SimpleReply{nbd::LoadU32(bytes->data() + 4), nbd::LoadU64(bytes->data() + 8)};
+    if (!bytes) return std::nullopt;
+    auto reply = nbd::ParseSimpleReply(*bytes);
+    if (!reply.ok()) return std::nullopt;
+    return SimpleReply{reply->error, reply->handle};
   }
 
   // WRITE then READ back through the connection; true if the data matches.

@@ -1,6 +1,6 @@
 // A pool of NBD connections to one export, for a server that answers many
-// requests at once (the FUSE export): up to `connections` sockets, each used
-// by one request at a time, opened on demand. The pool knows only the server
+// requests at once (the FUSE export): up to `connections` libnbd connections
+// (nbd_io.h), each used by one request at a time, opened on demand. The pool knows only the server
 // it was last Connect()ed to; finding another server when that one is gone is
 // PrimaryFollower's job (primary_follower.h), which builds on Run()'s answer.
 //
@@ -28,9 +28,9 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
-#include "csi/node/nbd_io.h"
+#include "replication/initiator/nbd_io.h"
 
-namespace syncblock::csi {
+namespace syncblock::repl::initiator {
 
 class NbdPool {
  public:
@@ -86,4 +86,4 @@ class NbdPool {
   uint64_t connect_serial_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
-}  // namespace syncblock::csi
+}  // namespace syncblock::repl::initiator

@@ -5,6 +5,8 @@
 // from a deposed primary) and which reach the caller at once (EIO, ENOSPC
 // from a healthy server); holding IO until a primary appears; failing with
 // EIO after the failover timeout and serving again afterwards.
+#include "replication/initiator/primary_follower.h"
+
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -14,20 +16,19 @@
 #include <thread>
 #include <vector>
 
-#include "csi/node/nbd_client.h"
-#include "csi/node/nbd_io.h"
-#include "csi/node/nbd_pool.h"
-#include "csi/node/primary_follower.h"
+#include "replication/initiator/nbd_client.h"
+#include "replication/initiator/nbd_io.h"
+#include "replication/initiator/nbd_pool.h"
 #include "replication/nbd/nbd_server.h"
 #include "tests/replication/nbd_test_device.h"
 #include "tests/support/test_util.h"
 
-namespace syncblock::csi {
+namespace syncblock::repl::initiator {
 namespace {
 
-using repl::IoOp;
-using repl::nbdtest::FileBlockDevice;
-using repl::nbdtest::MapExportProvider;
+using ::syncblock::repl::IoOp;
+using ::syncblock::repl::nbdtest::FileBlockDevice;
+using ::syncblock::repl::nbdtest::MapExportProvider;
 
 constexpr uint64_t kSize = 8 << 20;
 
@@ -273,4 +274,4 @@ TEST(NbdPoolTest, ConnectionLossIsToldApartFromServerErrors) {
 }
 
 }  // namespace
-}  // namespace syncblock::csi
+}  // namespace syncblock::repl::initiator

@@ -1,5 +1,5 @@
 // `syncblock fuse-export`: our own FUSE front end for an NBD export, used by
-// the fuse attach path (fuse_loop_attacher.h) in place of nbdfuse because its
+// the fuse attach path (csi/node/fuse_loop_attacher.h) in place of nbdfuse because its
 // file can grow. The mount directory holds one regular file, `disk`, whose
 // size is the export's; reads, writes, fsync/flush and fallocate
 // (PUNCH_HOLE -> NBD_CMD_TRIM, ZERO_RANGE -> NBD_CMD_WRITE_ZEROES) go to the
@@ -33,7 +33,7 @@
 
 #include "absl/status/status.h"
 
-namespace syncblock::csi {
+namespace syncblock::repl::initiator {
 
 inline constexpr char kFuseExportProcessName[] = "syncblock-fuse";
 inline constexpr char kFuseExportFileName[] = "disk";
@@ -58,4 +58,4 @@ struct FuseExportOptions {
 // (INTERNAL).
 absl::Status RunFuseExport(const FuseExportOptions& options);
 
-}  // namespace syncblock::csi
+}  // namespace syncblock::repl::initiator

@@ -13,7 +13,7 @@
 
 #include "absl/status/statusor.h"
 
-namespace syncblock::csi {
+namespace syncblock::repl::initiator {
 
 class PrimaryResolver {
  public:
@@ -41,4 +41,4 @@ class GrpcPrimaryResolver : public PrimaryResolver {
   std::function<std::vector<std::string>()> control_addresses_;
 };
 
-}  // namespace syncblock::csi
+}  // namespace syncblock::repl::initiator

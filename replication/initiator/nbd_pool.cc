@@ -1,16 +1,21 @@
-#include "csi/node/nbd_pool.h"
+#include "replication/initiator/nbd_pool.h"
 
 #include "absl/strings/str_cat.h"
 #include "replication/util/status_macros.h"
 
-namespace syncblock::csi {
+namespace syncblock::repl::initiator {
+namespace {
+
+// As NbdConnect's default: a dial that gets no handshake in this time is a lost server.
+constexpr std::chrono::seconds kConnectTimeout(10);
+
+}  // namespace
 
 NbdPool::NbdPool(int connections, std::chrono::milliseconds io_timeout)
     : wanted_connections_(connections < 1 ? 1 : connections), io_timeout_(io_timeout) {}
 
 absl::StatusOr<std::unique_ptr<NbdIoConnection>> NbdPool::Dial(const NbdUri& uri) {
-  ASSIGN_OR_RETURN(NbdConnection conn, NbdConnect(uri));
-  return std::make_unique<NbdIoConnection>(std::move(conn), io_timeout_);
+  return NbdIoConnection::Open(uri, kConnectTimeout, io_timeout_);
 }
 
 absl::Status NbdPool::Connect(const NbdUri& uri) {
@@ -24,7 +29,7 @@ absl::Status NbdPool::Connect(const NbdUri& uri) {
   idle_.clear();
   idle_.push_back(std::move(conn));
   open_ = 1;
-  limit_ = (info.transmission_flags & nbdproto::kFlagCanMultiConn) ? wanted_connections_ : 1;
+  limit_ = (info.transmission_flags & nbd::kFlagCanMultiConn) ? wanted_connections_ : 1;
   size_.store(info.size);
   flags_.store(info.transmission_flags);
   return absl::OkStatus();
@@ -104,4 +109,4 @@ NbdPool::Outcome NbdPool::Run(const std::function<absl::Status(NbdIoConnection&)
   return out;
 }
 
-}  // namespace syncblock::csi
+}  // namespace syncblock::repl::initiator

@@ -1,15 +1,16 @@
 // GrpcPrimaryResolver against real gRPC StorageControl servers (in-process,
 // answering GetReplica as a primary, a secondary or a node without the
 // volume) and a real NBD server (nbdkit) to confirm candidates.
+#include "replication/initiator/primary_resolver.h"
+
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
-#include "csi/node/nbd_client.h"
-#include "csi/node/primary_resolver.h"
+#include "replication/initiator/nbd_client.h"
 #include "replication/proto/control.grpc.pb.h"
 #include "tests/support/test_util.h"
 
-namespace syncblock::csi {
+namespace syncblock::repl::initiator {
 namespace {
 
 namespace ctl = ::syncblock::control::v1;
@@ -48,7 +49,7 @@ class ControlServer {
   std::unique_ptr<grpc::Server> server_;
 };
 
-class NodePrimaryResolverTest : public ::testing::Test {
+class PrimaryResolverTest : public ::testing::Test {
  protected:
   void SetUp() override {
     if (!testing::HaveTool("nbdkit")) GTEST_SKIP() << "needs nbdkit";
@@ -68,14 +69,14 @@ class NodePrimaryResolverTest : public ::testing::Test {
   std::unique_ptr<testing::Subprocess> nbdkit_;
 };
 
-TEST_F(NodePrimaryResolverTest, LiveHintIsUsedWithoutAskingAnyone) {
+TEST_F(PrimaryResolverTest, LiveHintIsUsedWithoutAskingAnyone) {
   GrpcPrimaryResolver r([] { return std::vector<std::string>{"127.0.0.1:1"}; });
   auto uri = r.Resolve("vol", Live(), {});
   ASSERT_TRUE(uri.ok()) << uri.status();
   EXPECT_EQ(*uri, Live());
 }
 
-TEST_F(NodePrimaryResolverTest, StaleHintFallsBackToThePrimarysAnswer) {
+TEST_F(PrimaryResolverTest, StaleHintFallsBackToThePrimarysAnswer) {
   ControlServer without(std::nullopt);
   ctl::ReplicaStatus primary;
   primary.set_volume_id("vol");
@@ -88,7 +89,7 @@ TEST_F(NodePrimaryResolverTest, StaleHintFallsBackToThePrimarysAnswer) {
   EXPECT_EQ(*uri, Live());
 }
 
-TEST_F(NodePrimaryResolverTest, SecondaryNamesThePrimarysNbdAddress) {
+TEST_F(PrimaryResolverTest, SecondaryNamesThePrimarysNbdAddress) {
   ctl::ReplicaStatus secondary;
   secondary.set_volume_id("vol");
   secondary.set_role(ctl::ROLE_SECONDARY);
@@ -103,7 +104,7 @@ TEST_F(NodePrimaryResolverTest, SecondaryNamesThePrimarysNbdAddress) {
   EXPECT_EQ(*uri, Live());
 }
 
-TEST_F(NodePrimaryResolverTest, UnknownEverywhereIsNotFoundAndNobodyIsUnavailable) {
+TEST_F(PrimaryResolverTest, UnknownEverywhereIsNotFoundAndNobodyIsUnavailable) {
   ControlServer a(std::nullopt), b(std::nullopt);
   GrpcPrimaryResolver r([&] { return std::vector<std::string>{a.address(), b.address()}; });
   EXPECT_TRUE(absl::IsNotFound(r.Resolve("vol", "", {}).status()));
@@ -115,4 +116,4 @@ TEST_F(NodePrimaryResolverTest, UnknownEverywhereIsNotFoundAndNobodyIsUnavailabl
 }
 
 }  // namespace
-}  // namespace syncblock::csi
+}  // namespace syncblock::repl::initiator

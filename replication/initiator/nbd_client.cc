@@ -1,4 +1,4 @@
-#include "csi/node/nbd_client.h"
+#include "replication/initiator/nbd_client.h"
 
 #include <fcntl.h>
 #include <netdb.h>
@@ -19,20 +19,8 @@
 #include "absl/strings/str_split.h"
 #include "replication/util/status_macros.h"
 
-namespace syncblock::csi {
+namespace syncblock::repl::initiator {
 namespace {
-
-using namespace nbdproto;
-
-void PutBe(std::string& out, uint64_t v, int bytes) {
-  for (int i = bytes - 1; i >= 0; --i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
-}
-
-uint64_t GetBe(const char* p, int bytes) {
-  uint64_t v = 0;
-  for (int i = 0; i < bytes; ++i) v = (v << 8) | static_cast<uint8_t>(p[i]);
-  return v;
-}
 
 absl::Status WriteAll(int fd, const std::string& data, const std::string& peer) {
   size_t done = 0;
@@ -121,78 +109,73 @@ void SetTimeouts(int fd, std::chrono::milliseconds timeout) {
 
 absl::StatusOr<NbdExportInfo> Handshake(int fd, const NbdUri& uri) {
   const std::string peer = uri.ToString();
-  ASSIGN_OR_RETURN(std::string hello, ReadExactly(fd, 18, peer));
-  if (GetBe(hello.data(), 8) != kNbdMagic || GetBe(hello.data() + 8, 8) != kOptMagic) {
+  ASSIGN_OR_RETURN(std::string hello, ReadExactly(fd, nbd::kGreetingSize, peer));
+  if (nbd::LoadU64(hello.data()) != nbd::kNbdMagic ||
+      nbd::LoadU64(hello.data() + 8) != nbd::kOptMagic) {
     return absl::InvalidArgumentError(
         absl::StrCat(peer, " is not a fixed-newstyle NBD server (bad greeting)"));
   }
-  uint16_t server_flags = static_cast<uint16_t>(GetBe(hello.data() + 16, 2));
-  if (!(server_flags & kFlagFixedNewstyle)) {
+  const uint16_t server_flags = nbd::LoadU16(hello.data() + 16);
+  if (!(server_flags & nbd::kFlagFixedNewstyle)) {
     return absl::InvalidArgumentError(absl::StrCat(peer, " does not speak fixed newstyle NBD"));
   }
   std::string out;
-  PutBe(out, kFlagFixedNewstyle | (server_flags & kFlagNoZeroes), 4);
+  nbd::PutU32(out, nbd::kClientFlagFixedNewstyle |
+                       (server_flags & nbd::kFlagNoZeroes ? nbd::kClientFlagNoZeroes : 0));
   // NBD_OPT_GO: export name, then the one extra info we want (block sizes).
   const std::string& name = uri.export_name;
-  PutBe(out, kOptMagic, 8);
-  PutBe(out, kOptGo, 4);
-  PutBe(out, 4 + name.size() + 2 + 2, 4);
-  PutBe(out, name.size(), 4);
-  out += name;
-  PutBe(out, 1, 2);
-  PutBe(out, kInfoBlockSize, 2);
+  out += nbd::EncodeOption(nbd::kOptGo, nbd::EncodeInfoRequest(name, {nbd::kInfoBlockSize}));
   RETURN_IF_ERROR(WriteAll(fd, out, peer));
 
   NbdExportInfo info;
   bool have_export = false;
   for (int replies = 0; replies < 64; ++replies) {
-    ASSIGN_OR_RETURN(std::string head, ReadExactly(fd, 20, peer));
-    if (GetBe(head.data(), 8) != kOptReplyMagic) {
-      return absl::InvalidArgumentError(absl::StrCat(peer, ": bad option reply magic"));
-    }
-    uint32_t option = static_cast<uint32_t>(GetBe(head.data() + 8, 4));
-    uint32_t type = static_cast<uint32_t>(GetBe(head.data() + 12, 4));
-    uint32_t len = static_cast<uint32_t>(GetBe(head.data() + 16, 4));
-    if (option != kOptGo) {
+    ASSIGN_OR_RETURN(std::string head, ReadExactly(fd, nbd::kOptionReplyHeaderSize, peer));
+    auto reply = nbd::ParseOptionReplyHeader(head);
+    if (!reply.ok())
+      return absl::InvalidArgumentError(absl::StrCat(peer, ": ", reply.status().message()));
+    if (reply->option != nbd::kOptGo) {
       return absl::InvalidArgumentError(
-          absl::StrCat(peer, ": reply to option ", option, " when NBD_OPT_GO was asked"));
+          absl::StrCat(peer, ": reply to option ", reply->option, " when NBD_OPT_GO was asked"));
     }
-    if (len > 64 * 1024) {
-      return absl::InvalidArgumentError(absl::StrCat(peer, ": option reply of ", len, " bytes"));
+    if (reply->length > 64 * 1024) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(peer, ": option reply of ", reply->length, " bytes"));
     }
-    ASSIGN_OR_RETURN(std::string data, ReadExactly(fd, len, peer));
-    if (type & kRepErrBit) {
+    ASSIGN_OR_RETURN(std::string data, ReadExactly(fd, reply->length, peer));
+    const uint32_t type = reply->type;
+    if (type & nbd::kRepErrBit) {
       std::string why = data.empty() ? "" : absl::StrCat(": ", data);
-      if (type == kRepErrUnknown) {
+      if (type == nbd::kRepErrUnknown) {
         return absl::NotFoundError(
             absl::StrCat(peer, " does not serve export \"", name, "\"", why));
       }
-      if (type == kRepErrUnsup) {
+      if (type == nbd::kRepErrUnsup) {
         return absl::UnimplementedError(absl::StrCat(peer, " does not support NBD_OPT_GO", why));
       }
       return absl::UnavailableError(absl::StrCat(peer, " refused export \"", name, "\" (error ",
-                                                 type & ~kRepErrBit, ")", why));
+                                                 type & ~nbd::kRepErrBit, ")", why));
     }
-    if (type == kRepAck) {
+    if (type == nbd::kRepAck) {
       if (!have_export) {
         return absl::InvalidArgumentError(
             absl::StrCat(peer, ": NBD_OPT_GO acknowledged without size"));
       }
       return info;
     }
-    if (type == kRepInfo && data.size() >= 2) {
-      uint16_t info_type = static_cast<uint16_t>(GetBe(data.data(), 2));
-      if (info_type == kInfoExport && data.size() >= 12) {
-        info.size = GetBe(data.data() + 2, 8);
-        info.transmission_flags = static_cast<uint16_t>(GetBe(data.data() + 10, 2));
-        have_export = true;
-      } else if (info_type == kInfoBlockSize && data.size() >= 14) {
-        info.min_block = static_cast<uint32_t>(GetBe(data.data() + 2, 4));
-        info.preferred_block = static_cast<uint32_t>(GetBe(data.data() + 6, 4));
-        info.max_block = static_cast<uint32_t>(GetBe(data.data() + 10, 4));
-      }
+    // Other informational replies, and short ones, are allowed and ignored.
+    auto payload = type == nbd::kRepInfo ? nbd::ParseInfoReply(data)
+                                         : absl::StatusOr<nbd::InfoReply>(nbd::InfoReply{});
+    if (!payload.ok() || type != nbd::kRepInfo) continue;
+    if (payload->type == nbd::kInfoExport) {
+      info.size = payload->size;
+      info.transmission_flags = payload->transmission_flags;
+      have_export = true;
+    } else if (payload->type == nbd::kInfoBlockSize) {
+      info.min_block = payload->block_sizes.minimum;
+      info.preferred_block = payload->block_sizes.preferred;
+      info.max_block = payload->block_sizes.maximum;
     }
-    // Other informational replies are allowed and ignored.
   }
   return absl::InvalidArgumentError(absl::StrCat(peer, ": too many option replies"));
 }
@@ -268,14 +251,9 @@ int NbdConnection::Release() {
 
 void NbdConnection::Disconnect() {
   if (fd_ < 0) return;
-  std::string req;
-  PutBe(req, kRequestMagic, 4);
-  PutBe(req, 0, 2);         // command flags
-  PutBe(req, kCmdDisc, 2);  // type
-  PutBe(req, 0, 8);         // cookie
-  PutBe(req, 0, 8);         // offset
-  PutBe(req, 0, 4);         // length
-  (void)WriteAll(fd_, req, "");
+  nbd::RequestHeader disc;
+  disc.type = nbd::kCmdDisc;
+  (void)WriteAll(fd_, nbd::EncodeRequestHeader(disc), "");
   close(fd_);
   fd_ = -1;
 }
@@ -290,4 +268,4 @@ absl::StatusOr<NbdConnection> NbdConnect(const NbdUri& uri, std::chrono::millise
   return NbdConnection(conn.Release(), info);
 }
 
-}  // namespace syncblock::csi
+}  // namespace syncblock::repl::initiator

@@ -1,4 +1,4 @@
-#include "csi/node/fuse_export.h"
+#include "replication/initiator/fuse_export.h"
 
 #define FUSE_USE_VERSION 312
 #include <fcntl.h>
@@ -20,13 +20,13 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "csi/node/nbd_pool.h"
-#include "csi/node/primary_follower.h"
-#include "csi/node/primary_resolver.h"
+#include "replication/initiator/nbd_pool.h"
+#include "replication/initiator/primary_follower.h"
+#include "replication/initiator/primary_resolver.h"
 #include "replication/util/status_macros.h"
 #include "spdlog/spdlog.h"
 
-namespace syncblock::csi {
+namespace syncblock::repl::initiator {
 namespace {
 
 constexpr char kDiskPath[] = "/disk";
@@ -161,7 +161,7 @@ int OnFallocate(const char*, int mode, off_t offset, off_t length, fuse_file_inf
     // A punched hole reads back as zeroes, which NBD_CMD_TRIM does not
     // promise; WRITE_ZEROES without NO_HOLE does, and lets the server trim.
     // A server without WRITE_ZEROES gets TRIM.
-    if (flags & nbdproto::kFlagSendWriteZeroes) {
+    if (flags & nbd::kFlagSendWriteZeroes) {
       op = [&](NbdIoConnection& c) {
         return c.WriteZeroes(static_cast<uint64_t>(offset), static_cast<uint32_t>(len), false);
       };
@@ -340,4 +340,4 @@ absl::Status RunFuseExport(const FuseExportOptions& options) {
   return result;
 }
 
-}  // namespace syncblock::csi
+}  // namespace syncblock::repl::initiator

@@ -1,8 +1,12 @@
-// The client half of the NBD fixed-newstyle handshake (NetworkBlockDevice
-// doc/proto.md): connect a TCP socket, negotiate NBD_OPT_GO for one export,
-// and stop at the start of the transmission phase. The kernel NBD driver takes
-// the socket from there (it does not handshake itself); the node plugin also
-// uses it to ask a storage node whether it serves a volume.
+// The initiator's own client half of the NBD fixed-newstyle handshake
+// (NetworkBlockDevice doc/proto.md), on the codec the server shares
+// (replication/nbd/nbd_protocol.h): connect a blocking TCP socket, negotiate
+// NBD_OPT_GO for one export, and stop at the start of the transmission phase.
+// It exists beside libnbd (nbd_io.h) for what libnbd cannot do: hand the
+// negotiated socket over. The kernel NBD driver takes the socket from here (it
+// does not handshake itself, csi/node/nbd_netlink_attacher.h); the primary
+// resolver and the FUSE attacher use it to ask a storage node whether it
+// serves a volume (NOT_FOUND when not).
 //
 // Thread-safe: no shared state.
 #pragma once
@@ -15,7 +19,7 @@
 #include "absl/status/statusor.h"
 #include "replication/nbd/nbd_protocol.h"
 
-namespace syncblock::csi {
+namespace syncblock::repl::initiator {
 
 // nbd://host[:port]/export (port 10809 when absent; [v6] hosts in brackets).
 struct NbdUri {
@@ -65,7 +69,4 @@ class NbdConnection {
 absl::StatusOr<NbdConnection> NbdConnect(
     const NbdUri& uri, std::chrono::milliseconds timeout = std::chrono::seconds(10));
 
-// The NBD wire constants are the server's (doc/proto.md, named as there).
-namespace nbdproto = ::syncblock::repl::nbd;
-
-}  // namespace syncblock::csi
+}  // namespace syncblock::repl::initiator

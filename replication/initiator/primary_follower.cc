@@ -1,4 +1,4 @@
-#include "csi/node/primary_follower.h"
+#include "replication/initiator/primary_follower.h"
 
 #include <thread>
 
@@ -6,7 +6,7 @@
 #include "replication/util/status_macros.h"
 #include "spdlog/spdlog.h"
 
-namespace syncblock::csi {
+namespace syncblock::repl::initiator {
 
 PrimaryFollower::PrimaryFollower(NbdPool* pool, PrimaryResolver* resolver,
                                  PrimaryFollowerOptions options)
@@ -127,4 +127,4 @@ absl::Status PrimaryFollower::Refresh() {
   return st;
 }
 
-}  // namespace syncblock::csi
+}  // namespace syncblock::repl::initiator

@@ -10,41 +10,10 @@
 //
 // Which failures are "the primary is gone" (hold, resolve, resend) and which
 // are the application's (answered at once) is decided per attempt by the
-// pool (NbdPool::Outcome::connection_lost):
-//   - resolve: the connection broke (refused, reset, EOF, a timeout, a
-//     protocol violation), a new connection could not be opened, the
-//     handshake says the export is unknown there (NBD_REP_ERR_UNKNOWN: the
-//     node is not, or no longer, the primary), or the server answered
-//     NBD_ESHUTDOWN (a storage node answers that to requests its deposed
-//     engine failed, before it closes the export's connections).
-//   - to the application: every other NBD error on a healthy connection
-//     (EIO, ENOSPC, EPERM, EINVAL, EOVERFLOW, ENOTSUP): a healthy primary
-//     meant it, and trying elsewhere would not change the answer.
-//
-// Why resending is safe. Every NBD command we send is idempotent at the block
-// level: READ changes nothing, WRITE/WRITE_ZEROES/TRIM put the same bytes (or
-// zeroes, or "reads as zeroes") at the same offsets however often they run,
-// and FLUSH only makes earlier writes durable. What could go wrong is order:
-// a resent write W landing after, and so over, a later write W' to the same
-// blocks. That cannot happen:
-//   - W' issued after W completed: W completes to the FUSE/loop layer only
-//     when an attempt of it was acknowledged, i.e. after the resend; an
-//     application (a filesystem, a database, QEMU) that orders W' after W
-//     waits for W's completion before issuing W', so W' reaches the server
-//     after every attempt of W that will ever be acknowledged.
-//   - W' issued while W was in flight (neither waited for the other): block
-//     devices promise no order between concurrent overlapping writes, and
-//     nothing above us relies on one, so any order is a correct one.
-//   - The first attempt of W arriving late: it is resent only once its first
-//     connection is dead. On the same server (a reconnect), the first attempt
-//     was received before the connection broke and so before the resend, and
-//     the engine's sequencer orders overlapping writes in arrival order. On a
-//     new primary (epoch+1), the old one cannot make the first attempt part
-//     of the volume any more: replicas refuse its older epoch (rule 3), and
-//     what it applied only locally is resynced away when it returns.
-// A FLUSH that is resent on a new primary covers every write acknowledged
-// before it, on whichever primary: those are on a majority, which the new
-// primary's flush makes durable.
+// pool (NbdPool::Outcome::connection_lost); replication/doc/failover.md,
+// "Attachments follow the primary", lists them and says why resending a
+// request whose outcome is unknown is safe (idempotent block commands; no
+// resent write can land over a later one).
 //
 // Thread-safe. One thread at a time resolves; the others hold their requests
 // until it has connected (or their own deadline has passed).
@@ -59,10 +28,10 @@
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "csi/node/nbd_pool.h"
-#include "csi/node/primary_resolver.h"
+#include "replication/initiator/nbd_pool.h"
+#include "replication/initiator/primary_resolver.h"
 
-namespace syncblock::csi {
+namespace syncblock::repl::initiator {
 
 struct PrimaryFollowerOptions {
   // The volume (export name) and the storage nodes' control addresses. With
@@ -125,4 +94,4 @@ class PrimaryFollower {
   std::string last_error_ ABSL_GUARDED_BY(mu_);
 };
 
-}  // namespace syncblock::csi
+}  // namespace syncblock::repl::initiator

@@ -1,4 +1,4 @@
-#include "csi/node/primary_resolver.h"
+#include "replication/initiator/primary_resolver.h"
 
 #include <grpcpp/grpcpp.h>
 
@@ -7,10 +7,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "csi/node/nbd_client.h"
+#include "replication/initiator/nbd_client.h"
 #include "replication/proto/control.grpc.pb.h"
 
-namespace syncblock::csi {
+namespace syncblock::repl::initiator {
 namespace {
 
 namespace ctl = ::syncblock::control::v1;
@@ -84,4 +84,4 @@ absl::StatusOr<std::string> GrpcPrimaryResolver::Resolve(
       " now: ", errors.empty() ? "no storage nodes known" : absl::StrJoin(errors, "; ")));
 }
 
-}  // namespace syncblock::csi
+}  // namespace syncblock::repl::initiator
