@@ -43,7 +43,8 @@ constexpr char kCsiUsage[] =
     "                     --storage-nodes host:port,...|dns:NAME:PORT --node-id NAME\n"
     "                     [--state-dir DIR] [--zone Z] [--attach auto|nbd|fuse]\n"
     "                     [--max-volumes N] [--known-nodes kubernetes|ID,...]\n"
-    "                     [--witness-replace-after S] [--log-level info]\n"
+    "                     [--witness-replace-after S] [--no-maintenance]\n"
+    "                     [--log-level info]\n"
     "\n"
     "  --mode           services to serve: controller (Identity, Controller,\n"
     "                   SnapshotMetadata), node (Identity, Node) or all\n"
@@ -68,6 +69,8 @@ constexpr char kCsiUsage[] =
     "                   (controller) move a volume's witness to another node once\n"
     "                   its node has been unreachable for S seconds (default 60;\n"
     "                   0: never)\n"
+    "  --no-maintenance (controller) serve only: another controller moves witnesses\n"
+    "                   and brings dataLocality primaries home\n"
     "  --log-level      trace|debug|info|warn|error (default info)\n";
 
 int g_stop_pipe[2] = {-1, -1};
@@ -94,7 +97,7 @@ int RunCsi(int argc, char** argv) {
   }
   if (auto s = flags->CheckKnown({"mode", "endpoint", "storage-nodes", "node-id", "state-dir",
                                   "zone", "attach", "max-volumes", "known-nodes", "log-level",
-                                  "witness-replace-after"});
+                                  "witness-replace-after", "no-maintenance"});
       !s.ok()) {
     return Fail(std::string(s.message()));
   }
@@ -151,10 +154,12 @@ int RunCsi(int argc, char** argv) {
     auto placer = std::make_shared<csi::PrimaryPlacer>(get);
     std::chrono::milliseconds interval(10000);
     if (replace_after > 0) interval = std::min(interval, wk.replace_after / 2);
-    chores = std::make_unique<PeriodicThread>(interval, [keeper, placer, replace_after] {
-      if (replace_after > 0) keeper->RunOnce(std::chrono::steady_clock::now());
-      placer->RunOnce();
-    });
+    if (!flags->GetBool("no-maintenance")) {
+      chores = std::make_unique<PeriodicThread>(interval, [keeper, placer, replace_after] {
+        if (replace_after > 0) keeper->RunOnce(std::chrono::steady_clock::now());
+        placer->RunOnce();
+      });
+    }
   }
   std::unique_ptr<::csi::v1::Node::Service> node;
   if (serve_node) {

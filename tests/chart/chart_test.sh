@@ -447,10 +447,23 @@ upgrade_checks() {
       # compared (an upgrade with the same values file is what users do).
       echo "NOTE chart $version does not take all of values-$s.yaml; the keys it knows are used"
       "$PYTHON" -c '
-import sys, yaml
+import json, os, sys, yaml
+def keep(values, schema):
+    # Where the old schema closes an object, keys it does not list are new:
+    # dropped, also nested (a key added under an old section). Free-form maps
+    # (StorageClass parameters) are kept whole.
+    if not isinstance(values, dict) or not isinstance(schema, dict):
+        return values
+    props = schema.get("properties")
+    if props is None or schema.get("additionalProperties", True) is not False:
+        return values
+    return {k: keep(v, props[k]) for k, v in values.items() if k in props}
 known = yaml.safe_load(open(sys.argv[1])) or {}
+schema_path = os.path.join(os.path.dirname(sys.argv[1]), "values.schema.json")
+schema = json.load(open(schema_path)) if os.path.exists(schema_path) else {}
 values = yaml.safe_load(open(sys.argv[2])) or {}
-yaml.safe_dump({k: v for k, v in values.items() if k in known}, sys.stdout)' \
+values = {k: v for k, v in values.items() if k in known}
+yaml.safe_dump(keep(values, schema), sys.stdout)' \
         "$WORK/prev/charts/syncblock/values.yaml" "$HERE/values-$s.yaml" >"$WORK/prev-values-$s.yaml"
       "$HELM" template t "$WORK/prev/charts/syncblock" --namespace "${NAMESPACE[$s]}" \
         -f "$WORK/prev-values-$s.yaml" >"$WORK/prev-$s.yaml" ||

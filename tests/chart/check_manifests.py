@@ -85,6 +85,7 @@ SCENARIOS = {
         "pdb_min_available": None,
         "controller_replicas": 2, "controller_health_port": 9808,
         "controller_extra": [], "node_extra": [], "storage_extra": [],
+        "witness_replace_after": 60,
         "log_level": "info",
         "kubelet_dir": "/var/lib/kubelet", "attach": "auto",
         "state_dir": "/var/lib/syncblock/csi",
@@ -113,7 +114,7 @@ SCENARIOS["all-on"] = dict(
     SCENARIOS["defaults"],
     snapshots=True, expansion=True, service_monitor=True, dashboard=True,
     pdb_min_available=4, modify=True,
-    controller_replicas=3, log_level="debug",
+    controller_replicas=3, log_level="debug", witness_replace_after=30,
     controller_extra=["--extra-one", "--extra-two=2"], attach="fuse",
     storage_extra=["--extra-three"],
     node_zone=("value", "zone-a"), storage_zone=None, storage_host_network=True,
@@ -335,7 +336,8 @@ def check_controller(c):
     c.eq("controller syncblock args", plugin.get("args"), [
         "csi", "--mode", "controller", "--endpoint", "unix:///csi/csi.sock",
         "--storage-nodes", s["storage_nodes"], "--node-id", "$(NODE_NAME)",
-        "--log-level", s["log_level"]] + s["controller_extra"])
+        "--log-level", s["log_level"],
+        "--witness-replace-after=%d" % s["witness_replace_after"]] + s["controller_extra"])
     node_name = env_of(plugin).get("NODE_NAME", {})
     c.eq("controller NODE_NAME from spec.nodeName",
          node_name.get("valueFrom", {}).get("fieldRef", {}).get("fieldPath"), "spec.nodeName")

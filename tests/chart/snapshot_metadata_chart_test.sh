@@ -89,6 +89,7 @@ if deps:
     if sb and side:
         args = sb["args"]
         check("driver serves --mode controller", args[args.index("--mode") + 1] == "controller")
+        check("only the main controller moves witnesses and primaries", "--no-maintenance" in args)
         endpoint = args[args.index("--endpoint") + 1]
         check("sidecar dials the driver's socket",
               endpoint == "unix://" + [a for a in side["args"] if a.startswith("--csi-address=")][0].split("=", 1)[1])
