@@ -16,6 +16,7 @@
 #include "csi/status_mapping.h"
 #include "csi/volume_parameters.h"
 #include "csi/volume_ready.h"
+#include "replication/client/group_snapshots.h"
 #include "replication/util/status_macros.h"
 
 namespace syncblock::csi {
@@ -78,6 +79,13 @@ absl::Status ControllerService::DoDeleteSnapshot(const ::csi::v1::DeleteSnapshot
   // not exist is OK (the spec's idempotence).
   auto parsed = repl::ParseSnapshotId(req.snapshot_id());
   if (!parsed.ok()) return absl::OkStatus();
+  // A group's member goes with its group (DeleteVolumeGroupSnapshot): the
+  // spec's answer to deleting one alone.
+  if (std::string group = repl::GroupOfSnapshot(parsed->second); !group.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat("snapshot ", req.snapshot_id(),
+                                                   " is a member of group snapshot ", group,
+                                                   ": delete the group"));
+  }
   ASSIGN_OR_RETURN(InFlight::Guard guard, inflight_.Acquire(SnapshotKey(parsed->second)));
   ASSIGN_OR_RETURN(auto cluster, Cluster());
   return FromStorage(cluster->DeleteSnapshot(req.snapshot_id()));
