@@ -448,9 +448,15 @@ upgrade_checks() {
       echo "NOTE chart $version does not take all of values-$s.yaml; the keys it knows are used"
       "$PYTHON" -c '
 import sys, yaml
+# At every depth: a key nested in a known section can be new too. A section
+# whose default is an empty map is free-form (labels, resources): kept whole.
+def known_only(values, known):
+    if not isinstance(values, dict) or not isinstance(known, dict) or not known:
+        return values
+    return {k: known_only(v, known[k]) for k, v in values.items() if k in known}
 known = yaml.safe_load(open(sys.argv[1])) or {}
 values = yaml.safe_load(open(sys.argv[2])) or {}
-yaml.safe_dump({k: v for k, v in values.items() if k in known}, sys.stdout)' \
+yaml.safe_dump(known_only(values, known), sys.stdout)' \
         "$WORK/prev/charts/syncblock/values.yaml" "$HERE/values-$s.yaml" >"$WORK/prev-values-$s.yaml"
       "$HELM" template t "$WORK/prev/charts/syncblock" --namespace "${NAMESPACE[$s]}" \
         -f "$WORK/prev-values-$s.yaml" >"$WORK/prev-$s.yaml" ||
