@@ -1,5 +1,7 @@
 #include "csi/group_controller_service.h"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <set>
 #include <string>
@@ -101,6 +103,12 @@ absl::Status GroupControllerService::DoCreate(
   repl::GroupSnapshots groups(cluster);
   auto group = groups.Create(base, std::move(volumes));
   if (!group.ok()) return FromStorage(group.status());
+  if (group->created) {
+    spdlog::info(
+        "group snapshot {}: {} volume(s) cut at one point; writes held {} us at most, {} "
+        "write(s) waited",
+        group->id, group->members.size(), group->hold_us, group->writes_held);
+  }
   FillGroup(*group, resp->mutable_group_snapshot());
   return absl::OkStatus();
 }

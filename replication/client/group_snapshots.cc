@@ -8,7 +8,6 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "replication/client/parallel.h"
-#include "replication/util/logging.h"
 #include "replication/util/status_macros.h"
 
 namespace syncblock::repl {
@@ -146,8 +145,6 @@ absl::StatusOr<GroupSnapshotView> GroupSnapshots::Create(const std::string& base
     }
     // An interrupted create: its members were not cut at one point with the
     // rest, so they go and the group is cut anew.
-    spdlog::warn("group snapshot {}: removing {} member(s) of an interrupted create", base,
-                 existing.size());
     RETURN_IF_ERROR(DeleteMembers(existing));
   }
 
@@ -201,14 +198,12 @@ absl::StatusOr<GroupSnapshotView> GroupSnapshots::Create(const std::string& base
   }
   if (!failure.ok()) {
     if (absl::Status s = DeleteMembers(members); !s.ok()) {
-      spdlog::error("group snapshot {}: removing the members cut: {}", id, s.message());
+      return absl::Status(
+          failure.code(),
+          absl::StrCat(failure.message(), "; removing the members cut: ", s.message()));
     }
     return failure;
   }
-  spdlog::info(
-      "group snapshot {}: {} volume(s) cut at one point; writes held {} us at most, {} "
-      "write(s) waited",
-      id, volumes.size(), out.hold_us, out.writes_held);
   GroupSnapshotView view = ViewOf(id, std::move(members));
   view.created = true;
   view.hold_us = out.hold_us;

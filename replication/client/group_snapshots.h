@@ -17,6 +17,8 @@
 // is an interrupted create: Get does not report it, Create cuts it anew,
 // Delete removes what there is.
 //
+// It logs nothing (ctl prints its answers on stdout); callers report.
+//
 // Thread-safe as the StorageCluster is; concurrent calls for one group must
 // be serialized by the caller (the CSI controller's InFlight does).
 #pragma once
