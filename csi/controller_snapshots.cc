@@ -1,4 +1,6 @@
-// ControllerService: CreateSnapshot, DeleteSnapshot and ListSnapshots.
+// ControllerService: CreateSnapshot, DeleteSnapshot, ListSnapshots and
+// GetSnapshot (alpha in CSI v1.12; what a CO uses to read one member of a
+// group snapshot).
 //
 // A CSI snapshot is a storage snapshot VOLUME@NAME, NAME derived from the CSI
 // name (SnapshotNameForCsiName), so a retried CreateSnapshot finds what it
@@ -89,6 +91,20 @@ absl::Status ControllerService::DoDeleteSnapshot(const ::csi::v1::DeleteSnapshot
   ASSIGN_OR_RETURN(InFlight::Guard guard, inflight_.Acquire(SnapshotKey(parsed->second)));
   ASSIGN_OR_RETURN(auto cluster, Cluster());
   return FromStorage(cluster->DeleteSnapshot(req.snapshot_id()));
+}
+
+absl::Status ControllerService::DoGetSnapshot(const ::csi::v1::GetSnapshotRequest& req,
+                                              ::csi::v1::GetSnapshotResponse* resp) {
+  if (req.snapshot_id().empty()) return absl::InvalidArgumentError("snapshot_id is required");
+  // An id we could not have made names no snapshot.
+  if (!repl::ParseSnapshotId(req.snapshot_id()).ok()) {
+    return absl::NotFoundError(absl::StrCat("snapshot ", req.snapshot_id(), " not found"));
+  }
+  ASSIGN_OR_RETURN(auto cluster, Cluster());
+  auto snapshot = cluster->GetSnapshot(req.snapshot_id());
+  if (!snapshot.ok()) return FromStorage(snapshot.status());
+  *resp->mutable_snapshot() = SnapshotFromView(*snapshot);
+  return absl::OkStatus();
 }
 
 absl::Status ControllerService::DoListSnapshots(const ::csi::v1::ListSnapshotsRequest& req,

@@ -191,6 +191,23 @@ TEST_F(CsiGroupSnapshotTest, EveryRpcIsIdempotentAndMembersAreOrdinarySnapshots)
   std::string restored = Restore("pvc-grp-restored", member_of_a);
   ASSERT_TRUE(QemuIo(restored, "-c 'read -P 0x5a 0 64k'", &out)) << out;
 
+  // GetSnapshot (GET_SNAPSHOT) reads one member, as the spec suggests for
+  // group members; unknown and malformed ids are NOT_FOUND, no id INVALID_ARGUMENT.
+  GetSnapshotRequest get_member;
+  get_member.set_snapshot_id(member_of_a);
+  GetSnapshotResponse member;
+  ASSERT_TRUE(Call(&Controller::Stub::GetSnapshot, get_member, &member).ok());
+  EXPECT_EQ(member.snapshot().snapshot_id(), member_of_a);
+  EXPECT_EQ(member.snapshot().group_snapshot_id(), g.group_snapshot_id());
+  EXPECT_EQ(member.snapshot().source_volume_id(), a.volume_id());
+  GetSnapshotRequest get_unknown;
+  get_unknown.set_snapshot_id(a.volume_id() + "@no-such-snapshot");
+  EXPECT_EQ(Code(&Controller::Stub::GetSnapshot, get_unknown), grpc::StatusCode::NOT_FOUND);
+  get_unknown.set_snapshot_id("not-a-snapshot-id");
+  EXPECT_EQ(Code(&Controller::Stub::GetSnapshot, get_unknown), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(Code(&Controller::Stub::GetSnapshot, GetSnapshotRequest()),
+            grpc::StatusCode::INVALID_ARGUMENT);
+
   EXPECT_EQ(DeleteGroupCode(g.group_snapshot_id(), {MemberIds(g)[0]}),
             grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_EQ(DeleteGroupCode(g.group_snapshot_id(), MemberIds(g)), grpc::StatusCode::OK);
