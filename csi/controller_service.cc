@@ -101,6 +101,7 @@ grpc::Status ControllerService::ControllerGetCapabilities(
                     ControllerServiceCapability::RPC::SINGLE_NODE_MULTI_WRITER,
                     ControllerServiceCapability::RPC::CREATE_DELETE_SNAPSHOT,
                     ControllerServiceCapability::RPC::LIST_SNAPSHOTS,
+                    ControllerServiceCapability::RPC::GET_SNAPSHOT,
                     ControllerServiceCapability::RPC::CLONE_VOLUME,
                     ControllerServiceCapability::RPC::EXPAND_VOLUME,
                     ControllerServiceCapability::RPC::MODIFY_VOLUME}) {
@@ -119,6 +120,12 @@ grpc::Status ControllerService::DeleteSnapshot(grpc::ServerContext*,
                                                const ::csi::v1::DeleteSnapshotRequest* request,
                                                ::csi::v1::DeleteSnapshotResponse*) {
   return ToGrpcStatus(DoDeleteSnapshot(*request));
+}
+
+grpc::Status ControllerService::GetSnapshot(grpc::ServerContext*,
+                                            const ::csi::v1::GetSnapshotRequest* request,
+                                            ::csi::v1::GetSnapshotResponse* response) {
+  return ToGrpcStatus(DoGetSnapshot(*request, response));
 }
 
 grpc::Status ControllerService::ListSnapshots(grpc::ServerContext*,

@@ -70,6 +70,9 @@ class ControllerService final : public ::csi::v1::Controller::Service {
   grpc::Status ListSnapshots(grpc::ServerContext* context,
                              const ::csi::v1::ListSnapshotsRequest* request,
                              ::csi::v1::ListSnapshotsResponse* response) override;
+  grpc::Status GetSnapshot(grpc::ServerContext* context,
+                           const ::csi::v1::GetSnapshotRequest* request,
+                           ::csi::v1::GetSnapshotResponse* response) override;
   grpc::Status ControllerExpandVolume(grpc::ServerContext* context,
                                       const ::csi::v1::ControllerExpandVolumeRequest* request,
                                       ::csi::v1::ControllerExpandVolumeResponse* response) override;
@@ -98,6 +101,8 @@ class ControllerService final : public ::csi::v1::Controller::Service {
   absl::Status DoDeleteSnapshot(const ::csi::v1::DeleteSnapshotRequest& req);
   absl::Status DoListSnapshots(const ::csi::v1::ListSnapshotsRequest& req,
                                ::csi::v1::ListSnapshotsResponse* resp);
+  absl::Status DoGetSnapshot(const ::csi::v1::GetSnapshotRequest& req,
+                             ::csi::v1::GetSnapshotResponse* resp);
   absl::Status DoExpand(const ::csi::v1::ControllerExpandVolumeRequest& req,
                         ::csi::v1::ControllerExpandVolumeResponse* resp);
   absl::Status DoModify(const ::csi::v1::ControllerModifyVolumeRequest& req);

@@ -1,4 +1,6 @@
-// ControllerService: CreateSnapshot, DeleteSnapshot and ListSnapshots.
+// ControllerService: CreateSnapshot, DeleteSnapshot, ListSnapshots and
+// GetSnapshot (alpha in CSI v1.12; what a CO uses to read one member of a
+// group snapshot).
 //
 // A CSI snapshot is a storage snapshot VOLUME@NAME, NAME derived from the CSI
 // name (SnapshotNameForCsiName), so a retried CreateSnapshot finds what it
@@ -16,6 +18,7 @@
 #include "csi/status_mapping.h"
 #include "csi/volume_parameters.h"
 #include "csi/volume_ready.h"
+#include "replication/client/group_snapshots.h"
 #include "replication/util/status_macros.h"
 
 namespace syncblock::csi {
@@ -78,9 +81,30 @@ absl::Status ControllerService::DoDeleteSnapshot(const ::csi::v1::DeleteSnapshot
   // not exist is OK (the spec's idempotence).
   auto parsed = repl::ParseSnapshotId(req.snapshot_id());
   if (!parsed.ok()) return absl::OkStatus();
+  // A group's member goes with its group (DeleteVolumeGroupSnapshot): the
+  // spec's answer to deleting one alone.
+  if (std::string group = repl::GroupOfSnapshot(parsed->second); !group.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat("snapshot ", req.snapshot_id(),
+                                                   " is a member of group snapshot ", group,
+                                                   ": delete the group"));
+  }
   ASSIGN_OR_RETURN(InFlight::Guard guard, inflight_.Acquire(SnapshotKey(parsed->second)));
   ASSIGN_OR_RETURN(auto cluster, Cluster());
   return FromStorage(cluster->DeleteSnapshot(req.snapshot_id()));
+}
+
+absl::Status ControllerService::DoGetSnapshot(const ::csi::v1::GetSnapshotRequest& req,
+                                              ::csi::v1::GetSnapshotResponse* resp) {
+  if (req.snapshot_id().empty()) return absl::InvalidArgumentError("snapshot_id is required");
+  // An id we could not have made names no snapshot.
+  if (!repl::ParseSnapshotId(req.snapshot_id()).ok()) {
+    return absl::NotFoundError(absl::StrCat("snapshot ", req.snapshot_id(), " not found"));
+  }
+  ASSIGN_OR_RETURN(auto cluster, Cluster());
+  auto snapshot = cluster->GetSnapshot(req.snapshot_id());
+  if (!snapshot.ok()) return FromStorage(snapshot.status());
+  *resp->mutable_snapshot() = SnapshotFromView(*snapshot);
+  return absl::OkStatus();
 }
 
 absl::Status ControllerService::DoListSnapshots(const ::csi::v1::ListSnapshotsRequest& req,

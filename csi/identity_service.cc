@@ -9,10 +9,10 @@ namespace syncblock::csi {
 using ::csi::v1::PluginCapability;
 
 IdentityService::IdentityService(std::string version, std::shared_ptr<ClusterProvider> cluster,
-                                 bool snapshot_metadata)
+                                 bool controller_services)
     : version_(std::move(version)),
       cluster_(std::move(cluster)),
-      snapshot_metadata_(snapshot_metadata) {}
+      controller_services_(controller_services) {}
 
 grpc::Status IdentityService::GetPluginInfo(grpc::ServerContext*,
                                             const ::csi::v1::GetPluginInfoRequest*,
@@ -29,9 +29,11 @@ grpc::Status IdentityService::GetPluginCapabilities(
                     PluginCapability::Service::VOLUME_ACCESSIBILITY_CONSTRAINTS}) {
     response->add_capabilities()->mutable_service()->set_type(type);
   }
-  if (snapshot_metadata_) {
+  if (controller_services_) {
     response->add_capabilities()->mutable_service()->set_type(
         PluginCapability::Service::SNAPSHOT_METADATA_SERVICE);
+    response->add_capabilities()->mutable_service()->set_type(
+        PluginCapability::Service::GROUP_CONTROLLER_SERVICE);
   }
   // The volume grows while published: the primary grows it in the write
   // stream, and the node refreshes its device (NodeExpandVolume).

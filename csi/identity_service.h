@@ -16,10 +16,11 @@ namespace syncblock::csi {
 
 class IdentityService final : public ::csi::v1::Identity::Service {
  public:
-  // `snapshot_metadata`: this process serves the SnapshotMetadata service (the
-  // controller does) and advertises SNAPSHOT_METADATA_SERVICE.
+  // `controller_services`: this process serves the services that go with the
+  // controller, SnapshotMetadata and GroupController, and advertises
+  // SNAPSHOT_METADATA_SERVICE and GROUP_CONTROLLER_SERVICE.
   IdentityService(std::string version, std::shared_ptr<ClusterProvider> cluster,
-                  bool snapshot_metadata = false);
+                  bool controller_services = false);
 
   grpc::Status GetPluginInfo(grpc::ServerContext* context,
                              const ::csi::v1::GetPluginInfoRequest* request,
@@ -33,7 +34,7 @@ class IdentityService final : public ::csi::v1::Identity::Service {
  private:
   const std::string version_;
   const std::shared_ptr<ClusterProvider> cluster_;
-  const bool snapshot_metadata_;
+  const bool controller_services_;
 };
 
 }  // namespace syncblock::csi

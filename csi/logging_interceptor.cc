@@ -7,6 +7,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "csi/proto/csi.pb.h"
 
 namespace syncblock::csi {
 namespace {
@@ -15,15 +16,20 @@ using google::protobuf::FieldDescriptor;
 using google::protobuf::Message;
 using grpc::experimental::InterceptionHookPoints;
 
-// Clears every "secrets" map in `m` and below; returns how many entries went.
+// The spec marks every sensitive field with the csi_secret option, so a field
+// added by a later spec is stripped without a change here.
+bool IsSecret(const FieldDescriptor* f) { return f->options().GetExtension(::csi::v1::csi_secret); }
+
+// Clears every csi_secret field in `m` and below; returns how many values
+// went (map entries or repeated elements count one each).
 int StripSecrets(Message* m) {
   int stripped = 0;
   const auto* reflection = m->GetReflection();
   std::vector<const FieldDescriptor*> fields;
   reflection->ListFields(*m, &fields);
   for (const FieldDescriptor* f : fields) {
-    if (f->is_map() && f->name() == "secrets") {
-      stripped += reflection->FieldSize(*m, f);
+    if (IsSecret(f)) {
+      stripped += f->is_repeated() ? reflection->FieldSize(*m, f) : 1;
       reflection->ClearField(m, f);
       continue;
     }

@@ -4,11 +4,16 @@
 #include "absl/strings/str_cat.h"
 #include "csi/csi_constants.h"
 #include "csi/volume_parameters.h"
+#include "replication/client/group_snapshots.h"
 
 namespace syncblock::csi {
 
 std::string SnapshotNameForCsiName(const std::string& csi_name) {
-  return VolumeIdForName(csi_name);
+  std::string name = VolumeIdForName(csi_name);
+  // Names of the form grp.N.BASE are group members': another CSI name that
+  // happens to have that form is hashed instead ('#' is never kept as is).
+  if (!repl::GroupOfSnapshot(name).empty()) name = VolumeIdForName(absl::StrCat("#", csi_name));
+  return name;
 }
 
 ::csi::v1::Snapshot SnapshotFromView(const repl::ClusterSnapshotView& view) {
@@ -20,6 +25,7 @@ std::string SnapshotNameForCsiName(const std::string& csi_name) {
   s.mutable_creation_time()->set_nanos(static_cast<int32_t>(view.creation_time_unix_ms % 1000) *
                                        1000000);
   s.set_ready_to_use(view.ready_to_use);
+  s.set_group_snapshot_id(repl::GroupOfSnapshot(view.name));
   return s;
 }
 

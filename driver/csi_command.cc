@@ -1,6 +1,6 @@
 // `syncblock csi`: the CSI plugin. --mode controller serves Identity,
-// Controller and SnapshotMetadata, node serves Identity and Node, all serves
-// the four, on one unix socket. Stops cleanly on SIGTERM/SIGINT (the socket
+// Controller, GroupController and SnapshotMetadata, node serves Identity and
+// Node, all serves the five, on one unix socket. Stops cleanly on SIGTERM/SIGINT (the socket
 // file is removed).
 #include <fcntl.h>
 #include <spdlog/spdlog.h>
@@ -18,6 +18,7 @@
 #include "csi/controller_service.h"
 #include "csi/csi_constants.h"
 #include "csi/csi_server.h"
+#include "csi/group_controller_service.h"
 #include "csi/identity_service.h"
 #include "csi/node/node_service.h"
 #include "csi/node_directory.h"
@@ -47,7 +48,8 @@ constexpr char kCsiUsage[] =
     "                     [--log-level info]\n"
     "\n"
     "  --mode           services to serve: controller (Identity, Controller,\n"
-    "                   SnapshotMetadata), node (Identity, Node) or all\n"
+    "                   GroupController, SnapshotMetadata), node (Identity,\n"
+    "                   Node) or all\n"
     "  --endpoint       the unix socket the CO connects to (a stale one is removed)\n"
     "  --storage-nodes  control addresses of the storage nodes; dns:NAME:PORT means\n"
     "                   every A record of NAME, looked up each time it is needed\n"
@@ -129,6 +131,7 @@ int RunCsi(int argc, char** argv) {
   std::unique_ptr<csi::ControllerService> controller;
   std::unique_ptr<csi::SnapshotMetadataService> snapshot_metadata;
   std::unique_ptr<PeriodicThread> chores;
+  std::unique_ptr<csi::GroupControllerService> group_controller;
   if (serve_controller) {
     auto known = csi::MakeNodeDirectory(flags->Get("known-nodes", ""),
                                         serve_node ? flags->Get("node-id") : "");
@@ -160,6 +163,9 @@ int RunCsi(int argc, char** argv) {
         placer->RunOnce();
       });
     }
+    // Group snapshots (VolumeGroupSnapshot), for the csi-snapshotter.
+    group_controller = std::make_unique<csi::GroupControllerService>(cluster);
+    services.push_back(group_controller.get());
   }
   std::unique_ptr<::csi::v1::Node::Service> node;
   if (serve_node) {

@@ -17,6 +17,8 @@ std::vector<CtlCommand> NodeCtlCommands();
 std::vector<CtlCommand> SyncCtlCommands();
 // snapshot create|delete|list|show|diff|verify.
 std::vector<CtlCommand> SnapshotCtlCommands();
+// snapshot group create|delete|show.
+std::vector<CtlCommand> GroupSnapshotCtlCommands();
 // Every ctl command, of every area (ctl_command.cc).
 std::vector<CtlCommand> CtlCommandTable();
 

@@ -25,6 +25,7 @@ CsiClient::CsiClient(std::string endpoint, std::chrono::milliseconds timeout)
   identity_ = ::csi::v1::Identity::NewStub(channel_);
   controller_ = ::csi::v1::Controller::NewStub(channel_);
   node_ = ::csi::v1::Node::NewStub(channel_);
+  group_controller_ = ::csi::v1::GroupController::NewStub(channel_);
 }
 
 absl::StatusOr<std::unique_ptr<CsiClient>> CsiClient::Connect(const Flags& flags) {

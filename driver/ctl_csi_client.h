@@ -40,6 +40,7 @@ class CsiClient {
   ::csi::v1::Identity::Stub* identity() { return identity_.get(); }
   ::csi::v1::Controller::Stub* controller() { return controller_.get(); }
   ::csi::v1::Node::Stub* node() { return node_.get(); }
+  ::csi::v1::GroupController::Stub* group_controller() { return group_controller_.get(); }
 
   // OK stays OK; anything else keeps its code, its message prefixed by the name.
   static absl::Status FromGrpc(const grpc::Status& status);
@@ -53,6 +54,7 @@ class CsiClient {
   std::unique_ptr<::csi::v1::Identity::Stub> identity_;
   std::unique_ptr<::csi::v1::Controller::Stub> controller_;
   std::unique_ptr<::csi::v1::Node::Stub> node_;
+  std::unique_ptr<::csi::v1::GroupController::Stub> group_controller_;
 };
 
 }  // namespace syncblock::driver

@@ -106,6 +106,17 @@ absl::Status Info(CtlContext& ctx, const std::vector<std::string>&) {
                                &controller_caps));
   RETURN_IF_ERROR(client->Call(client->node(), &Node::NodeGetInfo, {}, &node_info));
   RETURN_IF_ERROR(client->Call(client->node(), &Node::NodeGetCapabilities, {}, &node_caps));
+  ::csi::v1::GroupControllerGetCapabilitiesResponse group_caps;
+  bool group = false;
+  for (const auto& c : plugin_caps.capabilities()) {
+    group = group ||
+            c.service().type() == ::csi::v1::PluginCapability::Service::GROUP_CONTROLLER_SERVICE;
+  }
+  if (group) {
+    RETURN_IF_ERROR(client->Call(client->group_controller(),
+                                 &::csi::v1::GroupController::Stub::GroupControllerGetCapabilities,
+                                 {}, &group_caps));
+  }
   if (ctx.json()) {
     nlohmann::json j = {{"plugin_info", CsiMessageToJson(info)},
                         {"plugin_capabilities", CsiMessageToJson(plugin_caps)},
@@ -113,9 +124,11 @@ absl::Status Info(CtlContext& ctx, const std::vector<std::string>&) {
                         {"controller_capabilities", CsiMessageToJson(controller_caps)},
                         {"node_info", CsiMessageToJson(node_info)},
                         {"node_capabilities", CsiMessageToJson(node_caps)}};
+    if (group) j["group_controller_capabilities"] = CsiMessageToJson(group_caps);
     ctx.out() << j.dump(2) << "\n";
   } else {
-    ctx.out() << RenderCsiInfo(info, plugin_caps, probe, controller_caps, node_info, node_caps);
+    ctx.out() << RenderCsiInfo(info, plugin_caps, probe, controller_caps, node_info, node_caps,
+                               group_caps);
   }
   return absl::OkStatus();
 }

@@ -67,7 +67,8 @@ std::string RenderCsiInfo(const ::csi::v1::GetPluginInfoResponse& info,
                           const ::csi::v1::ProbeResponse& probe,
                           const ::csi::v1::ControllerGetCapabilitiesResponse& controller_caps,
                           const ::csi::v1::NodeGetInfoResponse& node_info,
-                          const ::csi::v1::NodeGetCapabilitiesResponse& node_caps) {
+                          const ::csi::v1::NodeGetCapabilitiesResponse& node_caps,
+                          const ::csi::v1::GroupControllerGetCapabilitiesResponse& group_caps) {
   std::string out;
   absl::StrAppend(&out, "driver:                  ", info.name(), " ", info.vendor_version(), "\n");
   absl::StrAppend(&out, "ready:                   ",
@@ -81,6 +82,15 @@ std::string RenderCsiInfo(const ::csi::v1::GetPluginInfoResponse& info,
                  return ::csi::v1::ControllerServiceCapability::RPC::Type_Name(c.rpc().type());
                }),
       "\n");
+  if (group_caps.capabilities_size() > 0) {
+    absl::StrAppend(&out, "group capabilities:      ",
+                    JoinCaps(group_caps.capabilities(),
+                             [](const ::csi::v1::GroupControllerServiceCapability& c) {
+                               return ::csi::v1::GroupControllerServiceCapability::RPC::Type_Name(
+                                   c.rpc().type());
+                             }),
+                    "\n");
+  }
   absl::StrAppend(&out, "node id:                 ", node_info.node_id(), "\n");
   absl::StrAppend(&out, "node max volumes:        ",
                   node_info.max_volumes_per_node() == 0

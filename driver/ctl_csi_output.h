@@ -25,7 +25,9 @@ std::string RenderCsiInfo(const ::csi::v1::GetPluginInfoResponse& info,
                           const ::csi::v1::ProbeResponse& probe,
                           const ::csi::v1::ControllerGetCapabilitiesResponse& controller_caps,
                           const ::csi::v1::NodeGetInfoResponse& node_info,
-                          const ::csi::v1::NodeGetCapabilitiesResponse& node_caps);
+                          const ::csi::v1::NodeGetCapabilitiesResponse& node_caps,
+                          // Printed when the plugin has a GroupController.
+                          const ::csi::v1::GroupControllerGetCapabilitiesResponse& group_caps = {});
 // "id:", "capacity:", "context:", "topology:" lines.
 std::string RenderCsiVolume(const ::csi::v1::Volume& volume);
 std::string RenderCsiVolumeStatus(const ::csi::v1::ControllerGetVolumeResponse& resp);

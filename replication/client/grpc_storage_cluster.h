@@ -55,6 +55,10 @@ class GrpcStorageCluster final : public StorageCluster {
                                                  const std::string& to_snapshot_id) override;
   absl::StatusOr<VerifyReport> VerifySnapshot(const std::string& snapshot_id) override;
   absl::StatusOr<SnapshotDiffView> AllocatedRegions(const std::string& snapshot_id) override;
+  absl::Status HoldWrites(const std::string& volume_id, const std::string& hold_id,
+                          std::chrono::milliseconds max_hold) override;
+  absl::StatusOr<HoldReleaseView> ReleaseWrites(const std::string& volume_id,
+                                                const std::string& hold_id) override;
 
  private:
   // What the nodes said about one volume.

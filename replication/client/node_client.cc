@@ -266,6 +266,33 @@ absl::StatusOr<control::SnapshotStatus> NodeClient::CreateSnapshot(const std::st
   return out;
 }
 
+absl::Status NodeClient::HoldWrites(const std::string& volume_id, const std::string& hold_id,
+                                    std::chrono::milliseconds max_hold) {
+  RETURN_IF_ERROR(Dial());
+  grpc::ClientContext ctx;
+  Prepare(&ctx);
+  control::HoldWritesRequest req;
+  req.set_volume_id(volume_id);
+  req.set_hold_id(hold_id);
+  req.set_max_hold_ms(static_cast<uint32_t>(max_hold.count()));
+  control::HoldWritesResponse out;
+  return Convert(stub_->HoldWrites(&ctx, req, &out), "HoldWrites");
+}
+
+absl::StatusOr<control::ReleaseWritesResponse> NodeClient::ReleaseWrites(
+    const std::string& volume_id, const std::string& hold_id) {
+  RETURN_IF_ERROR(Dial());
+  grpc::ClientContext ctx;
+  Prepare(&ctx);
+  control::ReleaseWritesRequest req;
+  req.set_volume_id(volume_id);
+  req.set_hold_id(hold_id);
+  control::ReleaseWritesResponse out;
+  auto s = Convert(stub_->ReleaseWrites(&ctx, req, &out), "ReleaseWrites");
+  if (!s.ok()) return s;
+  return out;
+}
+
 absl::Status NodeClient::DeleteSnapshot(const std::string& volume_id, const std::string& name) {
   RETURN_IF_ERROR(Dial());
   grpc::ClientContext ctx;

@@ -62,6 +62,11 @@ class NodeClient {
   absl::StatusOr<control::RegionChecksumsResponse> SnapshotChecksums(const std::string& volume_id,
                                                                      const std::string& name,
                                                                      uint64_t region_size);
+  // Group snapshots.
+  absl::Status HoldWrites(const std::string& volume_id, const std::string& hold_id,
+                          std::chrono::milliseconds max_hold);
+  absl::StatusOr<control::ReleaseWritesResponse> ReleaseWrites(const std::string& volume_id,
+                                                               const std::string& hold_id);
 
  private:
   // Sets the deadline; `scale` lengthens it for calls that wait on peers.

@@ -120,6 +120,13 @@ struct ClusterSnapshotView {
   std::vector<SnapshotReplicaView> replicas;
 };
 
+// What a volume's primary said when a write hold ended (HoldWrites).
+struct HoldReleaseView {
+  bool found = false;  // the hold was still in place
+  uint64_t held_us = 0;
+  uint64_t writes_held = 0;
+};
+
 struct SnapshotDiffView {
   uint64_t region_size = 0;
   std::vector<uint64_t> changed_regions;  // ascending
@@ -206,6 +213,13 @@ class StorageCluster {
   // first): every region left out reads as zeros. `exact` is false (found by
   // content, as a full copy's diff is). NOT_FOUND when unknown.
   virtual absl::StatusOr<SnapshotDiffView> AllocatedRegions(const std::string& snapshot_id) = 0;
+
+  // Group snapshots (group_snapshots.h): new writes to the volume wait on its
+  // primary, under hold `hold_id`, until ReleaseWrites or `max_hold`.
+  virtual absl::Status HoldWrites(const std::string& volume_id, const std::string& hold_id,
+                                  std::chrono::milliseconds max_hold) = 0;
+  virtual absl::StatusOr<HoldReleaseView> ReleaseWrites(const std::string& volume_id,
+                                                        const std::string& hold_id) = 0;
 };
 
 }  // namespace syncblock::repl

@@ -12,7 +12,8 @@ PrimaryEngine::PrimaryEngine(Replica* replica, const EngineOptions& opts)
       opts_(opts),
       store_(replica->store()),
       clock_(opts.clock ? opts.clock : syncblock::Clock::Real()),
-      lease_(LeaseOptions{opts.lease_duration, opts.lease_max_drift}, 0) {}
+      lease_(LeaseOptions{opts.lease_duration, opts.lease_max_drift}, 0),
+      write_hold_(clock_, [this](std::shared_ptr<IoRequest> r) { Submit(std::move(r)); }) {}
 
 PrimaryEngine::~PrimaryEngine() { Stop(absl::UnavailableError("engine destroyed")); }
 
@@ -123,6 +124,7 @@ void PrimaryEngine::Fence(absl::Status reason) {
   if (snapshots_) snapshots_->Stop(reason);
   for (auto& link : links) link->Drop(0, "the primary is fenced");
   RunCompletions(done);
+  write_hold_.ReleaseAll();  // what it kept fails with the fence reason
 }
 
 bool PrimaryEngine::fenced() const {
@@ -138,6 +140,7 @@ std::shared_ptr<const LinkList> PrimaryEngine::Links() const {
 }
 
 void PrimaryEngine::Submit(std::shared_ptr<IoRequest> req) {
+  if (write_hold_.Admit(req)) return;  // a group snapshot is being cut
   Completions done;
   bool ranged = req->op != IoOp::kFlush;
   uint64_t size = Size();
@@ -400,6 +403,7 @@ void PrimaryEngine::HousekeepingLoop() {
     }
     if (renew) SendLease();
     ReleaseHeld();
+    write_hold_.ReleaseExpired();
     auto now = clock_->Now();
     for (const auto& link : *links) link->CheckStall(now);
     // Peer state changes call it too; this catches any that did not.

@@ -18,8 +18,8 @@
 // requests there. No lock is held across disk or socket IO.
 //
 // Thread-safe. Lock order: PrimaryEngine::mu_, then WriteSequencer, then
-// PeerLink; QuorumTracker, ActivityLog and SnapshotCoordinator locks are
-// leaves. Replica's mutex is never held while calling in here.
+// PeerLink; QuorumTracker, ActivityLog, SnapshotCoordinator and WriteHold
+// locks are leaves. Replica's mutex is never held while calling in here.
 #pragma once
 
 #include <atomic>
@@ -42,6 +42,7 @@
 #include "replication/engine/replica.h"
 #include "replication/engine/snapshot_coordinator.h"
 #include "replication/engine/witness_record.h"
+#include "replication/engine/write_hold.h"
 #include "replication/engine/write_sequencer.h"
 #include "replication/util/mutex.h"
 
@@ -121,6 +122,12 @@ class PrimaryEngine : public BlockDevice, private PeerLink::Delegate {
   // size goes down the write stream ahead of any write past the old end.
   absl::Status Expand(uint64_t size_bytes);
 
+  // --- group snapshots (WriteHold) ---
+  // Holds new writes (hold `id`, at most `max`) so that a group snapshot can
+  // cut every member's snapshot at one instant; a fenced primary refuses.
+  absl::Status HoldWrites(const std::string& id, std::chrono::milliseconds max);
+  HoldRelease ReleaseWrites(const std::string& id);
+
  private:
   using Clock = std::chrono::steady_clock;
 
@@ -195,6 +202,8 @@ class PrimaryEngine : public BlockDevice, private PeerLink::Delegate {
   PrimaryLease lease_;
   std::shared_ptr<ActivityLog> activity_;
   std::unique_ptr<SnapshotCoordinator> snapshots_;
+  // Writes kept while a group snapshot is cut; resubmitted to Submit.
+  WriteHold write_hold_;
 
   mutable Mutex mu_;
   CondVar changed_;  // stopping, activation

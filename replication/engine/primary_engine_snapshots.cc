@@ -20,6 +20,16 @@ absl::Status PrimaryEngine::DeleteSnapshot(const std::string& name) {
   return snapshots_->Delete(name);
 }
 
+absl::Status PrimaryEngine::HoldWrites(const std::string& id, std::chrono::milliseconds max) {
+  // Under mu_, so that Fence (which sets fenced_ under it, then releases
+  // every hold) cannot miss a hold placed in between.
+  MutexLock l(&mu_);
+  if (fenced_) return fence_reason_;
+  return write_hold_.Hold(id, max);
+}
+
+HoldRelease PrimaryEngine::ReleaseWrites(const std::string& id) { return write_hold_.Release(id); }
+
 std::vector<SnapshotView> PrimaryEngine::Snapshots() { return snapshots_->List(); }
 
 absl::StatusOr<SnapshotView> PrimaryEngine::GetSnapshot(const std::string& name) {

@@ -61,6 +61,14 @@ RESIZER_RULES = {
     ("", "persistentvolumeclaims/status"): {"patch"},
     ("", "events"): {"list", "watch", "create", "update", "patch"},
 }
+# With snapshots.groupSnapshots on: the snapshotter also reads group classes
+# and updates group contents.
+GROUP_SNAPSHOTTER_RULES = {
+    ("groupsnapshot.storage.k8s.io", "volumegroupsnapshotclasses"): {"get", "list", "watch"},
+    ("groupsnapshot.storage.k8s.io", "volumegroupsnapshotcontents"):
+        {"get", "list", "watch", "update", "patch"},
+    ("groupsnapshot.storage.k8s.io", "volumegroupsnapshotcontents/status"): {"update", "patch"},
+}
 # With volumeModification on: both read VolumeAttributesClasses.
 VAC_RESIZER_RULES = {("storage.k8s.io", "volumeattributesclasses"): {"get", "list", "watch"}}
 VAC_PROVISIONER_RULES = {("storage.k8s.io", "volumeattributesclasses"): {"get"}}
@@ -78,6 +86,7 @@ SCENARIOS = {
         "sidecar_registry": REGISTRY,
         "storage_nodes": "dns:t-syncblock-storage.syncblock.svc.cluster.local:7400",
         "snapshots": True, "expansion": True, "capacity": True, "modify": False,
+        "group_snapshots": None,
         "snapshot_class": {"name": "syncblock-snapshot", "deletionPolicy": "Delete",
                            "default": False},
         "service_monitor": False, "dashboard": False, "pdb": True,
@@ -114,6 +123,7 @@ SCENARIOS["all-on"] = dict(
     SCENARIOS["defaults"],
     snapshots=True, expansion=True, service_monitor=True, dashboard=True,
     pdb_min_available=4, modify=True,
+    group_snapshots={"name": "syncblock-group", "default": True, "deletionPolicy": "Retain"},
     controller_replicas=3, log_level="debug", witness_replace_after=30,
     controller_extra=["--extra-one", "--extra-two=2"], attach="fuse",
     storage_extra=["--extra-three"],
@@ -252,6 +262,8 @@ def check_inventory(c):
         expected[("PodDisruptionBudget", "storage")] = 1
     if s["snapshots"]:
         expected[("VolumeSnapshotClass", "-")] = 1
+    if s["group_snapshots"]:
+        expected[("VolumeGroupSnapshotClass", "-")] = 1
     if s["service_monitor"]:
         expected[("ServiceMonitor", "storage")] = 1
     if s["dashboard"]:
@@ -267,7 +279,7 @@ def check_inventory(c):
     long = [n for _, n in names if len(n) > 63]
     c.check("object names at most 63 characters", not long, str(long))
     cluster_scoped = {"CSIDriver", "ClusterRole", "ClusterRoleBinding", "StorageClass",
-                      "VolumeSnapshotClass"}
+                      "VolumeSnapshotClass", "VolumeGroupSnapshotClass"}
     wrong_ns = [(d["kind"], d["metadata"]["name"], d["metadata"].get("namespace"))
                 for d in c.docs
                 if (d["kind"] in cluster_scoped) == ("namespace" in d["metadata"])
@@ -350,7 +362,8 @@ def check_controller(c):
         "csi-attacher": ["--csi-address=/csi/csi.sock", "--v=2", "--leader-election",
                          "--timeout=60s"],
         "csi-snapshotter": ["--csi-address=/csi/csi.sock", "--v=2", "--leader-election",
-                            "--extra-create-metadata", "--timeout=60s"],
+                            "--extra-create-metadata", "--timeout=60s"]
+        + (["--feature-gates=CSIVolumeGroupSnapshot=true"] if s["group_snapshots"] else []),
         "csi-resizer": ["--csi-address=/csi/csi.sock", "--v=2", "--leader-election",
                         "--handle-volume-inuse-error=false", "--timeout=60s"]
         + (["--feature-gates=VolumeAttributesClass=true"] if s["modify"] else []),
@@ -554,7 +567,8 @@ def check_rbac(c):
         c.name("external-attacher"): ATTACHER_RULES,
     }
     if s["snapshots"]:
-        want_cluster[c.name("external-snapshotter")] = SNAPSHOTTER_RULES
+        want_cluster[c.name("external-snapshotter")] = {
+            **SNAPSHOTTER_RULES, **(GROUP_SNAPSHOTTER_RULES if s["group_snapshots"] else {})}
     if s["expansion"]:
         want_cluster[c.name("external-resizer")] = {
             **RESIZER_RULES, **(VAC_RESIZER_RULES if s["modify"] else {})}
@@ -626,6 +640,19 @@ def check_optional(c):
         c.eq("VolumeSnapshotClass default annotation",
              v.get("metadata", {}).get("annotations", {}).get(
                  "snapshot.storage.kubernetes.io/is-default-class"),
+             "true" if want["default"] else None)
+    vgscs = c.of_kind("VolumeGroupSnapshotClass")
+    want = s["group_snapshots"]
+    c.eq("VolumeGroupSnapshotClass count", len(vgscs), 1 if want else 0)
+    if want and vgscs:
+        v = vgscs[0]
+        c.eq("VolumeGroupSnapshotClass", (v.get("apiVersion"), v["metadata"]["name"],
+                                          v.get("driver"), v.get("deletionPolicy")),
+             ("groupsnapshot.storage.k8s.io/v1beta1", want["name"], DRIVER,
+              want["deletionPolicy"]))
+        c.eq("VolumeGroupSnapshotClass default annotation",
+             v["metadata"].get("annotations", {}).get(
+                 "groupsnapshot.storage.kubernetes.io/is-default-class"),
              "true" if want["default"] else None)
     sms = c.of_kind("ServiceMonitor")
     if s["service_monitor"]:

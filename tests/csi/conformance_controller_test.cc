@@ -16,12 +16,12 @@ TEST_F(CsiControllerTest, ControllerCapabilitiesAreExactlyTheImplementedOnes) {
   std::set<int> types;
   for (const auto& c : resp.capabilities()) types.insert(c.rpc().type());
   using T = ControllerServiceCapability::RPC;
-  EXPECT_EQ(types,
-            (std::set<int>{
-                T::CREATE_DELETE_VOLUME, T::PUBLISH_UNPUBLISH_VOLUME, T::PUBLISH_READONLY,
-                T::LIST_VOLUMES, T::GET_CAPACITY, T::LIST_VOLUMES_PUBLISHED_NODES, T::GET_VOLUME,
-                T::VOLUME_CONDITION, T::SINGLE_NODE_MULTI_WRITER, T::CREATE_DELETE_SNAPSHOT,
-                T::LIST_SNAPSHOTS, T::CLONE_VOLUME, T::EXPAND_VOLUME, T::MODIFY_VOLUME}));
+  EXPECT_EQ(types, (std::set<int>{T::CREATE_DELETE_VOLUME, T::PUBLISH_UNPUBLISH_VOLUME,
+                                  T::PUBLISH_READONLY, T::LIST_VOLUMES, T::GET_CAPACITY,
+                                  T::LIST_VOLUMES_PUBLISHED_NODES, T::GET_VOLUME,
+                                  T::VOLUME_CONDITION, T::SINGLE_NODE_MULTI_WRITER,
+                                  T::CREATE_DELETE_SNAPSHOT, T::LIST_SNAPSHOTS, T::GET_SNAPSHOT,
+                                  T::CLONE_VOLUME, T::EXPAND_VOLUME, T::MODIFY_VOLUME}));
 }
 
 TEST_F(CsiControllerTest, CreateVolumeRejectsInvalidRequests) {

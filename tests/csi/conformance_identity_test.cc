@@ -19,10 +19,12 @@ TEST_F(CsiIdentityTest, IdentityDescribesTheDriver) {
   for (const auto& c : caps.capabilities()) {
     if (c.has_service()) types.insert(c.service().type());
   }
-  // --mode all serves the controller, and with it changed-block tracking.
+  // --mode all serves the controller, and with it changed-block tracking and
+  // group snapshots.
   EXPECT_EQ(types, (std::set<int>{PluginCapability::Service::CONTROLLER_SERVICE,
                                   PluginCapability::Service::VOLUME_ACCESSIBILITY_CONSTRAINTS,
-                                  PluginCapability::Service::SNAPSHOT_METADATA_SERVICE}));
+                                  PluginCapability::Service::SNAPSHOT_METADATA_SERVICE,
+                                  PluginCapability::Service::GROUP_CONTROLLER_SERVICE}));
   std::set<int> expansion;
   for (const auto& c : caps.capabilities()) {
     if (c.has_volume_expansion()) expansion.insert(c.volume_expansion().type());

@@ -148,6 +148,14 @@ TEST_F(PluginModesTest, ControllerModeWithoutStorageNodes) {
   // The controller serves changed-block tracking (for the sidecar of its pod)
   // and says so.
   EXPECT_TRUE(Advertises(::csi::v1::PluginCapability::Service::SNAPSHOT_METADATA_SERVICE));
+  // And group snapshots, for the csi-snapshotter beside it.
+  EXPECT_TRUE(Advertises(::csi::v1::PluginCapability::Service::GROUP_CONTROLLER_SERVICE));
+  auto groups = ::csi::v1::GroupController::NewStub(channel_);
+  ::csi::v1::GroupControllerGetCapabilitiesResponse group_caps;
+  EXPECT_EQ(CodeOf([&](grpc::ClientContext* c) {
+              return groups->GroupControllerGetCapabilities(c, {}, &group_caps);
+            }),
+            grpc::StatusCode::OK);
   auto cbt = ::csi::v1::SnapshotMetadata::NewStub(channel_);
   ::csi::v1::GetMetadataDeltaRequest delta;
   EXPECT_EQ(CodeOf([&](grpc::ClientContext* c) {
@@ -183,6 +191,13 @@ TEST_F(PluginModesTest, NodeModeServesNoController) {
   // The fuse attach path's limit (node_service.h, kFuseMaxVolumes).
   EXPECT_EQ(info.max_volumes_per_node(), 128);
   EXPECT_FALSE(Advertises(::csi::v1::PluginCapability::Service::SNAPSHOT_METADATA_SERVICE));
+  EXPECT_FALSE(Advertises(::csi::v1::PluginCapability::Service::GROUP_CONTROLLER_SERVICE));
+  auto groups = ::csi::v1::GroupController::NewStub(channel_);
+  ::csi::v1::GroupControllerGetCapabilitiesResponse group_caps;
+  EXPECT_EQ(CodeOf([&](grpc::ClientContext* c) {
+              return groups->GroupControllerGetCapabilities(c, {}, &group_caps);
+            }),
+            grpc::StatusCode::UNIMPLEMENTED);
   auto cbt = ::csi::v1::SnapshotMetadata::NewStub(channel_);
   ::csi::v1::GetMetadataAllocatedRequest allocated;
   EXPECT_EQ(CodeOf([&](grpc::ClientContext* c) {

@@ -25,6 +25,8 @@ Outcome Ctl(std::vector<std::string> args) {
   std::vector<CtlCommand> table = VolumeCtlCommands();
   auto snapshots = SnapshotCtlCommands();
   table.insert(table.end(), snapshots.begin(), snapshots.end());
+  auto groups = GroupSnapshotCtlCommands();
+  table.insert(table.end(), groups.begin(), groups.end());
   args.insert(args.begin(), {"ctl", "--storage-nodes", "127.0.0.1:1", "--timeout-ms", "500"});
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
@@ -63,7 +65,8 @@ TEST(CtlSnapshotCommandsTest, HelpListsTheSnapshotCommands) {
   auto r = Ctl({"snapshot", "--help"});
   EXPECT_EQ(r.code, 0);
   for (const char* c : {"snapshot create", "snapshot delete", "snapshot list", "snapshot show",
-                        "snapshot diff", "snapshot verify"}) {
+                        "snapshot diff", "snapshot verify", "snapshot group create",
+                        "snapshot group delete", "snapshot group show"}) {
     EXPECT_THAT(r.out, HasSubstr(c));
   }
   EXPECT_THAT(Ctl({"volume", "create", "--help"}).out, HasSubstr("--from-snapshot"));
@@ -74,6 +77,17 @@ TEST(CtlSnapshotCommandsTest, HelpListsTheSnapshotCommands) {
 TEST(CtlSnapshotCommandsTest, WellFormedRequestsReachTheCluster) {
   auto r = Ctl({"snapshot", "show", "vol@s"});
   EXPECT_EQ(r.code, kExitUnavailable) << r.err;
+  EXPECT_EQ(Ctl({"snapshot", "group", "show", "grp.2.nightly"}).code, kExitUnavailable);
+}
+
+// A group id that is not grp.N.NAME and a create without --volumes are the
+// user's typos, found before any call.
+TEST(CtlSnapshotCommandsTest, GroupUsageErrors) {
+  EXPECT_EQ(Ctl({"snapshot", "group", "show", "nightly"}).code, 2);
+  EXPECT_EQ(Ctl({"snapshot", "group", "delete", "grp.0.x"}).code, 2);
+  auto no_volumes = Ctl({"snapshot", "group", "create", "nightly"});
+  EXPECT_EQ(no_volumes.code, 2);
+  EXPECT_THAT(no_volumes.err, HasSubstr("--volumes"));
 }
 
 }  // namespace

@@ -65,12 +65,16 @@ TEST_F(CtlCsiTest, InfoShowsTheDriver) {
   EXPECT_EQ(info["probe"]["ready"], json(true)) << info.dump(2);
   EXPECT_FALSE(info["node_info"].value("node_id", "").empty()) << info.dump(2);
   EXPECT_FALSE(info["controller_capabilities"]["capabilities"].empty()) << info.dump(2);
+  EXPECT_EQ(info["group_controller_capabilities"]["capabilities"].size(), 1u) << info.dump(2);
 
   CommandResult text = Ctl("info");
   ASSERT_EQ(text.exit_code, 0) << text.output;
   EXPECT_THAT(text.output, HasSubstr("csi.syncblock.dev"));
   EXPECT_THAT(text.output, HasSubstr("CREATE_DELETE_VOLUME"));
   EXPECT_THAT(text.output, HasSubstr("STAGE_UNSTAGE_VOLUME"));
+  EXPECT_THAT(text.output, HasSubstr("GROUP_CONTROLLER_SERVICE"));
+  EXPECT_THAT(text.output,
+              HasSubstr("group capabilities:      CREATE_DELETE_GET_VOLUME_GROUP_SNAPSHOT"));
 }
 
 TEST_F(CtlCsiTest, BlockVolumeLifecycle) {
