@@ -92,6 +92,14 @@ class GrpcStorageCluster final : public StorageCluster {
   // GetNodeInfo on every configured node at once.
   std::vector<std::pair<NodeClient*, absl::StatusOr<control::NodeInfo>>> AskAllNodes();
   absl::StatusOr<control::Member> MemberOf(NodeClient* client);
+  // Creates the replica of `current`'s volume on `node_id` (a witness, with
+  // the record `outdated`, or an empty data replica) and has the primary
+  // take it into the member list in place of `leaving` (empty: none). A
+  // refused member change deletes the new replica; errors start with `what`.
+  absl::Status JoinVolume(const VolumeState& state, NodeClient* primary,
+                          const control::ReplicaStatus& current, const std::string& node_id,
+                          const std::string& leaving, bool witness,
+                          const std::vector<std::string>& outdated, const std::string& what);
 
   const std::chrono::milliseconds rpc_timeout_;
   const std::chrono::milliseconds connect_timeout_;

@@ -37,6 +37,49 @@ absl::StatusOr<VolumeView> GrpcStorageCluster::SetAttributes(
   return GetVolume(id);
 }
 
+absl::Status GrpcStorageCluster::JoinVolume(const VolumeState& state, NodeClient* primary,
+                                            const control::ReplicaStatus& current,
+                                            const std::string& node_id, const std::string& leaving,
+                                            bool witness, const std::vector<std::string>& outdated,
+                                            const std::string& what) {
+  const std::string& id = current.volume_id();
+  ASSIGN_OR_RETURN(NodeClient * target, ClientForNode(node_id, &state));
+  ASSIGN_OR_RETURN(control::Member member, MemberOf(target));
+  if (member.node_id() != node_id) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("node at ", target->address(), " is ", member.node_id(), ", not ", node_id));
+  }
+  member.set_witness(witness);
+
+  control::CreateReplicaRequest create;
+  create.set_volume_id(id);
+  create.set_size_bytes(current.size_bytes());
+  for (const auto& m : current.members()) {
+    if (m.node_id() != leaving) *create.add_members() = m;
+  }
+  *create.add_members() = member;
+  create.set_primary_node_id(current.node_id());
+  create.set_epoch(current.epoch());
+  // A fresh generation: a new replica holds zeros, not the volume's data,
+  // until the primary's full copy reaches it.
+  create.set_data_generation(NewDataGeneration());
+  for (const auto& [k, v] : current.attributes()) (*create.mutable_attributes())[k] = v;
+  for (const auto& o : outdated) create.add_outdated(o);
+  RETURN_IF_ERROR(target->CreateReplica(create).status());
+
+  control::SetMembersRequest set;
+  set.set_volume_id(id);
+  *set.mutable_members() = create.members();
+  auto changed = primary->SetMembers(set);
+  if (changed.ok()) return absl::OkStatus();
+  std::string undo;
+  if (auto s = target->DeleteReplica(id); !s.ok()) {
+    undo = absl::StrCat("; and could not undo: ", s.message());
+  }
+  return absl::Status(changed.status().code(),
+                      absl::StrCat(what, ": ", changed.status().message(), undo));
+}
+
 absl::StatusOr<VolumeView> GrpcStorageCluster::AddReplica(const std::string& id,
                                                           const std::string& node_id) {
   ASSIGN_OR_RETURN(auto state, FetchVolume(id));
@@ -54,39 +97,8 @@ absl::StatusOr<VolumeView> GrpcStorageCluster::AddReplica(const std::string& id,
     return absl::FailedPreconditionError(
         absl::StrCat("volume ", id, " already has ", kMaxReplicas, " replicas"));
   }
-  ASSIGN_OR_RETURN(NodeClient * target, ClientForNode(node_id, &state));
-  ASSIGN_OR_RETURN(control::Member member, MemberOf(target));
-  if (member.node_id() != node_id) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("node at ", target->address(), " is ", member.node_id(), ", not ", node_id));
-  }
-
-  control::CreateReplicaRequest create;
-  create.set_volume_id(id);
-  create.set_size_bytes(current.size_bytes());
-  *create.mutable_members() = current.members();
-  *create.add_members() = member;
-  create.set_primary_node_id(current.node_id());
-  create.set_epoch(current.epoch());
-  // A fresh generation: this replica holds zeros, not the volume's data, until
-  // the primary's full copy reaches it.
-  create.set_data_generation(NewDataGeneration());
-  for (const auto& [k, v] : current.attributes()) (*create.mutable_attributes())[k] = v;
-  RETURN_IF_ERROR(target->CreateReplica(create).status());
-
-  control::SetMembersRequest set;
-  set.set_volume_id(id);
-  *set.mutable_members() = create.members();
-  auto changed = primary->SetMembers(set);
-  if (!changed.ok()) {
-    std::string undo;
-    if (auto s = target->DeleteReplica(id); !s.ok()) {
-      undo = absl::StrCat("; and could not undo: ", s.message());
-    }
-    return absl::Status(changed.status().code(),
-                        absl::StrCat("adding ", node_id, " to volume ", id, ": ",
-                                     changed.status().message(), undo));
-  }
+  RETURN_IF_ERROR(JoinVolume(state, primary, current, node_id, /*leaving=*/"", /*witness=*/false,
+                             {}, absl::StrCat("adding ", node_id, " to volume ", id)));
   return GetVolume(id);
 }
 
@@ -157,47 +169,17 @@ absl::StatusOr<VolumeView> GrpcStorageCluster::MoveWitness(const std::string& id
     return absl::FailedPreconditionError(
         absl::StrCat("volume ", id, " already has ", kMaxReplicas, " members"));
   }
-  ASSIGN_OR_RETURN(NodeClient * target, ClientForNode(node_id, &state));
-  ASSIGN_OR_RETURN(control::Member member, MemberOf(target));
-  if (member.node_id() != node_id) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("node at ", target->address(), " is ", member.node_id(), ", not ", node_id));
-  }
-  member.set_witness(true);
-
-  control::CreateReplicaRequest create;
-  create.set_volume_id(id);
-  create.set_size_bytes(current.size_bytes());
-  for (const auto& m : current.members()) {
-    if (m.node_id() != old_witness) *create.add_members() = m;
-  }
-  *create.add_members() = member;
-  create.set_primary_node_id(current.node_id());
-  create.set_epoch(current.epoch());
-  create.set_data_generation(NewDataGeneration());
-  for (const auto& [k, v] : current.attributes()) (*create.mutable_attributes())[k] = v;
   // What the old witness may have recorded: every replica the primary does
   // not have in sync. The primary sends its own record once connected.
+  std::vector<std::string> outdated;
   for (const auto& p : current.peers()) {
     if (p.state() != control::PEER_IN_SYNC && p.node_id() != old_witness) {
-      create.add_outdated(p.node_id());
+      outdated.push_back(p.node_id());
     }
   }
-  RETURN_IF_ERROR(target->CreateReplica(create).status());
-
-  control::SetMembersRequest set;
-  set.set_volume_id(id);
-  *set.mutable_members() = create.members();
-  auto changed = primary->SetMembers(set);
-  if (!changed.ok()) {
-    std::string undo;
-    if (auto s = target->DeleteReplica(id); !s.ok()) {
-      undo = absl::StrCat("; and could not undo: ", s.message());
-    }
-    return absl::Status(changed.status().code(),
-                        absl::StrCat("making ", node_id, " the witness of volume ", id, ": ",
-                                     changed.status().message(), undo));
-  }
+  RETURN_IF_ERROR(JoinVolume(state, primary, current, node_id, old_witness, /*witness=*/true,
+                             outdated,
+                             absl::StrCat("making ", node_id, " the witness of volume ", id)));
   if (!old_witness.empty()) {
     auto old_client = ClientForNode(old_witness, &state);
     absl::Status deleted = old_client.ok() ? (*old_client)->DeleteReplica(id) : old_client.status();

@@ -49,7 +49,13 @@ class RecordingCluster : public StorageCluster {
   StatusOr<VolumeView> RemoveReplica(const std::string&, const std::string&) override {
     return Unimpl();
   }
-  StatusOr<VolumeView> Promote(const std::string&, const std::string&) override { return Unimpl(); }
+  StatusOr<VolumeView> MoveWitness(const std::string&, const std::string&, std::string*) override {
+    return Unimpl();
+  }
+  StatusOr<VolumeView> Promote(const std::string&, const std::string&,
+                               const std::string&) override {
+    return Unimpl();
+  }
   StatusOr<VolumeView> Resync(const std::string&, const std::string&, bool) override {
     return Unimpl();
   }
