@@ -390,6 +390,14 @@ absl::StatusOr<std::shared_ptr<Replica>> StorageNode::CreateReplicaFor(const Hel
   m.attributes = hello.attributes;
   m.data_generation = RandomGeneration();  // a fresh, empty replica: full copy
   m.consistent = false;
+  if (m.IsWitness(opts_.node_id)) {
+    // The record this witness had is gone, and it may have named any data
+    // replica: until the primary's own record arrives (right after this
+    // hello), it names every one but that primary (failover.md, "Witness").
+    for (const auto& mem : m.members) {
+      if (!mem.witness && mem.node_id != m.primary_node_id) m.outdated.insert(mem.node_id);
+    }
+  }
   spdlog::warn("volume {}: no local replica; creating an empty one for primary {}", m.volume_id,
                m.primary_node_id);
   std::lock_guard<std::mutex> lock(mu_);
