@@ -263,3 +263,39 @@ TEST_F(WitnessTest, TheKeeperMovesAWitnessWhoseNodeIsLost) {
 
 }  // namespace
 }  // namespace syncblock::testing
+
+namespace syncblock::testing {
+namespace {
+
+// Two data replicas and a witness, one data node lost: replacing it (a
+// third data replica added, as ControllerModifyVolume's 2->3 does) stops IO
+// for as long as the new replica's full copy takes (four members need
+// three; the witness counts as one copy beside the primary's). Known, not
+// fixed: counting the witness for both missing replicas (they are fewer
+// than a majority) keeps IO going, but makes removing the witness at the
+// end of the change unsafe unless the removal waits for an empty record.
+// Run with --gtest_also_run_disabled_tests.
+class WitnessAddTest : public FaultTestBase {};
+
+TEST_F(WitnessAddTest, DISABLED_AddingADataReplicaWhileOneIsAwayKeepsIoGoing) {
+  LocalCluster c(4, "--no-csi --io-timeout-ms 10000 --resync-rate 1M");
+  ASSERT_TRUE(c.ok()) << c.up_output();
+  CommandResult r =
+      c.Ctl("volume create v --size 64M --replicas 2 --nodes node-1,node-2 --witness node-3");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  ASSERT_TRUE(c.WaitInSync("v")) << c.Ctl("volume show v").output;
+  std::string out;
+  const std::string uri = c.Export("v");
+  ASSERT_FALSE(uri.empty());
+  // Data everywhere: the new replica's full copy takes about a minute.
+  ASSERT_EQ(QemuIo(uri, "-c 'write -P 1 0 64M'", &out), 0) << out;
+  ASSERT_TRUE(c.Kill("node-2"));
+  ASSERT_EQ(QemuIo(uri, "-c 'write -P 2 0 64k'", &out), 0) << out;
+  CommandResult add = c.Ctl("replica add v node-4");
+  ASSERT_EQ(add.exit_code, 0) << add.output;
+  EXPECT_EQ(QemuIo(c.Export("v"), "-c 'write -P 3 1M 64k'", &out), 0)
+      << out << c.Ctl("volume show v").output;
+}
+
+}  // namespace
+}  // namespace syncblock::testing
