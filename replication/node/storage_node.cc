@@ -267,6 +267,15 @@ absl::StatusOr<std::shared_ptr<Replica>> StorageNode::ExistingLocked(const Manif
         absl::StrCat("volume ", requested.volume_id, " already exists on ", opts_.node_id,
                      " with size ", have.size_bytes, " and ", have.members.size(), " replica(s)"));
   }
+  // A replica left behind (its node was down when it was removed) is no
+  // witness, and a witness holds no data: neither can be taken for the other.
+  if (have.IsWitness(opts_.node_id) != requested.IsWitness(opts_.node_id)) {
+    return absl::AlreadyExistsError(absl::StrCat(
+        "volume ", requested.volume_id, " already has a ",
+        have.IsWitness(opts_.node_id) ? "witness" : "data replica", " on ", opts_.node_id,
+        " (left from an earlier membership): it must be deleted there before a ",
+        requested.IsWitness(opts_.node_id) ? "witness" : "data replica", " can be put there"));
+  }
   return it->second;
 }
 
