@@ -178,8 +178,13 @@ class PrimaryEngine : public BlockDevice, private PeerLink::Delegate {
   void WitnessConnected(PeerLink& link, int fd) ABSL_LOCKS_EXCLUDED(mu_);
   // The witness acknowledged its record `seq`.
   void WitnessRecorded(uint64_t seq) ABSL_LOCKS_EXCLUDED(mu_);
-  uint32_t SlotsLocked(const std::set<std::string>& node_ids) const
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The slots of the data peers the quorum may count the witness for: in its
+  // confirmed record and not in sync.
+  uint32_t CountableOutdatedLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // What the witness should record: every data peer not in sync, and every
+  // one back in sync that has not yet acknowledged the writes the witness
+  // stood in for. Stops counting the witness for peers in sync first.
+  std::set<std::string> WitnessRecordLocked(Completions* done) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // PeerLink::Delegate
   std::string HelloPayload() override;
@@ -218,6 +223,11 @@ class PrimaryEngine : public BlockDevice, private PeerLink::Delegate {
   std::vector<std::string> accepted_ ABSL_GUARDED_BY(mu_);  // accepted this primary
   std::string witness_id_ ABSL_GUARDED_BY(mu_);             // empty: none
   WitnessRecord witness_record_ ABSL_GUARDED_BY(mu_);
+  // Data peers seen in sync by UpdateWitness, each with the last sequence
+  // number of the stream when the witness stopped standing in for it (0 once
+  // it acknowledged that far): until then it may lack writes acknowledged
+  // with the witness's record of it, so it stays in the record.
+  std::map<std::string, uint64_t> in_sync_hold_ ABSL_GUARDED_BY(mu_);
   // Submitted before a majority accepted this primary, with their deadlines.
   std::deque<std::pair<std::shared_ptr<IoRequest>, Clock::time_point>> held_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, std::thread> resync_threads_ ABSL_GUARDED_BY(mu_);  // by node id

@@ -6,14 +6,6 @@
 
 namespace syncblock::repl {
 
-uint32_t PrimaryEngine::SlotsLocked(const std::set<std::string>& node_ids) const {
-  uint32_t slots = 0;
-  for (const auto& id : node_ids) {
-    if (auto it = peers_.find(id); it != peers_.end()) slots |= 1u << it->second->slot();
-  }
-  return slots;
-}
-
 void PrimaryEngine::SetPeerSlotsLocked(Completions* done) {
   uint32_t data = 0, witness = 0;
   std::string witness_id;
@@ -34,6 +26,51 @@ void PrimaryEngine::SetPeerSlotsLocked(Completions* done) {
   quorum_.SetPeerSlots(data, witness);
 }
 
+uint32_t PrimaryEngine::CountableOutdatedLocked() const {
+  uint32_t slots = 0;
+  for (const auto& id : witness_record_.confirmed()) {
+    auto it = peers_.find(id);
+    if (it != peers_.end() && it->second->state() != PeerState::kInSync) {
+      slots |= 1u << it->second->slot();
+    }
+  }
+  return slots;
+}
+
+std::set<std::string> PrimaryEngine::WitnessRecordLocked(Completions* done) {
+  std::set<std::string> record;
+  std::vector<std::string> in_sync;
+  for (const auto& [id, link] : peers_) {
+    if (link->witness()) continue;
+    if (link->state() == PeerState::kInSync) {
+      in_sync.push_back(id);
+    } else {
+      record.insert(id);
+    }
+  }
+  // A peer back in sync acknowledges what it gets from now on: the witness
+  // stops standing in for it at once...
+  quorum_.SetOutdated(CountableOutdatedLocked(), done);
+  // ...but requests completed until now with the witness in its place may
+  // still be on their way to it (the record goes down another connection).
+  // It leaves the record once it acknowledged everything sent so far.
+  const uint64_t last = sequencer_->last_seq();
+  std::erase_if(in_sync_hold_, [&](const auto& e) {
+    auto it = peers_.find(e.first);
+    return it == peers_.end() || it->second->state() != PeerState::kInSync;
+  });
+  for (const auto& id : in_sync) {
+    auto hold = in_sync_hold_.try_emplace(id, last).first;
+    if (hold->second == 0) continue;
+    if (peers_.at(id)->GetView().acked_seq >= hold->second) {
+      hold->second = 0;
+      continue;
+    }
+    record.insert(id);
+  }
+  return record;
+}
+
 void PrimaryEngine::UpdateWitness(bool resend) {
   Completions done;
   {
@@ -41,24 +78,22 @@ void PrimaryEngine::UpdateWitness(bool resend) {
     if (stopping_ || fenced_ || !started_ || witness_id_.empty()) return;
     auto witness = peers_.find(witness_id_);
     if (witness == peers_.end()) return;
-    std::set<std::string> outdated;
-    for (const auto& [id, link] : peers_) {
-      if (!link->witness() && link->state() != PeerState::kInSync) outdated.insert(id);
+    std::set<std::string> outdated = WitnessRecordLocked(&done);
+    if (witness_record_.ShouldSend(outdated, resend)) {
+      auto frame = std::make_shared<OutgoingFrame>();
+      frame->header.type = FrameType::kWitnessRecord;
+      frame->header.epoch = epoch_;
+      frame->SetPayload(std::make_shared<const std::string>(EncodeOutdated(outdated)));
+      const std::shared_ptr<PeerLink> link = witness->second;
+      sequencer_->Sequence(WriteSequencer::Kind::kControl, 0, 0, [&](uint64_t s) {
+        frame->header.seq = s;
+        frame->Encode();
+        witness_record_.Sent(s, outdated);
+        // Not connected: sent again when it is (Connected resends).
+        link->Enqueue(frame);
+      });
+      quorum_.SetOutdated(CountableOutdatedLocked(), &done);
     }
-    if (!witness_record_.ShouldSend(outdated, resend)) return;
-    auto frame = std::make_shared<OutgoingFrame>();
-    frame->header.type = FrameType::kWitnessRecord;
-    frame->header.epoch = epoch_;
-    frame->SetPayload(std::make_shared<const std::string>(EncodeOutdated(outdated)));
-    const std::shared_ptr<PeerLink> link = witness->second;
-    sequencer_->Sequence(WriteSequencer::Kind::kControl, 0, 0, [&](uint64_t s) {
-      frame->header.seq = s;
-      frame->Encode();
-      witness_record_.Sent(s, outdated);
-      // Not connected: sent again when it is (Connected resends).
-      link->Enqueue(frame);
-    });
-    quorum_.SetOutdated(SlotsLocked(witness_record_.confirmed()), &done);
   }
   RunCompletions(done);
 }
@@ -74,7 +109,7 @@ void PrimaryEngine::WitnessRecorded(uint64_t seq) {
           "without them",
           manifest_.volume_id, witness_id_, witness_record_.confirmed().size());
     }
-    quorum_.SetOutdated(SlotsLocked(witness_record_.confirmed()), &done);
+    quorum_.SetOutdated(CountableOutdatedLocked(), &done);
   }
   RunCompletions(done);
 }

@@ -267,6 +267,15 @@ absl::StatusOr<std::shared_ptr<Replica>> StorageNode::ExistingLocked(const Manif
         absl::StrCat("volume ", requested.volume_id, " already exists on ", opts_.node_id,
                      " with size ", have.size_bytes, " and ", have.members.size(), " replica(s)"));
   }
+  // A replica left behind (its node was down when it was removed) is no
+  // witness, and a witness holds no data: neither can be taken for the other.
+  if (have.IsWitness(opts_.node_id) != requested.IsWitness(opts_.node_id)) {
+    return absl::AlreadyExistsError(absl::StrCat(
+        "volume ", requested.volume_id, " already has a ",
+        have.IsWitness(opts_.node_id) ? "witness" : "data replica", " on ", opts_.node_id,
+        " (left from an earlier membership): it must be deleted there before a ",
+        requested.IsWitness(opts_.node_id) ? "witness" : "data replica", " can be put there"));
+  }
   return it->second;
 }
 
@@ -390,6 +399,14 @@ absl::StatusOr<std::shared_ptr<Replica>> StorageNode::CreateReplicaFor(const Hel
   m.attributes = hello.attributes;
   m.data_generation = RandomGeneration();  // a fresh, empty replica: full copy
   m.consistent = false;
+  if (m.IsWitness(opts_.node_id)) {
+    // The record this witness had is gone, and it may have named any data
+    // replica: until the primary's own record arrives (right after this
+    // hello), it names every one but that primary (failover.md, "Witness").
+    for (const auto& mem : m.members) {
+      if (!mem.witness && mem.node_id != m.primary_node_id) m.outdated.insert(mem.node_id);
+    }
+  }
   spdlog::warn("volume {}: no local replica; creating an empty one for primary {}", m.volume_id,
                m.primary_node_id);
   std::lock_guard<std::mutex> lock(mu_);

@@ -263,3 +263,87 @@ TEST_F(WitnessTest, TheKeeperMovesAWitnessWhoseNodeIsLost) {
 
 }  // namespace
 }  // namespace syncblock::testing
+
+namespace syncblock::testing {
+namespace {
+
+// Two data replicas and a witness, one data node lost: replacing it (a
+// third data replica added, as ControllerModifyVolume's 2->3 does) stops IO
+// for as long as the new replica's full copy takes (four members need
+// three; the witness counts as one copy beside the primary's). Known, not
+// fixed: counting the witness for both missing replicas (they are fewer
+// than a majority) keeps IO going, but makes removing the witness at the
+// end of the change unsafe unless the removal waits for an empty record.
+// Run with --gtest_also_run_disabled_tests.
+class WitnessAddTest : public FaultTestBase {};
+
+TEST_F(WitnessAddTest, DISABLED_AddingADataReplicaWhileOneIsAwayKeepsIoGoing) {
+  LocalCluster c(4, "--no-csi --io-timeout-ms 10000 --resync-rate 1M");
+  ASSERT_TRUE(c.ok()) << c.up_output();
+  CommandResult r =
+      c.Ctl("volume create v --size 64M --replicas 2 --nodes node-1,node-2 --witness node-3");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  ASSERT_TRUE(c.WaitInSync("v")) << c.Ctl("volume show v").output;
+  std::string out;
+  const std::string uri = c.Export("v");
+  ASSERT_FALSE(uri.empty());
+  // Data everywhere: the new replica's full copy takes about a minute.
+  ASSERT_EQ(QemuIo(uri, "-c 'write -P 1 0 64M'", &out), 0) << out;
+  ASSERT_TRUE(c.Kill("node-2"));
+  ASSERT_EQ(QemuIo(uri, "-c 'write -P 2 0 64k'", &out), 0) << out;
+  CommandResult add = c.Ctl("replica add v node-4");
+  ASSERT_EQ(add.exit_code, 0) << add.output;
+  EXPECT_EQ(QemuIo(c.Export("v"), "-c 'write -P 3 1M 64k'", &out), 0)
+      << out << c.Ctl("volume show v").output;
+}
+
+}  // namespace
+}  // namespace syncblock::testing
+
+namespace syncblock::testing {
+namespace {
+
+class WitnessStaleReplicaTest : public FaultTestBase {};
+
+// A 3-replica volume goes to 2 (ControllerModifyVolume 3->2 does this):
+// node-3 leaves while it is down, so its data stays. Back, it is made the
+// witness: the stale data replica must not be taken as it is for the
+// witness (it refuses every record and votes as a data replica); the move
+// is refused, or the witness works.
+TEST_F(WitnessStaleReplicaTest, AStaleDataReplicaIsNotTakenAsTheWitness) {
+  LocalCluster c(3, "--no-csi --io-timeout-ms 10000");
+  ASSERT_TRUE(c.ok()) << c.up_output();
+  CommandResult r = c.Ctl("volume create v --size 64M --replicas 3 --nodes node-1,node-2,node-3");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  ASSERT_TRUE(c.WaitInSync("v")) << c.Ctl("volume show v").output;
+  ASSERT_TRUE(c.Kill("node-3"));
+  CommandResult removed = c.Ctl("replica remove v node-3");
+  ASSERT_NE(removed.output.find("could not be deleted"), std::string::npos) << removed.output;
+  ASSERT_TRUE(c.Start("node-3"));
+  CommandResult moved = c.Ctl("volume witness v node-3");
+  if (moved.exit_code != 0) {
+    // Refused, and said why: the stale replica is in the way.
+    EXPECT_NE(moved.output.find("already has a data replica"), std::string::npos) << moved.output;
+    return;
+  }
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        nlohmann::json v = c.CtlJson("volume show v");
+        return v.is_object() && v["witness"].is_object() &&
+               v["witness"].value("state", "") == "in_sync";
+      },
+      std::chrono::seconds(60)))
+      << c.Ctl("volume show v").output;
+  ASSERT_TRUE(c.Kill("node-2"));
+  std::string out;
+  bool ok = WaitFor(
+      [&] {
+        const std::string uri = c.Export("v");
+        return !uri.empty() && QemuIo(uri, "-c 'write -P 4 0 64k'", &out) == 0;
+      },
+      std::chrono::seconds(60));
+  EXPECT_TRUE(ok) << out << c.Ctl("volume show v").output << c.NodeLog("node-3");
+}
+
+}  // namespace
+}  // namespace syncblock::testing

@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <future>
 #include <memory>
 #include <string>
@@ -41,11 +42,16 @@ class EngineCluster {
     }
   };
 
-  explicit EngineCluster(uint64_t size, int nodes = 3) {
+  // `witness`: the index of the node that is the volume's witness
+  // (failover.md, "Witness"), -1 for none. `tweak` changes every node's
+  // engine options (a dialer, timeouts) before anything starts.
+  explicit EngineCluster(uint64_t size, int nodes = 3, int witness = -1,
+                         const std::function<void(EngineOptions&)>& tweak = nullptr) {
     opts_.io_timeout = std::chrono::milliseconds(3000);
     opts_.reconnect_interval = std::chrono::milliseconds(100);
     opts_.connect_timeout = std::chrono::milliseconds(500);
     opts_.resync_rate = 0;
+    if (tweak) tweak(opts_);
     for (int i = 0; i < nodes; ++i) {
       auto n = std::make_unique<Node>();
       n->id = "node-" + std::to_string(i);
@@ -63,9 +69,11 @@ class EngineCluster {
     m.epoch = 1;
     m.primary_node_id = nodes_[0]->id;
     m.data_generation = "gen";
-    for (auto& n : nodes_) {
-      m.members.push_back({n->id, "", "127.0.0.1:" + std::to_string(n->port), "", ""});
-      if (n != nodes_[0]) m.member_generations[n->id] = "gen";
+    for (size_t i = 0; i < nodes_.size(); ++i) {
+      const auto& n = nodes_[i];
+      const bool is_witness = static_cast<int>(i) == witness;
+      m.members.push_back({n->id, "", "127.0.0.1:" + std::to_string(n->port), "", "", is_witness});
+      if (i != 0 && !is_witness) m.member_generations[n->id] = "gen";
     }
     for (auto& n : nodes_) {
       auto r = Replica::Create(n->dir + "/vol", m, Options(n->id));
