@@ -169,13 +169,12 @@ absl::StatusOr<VolumeView> GrpcStorageCluster::MoveWitness(const std::string& id
     return absl::FailedPreconditionError(
         absl::StrCat("volume ", id, " already has ", kMaxReplicas, " members"));
   }
-  // What the old witness may have recorded: every replica the primary does
-  // not have in sync. The primary sends its own record once connected.
+  // Until the primary's own record reaches it, the new witness names every
+  // data replica but the primary: a status read here could miss one that
+  // left the stream since, or one the old record still holds back.
   std::vector<std::string> outdated;
-  for (const auto& p : current.peers()) {
-    if (p.state() != control::PEER_IN_SYNC && p.node_id() != old_witness) {
-      outdated.push_back(p.node_id());
-    }
+  for (const auto& m : current.members()) {
+    if (!m.witness() && m.node_id() != current.node_id()) outdated.push_back(m.node_id());
   }
   RETURN_IF_ERROR(JoinVolume(state, primary, current, node_id, old_witness, /*witness=*/true,
                              outdated,
