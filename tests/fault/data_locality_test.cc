@@ -22,10 +22,7 @@ TEST_F(DataLocalityTest, ThePrimaryGoesBackToItsConsumerOnceInSync) {
   ASSERT_TRUE(c.ok()) << c.up_output();
   ASSERT_EQ(c.Ctl("volume create v --size 64M --replicas 3 --nodes node-1,node-2,node-3").exit_code,
             0);
-  std::vector<std::string> controls;
-  nlohmann::json file = nlohmann::json::parse(ReadFile(c.dir() + "/cluster.json"));
-  for (const auto& s : file["storage"]) controls.push_back(s["control"].get<std::string>());
-  std::shared_ptr<repl::StorageCluster> cluster = repl::StorageCluster::Connect(controls);
+  std::shared_ptr<repl::StorageCluster> cluster = c.StorageClient();
   // What CreateVolume with dataLocality and ControllerPublishVolume to node-1
   // record.
   csi::Publication pub{"node-1", false, csi::AccessMode::SINGLE_NODE_WRITER, false};

@@ -235,10 +235,7 @@ TEST_F(WitnessTest, TheKeeperMovesAWitnessWhoseNodeIsLost) {
   LocalCluster c(4, "--no-csi --io-timeout-ms 10000");
   ASSERT_TRUE(c.ok()) << c.up_output();
   CreateVolume(c);
-  std::vector<std::string> controls;
-  nlohmann::json file = nlohmann::json::parse(ReadFile(c.dir() + "/cluster.json"));
-  for (const auto& s : file["storage"]) controls.push_back(s["control"].get<std::string>());
-  std::shared_ptr<repl::StorageCluster> cluster = repl::StorageCluster::Connect(controls);
+  std::shared_ptr<repl::StorageCluster> cluster = c.StorageClient();
   repl::WitnessKeeperOptions opts;
   opts.replace_after = std::chrono::seconds(30);
   repl::WitnessKeeper keeper([cluster] { return cluster; }, opts);

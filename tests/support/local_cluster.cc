@@ -9,7 +9,7 @@ namespace syncblock::testing {
 
 LocalCluster::LocalCluster(int nodes, const std::string& extra) {
   up_ = RunCommand(SyncblockBinary() + " local up --dir " + tmp_.path() + " --nodes " +
-                   std::to_string(nodes) + " " + extra,
+                       std::to_string(nodes) + " " + extra,
                    std::chrono::seconds(90));
   if (up_.exit_code != 0) std::cerr << "local up failed:\n" << up_.output << "\n";
 }
@@ -53,9 +53,8 @@ bool LocalCluster::Kill(const std::string& node) const {
 }
 
 bool LocalCluster::Start(const std::string& node) const {
-  CommandResult r =
-      RunCommand(SyncblockBinary() + " local start --dir " + tmp_.path() + " " + node,
-                 std::chrono::seconds(60));
+  CommandResult r = RunCommand(SyncblockBinary() + " local start --dir " + tmp_.path() + " " + node,
+                               std::chrono::seconds(60));
   if (r.exit_code != 0) std::cerr << "local start failed: " << r.output << "\n";
   return r.exit_code == 0;
 }
@@ -89,7 +88,8 @@ void LocalCluster::ReportDeadNodes() const {
     const bool alive = pid > 0 && !stat.empty() && stat.find(") Z") == std::string::npos;
     if (running && !alive) {
       ADD_FAILURE() << "storage node " << id << " (pid " << pid << ") died during the test; "
-                    << "log tail:\n" << Tail(node.value("log", ""), 6000);
+                    << "log tail:\n"
+                    << Tail(node.value("log", ""), 6000);
     } else if (::testing::Test::HasFailure()) {
       std::cerr << "----- " << id << " log (tail) -----\n"
                 << Tail(node.value("log", ""), 6000) << "\n";
@@ -99,6 +99,16 @@ void LocalCluster::ReportDeadNodes() const {
 
 std::string LocalCluster::NodeLog(const std::string& node) const {
   return ReadFile(tmp_.path() + "/logs/" + node + ".log");
+}
+
+std::shared_ptr<repl::StorageCluster> LocalCluster::StorageClient() const {
+  std::vector<std::string> controls;
+  nlohmann::json file = nlohmann::json::parse(ReadFile(tmp_.path() + "/cluster.json"), nullptr,
+                                              /*allow_exceptions=*/false);
+  if (file.is_object() && file.contains("storage")) {
+    for (const auto& s : file["storage"]) controls.push_back(s.value("control", ""));
+  }
+  return repl::StorageCluster::Connect(std::move(controls));
 }
 
 }  // namespace syncblock::testing

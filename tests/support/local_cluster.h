@@ -3,11 +3,12 @@
 // killed, data removed) when the object goes, even when the test failed.
 #pragma once
 
+#include <memory>
 #include <nlohmann/json.hpp>
-
 #include <string>
 #include <vector>
 
+#include "replication/client/storage_cluster.h"
 #include "tests/support/test_util.h"
 
 namespace syncblock::testing {
@@ -32,9 +33,12 @@ class LocalCluster {
   bool Kill(const std::string& node) const;
   bool Start(const std::string& node) const;
   // Waits until every replica of `volume` is in sync.
-  bool WaitInSync(const std::string& volume, std::chrono::seconds timeout =
-                                                 std::chrono::seconds(120)) const;
+  bool WaitInSync(const std::string& volume,
+                  std::chrono::seconds timeout = std::chrono::seconds(120)) const;
   std::string NodeLog(const std::string& node) const;
+  // The storage cluster client API on every storage node's control address,
+  // for tests that drive what the CSI controller runs.
+  std::shared_ptr<repl::StorageCluster> StorageClient() const;
 
  private:
   void ReportDeadNodes() const;
