@@ -248,13 +248,6 @@ bool TlsStream::Writev(const struct iovec* iov, int iovcnt) {
   return true;
 }
 
-bool TlsStream::Write(const void* buf, size_t n) {
-  struct iovec iov {
-    const_cast<void*>(buf), n
-  };
-  return Writev(&iov, 1);
-}
-
 void TlsStream::Close() {
   MutexLock l(&mu_);
   if (closed_) return;

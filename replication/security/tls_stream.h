@@ -23,13 +23,14 @@
 #include <optional>
 
 #include "absl/status/statusor.h"
+#include "replication/security/byte_stream.h"
 #include "replication/security/certificates.h"
 #include "replication/security/tls_context.h"
 #include "replication/util/mutex.h"
 
 namespace syncblock::security {
 
-class TlsStream {
+class TlsStream final : public ByteStream {
  public:
   // The server side of the handshake on `fd`. UNAUTHENTICATED when the peer
   // has no certificate or one our CA did not sign (the message says which);
@@ -48,21 +49,20 @@ class TlsStream {
   TlsStream& operator=(const TlsStream&) = delete;
 
   // Who is at the other end, from its verified certificate.
-  const PeerIdentity& peer() const { return peer_; }
-  int fd() const { return fd_; }
+  const PeerIdentity* peer() const override { return &peer_; }
+  int fd() const override { return fd_; }
 
   // Like read(2): > 0 bytes read, 0 at the peer's close, -1 with errno
   // (ETIMEDOUT, ECONNRESET, EIO for a TLS failure).
-  ssize_t Read(void* buf, size_t n);
+  ssize_t Read(void* buf, size_t n) override;
   // Sends all of `iov`: true, or false with errno.
-  bool Writev(const struct iovec* iov, int iovcnt);
-  bool Write(const void* buf, size_t n);
+  bool Writev(const struct iovec* iov, int iovcnt) override;
   // Sends what the socket takes now without waiting: the bytes taken (0 when
   // it is full), or -1 with errno. After 0, the next call must start with
   // the same bytes (OpenSSL may hold part of a record).
-  long WritevSome(const struct iovec* iov, int iovcnt);
+  long WritevSome(const struct iovec* iov, int iovcnt) override;
   // Sends close_notify (best effort) so that the peer sees a clean end.
-  void Close();
+  void Close() override;
 
  private:
   TlsStream(int fd, SSL* ssl) : fd_(fd), ssl_(ssl) {}

@@ -86,10 +86,10 @@ TEST_F(TlsStreamTest, BothSidesSeeTheOthersIdentityAndDataFlows) {
   Pair p;
   Connected c = Handshake(p, *server_ctx, *client_ctx);
   ASSERT_TRUE(c.server && c.client);
-  EXPECT_EQ(c.server->peer().name, "worker-7");
-  EXPECT_EQ(c.server->peer().role, "node");
-  EXPECT_EQ(c.client->peer().name, "node-1");
-  EXPECT_EQ(c.client->peer().role, "storage");
+  EXPECT_EQ(c.server->peer()->name, "worker-7");
+  EXPECT_EQ(c.server->peer()->role, "node");
+  EXPECT_EQ(c.client->peer()->name, "node-1");
+  EXPECT_EQ(c.client->peer()->role, "storage");
 
   // A header and a payload in one vector, as an NBD reply is sent.
   char header[16] = "header---------";
@@ -244,7 +244,7 @@ TEST_F(TlsStreamTest, NewSessionsUseRotatedFilesAndRunningOnesKeepGoing) {
   Pair before;
   Connected old = Handshake(before, *server_ctx, *client_ctx);
   ASSERT_TRUE(old.server && old.client);
-  EXPECT_EQ(old.client->peer().name, "node-1");
+  EXPECT_EQ(old.client->peer()->name, "node-1");
 
   // Rotate: the same paths now hold a certificate with another name.
   ASSERT_TRUE(IssueCertificate({pki_.ca_cert(), pki_.ca_key()},
@@ -255,7 +255,7 @@ TEST_F(TlsStreamTest, NewSessionsUseRotatedFilesAndRunningOnesKeepGoing) {
   Pair after;
   Connected fresh = Handshake(after, *server_ctx, *client_ctx);
   ASSERT_TRUE(fresh.server && fresh.client);
-  EXPECT_EQ(fresh.client->peer().name, "node-1-rotated");
+  EXPECT_EQ(fresh.client->peer()->name, "node-1-rotated");
 
   ASSERT_TRUE(old.client->Write("still here", 10));
   char got[10];
@@ -299,6 +299,26 @@ TEST_F(TlsStreamTest, IdentityComesFromTheCertificate) {
   EXPECT_EQ(id->role, "node");
   EXPECT_EQ(id->ToString(), "worker-9 (node)");
   EXPECT_FALSE(IdentityFromPem("garbage").ok());
+}
+
+TEST(PlainStreamTest, ReadsWritesAndStopsWhenTheSocketIsFull) {
+  Pair p;
+  PlainStream a(p.a), b(p.b);
+  EXPECT_EQ(a.peer(), nullptr);
+  ASSERT_TRUE(a.Write("hello", 5));
+  char got[5];
+  ASSERT_TRUE(b.ReadFull(got, 5));
+  EXPECT_EQ(std::string(got, 5), "hello");
+  std::vector<char> big(1 << 20, 'x');
+  struct iovec iov {
+    big.data(), big.size()
+  };
+  long taken = a.WritevSome(&iov, 1);
+  EXPECT_GT(taken, 0);
+  EXPECT_LT(taken, static_cast<long>(big.size())) << "nobody reads: the socket fills";
+  close(p.b);
+  p.b = -1;
+  EXPECT_FALSE(a.Write("x", 1)) << "a closed peer fails the write, without SIGPIPE";
 }
 
 }  // namespace
