@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -16,6 +17,7 @@
 
 #include "replication/security/certificates.h"
 #include "replication/security/tls_context.h"
+#include "replication/util/socket.h"
 #include "tests/support/test_pki.h"
 #include "tests/support/test_util.h"
 
@@ -319,6 +321,55 @@ TEST(PlainStreamTest, ReadsWritesAndStopsWhenTheSocketIsFull) {
   close(p.b);
   p.b = -1;
   EXPECT_FALSE(a.Write("x", 1)) << "a closed peer fails the write, without SIGPIPE";
+}
+
+// Our certificates must satisfy GnuTLS and qemu's own checks (key usage,
+// basic constraints), since qemu-io, nbdinfo and nbdcopy are the clients
+// users point at our NBD port. nbdkit (GnuTLS) plays the server here.
+TEST_F(TlsStreamTest, CertificatesSatisfyQemuAndLibnbd) {
+  using syncblock::testing::HaveTool;
+  if (!HaveTool("nbdkit") || !HaveTool("qemu-io") || !HaveTool("nbdinfo")) {
+    GTEST_SKIP() << "nbdkit, qemu-io or nbdinfo missing";
+  }
+  // The directory layout both qemu's tls-creds-x509 and libnbd read.
+  TempDir creds;
+  TlsFiles server = pki_.Issue("node-1", kRoleStorage);
+  TlsFiles client = pki_.Issue("admin", kRoleAdmin);
+  auto copy = [](const std::string& from, const std::string& to) {
+    syncblock::testing::WriteFile(to, syncblock::testing::ReadFile(from));
+  };
+  copy(pki_.ca_cert(), creds.Join("ca-cert.pem"));
+  copy(server.cert, creds.Join("server-cert.pem"));
+  copy(server.key, creds.Join("server-key.pem"));
+  copy(client.cert, creds.Join("client-cert.pem"));
+  copy(client.key, creds.Join("client-key.pem"));
+  ASSERT_EQ(chmod(creds.Join("server-key.pem").c_str(), 0600), 0);
+  ASSERT_EQ(chmod(creds.Join("client-key.pem").c_str(), 0600), 0);
+  std::string disk = creds.Join("disk.img");
+  ASSERT_EQ(syncblock::testing::RunCommand("truncate -s 16M " + disk).exit_code, 0);
+  auto ports = PickFreePorts(1);
+  ASSERT_TRUE(ports.ok());
+  std::string port = std::to_string((*ports)[0]);
+  syncblock::testing::Subprocess nbdkit({"nbdkit", "-f", "--tls=require",
+                                         "--tls-certificates=" + creds.path(), "--tls-verify-peer",
+                                         "-i", "127.0.0.1", "-p", port, "file", disk});
+  ASSERT_TRUE(syncblock::testing::WaitFor(
+      [&] {
+        return ConnectTcp({"127.0.0.1", (*ports)[0]}, std::chrono::seconds(1)).ok();
+      },
+      std::chrono::seconds(20)));
+  auto io = syncblock::testing::RunCommand(
+      "qemu-io -f raw -c 'write -P 5 0 64k' -c 'read -P 5 0 64k' --object "
+      "tls-creds-x509,id=tls0,endpoint=client,dir=" +
+      creds.path() +
+      " 'json:{\"file\":{\"driver\":\"nbd\",\"server\":{\"type\":\"inet\",\"host\":\"127.0.0.1\","
+      "\"port\":\"" +
+      port + "\"},\"tls-creds\":\"tls0\"}}'");
+  EXPECT_EQ(io.exit_code, 0) << io.output;
+  auto info = syncblock::testing::RunCommand("nbdinfo 'nbds://127.0.0.1:" + port +
+                                             "/?tls-certificates=" + creds.path() + "'");
+  EXPECT_EQ(info.exit_code, 0) << info.output;
+  EXPECT_NE(info.output.find("with TLS"), std::string::npos) << info.output;
 }
 
 }  // namespace
