@@ -134,6 +134,12 @@ expect "key 0400, certificate and trust bundle published through ..data" bash -c
 expect "the issuer logs what it issued" grep -q "issued CN=node-a OU=storage" "$WORK/issue.log"
 refuse "the issuer logs no key material" grep -q "PRIVATE KEY" "$WORK/issue.log"
 
+long=$(printf 'n%.0s' $(seq 65))
+# shellcheck disable=SC2016
+expect "an identity longer than a CN may be (64) is refused, saying why" bash -c '
+  mkdir -p "$3" && ! SIGNER_DIR=$2 OUT_DIR=$3 TLS_CN=$4 TLS_OU=node TLS_DAYS=1 sh "$1" once 2>"$3.err" \
+  && grep -q "at most 64" "$3.err" && [ ! -e "$3/tls.crt" ]' _ "$ISSUE" "$WORK/ca" "$WORK/out-long" "$long"
+
 # --- mutual TLS handshake: storage node serving, node plugin as client.
 serve() {  # serve OUTDIR: an openssl server demanding a client certificate; prints its port
   rm -f "$WORK/server.log"

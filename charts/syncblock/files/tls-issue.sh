@@ -31,6 +31,13 @@ TLS_CHECK_SECONDS=${TLS_CHECK_SECONDS:-60}
 
 log() { echo "tls-issue: $*" >&2; }
 
+# X.509 caps a CN at 64 characters; a Kubernetes node name may be longer. The
+# CN is the identity the daemons check, so it is never shortened.
+if [ "${#TLS_CN}" -gt 64 ]; then
+  log "identity '$TLS_CN' is ${#TLS_CN} characters; a certificate CN holds at most 64"
+  exit 1
+fi
+
 trust_file() {
   if [ -s "$SIGNER_DIR/ca.crt" ]; then echo "$SIGNER_DIR/ca.crt"; else echo "$SIGNER_DIR/tls.crt"; fi
 }
