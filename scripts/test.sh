@@ -52,6 +52,7 @@ image_start=$(date +%s)
 if command -v podman >/dev/null 2>&1 || command -v docker >/dev/null 2>&1 || [ -n "${CI:-}" ]; then
   if scripts/image.sh; then
     tests/container/container_test.sh || fail "tests/container/container_test.sh"
+    tests/container/tls_issue_test.sh || fail "tests/container/tls_issue_test.sh"
   else
     echo "FAIL scripts/image.sh could not build the image"
     fail "scripts/image.sh"

@@ -146,8 +146,7 @@ serve() {  # serve OUTDIR: an openssl server demanding a client certificate; pri
   openssl s_server -accept 127.0.0.1:0 -naccept 1 -cert "$1/tls.crt" -key "$1/tls.key" \
     -CAfile "$1/ca.crt" -Verify 2 -verify_return_error -www >"$WORK/server.log" 2>&1 &
   PIDS+=($!)
-  local i
-  for i in $(seq 50); do
+  for _ in $(seq 50); do
     grep -q '^ACCEPT' "$WORK/server.log" 2>/dev/null && break
     sleep 0.1
   done
@@ -200,7 +199,7 @@ expect "certManager chain: tls.crt = leaf + signing CA, verifies against the roo
 
 # --- renewal: the loop issues again when the signing CA changes.
 renew_env() {
-  # shellcheck disable=SC1090
+  # shellcheck disable=SC1090,SC1091
   . "$WORK/env-storage.sh"
   export SIGNER_DIR=$WORK/signer OUT_DIR=$WORK/out-renew TLS_CHECK_SECONDS=1
 }
@@ -244,7 +243,9 @@ refuse "renewal log holds no key material" grep -q "PRIVATE KEY" "$WORK/renew.lo
 # --- the generated CA is kept across upgrades (lookup), new under helm template.
 rm -rf "$WORK/lk" && cp -r "$CHART" "$WORK/lk" && rm "$WORK/lk/values.schema.json"
 tpl="$WORK/lk/templates/secret-tls-ca.yaml"
+# shellcheck disable=SC2016  # template text, not shell
 if grep -q 'lookup "v1" "Secret" .Release.Namespace $name' "$tpl"; then
+  # shellcheck disable=SC2016
   sed -i 's/lookup "v1" "Secret" .Release.Namespace \$name/.Values.fakeExisting/' "$tpl"
   python3 - "$WORK/ca" "$WORK/existing.yaml" <<'PY'
 import base64, sys, yaml
