@@ -159,6 +159,8 @@ schema_rejections() {
   expect_rejected "tls.insecure with TLS on is refused" "contradicts" --set tls.insecure=true
   expect_rejected "existingSecret without a Secret name is refused" "tls.existingSecret.name" \
     --set tls.mode=existingSecret
+  expect_rejected "pod certificates outliving cert-manager's signing CA are refused" \
+    "outlive" --set tls.mode=certManager --set tls.certValidityDays=31
   if [ "$have_yaml" -eq 1 ]; then
     check "values.schema.json: additionalProperties false on every object" \
       "$PYTHON" - "$CHART/values.schema.json" <<'EOF'

@@ -36,6 +36,11 @@ TLS hostname). */}}
 {{- if and (not $tls.enabled) (not $tls.insecure) }}
 {{- fail "tls.enabled=false runs every daemon in plaintext: confirm with tls.insecure=true" }}
 {{- end }}
+{{- if and $tls.enabled (eq $tls.mode "certManager") (regexMatch "^[0-9]+h$" $tls.certManager.renewBefore) }}
+{{- if gt (mul (int $tls.certValidityDays) 24) (int (trimSuffix "h" $tls.certManager.renewBefore)) }}
+{{- fail (printf "tls.certValidityDays (%d days) must fit in tls.certManager.renewBefore (%s): a pod's certificate would outlive the signing CA that issued it" (int $tls.certValidityDays) $tls.certManager.renewBefore) }}
+{{- end }}
+{{- end }}
 {{- if and $tls.enabled (eq $tls.mode "existingSecret") (not $tls.existingSecret.name) }}
 {{- fail "tls.mode=existingSecret needs tls.existingSecret.name: a Secret with the signing CA (tls.crt, tls.key, ca.crt)" }}
 {{- end }}
