@@ -270,6 +270,42 @@ fi
 refuse "helm template (no cluster to look up): each rendering makes a new CA, as the README says" \
   cmp -s "$WORK/a.yaml" "$WORK/b.yaml"
 
+# --- an upgrade that switches running storage nodes between plaintext and TLS
+# is refused unless confirmed. lookup answered from values, in a chart copy.
+rm -rf "$WORK/sw" && cp -r "$CHART" "$WORK/sw" && rm "$WORK/sw/values.schema.json"
+tpl="$WORK/sw/templates/_tls.tpl"
+# shellcheck disable=SC2016  # template text, not shell
+if grep -q 'lookup "apps/v1" "DaemonSet" .Release.Namespace (include "syncblock.storageName" .)' "$tpl"; then
+  # shellcheck disable=SC2016
+  sed -i 's/lookup "apps\/v1" "DaemonSet" .Release.Namespace (include "syncblock.storageName" .)/.Values.fakeRunning/' "$tpl"
+  running() {  # running ARGS...: a values file with the storage DaemonSet running these args
+    python3 -c '
+import sys, yaml
+c = {"name": "syncblock", "args": ["storage"] + sys.argv[1:]}
+yaml.safe_dump({"fakeRunning": {"spec": {"template": {"spec": {"containers": [c]}}}}}, sys.stdout)' "$@"
+  }
+  running --insecure >"$WORK/plain.yaml"
+  running --tls-ca a --tls-cert b --tls-key c >"$WORK/tls.yaml"
+  up() { "$HELM" template t "$WORK/sw" -n syncblock --is-upgrade "$@"; }
+  if up -f "$WORK/plain.yaml" >/dev/null 2>"$WORK/err"; then
+    fail "upgrade plaintext -> TLS refused without tls.switchConfirmed (it rendered)"
+  elif grep -q "from plaintext to TLS" "$WORK/err" && grep -q "tls.switchConfirmed" "$WORK/err"; then
+    pass "upgrade plaintext -> TLS refused without tls.switchConfirmed, saying why"
+  else
+    fail "upgrade plaintext -> TLS refused for another reason: $(cat "$WORK/err")"
+  fi
+  expect "upgrade plaintext -> TLS with tls.switchConfirmed=true renders" \
+    up -f "$WORK/plain.yaml" --set tls.switchConfirmed=true
+  refuse "upgrade TLS -> plaintext refused without tls.switchConfirmed" \
+    up -f "$WORK/tls.yaml" --set tls.enabled=false --set tls.insecure=true
+  expect "upgrade TLS -> TLS renders" up -f "$WORK/tls.yaml"
+  expect "upgrade plaintext -> plaintext renders" \
+    up -f "$WORK/plain.yaml" --set tls.enabled=false --set tls.insecure=true
+  expect "first install over nothing renders" "$HELM" template t "$WORK/sw" -n syncblock
+else
+  fail "lookup of the storage DaemonSet not found in _tls.tpl (update the test)"
+fi
+
 # --- changed-block tracking's Deployment.
 SM=(--set snapshotMetadata.enabled=true --set snapshotMetadata.tls.secretName=sm-tls
     --set snapshotMetadata.tls.caCert=eA==)

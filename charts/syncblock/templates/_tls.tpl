@@ -46,6 +46,29 @@ TLS hostname). */}}
 {{- end }}
 {{- end }}
 
+{{/*
+On upgrade: refuses to switch the running storage nodes between plaintext and
+TLS unless tls.switchConfirmed (a TLS node and a plaintext one cannot talk,
+so a node-by-node rollout takes volumes below quorum). What runs is read
+from the storage DaemonSet in the cluster; without a cluster (helm template)
+there is nothing to compare and nothing is refused.
+*/}}
+{{- define "syncblock.tls.checkSwitch" -}}
+{{- if and .Release.IsUpgrade (not .Values.tls.switchConfirmed) }}
+{{- $running := lookup "apps/v1" "DaemonSet" .Release.Namespace (include "syncblock.storageName" .) }}
+{{- if $running }}
+{{- range $running.spec.template.spec.containers }}
+{{- if eq .name "syncblock" }}
+{{- $wasTLS := has "--tls-cert" (.args | default list) }}
+{{- if ne $wasTLS (and $.Values.tls.enabled true) }}
+{{- fail (printf "this upgrade switches the running storage nodes from %s to %s, which cannot roll node by node (volumes would lose quorum midway): see \"Switching an installation to TLS\" in the chart README, then set tls.switchConfirmed=true" (ternary "TLS" "plaintext" $wasTLS) (ternary "TLS" "plaintext" $.Values.tls.enabled)) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
+
 {{- define "syncblock.tls.caSecretName" -}}
 {{- printf "%s-tls-ca" (include "syncblock.fullname" .) }}
 {{- end }}
