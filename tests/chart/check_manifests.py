@@ -869,13 +869,13 @@ def check_tls(c):
                 spec.get("secretName"), spec.get("isCA"), spec.get("subject"),
                 spec.get("issuerRef"), spec.get("duration"), spec.get("renewBefore"),
                 "cert sign" in spec.get("usages", [])), (
-                f"{prefix}-tls-{role}-issuer", True, {"organizationalUnits": [role]}, ref,
+                f"{prefix}-tls-{role}-issuer", True, {"organizations": ["syncblock"], "organizationalUnits": [role]}, ref,
                 tls["duration"], tls["renew_before"], True))
         spec = certs.get(f"{prefix}-tls-controller", {}).get("spec", {})
         c.eq("tls certManager: controller certificate", (
             spec.get("secretName"), spec.get("isCA"), spec.get("commonName"),
             spec.get("subject"), spec.get("issuerRef"), spec.get("usages")), (
-            f"{prefix}-tls-controller", None, "controller", {"organizationalUnits": ["controller"]},
+            f"{prefix}-tls-controller", None, "controller", {"organizations": ["syncblock"], "organizationalUnits": ["controller"]},
             ref, ["client auth", "digital signature", "key encipherment"]))
         hours = lambda d: float(d[:-1]) if d.endswith("h") else None
         c.check("tls certManager: a pod's certificate never outlives its signing CA "

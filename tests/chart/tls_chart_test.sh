@@ -117,13 +117,21 @@ check_identity() {  # check_identity ROLE WANT_SUBJECT WANT_EKU WANT_SAN
   openssl verify -CAfile "$WORK/out-$1/ca.crt" "$crt"
 }
 SVC=t-syncblock-storage
-expect "storage certificate: CN=node name, OU=storage, server+client, SAN syncblock + Service names + pod IP" \
-  check_identity storage "CN=node-a,OU=storage" "TLSWebServerAuthentication,TLSWebClientAuthentication" \
+expect "storage certificate: CN=node name, OU=storage, O=syncblock, server+client, SAN syncblock + Service names + pod IP" \
+  check_identity storage "CN=node-a,OU=storage,O=syncblock" "TLSWebServerAuthentication,TLSWebClientAuthentication" \
   "DNS:syncblock,DNS:$SVC,DNS:$SVC.syncblock,DNS:$SVC.syncblock.svc,DNS:$SVC.syncblock.svc.cluster.local,IPAddress:10.0.0.7"
 expect "node plugin certificate: CN=node name, OU=node, client only, no SAN" \
-  check_identity node "CN=node-a,OU=node" "TLSWebClientAuthentication" ""
+  check_identity node "CN=node-a,OU=node,O=syncblock" "TLSWebClientAuthentication" ""
 expect "controller certificate: CN=controller, OU=controller, client only" \
-  check_identity controller "CN=controller,OU=controller" "TLSWebClientAuthentication" ""
+  check_identity controller "CN=controller,OU=controller,O=syncblock" "TLSWebClientAuthentication" ""
+# shellcheck disable=SC2016
+expect "valid from an hour ago (a peer a little behind accepts it), for certValidityDays" bash -c '
+  nb=$(date -u -d "$(openssl x509 -noout -startdate -in "$1" | cut -d= -f2)" +%s)
+  na=$(date -u -d "$(openssl x509 -noout -enddate -in "$1" | cut -d= -f2)" +%s)
+  now=$(date -u +%s)
+  [ $((now - nb)) -ge 3500 ] && [ $((now - nb)) -le 3700 ] \
+  && { [ $(((na - now) / 86400)) -eq 29 ] || [ $(((na - now) / 86400)) -eq 30 ]; }' _ \
+  "$WORK/out-storage/tls.crt"
 refuse "a node plugin certificate cannot serve (no serverAuth)" \
   openssl verify -purpose sslserver -CAfile "$WORK/ca/ca.crt" "$WORK/out-node/tls.crt"
 # shellcheck disable=SC2016

@@ -64,7 +64,7 @@ else
 fi
 if openssl verify -CAfile "$WORK/signer/ca.crt" "$WORK/out/tls.crt" >/dev/null 2>&1 \
     && [ "$(openssl x509 -noout -subject -nameopt RFC2253 -in "$WORK/out/tls.crt")" = \
-         "subject=CN=node-a,OU=storage" ]; then
+         "subject=CN=node-a,OU=storage,O=syncblock" ]; then
   pass "the certificate issued in the image names node-a/storage and verifies"
 else
   fail "the certificate issued in the image names node-a/storage and verifies"

@@ -66,7 +66,28 @@ issue() {
   new="$OUT_DIR/..$stamp.$$"
   rm -rf "$new" && mkdir "$new"
   if [ "$TLS_SERVER" = "true" ]; then eku="serverAuth,clientAuth"; else eku="clientAuth"; fi
+  # `openssl ca` rather than `x509 -req`: it takes a start date, and the
+  # certificate is valid from an hour ago (as the daemons' own certificates
+  # are), so a peer whose clock is a little behind accepts a fresh one.
+  : >"$new/index.txt"
+  od -An -N16 -tx1 /dev/urandom | tr -d ' \n' >"$new/serial"
+  echo >>"$new/serial"
   {
+    echo "[ca]"
+    echo "default_ca = issue"
+    echo "[issue]"
+    echo "database = $new/index.txt"
+    echo "new_certs_dir = $new"
+    echo "serial = $new/serial"
+    echo "default_md = sha256"
+    echo "policy = any"
+    echo "unique_subject = no"
+    echo "copy_extensions = none"
+    echo "preserve = yes"
+    echo "[any]"
+    echo "organizationName = supplied"
+    echo "organizationalUnitName = supplied"
+    echo "commonName = supplied"
     echo "[v3]"
     echo "basicConstraints = critical,CA:FALSE"
     echo "keyUsage = critical,digitalSignature,keyEncipherment"
@@ -75,13 +96,16 @@ issue() {
     echo "authorityKeyIdentifier = keyid"
     sans=$(san_list)
     [ -n "$sans" ] && echo "subjectAltName = $sans"
-  } >"$new/ext.cnf"
+  } >"$new/ca.cnf"
   openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$new/tls.key" 2>/dev/null
-  openssl req -new -key "$new/tls.key" -subj "/OU=$TLS_OU/CN=$TLS_CN" -out "$new/req.csr"
-  serial=0x$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
-  openssl x509 -req -in "$new/req.csr" -CA "$SIGNER_DIR/tls.crt" -CAkey "$SIGNER_DIR/tls.key" \
-    -set_serial "$serial" -days "$TLS_DAYS" -sha256 -extfile "$new/ext.cnf" -extensions v3 \
-    -out "$new/leaf.crt" 2>/dev/null
+  # The subject the daemons' own certificates carry: O=syncblock, OU=role, CN=identity.
+  openssl req -new -key "$new/tls.key" -subj "/O=syncblock/OU=$TLS_OU/CN=$TLS_CN" -out "$new/req.csr"
+  openssl ca -batch -notext -config "$new/ca.cnf" -extensions v3 \
+    -cert "$SIGNER_DIR/tls.crt" -keyfile "$SIGNER_DIR/tls.key" -in "$new/req.csr" \
+    -startdate "$(date -u -d '-1 hour' +%Y%m%d%H%M%SZ)" \
+    -enddate "$(date -u -d "+$TLS_DAYS days" +%Y%m%d%H%M%SZ)" \
+    -out "$new/leaf.crt" 2>"$new/ca.log" \
+    || { log "signing failed: $(grep -v '^Using\|^Check\|^Signature ok' "$new/ca.log" | head -3)"; return 1; }
   # The chain: the leaf, then the signing CA unless it is itself a trusted root.
   if cmp -s "$SIGNER_DIR/tls.crt" "$(trust_file)"; then
     cp "$new/leaf.crt" "$new/tls.crt"
@@ -91,7 +115,9 @@ issue() {
   cp "$(trust_file)" "$new/ca.crt"
   openssl verify -CAfile "$new/ca.crt" -untrusted "$new/tls.crt" "$new/leaf.crt" >/dev/null
   signer_digest >"$new/signer.sha256"
-  rm -f "$new/req.csr" "$new/ext.cnf" "$new/leaf.crt"
+  # Everything but the three files and the signer digest goes.
+  find "$new" -mindepth 1 ! -name tls.crt ! -name tls.key ! -name ca.crt ! -name signer.sha256 \
+    -exec rm -f {} +
   chmod 0444 "$new/tls.crt" "$new/ca.crt"
   chmod 0400 "$new/tls.key"
   chmod 0755 "$new"

@@ -274,6 +274,8 @@ spec:
       {{- include "syncblock.componentLabels" (dict "root" $root "component" "tls") | nindent 6 }}
   commonName: {{ .cn | quote }}
   subject:
+    organizations:
+      - syncblock
     organizationalUnits:
       - {{ .ou }}
   duration: {{ $cm.duration }}
