@@ -190,6 +190,49 @@ TEST_F(TlsStreamTest, AServerFromAnotherCaIsRefused) {
   EXPECT_NE(s.status().message().find("unknown ca"), std::string::npos) << s.status();
 }
 
+// The chart gives every node a signing CA limited to role node: what it
+// signs for another role must be refused, whatever the chain verifies to.
+TEST_F(TlsStreamTest, ARoleLimitedSigningCaCannotMintOtherRoles) {
+  PemFiles signer{dir_.Join("node-signer.crt"), dir_.Join("node-signer.key")};
+  CertificateRequest ca_request{"node signer", kRoleNode, {}, {}};
+  ca_request.is_ca = true;
+  ASSERT_TRUE(IssueCertificate({pki_.ca_cert(), pki_.ca_key()}, ca_request, signer).ok());
+  auto issue_from_signer = [&](const std::string& name, const std::string& role) {
+    TlsFiles files{pki_.ca_cert(), dir_.Join(name + ".crt"), dir_.Join(name + ".key")};
+    EXPECT_TRUE(
+        IssueCertificate(signer, {name, role, {}, {"127.0.0.1"}}, {files.cert, files.key}).ok());
+    // The leaf followed by its signer: the peer presents the chain.
+    syncblock::testing::WriteFile(files.cert, syncblock::testing::ReadFile(files.cert) +
+                                                  syncblock::testing::ReadFile(signer.cert));
+    return files;
+  };
+  auto server_ctx = Context(pki_.Issue("node-1", kRoleStorage));
+
+  auto node_ctx = Context(issue_from_signer("worker-3", kRoleNode));
+  Pair ok_pair;
+  Connected ok = Handshake(ok_pair, *server_ctx, *node_ctx);
+  ASSERT_TRUE(ok.server);
+  EXPECT_EQ(ok.server->peer()->ToString(), "worker-3 (node)");
+
+  auto forged_ctx = Context(issue_from_signer("controller", kRoleController));
+  Pair p;
+  auto server =
+      std::async(std::launch::async, [&] { return TlsStream::Accept(p.a, *server_ctx, kTimeout); });
+  auto client = TlsStream::Connect(p.b, *forged_ctx, kTimeout);
+  auto s = server.get();
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.status().code(), absl::StatusCode::kUnauthenticated);
+  EXPECT_NE(s.status().message().find("signs only role node"), std::string::npos) << s.status();
+
+  // gRPC hands over the presented chain as PEM: the same rule applies.
+  auto id = IdentityFromPemChain(syncblock::testing::ReadFile(dir_.Join("controller.crt")));
+  ASSERT_FALSE(id.ok());
+  EXPECT_EQ(id.status().code(), absl::StatusCode::kUnauthenticated);
+  auto node_id = IdentityFromPemChain(syncblock::testing::ReadFile(dir_.Join("worker-3.crt")));
+  ASSERT_TRUE(node_id.ok()) << node_id.status();
+  EXPECT_EQ(node_id->name, "worker-3");
+}
+
 TEST_F(TlsStreamTest, APlaintextClientIsRefused) {
   auto server_ctx = Context(pki_.Issue("node-1", kRoleStorage));
   Pair p;
