@@ -29,6 +29,10 @@ class ByteStream {
   virtual void Close() = 0;
   // The peer's verified identity, or null on a plain stream.
   virtual const PeerIdentity* peer() const = 0;
+  // Input the stream already holds (TLS reads ahead of what was asked), so
+  // the next Read returns without the socket becoming readable: a reader
+  // must not wait for the socket while this is true.
+  virtual bool HasBufferedInput() = 0;
 
   bool Write(const void* buf, size_t n) {
     struct iovec iov {
@@ -50,6 +54,7 @@ class PlainStream final : public ByteStream {
   long WritevSome(const struct iovec* iov, int iovcnt) override;
   void Close() override {}
   const PeerIdentity* peer() const override { return nullptr; }
+  bool HasBufferedInput() override { return false; }
 
  private:
   const int fd_;

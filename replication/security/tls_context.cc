@@ -38,6 +38,15 @@ absl::StatusOr<std::shared_ptr<SSL_CTX>> TlsContext::Build(const TlsFiles& files
     return absl::InternalError(absl::StrCat("cannot make a TLS context: ", OpenSslErrors()));
   SSL_CTX* c = ctx.get();
   SSL_CTX_set_min_proto_version(c, TLS1_3_VERSION);
+  // AES-128-GCM first (server's choice): a third cheaper than AES-256 per
+  // byte on the data paths, and 128-bit security is what TLS 1.3 requires.
+  SSL_CTX_set_ciphersuites(
+      c, "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256");
+  SSL_CTX_set_options(c, SSL_OP_CIPHER_SERVER_PREFERENCE);
+  // Read ahead with a large buffer: one read(2) takes many records instead
+  // of two system calls (header, body) per 16 KiB record.
+  SSL_CTX_set_read_ahead(c, 1);
+  SSL_CTX_set_default_read_buffer_len(c, 256 * 1024);
   // No session tickets: no post-handshake messages, and nothing to resume
   // a session with once a certificate is rotated out.
   SSL_CTX_set_num_tickets(c, 0);

@@ -63,6 +63,7 @@ class TlsStream final : public ByteStream {
   long WritevSome(const struct iovec* iov, int iovcnt) override;
   // Sends close_notify (best effort) so that the peer sees a clean end.
   void Close() override;
+  bool HasBufferedInput() override;
 
  private:
   TlsStream(int fd, SSL* ssl) : fd_(fd), ssl_(ssl) {}

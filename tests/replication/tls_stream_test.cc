@@ -143,6 +143,39 @@ TEST_F(TlsStreamTest, ReaderAndWriterThreadsShareOneStream) {
   }
 }
 
+TEST_F(TlsStreamTest, AReadTakesManyRecordsAndSaysWhatItHolds) {
+  auto server_ctx = Context(pki_.Issue("node-1", kRoleStorage));
+  auto client_ctx = Context(pki_.Issue("node-2", kRoleStorage));
+  Pair p;
+  Connected c = Handshake(p, *server_ctx, *client_ctx);
+  ASSERT_TRUE(c.server && c.client);
+  std::vector<char> big(1 << 20, 'r');
+  auto writer =
+      std::async(std::launch::async, [&] { return c.client->Write(big.data(), big.size()); });
+  std::vector<char> in(big.size());
+  size_t got = 0, largest = 0;
+  while (got < in.size()) {
+    ssize_t r = c.server->Read(in.data() + got, in.size() - got);
+    ASSERT_GT(r, 0);
+    largest = std::max(largest, static_cast<size_t>(r));
+    got += static_cast<size_t>(r);
+  }
+  ASSERT_TRUE(writer.get());
+  EXPECT_GT(largest, 16u * 1024) << "records read ahead come back in one Read";
+  EXPECT_FALSE(c.server->HasBufferedInput());
+
+  // One byte of a record read: the rest is held by the stream, not the
+  // socket, and a reader about to wait for the socket must know.
+  ASSERT_TRUE(c.client->Write("abcdef", 6));
+  char b;
+  ASSERT_EQ(c.server->Read(&b, 1), 1);
+  EXPECT_TRUE(c.server->HasBufferedInput());
+  char rest[5];
+  ASSERT_TRUE(c.server->ReadFull(rest, 5));
+  EXPECT_EQ(std::string(rest, 5), "bcdef");
+  EXPECT_FALSE(c.server->HasBufferedInput());
+}
+
 TEST_F(TlsStreamTest, AClientCertificateFromAnotherCaIsRefused) {
   TempDir other_dir;
   TestPki other(other_dir.path(), "someone else's CA");
