@@ -5,6 +5,8 @@
 // Thread-safe: the stub is thread-safe and the learned node id is guarded.
 #pragma once
 
+#include <grpcpp/security/credentials.h>
+
 #include <chrono>
 #include <memory>
 #include <mutex>
@@ -23,8 +25,10 @@ class NodeClient {
   // `connect_timeout` (a node that is down or black-holed costs that, not the
   // RPC deadline); a node that could not be dialled fails further calls at
   // once for the next `connect_timeout`, then is dialled again.
+  // `credentials` null means the process's (security::ProcessChannelCredentials).
   NodeClient(std::string address, std::chrono::milliseconds rpc_timeout,
-             std::chrono::milliseconds connect_timeout = kDefaultConnectTimeout);
+             std::chrono::milliseconds connect_timeout = kDefaultConnectTimeout,
+             std::shared_ptr<grpc::ChannelCredentials> credentials = nullptr);
 
   static constexpr std::chrono::milliseconds kDefaultConnectTimeout{1000};
 

@@ -12,15 +12,17 @@
 #include "replication/client/grpc_storage_cluster.h"
 #include "replication/client/parallel.h"
 #include "replication/client/volume_view.h"
+#include "replication/security/grpc_credentials.h"
 #include "replication/util/status_macros.h"
 
 namespace syncblock::repl {
 
 std::unique_ptr<StorageCluster> StorageCluster::Connect(std::vector<std::string> control_addresses,
                                                         std::chrono::milliseconds rpc_timeout,
-                                                        std::chrono::milliseconds connect_timeout) {
+                                                        std::chrono::milliseconds connect_timeout,
+                                                        std::shared_ptr<grpc::ChannelCredentials> credentials) {
   return std::make_unique<GrpcStorageCluster>(std::move(control_addresses), rpc_timeout,
-                                              connect_timeout);
+                                              connect_timeout, std::move(credentials));
 }
 
 std::string JoinErrors(const std::map<std::string, std::string>& errors) {
@@ -46,11 +48,14 @@ control::Member MemberFromNodeInfo(const control::NodeInfo& info) {
 
 GrpcStorageCluster::GrpcStorageCluster(std::vector<std::string> control_addresses,
                                        std::chrono::milliseconds rpc_timeout,
-                                       std::chrono::milliseconds connect_timeout)
-    : rpc_timeout_(rpc_timeout), connect_timeout_(connect_timeout) {
+                                       std::chrono::milliseconds connect_timeout,
+                                       std::shared_ptr<grpc::ChannelCredentials> credentials)
+    : rpc_timeout_(rpc_timeout),
+      connect_timeout_(connect_timeout),
+      credentials_(credentials ? std::move(credentials) : security::ProcessChannelCredentials()) {
   for (const auto& address : control_addresses) {
     if (address.empty() || clients_.count(address)) continue;
-    auto client = std::make_unique<NodeClient>(address, rpc_timeout_, connect_timeout_);
+    auto client = std::make_unique<NodeClient>(address, rpc_timeout_, connect_timeout_, credentials_);
     seeds_.push_back(client.get());
     clients_[address] = std::move(client);
   }
@@ -59,7 +64,7 @@ GrpcStorageCluster::GrpcStorageCluster(std::vector<std::string> control_addresse
 NodeClient* GrpcStorageCluster::ClientForAddress(const std::string& address) {
   std::lock_guard<std::mutex> lock(mu_);
   auto& slot = clients_[address];
-  if (!slot) slot = std::make_unique<NodeClient>(address, rpc_timeout_, connect_timeout_);
+  if (!slot) slot = std::make_unique<NodeClient>(address, rpc_timeout_, connect_timeout_, credentials_);
   return slot.get();
 }
 
