@@ -124,6 +124,7 @@ int RunStorage(int argc, char** argv) {
 
   repl::StorageNodeOptions opts;
   opts.node_id = flags->Get("node-id");
+  opts.tls = *tls;
   opts.zone = flags->Get("zone", "");
   if (opts.zone.empty()) opts.zone = "default";
   opts.data_dir = flags->Get("data-dir");

@@ -26,8 +26,8 @@ inline constexpr char kRoleNode[] = "node";              // a CSI node plugin
 inline constexpr char kRoleAdmin[] = "admin";            // a person's ctl
 
 struct PeerIdentity {
-  std::string name;  // subject CN
-  std::string role;  // subject OU
+  std::string name;              // subject CN
+  std::string role;              // subject OU
   std::string ToString() const;  // "node-1 (storage)"
 };
 
@@ -46,7 +46,8 @@ struct CertificateRequest {
 
 // A self-signed CA certificate and its key. Overwrites existing files.
 absl::Status CreateCertificateAuthority(const PemFiles& out, const std::string& name,
-                                        std::chrono::hours validity = std::chrono::hours(24 * 3650));
+                                        std::chrono::hours validity = std::chrono::hours(24 *
+                                                                                         3650));
 
 // A certificate for `request`, signed by the CA in `ca`, usable as both TLS
 // server and client (serverAuth + clientAuth).

@@ -89,7 +89,7 @@ SCENARIOS = {
         "group_snapshots": None,
         "snapshot_class": {"name": "syncblock-snapshot", "deletionPolicy": "Delete",
                            "default": False},
-        "service_monitor": False, "dashboard": False, "pdb": True,
+        "service_monitor": False, "dashboard": False, "alerts": False, "pdb": True,
         # None: no node count known, so the budget refuses every eviction.
         "pdb_min_available": None,
         "controller_replicas": 2, "controller_health_port": 9808,
@@ -121,7 +121,7 @@ SCENARIOS = {
 }
 SCENARIOS["all-on"] = dict(
     SCENARIOS["defaults"],
-    snapshots=True, expansion=True, service_monitor=True, dashboard=True,
+    snapshots=True, expansion=True, service_monitor=True, dashboard=True, alerts=True,
     pdb_min_available=4, modify=True,
     group_snapshots={"name": "syncblock-group", "default": True, "deletionPolicy": "Retain"},
     controller_replicas=3, log_level="debug", witness_replace_after=30,
@@ -268,6 +268,8 @@ def check_inventory(c):
         expected[("ServiceMonitor", "storage")] = 1
     if s["dashboard"]:
         expected[("ConfigMap", "storage")] = 1
+    if s["alerts"]:
+        expected[("PrometheusRule", "storage")] = 1
     got = {}
     for d in c.docs:
         key = (d["kind"], component(d))
@@ -682,10 +684,24 @@ def check_optional(c):
         if ok:
             c.check("dashboard JSON parses", True)
             joined = " ".join(exprs)
-            for metric in ("syncblock_io_ops_total", "syncblock_io_bytes_total",
-                           "syncblock_write_latency_seconds_bucket", "syncblock_replica_state",
-                           "syncblock_replication_lag_bytes", "syncblock_resync_progress_ratio"):
+            # That each name exists in a real node's /metrics is checked by
+            # tests/integration/dashboard_metrics_test.cc.
+            for metric in ("syncblock_nbd_writes_total", "syncblock_nbd_written_bytes_total",
+                           "syncblock_nbd_write_latency_seconds_bucket", "syncblock_replica_state",
+                           "syncblock_replication_lag_bytes", "syncblock_resync_progress_ratio",
+                           "syncblock_volume_replicas_in_sync"):
                 c.check(f"dashboard charts {metric}", metric in joined, "")
+    rules = c.of_kind("PrometheusRule")
+    if s["alerts"]:
+        rule = rules[0] if rules else {"spec": {}, "metadata": {}}
+        names = [r.get("alert") for g in rule["spec"].get("groups", []) for r in g.get("rules", [])]
+        c.eq("PrometheusRule alerts", sorted(names), sorted([
+            "SyncblockVolumeDegraded", "SyncblockVolumeWithoutPrimary",
+            "SyncblockPrimaryWithoutLease", "SyncblockFailover", "SyncblockNodeAlmostFull"]))
+        exprs = [r.get("expr", "") for g in rule["spec"].get("groups", []) for r in g.get("rules", [])]
+        c.check("every alert has an expression", all(exprs) and bool(exprs), str(exprs))
+    else:
+        c.eq("no PrometheusRule unless asked", len(rules), 0)
 
 
 def main():
