@@ -15,7 +15,7 @@ namespace syncblock::repl {
 namespace {
 
 std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address,
-                                          std::shared_ptr<grpc::ChannelCredentials> credentials) {
+                                           std::shared_ptr<grpc::ChannelCredentials> credentials) {
   grpc::ChannelArguments args;
   // A node that was down comes back within seconds (local start, a pod
   // restart); gRPC's default reconnect backoff grows to two minutes, which
@@ -70,14 +70,27 @@ absl::Status NodeClient::Dial() {
   if (channel_->WaitForConnected(std::chrono::system_clock::now() + connect_timeout_)) {
     return absl::OkStatus();
   }
-  absl::Status error = absl::UnavailableError(absl::StrCat(
-      "node ", Name(), ": not reachable (no connection within ", connect_timeout_.count(), " ms)"));
+  absl::Status error =
+      absl::UnavailableError(absl::StrCat("node ", Name(), ": not reachable (no connection within ",
+                                          connect_timeout_.count(), " ms", ConnectFailure(), ")"));
   std::lock_guard<std::mutex> lock(mu_);
   // Later calls in the same short while fail at once instead of waiting
   // again: a command asks a dead node several things.
   redial_at_ = std::chrono::steady_clock::now() + connect_timeout_;
   dial_error_ = error;
   return error;
+}
+
+std::string NodeClient::ConnectFailure() {
+  if (channel_->GetState(false) != GRPC_CHANNEL_TRANSIENT_FAILURE) return "";
+  // The channel knows why its last attempt failed; a call that does not wait
+  // for it to connect returns that at once.
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(500));
+  control::NodeInfo info;
+  grpc::Status s = stub_->GetNodeInfo(&ctx, control::GetNodeInfoRequest(), &info);
+  if (s.ok() || s.error_code() != grpc::StatusCode::UNAVAILABLE) return "";
+  return absl::StrCat(": ", security::DescribeConnectFailure(s.error_message()));
 }
 
 std::string NodeClient::Name() const {

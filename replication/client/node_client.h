@@ -73,6 +73,9 @@ class NodeClient {
                                                                const std::string& hold_id);
 
  private:
+  // Why the channel failed to connect, from gRPC (": TLS handshake failed:
+  // ..."), or "" when it is not in failure.
+  std::string ConnectFailure();
   // Sets the deadline; `scale` lengthens it for calls that wait on peers.
   void Prepare(grpc::ClientContext* ctx, int scale = 1) const;
   absl::Status Convert(const grpc::Status& s, const char* rpc) const;

@@ -17,10 +17,10 @@
 
 namespace syncblock::repl {
 
-std::unique_ptr<StorageCluster> StorageCluster::Connect(std::vector<std::string> control_addresses,
-                                                        std::chrono::milliseconds rpc_timeout,
-                                                        std::chrono::milliseconds connect_timeout,
-                                                        std::shared_ptr<grpc::ChannelCredentials> credentials) {
+std::unique_ptr<StorageCluster> StorageCluster::Connect(
+    std::vector<std::string> control_addresses, std::chrono::milliseconds rpc_timeout,
+    std::chrono::milliseconds connect_timeout,
+    std::shared_ptr<grpc::ChannelCredentials> credentials) {
   return std::make_unique<GrpcStorageCluster>(std::move(control_addresses), rpc_timeout,
                                               connect_timeout, std::move(credentials));
 }
@@ -55,7 +55,8 @@ GrpcStorageCluster::GrpcStorageCluster(std::vector<std::string> control_addresse
       credentials_(credentials ? std::move(credentials) : security::ProcessChannelCredentials()) {
   for (const auto& address : control_addresses) {
     if (address.empty() || clients_.count(address)) continue;
-    auto client = std::make_unique<NodeClient>(address, rpc_timeout_, connect_timeout_, credentials_);
+    auto client =
+        std::make_unique<NodeClient>(address, rpc_timeout_, connect_timeout_, credentials_);
     seeds_.push_back(client.get());
     clients_[address] = std::move(client);
   }
@@ -64,7 +65,8 @@ GrpcStorageCluster::GrpcStorageCluster(std::vector<std::string> control_addresse
 NodeClient* GrpcStorageCluster::ClientForAddress(const std::string& address) {
   std::lock_guard<std::mutex> lock(mu_);
   auto& slot = clients_[address];
-  if (!slot) slot = std::make_unique<NodeClient>(address, rpc_timeout_, connect_timeout_, credentials_);
+  if (!slot)
+    slot = std::make_unique<NodeClient>(address, rpc_timeout_, connect_timeout_, credentials_);
   return slot.get();
 }
 
@@ -214,14 +216,20 @@ absl::StatusOr<std::vector<VolumeView>> GrpcStorageCluster::ListVolumes() {
   auto lists = ParallelMap(seeds_.size(), [&](size_t i) { return seeds_[i]->ListReplicas(); });
   std::map<std::string, std::vector<control::ReplicaStatus>> by_volume;
   std::map<std::string, std::string> errors;
+  size_t denied = 0;
   for (size_t i = 0; i < seeds_.size(); ++i) {
     if (!lists[i].ok()) {
       errors[seeds_[i]->address()] = std::string(lists[i].status().message());
+      if (absl::IsPermissionDenied(lists[i].status())) ++denied;
       continue;
     }
     for (auto& r : *lists[i]->mutable_replicas()) by_volume[r.volume_id()].push_back(std::move(r));
   }
   if (errors.size() == seeds_.size()) {
+    if (denied == errors.size()) {
+      return absl::PermissionDeniedError(
+          absl::StrCat("every storage node refused: ", JoinErrors(errors)));
+    }
     return absl::UnavailableError(absl::StrCat("no storage node answered: ", JoinErrors(errors)));
   }
   std::vector<VolumeView> out;

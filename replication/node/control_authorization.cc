@@ -30,15 +30,16 @@ grpc::Status ControlAuthorizer::Check(const grpc::ServerContext& ctx, absl::stri
   if (!check_callers_) return grpc::Status::OK;
   auto caller = security::CallerIdentity(ctx);
   if (!caller.ok()) {
-    return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
-                        absl::StrCat("StorageControl/", rpc, " refused: ", caller.status().message()));
+    return grpc::Status(
+        grpc::StatusCode::UNAUTHENTICATED,
+        absl::StrCat("StorageControl/", rpc, " refused: ", caller.status().message()));
   }
   if (RoleMayCall(caller->role, rpc)) return grpc::Status::OK;
-  std::string message = absl::StrCat(
-      "StorageControl/", rpc, " refused: ", caller->ToString(), " may not call it",
-      caller->role == security::kRoleNode
-          ? " (a CSI node plugin may only look up volumes: GetNodeInfo, GetReplica)"
-          : " (unknown role: certificates name storage, controller, node or admin)");
+  std::string message =
+      absl::StrCat("permission denied: ", caller->ToString(), " may not call StorageControl/", rpc,
+                   caller->role == security::kRoleNode
+                       ? " (a CSI node plugin may only look up volumes: GetNodeInfo, GetReplica)"
+                       : " (unknown role: certificates name storage, controller, node or admin)");
   spdlog::warn("{} (peer {})", message, ctx.peer());
   return grpc::Status(grpc::StatusCode::PERMISSION_DENIED, message);
 }

@@ -47,8 +47,7 @@ BioPtr Bio(const std::string& pem) { return BioPtr(BIO_new_mem_buf(pem.data(), p
 class StorageServerVerifier final : public gx::ExternalCertificateVerifier {
  public:
   bool Verify(gx::TlsCustomVerificationCheckRequest* request,
-              std::function<void(grpc::Status)> /*callback*/,
-              grpc::Status* sync_status) override {
+              std::function<void(grpc::Status)> /*callback*/, grpc::Status* sync_status) override {
     grpc::string_ref pem = request->peer_cert();
     auto id = IdentityFromPem(std::string(pem.data(), pem.size()));
     if (!id.ok()) {
@@ -131,8 +130,8 @@ absl::StatusOr<PeerIdentity> CheckTlsFiles(const TlsFiles& files) {
   }
   if (X509_check_private_key(cert.get(), key.get()) != 1) {
     OpenSslErrors();
-    return absl::InvalidArgumentError(absl::StrCat("--tls-key ", files.key,
-                                                   " is not the key of --tls-cert ", files.cert));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--tls-key ", files.key, " is not the key of --tls-cert ", files.cert));
   }
   StoreCtxPtr ctx(X509_STORE_CTX_new());
   X509_STORE_CTX_init(ctx.get(), store.get(), cert.get(), nullptr);
@@ -212,6 +211,18 @@ std::shared_ptr<grpc::ChannelCredentials> ProcessChannelCredentials() {
     files = c.process_files;
   }
   return GrpcChannelCredentials(files);
+}
+
+std::string DescribeConnectFailure(const std::string& grpc_message) {
+  static constexpr const char* kTlsSigns[] = {"Handshake",   "handshake", "SSL",          "ssl",
+                                              "certificate", "alert",     "Socket closed"};
+  for (const char* sign : kTlsSigns) {
+    if (grpc_message.find(sign) != std::string::npos) {
+      return absl::StrCat("TLS handshake failed (", grpc_message,
+                          "): do this client and the node have certificates from the same CA?");
+    }
+  }
+  return grpc_message;
 }
 
 absl::StatusOr<PeerIdentity> CallerIdentity(const grpc::ServerContext& ctx) {

@@ -57,6 +57,10 @@ std::optional<TlsFiles> ProcessTlsFiles();
 // default), and an error says why.
 std::shared_ptr<grpc::ChannelCredentials> ProcessChannelCredentials();
 
+// gRPC's reason for a failed connection, said plainly: a TLS handshake
+// failure is named as one, with what to check.
+std::string DescribeConnectFailure(const std::string& grpc_message);
+
 // The verified identity of the peer of a call on a TLS server.
 // UNAUTHENTICATED when the call came without a certificate (a plaintext
 // server).

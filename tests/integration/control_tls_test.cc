@@ -84,18 +84,41 @@ class ControlTlsTest : public ::testing::Test {
 
 TEST_F(ControlTlsTest, CertificateFromAnotherCaCannotCreateOrDeleteVolumes) {
   TestPki other(other_dir_.path(), "another CA");
-  // A forged admin that trusts the real CA: the nodes refuse its certificate.
-  security::TlsFiles forged = other.Issue("admin", security::kRoleAdmin);
-  forged.ca = cluster_.Tls("admin").ca;
-  // And one wholly from the other CA: it refuses the nodes' certificates too.
+  // A ctl wholly from another CA: the TLS handshake fails both ways, and ctl
+  // says so.
   security::TlsFiles stranger = other.Issue("stranger", security::kRoleAdmin);
-  for (const auto& tls : {forged, stranger}) {
-    CommandResult create = CtlAs(tls, "volume create v2 --size 16M --replicas 3");
-    EXPECT_EQ(create.exit_code, kExitUnavailable) << create.output;
-    EXPECT_NE(create.output.find("TLS handshake"), std::string::npos) << create.output;
-    CommandResult del = CtlAs(tls, "volume delete v1");
-    EXPECT_EQ(del.exit_code, kExitUnavailable) << del.output;
-    EXPECT_NE(del.output.find("TLS handshake"), std::string::npos) << del.output;
+  CommandResult create = CtlAs(stranger, "volume create v2 --size 16M --replicas 3");
+  EXPECT_EQ(create.exit_code, kExitUnavailable) << create.output;
+  EXPECT_NE(create.output.find("TLS handshake failed"), std::string::npos) << create.output;
+  CommandResult del = CtlAs(stranger, "volume delete v1");
+  EXPECT_EQ(del.exit_code, kExitUnavailable) << del.output;
+  EXPECT_NE(del.output.find("TLS handshake failed"), std::string::npos) << del.output;
+
+  // A forged controller that trusts the real CA: ctl itself sees the
+  // certificate does not belong, and a gRPC client that does not check is
+  // refused by the nodes in the handshake.
+  security::TlsFiles forged = other.Issue("controller", security::kRoleController);
+  forged.ca = cluster_.Tls("admin").ca;
+  CommandResult forged_ctl = CtlAs(forged, "volume delete v1");
+  EXPECT_EQ(forged_ctl.exit_code, 2) << forged_ctl.output;
+  EXPECT_NE(forged_ctl.output.find("does not verify against --tls-ca"), std::string::npos)
+      << forged_ctl.output;
+  for (int node = 0; node < 3; ++node) {
+    auto stub = Stub(security::GrpcChannelCredentials(forged), node);
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    pb::DeleteReplicaRequest req;
+    req.set_volume_id("v1");
+    pb::DeleteReplicaResponse resp;
+    grpc::Status s = stub->DeleteReplica(&ctx, req, &resp);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE) << s.error_message();
+    grpc::ClientContext ctx2;
+    ctx2.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    pb::ReplicaStatus created;
+    pb::CreateReplicaRequest create_req;
+    create_req.set_volume_id("v2");
+    s = stub->CreateReplica(&ctx2, create_req, &created);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE) << s.error_message();
   }
   EXPECT_FALSE(VolumeExists("v2"));
   EXPECT_TRUE(VolumeExists("v1"));
@@ -104,9 +127,10 @@ TEST_F(ControlTlsTest, CertificateFromAnotherCaCannotCreateOrDeleteVolumes) {
 TEST_F(ControlTlsTest, NodePluginCertificateMayLookUpButNotDelete) {
   security::TlsFiles node = cluster_.Tls("node-1-csi");  // CN node-1, OU node
   CommandResult del = CtlAs(node, "volume delete v1");
-  EXPECT_NE(del.exit_code, 0) << del.output;
-  EXPECT_NE(del.output.find("PERMISSION_DENIED"), std::string::npos) << del.output;
-  EXPECT_NE(del.output.find("node-1 (node)"), std::string::npos) << del.output;
+  EXPECT_EQ(del.exit_code, 1) << del.output;
+  EXPECT_NE(del.output.find("permission denied: node-1 (node) may not call StorageControl/"),
+            std::string::npos)
+      << del.output;
   EXPECT_TRUE(VolumeExists("v1"));
 
   // What the node plugin's initiator does is allowed; every RPC that changes
@@ -141,8 +165,8 @@ TEST_F(ControlTlsTest, NodePluginCertificateMayLookUpButNotDelete) {
   call("AcceptEpoch", &pb::StorageControl::Stub::AcceptEpoch, pb::AcceptEpochRequest(),
        pb::AcceptEpochResponse());
   call("Promote", &pb::StorageControl::Stub::Promote, pb::PromoteRequest(), pb::ReplicaStatus());
-  call("RegionChecksums", &pb::StorageControl::Stub::RegionChecksums,
-       pb::RegionChecksumsRequest(), pb::RegionChecksumsResponse());
+  call("RegionChecksums", &pb::StorageControl::Stub::RegionChecksums, pb::RegionChecksumsRequest(),
+       pb::RegionChecksumsResponse());
   call("ReadRegion", &pb::StorageControl::Stub::ReadRegion, pb::ReadRegionRequest(),
        pb::ReadRegionResponse());
   call("Resync", &pb::StorageControl::Stub::Resync, pb::ResyncRequest(), pb::ReplicaStatus());
@@ -165,13 +189,15 @@ TEST_F(ControlTlsTest, NodePluginCertificateMayLookUpButNotDelete) {
   call("ReadSnapshotRegion", &pb::StorageControl::Stub::ReadSnapshotRegion,
        pb::ReadSnapshotRegionRequest(), pb::ReadRegionResponse());
   for (const auto& [rpc, s] : refused) {
-    EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED) << rpc << ": " << s.error_message();
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED)
+        << rpc << ": " << s.error_message();
     EXPECT_NE(s.error_message().find("StorageControl/" + rpc), std::string::npos)
         << s.error_message();
     EXPECT_NE(s.error_message().find("node-1 (node)"), std::string::npos) << s.error_message();
   }
   EXPECT_TRUE(VolumeExists("v1"));
-  EXPECT_NE(cluster_.NodeLog("node-1").find("StorageControl/DeleteReplica refused: node-1 (node)"),
+  EXPECT_NE(cluster_.NodeLog("node-1").find(
+                "permission denied: node-1 (node) may not call StorageControl/DeleteReplica"),
             std::string::npos);
 }
 
@@ -219,7 +245,8 @@ TEST(ControlInsecureTest, InsecureClusterWorksAndWarnsAtEveryStart) {
   ASSERT_EQ(cluster.Ctl("volume create v --size 16M --replicas 1").exit_code, 0);
   EXPECT_EQ(cluster.Ctl("volume show v").exit_code, 0);
   const std::string warning = "--insecure: TLS is off";
-  EXPECT_NE(cluster.NodeLog("node-1").find(warning), std::string::npos) << cluster.NodeLog("node-1");
+  EXPECT_NE(cluster.NodeLog("node-1").find(warning), std::string::npos)
+      << cluster.NodeLog("node-1");
   ASSERT_TRUE(cluster.Kill("node-1"));
   ASSERT_TRUE(cluster.Start("node-1"));
   const std::string log = cluster.NodeLog("node-1");
@@ -234,8 +261,8 @@ TEST(ControlInsecureTest, InsecureClusterWorksAndWarnsAtEveryStart) {
 TEST_F(ControlTlsTest, CertificatesRotateWithoutRestartWhileIoRuns) {
   if (!HaveTool("qemu-io") || !HaveTool("openssl")) GTEST_SKIP() << "needs qemu-io and openssl";
   const std::string tls_dir = cluster_.dir() + "/tls";
-  const std::vector<std::string> names = {"node-1", "node-2", "node-3", "controller", "admin",
-                                          "node-1-csi"};
+  const std::vector<std::string> names = {"node-1",     "node-2", "node-3",
+                                          "controller", "admin",  "node-1-csi"};
   auto role_of = [](const std::string& n) -> std::string {
     if (n == "controller") return security::kRoleController;
     if (n == "admin") return security::kRoleAdmin;
@@ -269,9 +296,10 @@ TEST_F(ControlTlsTest, CertificatesRotateWithoutRestartWhileIoRuns) {
   auto reissue = [&](const security::PemFiles& ca) {
     for (const auto& n : names) {
       const std::string fresh = tls_dir + "/fresh-" + n;
-      ASSERT_TRUE(security::IssueCertificate(ca, {n == "node-1-csi" ? "node-1" : n, role_of(n),
-                                                  {"localhost"}, {"127.0.0.1"}},
-                                             {fresh + ".crt", fresh + ".key"})
+      ASSERT_TRUE(security::IssueCertificate(
+                      ca,
+                      {n == "node-1-csi" ? "node-1" : n, role_of(n), {"localhost"}, {"127.0.0.1"}},
+                      {fresh + ".crt", fresh + ".key"})
                       .ok());
       ReplaceFile(fresh + ".key", tls_dir + "/" + n + ".key");
       ReplaceFile(fresh + ".crt", tls_dir + "/" + n + ".crt");
@@ -289,8 +317,7 @@ TEST_F(ControlTlsTest, CertificatesRotateWithoutRestartWhileIoRuns) {
   // it, then alone.
   const security::PemFiles new_ca{tls_dir + "/new-ca.crt", tls_dir + "/new-ca.key"};
   ASSERT_TRUE(security::CreateCertificateAuthority(new_ca, "rotated CA").ok());
-  WriteFile(tls_dir + "/bundle.crt",
-            ReadFile(old_ca.cert) + ReadFile(new_ca.cert));
+  WriteFile(tls_dir + "/bundle.crt", ReadFile(old_ca.cert) + ReadFile(new_ca.cert));
   const std::string old_ca_copy = tls_dir + "/old-ca.crt";
   WriteFile(old_ca_copy, ReadFile(old_ca.cert));
   ReplaceFile(tls_dir + "/bundle.crt", old_ca.cert);
