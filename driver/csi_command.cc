@@ -10,11 +10,13 @@
 #include <csignal>
 #include <cstdio>
 #include <memory>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "csi/controller_service.h"
 #include "csi/csi_constants.h"
 #include "csi/csi_server.h"
@@ -27,6 +29,7 @@
 #include "csi/storage_endpoints.h"
 #include "driver/commands.h"
 #include "driver/flags.h"
+#include "driver/tls_flags.h"
 #include "replication/client/witness_keeper.h"
 #include "replication/util/periodic_thread.h"
 
@@ -46,6 +49,7 @@ constexpr char kCsiUsage[] =
     "                     [--max-volumes N] [--known-nodes kubernetes|ID,...]\n"
     "                     [--witness-replace-after S] [--no-maintenance]\n"
     "                     [--log-level info]\n"
+    "                     --tls-ca F --tls-cert F --tls-key F | --insecure\n"
     "\n"
     "  --mode           services to serve: controller (Identity, Controller,\n"
     "                   GroupController, SnapshotMetadata), node (Identity,\n"
@@ -73,7 +77,11 @@ constexpr char kCsiUsage[] =
     "                   0: never)\n"
     "  --no-maintenance (controller) serve only: another controller moves witnesses\n"
     "                   and brings dataLocality primaries home\n"
-    "  --log-level      trace|debug|info|warn|error (default info)\n";
+    "  --log-level      trace|debug|info|warn|error (default info)\n"
+    "\n"
+    "TLS towards the storage nodes (mutual, on by default; the certificate's role\n"
+    "is controller for --mode controller|all, node for --mode node; the CSI socket\n"
+    "itself is a local unix socket and stays plaintext, as the CSI spec has it):\n";
 
 int g_stop_pipe[2] = {-1, -1};
 
@@ -91,16 +99,19 @@ int Fail(const std::string& message) {
 }  // namespace
 
 int RunCsi(int argc, char** argv) {
-  auto flags = Flags::Parse(argc, argv);
+  auto flags = Flags::Parse(argc, argv, {kInsecureFlag});
   if (!flags.ok()) return Fail(std::string(flags.status().message()));
   if (flags->Has("help")) {
     std::fputs(kCsiUsage, stdout);
+    std::fputs(kTlsFlagsUsage, stdout);
     return 0;
   }
-  if (auto s = flags->CheckKnown({"mode", "endpoint", "storage-nodes", "node-id", "state-dir",
-                                  "zone", "attach", "max-volumes", "known-nodes", "log-level",
-                                  "witness-replace-after", "no-maintenance"});
-      !s.ok()) {
+  std::set<std::string> known = {"mode",        "endpoint",    "storage-nodes", "node-id",
+                                 "state-dir",   "zone",        "attach",        "max-volumes",
+                                 "known-nodes", "log-level",   "witness-replace-after",
+                                 "no-maintenance"};
+  known.insert(TlsFlagNames().begin(), TlsFlagNames().end());
+  if (auto s = flags->CheckKnown(known); !s.ok()) {
     return Fail(std::string(s.message()));
   }
   const std::string mode = flags->Get("mode");
@@ -120,6 +131,9 @@ int RunCsi(int argc, char** argv) {
     return Fail("--log-level must be trace, debug, info, warn, error or off");
   }
   spdlog::set_level(spd_level);
+  const std::string self = absl::StrCat("csi ", mode, serve_node ? " " : "", flags->Get("node-id"));
+  auto tls = LoadTlsFlags(*flags, self);
+  if (!tls.ok()) return Fail(std::string(tls.status().message()));
 
   auto endpoints = csi::StorageEndpoints::Parse(flags->Get("storage-nodes"));
   if (!endpoints.ok()) return Fail(std::string(endpoints.status().message()));
@@ -209,9 +223,14 @@ int RunCsi(int argc, char** argv) {
   sigemptyset(&sa.sa_mask);
   sigaction(SIGTERM, &sa, nullptr);
   sigaction(SIGINT, &sa, nullptr);
-  std::thread waiter([srv = server->get()] {
+  sigaction(SIGHUP, &sa, nullptr);
+  std::thread waiter([srv = server->get(), &tls, &self] {
     int sig = 0;
-    while (read(g_stop_pipe[0], &sig, sizeof(sig)) < 0 && errno == EINTR) {
+    for (;;) {
+      while (read(g_stop_pipe[0], &sig, sizeof(sig)) < 0 && errno == EINTR) {
+      }
+      if (sig != SIGHUP) break;
+      ReportTlsReload(*tls, self);
     }
     spdlog::info("syncblock csi: signal {}, shutting down", sig);
     srv->Shutdown();

@@ -1,5 +1,7 @@
 // `syncblock ctl`: the command table. Another area's commands (for example
 // `ctl csi ...`) join by appending its list here.
+#include <grpc/support/log.h>
+#include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <iostream>
@@ -21,6 +23,12 @@ std::vector<CtlCommand> CtlCommandTable() {
 }
 
 int RunCtl(int argc, char** argv) {
+  // gRPC's own error lines ("Handshake failed with fatal error ...") would
+  // interleave with ctl's output, -o json included; ctl's one-line error says
+  // what failed (a TLS handshake among others). They go to the debug log.
+  gpr_set_log_function([](gpr_log_func_args* args) {
+    spdlog::debug("grpc: {}:{}: {}", args->file, args->line, args->message);
+  });
   return DispatchCtl(CtlCommandTable(), argc, argv, std::cout, std::cerr,
                      DetectTerminal(STDOUT_FILENO), DetectTerminal(STDERR_FILENO));
 }

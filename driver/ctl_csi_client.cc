@@ -9,6 +9,7 @@
 #include "absl/strings/strip.h"
 #include "driver/ctl_dispatch.h"
 #include "driver/local_cluster_file.h"
+#include "replication/security/grpc_credentials.h"
 #include "replication/util/grpc_status.h"
 
 namespace syncblock::driver {
@@ -21,7 +22,11 @@ constexpr int64_t kDefaultCsiTimeoutMs = 120000;
 
 CsiClient::CsiClient(std::string endpoint, std::chrono::milliseconds timeout)
     : endpoint_(std::move(endpoint)), timeout_(timeout) {
-  channel_ = grpc::CreateChannel(endpoint_, grpc::InsecureChannelCredentials());
+  // The CSI socket is local and plaintext, as the CSI spec has it; a TCP
+  // endpoint is dialled with TLS (the process's files: ctl's).
+  channel_ = grpc::CreateChannel(endpoint_, absl::StartsWith(endpoint_, "unix:")
+                                                ? grpc::InsecureChannelCredentials()
+                                                : security::ProcessChannelCredentials());
   identity_ = ::csi::v1::Identity::NewStub(channel_);
   controller_ = ::csi::v1::Controller::NewStub(channel_);
   node_ = ::csi::v1::Node::NewStub(channel_);

@@ -8,14 +8,17 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "driver/local_cluster_file.h"
+#include "driver/tls_flags.h"
+#include "replication/security/grpc_credentials.h"
 
 namespace syncblock::driver {
 
 namespace {
 
 constexpr char kDefaultStorageNodes[] = "127.0.0.1:7400";
-const std::set<std::string> kGlobalFlags = {"storage-nodes", "cluster", "output", "timeout-ms",
-                                            "connect-timeout-ms"};
+const std::set<std::string> kGlobalFlags = {
+    "storage-nodes", "cluster",  "output",   "timeout-ms", "connect-timeout-ms",
+    "tls-ca",        "tls-cert", "tls-key",  "insecure"};
 
 constexpr char kGlobalHelp[] =
     "global flags:\n"
@@ -24,6 +27,10 @@ constexpr char kGlobalHelp[] =
     "  -o, --output table|json  output format (default table)\n"
     "  --timeout-ms N           deadline of each call to a storage node (default 10000)\n"
     "  --connect-timeout-ms N   a node not connected within this is unreachable (default 1000)\n"
+    "  --tls-ca/--tls-cert/--tls-key FILE\n"
+    "                           the CA and the admin certificate and key for the storage\n"
+    "                           nodes (default with --cluster: the ones in cluster.json)\n"
+    "  --insecure               plaintext, for nodes started with --insecure\n"
     "\n"
     "exit codes: 0 ok, 1 failed, 2 usage error, 3 not found, 4 storage nodes unavailable\n";
 
@@ -72,10 +79,13 @@ absl::StatusOr<repl::StorageCluster*> CtlContext::Cluster() {
     auto connect_timeout = flags_.GetInt("connect-timeout-ms", 1000);
     if (!connect_timeout.ok()) return UsageError(connect_timeout.status().message());
     if (*connect_timeout <= 0) return UsageError("--connect-timeout-ms must be positive");
+    auto tls = CtlTlsFiles(flags_);
+    if (!tls.ok()) return tls.status();
     // Every node is dialled at once (the cluster fans its calls out), so an
     // unreachable node costs the connect timeout once, not per node.
     cluster_ = repl::StorageCluster::Connect(*addresses, std::chrono::milliseconds(*timeout),
-                                             std::chrono::milliseconds(*connect_timeout));
+                                             std::chrono::milliseconds(*connect_timeout),
+                                             security::GrpcChannelCredentials(*tls));
   }
   return cluster_.get();
 }
@@ -127,6 +137,27 @@ absl::StatusOr<std::vector<std::string>> ResolveStorageNodes(const Flags& flags)
   return std::vector<std::string>{kDefaultStorageNodes};
 }
 
+absl::StatusOr<security::TlsFiles> CtlTlsFiles(const Flags& flags) {
+  security::TlsFiles defaults;
+  if (flags.Has("cluster")) {
+    auto cluster = LoadCluster(flags.Get("cluster"));
+    if (!cluster.ok()) return cluster.status();
+    defaults = cluster->tls.Admin();
+  }
+  security::TlsFiles files = TlsFilesFromFlags(flags, defaults);
+  if (flags.GetBool("insecure")) files = {"", "", "", true};
+  if (!files.insecure && (files.ca.empty() || files.cert.empty() || files.key.empty())) {
+    return UsageError(
+        "the storage nodes speak TLS: give --tls-ca, --tls-cert and --tls-key (an admin "
+        "certificate), or --cluster DIR of a `local up` cluster, or --insecure for nodes "
+        "started with --insecure");
+  }
+  auto identity = security::CheckTlsFiles(files);
+  if (!identity.ok()) return UsageError(identity.status().message());
+  security::SetProcessTlsFiles(files);
+  return files;
+}
+
 std::string CtlCommandList(const std::vector<CtlCommand>& table) {
   std::vector<const CtlCommand*> all;
   for (const auto& c : table) all.push_back(&c);
@@ -145,6 +176,7 @@ int DispatchCtl(const std::vector<CtlCommand>& table, int argc, char** argv, std
   };
   std::set<std::string> bool_flags;
   for (const auto& c : table) bool_flags.insert(c.bool_flags.begin(), c.bool_flags.end());
+  bool_flags.insert("insecure");
   auto flags = Flags::Parse(argc, argv, bool_flags);
   if (!flags.ok()) return fail(UsageError(flags.status().message()));
   given = &*flags;

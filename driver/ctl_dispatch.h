@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "replication/security/tls_files.h"
 #include "absl/status/status.h"
 #include "driver/ctl_errors.h"
 #include "driver/flags.h"
@@ -76,6 +77,11 @@ CtlCommand MakeCtlCommand(std::vector<std::string> path, std::string args, std::
 // The storage nodes' control addresses from --storage-nodes, else --cluster
 // DIR (DIR/cluster.json), else 127.0.0.1:7400.
 absl::StatusOr<std::vector<std::string>> ResolveStorageNodes(const Flags& flags);
+
+// ctl's TLS files: --tls-* over the admin certificate of --cluster DIR;
+// --insecure for plaintext. Checked (they load and fit), and set as the
+// process's. A usage error naming what is missing or wrong.
+absl::StatusOr<security::TlsFiles> CtlTlsFiles(const Flags& flags);
 
 // Parses `argv` (argv[0] is "ctl"), finds the command and runs it. `out_style`
 // describes `out` (tables fit its width, colour, redrawing), `err_style` `err`.

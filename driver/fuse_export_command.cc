@@ -5,11 +5,13 @@
 // With
 // --volume-id and --control-addresses it follows the volume's primary.
 #include <cstdio>
+#include <set>
 #include <string>
 
 #include "absl/strings/str_split.h"
 #include "driver/commands.h"
 #include "driver/flags.h"
+#include "driver/tls_flags.h"
 #include "replication/initiator/fuse_export.h"
 #include "spdlog/spdlog.h"
 
@@ -21,6 +23,7 @@ constexpr char kUsage[] =
     "                             [--connections N] [--readonly] [--pidfile FILE]\n"
     "                             [--volume-id ID --control-addresses HOST:PORT,...]\n"
     "                             [--failover-timeout SECONDS] [--uri-file FILE]\n"
+    "                             [--tls-ca F --tls-cert F --tls-key F | --insecure]\n"
     "\n"
     "Serves the NBD export as DIR/disk until DIR is unmounted (or SIGTERM).\n"
     "SIGHUP reconnects and re-reads the export's size, so the file can grow.\n"
@@ -33,7 +36,10 @@ constexpr char kUsage[] =
     "                       without them, only --uri is reconnected to\n"
     "  --failover-timeout   how long IO is held before it fails with EIO\n"
     "                       (default 120)\n"
-    "  --uri-file           the URI served now, rewritten after each failover\n";
+    "  --uri-file           the URI served now, rewritten after each failover\n"
+    "  --tls-ca/--tls-cert/--tls-key, --insecure\n"
+    "                       the certificate for the control API (needed with\n"
+    "                       --control-addresses; the CSI node plugin passes its own)\n";
 
 int Usage(const std::string& why) {
   std::fprintf(stderr, "syncblock fuse-export: %s\n\n%s", why.c_str(), kUsage);
@@ -43,17 +49,21 @@ int Usage(const std::string& why) {
 }  // namespace
 
 int RunFuseExport(int argc, char** argv) {
-  auto flags = Flags::Parse(argc, argv, {"readonly", "help"});
+  auto flags = Flags::Parse(argc, argv, {"readonly", "help", kInsecureFlag});
   if (!flags.ok()) return Usage(std::string(flags.status().message()));
   if (flags->GetBool("help")) {
     std::fputs(kUsage, stdout);
     return 0;
   }
-  if (auto st =
-          flags->CheckKnown({"mountpoint", "uri", "connections", "readonly", "pidfile", "volume-id",
-                             "control-addresses", "failover-timeout", "uri-file", "help"});
-      !st.ok()) {
-    return Usage(std::string(st.message()));
+  std::set<std::string> known = {"mountpoint", "uri",      "connections",      "readonly",
+                                 "pidfile",    "volume-id", "control-addresses", "failover-timeout",
+                                 "uri-file",   "help"};
+  known.insert(TlsFlagNames().begin(), TlsFlagNames().end());
+  if (auto st = flags->CheckKnown(known); !st.ok()) return Usage(std::string(st.message()));
+  // The storage nodes' control API (asked for a new primary) speaks TLS.
+  if (flags->Has("control-addresses")) {
+    auto tls = LoadTlsFlags(*flags, "fuse-export");
+    if (!tls.ok()) return Usage(std::string(tls.status().message()));
   }
   repl::initiator::FuseExportOptions options;
   options.mountpoint = flags->Get("mountpoint");

@@ -65,6 +65,14 @@ absl::StatusOr<LocalCluster> ParseClusterJson(const std::string& text) {
       c.csi.error = s.value("error", "");
       c.csi.args = s.value("args", std::vector<std::string>{});
     }
+    if (j.contains("tls") && j["tls"].is_object()) {
+      const auto& t = j["tls"];
+      c.tls.insecure = t.value("insecure", false);
+      c.tls.ca = t.value("ca", "");
+      c.tls.ca_key = t.value("ca_key", "");
+      c.tls.admin_cert = t.value("admin_cert", "");
+      c.tls.admin_key = t.value("admin_key", "");
+    }
     return c;
   } catch (const json::exception& e) {
     return absl::InvalidArgumentError(absl::StrCat("cluster.json: ", e.what()));
@@ -95,7 +103,12 @@ std::string ClusterToJson(const LocalCluster& c) {
            {"pid", c.csi.pid},       {"log", c.csi.log},
            {"args", c.csi.args}};
   }
-  return json({{"storage", storage}, {"csi", csi}}).dump(2) + "\n";
+  json tls = {{"insecure", c.tls.insecure},
+              {"ca", c.tls.ca},
+              {"ca_key", c.tls.ca_key},
+              {"admin_cert", c.tls.admin_cert},
+              {"admin_key", c.tls.admin_key}};
+  return json({{"storage", storage}, {"csi", csi}, {"tls", tls}}).dump(2) + "\n";
 }
 
 absl::StatusOr<LocalCluster> LoadCluster(const std::string& dir) {

@@ -5,10 +5,14 @@
 //   {"storage": [{"id", "pid", "state", "control", "replication", "nbd", "metrics",
 //                 "zone", "data_dir", "log", "args": [...]}],
 //    "csi": {} | {"state": "running", "controller", "node", "node_id", "pid", "log",
-//                 "args"} | {"state": "absent", "error", "log"}}
+//                 "args"} | {"state": "absent", "error", "log"},
+//    "tls": {"insecure", "ca", "ca_key", "admin_cert", "admin_key"}}
 //
 // `state` is "running", "killed" (local kill) or "stopped" (local down); a
-// process not running has pid 0. `args` is the command line that restarts it.
+// process not running has pid 0. `args` is the command line that restarts it
+// (with its --tls-* flags). `tls` names the cluster's CA and the certificate
+// `ctl --cluster DIR` uses (role admin); every process's own files are in
+// DIR/tls/ too.
 //
 // Thread-compatible: plain data and functions.
 #pragma once
@@ -18,6 +22,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "replication/security/tls_files.h"
 
 namespace syncblock::driver {
 
@@ -45,9 +50,21 @@ struct LocalCsi {
   std::vector<std::string> args;
 };
 
+struct LocalTls {
+  bool insecure = false;  // `local up --insecure`: every process plaintext
+  std::string ca;
+  std::string ca_key;
+  std::string admin_cert;
+  std::string admin_key;
+
+  // What ctl uses: the CA and the admin certificate.
+  security::TlsFiles Admin() const { return {ca, admin_cert, admin_key, insecure}; }
+};
+
 struct LocalCluster {
   std::vector<LocalProcess> storage;
   LocalCsi csi;
+  LocalTls tls;
 
   // Control addresses of every storage node, in order.
   std::vector<std::string> ControlAddresses() const;

@@ -19,19 +19,23 @@ constexpr char kUsage[] =
     "commands:\n"
     "  up --dir DIR [--nodes 3] [--zones z1,z2,z3] [--resync-rate SIZE]\n"
     "     [--io-timeout-ms N] [--lease-ms N] [--log-level L] [--no-csi] [--require-csi]\n"
-    "     [--csi-node-id ID] [--timeout 30]\n"
+    "     [--csi-node-id ID] [--timeout 30] [--insecure]\n"
     "                        start N storage nodes (node-1..N, zones zone-a, zone-b, ...\n"
     "                        unless --zones) on free 127.0.0.1 ports, data in DIR/data,\n"
     "                        logs in DIR/logs, and `syncblock csi --mode all` on\n"
     "                        DIR/csi.sock; writes DIR/cluster.json; returns when every\n"
-    "                        node answers (--timeout seconds at most)\n"
+    "                        node answers (--timeout seconds at most). TLS: a CA and\n"
+    "                        every process's certificate in DIR/tls (admin.crt is\n"
+    "                        ctl's, named in cluster.json); --insecure: none, all\n"
+    "                        plaintext\n"
     "  down --dir DIR [--purge]\n"
     "                        stop every process (SIGTERM, SIGKILL after 10 s); --purge\n"
     "                        also removes the data, logs and cluster.json\n"
     "  kill --dir DIR NODE-ID\n"
     "                        kill -9 one storage node\n"
     "  start --dir DIR NODE-ID [--timeout 30]\n"
-    "                        restart a storage node with its ports and data, wait until\n"
+    "                        restart a storage node with its ports, data and certificate,\n"
+    "                        wait until\n"
     "                        it is ready\n"
     "  status --dir DIR [-o table|json]\n"
     "                        the processes and their state\n"
@@ -46,7 +50,7 @@ int Fail(const absl::Status& s) {
 }  // namespace
 
 int RunLocal(int argc, char** argv) {
-  auto flags = Flags::Parse(argc, argv, {"no-csi", "require-csi", "purge"});
+  auto flags = Flags::Parse(argc, argv, {"no-csi", "require-csi", "purge", "insecure"});
   if (!flags.ok()) return Fail(flags.status());
   const auto& words = flags->positional();
   if (words.empty() || flags->GetBool("help")) {
@@ -67,7 +71,7 @@ int RunLocal(int argc, char** argv) {
   absl::Status s;
   if (cmd == "up") {
     s = check({"nodes", "zones", "resync-rate", "io-timeout-ms", "lease-ms", "log-level", "no-csi",
-               "require-csi", "csi-node-id", "timeout"},
+               "require-csi", "csi-node-id", "timeout", "insecure"},
               0);
     if (s.ok()) s = LocalUp(*flags);
   } else if (cmd == "down") {

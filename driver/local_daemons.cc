@@ -9,6 +9,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "driver/local_process.h"
+#include "driver/local_tls.h"
+#include "replication/security/tls_args.h"
 #include "replication/client/node_client.h"
 #include "replication/util/status_macros.h"
 
@@ -37,12 +39,14 @@ absl::Status WithLogTail(const absl::Status& s, const std::string& log) {
 
 }  // namespace
 
+std::string StorageNodeId(int index) { return absl::StrCat("node-", index + 1); }
+
 absl::StatusOr<LocalProcess> PlanStorageNode(const std::string& binary, const std::string& dir,
                                              int index, const std::string& zone,
                                              const LocalOptions& options) {
   ASSIGN_OR_RETURN(auto ports, FreePorts(4));
   LocalProcess p;
-  p.id = absl::StrCat("node-", index + 1);
+  p.id = StorageNodeId(index);
   p.zone = zone;
   p.control = absl::StrCat("127.0.0.1:", ports[0]);
   p.replication = absl::StrCat("127.0.0.1:", ports[1]);
@@ -82,6 +86,9 @@ absl::StatusOr<LocalProcess> PlanStorageNode(const std::string& binary, const st
     p.args.insert(p.args.end(), {"--io-timeout-ms", absl::StrCat(options.io_timeout_ms)});
   }
   if (!options.log_level.empty()) p.args.insert(p.args.end(), {"--log-level", options.log_level});
+  for (auto& arg : security::TlsArgs(LocalProcessTls(options.tls, p.id))) {
+    p.args.push_back(std::move(arg));
+  }
   return p;
 }
 
@@ -160,7 +167,7 @@ absl::Status WaitStorageReady(const std::vector<LocalProcess*>& nodes,
 
 absl::Status StartCsi(const std::string& binary, const std::string& dir,
                       const std::vector<std::string>& control_addresses, const std::string& node_id,
-                      LocalCsi& csi) {
+                      const LocalTls& tls, LocalCsi& csi) {
   std::string socket = dir + "/csi.sock";
   csi.endpoint = "unix://" + socket;
   csi.node_id = node_id;
@@ -168,6 +175,9 @@ absl::Status StartCsi(const std::string& binary, const std::string& dir,
   csi.args = {binary,       "csi",        "--mode",          "all",
               "--endpoint", csi.endpoint, "--storage-nodes", absl::StrJoin(control_addresses, ","),
               "--node-id",  node_id,      "--state-dir",     dir + "/csi-state"};
+  for (auto& arg : security::TlsArgs(LocalProcessTls(tls, "controller"))) {
+    csi.args.push_back(std::move(arg));
+  }
   RETURN_IF_ERROR(MakeDirs(dir + "/csi-state"));
   RETURN_IF_ERROR(MakeDirs(dir + "/logs"));
   auto absent = [&](const std::string& why) {

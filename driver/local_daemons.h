@@ -11,6 +11,7 @@
 
 #include "absl/status/status.h"
 #include "driver/local_cluster_file.h"
+#include "driver/local_tls.h"
 
 namespace syncblock::driver {
 
@@ -19,7 +20,11 @@ struct LocalOptions {
   int64_t io_timeout_ms = 0;  // passed through when > 0
   int64_t lease_ms = 0;       // likewise
   std::string log_level;
+  LocalTls tls;  // the cluster's certificates (local_tls.h)
 };
+
+// "node-1" for index 0.
+std::string StorageNodeId(int index);
 
 // Fills in ports, paths and the command line of storage node `index` (0-based)
 // of a cluster in `dir`. Creates its data directory and the logs directory.
@@ -38,8 +43,9 @@ absl::Status WaitStorageReady(const std::vector<LocalProcess*>& nodes,
 // Starts `syncblock csi --mode all` on DIR/csi.sock. If it exits at once or
 // does not make its socket, `csi.state` is "absent" with the reason, and the
 // status says why (the caller decides if that fails `up`).
+// It runs with the controller's certificate from `tls`.
 absl::Status StartCsi(const std::string& binary, const std::string& dir,
                       const std::vector<std::string>& control_addresses, const std::string& node_id,
-                      LocalCsi& csi);
+                      const LocalTls& tls, LocalCsi& csi);
 
 }  // namespace syncblock::driver

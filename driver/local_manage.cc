@@ -12,6 +12,7 @@
 #include "driver/local_daemons.h"
 #include "driver/local_process.h"
 #include "driver/output_table.h"
+#include "replication/security/grpc_credentials.h"
 #include "replication/util/status_macros.h"
 
 namespace syncblock::driver {
@@ -100,6 +101,7 @@ absl::Status LocalStart(const Flags& flags, const std::string& node_id) {
   }
   RETURN_IF_ERROR(StartStorageNode(*node));
   RETURN_IF_ERROR(SaveCluster(dir, cluster));
+  security::SetProcessTlsFiles(cluster.tls.Admin());  // waits as the cluster's admin
   auto ready = WaitStorageReady({node}, std::chrono::seconds(timeout));
   if (!ready.ok()) {
     StopProcess(node->pid, std::chrono::seconds(5));

@@ -11,6 +11,8 @@
 #include "absl/strings/str_split.h"
 #include "driver/local_daemons.h"
 #include "driver/local_process.h"
+#include "driver/local_tls.h"
+#include "replication/security/grpc_credentials.h"
 #include "driver/output_table.h"
 #include "replication/util/status_macros.h"
 
@@ -103,7 +105,26 @@ absl::Status LocalUp(const Flags& flags) {
 
   LocalCluster cluster;
   bool restarting = false;
-  if (auto previous = LoadCluster(dir); previous.ok() && !previous->storage.empty()) {
+  auto previous_cluster = LoadCluster(dir);
+  if (previous_cluster.ok() && !previous_cluster->storage.empty()) {
+    // Restarted processes keep their certificates (their command lines name them).
+    cluster.tls = previous_cluster->tls;
+  } else if (flags.GetBool("insecure")) {
+    cluster.tls.insecure = true;
+  } else {
+    std::vector<std::string> ids;
+    for (int i = 0; i < nodes; ++i) ids.push_back(StorageNodeId(i));
+    ASSIGN_OR_RETURN(cluster.tls,
+                     MakeLocalCertificates(dir, ids, flags.Get("csi-node-id", ids.front())));
+  }
+  if (cluster.tls.insecure) {
+    std::cerr << "syncblock local: warning: --insecure: every process of this cluster speaks "
+                 "plaintext and authenticates nobody\n";
+  }
+  options.tls = cluster.tls;
+  // `up` waits for the nodes as the cluster's admin.
+  security::SetProcessTlsFiles(cluster.tls.Admin());
+  if (auto& previous = previous_cluster; previous.ok() && !previous->storage.empty()) {
     restarting = true;
     // The replicas' member lists name the old ports: the same nodes come back
     // on them, with their data.
@@ -152,7 +173,8 @@ absl::Status LocalUp(const Flags& flags) {
 
   if (!flags.GetBool("no-csi")) {
     auto csi = StartCsi(binary, dir, cluster.ControlAddresses(),
-                        flags.Get("csi-node-id", cluster.storage.front().id), cluster.csi);
+                        flags.Get("csi-node-id", cluster.storage.front().id), cluster.tls,
+                        cluster.csi);
     if (!csi.ok()) {
       if (flags.GetBool("require-csi")) {
         StopAll(cluster);

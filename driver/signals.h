@@ -1,12 +1,16 @@
-// Orderly shutdown of the daemons on SIGTERM / SIGINT.
+// Orderly shutdown of the daemons on SIGTERM / SIGINT, and SIGHUP for
+// "re-read your files".
 #pragma once
+
+#include <functional>
 
 namespace syncblock::driver {
 
-// Blocks SIGTERM and SIGINT in the calling thread (and the threads it starts
-// afterwards) and ignores SIGPIPE. Call before starting any thread.
+// Blocks SIGTERM, SIGINT and SIGHUP in the calling thread (and the threads it
+// starts afterwards) and ignores SIGPIPE. Call before starting any thread.
 void BlockTerminationSignals();
-// Returns when SIGTERM or SIGINT arrives.
-void WaitForTerminationSignal();
+// Returns when SIGTERM or SIGINT arrives; calls `on_hangup` (when given) for
+// every SIGHUP before that.
+void WaitForTerminationSignal(const std::function<void()>& on_hangup = nullptr);
 
 }  // namespace syncblock::driver

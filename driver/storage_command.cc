@@ -6,16 +6,19 @@
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
+#include <set>
 
 #include "absl/strings/str_cat.h"
 #include "driver/commands.h"
 #include "driver/flags.h"
 #include "driver/http_endpoint.h"
 #include "driver/signals.h"
+#include "driver/tls_flags.h"
 #include "replication/node/control_service.h"
 #include "replication/node/elector.h"
 #include "replication/node/metrics.h"
 #include "replication/node/storage_node.h"
+#include "replication/security/grpc_credentials.h"
 #include "replication/store/failpoint_env.h"
 #include "replication/util/logging.h"
 
@@ -47,7 +50,10 @@ constexpr char kUsage[] =
     "election (2000)\n"
     "  --no-failover              never elect a primary here (ctl promote still works)\n"
     "  --nbd-max-connections N    NBD clients served at once; more are refused (512)\n"
-    "  --log-level LEVEL          trace|debug|info|warn|error (info)\n";
+    "  --log-level LEVEL          trace|debug|info|warn|error (info)\n"
+    "\n"
+    "TLS (mutual, on by default; SIGHUP or a changed file rotates them):\n"
+    "%s";
 
 absl::StatusOr<HostPort> ListenFlag(const Flags& f, const std::string& name, const HostPort& base,
                                     int offset) {
@@ -73,22 +79,28 @@ int RunStorage(int argc, char** argv) {
   // (tests/bench/profile.sh). Up to 128 MiB freed stays for reuse.
   mallopt(M_MMAP_THRESHOLD, 64 << 20);
   mallopt(M_TRIM_THRESHOLD, 128 << 20);
-  auto flags = Flags::Parse(argc, argv);
+  auto flags = Flags::Parse(argc, argv, {kInsecureFlag});
   if (!flags.ok()) return Fail(flags.status());
   if (flags->Has("help")) {
-    std::fputs(kUsage, stdout);
+    std::printf(kUsage, kTlsFlagsUsage);
     return 0;
   }
-  absl::Status known = flags->CheckKnown(
-      {"node-id", "data-dir", "listen", "replication-listen", "nbd-listen", "metrics-listen",
-       "advertise-host", "zone", "io-timeout-ms", "resync-rate", "peer-queue", "peer-stall-ms",
-       "lease-ms", "no-failover", "nbd-max-connections", "log-level"});
+  std::set<std::string> known_flags = {
+      "node-id",       "data-dir",    "listen",        "replication-listen", "nbd-listen",
+      "metrics-listen", "advertise-host", "zone",      "io-timeout-ms",      "resync-rate",
+      "peer-queue",    "peer-stall-ms", "lease-ms",    "no-failover",        "nbd-max-connections",
+      "log-level"};
+  known_flags.insert(TlsFlagNames().begin(), TlsFlagNames().end());
+  absl::Status known = flags->CheckKnown(known_flags);
   if (!known.ok()) return Fail(known);
   if (!flags->Has("node-id") || !flags->Has("data-dir")) {
-    std::fputs(kUsage, stderr);
+    std::fprintf(stderr, kUsage, kTlsFlagsUsage);
     return 2;
   }
   spdlog::set_level(spdlog::level::from_str(flags->Get("log-level", "info")));
+  const std::string self = "storage node " + flags->Get("node-id");
+  auto tls = LoadTlsFlags(*flags, self);
+  if (!tls.ok()) return Fail(tls.status());
   auto listen = ParseHostPort(flags->Get("listen", "127.0.0.1:7400"));
   if (!listen.ok()) return Fail(listen.status());
   auto repl_listen = ListenFlag(*flags, "replication-listen", *listen, 1);
@@ -112,6 +124,7 @@ int RunStorage(int argc, char** argv) {
 
   repl::StorageNodeOptions opts;
   opts.node_id = flags->Get("node-id");
+  opts.tls = *tls;
   opts.zone = flags->Get("zone", "");
   if (opts.zone.empty()) opts.zone = "default";
   opts.data_dir = flags->Get("data-dir");
@@ -151,10 +164,11 @@ int RunStorage(int argc, char** argv) {
   // starts so that every thread inherits the mask.
   BlockTerminationSignals();
   auto node = std::make_unique<repl::StorageNode>(opts);
-  repl::ControlService control(node.get());
+  repl::ControlService control(node.get(), /*check_callers=*/tls->enabled());
   grpc::ServerBuilder builder;
   int control_port = 0;
-  builder.AddListeningPort(listen->ToString(), grpc::InsecureServerCredentials(), &control_port);
+  builder.AddListeningPort(listen->ToString(), security::GrpcServerCredentials(*tls),
+                           &control_port);
   builder.SetMaxReceiveMessageSize(64 << 20);
   builder.RegisterService(&control);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
@@ -187,7 +201,7 @@ int RunStorage(int argc, char** argv) {
   spdlog::info("storage node {} ready: control {}, metrics {}", opts.node_id,
                node->options().control_address, node->options().metrics_address);
 
-  WaitForTerminationSignal();
+  WaitForTerminationSignal([&] { ReportTlsReload(*tls, self); });
   spdlog::info("storage node {} stopping", opts.node_id);
   if (elector) elector->Stop();
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));

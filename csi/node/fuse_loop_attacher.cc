@@ -21,6 +21,8 @@
 #include "csi/node/linux_mounter.h"
 #include "replication/initiator/fuse_export.h"
 #include "replication/initiator/nbd_client.h"
+#include "replication/security/grpc_credentials.h"
+#include "replication/security/tls_args.h"
 #include "replication/util/status_macros.h"
 #include "spdlog/spdlog.h"
 
@@ -134,6 +136,11 @@ absl::StatusOr<Attachment> FuseLoopAttacher::Attach(const AttachRequest& request
   argv.push_back(std::to_string(std::max<int64_t>(
       1, std::chrono::duration_cast<std::chrono::seconds>(failover_timeout_).count())));
   if (request.readonly) argv.push_back("--readonly");
+  // The server asks the storage nodes for a new primary as this plugin does:
+  // with the plugin's certificate.
+  if (auto tls = security::ProcessTlsFiles()) {
+    for (auto& arg : security::TlsArgs(*tls)) argv.push_back(std::move(arg));
+  }
   ASSIGN_OR_RETURN(pid_t pid, SpawnDetached(argv, log));
 
   // The server writes its pid file once the file is served.

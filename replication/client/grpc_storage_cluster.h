@@ -24,7 +24,8 @@ class GrpcStorageCluster final : public StorageCluster {
  public:
   GrpcStorageCluster(std::vector<std::string> control_addresses,
                      std::chrono::milliseconds rpc_timeout,
-                     std::chrono::milliseconds connect_timeout);
+                     std::chrono::milliseconds connect_timeout,
+                     std::shared_ptr<grpc::ChannelCredentials> credentials);
 
   absl::StatusOr<std::vector<StorageNodeView>> Nodes() override;
   absl::StatusOr<VolumeView> CreateVolume(const VolumeSpec& spec) override;
@@ -103,6 +104,7 @@ class GrpcStorageCluster final : public StorageCluster {
 
   const std::chrono::milliseconds rpc_timeout_;
   const std::chrono::milliseconds connect_timeout_;
+  const std::shared_ptr<grpc::ChannelCredentials> credentials_;  // every node client's
   std::vector<NodeClient*> seeds_;  // the configured nodes, in the given order
   std::mutex mu_;
   std::map<std::string, std::unique_ptr<NodeClient>> clients_;  // GUARDED_BY(mu_), by address

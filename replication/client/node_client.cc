@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "replication/security/grpc_credentials.h"
 #include "replication/util/grpc_status.h"
 #include "replication/util/status_macros.h"
 
@@ -13,7 +14,8 @@ namespace syncblock::repl {
 
 namespace {
 
-std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address) {
+std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address,
+                                           std::shared_ptr<grpc::ChannelCredentials> credentials) {
   grpc::ChannelArguments args;
   // A node that was down comes back within seconds (local start, a pod
   // restart); gRPC's default reconnect backoff grows to two minutes, which
@@ -24,7 +26,8 @@ std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address) {
   // After a refused connection the channel re-resolves its address, which
   // gRPC otherwise allows once every 30 s.
   args.SetInt(GRPC_ARG_DNS_MIN_TIME_BETWEEN_RESOLUTIONS_MS, 200);
-  return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+  if (!credentials) credentials = security::ProcessChannelCredentials();
+  return grpc::CreateCustomChannel(address, credentials, args);
 }
 
 // Reads that change nothing are tried once more after a failure to connect:
@@ -49,11 +52,12 @@ void BePatient(grpc::ClientContext* ctx) {
 }  // namespace
 
 NodeClient::NodeClient(std::string address, std::chrono::milliseconds rpc_timeout,
-                       std::chrono::milliseconds connect_timeout)
+                       std::chrono::milliseconds connect_timeout,
+                       std::shared_ptr<grpc::ChannelCredentials> credentials)
     : address_(std::move(address)),
       rpc_timeout_(rpc_timeout),
       connect_timeout_(connect_timeout),
-      channel_(MakeChannel(address_)),
+      channel_(MakeChannel(address_, std::move(credentials))),
       stub_(control::StorageControl::NewStub(channel_)) {}
 
 absl::Status NodeClient::Dial() {
@@ -66,14 +70,27 @@ absl::Status NodeClient::Dial() {
   if (channel_->WaitForConnected(std::chrono::system_clock::now() + connect_timeout_)) {
     return absl::OkStatus();
   }
-  absl::Status error = absl::UnavailableError(absl::StrCat(
-      "node ", Name(), ": not reachable (no connection within ", connect_timeout_.count(), " ms)"));
+  absl::Status error =
+      absl::UnavailableError(absl::StrCat("node ", Name(), ": not reachable (no connection within ",
+                                          connect_timeout_.count(), " ms", ConnectFailure(), ")"));
   std::lock_guard<std::mutex> lock(mu_);
   // Later calls in the same short while fail at once instead of waiting
   // again: a command asks a dead node several things.
   redial_at_ = std::chrono::steady_clock::now() + connect_timeout_;
   dial_error_ = error;
   return error;
+}
+
+std::string NodeClient::ConnectFailure() {
+  if (channel_->GetState(false) != GRPC_CHANNEL_TRANSIENT_FAILURE) return "";
+  // The channel knows why its last attempt failed; a call that does not wait
+  // for it to connect returns that at once.
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(500));
+  control::NodeInfo info;
+  grpc::Status s = stub_->GetNodeInfo(&ctx, control::GetNodeInfoRequest(), &info);
+  if (s.ok() || s.error_code() != grpc::StatusCode::UNAVAILABLE) return "";
+  return absl::StrCat(": ", security::DescribeConnectFailure(s.error_message()));
 }
 
 std::string NodeClient::Name() const {

@@ -5,6 +5,8 @@
 // Thread-safe: the stub is thread-safe and the learned node id is guarded.
 #pragma once
 
+#include <grpcpp/security/credentials.h>
+
 #include <chrono>
 #include <memory>
 #include <mutex>
@@ -23,8 +25,10 @@ class NodeClient {
   // `connect_timeout` (a node that is down or black-holed costs that, not the
   // RPC deadline); a node that could not be dialled fails further calls at
   // once for the next `connect_timeout`, then is dialled again.
+  // `credentials` null means the process's (security::ProcessChannelCredentials).
   NodeClient(std::string address, std::chrono::milliseconds rpc_timeout,
-             std::chrono::milliseconds connect_timeout = kDefaultConnectTimeout);
+             std::chrono::milliseconds connect_timeout = kDefaultConnectTimeout,
+             std::shared_ptr<grpc::ChannelCredentials> credentials = nullptr);
 
   static constexpr std::chrono::milliseconds kDefaultConnectTimeout{1000};
 
@@ -69,6 +73,9 @@ class NodeClient {
                                                                const std::string& hold_id);
 
  private:
+  // Why the channel failed to connect, from gRPC (": TLS handshake failed:
+  // ..."), or "" when it is not in failure.
+  std::string ConnectFailure();
   // Sets the deadline; `scale` lengthens it for calls that wait on peers.
   void Prepare(grpc::ClientContext* ctx, int scale = 1) const;
   absl::Status Convert(const grpc::Status& s, const char* rpc) const;

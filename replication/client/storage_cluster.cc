@@ -12,15 +12,17 @@
 #include "replication/client/grpc_storage_cluster.h"
 #include "replication/client/parallel.h"
 #include "replication/client/volume_view.h"
+#include "replication/security/grpc_credentials.h"
 #include "replication/util/status_macros.h"
 
 namespace syncblock::repl {
 
-std::unique_ptr<StorageCluster> StorageCluster::Connect(std::vector<std::string> control_addresses,
-                                                        std::chrono::milliseconds rpc_timeout,
-                                                        std::chrono::milliseconds connect_timeout) {
+std::unique_ptr<StorageCluster> StorageCluster::Connect(
+    std::vector<std::string> control_addresses, std::chrono::milliseconds rpc_timeout,
+    std::chrono::milliseconds connect_timeout,
+    std::shared_ptr<grpc::ChannelCredentials> credentials) {
   return std::make_unique<GrpcStorageCluster>(std::move(control_addresses), rpc_timeout,
-                                              connect_timeout);
+                                              connect_timeout, std::move(credentials));
 }
 
 std::string JoinErrors(const std::map<std::string, std::string>& errors) {
@@ -46,11 +48,15 @@ control::Member MemberFromNodeInfo(const control::NodeInfo& info) {
 
 GrpcStorageCluster::GrpcStorageCluster(std::vector<std::string> control_addresses,
                                        std::chrono::milliseconds rpc_timeout,
-                                       std::chrono::milliseconds connect_timeout)
-    : rpc_timeout_(rpc_timeout), connect_timeout_(connect_timeout) {
+                                       std::chrono::milliseconds connect_timeout,
+                                       std::shared_ptr<grpc::ChannelCredentials> credentials)
+    : rpc_timeout_(rpc_timeout),
+      connect_timeout_(connect_timeout),
+      credentials_(credentials ? std::move(credentials) : security::ProcessChannelCredentials()) {
   for (const auto& address : control_addresses) {
     if (address.empty() || clients_.count(address)) continue;
-    auto client = std::make_unique<NodeClient>(address, rpc_timeout_, connect_timeout_);
+    auto client =
+        std::make_unique<NodeClient>(address, rpc_timeout_, connect_timeout_, credentials_);
     seeds_.push_back(client.get());
     clients_[address] = std::move(client);
   }
@@ -59,7 +65,8 @@ GrpcStorageCluster::GrpcStorageCluster(std::vector<std::string> control_addresse
 NodeClient* GrpcStorageCluster::ClientForAddress(const std::string& address) {
   std::lock_guard<std::mutex> lock(mu_);
   auto& slot = clients_[address];
-  if (!slot) slot = std::make_unique<NodeClient>(address, rpc_timeout_, connect_timeout_);
+  if (!slot)
+    slot = std::make_unique<NodeClient>(address, rpc_timeout_, connect_timeout_, credentials_);
   return slot.get();
 }
 
@@ -209,14 +216,20 @@ absl::StatusOr<std::vector<VolumeView>> GrpcStorageCluster::ListVolumes() {
   auto lists = ParallelMap(seeds_.size(), [&](size_t i) { return seeds_[i]->ListReplicas(); });
   std::map<std::string, std::vector<control::ReplicaStatus>> by_volume;
   std::map<std::string, std::string> errors;
+  size_t denied = 0;
   for (size_t i = 0; i < seeds_.size(); ++i) {
     if (!lists[i].ok()) {
       errors[seeds_[i]->address()] = std::string(lists[i].status().message());
+      if (absl::IsPermissionDenied(lists[i].status())) ++denied;
       continue;
     }
     for (auto& r : *lists[i]->mutable_replicas()) by_volume[r.volume_id()].push_back(std::move(r));
   }
   if (errors.size() == seeds_.size()) {
+    if (denied == errors.size()) {
+      return absl::PermissionDeniedError(
+          absl::StrCat("every storage node refused: ", JoinErrors(errors)));
+    }
     return absl::UnavailableError(absl::StrCat("no storage node answered: ", JoinErrors(errors)));
   }
   std::vector<VolumeView> out;

@@ -15,6 +15,10 @@
 
 #include "absl/status/statusor.h"
 
+namespace grpc {
+class ChannelCredentials;
+}  // namespace grpc
+
 namespace syncblock::repl {
 
 struct StorageNodeView {
@@ -142,13 +146,15 @@ absl::StatusOr<std::pair<std::string, std::string>> ParseSnapshotId(const std::s
 class StorageCluster {
  public:
   // `control_addresses`: host:port of each storage node's control service.
-  // Nodes are dialled in parallel where a call asks several; one that does
+  // `credentials` null means the process's own (security::
+  // ProcessChannelCredentials). Nodes are dialled in parallel where a call asks several; one that does
   // not connect within `connect_timeout` counts as unreachable (and costs
   // that, not `rpc_timeout`).
   static std::unique_ptr<StorageCluster> Connect(
       std::vector<std::string> control_addresses,
       std::chrono::milliseconds rpc_timeout = std::chrono::seconds(10),
-      std::chrono::milliseconds connect_timeout = std::chrono::seconds(1));
+      std::chrono::milliseconds connect_timeout = std::chrono::seconds(1),
+      std::shared_ptr<grpc::ChannelCredentials> credentials = nullptr);
   virtual ~StorageCluster() = default;
 
   virtual absl::StatusOr<std::vector<StorageNodeView>> Nodes() = 0;

@@ -98,15 +98,20 @@ absl::StatusOr<std::vector<control::SnapshotStatus>> GrpcStorageCluster::VolumeS
   auto lists = ParallelMap(clients.size(), [&](size_t i) { return clients[i]->ListSnapshots(id); });
   std::vector<control::ListSnapshotsResponse> answered;
   std::map<std::string, std::string> errors;
+  size_t denied = 0;
   for (size_t i = 0; i < clients.size(); ++i) {
     if (lists[i].ok()) {
       answered.push_back(std::move(*lists[i]));
     } else if (!NoSnapshotSupport(lists[i].status())) {
       errors[clients[i]->address()] = std::string(lists[i].status().message());
+      if (absl::IsPermissionDenied(lists[i].status())) ++denied;
     }
   }
   if (answered.empty() && !errors.empty()) {
-    return absl::UnavailableError(
+    // Refused by every node: the caller's certificate, not the cluster, is the problem.
+    return absl::Status(
+        denied == errors.size() ? absl::StatusCode::kPermissionDenied
+                                : absl::StatusCode::kUnavailable,
         absl::StrCat("volume ", id, ": no replica listed its snapshots: ", JoinErrors(errors)));
   }
   return MergeOwnViews(answered, std::max(1, Newest(state).members_size()));

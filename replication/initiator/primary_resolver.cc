@@ -9,6 +9,7 @@
 #include "absl/strings/str_join.h"
 #include "replication/initiator/nbd_client.h"
 #include "replication/proto/control.grpc.pb.h"
+#include "replication/security/grpc_credentials.h"
 
 namespace syncblock::repl::initiator {
 namespace {
@@ -44,7 +45,7 @@ absl::StatusOr<std::string> GrpcPrimaryResolver::Resolve(
   int answered = 0, not_found = 0;
   for (const auto& address : addresses) {
     if (address.empty() || !seen.insert(address).second) continue;
-    auto channel = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
+    auto channel = grpc::CreateChannel(address, security::ProcessChannelCredentials());
     auto stub = ctl::StorageControl::NewStub(channel);
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));

@@ -110,7 +110,8 @@ grpc::Status Invalid(const std::string& msg) {
 
 }  // namespace
 
-grpc::Status ControlService::GetNodeInfo(Ctx*, const pb::GetNodeInfoRequest*, pb::NodeInfo* resp) {
+grpc::Status ControlService::GetNodeInfo(Ctx* ctx, const pb::GetNodeInfoRequest*, pb::NodeInfo* resp) {
+  if (grpc::Status denied = authorizer_.Check(*ctx, __func__); !denied.ok()) return denied;
   if (!node_->started()) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "node is starting");
   const auto& o = node_->options();
   resp->set_node_id(o.node_id);
@@ -127,8 +128,9 @@ grpc::Status ControlService::GetNodeInfo(Ctx*, const pb::GetNodeInfoRequest*, pb
   return grpc::Status::OK;
 }
 
-grpc::Status ControlService::CreateReplica(Ctx*, const pb::CreateReplicaRequest* req,
+grpc::Status ControlService::CreateReplica(Ctx* ctx, const pb::CreateReplicaRequest* req,
                                            pb::ReplicaStatus* resp) {
+  if (grpc::Status denied = authorizer_.Check(*ctx, __func__); !denied.ok()) return denied;
   if (!node_->started()) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "node is starting");
   if (req->members_size() < 1 || req->members_size() > 5) {
     return Invalid(
@@ -158,28 +160,32 @@ grpc::Status ControlService::CreateReplica(Ctx*, const pb::CreateReplicaRequest*
   return grpc::Status::OK;
 }
 
-grpc::Status ControlService::DeleteReplica(Ctx*, const pb::DeleteReplicaRequest* req,
+grpc::Status ControlService::DeleteReplica(Ctx* ctx, const pb::DeleteReplicaRequest* req,
                                            pb::DeleteReplicaResponse*) {
+  if (grpc::Status denied = authorizer_.Check(*ctx, __func__); !denied.ok()) return denied;
   if (req->volume_id().empty()) return Invalid("volume_id is required");
   return ToGrpcStatus(node_->DeleteReplica(req->volume_id()));
 }
 
-grpc::Status ControlService::ListReplicas(Ctx*, const pb::ListReplicasRequest*,
+grpc::Status ControlService::ListReplicas(Ctx* ctx, const pb::ListReplicasRequest*,
                                           pb::ListReplicasResponse* resp) {
+  if (grpc::Status denied = authorizer_.Check(*ctx, __func__); !denied.ok()) return denied;
   for (auto& r : node_->Replicas()) FillStatus(*node_, *r, resp->add_replicas());
   return grpc::Status::OK;
 }
 
-grpc::Status ControlService::GetReplica(Ctx*, const pb::GetReplicaRequest* req,
+grpc::Status ControlService::GetReplica(Ctx* ctx, const pb::GetReplicaRequest* req,
                                         pb::ReplicaStatus* resp) {
+  if (grpc::Status denied = authorizer_.Check(*ctx, __func__); !denied.ok()) return denied;
   auto r = node_->Get(req->volume_id());
   if (!r.ok()) return ToGrpcStatus(r.status());
   FillStatus(*node_, **r, resp);
   return grpc::Status::OK;
 }
 
-grpc::Status ControlService::SetMembers(Ctx*, const pb::SetMembersRequest* req,
+grpc::Status ControlService::SetMembers(Ctx* ctx, const pb::SetMembersRequest* req,
                                         pb::ReplicaStatus* resp) {
+  if (grpc::Status denied = authorizer_.Check(*ctx, __func__); !denied.ok()) return denied;
   if (req->members_size() < 1 || req->members_size() > 5) {
     return Invalid(
         absl::StrCat("volume ", req->volume_id(), ": 1 to 5 members, not ", req->members_size()));
@@ -217,8 +223,9 @@ grpc::Status ControlService::SetMembers(Ctx*, const pb::SetMembersRequest* req,
   return grpc::Status::OK;
 }
 
-grpc::Status ControlService::SetAttributes(Ctx*, const pb::SetAttributesRequest* req,
+grpc::Status ControlService::SetAttributes(Ctx* ctx, const pb::SetAttributesRequest* req,
                                            pb::ReplicaStatus* resp) {
+  if (grpc::Status denied = authorizer_.Check(*ctx, __func__); !denied.ok()) return denied;
   auto p = ServingPrimary(*node_, req->volume_id());
   if (!p.ok()) return ToGrpcStatus(p.status());
   auto& [replica, engine] = *p;
@@ -233,8 +240,9 @@ grpc::Status ControlService::SetAttributes(Ctx*, const pb::SetAttributesRequest*
   return grpc::Status::OK;
 }
 
-grpc::Status ControlService::AcceptEpoch(Ctx*, const pb::AcceptEpochRequest* req,
+grpc::Status ControlService::AcceptEpoch(Ctx* ctx, const pb::AcceptEpochRequest* req,
                                          pb::AcceptEpochResponse* resp) {
+  if (grpc::Status denied = authorizer_.Check(*ctx, __func__); !denied.ok()) return denied;
   if (req->epoch() == 0 || req->primary_node_id().empty()) {
     return Invalid("epoch and primary_node_id are required");
   }
@@ -255,7 +263,8 @@ grpc::Status ControlService::AcceptEpoch(Ctx*, const pb::AcceptEpochRequest* req
   return grpc::Status::OK;
 }
 
-grpc::Status ControlService::Promote(Ctx*, const pb::PromoteRequest* req, pb::ReplicaStatus* resp) {
+grpc::Status ControlService::Promote(Ctx* ctx, const pb::PromoteRequest* req, pb::ReplicaStatus* resp) {
+  if (grpc::Status denied = authorizer_.Check(*ctx, __func__); !denied.ok()) return denied;
   PromoteOptions options;
   if (!req->reason().empty()) options.reason = req->reason();
   absl::Status s = PromoteReplica(*node_, req->volume_id(), options);
@@ -269,8 +278,9 @@ grpc::Status ControlService::Promote(Ctx*, const pb::PromoteRequest* req, pb::Re
   return grpc::Status::OK;
 }
 
-grpc::Status ControlService::RegionChecksums(Ctx*, const pb::RegionChecksumsRequest* req,
+grpc::Status ControlService::RegionChecksums(Ctx* ctx, const pb::RegionChecksumsRequest* req,
                                              pb::RegionChecksumsResponse* resp) {
+  if (grpc::Status denied = authorizer_.Check(*ctx, __func__); !denied.ok()) return denied;
   auto r = node_->Get(req->volume_id());
   if (!r.ok()) return ToGrpcStatus(r.status());
   if (absl::Status s = HoldsData(**r); !s.ok()) return ToGrpcStatus(s);
@@ -290,8 +300,9 @@ grpc::Status ControlService::RegionChecksums(Ctx*, const pb::RegionChecksumsRequ
   return grpc::Status::OK;
 }
 
-grpc::Status ControlService::ReadRegion(Ctx*, const pb::ReadRegionRequest* req,
+grpc::Status ControlService::ReadRegion(Ctx* ctx, const pb::ReadRegionRequest* req,
                                         pb::ReadRegionResponse* resp) {
+  if (grpc::Status denied = authorizer_.Check(*ctx, __func__); !denied.ok()) return denied;
   auto r = node_->Get(req->volume_id());
   if (!r.ok()) return ToGrpcStatus(r.status());
   if (absl::Status s = HoldsData(**r); !s.ok()) return ToGrpcStatus(s);
@@ -307,7 +318,8 @@ grpc::Status ControlService::ReadRegion(Ctx*, const pb::ReadRegionRequest* req,
   return ToGrpcStatus((*r)->store().Read(req->offset(), data->data(), req->length()));
 }
 
-grpc::Status ControlService::Resync(Ctx*, const pb::ResyncRequest* req, pb::ReplicaStatus* resp) {
+grpc::Status ControlService::Resync(Ctx* ctx, const pb::ResyncRequest* req, pb::ReplicaStatus* resp) {
+  if (grpc::Status denied = authorizer_.Check(*ctx, __func__); !denied.ok()) return denied;
   auto p = ServingPrimary(*node_, req->volume_id());
   if (!p.ok()) return ToGrpcStatus(p.status());
   auto& [replica, engine] = *p;

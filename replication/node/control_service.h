@@ -1,8 +1,10 @@
 // The gRPC StorageControl service of a storage node (replication/proto/
 // control.proto), a thin adapter over StorageNode: it checks arguments, calls
-// the node, and turns statuses into gRPC codes. Thread-safe.
+// the node, and turns statuses into gRPC codes. Every RPC starts by checking
+// that its caller may call it (control_authorization.h). Thread-safe.
 #pragma once
 
+#include "replication/node/control_authorization.h"
 #include "replication/node/storage_node.h"
 #include "replication/proto/control.grpc.pb.h"
 
@@ -10,7 +12,10 @@ namespace syncblock::repl {
 
 class ControlService final : public syncblock::control::v1::StorageControl::Service {
  public:
-  explicit ControlService(StorageNode* node) : node_(node) {}
+  // `check_callers`: refuse callers whose certificate's role may not call an
+  // RPC (control_authorization.h); false on a plaintext (--insecure) server.
+  ControlService(StorageNode* node, bool check_callers)
+      : node_(node), authorizer_(check_callers) {}
 
   using Ctx = grpc::ServerContext;
   grpc::Status GetNodeInfo(Ctx*, const syncblock::control::v1::GetNodeInfoRequest* req,
@@ -61,6 +66,7 @@ class ControlService final : public syncblock::control::v1::StorageControl::Serv
 
  private:
   StorageNode* node_;
+  ControlAuthorizer authorizer_;
 };
 
 }  // namespace syncblock::repl

@@ -25,8 +25,9 @@ grpc::Status Invalid(const std::string& msg) {
 
 }  // namespace
 
-grpc::Status ControlService::HoldWrites(Ctx*, const pb::HoldWritesRequest* req,
+grpc::Status ControlService::HoldWrites(Ctx* ctx, const pb::HoldWritesRequest* req,
                                         pb::HoldWritesResponse*) {
+  if (grpc::Status denied = authorizer_.Check(*ctx, __func__); !denied.ok()) return denied;
   if (req->volume_id().empty()) return Invalid("volume_id is required");
   if (req->hold_id().empty()) return Invalid("hold_id is required");
   if (req->max_hold_ms() == 0) return Invalid("max_hold_ms is required");
@@ -41,8 +42,9 @@ grpc::Status ControlService::HoldWrites(Ctx*, const pb::HoldWritesRequest* req,
   return ToGrpcStatus(s);
 }
 
-grpc::Status ControlService::ReleaseWrites(Ctx*, const pb::ReleaseWritesRequest* req,
+grpc::Status ControlService::ReleaseWrites(Ctx* ctx, const pb::ReleaseWritesRequest* req,
                                            pb::ReleaseWritesResponse* resp) {
+  if (grpc::Status denied = authorizer_.Check(*ctx, __func__); !denied.ok()) return denied;
   if (req->volume_id().empty()) return Invalid("volume_id is required");
   if (req->hold_id().empty()) return Invalid("hold_id is required");
   auto p = ServingPrimary(*node_, req->volume_id());

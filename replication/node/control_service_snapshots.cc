@@ -91,6 +91,7 @@ absl::StatusOr<SnapshotRecord> CompleteSnapshot(Replica& replica, const std::str
 
 grpc::Status ControlService::ExpandVolume(Ctx* ctx, const pb::ExpandVolumeRequest* req,
                                           pb::ReplicaStatus* resp) {
+  if (grpc::Status denied = authorizer_.Check(*ctx, __func__); !denied.ok()) return denied;
   if (req->volume_id().empty()) return Invalid("volume_id is required");
   if (req->size_bytes() == 0) return Invalid("size_bytes is required");
   auto p = ServingPrimary(*node_, req->volume_id());
@@ -108,8 +109,9 @@ grpc::Status ControlService::ExpandVolume(Ctx* ctx, const pb::ExpandVolumeReques
   return GetReplica(ctx, &get, resp);
 }
 
-grpc::Status ControlService::CreateSnapshot(Ctx*, const pb::CreateSnapshotRequest* req,
+grpc::Status ControlService::CreateSnapshot(Ctx* ctx, const pb::CreateSnapshotRequest* req,
                                             pb::SnapshotStatus* resp) {
+  if (grpc::Status denied = authorizer_.Check(*ctx, __func__); !denied.ok()) return denied;
   if (grpc::Status s = CheckNames(req->volume_id(), req->name()); !s.ok()) return s;
   auto p = ServingPrimary(*node_, req->volume_id());
   if (!p.ok()) return ToGrpcStatus(p.status());
@@ -120,8 +122,9 @@ grpc::Status ControlService::CreateSnapshot(Ctx*, const pb::CreateSnapshotReques
   return grpc::Status::OK;
 }
 
-grpc::Status ControlService::DeleteSnapshot(Ctx*, const pb::DeleteSnapshotRequest* req,
+grpc::Status ControlService::DeleteSnapshot(Ctx* ctx, const pb::DeleteSnapshotRequest* req,
                                             pb::DeleteSnapshotResponse*) {
+  if (grpc::Status denied = authorizer_.Check(*ctx, __func__); !denied.ok()) return denied;
   if (grpc::Status s = CheckNames(req->volume_id(), req->name()); !s.ok()) return s;
   auto p = ServingPrimary(*node_, req->volume_id());
   if (!p.ok()) return ToGrpcStatus(p.status());
@@ -131,8 +134,9 @@ grpc::Status ControlService::DeleteSnapshot(Ctx*, const pb::DeleteSnapshotReques
   return ToGrpcStatus(s);
 }
 
-grpc::Status ControlService::ListSnapshots(Ctx*, const pb::ListSnapshotsRequest* req,
+grpc::Status ControlService::ListSnapshots(Ctx* ctx, const pb::ListSnapshotsRequest* req,
                                            pb::ListSnapshotsResponse* resp) {
+  if (grpc::Status denied = authorizer_.Check(*ctx, __func__); !denied.ok()) return denied;
   std::vector<std::shared_ptr<Replica>> replicas;
   if (req->volume_id().empty()) {
     replicas = node_->Replicas();
@@ -154,8 +158,9 @@ grpc::Status ControlService::ListSnapshots(Ctx*, const pb::ListSnapshotsRequest*
   return grpc::Status::OK;
 }
 
-grpc::Status ControlService::SnapshotDiff(Ctx*, const pb::SnapshotDiffRequest* req,
+grpc::Status ControlService::SnapshotDiff(Ctx* ctx, const pb::SnapshotDiffRequest* req,
                                           pb::SnapshotDiffResponse* resp) {
+  if (grpc::Status denied = authorizer_.Check(*ctx, __func__); !denied.ok()) return denied;
   if (grpc::Status s = CheckNames(req->volume_id(), req->from_snapshot()); !s.ok()) return s;
   if (!req->to_snapshot().empty() && !ValidSnapshotName(req->to_snapshot())) {
     return Invalid(absl::StrCat("snapshot name '", req->to_snapshot(), "' is invalid"));
@@ -176,8 +181,9 @@ grpc::Status ControlService::SnapshotDiff(Ctx*, const pb::SnapshotDiffRequest* r
   return grpc::Status::OK;
 }
 
-grpc::Status ControlService::SnapshotChecksums(Ctx*, const pb::SnapshotChecksumsRequest* req,
+grpc::Status ControlService::SnapshotChecksums(Ctx* ctx, const pb::SnapshotChecksumsRequest* req,
                                                pb::RegionChecksumsResponse* resp) {
+  if (grpc::Status denied = authorizer_.Check(*ctx, __func__); !denied.ok()) return denied;
   if (grpc::Status s = CheckNames(req->volume_id(), req->name()); !s.ok()) return s;
   auto r = node_->Get(req->volume_id());
   if (!r.ok()) return ToGrpcStatus(r.status());
@@ -199,8 +205,9 @@ grpc::Status ControlService::SnapshotChecksums(Ctx*, const pb::SnapshotChecksums
   return grpc::Status::OK;
 }
 
-grpc::Status ControlService::ReadSnapshotRegion(Ctx*, const pb::ReadSnapshotRegionRequest* req,
+grpc::Status ControlService::ReadSnapshotRegion(Ctx* ctx, const pb::ReadSnapshotRegionRequest* req,
                                                 pb::ReadRegionResponse* resp) {
+  if (grpc::Status denied = authorizer_.Check(*ctx, __func__); !denied.ok()) return denied;
   if (grpc::Status s = CheckNames(req->volume_id(), req->name()); !s.ok()) return s;
   auto r = node_->Get(req->volume_id());
   if (!r.ok()) return ToGrpcStatus(r.status());

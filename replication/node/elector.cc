@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "replication/node/promotion.h"
 #include "replication/proto/control.grpc.pb.h"
+#include "replication/security/grpc_credentials.h"
 #include "replication/util/logging.h"
 
 namespace syncblock::repl {
@@ -29,7 +30,7 @@ Probe Ask(const MemberInfo& member, const std::string& volume_id,
   Probe p;
   p.member = member;
   auto stub = pb::StorageControl::NewStub(
-      grpc::CreateChannel(member.control_address, grpc::InsecureChannelCredentials()));
+      grpc::CreateChannel(member.control_address, security::ProcessChannelCredentials()));
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + timeout);
   pb::GetReplicaRequest req;

@@ -16,6 +16,7 @@
 #include "replication/engine/snapshot_registry.h"
 #include "replication/node/member_proto.h"
 #include "replication/proto/control.grpc.pb.h"
+#include "replication/security/grpc_credentials.h"
 #include "replication/util/grpc_status.h"
 #include "replication/util/logging.h"
 #include "replication/util/status_macros.h"
@@ -31,7 +32,7 @@ std::unique_ptr<pb::StorageControl::Stub> Stub(const std::string& address) {
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(256 << 20);
   return pb::StorageControl::NewStub(
-      grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args));
+      grpc::CreateCustomChannel(address, security::ProcessChannelCredentials(), args));
 }
 
 void SetDeadline(grpc::ClientContext& ctx, std::chrono::milliseconds timeout) {

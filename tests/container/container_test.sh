@@ -92,8 +92,34 @@ PY
 )"
 NODES="127.0.0.1:${BASES[0]},127.0.0.1:${BASES[1]},127.0.0.1:${BASES[2]}"
 
-run() { "${ENGINE[@]}" run "${RUN_FLAGS[@]}" "$@"; }
-ctl() { run --rm -v "$WORK/csi:/csi" "$IMAGE" ctl --storage-nodes "$NODES" "$@"; }
+# --- the cluster's CA and a certificate per process (CN = identity, OU =
+# role), made with the host's openssl as a chart or cert-manager would; the
+# containers read them from /tls.
+TLS="$WORK/tls"
+mkdir -p "$TLS"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+  -subj "/CN=container test CA" -keyout "$TLS/ca.key" -out "$TLS/ca.crt" 2>/dev/null
+issue() {  # issue NAME ROLE [CN]
+  local name=$1 role=$2 cn=${3:-$1}
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/OU=$role/CN=$cn" \
+    -keyout "$TLS/$name.key" -out "$TLS/$name.csr" 2>/dev/null
+  openssl x509 -req -in "$TLS/$name.csr" -CA "$TLS/ca.crt" -CAkey "$TLS/ca.key" -CAcreateserial \
+    -days 2 -out "$TLS/$name.crt" -extfile <(printf '%s\n' \
+      "subjectAltName=IP:127.0.0.1,DNS:localhost" "extendedKeyUsage=serverAuth,clientAuth") \
+    2>/dev/null
+  chmod 0644 "$TLS/$name.key"  # the containers' user reads it (a test CA)
+}
+for n in 1 2 3; do issue "node-$n" storage; done
+issue controller controller
+issue host-1 node
+issue admin admin
+tls() {  # tls NAME: the flags for NAME's certificate inside a container
+  echo --tls-ca /tls/ca.crt --tls-cert "/tls/$1.crt" --tls-key "/tls/$1.key"
+}
+
+run() { "${ENGINE[@]}" run "${RUN_FLAGS[@]}" -v "$TLS:/tls:ro" "$@"; }
+# shellcheck disable=SC2046
+ctl() { run --rm -v "$WORK/csi:/csi" "$IMAGE" ctl --storage-nodes "$NODES" $(tls admin) "$@"; }
 check() {  # check NAME command...: PASS when it exits 0, else FAIL with its output
   local name=$1; shift
   if "$@" >"$WORK/check.log" 2>&1; then pass "$name"; else
@@ -111,7 +137,8 @@ start_storage() {  # start_storage N
   mkdir -p "$WORK/data-$n" && chown 65532:65532 "$WORK/data-$n"
   run -d --name "$TAG-node-$n" -v "$WORK/data-$n:/var/lib/syncblock/data" "$IMAGE" \
     storage --node-id "node-$n" --data-dir /var/lib/syncblock/data \
-    --listen "127.0.0.1:${BASES[$((n - 1))]}" --zone "zone-$n" --resync-rate 0 >/dev/null
+    --listen "127.0.0.1:${BASES[$((n - 1))]}" --zone "zone-$n" --resync-rate 0 \
+    $(tls "node-$n") >/dev/null
 }
 reachable_nodes() {
   ctl node list -o json | python3 -c \
@@ -134,7 +161,8 @@ check "the image runs as non-root 65532 by default" runs_as
 for n in 1 2 3; do start_storage "$n"; done
 mkdir -p "$WORK/csi" && chmod 0777 "$WORK/csi"
 run -d --name "$TAG-controller" -v "$WORK/csi:/csi" "$IMAGE" csi --mode controller \
-  --endpoint unix:///csi/controller.sock --storage-nodes "$NODES" --known-nodes host-1 >/dev/null
+  --endpoint unix:///csi/controller.sock --storage-nodes "$NODES" --known-nodes host-1 \
+  $(tls controller) >/dev/null
 check "three storage containers answer (ctl node list from the image)" wait_for 60 three_reachable
 check "CSI controller container serves its socket" wait_for 60 test -S "$WORK/csi/controller.sock"
 
@@ -168,7 +196,7 @@ check "the random data is intact" cmp -n $((16 << 20)) "$WORK/random.bin" "$WORK
 # --- the node plugin stages and publishes a volume through its FUSE path
 run -d --name "$TAG-node" --privileged --user 0 -v /dev:/dev -v "$WORK/csi:/csi" "$IMAGE" \
   csi --mode node --endpoint unix:///csi/node.sock --storage-nodes "$NODES" \
-  --node-id host-1 --state-dir "$STATE_DIR" --attach fuse >/dev/null
+  --node-id host-1 --state-dir "$STATE_DIR" --attach fuse $(tls host-1) >/dev/null
 check "node-plugin container serves its socket" wait_for 60 test -S "$WORK/csi/node.sock"
 csi() {  # csi ENDPOINT-NAME ARGS...: ctl csi as root (the node socket is root's)
   local ep=$1; shift

@@ -392,10 +392,13 @@ TEST_F(CsiControllerTest, TheTopologyANodeReportsIsAcceptedBack) {
   // A node plugin started without --zone, as `syncblock local up` starts it,
   // reports its hostname alone: that requirement is satisfiable anywhere.
   std::string socket = dir_->Join("zoneless/csi.sock");
-  Subprocess zoneless({SyncblockBinary(), "csi", "--mode", "node", "--endpoint", "unix://" + socket,
-                       "--storage-nodes", StorageAddresses(), "--node-id", "node-2", "--state-dir",
-                       dir_->Join("zoneless-state"), "--attach", "fuse"},
-                      dir_->Join("zoneless.log"));
+  Subprocess zoneless(
+      syncblock::testing::WithTls(
+          {SyncblockBinary(), "csi", "--mode", "node", "--endpoint", "unix://" + socket,
+           "--storage-nodes", StorageAddresses(), "--node-id", "node-2", "--state-dir",
+           dir_->Join("zoneless-state"), "--attach", "fuse"},
+          NodePluginTls("node-2")),
+      dir_->Join("zoneless.log"));
   auto channel = grpc::CreateChannel("unix:" + socket, grpc::InsecureChannelCredentials());
   auto node = Node::NewStub(channel);
   NodeGetInfoResponse bare;

@@ -29,7 +29,10 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "csi/proto/csi.grpc.pb.h"
+#include "replication/security/certificates.h"
+#include "tests/support/test_pki.h"
 #include "tests/support/test_util.h"
+#include "tests/support/tls_command_line.h"
 
 namespace syncblock::csi::conformance {
 
@@ -73,6 +76,8 @@ class CsiConformanceTest : public ::testing::Test {
     }
     dir_ = new TempDir();
     nodes_ = new std::vector<StorageNode>();
+    mkdir(dir_->Join("pki").c_str(), 0700);
+    pki_ = new syncblock::testing::TestPki(dir_->Join("pki"));
     const char* zones[] = {"z1", "z2", "z3"};
     std::vector<std::string> controls;
     for (int i = 0; i < 3; ++i) {
@@ -100,6 +105,8 @@ class CsiConformanceTest : public ::testing::Test {
                 absl::StrCat("127.0.0.1:", FreePort()),
                 "--advertise-host",
                 "127.0.0.1"};
+      n.argv = syncblock::testing::WithTls(std::move(n.argv),
+                                           pki_->Issue(n.id, syncblock::security::kRoleStorage));
       n.log = dir_->Join(n.id + ".log");
       n.process = std::make_unique<Subprocess>(n.argv, n.log);
       controls.push_back(n.control);
@@ -108,16 +115,18 @@ class CsiConformanceTest : public ::testing::Test {
     socket_ = new std::string(dir_->Join("csi/csi.sock"));
     // node-1 is the plugin's own node; node-2..4 stand for the other nodes
     // of a cluster (publishing to them records the publication only).
-    csi_ = new Subprocess({SyncblockBinary(), "csi",
-                           "--mode",          "all",
-                           "--endpoint",      "unix://" + *socket_,
-                           "--storage-nodes", absl::StrJoin(controls, ","),
-                           "--node-id",       "node-1",
-                           "--state-dir",     dir_->Join("csi-state"),
-                           "--zone",          "z1",
-                           "--attach",        "fuse",
-                           "--known-nodes",   "node-2,node-3,node-4",
-                           "--log-level",     "debug"},
+    csi_ = new Subprocess(syncblock::testing::WithTls(
+                              {SyncblockBinary(), "csi",
+                               "--mode",          "all",
+                               "--endpoint",      "unix://" + *socket_,
+                               "--storage-nodes", absl::StrJoin(controls, ","),
+                               "--node-id",       "node-1",
+                               "--state-dir",     dir_->Join("csi-state"),
+                               "--zone",          "z1",
+                               "--attach",        "fuse",
+                               "--known-nodes",   "node-2,node-3,node-4",
+                               "--log-level",     "debug"},
+                              pki_->Issue("controller", syncblock::security::kRoleController)),
                           dir_->Join("csi.log"));
     channel_ = new std::shared_ptr<grpc::Channel>(
         grpc::CreateChannel("unix:" + *socket_, grpc::InsecureChannelCredentials()));
@@ -142,6 +151,8 @@ class CsiConformanceTest : public ::testing::Test {
     channel_ = nullptr;
     delete socket_;
     socket_ = nullptr;
+    delete pki_;
+    pki_ = nullptr;
     delete dir_;
     dir_ = nullptr;
     ready_ = false;
@@ -302,7 +313,17 @@ class CsiConformanceTest : public ::testing::Test {
     return absl::StrJoin(out, ",");
   }
 
+  // " --tls-ca ... --tls-key ..." of an admin, for `ctl` command lines.
+  static std::string AdminTls() {
+    return syncblock::testing::TlsFlagString(pki_->Issue("admin", syncblock::security::kRoleAdmin));
+  }
+  // A CSI node plugin's certificate (CN `node_id`, role node).
+  static syncblock::security::TlsFiles NodePluginTls(const std::string& node_id) {
+    return pki_->Issue(node_id, syncblock::security::kRoleNode);
+  }
+
   static inline std::string* skip_reason_ = nullptr;
+  static inline syncblock::testing::TestPki* pki_ = nullptr;
   static inline TempDir* dir_ = nullptr;
   static inline std::vector<StorageNode>* nodes_ = nullptr;
   static inline std::string* socket_ = nullptr;

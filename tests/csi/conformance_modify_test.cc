@@ -25,7 +25,7 @@ class CsiModifyTest : public CsiSnapshotTest {  // for PublishBlock()
   // `syncblock ctl volume show ID -o json`.
   nlohmann::json Show(const std::string& id) {
     auto r = RunCommand(SyncblockBinary() + " ctl volume show " + id + " --storage-nodes " +
-                            StorageAddresses() + " -o json",
+                            StorageAddresses() + AdminTls() + " -o json",
                         std::chrono::seconds(60));
     EXPECT_EQ(r.exit_code, 0) << r.output;
     try {
@@ -200,9 +200,9 @@ TEST_F(CsiModifyTest, ReplicasGrowWithAFullCopyAndShrinkKeepingTheData) {
       std::chrono::seconds(60)))
       << shown.dump();
   // Every replica holds the data: verify compares them.
-  auto verify = RunCommand(
-      SyncblockBinary() + " ctl verify " + v.volume_id() + " --storage-nodes " + StorageAddresses(),
-      std::chrono::seconds(60));
+  auto verify = RunCommand(SyncblockBinary() + " ctl verify " + v.volume_id() +
+                               " --storage-nodes " + StorageAddresses() + AdminTls(),
+                           std::chrono::seconds(60));
   EXPECT_EQ(verify.exit_code, 0) << verify.output;
 
   ASSERT_TRUE(Modify(v.volume_id(), {{"replicas", "2"}}).ok());

@@ -202,7 +202,7 @@ TEST_F(CsiSnapshotMetadataTest, TheDeltaTurnsTheOlderSnapshotIntoTheNewer) {
 
   // `syncblock ctl snapshot diff` reports the same regions.
   auto ctl = RunCommand(SyncblockBinary() + " ctl snapshot diff " + s1 + " " + s2 +
-                        " --storage-nodes " + StorageAddresses() + " -o json");
+                        " --storage-nodes " + StorageAddresses() + AdminTls() + " -o json");
   ASSERT_EQ(ctl.exit_code, 0) << ctl.output;
   auto j = nlohmann::json::parse(ctl.output, nullptr, false);
   ASSERT_FALSE(j.is_discarded()) << ctl.output;

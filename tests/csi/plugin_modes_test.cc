@@ -18,7 +18,10 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "csi/proto/csi.grpc.pb.h"
+#include "replication/security/certificates.h"
+#include "tests/support/test_pki.h"
 #include "tests/support/test_util.h"
+#include "tests/support/tls_command_line.h"
 
 namespace syncblock::csi {
 namespace {
@@ -60,6 +63,7 @@ class PluginModesTest : public ::testing::Test {
       argv.insert(argv.end(), {"--known-nodes", "node-1,node-2"});
     }
     argv.insert(argv.end(), extra.begin(), extra.end());
+    argv = syncblock::testing::WithTls(std::move(argv), Tls(mode));
     auto p = std::make_unique<Subprocess>(argv, dir_.Join(mode + ".log"));
     // A channel made before the socket exists backs off for seconds.
     // A stale socket may be there already, so wait for the plugin to say so.
@@ -107,7 +111,14 @@ class PluginModesTest : public ::testing::Test {
     return call(&ctx).error_code();
   }
 
+  // The plugin's certificate: role node for --mode node, controller else.
+  syncblock::security::TlsFiles Tls(const std::string& mode) {
+    return mode == "node" ? pki_.Issue("node-1", syncblock::security::kRoleNode)
+                          : pki_.Issue("controller", syncblock::security::kRoleController);
+  }
+
   TempDir dir_;
+  syncblock::testing::TestPki pki_{dir_.path()};
   std::string socket_ = dir_.Join("plugin/csi.sock");
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<::csi::v1::Identity::Stub> identity_;
@@ -227,8 +238,9 @@ TEST_F(PluginModesTest, MaxVolumesPerNodeIsAFlag) {
 
 TEST_F(PluginModesTest, BadFlagsAndPathsAreRefused) {
   std::string bin = SyncblockBinary();
+  std::string tls = syncblock::testing::TlsFlagString(Tls("controller"));
   std::string common =
-      absl::StrCat(" --storage-nodes 127.0.0.1:", FreePort(), " --known-nodes node-1");
+      absl::StrCat(" --storage-nodes 127.0.0.1:", FreePort(), " --known-nodes node-1", tls);
   EXPECT_EQ(RunCommand(bin + " csi --mode bogus --endpoint unix://" + socket_ + common).exit_code,
             2);
   EXPECT_EQ(
@@ -255,7 +267,7 @@ TEST_F(PluginModesTest, BadFlagsAndPathsAreRefused) {
   // NOT_FOUND for the others); `--mode all` knows its own node.
   auto no_nodes = RunCommand("env -u KUBERNETES_SERVICE_HOST " + bin +
                              " csi --mode controller --endpoint unix://" + socket_ +
-                             absl::StrCat(" --storage-nodes 127.0.0.1:", FreePort()));
+                             absl::StrCat(" --storage-nodes 127.0.0.1:", FreePort(), tls));
   EXPECT_EQ(no_nodes.exit_code, 2) << no_nodes.output;
   EXPECT_TRUE(absl::StrContains(no_nodes.output, "--known-nodes")) << no_nodes.output;
   // A regular file where the socket goes is not ours to remove.

@@ -161,8 +161,8 @@ TEST(CtlDispatchTest, RealCommandsCatchBadArgumentsBeforeConnecting) {
 TEST(CtlDispatchTest, UnreachableNodeIsExitFourNamingTheAddressAndWhatToCheck) {
   int port = syncblock::testing::FreePort();
   std::string address = "127.0.0.1:" + std::to_string(port);
-  auto o = Dispatch(VolumeCtlCommands(),
-                    {"volume", "show", "v", "--storage-nodes", address, "--timeout-ms", "2000"});
+  auto o = Dispatch(VolumeCtlCommands(), {"volume", "show", "v", "--storage-nodes", address,
+                                          "--timeout-ms", "2000", "--insecure"});
   EXPECT_EQ(o.code, kExitUnavailable);
   EXPECT_THAT(o.err, StartsWith("syncblock ctl: no storage node answered"));
   EXPECT_THAT(o.err, HasSubstr(address));
@@ -177,6 +177,7 @@ TEST(CtlDispatchTest, UnreachableNodeOfALocalClusterNamesTheStartCommand) {
   p.id = "node-2";
   p.control = "127.0.0.1:" + std::to_string(syncblock::testing::FreePort());
   c.storage.push_back(p);
+  c.tls.insecure = true;
   ASSERT_TRUE(SaveCluster(dir.path(), c).ok());
   auto o = Dispatch(VolumeCtlCommands(),
                     {"volume", "list", "--cluster", dir.path(), "--timeout-ms", "2000"});

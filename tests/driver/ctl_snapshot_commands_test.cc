@@ -27,7 +27,8 @@ Outcome Ctl(std::vector<std::string> args) {
   table.insert(table.end(), snapshots.begin(), snapshots.end());
   auto groups = GroupSnapshotCtlCommands();
   table.insert(table.end(), groups.begin(), groups.end());
-  args.insert(args.begin(), {"ctl", "--storage-nodes", "127.0.0.1:1", "--timeout-ms", "500"});
+  args.insert(args.begin(),
+              {"ctl", "--storage-nodes", "127.0.0.1:1", "--timeout-ms", "500", "--insecure"});
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   std::ostringstream out, err;

@@ -24,6 +24,7 @@
 #include "absl/strings/strip.h"
 #include "csi/node/fuse_loop_attacher.h"
 #include "csi/node/linux_mounter.h"
+#include "replication/security/grpc_credentials.h"
 #include "tests/csi/node_test_cleanup.h"
 #include "tests/fault/fault_test_base.h"
 
@@ -118,6 +119,8 @@ class FuseFailoverTest : public FaultTestBase {
 TEST_F(FuseFailoverTest, WriterSeesNoErrorWhenThePrimaryMovesByPromote) {
   LocalCluster c(3, "--no-csi");
   ASSERT_TRUE(c.ok()) << c.up_output();
+  // The attacher hands the node plugin's certificate to fuse-export, as in the plugin.
+  security::SetProcessTlsFiles(c.Tls("node-1-csi"));
   ASSERT_EQ(c.Ctl("volume create v --size 256M --replicas 3").exit_code, 0);
   const std::string uri = c.Export("v");
   std::string primary;
@@ -192,6 +195,8 @@ TEST_F(FuseFailoverTest, WriterSeesNoErrorWhenThePrimaryMovesByPromote) {
 TEST_F(FuseFailoverTest, NoPrimaryFailsWithEioAfterTheTimeoutAndServesAgainLater) {
   LocalCluster c(3, "--no-csi");
   ASSERT_TRUE(c.ok()) << c.up_output();
+  // The attacher hands the node plugin's certificate to fuse-export, as in the plugin.
+  security::SetProcessTlsFiles(c.Tls("node-1-csi"));
   ASSERT_EQ(c.Ctl("volume create v --size 64M --replicas 3").exit_code, 0);
   const std::string uri = c.Export("v");
   std::string primary;

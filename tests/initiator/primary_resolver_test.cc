@@ -8,6 +8,9 @@
 
 #include "replication/initiator/nbd_client.h"
 #include "replication/proto/control.grpc.pb.h"
+#include "replication/security/certificates.h"
+#include "replication/security/grpc_credentials.h"
+#include "tests/support/test_pki.h"
 #include "tests/support/test_util.h"
 
 namespace syncblock::repl::initiator {
@@ -32,11 +35,21 @@ class FixedControl : public ctl::StorageControl::Service {
   std::optional<ctl::ReplicaStatus> reply_;
 };
 
+// The cluster's CA for the suite: the servers are storage nodes, the
+// resolver asks them as a CSI node plugin, over mutual TLS as in a cluster.
+const testing::TestPki& Pki() {
+  static testing::TempDir* dir = new testing::TempDir();
+  static testing::TestPki* pki = new testing::TestPki(dir->path());
+  return *pki;
+}
+
 class ControlServer {
  public:
   explicit ControlServer(std::optional<ctl::ReplicaStatus> reply) : service_(std::move(reply)) {
     grpc::ServerBuilder b;
-    b.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port_);
+    b.AddListeningPort(
+        "127.0.0.1:0",
+        security::GrpcServerCredentials(Pki().Issue("storage-1", security::kRoleStorage)), &port_);
     b.RegisterService(&service_);
     server_ = b.BuildAndStart();
   }
@@ -53,6 +66,7 @@ class PrimaryResolverTest : public ::testing::Test {
  protected:
   void SetUp() override {
     if (!testing::HaveTool("nbdkit")) GTEST_SKIP() << "needs nbdkit";
+    security::SetProcessTlsFiles(Pki().Issue("node-1", security::kRoleNode));
     nbd_port_ = testing::FreePort();
     nbdkit_ = std::make_unique<testing::Subprocess>(std::vector<std::string>{
         "nbdkit", "-f", "-i", "127.0.0.1", "-p", std::to_string(nbd_port_), "memory", "1M"});

@@ -126,8 +126,10 @@ TEST_F(CtlVolumeTest, NodeListWithUnreachableNodesAnswersQuickly) {
 
   // Liveness bound: before, the hung node alone cost the 10 s RPC deadline
   // plus a 2 s retry; now the 1 s connect timeout, once, for both.
+  const std::string tls = dir_->path() + "/tls/";  // what `local up` made; ctl is the admin
   auto r = RunCommand(SyncblockBinary() + " ctl --storage-nodes " + live + "," + down + "," + hung +
-                          " node list -o json 2>&1",
+                          " --tls-ca " + tls + "ca.crt --tls-cert " + tls + "admin.crt --tls-key " +
+                          tls + "admin.key node list -o json 2>&1",
                       std::chrono::seconds(8));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   json j = json::parse(r.output);

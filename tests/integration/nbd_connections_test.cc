@@ -11,8 +11,11 @@
 #include <string>
 #include <vector>
 
+#include "replication/security/certificates.h"
 #include "tests/replication/nbd_raw_client.h"
+#include "tests/support/test_pki.h"
 #include "tests/support/test_util.h"
+#include "tests/support/tls_command_line.h"
 
 namespace syncblock::testing {
 namespace {
@@ -39,14 +42,17 @@ class NbdConnectionsTest : public ::testing::Test {
     control_ = FreePort();
     nbd_port_ = FreePort();
     log_ = dir_.Join("node.log");
+    std::filesystem::create_directories(dir_.Join("pki"));
+    pki_ = std::make_unique<TestPki>(dir_.Join("pki"));
+    admin_flags_ = TlsFlagString(pki_->Issue("admin", security::kRoleAdmin));
     node_ = std::make_unique<Subprocess>(
-        std::vector<std::string>{SyncblockBinary(), "storage", "--node-id", "node-1", "--data-dir",
-                                 dir_.Join("data"), "--listen",
-                                 "127.0.0.1:" + std::to_string(control_), "--replication-listen",
-                                 "127.0.0.1:" + std::to_string(FreePort()), "--nbd-listen",
-                                 "127.0.0.1:" + std::to_string(nbd_port_), "--metrics-listen",
-                                 "127.0.0.1:" + std::to_string(FreePort()), "--nbd-max-connections",
-                                 std::to_string(kMaxConnections)},
+        WithTls({SyncblockBinary(), "storage", "--node-id", "node-1", "--data-dir",
+                 dir_.Join("data"), "--listen", "127.0.0.1:" + std::to_string(control_),
+                 "--replication-listen", "127.0.0.1:" + std::to_string(FreePort()), "--nbd-listen",
+                 "127.0.0.1:" + std::to_string(nbd_port_), "--metrics-listen",
+                 "127.0.0.1:" + std::to_string(FreePort()), "--nbd-max-connections",
+                 std::to_string(kMaxConnections)},
+                pki_->Issue("node-1", security::kRoleStorage)),
         log_);
     ASSERT_TRUE(WaitFor([&] { return Ctl("node list").exit_code == 0; }, std::chrono::seconds(60)))
         << Tail(log_);
@@ -56,12 +62,14 @@ class NbdConnectionsTest : public ::testing::Test {
 
   CommandResult Ctl(const std::string& args) {
     return RunCommand(SyncblockBinary() + " ctl --storage-nodes 127.0.0.1:" +
-                          std::to_string(control_) + " " + args + " 2>&1",
+                          std::to_string(control_) + admin_flags_ + " " + args + " 2>&1",
                       std::chrono::seconds(60));
   }
   std::string Uri() const { return "nbd://127.0.0.1:" + std::to_string(nbd_port_) + "/vol"; }
 
   TempDir dir_;
+  std::unique_ptr<TestPki> pki_;
+  std::string admin_flags_;
   int control_ = 0;
   int nbd_port_ = 0;
   std::string log_;

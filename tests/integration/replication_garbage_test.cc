@@ -6,26 +6,28 @@
 // daemons still run, a real NBD client still writes and reads the volume
 // through its primary, the replicas stay identical, and the secondary's
 // metrics count the frames it rejected.
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include <algorithm>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "replication/security/certificates.h"
 #include "replication/util/socket.h"
 #include "replication/wire/hello.h"
 #include "replication/wire/wire_format.h"
+#include "tests/support/test_pki.h"
 #include "tests/support/test_util.h"
+#include "tests/support/tls_command_line.h"
 
 namespace syncblock::testing {
 namespace {
@@ -114,6 +116,9 @@ class ReplicationGarbageTest : public ::testing::Test {
     dir_ = new TempDir();
     setup_error_ = new std::string();
     nodes_ = new std::vector<Node>(3);
+    mkdir(dir_->Join("pki").c_str(), 0700);
+    pki_ = new TestPki(dir_->Join("pki"));
+    admin_flags_ = new std::string(TlsFlagString(pki_->Issue("admin", security::kRoleAdmin)));
     std::vector<std::string> controls;
     for (int i = 0; i < 3; ++i) {
       Node& n = (*nodes_)[i];
@@ -124,40 +129,42 @@ class ReplicationGarbageTest : public ::testing::Test {
       n.metrics = FreePort();
       auto addr = [](int port) { return "127.0.0.1:" + std::to_string(port); };
       n.process = std::make_unique<Subprocess>(
-          std::vector<std::string>{SyncblockBinary(), "storage", "--node-id", n.id, "--data-dir",
-                                   dir_->Join(n.id), "--listen", addr(n.control),
-                                   "--replication-listen", addr(n.replication), "--nbd-listen",
-                                   addr(n.nbd), "--metrics-listen", addr(n.metrics), "--zone",
-                                   "zone-" + std::to_string(i), "--io-timeout-ms", "10000"},
+          WithTls({SyncblockBinary(), "storage", "--node-id", n.id, "--data-dir", dir_->Join(n.id),
+                   "--listen", addr(n.control), "--replication-listen", addr(n.replication),
+                   "--nbd-listen", addr(n.nbd), "--metrics-listen", addr(n.metrics), "--zone",
+                   "zone-" + std::to_string(i), "--io-timeout-ms", "10000"},
+                  pki_->Issue(n.id, security::kRoleStorage)),
           dir_->Join(n.id + ".log"));
       controls.push_back(addr(n.control));
     }
     storage_nodes_ = new std::string(absl::StrJoin(controls, ","));
     CommandResult last;
-    bool up = WaitFor([&last] {
-      auto r = RunCommand(CtlCmd("node list -o json 2>/dev/null"), std::chrono::seconds(30));
-      last = r;
-      if (r.exit_code != 0) return false;
-      try {
-        int reachable = 0;
-        json parsed = json::parse(r.output);
-        for (const auto& n : parsed.at("nodes")) {
-          if (n.at("reachable").get<bool>()) ++reachable;
-        }
-        return reachable == 3;
-      } catch (const json::exception& e) {
-        last.output += std::string("\n") + e.what();
-        return false;
-      }
-    }, std::chrono::seconds(60));
+    bool up = WaitFor(
+        [&last] {
+          auto r = RunCommand(CtlCmd("node list -o json 2>/dev/null"), std::chrono::seconds(30));
+          last = r;
+          if (r.exit_code != 0) return false;
+          try {
+            int reachable = 0;
+            json parsed = json::parse(r.output);
+            for (const auto& n : parsed.at("nodes")) {
+              if (n.at("reachable").get<bool>()) ++reachable;
+            }
+            return reachable == 3;
+          } catch (const json::exception& e) {
+            last.output += std::string("\n") + e.what();
+            return false;
+          }
+        },
+        std::chrono::seconds(60));
     if (!up) {
-      *setup_error_ = absl::StrCat("storage nodes did not come up: ", last.output, "\nn1's log: ",
-                                   ReadFile(dir_->Join("n1.log")));
+      *setup_error_ = absl::StrCat("storage nodes did not come up: ", last.output,
+                                   "\nn1's log: ", ReadFile(dir_->Join("n1.log")));
       return;
     }
-    auto create = RunCommand(CtlCmd(absl::StrCat("volume create ", kVolume,
-                                                 " --size 64M --replicas 3")),
-                             std::chrono::seconds(120));
+    auto create =
+        RunCommand(CtlCmd(absl::StrCat("volume create ", kVolume, " --size 64M --replicas 3")),
+                   std::chrono::seconds(120));
     if (create.exit_code != 0) {
       *setup_error_ = "volume create: " + create.output;
       return;
@@ -214,16 +221,17 @@ class ReplicationGarbageTest : public ::testing::Test {
   void TearDown() override {
     if (!setup_error_->empty() || primary_ == nullptr) return;
     for (auto& n : *nodes_) {
-      EXPECT_TRUE(n.process->Running()) << n.id << " died; log: " << ReadFile(dir_->Join(n.id + ".log"));
+      EXPECT_TRUE(n.process->Running())
+          << n.id << " died; log: " << ReadFile(dir_->Join(n.id + ".log"));
     }
     ++round_;
     std::string pattern = absl::StrCat("0x", absl::Hex(0x10 + round_ % 0xe0));
     std::string offset = absl::StrCat(round_ * 64, "k");
     std::string uri = volume_.value("nbd_uri", "");
-    auto io = RunCommand(absl::StrCat("qemu-io -f raw '", uri, "' -c 'write -P ", pattern, " ",
-                                      offset, " 64k' -c 'read -P ", pattern, " ", offset,
-                                      " 64k' 2>&1"),
-                         std::chrono::seconds(60));
+    auto io =
+        RunCommand(absl::StrCat("qemu-io -f raw '", uri, "' -c 'write -P ", pattern, " ", offset,
+                                " 64k' -c 'read -P ", pattern, " ", offset, " 64k' 2>&1"),
+                   std::chrono::seconds(60));
     EXPECT_EQ(io.exit_code, 0) << io.output << "\nvolume: " << volume_.dump();
     EXPECT_NE(io.output.find("wrote 65536/65536 bytes"), std::string::npos) << io.output;
     EXPECT_NE(io.output.find("read 65536/65536 bytes"), std::string::npos) << io.output;
@@ -232,7 +240,8 @@ class ReplicationGarbageTest : public ::testing::Test {
   }
 
   static std::string CtlCmd(const std::string& args) {
-    return absl::StrCat(SyncblockBinary(), " ctl --storage-nodes ", *storage_nodes_, " ", args);
+    return absl::StrCat(SyncblockBinary(), " ctl --storage-nodes ", *storage_nodes_, *admin_flags_,
+                        " ", args);
   }
   static json Show() {
     auto r = RunCommand(CtlCmd(absl::StrCat("volume show ", kVolume, " -o json 2>/dev/null")),
@@ -245,9 +254,9 @@ class ReplicationGarbageTest : public ::testing::Test {
     }
   }
   static void WaitInSync() {
-    RunCommand(CtlCmd(absl::StrCat("resync-status ", kVolume,
-                                   " --watch --interval-ms 200 --timeout 60")),
-               std::chrono::seconds(90));
+    RunCommand(
+        CtlCmd(absl::StrCat("resync-status ", kVolume, " --watch --interval-ms 200 --timeout 60")),
+        std::chrono::seconds(90));
   }
   // A secondary may apply the last write just after the primary acknowledged
   // it (a majority is enough), so wait for the replicas to settle; a real
@@ -255,15 +264,17 @@ class ReplicationGarbageTest : public ::testing::Test {
   void ExpectIdentical() {
     WaitInSync();
     CommandResult last;
-    bool identical = WaitFor([&] {
-      last = RunCommand(CtlCmd(absl::StrCat("verify ", kVolume, " -o json 2>/dev/null")),
-                        std::chrono::seconds(60));
-      try {
-        return last.exit_code == 0 && json::parse(last.output).value("identical", false);
-      } catch (const json::exception&) {
-        return false;
-      }
-    }, std::chrono::seconds(30));
+    bool identical = WaitFor(
+        [&] {
+          last = RunCommand(CtlCmd(absl::StrCat("verify ", kVolume, " -o json 2>/dev/null")),
+                            std::chrono::seconds(60));
+          try {
+            return last.exit_code == 0 && json::parse(last.output).value("identical", false);
+          } catch (const json::exception&) {
+            return false;
+          }
+        },
+        std::chrono::seconds(30));
     EXPECT_TRUE(identical) << last.output;
   }
 
@@ -337,6 +348,8 @@ class ReplicationGarbageTest : public ::testing::Test {
   static TempDir* dir_;
   static std::vector<Node>* nodes_;
   static std::string* storage_nodes_;
+  static TestPki* pki_;
+  static std::string* admin_flags_;
   static std::string* setup_error_;
   static int round_;
   json volume_;
@@ -348,6 +361,8 @@ class ReplicationGarbageTest : public ::testing::Test {
 TempDir* ReplicationGarbageTest::dir_ = nullptr;
 std::vector<Node>* ReplicationGarbageTest::nodes_ = nullptr;
 std::string* ReplicationGarbageTest::storage_nodes_ = nullptr;
+TestPki* ReplicationGarbageTest::pki_ = nullptr;
+std::string* ReplicationGarbageTest::admin_flags_ = nullptr;
 std::string* ReplicationGarbageTest::setup_error_ = nullptr;
 int ReplicationGarbageTest::round_ = 0;
 
@@ -455,11 +470,10 @@ TEST_F(ReplicationGarbageTest, HelloForAnUnknownVolumeIsNotFound) {
   EXPECT_EQ(reply.status, WireStatus::kNotFound) << reply.message;
   // Asked to create it, a node that the member list does not name refuses too.
   hello.create_if_missing = true;
-  hello.members.erase(std::remove_if(hello.members.begin(), hello.members.end(),
-                                     [&](const repl::MemberInfo& m) {
-                                       return m.node_id == secondary_->id;
-                                     }),
-                      hello.members.end());
+  hello.members.erase(
+      std::remove_if(hello.members.begin(), hello.members.end(),
+                     [&](const repl::MemberInfo& m) { return m.node_id == secondary_->id; }),
+      hello.members.end());
   reply = HelloRoundTrip(hello);
   EXPECT_EQ(reply.status, WireStatus::kNotFound) << reply.message;
   auto list = RunCommand(CtlCmd("volume list -o json 2>/dev/null"), std::chrono::seconds(60));

@@ -5,6 +5,8 @@
 
 #include <iostream>
 
+#include "replication/security/grpc_credentials.h"
+
 namespace syncblock::testing {
 
 LocalCluster::LocalCluster(int nodes, const std::string& extra) {
@@ -101,14 +103,30 @@ std::string LocalCluster::NodeLog(const std::string& node) const {
   return ReadFile(tmp_.path() + "/logs/" + node + ".log");
 }
 
-std::shared_ptr<repl::StorageCluster> LocalCluster::StorageClient() const {
+std::vector<std::string> LocalCluster::ControlAddresses() const {
   std::vector<std::string> controls;
   nlohmann::json file = nlohmann::json::parse(ReadFile(tmp_.path() + "/cluster.json"), nullptr,
                                               /*allow_exceptions=*/false);
   if (file.is_object() && file.contains("storage")) {
     for (const auto& s : file["storage"]) controls.push_back(s.value("control", ""));
   }
-  return repl::StorageCluster::Connect(std::move(controls));
+  return controls;
+}
+
+security::TlsFiles LocalCluster::Tls(const std::string& name) const {
+  nlohmann::json file = nlohmann::json::parse(ReadFile(tmp_.path() + "/cluster.json"), nullptr,
+                                              /*allow_exceptions=*/false);
+  if (file.is_object() && file.contains("tls") && file["tls"].value("insecure", false)) {
+    return {"", "", "", true};
+  }
+  const std::string base = tmp_.path() + "/tls/" + name;
+  return {tmp_.path() + "/tls/ca.crt", base + ".crt", base + ".key", false};
+}
+
+std::shared_ptr<repl::StorageCluster> LocalCluster::StorageClient() const {
+  return repl::StorageCluster::Connect(ControlAddresses(), std::chrono::seconds(10),
+                                       std::chrono::seconds(1),
+                                       security::GrpcChannelCredentials(Tls("admin")));
 }
 
 }  // namespace syncblock::testing

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "replication/client/storage_cluster.h"
+#include "replication/security/tls_files.h"
 #include "tests/support/test_util.h"
 
 namespace syncblock::testing {
@@ -38,7 +39,14 @@ class LocalCluster {
   std::string NodeLog(const std::string& node) const;
   // The storage cluster client API on every storage node's control address,
   // for tests that drive what the CSI controller runs.
+  // It uses the cluster's admin certificate.
   std::shared_ptr<repl::StorageCluster> StorageClient() const;
+  // Every storage node's control address, in order.
+  std::vector<std::string> ControlAddresses() const;
+  // The certificate files `local up` made for `name` (DIR/tls/<name>.crt/.key:
+  // "node-1", "controller", "admin", "node-1-csi"), with the cluster's CA;
+  // {insecure} for a cluster started with --insecure.
+  security::TlsFiles Tls(const std::string& name) const;
 
  private:
   void ReportDeadNodes() const;
