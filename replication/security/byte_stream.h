@@ -12,6 +12,8 @@
 #include <sys/types.h>
 #include <sys/uio.h>
 
+#include <string>
+
 #include "replication/security/certificates.h"
 
 namespace syncblock::security {
@@ -29,6 +31,9 @@ class ByteStream {
   virtual void Close() = 0;
   // The peer's verified identity, or null on a plain stream.
   virtual const PeerIdentity* peer() const = 0;
+  // Why the last Read or Write failed with `err` (its errno): strerror, or
+  // for TLS what the session said (a peer's alert names why it refused us).
+  virtual std::string ErrorText(int err) const;
 
   bool Write(const void* buf, size_t n) {
     struct iovec iov {
