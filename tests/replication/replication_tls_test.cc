@@ -9,6 +9,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <condition_variable>
+#include <cstdio>
 #include <filesystem>
 #include <future>
 #include <map>
@@ -357,6 +360,67 @@ TEST(ReplicationTlsTest, AReplicaThatNeverAnswersTheHandshakeDoesNotStopTheVolum
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(3));
   c.reset();
   close(*frozen);
+}
+
+
+// A measurement, not a test (run with --gtest_also_run_disabled_tests): 4 KiB
+// and 1 MiB writes kept `depth` deep through an in-process 3-replica volume
+// (two peer links over loopback), with TLS and without, alternating rounds;
+// prints the write rate of each and their ratio. Only the replication links
+// differ between the two: no NBD, no gRPC.
+double WritesPerSecond(EngineCluster& c, uint32_t bs, int depth, std::chrono::seconds run) {
+  auto e = c.engine();
+  if (!e) return 0;
+  std::mutex mu;
+  std::condition_variable cv;
+  int in_flight = 0;
+  uint64_t done = 0;
+  uint64_t n = 0;
+  const uint64_t slots = kSize / bs;
+  auto end = std::chrono::steady_clock::now() + run;
+  std::unique_lock<std::mutex> l(mu);
+  while (std::chrono::steady_clock::now() < end) {
+    cv.wait(l, [&] { return in_flight < depth; });
+    auto req = std::make_shared<IoRequest>();
+    req->op = IoOp::kWrite;
+    req->offset = (n++ * 7919 % slots) * bs;
+    req->length = bs;
+    req->data.assign(bs, static_cast<char>(n));
+    req->done = [&](IoRequest& r) {
+      EXPECT_TRUE(r.status.ok()) << r.status;
+      std::lock_guard<std::mutex> g(mu);
+      --in_flight;
+      ++done;
+      cv.notify_all();
+    };
+    ++in_flight;
+    l.unlock();
+    e->Submit(req);
+    l.lock();
+  }
+  cv.wait(l, [&] { return in_flight == 0; });
+  return static_cast<double>(done) / static_cast<double>(run.count());
+}
+
+TEST(ReplicationTlsBench, DISABLED_WriteRateWithAndWithoutTls) {
+  Pkis pki;
+  const int rounds = 3;
+  const auto run = std::chrono::seconds(5);
+  EngineCluster plain(kSize, 3, -1, Tweak);
+  EngineCluster tls(kSize, 3, -1, Tweak, [&](const std::string& id) { return pki.Ours(id); });
+  for (auto [bs, depth] : {std::pair<uint32_t, int>{4096, 32}, {4096, 1}, {1 << 20, 8}}) {
+    std::vector<double> p, t;
+    for (int r = 0; r < rounds; ++r) {
+      p.push_back(WritesPerSecond(plain, bs, depth, run));
+      t.push_back(WritesPerSecond(tls, bs, depth, run));
+    }
+    std::sort(p.begin(), p.end());
+    std::sort(t.begin(), t.end());
+    std::printf(
+        "write bs=%u qd=%d: plain %.0f/s, TLS %.0f/s, TLS/plain %.2f (median of %d x %llds)\n", bs,
+        depth, p[rounds / 2], t[rounds / 2], t[rounds / 2] / p[rounds / 2], rounds,
+        static_cast<long long>(run.count()));
+  }
 }
 
 }  // namespace
