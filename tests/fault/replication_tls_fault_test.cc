@@ -58,9 +58,9 @@ TEST_F(ReplicationTlsFaultTest, ANodeWithAnotherCasCertificateCannotJoinTheRepli
   // `local start` runs it, and since nobody trusts it (ctl neither), stops it
   // again after its readiness timeout: meanwhile, the primary tries it.
   auto forged_run = std::async(std::launch::async, [&] {
-    return RunCommand(SyncblockBinary() + " local start --timeout 20 --dir " + c.dir() + " " +
-                          forged_node,
-                      std::chrono::seconds(60));
+    return RunCommand(
+        SyncblockBinary() + " local start --timeout 20 --dir " + c.dir() + " " + forged_node,
+        std::chrono::seconds(60));
   });
 
   // The primary refuses it and says why.
@@ -82,7 +82,9 @@ TEST_F(ReplicationTlsFaultTest, ANodeWithAnotherCasCertificateCannotJoinTheRepli
   nlohmann::json v = c.CtlJson("volume show v");
   ASSERT_TRUE(v.is_object());
   for (const auto& r : v["replicas"]) {
-    if (r["node"] == forged_node) EXPECT_NE(r["state"], "in_sync") << v.dump();
+    if (r["node"] == forged_node) {
+      EXPECT_NE(r["state"], "in_sync") << v.dump();
+    }
   }
 
   // The node was never ready: nobody would talk to it.
