@@ -151,7 +151,14 @@ long TlsStream::Run(Op op, bool wait, int timeout_option) {
       int r = op(&done);
       if (r == 1) return static_cast<long>(done);
       err = SSL_get_error(ssl_, r);
-      if (err == SSL_ERROR_ZERO_RETURN) return 0;
+      if (err == SSL_ERROR_ZERO_RETURN) {
+        // The peer ended the session (close_notify, or an EOF taken as one).
+        // A read sees the end; a write can never make progress: failing it
+        // here is what keeps a writer from retrying forever.
+        if (timeout_option == SO_RCVTIMEO) return 0;
+        errno = EPIPE;
+        return -1;
+      }
       if (err != SSL_ERROR_WANT_READ && err != SSL_ERROR_WANT_WRITE) {
         int saved = errno;
         if (err == SSL_ERROR_SSL) {
