@@ -6,10 +6,11 @@ include besides its own folder and third-party ones:
 
   replication/util    nothing: the base library every other part links
   replication/types   util
-  replication/wire    util, types (not store/: the wire format and the disk
-                      format share only plain types)
-  replication/store   util, types
   replication/security util (TLS and certificates, below the engine and NBD)
+  replication/wire    util, types, security (frames go over a ByteStream; not
+                      store/: the wire format and the disk format share only
+                      plain types)
+  replication/store   util, types
   replication/**      anything under replication/, never csi/ or driver/
                       (the engine library links no CSI code, csi.pb included)
   csi/**              replication/, csi/; never driver/
@@ -25,7 +26,8 @@ INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"')
 RULES = [
     ("replication/util/", ["replication/util/"]),
     ("replication/types/", ["replication/util/", "replication/types/"]),
-    ("replication/wire/", ["replication/util/", "replication/types/", "replication/wire/"]),
+    ("replication/wire/", ["replication/util/", "replication/types/", "replication/security/",
+                           "replication/wire/"]),
     ("replication/store/", ["replication/util/", "replication/types/", "replication/store/"]),
     ("replication/security/", ["replication/util/", "replication/security/"]),
     ("replication/", ["replication/"]),

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "absl/strings/str_cat.h"
+#include "replication/engine/link_security.h"
 #include "replication/util/logging.h"
 #include "replication/util/socket.h"
 
@@ -58,6 +59,7 @@ void PeerLink::Stop() {
     if (stopping_ && !link_thread_.joinable()) return;
     stopping_ = true;
     if (streaming_) DropLocked("the primary is stopping", absl::OkStatus(), nullptr);
+    if (dialing_fd_ >= 0) shutdown(dialing_fd_, SHUT_RDWR);
     changed_.SignalAll();
   }
   if (link_thread_.joinable()) link_thread_.join();
@@ -320,7 +322,7 @@ PeerLink::View PeerLink::GetView() const {
               message_};
 }
 
-absl::StatusOr<int> PeerLink::Handshake(HelloReply* reply) {
+absl::StatusOr<PeerLink::Connection> PeerLink::Handshake(HelloReply* reply) {
   std::string payload = delegate_->HelloPayload();
   std::string address;
   {
@@ -329,6 +331,25 @@ absl::StatusOr<int> PeerLink::Handshake(HelloReply* reply) {
   }
   absl::StatusOr<int> fd = dialer_->Dial(address, opts_.connect_timeout);
   if (!fd.ok()) return fd.status();
+  Connection conn;
+  conn.fd = *fd;
+  {
+    MutexLock l(&mu_);
+    if (stopping_) {
+      close(*fd);
+      return absl::CancelledError("the link is stopping");
+    }
+    dialing_fd_ = *fd;
+  }
+  auto fail = [&](absl::Status s) {
+    conn.stream.reset();
+    {
+      MutexLock l(&mu_);
+      dialing_fd_ = -1;
+    }
+    close(conn.fd);
+    return s;
+  };
   SetSendTimeout(*fd, opts_.send_timeout);
   SetBufferSizes(*fd, 4 << 20);
   // A replica that hangs (rather than dies) must be noticed too.
@@ -336,33 +357,38 @@ absl::StatusOr<int> PeerLink::Handshake(HelloReply* reply) {
   // Bound the wait for the reply; cleared once the hello is done.
   timeval tv{static_cast<time_t>(opts_.connect_timeout.count() / 1000 + 5), 0};
   setsockopt(*fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  absl::StatusOr<std::unique_ptr<security::ByteStream>> stream = DialedStream(
+      *fd, opts_.tls.get(), member_.node_id, opts_.connect_timeout + std::chrono::seconds(5));
+  if (!stream.ok()) {
+    return fail(absl::Status(stream.status().code(), absl::StrCat("replica at ", address, ": ",
+                                                                  stream.status().message())));
+  }
+  conn.stream = *std::move(stream);
   FrameHeader h;
   h.type = FrameType::kHello;
   Frame answer;
-  absl::Status s = WriteFrame(*fd, h, payload);
-  if (s.ok()) s = ReadFrame(*fd, &answer);
+  absl::Status s = WriteFrame(*conn.stream, h, payload);
+  if (s.ok()) s = ReadFrame(*conn.stream, &answer);
   if (s.ok() && answer.header.type != FrameType::kHelloReply) {
     s = absl::InvalidArgumentError(
         absl::StrCat("unexpected ", FrameTypeName(answer.header.type), " frame"));
   }
   if (!s.ok()) {
-    close(*fd);
-    return absl::UnavailableError(absl::StrCat("hello to ", address, " failed: ", s.message()));
+    return fail(
+        absl::UnavailableError(absl::StrCat("hello to ", address, " failed: ", s.message())));
   }
   absl::StatusOr<HelloReply> decoded = DecodeHelloReply(answer.payload);
-  if (!decoded.ok()) {
-    close(*fd);
-    return decoded.status();
-  }
+  if (!decoded.ok()) return fail(decoded.status());
   *reply = *std::move(decoded);
   if (reply->status != WireStatus::kOk) {
-    close(*fd);
-    return absl::FailedPreconditionError(
-        absl::StrCat("replica at ", address, " refused: ", reply->message));
+    return fail(absl::FailedPreconditionError(
+        absl::StrCat("replica at ", address, " refused: ", reply->message)));
   }
   timeval none{0, 0};
   setsockopt(*fd, SOL_SOCKET, SO_RCVTIMEO, &none, sizeof(none));
-  return *fd;
+  MutexLock l(&mu_);
+  dialing_fd_ = -1;
+  return conn;
 }
 
 void PeerLink::LinkLoop() {
@@ -372,29 +398,33 @@ void PeerLink::LinkLoop() {
       if (stopping_) return;
     }
     HelloReply reply;
-    absl::StatusOr<int> fd = Handshake(&reply);
-    if (fd.ok()) {
-      delegate_->Connected(*this, reply, *fd);
+    absl::StatusOr<Connection> conn = Handshake(&reply);
+    if (conn.ok()) {
+      const int fd = conn->fd;
+      security::ByteStream* stream = conn->stream.get();
+      delegate_->Connected(*this, reply, fd);
       uint64_t session = 0;
       {
         MutexLock l(&mu_);
-        if (streaming_ && fd_ == *fd) session = session_;
+        if (streaming_ && fd_ == fd) session = session_;
       }
       if (session != 0) {
-        std::thread sender([this, session, fd = *fd] { SendLoop(session, fd); });
-        ReceiveLoop(session, *fd);
+        std::thread sender([this, session, stream] { SendLoop(session, stream); });
+        ReceiveLoop(session, stream);
         sender.join();
         delegate_->Disconnected(*this, session);
         MutexLock l(&mu_);
         fd_ = -1;
       }
-      close(*fd);
+      stream->Close();
+      conn->stream.reset();
+      close(fd);
     } else {
       if (reply.status != WireStatus::kOk) delegate_->Refused(*this, reply);
       MutexLock l(&mu_);
-      if (message_ != fd.status().message()) {
-        spdlog::info("replica {}: {}", member_.node_id, fd.status().message());
-        message_ = std::string(fd.status().message());
+      if (message_ != conn.status().message()) {
+        spdlog::info("replica {}: {}", member_.node_id, conn.status().message());
+        message_ = std::string(conn.status().message());
       }
     }
     MutexLock l(&mu_);
@@ -405,7 +435,7 @@ void PeerLink::LinkLoop() {
   }
 }
 
-void PeerLink::SendLoop(uint64_t session, int fd) {
+void PeerLink::SendLoop(uint64_t session, security::ByteStream* stream) {
   std::vector<iovec> iov;
   std::vector<std::shared_ptr<OutgoingFrame>> batch;
   MutexLock l(&mu_);
@@ -437,19 +467,26 @@ void PeerLink::SendLoop(uint64_t session, int fd) {
     }
     if (iov.empty()) continue;
     mu_.Unlock();
-    absl::Status s = WritevFull(fd, iov.data(), static_cast<int>(iov.size()));
+    const bool sent = stream->Writev(iov.data(), static_cast<int>(iov.size()));
+    const int err = errno;
     mu_.Lock();
-    if (!s.ok()) {
-      if (Live(session)) DropLocked(absl::StrCat("send: ", s.message()), absl::OkStatus(), nullptr);
+    if (!sent) {
+      if (Live(session)) {
+        DropLocked(absl::StrCat("send: ", StreamError(*stream, "write", err).message()),
+                   absl::OkStatus(), nullptr);
+      }
       return;
     }
   }
 }
 
-void PeerLink::ReceiveLoop(uint64_t session, int fd) {
+void PeerLink::ReceiveLoop(uint64_t session, security::ByteStream* stream) {
+  // Acks come in batches (the replica sends them together): one read, or
+  // one TLS record, for many.
+  FrameReader reader(*stream, 64 << 10);
   Frame ack;
   while (true) {
-    absl::Status s = ReadFrame(fd, &ack);
+    absl::Status s = reader.Next(&ack);
     std::shared_ptr<OutgoingFrame> sent;
     {
       MutexLock l(&mu_);

@@ -12,8 +12,14 @@
 // the same way: a slow or hung replica never stalls the volume, it is
 // resynced when it returns.
 //
-// Threads: Start() runs the link thread (dial, hello, read acknowledgements,
-// reconnect); each connection has a sender thread. Delegate calls are made
+// Every connection runs over a ByteStream: TLS 1.3 when the options carry a
+// context (the replica's certificate must name this member), the bare socket
+// otherwise. Why the peer cannot be reached (a refused certificate, a
+// refused hello, a dial error) is its message in the view, which `volume
+// show` prints.
+//
+// Threads: Start() runs the link thread (dial, TLS handshake, hello, read
+// acknowledgements, reconnect); each connection has a sender thread. Delegate calls are made
 // from the link thread with no lock of the link held.
 //
 // Thread-safe. Lock order: WriteSequencer, then PeerLink; the bitmap's file
@@ -34,6 +40,8 @@
 #include "absl/status/statusor.h"
 #include "replication/engine/dialer.h"
 #include "replication/engine/outgoing_frame.h"
+#include "replication/security/byte_stream.h"
+#include "replication/security/tls_context.h"
 #include "replication/store/dirty_bitmap.h"
 #include "replication/store/manifest.h"
 #include "replication/util/clock.h"
@@ -57,6 +65,9 @@ struct PeerLinkOptions {
   std::chrono::milliseconds stall_timeout{5000};
   // Time for the stall decision; nullptr: Clock::Real().
   Clock* clock = nullptr;
+  // TLS for the connection (the replica must present the certificate of
+  // this member's node id, role storage); nullptr: plaintext (--insecure).
+  std::shared_ptr<security::TlsContext> tls;
 };
 
 struct ResyncProgress {
@@ -179,10 +190,16 @@ class PeerLink {
   View GetView() const ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
+  struct Connection {
+    int fd = -1;
+    std::unique_ptr<security::ByteStream> stream;
+  };
   void LinkLoop();
-  absl::StatusOr<int> Handshake(HelloReply* reply);
-  void SendLoop(uint64_t session, int fd);
-  void ReceiveLoop(uint64_t session, int fd);
+  // Dial, TLS handshake and hello; FAILED_PRECONDITION when the replica
+  // refused the hello (`reply` says why).
+  absl::StatusOr<Connection> Handshake(HelloReply* reply);
+  void SendLoop(uint64_t session, security::ByteStream* stream);
+  void ReceiveLoop(uint64_t session, security::ByteStream* stream);
   std::vector<uint64_t> DropLocked(const std::string& why, const absl::Status& refusal,
                                    const OutgoingFrame* also) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void MarkLostLocked(const OutgoingFrame& f) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -204,6 +221,9 @@ class PeerLink {
   bool streaming_ ABSL_GUARDED_BY(mu_) = false;
   uint64_t session_ ABSL_GUARDED_BY(mu_) = 0;
   int fd_ ABSL_GUARDED_BY(mu_) = -1;
+  // The connection in its handshake (TLS, hello): Stop() shuts it down
+  // rather than wait out a peer that does not answer.
+  int dialing_fd_ ABSL_GUARDED_BY(mu_) = -1;
   PeerState state_ ABSL_GUARDED_BY(mu_) = PeerState::kOffline;
   std::string message_ ABSL_GUARDED_BY(mu_);
   absl::Status refusal_ ABSL_GUARDED_BY(mu_);

@@ -27,6 +27,7 @@ void PrimaryEngine::SyncPeersLocked(std::vector<std::shared_ptr<PeerLink>>* star
   lo.max_queue_bytes = opts_.peer_queue_bytes;
   lo.stall_timeout = opts_.peer_stall_timeout;
   lo.clock = clock_;
+  lo.tls = opts_.tls;
   for (const auto& m : manifest_.members) {
     if (m.node_id == opts_.node_id) continue;
     if (auto it = peers_.find(m.node_id); it != peers_.end()) {

@@ -20,6 +20,7 @@
 
 #include "absl/status/statusor.h"
 #include "replication/engine/lease.h"
+#include "replication/security/tls_context.h"
 #include "replication/store/manifest.h"
 #include "replication/store/replica_store.h"
 #include "replication/util/clock.h"
@@ -54,6 +55,9 @@ struct EngineOptions {
   double lease_max_drift = 0.2;
   // Dials replication connections; nullptr: plain TCP (DefaultDialer()).
   std::shared_ptr<Dialer> dialer;
+  // TLS on the replication connections this node dials (link_security.h);
+  // nullptr: plaintext (--insecure).
+  std::shared_ptr<security::TlsContext> tls;
   // The replica stores' file IO; nullptr: Env::Posix(). Tests inject faults.
   Env* env = nullptr;
   // Time for deadlines and stall decisions; nullptr: Clock::Real().

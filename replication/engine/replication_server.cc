@@ -1,11 +1,14 @@
 #include "replication/engine/replication_server.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "replication/engine/link_security.h"
 #include "replication/util/logging.h"
 #include "replication/util/status_macros.h"
 #include "replication/wire/frame_io.h"
@@ -21,8 +24,22 @@ constexpr uint32_t kMaxHelloPayload = 1024 * 1024;
 // Acknowledgements buffered before they are sent even while frames keep coming.
 constexpr size_t kAckBatchBytes = 64 << 10;
 
-absl::Status Send(int fd, FrameHeader h, std::string_view payload) {
-  return WriteFrame(fd, h, payload);
+// The peer's address without its port (a reconnecting peer logs the same
+// line, which the log's rate limit then folds).
+std::string PeerHost(const sockaddr_storage& ss) {
+  char buf[INET6_ADDRSTRLEN] = "?";
+  if (ss.ss_family == AF_INET) {
+    inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&ss)->sin_addr, buf, sizeof buf);
+  } else if (ss.ss_family == AF_INET6) {
+    inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&ss)->sin6_addr, buf, sizeof buf);
+  }
+  return buf;
+}
+
+void SetReceiveTimeout(int fd, std::chrono::milliseconds t) {
+  timeval tv{static_cast<time_t>(t.count() / 1000),
+             static_cast<suseconds_t>((t.count() % 1000) * 1000)};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 }
 
 }  // namespace
@@ -43,18 +60,31 @@ void ReplicationServer::Stop() {
   if (listen_fd_ >= 0) shutdown(listen_fd_, SHUT_RDWR);
   if (accept_thread_.joinable()) accept_thread_.join();
   if (listen_fd_ >= 0) close(listen_fd_);
-  std::vector<std::thread> threads;
+  std::vector<Connection> threads;
   {
     std::lock_guard<std::mutex> lock(mu_);
     for (int fd : conns_) shutdown(fd, SHUT_RDWR);
     threads.swap(threads_);
   }
-  for (auto& t : threads) t.join();
+  for (auto& c : threads) c.thread.join();
+}
+
+void ReplicationServer::ReapLocked() {
+  for (auto it = threads_.begin(); it != threads_.end();) {
+    if (it->done->load()) {
+      it->thread.join();  // it has returned: no wait
+      it = threads_.erase(it);
+    } else {
+      ++it;
+    }
+  }
 }
 
 void ReplicationServer::AcceptLoop() {
   while (!stopping_) {
-    int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+    sockaddr_storage ss{};
+    socklen_t len = sizeof ss;
+    int fd = accept4(listen_fd_, reinterpret_cast<sockaddr*>(&ss), &len, SOCK_CLOEXEC);
     if (fd < 0) {
       if (stopping_) return;
       if (errno == EINTR || errno == ECONNABORTED) continue;
@@ -68,17 +98,46 @@ void ReplicationServer::AcceptLoop() {
       close(fd);
       return;
     }
+    ReapLocked();
     conns_.insert(fd);
-    threads_.emplace_back([this, fd] { Serve(fd); });
+    auto done = std::make_shared<std::atomic<bool>>(false);
+    std::string from = PeerHost(ss);
+    threads_.push_back({std::thread([this, fd, from, done] {
+                          Serve(fd, from);
+                          done->store(true);
+                        }),
+                        done});
   }
 }
 
-void ReplicationServer::Serve(int fd) {
-  std::string peer_desc = "replication peer";
+void ReplicationServer::Serve(int fd, const std::string& from) {
+  std::string peer_desc = absl::StrCat("replication peer at ", from);
   auto fail = [&](const std::string& why) {
     frames_rejected_.fetch_add(1);
     spdlog::warn("{}: {}; closing the connection", peer_desc, why);
   };
+  auto finish = [&] {
+    std::lock_guard<std::mutex> lock(mu_);
+    conns_.erase(fd);
+    close(fd);
+  };
+  // The handshake and the hello are bounded: a peer that connects and says
+  // nothing (frozen, or not speaking our protocol) goes away.
+  SetReceiveTimeout(fd, opts_.handshake_timeout);
+  absl::StatusOr<std::unique_ptr<security::ByteStream>> opened =
+      AcceptedStream(fd, opts_.tls.get(), opts_.handshake_timeout);
+  if (!opened.ok()) {
+    connections_refused_.fetch_add(1);
+    if (!stopping_)
+      spdlog::warn("replication: connection from {} refused: {}", from, opened.status().message());
+    finish();
+    return;
+  }
+  security::ByteStream& stream = **opened;
+  if (const security::PeerIdentity* peer = stream.peer()) {
+    peer_desc = absl::StrCat("replication peer ", peer->name, " at ", from);
+  }
+
   FrameHeader h;
   std::string payload;
   std::shared_ptr<Replica> replica;
@@ -86,7 +145,7 @@ void ReplicationServer::Serve(int fd) {
   // Until a hello is accepted, a connection may not make this node buffer a
   // large payload: hellos are small.
   Frame first;
-  absl::Status s = ReadFrame(fd, &first, kMaxHelloPayload);
+  absl::Status s = ReadFrame(stream, &first, kMaxHelloPayload);
   if (s.ok() && first.header.type != FrameType::kHello) {
     s = absl::InvalidArgumentError("the first frame must be a hello of at most 1 MiB");
   }
@@ -100,7 +159,18 @@ void ReplicationServer::Serve(int fd) {
     peer_desc = absl::StrCat("volume ", hello->volume_id, " from primary ", hello->primary_node_id);
     HelloReply reply;
     replica = registry_->FindReplica(hello->volume_id);
-    if (!replica && hello->create_if_missing) {
+    std::optional<Manifest> local;
+    if (replica) local = replica->manifest();
+    absl::Status admitted = AdmitPrimary(stream.peer(), *hello, local ? &*local : nullptr);
+    if (!admitted.ok()) {
+      // Said to the peer (its primary shows it in `volume show`) and logged.
+      connections_refused_.fetch_add(1);
+      replica.reset();
+      reply.status = WireStatus::kInvalid;
+      reply.epoch = local ? local->epoch : 0;
+      reply.message = absl::StrCat("node refuses the connection: ", admitted.message());
+      spdlog::warn("replication: connection from {} refused: {}", from, admitted.message());
+    } else if (!replica && hello->create_if_missing) {
       auto created = registry_->CreateReplicaFor(*hello);
       if (created.ok()) {
         replica = *created;
@@ -116,21 +186,23 @@ void ReplicationServer::Serve(int fd) {
     FrameHeader rh;
     rh.type = FrameType::kHelloReply;
     rh.epoch = reply.epoch;
-    if (!Send(fd, rh, EncodeHelloReply(reply)).ok() || reply.status != WireStatus::kOk) {
-      if (reply.status != WireStatus::kOk)
+    if (!WriteFrame(stream, rh, EncodeHelloReply(reply)).ok() || reply.status != WireStatus::kOk) {
+      if (reply.status != WireStatus::kOk && admitted.ok())
         spdlog::info("{}: refused: {}", peer_desc, reply.message);
       replica.reset();
     }
   }
+  // The primary may stay quiet for long between frames: no timeout now.
+  if (replica) SetReceiveTimeout(fd, std::chrono::milliseconds(0));
 
   // Acknowledgements are sent together once no further frame is buffered:
   // one send for a burst of small writes.
-  FrameReader reader(fd);
+  FrameReader reader(stream);
   std::string acks;
   Frame frame;
   while (replica && !stopping_) {
     if (!acks.empty() && (!reader.HasFrame() || acks.size() >= kAckBatchBytes)) {
-      if (!WriteFull(fd, acks.data(), acks.size()).ok()) break;
+      if (!WriteBytes(stream, acks).ok()) break;
       acks.clear();
     }
     s = reader.Next(&frame);
@@ -161,10 +233,10 @@ void ReplicationServer::Serve(int fd) {
     }
     if (status == WireStatus::kStaleEpoch) break;
   }
-  if (!acks.empty()) (void)WriteFull(fd, acks.data(), acks.size());  // best effort: closing
-  std::lock_guard<std::mutex> lock(mu_);
-  conns_.erase(fd);
-  close(fd);
+  if (!acks.empty()) (void)WriteBytes(stream, acks);  // best effort: closing
+  stream.Close();
+  opened->reset();
+  finish();
 }
 
 }  // namespace syncblock::repl

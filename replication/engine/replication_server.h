@@ -8,6 +8,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -17,6 +18,7 @@
 
 #include "absl/status/statusor.h"
 #include "replication/engine/replica.h"
+#include "replication/security/tls_context.h"
 #include "replication/util/socket.h"
 
 namespace syncblock::repl {
@@ -30,9 +32,17 @@ class ReplicaRegistry {
   virtual absl::StatusOr<std::shared_ptr<Replica>> CreateReplicaFor(const HelloRequest& hello) = 0;
 };
 
+struct ReplicationServerOptions {
+  // TLS for every connection; nullptr: plaintext (--insecure).
+  std::shared_ptr<security::TlsContext> tls;
+  // The TLS handshake and the hello must be done within this.
+  std::chrono::milliseconds handshake_timeout{10000};
+};
+
 class ReplicationServer {
  public:
-  explicit ReplicationServer(ReplicaRegistry* registry) : registry_(registry) {}
+  explicit ReplicationServer(ReplicaRegistry* registry, ReplicationServerOptions opts = {})
+      : registry_(registry), opts_(std::move(opts)) {}
   ~ReplicationServer();
 
   absl::Status Listen(const HostPort& addr);
@@ -40,20 +50,32 @@ class ReplicationServer {
   void Stop();
 
   uint64_t frames_rejected() const { return frames_rejected_.load(); }
+  // Connections refused before their hello was accepted: a failed TLS
+  // handshake, a peer that is not a storage node or not the volume's primary.
+  uint64_t connections_refused() const { return connections_refused_.load(); }
 
  private:
+  struct Connection {
+    std::thread thread;
+    std::shared_ptr<std::atomic<bool>> done;
+  };
+
   void AcceptLoop();
-  void Serve(int fd);
+  void Serve(int fd, const std::string& from);
+  // Joins the threads of connections that ended. Requires mu_.
+  void ReapLocked();
 
   ReplicaRegistry* const registry_;
+  const ReplicationServerOptions opts_;
   int listen_fd_ = -1;
   int port_ = 0;
   std::atomic<bool> stopping_{false};
   std::thread accept_thread_;
   std::mutex mu_;
-  std::set<int> conns_;               // guarded by mu_
-  std::vector<std::thread> threads_;  // guarded by mu_
+  std::set<int> conns_;              // guarded by mu_
+  std::vector<Connection> threads_;  // guarded by mu_
   std::atomic<uint64_t> frames_rejected_{0};
+  std::atomic<uint64_t> connections_refused_{0};
 };
 
 }  // namespace syncblock::repl

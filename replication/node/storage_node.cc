@@ -145,8 +145,36 @@ absl::Status StorageNode::LoadReplicas() {
   return absl::OkStatus();
 }
 
+absl::Status StorageNode::LoadTls() {
+  const security::TlsFiles& f = opts_.tls;
+  if (f.insecure) {
+    spdlog::warn(
+        "storage node {}: --insecure: replication connections are plaintext and "
+        "unauthenticated",
+        opts_.node_id);
+    return absl::OkStatus();
+  }
+  if (f.ca.empty() && f.cert.empty() && f.key.empty()) {
+    // Embedded nodes (tests) that set no TLS files at all; the daemon's flags
+    // refuse this without --insecure.
+    spdlog::warn("storage node {}: no TLS files: replication connections are plaintext",
+                 opts_.node_id);
+    return absl::OkStatus();
+  }
+  RETURN_IF_ERROR(f.Validate());
+  absl::StatusOr<std::shared_ptr<security::TlsContext>> tls = security::TlsContext::Load(f);
+  if (!tls.ok()) return tls.status();
+  tls_ = *std::move(tls);
+  opts_.engine.tls = tls_;
+  ReplicationServerOptions ro;
+  ro.tls = tls_;
+  replication_ = std::make_unique<ReplicationServer>(this, ro);
+  return absl::OkStatus();
+}
+
 absl::Status StorageNode::Start() {
   RETURN_IF_ERROR(CheckNodeIdentity());
+  RETURN_IF_ERROR(LoadTls());
   RETURN_IF_ERROR(LoadReplicas());
   RETURN_IF_ERROR(replication_->Listen(opts_.replication_listen));
   RETURN_IF_ERROR(nbd_->Listen(opts_.nbd_listen.host, opts_.nbd_listen.port));

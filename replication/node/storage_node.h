@@ -19,6 +19,7 @@
 #include "replication/engine/replication_server.h"
 #include "replication/nbd/nbd_server.h"
 #include "replication/qos/qos_registry.h"
+#include "replication/security/tls_context.h"
 #include "replication/security/tls_files.h"
 #include "replication/util/socket.h"
 
@@ -111,6 +112,8 @@ class StorageNode : public ReplicaRegistry {
                                                      const std::string& source_volume,
                                                      const std::string& source_snapshot);
   absl::Status CheckNodeIdentity();
+  // The TLS context of the replication port and links, from opts_.tls.
+  absl::Status LoadTls();
   absl::Status LoadReplicas();
 
   StorageNodeOptions opts_;
@@ -118,6 +121,8 @@ class StorageNode : public ReplicaRegistry {
   std::shared_ptr<ExportProvider> exports_;
   std::unique_ptr<NbdServer> nbd_;
   std::unique_ptr<ReplicationServer> replication_;
+  // This node's TLS identity; null when insecure (see LoadTls).
+  std::shared_ptr<security::TlsContext> tls_;
 
   std::atomic<bool> started_{false};
   std::mutex mu_;

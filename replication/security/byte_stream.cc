@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <vector>
 
 namespace syncblock::security {
@@ -51,6 +52,8 @@ long Send(int fd, const struct iovec* iov, int iovcnt, bool wait) {
 }
 
 }  // namespace
+
+std::string ByteStream::ErrorText(int err) const { return std::strerror(err); }
 
 bool ByteStream::ReadFull(void* buf, size_t n) {
   char* p = static_cast<char*>(buf);

@@ -12,6 +12,8 @@
 #include <sys/types.h>
 #include <sys/uio.h>
 
+#include <string>
+
 #include "replication/security/certificates.h"
 
 namespace syncblock::security {
@@ -33,6 +35,9 @@ class ByteStream {
   // the next Read returns without the socket becoming readable: a reader
   // must not wait for the socket while this is true.
   virtual bool HasBufferedInput() = 0;
+  // Why the last Read or Write failed with `err` (its errno): strerror, or
+  // for TLS what the session said (a peer's alert names why it refused us).
+  virtual std::string ErrorText(int err) const;
 
   bool Write(const void* buf, size_t n) {
     struct iovec iov {

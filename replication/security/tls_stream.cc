@@ -151,10 +151,21 @@ long TlsStream::Run(Op op, bool wait, int timeout_option) {
       int r = op(&done);
       if (r == 1) return static_cast<long>(done);
       err = SSL_get_error(ssl_, r);
-      if (err == SSL_ERROR_ZERO_RETURN) return 0;
+      if (err == SSL_ERROR_ZERO_RETURN) {
+        // The peer ended the session (close_notify, or an EOF taken as one).
+        // A read sees the end; a write can never make progress: failing it
+        // here is what keeps a writer from retrying forever.
+        if (timeout_option == SO_RCVTIMEO) return 0;
+        errno = EPIPE;
+        return -1;
+      }
       if (err != SSL_ERROR_WANT_READ && err != SSL_ERROR_WANT_WRITE) {
         int saved = errno;
-        ERR_clear_error();
+        if (err == SSL_ERROR_SSL) {
+          failure_ = OpenSslErrors();
+        } else {
+          ERR_clear_error();
+        }
         errno = err == SSL_ERROR_SYSCALL && saved != 0 ? saved : EIO;
         return -1;
       }
@@ -273,6 +284,25 @@ bool TlsStream::Writev(const struct iovec* iov, int iovcnt) {
     }
   }
   return true;
+}
+
+std::string TlsStream::ErrorText(int err) const {
+  std::string failure;
+  {
+    MutexLock l(&mu_);
+    failure = failure_;
+  }
+  if (err != EIO || failure.empty()) return ByteStream::ErrorText(err);
+  if (failure.find("alert") != std::string::npos) {
+    // The reason is the alert's name, the last part of OpenSSL's line.
+    std::string alert = failure.substr(failure.rfind(':') + 1);
+    return absl::StrCat("TLS: the peer refused the session (", alert,
+                        alert.find("unknown ca") != std::string::npos ||
+                                alert.find("certificate") != std::string::npos
+                            ? "): it does not accept our certificate"
+                            : ")");
+  }
+  return absl::StrCat("TLS: ", failure);
 }
 
 void TlsStream::Close() {

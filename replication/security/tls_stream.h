@@ -21,6 +21,7 @@
 #include <chrono>
 #include <memory>
 #include <optional>
+#include <string>
 
 #include "absl/status/statusor.h"
 #include "replication/security/byte_stream.h"
@@ -64,6 +65,10 @@ class TlsStream final : public ByteStream {
   // Sends close_notify (best effort) so that the peer sees a clean end.
   void Close() override;
   bool HasBufferedInput() override;
+  // After a TLS failure (errno EIO): OpenSSL's reason, and for an alert the
+  // peer sent, that the peer refused the session ("tlsv1 alert unknown ca":
+  // our certificate is not from its CA).
+  std::string ErrorText(int err) const override;
 
  private:
   TlsStream(int fd, SSL* ssl) : fd_(fd), ssl_(ssl) {}
@@ -76,10 +81,11 @@ class TlsStream final : public ByteStream {
   long Run(Op op, bool wait, int timeout_option);
 
   const int fd_;
-  Mutex mu_;
+  mutable Mutex mu_;
   SSL* const ssl_;  // every use under mu_
   PeerIdentity peer_;
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
+  std::string failure_ ABSL_GUARDED_BY(mu_);  // OpenSSL's reason for the last EIO
 };
 
 }  // namespace syncblock::security

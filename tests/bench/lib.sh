@@ -42,7 +42,9 @@ start_nbdkit() {
 
 start_cluster() {
   cluster_up=1  # before `up`, so a half-started cluster is still taken down
-  "$sb" local up --dir "$work/cluster" --nodes 3 --no-csi >"$work/local-up.log" 2>&1 ||
+  # BENCH_UP_ARGS: more `local up` flags, e.g. --insecure to measure without TLS.
+  # shellcheck disable=SC2086
+  "$sb" local up --dir "$work/cluster" --nodes 3 --no-csi ${BENCH_UP_ARGS:-} >"$work/local-up.log" 2>&1 ||
     { cat "$work/local-up.log" >&2; return 1; }
 }
 

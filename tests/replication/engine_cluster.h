@@ -33,6 +33,8 @@ class EngineCluster {
     std::unique_ptr<ReplicationServer> server;
     // The node's disk: faults are injected here.
     syncblock::testing::FaultInjectionEnv env;
+    // Its TLS identity (null: plaintext), for its server and the links it dials.
+    std::shared_ptr<security::TlsContext> tls;
 
     std::shared_ptr<Replica> FindReplica(const std::string& volume_id) override {
       return replica && replica->id() == volume_id ? replica : nullptr;
@@ -42,11 +44,17 @@ class EngineCluster {
     }
   };
 
+  // Each node's TLS context by its id (nullptr, or no function: plaintext).
+  using TlsFor = std::function<std::shared_ptr<security::TlsContext>(const std::string& node_id)>;
+
   // `witness`: the index of the node that is the volume's witness
   // (failover.md, "Witness"), -1 for none. `tweak` changes every node's
-  // engine options (a dialer, timeouts) before anything starts.
+  // engine options (a dialer, timeouts) before anything starts. `tls_for`
+  // gives the nodes their certificates; `wait_in_sync` false when a test
+  // expects some peer never to join.
   explicit EngineCluster(uint64_t size, int nodes = 3, int witness = -1,
-                         const std::function<void(EngineOptions&)>& tweak = nullptr) {
+                         const std::function<void(EngineOptions&)>& tweak = nullptr,
+                         const TlsFor& tls_for = nullptr, bool wait_in_sync = true) {
     opts_.io_timeout = std::chrono::milliseconds(3000);
     opts_.reconnect_interval = std::chrono::milliseconds(100);
     opts_.connect_timeout = std::chrono::milliseconds(500);
@@ -56,7 +64,8 @@ class EngineCluster {
       auto n = std::make_unique<Node>();
       n->id = "node-" + std::to_string(i);
       n->dir = dir_.Join(n->id);
-      n->server = std::make_unique<ReplicationServer>(n.get());
+      if (tls_for) n->tls = tls_for(n->id);
+      n->server = std::make_unique<ReplicationServer>(n.get(), ServerOptions(*n));
       absl::Status s = n->server->Listen({"127.0.0.1", 0});
       EXPECT_TRUE(s.ok()) << s;
       n->port = n->server->port();
@@ -82,7 +91,9 @@ class EngineCluster {
     }
     absl::Status s = nodes_[0]->replica->StartRole();
     EXPECT_TRUE(s.ok()) << s;
-    EXPECT_TRUE(WaitInSync());
+    if (wait_in_sync) {
+      EXPECT_TRUE(WaitInSync());
+    }
   }
 
   ~EngineCluster() {
@@ -96,8 +107,17 @@ class EngineCluster {
     EngineOptions o = opts_;
     o.node_id = node_id;
     for (const auto& n : nodes_) {
-      if (n->id == node_id) o.env = &n->env;
+      if (n->id == node_id) {
+        o.env = &n->env;
+        o.tls = n->tls;
+      }
     }
+    return o;
+  }
+
+  static ReplicationServerOptions ServerOptions(const Node& n) {
+    ReplicationServerOptions o;
+    o.tls = n.tls;
     return o;
   }
 
@@ -136,7 +156,7 @@ class EngineCluster {
     auto r = Replica::Open(n.dir + "/vol", Options(n.id));
     ASSERT_TRUE(r.ok()) << r.status();
     n.replica = *r;
-    n.server = std::make_unique<ReplicationServer>(&n);
+    n.server = std::make_unique<ReplicationServer>(&n, ServerOptions(n));
     absl::Status s = n.server->Listen({"127.0.0.1", n.port});
     ASSERT_TRUE(s.ok()) << s;
     s = n.replica->StartRole();

@@ -448,5 +448,25 @@ TEST_F(TlsStreamTest, CertificatesSatisfyQemuAndLibnbd) {
   EXPECT_NE(info.output.find("with TLS"), std::string::npos) << info.output;
 }
 
+// A writer whose peer ended the session fails, it does not wait for room
+// that never comes (it spun at 100 % CPU before: OpenSSL reports a write
+// after the peer's close_notify, or an EOF taken as one, as ZERO_RETURN).
+TEST_F(TlsStreamTest, AWriteAfterThePeerEndedTheSessionFails) {
+  auto server_ctx = Context(pki_.Issue("server", kRoleStorage));
+  auto client_ctx = Context(pki_.Issue("client", kRoleStorage));
+  Pair p;
+  Connected c = Handshake(p, *server_ctx, *client_ctx);
+  ASSERT_TRUE(c.server && c.client);
+  c.server->Close();  // close_notify
+  char b;
+  EXPECT_EQ(c.client->Read(&b, 1), 0) << "the reader sees the end";
+  close(p.a);
+  p.a = -1;
+  std::string big(4 << 20, 'x');
+  auto start = std::chrono::steady_clock::now();
+  EXPECT_FALSE(c.client->Write(big.data(), big.size()));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+}
+
 }  // namespace
 }  // namespace syncblock::security
