@@ -198,14 +198,21 @@ absl::Status IssueCertificate(const PemFiles& ca, const CertificateRequest& requ
   if (X509_set_issuer_name(cert.get(), X509_get_subject_name(ca_cert.get())) != 1) {
     return Failed("cannot set the issuer");
   }
-  RETURN_IF_ERROR(
-      AddExtension(cert.get(), ca_cert.get(), NID_basic_constraints, "critical,CA:FALSE"));
-  // keyEncipherment too: qemu's x509 credentials check for it on client and
-  // server certificates.
-  RETURN_IF_ERROR(AddExtension(cert.get(), ca_cert.get(), NID_key_usage,
-                               "critical,digitalSignature,keyEncipherment"));
-  RETURN_IF_ERROR(
-      AddExtension(cert.get(), ca_cert.get(), NID_ext_key_usage, "serverAuth,clientAuth"));
+  if (request.is_ca) {
+    RETURN_IF_ERROR(AddExtension(cert.get(), ca_cert.get(), NID_basic_constraints,
+                                 "critical,CA:TRUE,pathlen:0"));
+    RETURN_IF_ERROR(
+        AddExtension(cert.get(), ca_cert.get(), NID_key_usage, "critical,keyCertSign,cRLSign"));
+  } else {
+    RETURN_IF_ERROR(
+        AddExtension(cert.get(), ca_cert.get(), NID_basic_constraints, "critical,CA:FALSE"));
+    // keyEncipherment too: qemu's x509 credentials check for it on client
+    // and server certificates.
+    RETURN_IF_ERROR(AddExtension(cert.get(), ca_cert.get(), NID_key_usage,
+                                 "critical,digitalSignature,keyEncipherment"));
+    RETURN_IF_ERROR(
+        AddExtension(cert.get(), ca_cert.get(), NID_ext_key_usage, "serverAuth,clientAuth"));
+  }
   RETURN_IF_ERROR(AddExtension(cert.get(), ca_cert.get(), NID_subject_key_identifier, "hash"));
   RETURN_IF_ERROR(
       AddExtension(cert.get(), ca_cert.get(), NID_authority_key_identifier, "keyid:always"));
@@ -235,6 +242,36 @@ absl::StatusOr<PeerIdentity> IdentityFromPem(const std::string& pem) {
   X509Ptr cert(bio ? PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr) : nullptr);
   if (!cert) return absl::InvalidArgumentError("not a PEM certificate");
   return IdentityOf(cert.get());
+}
+
+absl::StatusOr<PeerIdentity> IdentityOfChain(const std::vector<X509*>& chain) {
+  if (chain.empty()) return absl::UnauthenticatedError("the peer presented no certificate");
+  ASSIGN_OR_RETURN(PeerIdentity id, IdentityOf(chain[0]));
+  for (size_t i = 1; i < chain.size(); ++i) {
+    X509_NAME* name = X509_get_subject_name(chain[i]);
+    std::string limited_to = NameEntry(name, NID_organizationalUnitName);
+    if (!limited_to.empty() && limited_to != id.role) {
+      return absl::UnauthenticatedError(absl::StrCat(
+          "the certificate of ", id.ToString(), " was signed by ", NameEntry(name, NID_commonName),
+          ", a CA that signs only role ", limited_to, " certificates"));
+    }
+  }
+  return id;
+}
+
+absl::StatusOr<PeerIdentity> IdentityFromPemChain(const std::string& pem) {
+  BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+  std::vector<X509Ptr> owned;
+  while (bio) {
+    X509* cert = PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr);
+    if (cert == nullptr) break;
+    owned.emplace_back(cert);
+  }
+  ERR_clear_error();  // the end of the text reads as an error
+  if (owned.empty()) return absl::InvalidArgumentError("not a PEM certificate chain");
+  std::vector<X509*> chain;
+  for (auto& c : owned) chain.push_back(c.get());
+  return IdentityOfChain(chain);
 }
 
 }  // namespace syncblock::security

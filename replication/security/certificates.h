@@ -42,6 +42,8 @@ struct CertificateRequest {
   std::vector<std::string> dns_names;
   std::vector<std::string> ip_addresses;
   std::chrono::hours validity{24 * 365};
+  // A signing CA under `ca` (its OU limits it to that role), not a leaf.
+  bool is_ca = false;
 };
 
 // A self-signed CA certificate and its key. Overwrites existing files.
@@ -58,6 +60,13 @@ absl::Status IssueCertificate(const PemFiles& ca, const CertificateRequest& requ
 // (TLS did); this only reads the subject. INVALID_ARGUMENT without a CN.
 absl::StatusOr<PeerIdentity> IdentityOf(X509* cert);
 absl::StatusOr<PeerIdentity> IdentityFromPem(const std::string& pem);
+// The identity of a chain's leaf (leaf first, then its issuers). A CA whose
+// subject carries an OU signs only certificates of that role: the chart's
+// per-role signing CAs sit on every node, and must not be able to mint a
+// controller's or a storage node's identity. UNAUTHENTICATED when one did.
+absl::StatusOr<PeerIdentity> IdentityOfChain(const std::vector<X509*>& chain);
+// The same from PEM text holding the chain (gRPC's x509_pem_cert_chain).
+absl::StatusOr<PeerIdentity> IdentityFromPemChain(const std::string& pem);
 
 // The OpenSSL error queue as text (and cleared), for error messages.
 std::string OpenSslErrors();

@@ -123,8 +123,13 @@ absl::StatusOr<std::unique_ptr<TlsStream>> TlsStream::Handshake(
       return absl::UnavailableError(absl::StrCat("TLS handshake: ", strerror(errno)));
     }
   }
-  X509* cert = SSL_get0_peer_certificate(ssl);
-  ASSIGN_OR_RETURN(stream->peer_, IdentityOf(cert));
+  // The verified chain, so that a role-limited signing CA is seen even when
+  // it came from our own trust store rather than from the peer.
+  std::vector<X509*> chain;
+  if (STACK_OF(X509)* verified = SSL_get0_verified_chain(ssl)) {
+    for (int i = 0; i < sk_X509_num(verified); ++i) chain.push_back(sk_X509_value(verified, i));
+  }
+  ASSIGN_OR_RETURN(stream->peer_, IdentityOfChain(chain));
   if (expected.has_value() && (stream->peer_.name != expected->name ||
                                (!expected->role.empty() && stream->peer_.role != expected->role))) {
     return absl::UnauthenticatedError(absl::StrCat("TLS: expected ", expected->ToString(),

@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -16,6 +17,7 @@
 
 #include "replication/security/certificates.h"
 #include "replication/security/tls_context.h"
+#include "replication/util/socket.h"
 #include "tests/support/test_pki.h"
 #include "tests/support/test_util.h"
 
@@ -188,6 +190,49 @@ TEST_F(TlsStreamTest, AServerFromAnotherCaIsRefused) {
   EXPECT_NE(s.status().message().find("unknown ca"), std::string::npos) << s.status();
 }
 
+// The chart gives every node a signing CA limited to role node: what it
+// signs for another role must be refused, whatever the chain verifies to.
+TEST_F(TlsStreamTest, ARoleLimitedSigningCaCannotMintOtherRoles) {
+  PemFiles signer{dir_.Join("node-signer.crt"), dir_.Join("node-signer.key")};
+  CertificateRequest ca_request{"node signer", kRoleNode, {}, {}};
+  ca_request.is_ca = true;
+  ASSERT_TRUE(IssueCertificate({pki_.ca_cert(), pki_.ca_key()}, ca_request, signer).ok());
+  auto issue_from_signer = [&](const std::string& name, const std::string& role) {
+    TlsFiles files{pki_.ca_cert(), dir_.Join(name + ".crt"), dir_.Join(name + ".key")};
+    EXPECT_TRUE(
+        IssueCertificate(signer, {name, role, {}, {"127.0.0.1"}}, {files.cert, files.key}).ok());
+    // The leaf followed by its signer: the peer presents the chain.
+    syncblock::testing::WriteFile(files.cert, syncblock::testing::ReadFile(files.cert) +
+                                                  syncblock::testing::ReadFile(signer.cert));
+    return files;
+  };
+  auto server_ctx = Context(pki_.Issue("node-1", kRoleStorage));
+
+  auto node_ctx = Context(issue_from_signer("worker-3", kRoleNode));
+  Pair ok_pair;
+  Connected ok = Handshake(ok_pair, *server_ctx, *node_ctx);
+  ASSERT_TRUE(ok.server);
+  EXPECT_EQ(ok.server->peer()->ToString(), "worker-3 (node)");
+
+  auto forged_ctx = Context(issue_from_signer("controller", kRoleController));
+  Pair p;
+  auto server =
+      std::async(std::launch::async, [&] { return TlsStream::Accept(p.a, *server_ctx, kTimeout); });
+  auto client = TlsStream::Connect(p.b, *forged_ctx, kTimeout);
+  auto s = server.get();
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.status().code(), absl::StatusCode::kUnauthenticated);
+  EXPECT_NE(s.status().message().find("signs only role node"), std::string::npos) << s.status();
+
+  // gRPC hands over the presented chain as PEM: the same rule applies.
+  auto id = IdentityFromPemChain(syncblock::testing::ReadFile(dir_.Join("controller.crt")));
+  ASSERT_FALSE(id.ok());
+  EXPECT_EQ(id.status().code(), absl::StatusCode::kUnauthenticated);
+  auto node_id = IdentityFromPemChain(syncblock::testing::ReadFile(dir_.Join("worker-3.crt")));
+  ASSERT_TRUE(node_id.ok()) << node_id.status();
+  EXPECT_EQ(node_id->name, "worker-3");
+}
+
 TEST_F(TlsStreamTest, APlaintextClientIsRefused) {
   auto server_ctx = Context(pki_.Issue("node-1", kRoleStorage));
   Pair p;
@@ -319,6 +364,55 @@ TEST(PlainStreamTest, ReadsWritesAndStopsWhenTheSocketIsFull) {
   close(p.b);
   p.b = -1;
   EXPECT_FALSE(a.Write("x", 1)) << "a closed peer fails the write, without SIGPIPE";
+}
+
+// Our certificates must satisfy GnuTLS and qemu's own checks (key usage,
+// basic constraints), since qemu-io, nbdinfo and nbdcopy are the clients
+// users point at our NBD port. nbdkit (GnuTLS) plays the server here.
+TEST_F(TlsStreamTest, CertificatesSatisfyQemuAndLibnbd) {
+  using syncblock::testing::HaveTool;
+  if (!HaveTool("nbdkit") || !HaveTool("qemu-io") || !HaveTool("nbdinfo")) {
+    GTEST_SKIP() << "nbdkit, qemu-io or nbdinfo missing";
+  }
+  // The directory layout both qemu's tls-creds-x509 and libnbd read.
+  TempDir creds;
+  TlsFiles server = pki_.Issue("node-1", kRoleStorage);
+  TlsFiles client = pki_.Issue("admin", kRoleAdmin);
+  auto copy = [](const std::string& from, const std::string& to) {
+    syncblock::testing::WriteFile(to, syncblock::testing::ReadFile(from));
+  };
+  copy(pki_.ca_cert(), creds.Join("ca-cert.pem"));
+  copy(server.cert, creds.Join("server-cert.pem"));
+  copy(server.key, creds.Join("server-key.pem"));
+  copy(client.cert, creds.Join("client-cert.pem"));
+  copy(client.key, creds.Join("client-key.pem"));
+  ASSERT_EQ(chmod(creds.Join("server-key.pem").c_str(), 0600), 0);
+  ASSERT_EQ(chmod(creds.Join("client-key.pem").c_str(), 0600), 0);
+  std::string disk = creds.Join("disk.img");
+  ASSERT_EQ(syncblock::testing::RunCommand("truncate -s 16M " + disk).exit_code, 0);
+  auto ports = PickFreePorts(1);
+  ASSERT_TRUE(ports.ok());
+  std::string port = std::to_string((*ports)[0]);
+  syncblock::testing::Subprocess nbdkit({"nbdkit", "-f", "--tls=require",
+                                         "--tls-certificates=" + creds.path(), "--tls-verify-peer",
+                                         "-i", "127.0.0.1", "-p", port, "file", disk});
+  ASSERT_TRUE(syncblock::testing::WaitFor(
+      [&] {
+        return ConnectTcp({"127.0.0.1", (*ports)[0]}, std::chrono::seconds(1)).ok();
+      },
+      std::chrono::seconds(20)));
+  auto io = syncblock::testing::RunCommand(
+      "qemu-io -f raw -c 'write -P 5 0 64k' -c 'read -P 5 0 64k' --object "
+      "tls-creds-x509,id=tls0,endpoint=client,dir=" +
+      creds.path() +
+      " 'json:{\"file\":{\"driver\":\"nbd\",\"server\":{\"type\":\"inet\",\"host\":\"127.0.0.1\","
+      "\"port\":\"" +
+      port + "\"},\"tls-creds\":\"tls0\"}}'");
+  EXPECT_EQ(io.exit_code, 0) << io.output;
+  auto info = syncblock::testing::RunCommand("nbdinfo 'nbds://127.0.0.1:" + port +
+                                             "/?tls-certificates=" + creds.path() + "'");
+  EXPECT_EQ(info.exit_code, 0) << info.output;
+  EXPECT_NE(info.output.find("with TLS"), std::string::npos) << info.output;
 }
 
 }  // namespace
