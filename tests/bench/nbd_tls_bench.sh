@@ -82,7 +82,8 @@ run_job() {  # mode name pattern bs qd round
 }
 
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)   cores: $(nproc)"
-echo "kernel TLS: $( [[ -e /proc/net/tls_stat || -d /sys/module/tls ]] && echo available || echo 'not available (no /proc/net/tls_stat, no /sys/module/tls)')"
+echo "kernel TLS (KTLS): $( [[ -e /proc/net/tls_stat || -d /sys/module/tls ]] && echo available || echo 'not available (no /proc/net/tls_stat, no /sys/module/tls)')" \
+  "$(zcat /proc/config.gz 2>/dev/null | grep -E '^(# )?CONFIG_TLS[ =]' || true)"
 for mode in plain tls; do
   start "$mode"
   # Write the area once so reads read data.
