@@ -1,17 +1,23 @@
 // `syncblock ctl volume create|delete|show|list|expand|qos|witness` and `ctl export`.
 #include <chrono>
+#include <fstream>
 #include <iostream>
 #include <map>
 #include <ostream>
+#include <sstream>
 #include <thread>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "driver/ctl_commands.h"
+#include "driver/ctl_export.h"
 #include "driver/ctl_follow.h"
 #include "driver/output_json.h"
 #include "driver/output_text.h"
 #include "replication/qos/qos_settings.h"
+#include "replication/security/certificate_dir.h"
+#include "replication/security/certificates.h"
 #include "replication/util/status_macros.h"
 
 namespace syncblock::driver {
@@ -168,8 +174,28 @@ absl::Status Export(CtlContext& ctx, const std::vector<std::string>& args) {
     return absl::UnavailableError(
         absl::StrCat("volume ", view.id, ": its primary ", view.primary, " is not serving it"));
   }
-  // One line, nothing else: scripts use it as $(syncblock ctl export VOL).
-  ctx.out() << view.nbd_uri << "\n";
+  const bool tls = absl::StartsWith(view.nbd_uri, "nbds://");
+  const bool clients = ctx.flags().GetBool("clients") || ctx.style().tty;
+  if (!tls || (!clients && !ctx.json())) {
+    // One line, nothing else: scripts use it as $(syncblock ctl export VOL).
+    ctx.out() << view.nbd_uri << "\n";
+    return absl::OkStatus();
+  }
+  // A person: the URI, then how real clients present the admin certificate.
+  ASSIGN_OR_RETURN(security::TlsFiles files, AdminTlsFiles(ctx.flags()));
+  ASSIGN_OR_RETURN(std::string dir, security::ClientCertificateDir(files));
+  ASSIGN_OR_RETURN(ExportClients c, DescribeExportClients(view.nbd_uri, dir));
+  std::string identity = files.cert;
+  if (std::ifstream in(files.cert); in) {
+    std::stringstream pem;
+    pem << in.rdbuf();
+    if (auto id = security::IdentityFromPem(pem.str()); id.ok()) identity = id->ToString();
+  }
+  nlohmann::json j = {
+      {"uri", c.uri},           {"tls_certificates", c.cert_dir}, {"libnbd_uri", c.libnbd_uri},
+      {"identity", identity},   {"nbdinfo", c.nbdinfo},           {"nbdcopy", c.nbdcopy},
+      {"qemu_img", c.qemu_img}, {"qemu_object", c.qemu_object},   {"qemu_drive", c.qemu_drive}};
+  ctx.Print(j, absl::StrCat(c.uri, "\n", FormatExportClients(c, identity)));
   return absl::OkStatus();
 }
 
@@ -212,8 +238,13 @@ std::vector<CtlCommand> VolumeCtlCommands() {
           .Flag("max-iops", "N", "IOs per second, reads and writes together (0: no limit)")
           .Flag("max-bandwidth", "BW", "bytes per second, e.g. 100Mi (0: no limit)")
           .Flag("burst", "S", "seconds of the limits an idle volume may spend at once"),
-      MakeCtlCommand({"export"}, "VOLUME", "print the NBD URI of the volume's primary (one line)",
-                     1, 1, Export),
+      MakeCtlCommand({"export"}, "VOLUME",
+                     "print the NBD URI of the volume's primary (one line; with TLS, on a "
+                     "terminal, also the client certificate options for nbdinfo/nbdcopy/qemu)",
+                     1, 1, Export)
+          .Flag("clients", "",
+                "with TLS: also print the admin certificate options for nbdinfo, nbdcopy and "
+                "qemu (the default on a terminal; -o json always has them)"),
   };
 }
 

@@ -21,12 +21,17 @@ using repl::initiator::NbdUri;
 using repl::initiator::ParseNbdUri;
 
 // Connected, handshaken sockets for one export; closed when this goes away
-// (the kernel holds its own references once it has them).
+// (the kernel holds its own references once it has them). With TLS the
+// kernel gets the plain end of a userspace TLS proxy per connection
+// (tls_proxy.h): the kernel's NBD client cannot speak TLS.
 struct Sockets {
   std::vector<NbdConnection> conns;
-  std::vector<int> fds() const {
+  absl::StatusOr<std::vector<int>> fds() {
     std::vector<int> out;
-    for (const auto& c : conns) out.push_back(c.fd());
+    for (auto& c : conns) {
+      ASSIGN_OR_RETURN(int fd, c.KernelSocket());
+      out.push_back(fd);
+    }
     return out;
   }
 };
@@ -76,7 +81,7 @@ absl::StatusOr<Attachment> NbdNetlinkAttacher::Attach(const AttachRequest& reque
   p.server_flags = info.transmission_flags | (request.readonly ? NBD_FLAG_READ_ONLY : 0);
   p.timeout_seconds = static_cast<uint64_t>(options_.io_timeout.count());
   p.dead_conn_timeout_seconds = static_cast<uint64_t>(options_.dead_conn_timeout.count());
-  p.socket_fds = socks.fds();
+  ASSIGN_OR_RETURN(p.socket_fds, socks.fds());
   uint32_t seq = nl.NextSeq();
   ASSIGN_OR_RETURN(nbdnl::Reply reply, nl.Transact(nbdnl::BuildConnect(nl.family(), seq, p), seq));
   RETURN_IF_ERROR(
@@ -120,10 +125,11 @@ absl::StatusOr<Attachment> NbdNetlinkAttacher::Reconnect(const Attachment& a,
   if (a.nbd_uri == nbd_uri && Check(a).ok()) return a;
   ASSIGN_OR_RETURN(nbdnl::NetlinkNbd nl, nbdnl::NetlinkNbd::Open());
   ASSIGN_OR_RETURN(Sockets socks, OpenSockets(nbd_uri, options_.connections));
+  ASSIGN_OR_RETURN(std::vector<int> fds, socks.fds());
   uint32_t seq = nl.NextSeq();
   ASSIGN_OR_RETURN(
       nbdnl::Reply reply,
-      nl.Transact(nbdnl::BuildReconfigure(nl.family(), seq, a.nbd_index, socks.fds(),
+      nl.Transact(nbdnl::BuildReconfigure(nl.family(), seq, a.nbd_index, fds,
                                           static_cast<uint64_t>(options_.io_timeout.count())),
                   seq));
   Attachment out = a;
@@ -139,7 +145,7 @@ absl::StatusOr<Attachment> NbdNetlinkAttacher::Reconnect(const Attachment& a,
   p.server_flags = info.transmission_flags | (a.readonly ? NBD_FLAG_READ_ONLY : 0);
   p.timeout_seconds = static_cast<uint64_t>(options_.io_timeout.count());
   p.dead_conn_timeout_seconds = static_cast<uint64_t>(options_.dead_conn_timeout.count());
-  p.socket_fds = socks.fds();
+  p.socket_fds = fds;
   seq = nl.NextSeq();
   ASSIGN_OR_RETURN(reply, nl.Transact(nbdnl::BuildConnect(nl.family(), seq, p), seq));
   RETURN_IF_ERROR(KernelError(reply, absl::StrCat("NBD_CMD_CONNECT (re-adopt) ", a.device)));

@@ -14,43 +14,37 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "replication/initiator/nbd_tls.h"
+#include "replication/initiator/tls_proxy.h"
+#include "replication/security/tls_stream.h"
 #include "replication/util/status_macros.h"
 
 namespace syncblock::repl::initiator {
 namespace {
 
-absl::Status WriteAll(int fd, const std::string& data, const std::string& peer) {
-  size_t done = 0;
-  while (done < data.size()) {
-    ssize_t n = send(fd, data.data() + done, data.size() - done, MSG_NOSIGNAL);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      return absl::UnavailableError(
-          absl::StrCat("NBD handshake with ", peer, ": send: ", std::strerror(errno)));
-    }
-    done += static_cast<size_t>(n);
+absl::Status WriteAll(security::ByteStream& stream, const std::string& data,
+                      const std::string& peer) {
+  if (!stream.Write(data.data(), data.size())) {
+    return absl::UnavailableError(
+        absl::StrCat("NBD handshake with ", peer, ": send: ", std::strerror(errno)));
   }
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::string> ReadExactly(int fd, size_t len, const std::string& peer) {
+absl::StatusOr<std::string> ReadExactly(security::ByteStream& stream, size_t len,
+                                        const std::string& peer) {
   std::string buf(len, '\0');
-  size_t done = 0;
-  while (done < len) {
-    ssize_t n = recv(fd, buf.data() + done, len - done, 0);
-    if (n < 0 && errno == EINTR) continue;
-    if (n == 0) {
+  if (!stream.ReadFull(buf.data(), len)) {
+    if (errno == 0) {
       return absl::UnavailableError(
           absl::StrCat("NBD handshake with ", peer, ": server closed the connection"));
     }
-    if (n < 0) {
-      return absl::UnavailableError(
-          absl::StrCat("NBD handshake with ", peer, ": recv: ", std::strerror(errno)));
-    }
-    done += static_cast<size_t>(n);
+    return absl::UnavailableError(
+        absl::StrCat("NBD handshake with ", peer, ": recv: ", std::strerror(errno)));
   }
   return buf;
 }
@@ -107,9 +101,49 @@ void SetTimeouts(int fd, std::chrono::milliseconds timeout) {
   setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 }
 
-absl::StatusOr<NbdExportInfo> Handshake(int fd, const NbdUri& uri) {
+// NBD_OPT_STARTTLS, then the TLS handshake; the stream to go on with. Any
+// answer but ACK ends the attempt: with a certificate to present we never
+// fall back to plaintext (the spec's downgrade attack).
+absl::StatusOr<std::unique_ptr<security::ByteStream>> StartTls(security::ByteStream& plain, int fd,
+                                                               const std::string& peer,
+                                                               std::chrono::milliseconds timeout) {
+  ASSIGN_OR_RETURN(std::shared_ptr<security::TlsContext> ctx, NbdClientTlsContext());
+  RETURN_IF_ERROR(WriteAll(plain, nbd::EncodeOption(nbd::kOptStartTls, ""), peer));
+  ASSIGN_OR_RETURN(std::string head, ReadExactly(plain, nbd::kOptionReplyHeaderSize, peer));
+  auto reply = nbd::ParseOptionReplyHeader(head);
+  if (!reply.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(peer, ": ", reply.status().message()));
+  }
+  if (reply->option != nbd::kOptStartTls || reply->length > 64 * 1024) {
+    return absl::InvalidArgumentError(absl::StrCat(peer, ": bad reply to NBD_OPT_STARTTLS"));
+  }
+  ASSIGN_OR_RETURN(std::string data, ReadExactly(plain, reply->length, peer));
+  if (reply->type != nbd::kRepAck) {
+    return absl::UnavailableError(absl::StrCat(
+        peer, " does not do TLS (NBD_OPT_STARTTLS answered ", reply->type & ~nbd::kRepErrBit,
+        data.empty() ? "" : ": ", data, "); this client requires it"));
+  }
+  auto tls = security::TlsStream::Connect(fd, *ctx, timeout);
+  if (!tls.ok()) {
+    return absl::Status(tls.status().code(),
+                        absl::StrCat("NBD TLS with ", peer, ": ", tls.status().message()));
+  }
+  // Only a storage node serves volumes: a node or admin certificate (from
+  // the same CA) on the other end is someone posing as one.
+  if ((*tls)->peer()->role != security::kRoleStorage) {
+    return absl::UnauthenticatedError(absl::StrCat("NBD TLS with ", peer, ": the server is ",
+                                                   (*tls)->peer()->ToString(),
+                                                   ", not a storage node"));
+  }
+  return std::unique_ptr<security::ByteStream>(*std::move(tls));
+}
+
+// The handshake up to the transmission phase. With TLS, `*stream` is
+// replaced by the TLS session.
+absl::StatusOr<NbdExportInfo> Handshake(std::unique_ptr<security::ByteStream>* stream, int fd,
+                                        const NbdUri& uri, std::chrono::milliseconds timeout) {
   const std::string peer = uri.ToString();
-  ASSIGN_OR_RETURN(std::string hello, ReadExactly(fd, nbd::kGreetingSize, peer));
+  ASSIGN_OR_RETURN(std::string hello, ReadExactly(**stream, nbd::kGreetingSize, peer));
   if (nbd::LoadU64(hello.data()) != nbd::kNbdMagic ||
       nbd::LoadU64(hello.data() + 8) != nbd::kOptMagic) {
     return absl::InvalidArgumentError(
@@ -122,15 +156,24 @@ absl::StatusOr<NbdExportInfo> Handshake(int fd, const NbdUri& uri) {
   std::string out;
   nbd::PutU32(out, nbd::kClientFlagFixedNewstyle |
                        (server_flags & nbd::kFlagNoZeroes ? nbd::kClientFlagNoZeroes : 0));
+  if (NbdClientTlsEnabled()) {
+    RETURN_IF_ERROR(WriteAll(**stream, out, peer));
+    out.clear();
+    ASSIGN_OR_RETURN(*stream, StartTls(**stream, fd, peer, timeout));
+  } else if (uri.tls) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(uri.ToString(), " requires TLS and this process has no certificate"));
+  }
+  security::ByteStream& io = **stream;
   // NBD_OPT_GO: export name, then the one extra info we want (block sizes).
   const std::string& name = uri.export_name;
   out += nbd::EncodeOption(nbd::kOptGo, nbd::EncodeInfoRequest(name, {nbd::kInfoBlockSize}));
-  RETURN_IF_ERROR(WriteAll(fd, out, peer));
+  RETURN_IF_ERROR(WriteAll(io, out, peer));
 
   NbdExportInfo info;
   bool have_export = false;
   for (int replies = 0; replies < 64; ++replies) {
-    ASSIGN_OR_RETURN(std::string head, ReadExactly(fd, nbd::kOptionReplyHeaderSize, peer));
+    ASSIGN_OR_RETURN(std::string head, ReadExactly(io, nbd::kOptionReplyHeaderSize, peer));
     auto reply = nbd::ParseOptionReplyHeader(head);
     if (!reply.ok())
       return absl::InvalidArgumentError(absl::StrCat(peer, ": ", reply.status().message()));
@@ -142,7 +185,7 @@ absl::StatusOr<NbdExportInfo> Handshake(int fd, const NbdUri& uri) {
       return absl::InvalidArgumentError(
           absl::StrCat(peer, ": option reply of ", reply->length, " bytes"));
     }
-    ASSIGN_OR_RETURN(std::string data, ReadExactly(fd, reply->length, peer));
+    ASSIGN_OR_RETURN(std::string data, ReadExactly(io, reply->length, peer));
     const uint32_t type = reply->type;
     if (type & nbd::kRepErrBit) {
       std::string why = data.empty() ? "" : absl::StrCat(": ", data);
@@ -152,6 +195,14 @@ absl::StatusOr<NbdExportInfo> Handshake(int fd, const NbdUri& uri) {
       }
       if (type == nbd::kRepErrUnsup) {
         return absl::UnimplementedError(absl::StrCat(peer, " does not support NBD_OPT_GO", why));
+      }
+      if (type == nbd::kRepErrPolicy) {
+        return absl::PermissionDeniedError(
+            absl::StrCat(peer, " refused export \"", name, "\" by policy", why));
+      }
+      if (type == nbd::kRepErrTlsReqd) {
+        return absl::FailedPreconditionError(
+            absl::StrCat(peer, " requires TLS and this process has no certificate", why));
       }
       return absl::UnavailableError(absl::StrCat(peer, " refused export \"", name, "\" (error ",
                                                  type & ~nbd::kRepErrBit, ")", why));
@@ -184,19 +235,23 @@ absl::StatusOr<NbdExportInfo> Handshake(int fd, const NbdUri& uri) {
 
 std::string NbdUri::ToString() const {
   std::string h = host.find(':') != std::string::npos ? absl::StrCat("[", host, "]") : host;
-  return absl::StrCat("nbd://", h, ":", port, "/", export_name);
+  return absl::StrCat(tls ? "nbds://" : "nbd://", h, ":", port, "/", export_name);
 }
 
 absl::StatusOr<NbdUri> ParseNbdUri(std::string_view uri) {
-  constexpr std::string_view kScheme = "nbd://";
-  if (uri.substr(0, kScheme.size()) != kScheme) {
+  NbdUri out;
+  std::string_view rest;
+  if (uri.substr(0, 6) == "nbd://") {
+    rest = uri.substr(6);
+  } else if (uri.substr(0, 7) == "nbds://") {
+    rest = uri.substr(7);
+    out.tls = true;
+  } else {
     return absl::InvalidArgumentError(
-        absl::StrCat("not an nbd:// URI: \"", std::string(uri), "\""));
+        absl::StrCat("not an nbd:// or nbds:// URI: \"", std::string(uri), "\""));
   }
-  std::string_view rest = uri.substr(kScheme.size());
   size_t slash = rest.find('/');
   std::string_view authority = rest.substr(0, slash);
-  NbdUri out;
   if (slash != std::string_view::npos) out.export_name = std::string(rest.substr(slash + 1));
   std::string_view port_text;
   if (!authority.empty() && authority.front() == '[') {
@@ -225,47 +280,73 @@ absl::StatusOr<NbdUri> ParseNbdUri(std::string_view uri) {
   return out;
 }
 
-NbdConnection::~NbdConnection() {
+NbdConnection::NbdConnection(int fd, NbdExportInfo info, std::unique_ptr<security::ByteStream> tls)
+    : fd_(fd), info_(info), tls_(std::move(tls)) {}
+
+void NbdConnection::Reset() {
+  tls_.reset();
   if (fd_ >= 0) close(fd_);
+  if (kernel_fd_ >= 0) close(kernel_fd_);
+  fd_ = kernel_fd_ = -1;
 }
 
-NbdConnection::NbdConnection(NbdConnection&& other) noexcept : fd_(other.fd_), info_(other.info_) {
-  other.fd_ = -1;
+NbdConnection::~NbdConnection() { Reset(); }
+
+NbdConnection::NbdConnection(NbdConnection&& other) noexcept
+    : fd_(other.fd_),
+      kernel_fd_(other.kernel_fd_),
+      info_(other.info_),
+      tls_(std::move(other.tls_)) {
+  other.fd_ = other.kernel_fd_ = -1;
 }
 
 NbdConnection& NbdConnection::operator=(NbdConnection&& other) noexcept {
   if (this != &other) {
-    if (fd_ >= 0) close(fd_);
+    Reset();
     fd_ = other.fd_;
+    kernel_fd_ = other.kernel_fd_;
     info_ = other.info_;
-    other.fd_ = -1;
+    tls_ = std::move(other.tls_);
+    other.fd_ = other.kernel_fd_ = -1;
   }
   return *this;
 }
 
-int NbdConnection::Release() {
+absl::StatusOr<int> NbdConnection::KernelSocket() {
+  if (kernel_fd_ >= 0) return kernel_fd_;
+  if (!tls_) return fd_;
+  if (fd_ < 0) return absl::FailedPreconditionError("NBD connection is closed");
   int fd = fd_;
   fd_ = -1;
-  return fd;
+  ASSIGN_OR_RETURN(kernel_fd_, StartTlsProxy(std::move(tls_), fd));
+  return kernel_fd_;
 }
 
 void NbdConnection::Disconnect() {
-  if (fd_ < 0) return;
   nbd::RequestHeader disc;
   disc.type = nbd::kCmdDisc;
-  (void)WriteAll(fd_, nbd::EncodeRequestHeader(disc), "");
-  close(fd_);
-  fd_ = -1;
+  std::string bytes = nbd::EncodeRequestHeader(disc);
+  if (tls_) {
+    (void)tls_->Write(bytes.data(), bytes.size());
+    tls_->Close();
+  } else if (fd_ >= 0) {
+    security::PlainStream plain(fd_);
+    (void)WriteAll(plain, bytes, "");
+  }
+  Reset();
 }
 
 absl::StatusOr<NbdConnection> NbdConnect(const NbdUri& uri, std::chrono::milliseconds timeout) {
   ASSIGN_OR_RETURN(int fd, Dial(uri, timeout));
   NbdConnection conn(fd, {});
   SetTimeouts(fd, timeout);
-  ASSIGN_OR_RETURN(NbdExportInfo info, Handshake(fd, uri));
+  std::unique_ptr<security::ByteStream> stream = std::make_unique<security::PlainStream>(fd);
+  ASSIGN_OR_RETURN(NbdExportInfo info, Handshake(&stream, fd, uri, timeout));
   // The kernel reads this socket with its own timeout; ours would break it.
   SetTimeouts(fd, std::chrono::milliseconds(0));
-  return NbdConnection(conn.Release(), info);
+  conn.fd_ = -1;  // handed on below
+  if (stream->peer() == nullptr) return NbdConnection(fd, info);
+  return NbdConnection(fd, info, std::move(stream));
 }
 
 }  // namespace syncblock::repl::initiator

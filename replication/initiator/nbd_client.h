@@ -13,19 +13,23 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 
 #include "absl/status/statusor.h"
 #include "replication/nbd/nbd_protocol.h"
+#include "replication/security/byte_stream.h"
 
 namespace syncblock::repl::initiator {
 
-// nbd://host[:port]/export (port 10809 when absent; [v6] hosts in brackets).
+// nbd://host[:port]/export (port 10809 when absent; [v6] hosts in brackets);
+// nbds:// is the same with TLS required (libnbd's and qemu's spelling).
 struct NbdUri {
   std::string host;
   int port = 10809;
   std::string export_name;
+  bool tls = false;
   std::string ToString() const;
 };
 absl::StatusOr<NbdUri> ParseNbdUri(std::string_view uri);
@@ -39,32 +43,43 @@ struct NbdExportInfo {
   uint32_t max_block = 32 * 1024 * 1024;
 };
 
-// A connected socket in the transmission phase. Closes it on destruction
-// unless Release()d.
+// A connected socket in the transmission phase, over TLS when the process
+// has a certificate (nbd_tls.h). Closes it on destruction.
 class NbdConnection {
  public:
-  NbdConnection(int fd, NbdExportInfo info) : fd_(fd), info_(info) {}
+  NbdConnection(int fd, NbdExportInfo info, std::unique_ptr<security::ByteStream> tls = nullptr);
   ~NbdConnection();
   NbdConnection(NbdConnection&& other) noexcept;
   NbdConnection& operator=(NbdConnection&& other) noexcept;
   NbdConnection(const NbdConnection&) = delete;
   NbdConnection& operator=(const NbdConnection&) = delete;
 
-  int fd() const { return fd_; }
   const NbdExportInfo& info() const { return info_; }
-  // Gives up ownership of the socket (handed to the kernel).
-  int Release();
+  bool tls() const { return tls_ != nullptr || kernel_fd_ >= 0; }
+  // The socket to hand the kernel's NBD client: the TCP socket itself, or,
+  // with TLS, the plain end of a TLS proxy (tls_proxy.h) started now. Still
+  // owned (closed) by this object; the kernel holds its own reference.
+  absl::StatusOr<int> KernelSocket();
   // Sends NBD_CMD_DISC and closes: the polite end of a probe.
   void Disconnect();
 
  private:
+  friend absl::StatusOr<NbdConnection> NbdConnect(const NbdUri&, std::chrono::milliseconds);
+  void Reset();
+
   int fd_ = -1;
+  int kernel_fd_ = -1;
   NbdExportInfo info_;
+  std::unique_ptr<security::ByteStream> tls_;
 };
 
-// Connects and negotiates. NOT_FOUND when the server does not serve the export
-// (NBD_REP_ERR_UNKNOWN: not the volume's primary), UNAVAILABLE when it cannot be
-// reached, INVALID_ARGUMENT/INTERNAL for a protocol violation. The socket's
+// Connects and negotiates (NBD_OPT_STARTTLS first when the process has a
+// certificate). NOT_FOUND when the server does not serve the export
+// (NBD_REP_ERR_UNKNOWN: not the volume's primary), PERMISSION_DENIED when it
+// refuses this client (NBD_REP_ERR_POLICY: not published to this node),
+// UNAUTHENTICATED when TLS fails on a certificate, FAILED_PRECONDITION when
+// the server requires TLS and we have no certificate, UNAVAILABLE when it
+// cannot be reached, INVALID_ARGUMENT/INTERNAL for a protocol violation. The socket's
 // timeouts are cleared before it is returned: the kernel's own apply then.
 absl::StatusOr<NbdConnection> NbdConnect(
     const NbdUri& uri, std::chrono::milliseconds timeout = std::chrono::seconds(10));

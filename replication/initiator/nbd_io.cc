@@ -6,6 +6,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "replication/initiator/nbd_tls.h"
 
 namespace syncblock::repl::initiator {
 namespace {
@@ -30,6 +31,8 @@ absl::Status LastError(nbd_handle* h, const std::string& where) {
   const std::string what = absl::StrCat(where, ": ", text != nullptr ? text : "unknown error");
   if (h == nullptr || nbd_aio_is_dead(h) == 1 || nbd_aio_is_closed(h) == 1) {
     if (err == ENOENT) return absl::NotFoundError(what);  // NBD_REP_ERR_UNKNOWN
+    // NBD_REP_ERR_POLICY: not published to this node (nbd_access.h).
+    if (err == EPERM || err == EACCES) return absl::PermissionDeniedError(what);
     return absl::UnavailableError(what);
   }
   switch (err) {
@@ -69,6 +72,21 @@ absl::StatusOr<std::unique_ptr<NbdIoConnection>> NbdIoConnection::Open(
   if (h == nullptr) return LastError(nullptr, peer);
   // Simple replies only: our server does not do structured replies, and
   // asking costs a round trip per connection.
+  // TLS: required (no fallback to plaintext) whenever this process has a
+  // certificate, presented from the GnuTLS-style directory libnbd reads.
+  if (NbdClientTlsEnabled() || uri.tls) {
+    auto dir = NbdClientCertificateDir();
+    if (!dir.ok()) {
+      nbd_close(h);
+      return absl::FailedPreconditionError(absl::StrCat(peer, ": ", dir.status().message()));
+    }
+    if (nbd_set_tls(h, LIBNBD_TLS_REQUIRE) == -1 ||
+        nbd_set_tls_certificates(h, dir->c_str()) == -1 || nbd_set_tls_verify_peer(h, true) == -1) {
+      absl::Status st = LastError(h, peer);
+      nbd_close(h);
+      return absl::FailedPreconditionError(st.message());
+    }
+  }
   if (nbd_set_export_name(h, uri.export_name.c_str()) == -1 ||
       nbd_set_request_structured_replies(h, false) == -1 ||
       nbd_aio_connect_tcp(h, uri.host.c_str(), std::to_string(uri.port).c_str()) == -1) {

@@ -11,6 +11,7 @@
 #include <cstring>
 #include <utility>
 
+#include "replication/security/tls_stream.h"
 #include "spdlog/spdlog.h"
 
 namespace syncblock::repl::nbd {
@@ -45,7 +46,8 @@ Connection::Connection(int fd, std::string peer, ExportProvider* provider, Conne
     : peer_(std::move(peer)),
       config_(config),
       counters_for_(std::move(counters_for)),
-      reader_(fd),
+      stream_(std::make_unique<security::PlainStream>(fd)),
+      reader_(stream_.get()),
       handshake_(provider, config.handshake,
                  [this](const std::string& name) {
                    std::lock_guard<std::mutex> l(mu_);
@@ -124,6 +126,8 @@ Connection::Progress Connection::Close() {
     counters_->ConnectionClosed();
     counted_open_ = false;
   }
+  // TLS: close_notify first (best effort), as the spec asks of both ends.
+  if (stream_ && stream_->peer() != nullptr) stream_->Close();
   std::lock_guard<std::mutex> l(mu_);
   if (fd_ >= 0) ::close(fd_);
   fd_ = -1;
@@ -131,8 +135,28 @@ Connection::Progress Connection::Close() {
 }
 
 bool Connection::WriteRaw(const std::string& bytes) {
-  iovec iov{const_cast<char*>(bytes.data()), bytes.size()};
-  return SendAll(fd_, &iov, 1);
+  return stream_->Write(bytes.data(), bytes.size());
+}
+
+bool Connection::UpgradeToTls() {
+  // The client must wait for our ACK before it starts TLS: bytes already
+  // here came before the handshake, unauthenticated, and would be taken as
+  // if they came over TLS (the STARTTLS injection attack). Refuse them.
+  if (reader_.buffered()) {
+    spdlog::warn("nbd {}: closing: data sent after NBD_OPT_STARTTLS before the TLS handshake",
+                 peer_);
+    return false;
+  }
+  auto tls = security::TlsStream::Accept(fd_, *config_.tls, config_.handshake_timeout);
+  if (!tls.ok()) {
+    spdlog::warn("nbd {}: TLS handshake failed: {}", peer_, std::string(tls.status().message()));
+    return false;
+  }
+  handshake_.OnTlsEstablished(*(*tls)->peer());
+  spdlog::debug("nbd {}: TLS as {}", peer_, (*tls)->peer()->ToString());
+  reader_.Reset(tls->get());
+  stream_ = *std::move(tls);
+  return true;
 }
 
 Connection::Step Connection::Negotiate() {
@@ -175,11 +199,17 @@ Connection::Step Connection::Negotiate() {
     }
   }
   if (!outcome.reply.empty() && !WriteRaw(outcome.reply)) return Step::kClose;
+  if (!outcome.refused.empty()) spdlog::warn("nbd {}: {}", peer_, outcome.refused);
+  if (outcome.next == Handshake::Next::kStartTls) {
+    return UpgradeToTls() ? Step::kContinue : Step::kClose;
+  }
   if (outcome.next == Handshake::Next::kClose) {
     if (header->option == kOptAbort) {
       spdlog::debug("nbd {}: client aborted the handshake", peer_);
     } else if (!config_.handshake.refusal.empty()) {
       spdlog::info("nbd {}: refused: {}", peer_, outcome.reason);
+    } else if (!outcome.refused.empty()) {
+      // Logged above.
     } else {
       spdlog::warn("nbd {}: closing during handshake: {}", peer_, outcome.reason);
     }
@@ -393,7 +423,7 @@ void Connection::Send(Reply reply, size_t slot_bytes) {
     // Fast path: nothing queued ahead of us, so the reply can go out now
     // from this thread if the socket takes it without blocking.
     iovec iov[2] = {{reply.header, kSimpleReplySize}, {reply.data.data(), reply.data.size()}};
-    long sent = SendSome(fd_, iov, reply.data.empty() ? 1 : 2);
+    long sent = stream_->WritevSome(iov, reply.data.empty() ? 1 : 2);
     if (sent < 0) {
       BreakLocked();
       ReleaseSlotLocked(slot_bytes);
@@ -421,9 +451,8 @@ void Connection::WriterLoop() {
       Reply& r = front.reply;
       iovec iov[2] = {{r.header, kSimpleReplySize}, {r.data.data(), r.data.size()}};
       int first = AdvanceIov(iov, 2, r.sent);
-      int fd = fd_;
       l.unlock();
-      ok = SendAll(fd, iov + first, 2 - first);
+      ok = stream_->Writev(iov + first, 2 - first);
       int send_errno = errno;
       l.lock();
       if (!ok && !broken_) {

@@ -40,11 +40,16 @@
 #include "replication/nbd/nbd_protocol.h"
 #include "replication/nbd/nbd_socket.h"
 #include "replication/nbd/nbd_stats.h"
+#include "replication/security/byte_stream.h"
+#include "replication/security/tls_context.h"
 
 namespace syncblock::repl::nbd {
 
 struct ConnectionConfig {
   HandshakeConfig handshake;
+  // Set: FORCEDTLS (handshake.tls must be true too); after NBD_OPT_STARTTLS
+  // the rest of the session runs over a TLS stream from this context.
+  std::shared_ptr<security::TlsContext> tls;
   // Back-pressure: the reader stops reading requests while this many (or
   // this many bytes of payload) are in flight.
   size_t max_inflight_requests = 256;
@@ -134,10 +139,18 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void WriterLoop();
   void BreakLocked();
   bool WriteRaw(const std::string& bytes);
+  // After STARTTLS was acknowledged: the TLS handshake, then the stream
+  // switch. False (logged) when the connection must close.
+  bool UpgradeToTls();
 
   const std::string peer_;
   const ConnectionConfig config_;
   const CountersFor counters_for_;
+
+  // The bytes' way in and out: the bare socket, then TLS after STARTTLS.
+  // Replaced only during the handshake (one thread); used by the reader and
+  // the repliers in transmission.
+  std::unique_ptr<security::ByteStream> stream_;
 
   // Owned by the thread running Serve().
   Phase phase_ = Phase::kClientFlags;

@@ -17,6 +17,12 @@ Handshake::Outcome Handshake::OnClientFlags(uint32_t client_flags) {
   // Clients that omit C_FIXED_NEWSTYLE still get fixed-newstyle replies (the
   // spec allows it); their only option, NBD_OPT_EXPORT_NAME, is unchanged.
   no_zeroes_ = (client_flags & kClientFlagNoZeroes) != 0;
+  fixed_newstyle_ = (client_flags & kClientFlagFixedNewstyle) != 0;
+  // TLS needs fixed newstyle (the spec puts such a client in NOTLS mode,
+  // which a server that requires TLS cannot serve).
+  if (config_.tls && !fixed_newstyle_) {
+    return {"", Next::kClose, "client does not speak fixed newstyle NBD, which TLS requires"};
+  }
   return {};
 }
 
@@ -52,6 +58,22 @@ Handshake::Outcome Handshake::Refuse(const OptionHeader& header) {
 
 Handshake::Outcome Handshake::OnOption(const OptionHeader& header, std::string_view data) {
   if (!config_.refusal.empty() && header.option != kOptAbort) return Refuse(header);
+  if (config_.tls && !tls_active_) {
+    // FORCEDTLS: nothing but STARTTLS and ABORT before TLS.
+    switch (header.option) {
+      case kOptStartTls:
+        return Count(StartTls(data));
+      case kOptAbort:
+        break;
+      case kOptExportName:
+        return {"", Next::kClose, "NBD_OPT_EXPORT_NAME without TLS (this server requires TLS)"};
+      default:
+        return Count({EncodeOptionReply(header.option, kRepErrTlsReqd,
+                                        "this server requires TLS: send NBD_OPT_STARTTLS first "
+                                        "(e.g. an nbds:// URI with a client certificate)"),
+                      Next::kContinue});
+    }
+  }
   switch (header.option) {
     case kOptExportName:
       return ExportName(data);
@@ -68,7 +90,12 @@ Handshake::Outcome Handshake::OnOption(const OptionHeader& header, std::string_v
         return Count({EncodeOptionReply(header.option, kRepErrInvalid, "STARTTLS takes no data"),
                       Next::kContinue});
       }
-      return Count({EncodeOptionReply(header.option, kRepErrUnsup, "TLS is not supported"),
+      if (tls_active_) {
+        return Count({EncodeOptionReply(header.option, kRepErrInvalid, "TLS is already negotiated"),
+                      Next::kContinue});
+      }
+      return Count({EncodeOptionReply(header.option, kRepErrUnsup,
+                                      "TLS is not configured on this server (--insecure)"),
                     Next::kContinue});
     default:
       // NBD_OPT_STRUCTURED_REPLY, the meta-context options, extended headers
@@ -77,17 +104,56 @@ Handshake::Outcome Handshake::OnOption(const OptionHeader& header, std::string_v
   }
 }
 
-std::shared_ptr<BlockDevice> Handshake::Open(const std::string& name) {
-  if (before_open_) before_open_(name);
-  return provider_->Open(name);
+Handshake::Outcome Handshake::StartTls(std::string_view data) {
+  if (!data.empty()) {
+    return {EncodeOptionReply(kOptStartTls, kRepErrInvalid, "STARTTLS takes no data"),
+            Next::kContinue};
+  }
+  return {EncodeOptionReply(kOptStartTls, kRepAck), Next::kStartTls};
 }
+
+void Handshake::OnTlsEstablished(const security::PeerIdentity& peer) {
+  tls_active_ = true;
+  peer_ = peer;
+}
+
+std::shared_ptr<BlockDevice> Handshake::Open(const std::string& name, std::string* refusal) {
+  if (before_open_) before_open_(name);
+  std::shared_ptr<BlockDevice> device = provider_->Open(name);
+  if (!device || config_.authorizer == nullptr) return device;
+  AccessDecision d = config_.authorizer->Authorize(peer_ ? &*peer_ : nullptr, name);
+  switch (d.access) {
+    case Access::kReadWrite:
+      return device;
+    case Access::kReadOnly:
+      return std::make_shared<ReadOnlyDevice>(std::move(device));
+    case Access::kNone:
+      break;
+  }
+  *refusal = d.reason.empty() ? absl::StrCat("access to ", name, " denied") : d.reason;
+  return nullptr;
+}
+
+namespace {
+
+std::string Who(const std::optional<security::PeerIdentity>& peer) {
+  return peer ? peer->ToString() : "a client without TLS";
+}
+
+}  // namespace
 
 Handshake::Outcome Handshake::ExportName(std::string_view data) {
   std::string name(data);
   if (absl::Status s = CheckExportName(name); !s.ok()) {
     return {"", Next::kClose, std::string(s.message())};
   }
-  std::shared_ptr<BlockDevice> device = Open(name);
+  std::string refusal;
+  std::shared_ptr<BlockDevice> device = Open(name, &refusal);
+  if (!device && !refusal.empty()) {
+    Outcome out{"", Next::kClose, refusal};
+    out.refused = absl::StrCat(Who(peer_), " refused export ", name, ": ", refusal);
+    return out;
+  }
   if (!device) {
     return {"", Next::kClose, absl::StrCat("NBD_OPT_EXPORT_NAME for unknown export '", name, "'")};
   }
@@ -106,6 +172,11 @@ Handshake::Outcome Handshake::List(std::string_view data) {
   std::string reply;
   for (const std::string& name : provider_->List()) {
     if (!CheckExportName(name).ok()) continue;
+    // Only what this client may open.
+    if (config_.authorizer != nullptr &&
+        config_.authorizer->Authorize(peer_ ? &*peer_ : nullptr, name).access == Access::kNone) {
+      continue;
+    }
     reply += EncodeOptionReply(kOptList, kRepServer, EncodeServerReplyData(name));
   }
   reply += EncodeOptionReply(kOptList, kRepAck);
@@ -118,7 +189,13 @@ Handshake::Outcome Handshake::InfoOrGo(uint32_t option, std::string_view data) {
     return {EncodeOptionReply(option, kRepErrInvalid, std::string(request.status().message())),
             Next::kContinue};
   }
-  std::shared_ptr<BlockDevice> device = Open(request->name);
+  std::string refusal;
+  std::shared_ptr<BlockDevice> device = Open(request->name, &refusal);
+  if (!device && !refusal.empty()) {
+    Outcome out{EncodeOptionReply(option, kRepErrPolicy, refusal), Next::kContinue};
+    out.refused = absl::StrCat(Who(peer_), " refused export ", request->name, ": ", refusal);
+    return out;
+  }
   if (!device) {
     return {EncodeOptionReply(option, kRepErrUnknown,
                               absl::StrCat("no export named '", request->name, "' on this node")),

@@ -1,8 +1,17 @@
 // The option-haggling half of the NBD fixed newstyle handshake as a state
 // machine without sockets: the connection feeds it each option the client
 // sends and writes back the bytes it returns. It decides which options are
-// answered how (NBD_OPT_EXPORT_NAME, GO, INFO, LIST, ABORT; NBD_REP_ERR_* for
-// everything else) and resolves the export through the ExportProvider.
+// answered how (NBD_OPT_EXPORT_NAME, GO, INFO, LIST, ABORT, STARTTLS;
+// NBD_REP_ERR_* for everything else), resolves the export through the
+// ExportProvider and asks the ExportAuthorizer whether this client may open it.
+//
+// TLS (HandshakeConfig::tls): the server is in the protocol's FORCEDTLS mode.
+// Before NBD_OPT_STARTTLS only STARTTLS and ABORT are served; every other
+// option gets NBD_REP_ERR_TLS_REQD and NBD_OPT_EXPORT_NAME (which cannot carry
+// an error) closes the connection. STARTTLS is acknowledged (kStartTls: the
+// connection then runs the TLS handshake and calls OnTlsEstablished); once TLS
+// is up, STARTTLS again is NBD_REP_ERR_INVALID. Without TLS configured,
+// STARTTLS is NBD_REP_ERR_UNSUP (NOTLS mode).
 //
 // One instance per connection; not thread-safe (the connection's reader
 // thread owns it).
@@ -11,12 +20,15 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
 
 #include "replication/block_device.h"
+#include "replication/nbd/nbd_access.h"
 #include "replication/nbd/nbd_protocol.h"
+#include "replication/security/certificates.h"
 
 namespace syncblock::repl::nbd {
 
@@ -38,6 +50,10 @@ struct HandshakeConfig {
   // error) closes the connection, and so does a client that keeps trying.
   std::string refusal;
   int max_refused_options = 8;
+  // FORCEDTLS: TLS is required before anything else (see above).
+  bool tls = false;
+  // Who may open what (null: everyone, everything). Not owned.
+  ExportAuthorizer* authorizer = nullptr;
 };
 
 class Handshake {
@@ -46,6 +62,7 @@ class Handshake {
     kContinue,      // write `reply`, then read the next option
     kClose,         // write `reply` (may be empty), then close the connection
     kTransmission,  // write `reply`, then enter the transmission phase
+    kStartTls,      // write `reply` (the ACK), then run the TLS handshake
   };
   struct Outcome {
     Outcome() = default;
@@ -54,6 +71,8 @@ class Handshake {
     std::string reply;
     Next next = Next::kContinue;
     std::string reason;  // for kClose: why, for the log
+    // A refusal the server logs (access control), with the client's identity.
+    std::string refused;
   };
   // What to do with an option's data, decided from its header alone.
   enum class DataPolicy { kRead, kDiscardThenTooBig, kClose };
@@ -71,6 +90,10 @@ class Handshake {
   Outcome OnTooBig(const OptionHeader& header);
   // Handles one whole option (header.length == data.size()).
   Outcome OnOption(const OptionHeader& header, std::string_view data);
+  // The TLS handshake after kStartTls succeeded: from now on options are
+  // served, for this identity.
+  void OnTlsEstablished(const security::PeerIdentity& peer);
+  bool tls_active() const { return tls_active_; }
 
   // Valid after kTransmission.
   const std::shared_ptr<BlockDevice>& device() const { return device_; }
@@ -86,7 +109,10 @@ class Handshake {
   Outcome ExportName(std::string_view data);
   Outcome InfoOrGo(uint32_t option, std::string_view data);
   Outcome List(std::string_view data);
-  std::shared_ptr<BlockDevice> Open(const std::string& name);
+  Outcome StartTls(std::string_view data);
+  // The export, when it is served here and this client may open it (wrapped
+  // read-only for a read-only publication). On refusal `refusal` says why.
+  std::shared_ptr<BlockDevice> Open(const std::string& name, std::string* refusal);
 
   ExportProvider* provider_;
   HandshakeConfig config_;
@@ -96,6 +122,9 @@ class Handshake {
   std::shared_ptr<BlockDevice> device_;
   std::string export_name_;
   uint16_t transmission_flags_ = 0;
+  bool fixed_newstyle_ = false;
+  bool tls_active_ = false;
+  std::optional<security::PeerIdentity> peer_;
 };
 
 }  // namespace syncblock::repl::nbd

@@ -108,7 +108,15 @@ absl::Status NbdServer::Listen(const std::string& host, int port) {
   }
   listen_fd_ = fd;
   event_thread_ = std::thread([this] { EventLoop(); });
-  spdlog::info("nbd server listening on {}:{}", host, port_);
+  if (options_.tls) {
+    spdlog::info("nbd server listening on {}:{} (TLS required, client certificates checked)", host,
+                 port_);
+  } else {
+    spdlog::warn(
+        "nbd server listening on {}:{} in PLAINTEXT: no TLS, no client authentication, every "
+        "client may open every volume",
+        host, port_);
+  }
   return absl::OkStatus();
 }
 
@@ -176,6 +184,9 @@ void NbdServer::Accept(int fd, const std::string& peer) {
   config.handshake_timeout = options_.handshake_timeout;
   config.send_timeout = options_.send_timeout;
   config.park_after = options_.park_after;
+  config.tls = options_.tls;
+  config.handshake.tls = options_.tls != nullptr;
+  config.handshake.authorizer = options_.authorizer.get();
   bool refused = false;
   {
     std::lock_guard<std::mutex> l(mu_);

@@ -16,6 +16,11 @@
 // BlockDevice::Submit) and a writer thread for replies the socket could not
 // take at once, until it is idle again. Idle connections cost no thread.
 //
+// TLS and access control: with `tls` set, NBD_OPT_STARTTLS as the protocol
+// document's FORCEDTLS mode (nbd_handshake.h), then `authorizer` decides from
+// the client certificate's identity which export it may open, read-write or
+// read-only (NBD_REP_ERR_POLICY otherwise); replication/doc/nbd_tls.md.
+//
 // Connections: at most `max_connections` per server (port). Past that a
 // client is refused in the handshake (NBD_REP_ERR_POLICY "too many
 // connections ..." to its options, so `nbdinfo`/qemu print the reason) and
@@ -40,8 +45,10 @@
 
 #include "absl/status/status.h"
 #include "replication/block_device.h"
+#include "replication/nbd/nbd_access.h"
 #include "replication/nbd/nbd_protocol.h"
 #include "replication/nbd/nbd_stats.h"
+#include "replication/security/tls_context.h"
 
 namespace syncblock::repl {
 
@@ -68,6 +75,12 @@ struct NbdServerOptions {
   size_t max_refusing = 64;
   // A transmission-phase connection idle this long gives its threads back.
   std::chrono::milliseconds park_after{1000};
+  // TLS: set, the server is in FORCEDTLS mode (NBD_OPT_STARTTLS before any
+  // other option, the session then over TLS with the client's certificate
+  // verified against the CA); null, plaintext (NOTLS mode, --insecure).
+  std::shared_ptr<security::TlsContext> tls;
+  // Which client may open which export (nbd_access.h); null: all of them.
+  std::shared_ptr<nbd::ExportAuthorizer> authorizer;
 
   static constexpr size_t kDefaultMaxConnections = 512;
 };
@@ -84,6 +97,10 @@ class NbdServer {
   // Binds host:port (port 0 picks a free port; host "" or "0.0.0.0" or "::"
   // for every address) and starts accepting. Once per server.
   absl::Status Listen(const std::string& host, int port);
+  // Turns TLS on (FORCEDTLS; see Options::tls). Before Listen().
+  void UseTls(std::shared_ptr<security::TlsContext> tls) { options_.tls = std::move(tls); }
+  bool tls() const { return options_.tls != nullptr; }
+
   // The bound port (valid after a successful Listen()).
   int port() const { return port_; }
 
@@ -127,7 +144,7 @@ class NbdServer {
   std::shared_ptr<NbdExportCounters> CountersFor(const std::string& name);
 
   const std::shared_ptr<ExportProvider> provider_;
-  const Options options_;
+  Options options_;  // changed only before Listen()
   int listen_fd_ = -1;
   int wake_fd_ = -1;   // eventfd: Stop() and finished Serve() calls wake EventLoop
   int epoll_fd_ = -1;  // listen_fd_, wake_fd_ and every parked connection

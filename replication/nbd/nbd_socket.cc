@@ -8,7 +8,8 @@
 
 namespace syncblock::repl::nbd {
 
-SocketReader::SocketReader(int fd, size_t buffer_size) : fd_(fd), capacity_(buffer_size) {}
+SocketReader::SocketReader(security::ByteStream* stream, size_t buffer_size)
+    : stream_(stream), capacity_(buffer_size) {}
 
 void SocketReader::ReleaseBuffer() {
   if (begin_ == end_) buffer_.reset();
@@ -18,7 +19,7 @@ bool SocketReader::Fill() {
   begin_ = end_ = 0;
   if (!buffer_) buffer_.reset(new char[capacity_]);
   while (true) {
-    ssize_t n = ::recv(fd_, buffer_.get(), capacity_, 0);
+    ssize_t n = stream_->Read(buffer_.get(), capacity_);
     if (n > 0) {
       end_ = static_cast<size_t>(n);
       return true;
@@ -44,7 +45,7 @@ bool SocketReader::ReadExact(void* dst, size_t n) {
     }
     if (n >= capacity_) {
       // Large payloads go straight to their destination: no second copy.
-      ssize_t got = ::recv(fd_, out, n, 0);
+      ssize_t got = stream_->Read(out, n);
       if (got > 0) {
         out += got;
         n -= static_cast<size_t>(got);

@@ -1,6 +1,12 @@
 // Blocking socket IO for the NBD server: a buffered reader (so a 28-byte
 // request header does not cost a system call of its own) and vectored sends
-// that write a reply whole.
+// that write a reply whole. The reader reads through a security::ByteStream,
+// the bare socket (PlainStream) until NBD_OPT_STARTTLS and TLS after it.
+//
+// With TLS, the reader never leaves decrypted bytes inside the TLS stream:
+// every read asks for at least a whole record (16 KiB) or more than is left
+// of it, so "nothing buffered here and the socket not readable" still means
+// "no input" (the connection parks on that).
 //
 // SocketReader is used by one thread at a time (the connection's reader).
 // The send functions are stateless; callers serialise sends on one socket.
@@ -11,11 +17,15 @@
 #include <cstddef>
 #include <memory>
 
+#include "replication/security/byte_stream.h"
+
 namespace syncblock::repl::nbd {
 
 class SocketReader {
  public:
-  explicit SocketReader(int fd, size_t buffer_size = 128 * 1024);
+  // `stream` is not owned; Reset() replaces it (after STARTTLS).
+  explicit SocketReader(security::ByteStream* stream, size_t buffer_size = 128 * 1024);
+  void Reset(security::ByteStream* stream) { stream_ = stream; }
 
   // Fills `dst` with exactly `n` bytes. False on EOF, error or receive
   // timeout (errno tells which; 0 on a clean EOF).
@@ -31,7 +41,7 @@ class SocketReader {
  private:
   bool Fill();
 
-  int fd_;
+  security::ByteStream* stream_;
   std::unique_ptr<char[]> buffer_;
   size_t capacity_;
   size_t begin_ = 0;

@@ -12,7 +12,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "replication/engine/primary_engine.h"
+#include "replication/nbd/nbd_access.h"
 #include "replication/node/clone_copy.h"
+#include "replication/security/tls_context.h"
 #include "replication/util/logging.h"
 #include "replication/util/status_macros.h"
 
@@ -79,7 +81,15 @@ StorageNode::StorageNode(StorageNodeOptions opts) : opts_(std::move(opts)) {
     if (!primary && nbd_) nbd_->CloseExport(volume_id);
   };
   exports_ = std::make_shared<NodeExports>(this);
-  nbd_ = std::make_unique<NbdServer>(exports_, opts_.nbd);
+  NbdServerOptions nbd = opts_.nbd;
+  // A client's certificate opens the volumes published to it (nbd_access.h).
+  nbd.authorizer = std::make_shared<nbd::PublicationAuthorizer>(
+      [this](const std::string& volume) -> std::optional<std::map<std::string, std::string>> {
+        auto r = FindReplica(volume);
+        if (!r) return std::nullopt;
+        return r->manifest().attributes;
+      });
+  nbd_ = std::make_unique<NbdServer>(exports_, nbd);
   replication_ = std::make_unique<ReplicationServer>(this);
 }
 
@@ -177,6 +187,18 @@ absl::Status StorageNode::Start() {
   RETURN_IF_ERROR(LoadTls());
   RETURN_IF_ERROR(LoadReplicas());
   RETURN_IF_ERROR(replication_->Listen(opts_.replication_listen));
+  // The NBD export speaks TLS unless the node runs --insecure. (A node made
+  // with no TLS files at all, as unit tests make them, is plaintext too: the
+  // daemon's flags refuse to start without files or --insecure.)
+  const security::TlsFiles& tls = opts_.tls;
+  if (!tls.insecure && !(tls.ca.empty() && tls.cert.empty() && tls.key.empty())) {
+    auto ctx = security::TlsContext::Load(tls);
+    if (!ctx.ok()) {
+      return absl::Status(ctx.status().code(),
+                          absl::StrCat("NBD export TLS: ", ctx.status().message()));
+    }
+    nbd_->UseTls(*std::move(ctx));
+  }
   RETURN_IF_ERROR(nbd_->Listen(opts_.nbd_listen.host, opts_.nbd_listen.port));
   // Port 0 (tests) resolves to the real port only now.
   HostPort repl = opts_.replication_listen;
@@ -240,7 +262,9 @@ NodeCapacity StorageNode::Capacity() const {
 }
 
 std::string StorageNode::NbdUri(const std::string& volume_id) const {
-  return absl::StrCat("nbd://", opts_.nbd_address, "/", volume_id);
+  // nbds:// (libnbd's and qemu's name for NBD with TLS) when the export
+  // requires TLS.
+  return absl::StrCat(nbd_->tls() ? "nbds://" : "nbd://", opts_.nbd_address, "/", volume_id);
 }
 
 absl::Status StorageNode::ValidateNewReplica(const Manifest& requested) const {

@@ -9,14 +9,18 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 
 #include "replication/nbd/nbd_protocol.h"
+#include "replication/security/tls_stream.h"
 
 namespace syncblock::repl::nbdtest {
 
@@ -43,6 +47,7 @@ class RawNbdClient {
     ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
   }
   ~RawNbdClient() {
+    tls_.reset();
     if (fd_ >= 0) ::close(fd_);
   }
   RawNbdClient(const RawNbdClient&) = delete;
@@ -50,11 +55,26 @@ class RawNbdClient {
 
   bool connected() const { return connected_; }
   void Close() {
+    tls_.reset();
     if (fd_ >= 0) ::close(fd_);
     fd_ = -1;
   }
 
+  // After an acknowledged NBD_OPT_STARTTLS: the client side of the TLS
+  // handshake; Send/Recv go over TLS from then on.
+  absl::Status StartTls(security::TlsContext& context) {
+    timeval tv{timeout_ms_ / 1000, (timeout_ms_ % 1000) * 1000};
+    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    ::setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+    auto tls = security::TlsStream::Connect(fd_, context, std::chrono::milliseconds(timeout_ms_));
+    if (!tls.ok()) return tls.status();
+    tls_ = *std::move(tls);
+    return absl::OkStatus();
+  }
+  bool tls() const { return tls_ != nullptr; }
+
   bool Send(const std::string& bytes) {
+    if (tls_) return tls_->Write(bytes.data(), bytes.size());
     size_t done = 0;
     while (done < bytes.size()) {
       ssize_t n = ::send(fd_, bytes.data() + done, bytes.size() - done, MSG_NOSIGNAL);
@@ -70,6 +90,10 @@ class RawNbdClient {
   // Exactly n bytes, or nullopt on EOF, error or timeout.
   std::optional<std::string> Recv(size_t n) {
     std::string out(n, '\0');
+    if (tls_) {
+      if (!tls_->ReadFull(out.data(), n)) return std::nullopt;
+      return out;
+    }
     size_t done = 0;
     while (done < n) {
       pollfd p{fd_, POLLIN, 0};
@@ -88,6 +112,13 @@ class RawNbdClient {
   // timeout, after discarding anything it still sent.
   bool WaitClosed() {
     char buf[4096];
+    if (tls_) {
+      while (true) {
+        ssize_t got = tls_->Read(buf, sizeof(buf));
+        if (got == 0) return true;
+        if (got < 0) return errno != EAGAIN && errno != ETIMEDOUT;
+      }
+    }
     while (true) {
       pollfd p{fd_, POLLIN, 0};
       if (::poll(&p, 1, timeout_ms_) <= 0) return false;
@@ -130,7 +161,8 @@ class RawNbdClient {
   // Greets, sends NBD_OPT_GO for `name` and reads replies up to the ACK.
   // On success fills size and transmission flags.
   bool Go(const std::string& name) {
-    if (!Greet() || !Send(Option(nbd::kOptGo, InfoData(name, {})))) return false;
+    if (!tls_ && !Greet()) return false;
+    if (!Send(Option(nbd::kOptGo, InfoData(name, {})))) return false;
     while (true) {
       auto reply = ReadOptionReply();
       if (!reply) return false;
@@ -184,6 +216,7 @@ class RawNbdClient {
 
  private:
   int fd_ = -1;
+  std::unique_ptr<security::ByteStream> tls_;
   bool connected_ = false;
   int timeout_ms_;
 };
