@@ -7,6 +7,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <random>
@@ -223,6 +224,22 @@ TEST_F(EncryptionTest, ReplicasSnapshotsClonesAndResyncHoldOnlyCiphertext) {
   EXPECT_TRUE(Filled(live, 1049000, 70000, 0x5a));
   EXPECT_EQ(live.substr(8 * kMiB, kMiB), marker);
   EXPECT_TRUE(Filled(live, 2 * kMiB, kMiB, 0));  // never written: zeros
+
+  // The primary dies: a secondary, unlocked since the creation, takes over
+  // and serves the plaintext; the old primary comes back locked.
+  const std::string old_primary = Show("enc")["primary"];
+  ASSERT_TRUE(C().Kill(old_primary));
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        json s = Show("enc");
+        return s["primary"] != old_primary && s["serving"] == true;
+      },
+      std::chrono::seconds(60)));
+  EXPECT_EQ(ReadAll("enc").substr(8 * kMiB, kMiB), marker);
+  ASSERT_TRUE(C().Start(old_primary));
+  ASSERT_TRUE(C().WaitInSync("enc"));
+  json locked = Show("enc")["locked_on"];
+  EXPECT_NE(std::find(locked.begin(), locked.end(), old_primary), locked.end()) << locked;
 
   std::string copy = ReadAll("enc-clone");
   ASSERT_EQ(copy.size(), 16 * kMiB);
