@@ -18,6 +18,8 @@
 #include "csi/volume_parameters.h"
 #include "csi/volume_ready.h"
 #include "csi/volume_view_csi.h"
+#include "replication/crypt/key_wrap.h"
+#include "replication/util/logging.h"
 #include "replication/util/status_macros.h"
 
 namespace syncblock::csi {
@@ -144,6 +146,21 @@ void PreferSourceHolder(const std::vector<repl::StorageNodeView>& nodes,
 
 }  // namespace
 
+absl::Status UnlockIfEncrypted(repl::StorageCluster& cluster, const repl::VolumeView& view,
+                               const std::string& secret) {
+  if (!view.encrypted || secret.empty()) return absl::OkStatus();
+  auto report = cluster.UnlockVolume(view.id, secret);
+  if (!report.ok()) return FromStorage(report.status());
+  if (!report->missed.empty()) {
+    std::vector<std::string> missed;
+    for (const auto& [node, why] : report->missed)
+      missed.push_back(absl::StrCat(node, " (", why, ")"));
+    spdlog::warn("volume {}: unlocked on {}, not reached: {}", view.id,
+                 absl::StrJoin(report->unlocked, ","), absl::StrJoin(missed, ", "));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ControllerService::DoCreate(const ::csi::v1::CreateVolumeRequest& req,
                                          absl::Time deadline,
                                          ::csi::v1::CreateVolumeResponse* resp) {
@@ -188,6 +205,18 @@ absl::Status ControllerService::DoCreate(const ::csi::v1::CreateVolumeRequest& r
     ASSIGN_OR_RETURN(zones, ZonesOf(req.accessibility_requirements()));
   }
 
+  // The key of an encrypted volume (or of a clone's encrypted source).
+  std::string secret;
+  if (auto it = req.secrets().find(kSecretEncryptionPassphrase); it != req.secrets().end()) {
+    secret = it->second;
+  }
+  if (params.encrypted && secret.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("parameter encrypted=true needs the key '", kSecretEncryptionPassphrase,
+                     "' in the CreateVolume secrets (StorageClass parameters "
+                     "csi.storage.k8s.io/provisioner-secret-name and -namespace)"));
+  }
+
   const std::string id = VolumeIdForName(req.name());
   ASSIGN_OR_RETURN(InFlight::Guard guard, inflight_.Acquire(id));
   ASSIGN_OR_RETURN(auto cluster, Cluster());
@@ -195,6 +224,7 @@ absl::Status ControllerService::DoCreate(const ::csi::v1::CreateVolumeRequest& r
   auto existing = cluster->GetVolume(id);
   if (existing.ok()) {
     RETURN_IF_ERROR(CheckCompatible(*existing, req.name(), req.capacity_range(), params, source));
+    RETURN_IF_ERROR(UnlockIfEncrypted(*cluster, *existing, secret));
     // A retry after a timeout: the volume is answered once it is usable too.
     ASSIGN_OR_RETURN(auto ready, WaitUntilServing(*cluster, id, deadline));
     *resp->mutable_volume() = VolumeFromView(ready);
@@ -251,11 +281,20 @@ absl::Status ControllerService::DoCreate(const ::csi::v1::CreateVolumeRequest& r
     }
   }
   for (const auto& [key, value] : mutable_params.QosAttributes()) spec.attributes[key] = value;
+  // A clone takes its source's encryption (the same ciphertext and wrapped
+  // data key) over these attributes, and cannot be encrypted when its source
+  // is not: the storage cluster sees to it.
+  if (params.encrypted) {
+    auto crypt = repl::NewEncryptionAttributes(secret);
+    if (!crypt.ok()) return crypt.status();
+    spec.attributes.insert(crypt->begin(), crypt->end());
+  }
   auto volume_zones = ZonesOfNodes(*nodes, node_ids);
   if (!volume_zones.empty()) spec.attributes[kAttrZones] = absl::StrJoin(volume_zones, ",");
 
   auto created = cluster->CreateVolume(spec);
   if (!created.ok()) return FromStorage(created.status());
+  RETURN_IF_ERROR(UnlockIfEncrypted(*cluster, *created, secret));
   // Answer only once the volume takes every other call (snapshots, IO).
   ASSIGN_OR_RETURN(auto ready, WaitUntilServing(*cluster, id, deadline));
   *resp->mutable_volume() = VolumeFromView(ready);

@@ -1,6 +1,7 @@
 // ControllerService: ControllerPublishVolume and ControllerUnpublishVolume.
 // Publishing records the node in the volume's attributes and tells the node
 // plugin where the volume is served (csi/csi_constants.h, publish_context).
+#include <algorithm>
 #include <map>
 #include <string>
 #include <vector>
@@ -14,6 +15,7 @@
 #include "csi/status_mapping.h"
 #include "csi/volume_capabilities.h"
 #include "csi/volume_view_csi.h"
+#include "replication/util/logging.h"
 #include "replication/util/status_macros.h"
 
 namespace syncblock::csi {
@@ -59,6 +61,30 @@ absl::Status ControllerService::DoPublish(const ::csi::v1::ControllerPublishVolu
     return absl::InvalidArgumentError(absl::StrCat("volume ", view->id, " was created with fsType ",
                                                    stored[kParamFsType], ", not ",
                                                    cap.mount().fs_type()));
+  }
+
+  // An encrypted volume: every publish gives its replicas the key again, so
+  // that a storage node restarted since (locked: its memory held the key)
+  // serves it again, before the node plugin opens it.
+  if (view->encrypted) {
+    auto secret = req.secrets().find(kSecretEncryptionPassphrase);
+    if (secret != req.secrets().end() && !secret->second.empty()) {
+      RETURN_IF_ERROR(UnlockIfEncrypted(*cluster, *view, secret->second));
+      auto fresh = cluster->GetVolume(req.volume_id());
+      if (fresh.ok()) *view = *std::move(fresh);
+    }
+    if (std::find(view->locked_on.begin(), view->locked_on.end(), view->primary) !=
+        view->locked_on.end()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "volume ", view->id, " is encrypted and locked on its primary ", view->primary,
+          ": ControllerPublishVolume needs the key '", kSecretEncryptionPassphrase,
+          "' in its secrets (StorageClass parameters "
+          "csi.storage.k8s.io/controller-publish-secret-name and -namespace)"));
+    }
+    if (!view->locked_on.empty()) {
+      spdlog::warn("volume {}: published while locked on {} (no key in the secrets)", view->id,
+                   absl::StrJoin(view->locked_on, ","));
+    }
   }
 
   Publication wanted;

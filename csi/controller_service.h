@@ -29,6 +29,12 @@
 
 namespace syncblock::csi {
 
+// Encryption at rest: gives the replicas of `view` (when encrypted) the key
+// `secret` from a request's CSI secrets; OK with no secret. The secret is
+// never logged (controller_create.cc).
+absl::Status UnlockIfEncrypted(repl::StorageCluster& cluster, const repl::VolumeView& view,
+                               const std::string& secret);
+
 class ControllerService final : public ::csi::v1::Controller::Service {
  public:
   // `nodes` tells which node ids ControllerPublishVolume may name.

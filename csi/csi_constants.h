@@ -30,6 +30,13 @@ inline constexpr char kParamSyncMode[] = "syncMode";
 inline constexpr char kParamFsType[] = "fsType";
 inline constexpr char kParamDataLocality[] = "dataLocality";
 inline constexpr char kParamZoneSpread[] = "zoneSpread";
+// "true": encrypted at rest (replication/doc/encryption.md), with the key
+// from the CSI secrets' kSecretEncryptionPassphrase.
+inline constexpr char kParamEncrypted[] = "encrypted";
+// The key of an encrypted volume's secret in CreateVolume,
+// ControllerPublishVolume (and NodeStageVolume) secrets; the name ceph-csi
+// uses.
+inline constexpr char kSecretEncryptionPassphrase[] = "encryptionPassphrase";
 // Mutable parameters (CreateVolume.mutable_parameters, ControllerModifyVolume,
 // a VolumeAttributesClass): replicas and syncMode above, and QoS.
 inline constexpr char kParamMaxIops[] = "maxIops";

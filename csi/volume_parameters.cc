@@ -31,13 +31,16 @@ bool IsDirectIdChar(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <=
 }  // namespace
 
 std::map<std::string, std::string> VolumeParameters::ToMap() const {
-  return {
+  std::map<std::string, std::string> out = {
       {kParamReplicas, absl::StrCat(replicas)},
       {kParamSyncMode, sync_mode},
       {kParamFsType, fs_type},
       {kParamDataLocality, data_locality ? "true" : "false"},
       {kParamZoneSpread, zone_spread ? "true" : "false"},
   };
+  // Only when set: volumes made before the parameter existed compare equal.
+  if (encrypted) out[kParamEncrypted] = "true";
+  return out;
 }
 
 absl::StatusOr<int> ParseReplicaCount(const std::string& what, const std::string& value) {
@@ -79,10 +82,14 @@ absl::StatusOr<VolumeParameters> ParseVolumeParameters(
       auto b = ParseBool(key, value);
       if (!b.ok()) return b.status();
       p.zone_spread = *b;
+    } else if (key == kParamEncrypted) {
+      auto b = ParseBool(key, value);
+      if (!b.ok()) return b.status();
+      p.encrypted = *b;
     } else {
-      return absl::InvalidArgumentError(
-          absl::StrCat("unknown parameter '", key,
-                       "' (known: replicas, syncMode, fsType, dataLocality, zoneSpread)"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "unknown parameter '", key,
+          "' (known: replicas, syncMode, fsType, dataLocality, zoneSpread, encrypted)"));
     }
   }
   if (!mount_fs_type.empty()) {

@@ -26,6 +26,7 @@ struct VolumeParameters {
   std::string fs_type = "ext4";
   bool data_locality = false;
   bool zone_spread = false;
+  bool encrypted = false;
 
   // Under the StorageClass names, values normalized ("3", "true", ...):
   // compared on a re-create and returned as volume_context.

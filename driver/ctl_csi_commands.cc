@@ -2,6 +2,8 @@
 #include "driver/ctl_csi_commands.h"
 
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <map>
 #include <ostream>
 
@@ -133,6 +135,17 @@ absl::Status Info(CtlContext& ctx, const std::vector<std::string>&) {
   return absl::OkStatus();
 }
 
+// --key-file FILE: the file's bytes as the CSI secret encryptionPassphrase,
+// as the external-provisioner and -attacher pass a StorageClass's Secret.
+absl::Status SecretFlags(const Flags& flags, google::protobuf::Map<std::string, std::string>* out) {
+  if (!flags.Has("key-file")) return absl::OkStatus();
+  std::ifstream in(flags.Get("key-file"), std::ios::binary);
+  if (!in) return UsageError(absl::StrCat("cannot read key file ", flags.Get("key-file")));
+  std::string key((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  (*out)[csi::kSecretEncryptionPassphrase] = std::move(key);
+  return absl::OkStatus();
+}
+
 absl::Status Create(CtlContext& ctx, const std::vector<std::string>& args) {
   const Flags& flags = ctx.flags();
   if (!flags.Has("size")) return UsageError("--size is required");
@@ -158,6 +171,7 @@ absl::Status Create(CtlContext& ctx, const std::vector<std::string>& args) {
   if (flags.Has("param")) RETURN_IF_ERROR(ParseKeyValues("param", flags.Get("param"), &params));
   if (flags.Has("replicas")) params[csi::kParamReplicas] = flags.Get("replicas");
   if (flags.Has("fs")) params[csi::kParamFsType] = flags.Get("fs");
+  RETURN_IF_ERROR(SecretFlags(flags, req.mutable_secrets()));
   ASSIGN_OR_RETURN(auto client, CsiClient::Connect(flags));
   ::csi::v1::CreateVolumeResponse resp;
   RETURN_IF_ERROR(
@@ -219,6 +233,7 @@ absl::StatusOr<::csi::v1::ControllerPublishVolumeResponse> ControllerPublish(
   ASSIGN_OR_RETURN(*req.mutable_node_id(), NodeIdOrOwn(ctx, client));
   ASSIGN_OR_RETURN(*req.mutable_volume_capability(), CapabilityFlags(ctx.flags()));
   req.set_readonly(ctx.flags().GetBool("readonly"));
+  RETURN_IF_ERROR(SecretFlags(ctx.flags(), req.mutable_secrets()));
   ::csi::v1::ControllerPublishVolumeResponse resp;
   RETURN_IF_ERROR(client.Call(client.controller(),
                               &::csi::v1::Controller::Stub::ControllerPublishVolume, req, &resp));
@@ -498,7 +513,9 @@ std::vector<CtlCommand> CsiCtlCommands() {
       .Flag("replicas", "N", "replicas (StorageClass parameter replicas)")
       .Flag("param", "k=v,...", "more StorageClass parameters")
       .Flag("from-snapshot", "SNAPSHOT-ID", "a clone of this snapshot (VOLUME@NAME)")
-      .Flag("from-volume", "VOLUME-ID", "a clone of this volume as it is now");
+      .Flag("from-volume", "VOLUME-ID", "a clone of this volume as it is now")
+      .Flag("key-file", "FILE",
+            "secret encryptionPassphrase from this file (parameter encrypted=true)");
   out.push_back(std::move(CapabilityHelp(create)));
   out.push_back(Csi({"delete"}, "VOLUME-ID", "DeleteVolume", 1, Delete));
   out.push_back(Csi({"list"}, "", "ListVolumes, every page", 0, List));
@@ -507,7 +524,8 @@ std::vector<CtlCommand> CsiCtlCommands() {
   CtlCommand publish = Csi({"publish"}, "VOLUME-ID",
                            "ControllerPublishVolume; prints the publish_context", 1, Publish);
   publish.Flag("node", "NODE-ID", "the CSI node (default: the plugin's own, from NodeGetInfo)")
-      .Flag("readonly", "", "publish read-only");
+      .Flag("readonly", "", "publish read-only")
+      .Flag("key-file", "FILE", "secret encryptionPassphrase from this file (unlocks)");
   out.push_back(std::move(CapabilityHelp(publish)));
   CtlCommand unpublish = Csi({"unpublish"}, "VOLUME-ID", "ControllerUnpublishVolume", 1, Unpublish);
   unpublish.Flag("node", "NODE-ID", "the CSI node (default: the plugin's own)");

@@ -1,7 +1,8 @@
-// `syncblock ctl volume create|delete|show|list|expand|qos|witness` and `ctl export`.
+// `syncblock ctl volume create|delete|show|list|expand|qos|witness|unlock` and `ctl export`.
 #include <chrono>
 #include <fstream>
 #include <iostream>
+#include <iterator>
 #include <map>
 #include <ostream>
 #include <sstream>
@@ -9,12 +10,14 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "driver/ctl_commands.h"
 #include "driver/ctl_export.h"
 #include "driver/ctl_follow.h"
 #include "driver/output_json.h"
 #include "driver/output_text.h"
+#include "replication/crypt/key_wrap.h"
 #include "replication/qos/qos_settings.h"
 #include "replication/security/certificate_dir.h"
 #include "replication/security/certificates.h"
@@ -29,6 +32,18 @@ bool AllInSync(const repl::VolumeView& v) {
     if (r.state != "in_sync") return false;
   }
   return true;
+}
+
+// The secret in --key-file: its bytes (one trailing newline is not part of
+// it). Never printed.
+absl::StatusOr<std::string> ReadKeyFile(const Flags& f) {
+  if (!f.Has("key-file")) return UsageError("give the volume's key with --key-file FILE");
+  const std::string path = f.Get("key-file");
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return UsageError(absl::StrCat("cannot read key file ", path));
+  std::string key((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (key.empty() || key == "\n") return UsageError(absl::StrCat("key file ", path, " is empty"));
+  return key;
 }
 
 absl::Status Create(CtlContext& ctx, const std::vector<std::string>& args) {
@@ -61,6 +76,20 @@ absl::Status Create(CtlContext& ctx, const std::vector<std::string>& args) {
       return UsageError(parts.status().message());
     }
   }
+  // --encrypted: a new data key wrapped with the key file's secret. A clone
+  // of an encrypted volume is encrypted with its source's data key, and
+  // --key-file (the source's secret) unlocks it.
+  std::string key;
+  if (f.Has("key-file") && !f.GetBool("encrypted") && !clone) {
+    return UsageError("--key-file goes with --encrypted, or with a clone of an encrypted volume");
+  }
+  if (f.GetBool("encrypted") || f.Has("key-file")) {
+    ASSIGN_OR_RETURN(key, ReadKeyFile(f));
+  }
+  if (f.GetBool("encrypted")) {
+    ASSIGN_OR_RETURN(auto crypt, repl::NewEncryptionAttributes(key));
+    spec.attributes.insert(crypt.begin(), crypt.end());
+  }
   ASSIGN_OR_RETURN(auto follow, FollowFlags(f));
   ASSIGN_OR_RETURN(auto* cluster, ctx.Cluster());
   if (!f.Has("size")) {
@@ -74,6 +103,16 @@ absl::Status Create(CtlContext& ctx, const std::vector<std::string>& args) {
     }
   }
   ASSIGN_OR_RETURN(auto view, cluster->CreateVolume(spec));
+  if (!key.empty() && view.encrypted) {
+    auto unlocked = cluster->UnlockVolume(spec.id, key);
+    repl::WipeString(key);
+    if (!unlocked.ok()) {
+      return absl::Status(unlocked.status().code(),
+                          absl::StrCat("volume ", spec.id, " was created but not unlocked: ",
+                                       unlocked.status().message()));
+    }
+    ASSIGN_OR_RETURN(view, cluster->GetVolume(spec.id));
+  }
   // A clone's secondaries get full copies: --wait shows them to the end.
   if (f.GetBool("wait")) RETURN_IF_ERROR(FollowVolume(ctx, spec.id, follow));
   // A new primary connects to its peers within moments of its creation; show
@@ -99,6 +138,27 @@ absl::Status Show(CtlContext& ctx, const std::vector<std::string>& args) {
   ASSIGN_OR_RETURN(auto* cluster, ctx.Cluster());
   ASSIGN_OR_RETURN(auto view, cluster->GetVolume(args[0]));
   PrintVolume(ctx, view);
+  return absl::OkStatus();
+}
+
+// Gives every data replica the volume's key (memory only): after a storage
+// node restarted, or by hand instead of the CSI controller.
+absl::Status Unlock(CtlContext& ctx, const std::vector<std::string>& args) {
+  ASSIGN_OR_RETURN(std::string key, ReadKeyFile(ctx.flags()));
+  ASSIGN_OR_RETURN(auto* cluster, ctx.Cluster());
+  auto report = cluster->UnlockVolume(args[0], key);
+  repl::WipeString(key);
+  if (!report.ok()) return report.status();
+  nlohmann::json missed = nlohmann::json::object();
+  std::string text = absl::StrCat("volume ", args[0], ": unlocked on ",
+                                  absl::StrJoin(report->unlocked, ","), "\n");
+  for (const auto& [node, why] : report->missed) {
+    missed[node] = why;
+    absl::StrAppend(&text, "not reached: ", node, ": ", why, "\n");
+  }
+  ctx.Print(
+      nlohmann::json({{"volume", args[0]}, {"unlocked", report->unlocked}, {"missed", missed}}),
+      text);
   return absl::OkStatus();
 }
 
@@ -218,7 +278,15 @@ std::vector<CtlCommand> VolumeCtlCommands() {
               .Flag("no-witness", "", "no witness for a 2- or 4-replica volume")
               .Flag("from-snapshot", "VOLUME@NAME", "start as a copy of this snapshot")
               .Flag("from-volume", "VOLUME", "start as a copy of this volume as it is now")
-              .Flag("wait", "", "show the copies' progress until every replica is in sync")),
+              .Flag("wait", "", "show the copies' progress until every replica is in sync")
+              .Flag("encrypted", "",
+                    "encrypt at rest (AES-256-XTS) with a new data key wrapped by --key-file")
+              .Flag("key-file", "FILE",
+                    "the secret of an encrypted volume (or of the encrypted source of a clone)")),
+      MakeCtlCommand({"volume", "unlock"}, "NAME --key-file FILE",
+                     "give an encrypted volume's key to its replicas (kept in memory only)", 1, 1,
+                     Unlock)
+          .Flag("key-file", "FILE", "the secret the volume was created with"),
       MakeCtlCommand({"volume", "expand"}, "NAME --size SIZE",
                      "grow a volume online (NBD clients see the size when they reconnect)", 1, 1,
                      Expand)

@@ -1,5 +1,6 @@
 #include "driver/output_json.h"
 
+#include "replication/crypt/key_wrap.h"
 #include "replication/qos/qos_settings.h"
 
 namespace syncblock::driver {
@@ -47,7 +48,10 @@ json VolumeToJson(const repl::VolumeView& v) {
           {"qos", qos},
           {"primary", v.primary},
           {"nbd_uri", v.nbd_uri},
-          {"attributes", v.attributes},
+          {"attributes", repl::DisplayedAttributes(v.attributes)},
+          {"encrypted", v.encrypted},
+          {"locked", !v.locked_on.empty()},
+          {"locked_on", v.locked_on},
           {"serving", v.serving},
           {"lease_remaining_ms", v.lease_remaining_ms},
           {"primary_since_unix_ms", v.primary_since_unix_ms},

@@ -10,6 +10,7 @@
 #include "driver/flags.h"
 #include "driver/human_format.h"
 #include "driver/output_table.h"
+#include "replication/crypt/key_wrap.h"
 #include "replication/qos/qos_settings.h"
 
 namespace syncblock::driver {
@@ -84,9 +85,21 @@ std::string RenderVolume(const repl::VolumeView& v, const TermStyle& style) {
                     repl::DescribeBandwidth(q.max_bandwidth), ", burst ",
                     repl::FormatBurst(q.burst_seconds), " s (enforced by the primary)\n");
   }
-  if (!v.attributes.empty()) {
+  if (v.encrypted) {
+    // Never a key: only whether the replicas hold the data key in memory.
+    auto cipher = v.attributes.find(repl::kAttrCipher);
+    absl::StrAppend(
+        &out, "Crypt:    encrypted (", cipher == v.attributes.end() ? "?" : cipher->second, "), ",
+        v.locked_on.empty() ? "unlocked"
+                            : absl::StrCat("locked on ", absl::StrJoin(v.locked_on, ",")),
+        "\n");
+  } else {
+    absl::StrAppend(&out, "Crypt:    not encrypted\n");
+  }
+  std::map<std::string, std::string> shown = repl::DisplayedAttributes(v.attributes);
+  if (!shown.empty()) {
     std::vector<std::string> attrs;
-    for (const auto& [k, val] : v.attributes) attrs.push_back(absl::StrCat(k, "=", val));
+    for (const auto& [k, val] : shown) attrs.push_back(absl::StrCat(k, "=", val));
     absl::StrAppend(&out, "Attrs:    ", absl::StrJoin(attrs, ", "), "\n");
   }
   absl::StrAppend(&out, "\n");

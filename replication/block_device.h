@@ -49,6 +49,9 @@ class ExportProvider {
   virtual ~ExportProvider() = default;
   // nullptr when no such export is served here (unknown, or not primary here).
   virtual std::shared_ptr<BlockDevice> Open(const std::string& name) = 0;
+  // Why Open(name) gave nullptr for an export this node does have (an
+  // encrypted volume that is locked, say); empty for an unknown one.
+  virtual std::string Refusal(const std::string& /*name*/) { return ""; }
   virtual std::vector<std::string> List() = 0;
 };
 

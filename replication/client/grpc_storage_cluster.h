@@ -60,6 +60,7 @@ class GrpcStorageCluster final : public StorageCluster {
                           std::chrono::milliseconds max_hold) override;
   absl::StatusOr<HoldReleaseView> ReleaseWrites(const std::string& volume_id,
                                                 const std::string& hold_id) override;
+  absl::StatusOr<UnlockReport> UnlockVolume(const std::string& id, const std::string& key) override;
 
  private:
   // What the nodes said about one volume.

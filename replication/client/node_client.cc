@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "replication/crypt/key_wrap.h"
 #include "replication/security/grpc_credentials.h"
 #include "replication/util/grpc_status.h"
 #include "replication/util/status_macros.h"
@@ -306,6 +307,21 @@ absl::StatusOr<control::ReleaseWritesResponse> NodeClient::ReleaseWrites(
   req.set_hold_id(hold_id);
   control::ReleaseWritesResponse out;
   auto s = Convert(stub_->ReleaseWrites(&ctx, req, &out), "ReleaseWrites");
+  if (!s.ok()) return s;
+  return out;
+}
+
+absl::StatusOr<control::UnlockVolumeResponse> NodeClient::UnlockVolume(const std::string& volume_id,
+                                                                       const std::string& key) {
+  RETURN_IF_ERROR(Dial());
+  grpc::ClientContext ctx;
+  Prepare(&ctx, 3);  // PBKDF2 takes its time
+  control::UnlockVolumeRequest req;
+  req.set_volume_id(volume_id);
+  req.set_key(key);
+  control::UnlockVolumeResponse out;
+  auto s = Convert(stub_->UnlockVolume(&ctx, req, &out), "UnlockVolume");
+  WipeString(*req.mutable_key());
   if (!s.ok()) return s;
   return out;
 }

@@ -71,6 +71,9 @@ class NodeClient {
                           std::chrono::milliseconds max_hold);
   absl::StatusOr<control::ReleaseWritesResponse> ReleaseWrites(const std::string& volume_id,
                                                                const std::string& hold_id);
+  // Sends the volume's secret (never logged).
+  absl::StatusOr<control::UnlockVolumeResponse> UnlockVolume(const std::string& volume_id,
+                                                             const std::string& key);
 
  private:
   // Why the channel failed to connect, from gRPC (": TLS handshake failed:

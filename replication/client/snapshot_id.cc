@@ -11,8 +11,7 @@ absl::StatusOr<std::pair<std::string, std::string>> ParseSnapshotId(const std::s
   // Volume ids never contain '@' ([A-Za-z0-9._-]), so the first one splits.
   const size_t at = id.find('@');
   if (at == std::string::npos || at == 0 || at + 1 == id.size()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("snapshot id '", id, "' is not VOLUME@NAME"));
+    return absl::InvalidArgumentError(absl::StrCat("snapshot id '", id, "' is not VOLUME@NAME"));
   }
   return std::make_pair(id.substr(0, at), id.substr(at + 1));
 }

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
 
 namespace grpc {
 class ChannelCredentials;
@@ -92,6 +93,16 @@ struct VolumeView {
   std::optional<ReplicaView> witness;
   std::vector<std::string> witness_outdated;
   std::map<std::string, std::string> attributes;
+  // Encrypted at rest (replication/doc/encryption.md), and the data replicas
+  // that answered without holding its data key (to unlock).
+  bool encrypted = false;
+  std::vector<std::string> locked_on;
+};
+
+// What UnlockVolume did on each data replica.
+struct UnlockReport {
+  std::vector<std::string> unlocked;          // hold the data key now
+  std::map<std::string, std::string> missed;  // node -> why it could not be asked
 };
 
 struct VerifyReport {
@@ -226,6 +237,16 @@ class StorageCluster {
                                   std::chrono::milliseconds max_hold) = 0;
   virtual absl::StatusOr<HoldReleaseView> ReleaseWrites(const std::string& volume_id,
                                                         const std::string& hold_id) = 0;
+
+  // Encryption at rest: gives every data replica of volume `id` its secret
+  // `key`, which each uses to unwrap the data key and keeps in memory only.
+  // PERMISSION_DENIED (wrong key), INVALID_ARGUMENT (empty) or
+  // FAILED_PRECONDITION (not encrypted) from the first replica that says so;
+  // UNAVAILABLE when no replica could be asked. The key is never logged.
+  virtual absl::StatusOr<UnlockReport> UnlockVolume(const std::string& id, const std::string& key) {
+    (void)key;
+    return absl::UnimplementedError(absl::StrCat("UnlockVolume of ", id));
+  }
 };
 
 }  // namespace syncblock::repl

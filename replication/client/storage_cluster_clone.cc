@@ -16,6 +16,7 @@
 #include "replication/client/parallel.h"
 #include "replication/client/placement.h"
 #include "replication/client/volume_view.h"
+#include "replication/crypt/key_wrap.h"
 #include "replication/util/status_macros.h"
 
 namespace syncblock::repl {
@@ -116,8 +117,16 @@ absl::StatusOr<VolumeView> GrpcStorageCluster::CreateCloneOfSnapshot(
   }
   // The source's primary first: it answers for the snapshot, and is the most
   // likely to be up to date and reachable.
-  if (auto source = GetVolume(parts.first); source.ok() && Contains(holders, source->primary)) {
+  auto source = GetVolume(parts.first);
+  if (source.ok() && Contains(holders, source->primary)) {
     std::iter_swap(holders.begin(), std::find(holders.begin(), holders.end(), source->primary));
+  }
+  // An encrypted source's clone keeps its ciphertext and wrapped data key
+  // (the clone's primary enforces it too; this gives the secondaries the
+  // same attributes from the start).
+  std::map<std::string, std::string> attributes = spec.attributes;
+  if (source.ok()) {
+    RETURN_IF_ERROR(InheritEncryption(source->attributes, &attributes, spec.id, parts.first));
   }
 
   NodeSurvey survey = SurveyNodes(AskAllNodes());
@@ -167,7 +176,7 @@ absl::StatusOr<VolumeView> GrpcStorageCluster::CreateCloneOfSnapshot(
   req.set_primary_node_id(chosen.front());
   req.set_epoch(1);
   for (const auto& node : chosen) *req.add_members() = MemberFromNodeInfo(infos.at(node).second);
-  for (const auto& [k, v] : spec.attributes) (*req.mutable_attributes())[k] = v;
+  for (const auto& [k, v] : attributes) (*req.mutable_attributes())[k] = v;
   // The secondaries hold zeros, not the snapshot: another generation makes the
   // primary copy everything to them.
   control::CreateReplicaRequest secondary_req = req;

@@ -81,6 +81,10 @@ absl::StatusOr<VolumeView> BuildMembersView(const std::vector<cv1::ReplicaStatus
   v.epoch = newest->epoch();
   v.primary = primary ? primary->node_id() : newest->primary_node_id();
   v.attributes.insert(newest->attributes().begin(), newest->attributes().end());
+  for (const auto& a : answers) {
+    v.encrypted = v.encrypted || a.encrypted();
+    if (a.locked()) v.locked_on.push_back(a.node_id());
+  }
 
   // Members in the newest member list's order, primary first.
   std::vector<std::string> members;

@@ -155,6 +155,8 @@ Handshake::Outcome Handshake::ExportName(std::string_view data) {
     return out;
   }
   if (!device) {
+    std::string refusal = provider_->Refusal(name);
+    if (!refusal.empty()) return {"", Next::kClose, std::move(refusal)};
     return {"", Next::kClose, absl::StrCat("NBD_OPT_EXPORT_NAME for unknown export '", name, "'")};
   }
   device_ = std::move(device);
@@ -197,6 +199,12 @@ Handshake::Outcome Handshake::InfoOrGo(uint32_t option, std::string_view data) {
     return out;
   }
   if (!device) {
+    // A locked encrypted volume: the client is told why (NBD_REP_ERR_POLICY
+    // carries the reason, as for other refusals by policy).
+    std::string refusal = provider_->Refusal(request->name);
+    if (!refusal.empty()) {
+      return {EncodeOptionReply(option, kRepErrPolicy, refusal), Next::kContinue};
+    }
     return {EncodeOptionReply(option, kRepErrUnknown,
                               absl::StrCat("no export named '", request->name, "' on this node")),
             Next::kContinue};

@@ -1,6 +1,8 @@
 #include "replication/node/control_service.h"
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "replication/crypt/key_wrap.h"
 #include "replication/engine/primary_engine.h"
 #include "replication/node/member_proto.h"
 #include "replication/node/promotion.h"
@@ -43,6 +45,8 @@ void FillStatus(StorageNode& node, Replica& replica, pb::ReplicaStatus* out) {
   for (const auto& id : m.outdated) out->add_outdated(id);
   for (const auto& mem : m.members) MemberToProto(mem, out->add_members());
   for (const auto& [k, v] : m.attributes) (*out->mutable_attributes())[k] = v;
+  out->set_encrypted(IsEncrypted(m.attributes));
+  out->set_locked(out->encrypted() && !replica.witness() && !node.keys().Unlocked(m.volume_id));
   bool claims_primary = m.primary_node_id == node.options().node_id;
   auto engine = replica.engine();
   out->set_role(claims_primary ? pb::ROLE_PRIMARY : pb::ROLE_SECONDARY);
@@ -106,6 +110,11 @@ absl::Status HoldsData(const Replica& replica) {
 
 grpc::Status Invalid(const std::string& msg) {
   return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, msg);
+}
+
+std::string CryptAttributeFixed(const std::string& volume_id, const std::string& key) {
+  return absl::StrCat("volume ", volume_id, ": attribute ", key,
+                      " is set when an encrypted volume is created and cannot change");
 }
 
 }  // namespace
@@ -229,6 +238,16 @@ grpc::Status ControlService::SetAttributes(Ctx* ctx, const pb::SetAttributesRequ
   auto p = ServingPrimary(*node_, req->volume_id());
   if (!p.ok()) return ToGrpcStatus(p.status());
   auto& [replica, engine] = *p;
+  // The encryption attributes are the volume's, from its creation on: a
+  // change would make its data unreadable.
+  for (const auto& [k, v] : req->set()) {
+    if (absl::StartsWith(k, kAttrCryptPrefix))
+      return Invalid(CryptAttributeFixed(req->volume_id(), k));
+  }
+  for (const auto& k : req->remove()) {
+    if (absl::StartsWith(k, kAttrCryptPrefix))
+      return Invalid(CryptAttributeFixed(req->volume_id(), k));
+  }
   absl::Status s = replica->UpdateManifest([&](Manifest& m) {
     for (const auto& [k, v] : req->set()) m.attributes[k] = v;
     for (const auto& k : req->remove()) m.attributes.erase(k);

@@ -50,6 +50,8 @@ class ControlService final : public syncblock::control::v1::StorageControl::Serv
                           syncblock::control::v1::HoldWritesResponse* resp) override;
   grpc::Status ReleaseWrites(Ctx*, const syncblock::control::v1::ReleaseWritesRequest* req,
                              syncblock::control::v1::ReleaseWritesResponse* resp) override;
+  grpc::Status UnlockVolume(Ctx*, const syncblock::control::v1::UnlockVolumeRequest* req,
+                            syncblock::control::v1::UnlockVolumeResponse* resp) override;
   grpc::Status CreateSnapshot(Ctx*, const syncblock::control::v1::CreateSnapshotRequest* req,
                               syncblock::control::v1::SnapshotStatus* resp) override;
   grpc::Status DeleteSnapshot(Ctx*, const syncblock::control::v1::DeleteSnapshotRequest* req,

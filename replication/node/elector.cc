@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "replication/crypt/key_wrap.h"
 #include "replication/node/promotion.h"
 #include "replication/proto/control.grpc.pb.h"
 #include "replication/security/grpc_credentials.h"
@@ -41,18 +42,23 @@ Probe Ask(const MemberInfo& member, const std::string& volume_id,
 
 struct Candidate {
   bool consistent = false;
+  // Holds the volume's data key (replication/doc/encryption.md): an
+  // encrypted volume's locked replica could take the role but not serve.
+  // Always true for a volume that is not encrypted.
+  bool unlocked = true;
   uint64_t seq = 0;
   std::string node_id;
 };
 
-// The candidate order: consistent first, then the highest applied sequence,
-// then the smallest node id. Every node computes the same order from the same
+// The candidate order: consistent first, then unlocked, then the highest
+// applied sequence (the promotion catches up the rest from the others), then
+// the smallest node id. Every node computes the same order from the same
 // answers.
-bool Better(bool a_consistent, uint64_t a_seq, const std::string& a_id, bool b_consistent,
-            uint64_t b_seq, const std::string& b_id) {
-  if (a_consistent != b_consistent) return a_consistent;
-  if (a_seq != b_seq) return a_seq > b_seq;
-  return a_id < b_id;
+bool Better(const Candidate& a, const Candidate& b) {
+  if (a.consistent != b.consistent) return a.consistent;
+  if (a.unlocked != b.unlocked) return a.unlocked;
+  if (a.seq != b.seq) return a.seq > b.seq;
+  return a.node_id < b.node_id;
 }
 
 }  // namespace
@@ -109,7 +115,9 @@ void Elector::Consider(const std::shared_ptr<Replica>& replica) {
   }
   int lost = 1;  // replicas that no longer hear the primary: this one
   uint64_t max_epoch = m.epoch;
-  std::vector<Candidate> candidates{{replica->consistent(), replica->applied_seq(), self}};
+  const bool self_unlocked = !IsEncrypted(m.attributes) || node_.keys().Unlocked(m.volume_id);
+  std::vector<Candidate> candidates{
+      {replica->consistent(), self_unlocked, replica->applied_seq(), self}};
   // What a witness that answered records: replicas that missed writes.
   std::set<std::string> outdated;
   for (auto& f : asks) {
@@ -150,7 +158,9 @@ void Elector::Consider(const std::shared_ptr<Replica>& replica) {
     if (s.witness()) outdated.insert(s.outdated().begin(), s.outdated().end());
     if (s.lease_remaining_ms() > 0) continue;
     ++lost;
-    if (!s.witness()) candidates.push_back({s.consistent(), s.applied_seq(), s.node_id()});
+    if (!s.witness()) {
+      candidates.push_back({s.consistent(), !s.locked(), s.applied_seq(), s.node_id()});
+    }
   }
   if (lost < m.Quorum()) return;
   std::erase_if(candidates, [&](const Candidate& c) { return outdated.count(c.node_id) > 0; });
@@ -161,10 +171,9 @@ void Elector::Consider(const std::shared_ptr<Replica>& replica) {
         m.volume_id, m.primary_node_id, m.primary_node_id);
     return;
   }
-  const Candidate& top = *std::min_element(
-      candidates.begin(), candidates.end(), [](const Candidate& a, const Candidate& b) {
-        return Better(a.consistent, a.seq, a.node_id, b.consistent, b.seq, b.node_id);
-      });
+  const Candidate& top =
+      *std::min_element(candidates.begin(), candidates.end(),
+                        [](const Candidate& a, const Candidate& b) { return Better(a, b); });
   const bool best_consistent = top.consistent;
   const std::string best = top.node_id;
   if (!best_consistent) {

@@ -11,6 +11,8 @@
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "replication/crypt/encrypted_device.h"
+#include "replication/crypt/key_wrap.h"
 #include "replication/engine/primary_engine.h"
 #include "replication/nbd/nbd_access.h"
 #include "replication/node/clone_copy.h"
@@ -31,8 +33,21 @@ class NodeExports : public ExportProvider {
     if (!r) return nullptr;
     std::shared_ptr<BlockDevice> engine = r->engine();
     if (!engine) return nullptr;
-    auto limiter = node_->qos().Configure(name, r->manifest().attributes);
+    Manifest m = r->manifest();
+    if (IsEncrypted(m.attributes)) {
+      // Encryption under the QoS limiter: a read-modify-write counts once.
+      auto crypt = node_->keys().Get(name);
+      if (!crypt) return nullptr;  // Refusal() says why
+      engine = std::make_shared<EncryptedDevice>(std::move(engine), std::move(crypt));
+    }
+    auto limiter = node_->qos().Configure(name, m.attributes);
     return std::make_shared<ThrottledDevice>(std::move(engine), std::move(limiter));
+  }
+  std::string Refusal(const std::string& name) override {
+    auto r = node_->FindReplica(name);
+    if (!r || !r->engine() || !IsEncrypted(r->manifest().attributes)) return "";
+    if (node_->keys().Unlocked(name)) return "";
+    return LockedMessage(name, node_->options().node_id);
   }
   std::vector<std::string> List() override {
     std::vector<std::string> out;
@@ -402,6 +417,9 @@ absl::StatusOr<std::shared_ptr<Replica>> StorageNode::MakeClone(
                                               source_snapshot, " (", record.size_bytes, " bytes)"));
   }
   Manifest m = NewReplicaManifest(requested, /*only_self_in_sync=*/true);
+  // The copy is the source's ciphertext: the clone keeps its wrapped key.
+  RETURN_IF_ERROR(
+      InheritEncryption(source->manifest().attributes, &m.attributes, id, source_volume));
   const std::string staging = StagingDir(id);
   std::error_code ec;
   std::filesystem::remove_all(staging, ec);
@@ -481,6 +499,7 @@ absl::Status StorageNode::DeleteReplica(const std::string& volume_id) {
   }
   replica->Shutdown();
   qos_.Forget(volume_id);
+  keys_.Forget(volume_id);
   std::string dir = replica->store().dir();
   replica.reset();
   RETURN_IF_ERROR(ReplicaStore::Destroy(dir));

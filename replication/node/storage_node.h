@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "replication/crypt/key_ring.h"
 #include "replication/engine/replica.h"
 #include "replication/engine/replication_server.h"
 #include "replication/nbd/nbd_server.h"
@@ -70,6 +71,8 @@ class StorageNode : public ReplicaRegistry {
   NbdServer& nbd() { return *nbd_; }
   // The QoS limiters of the volumes this node serves (qos_registry.h).
   QosRegistry& qos() { return qos_; }
+  // The data keys of the encrypted volumes unlocked here (memory only).
+  KeyRing& keys() { return keys_; }
   const ReplicationServer& replication() const { return *replication_; }
 
   // Creates this node's replica. The same manifest again returns the existing
@@ -117,6 +120,7 @@ class StorageNode : public ReplicaRegistry {
   absl::Status LoadReplicas();
 
   StorageNodeOptions opts_;
+  KeyRing keys_;     // before nbd_: exports hold volumes' ciphers
   QosRegistry qos_;  // before nbd_: connections hold its limiters
   std::shared_ptr<ExportProvider> exports_;
   std::unique_ptr<NbdServer> nbd_;

@@ -38,6 +38,20 @@ TEST(VolumeParametersTest, ParsesEveryParameter) {
   EXPECT_EQ(m["syncMode"], "sync");
 }
 
+TEST(VolumeParametersTest, EncryptedIsABooleanStoredOnlyWhenTrue) {
+  auto on = ParseVolumeParameters({{"encrypted", "true"}});
+  ASSERT_TRUE(on.ok()) << on.status();
+  EXPECT_TRUE(on->encrypted);
+  EXPECT_EQ(on->ToMap().at("encrypted"), "true");
+  auto off = ParseVolumeParameters({{"encrypted", "false"}});
+  ASSERT_TRUE(off.ok());
+  EXPECT_FALSE(off->encrypted);
+  // Volumes made before the parameter existed compare equal on a re-create.
+  EXPECT_EQ(off->ToMap().count("encrypted"), 0u);
+  EXPECT_EQ(ParseVolumeParameters({{"encrypted", "yes"}}).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
 TEST(VolumeParametersTest, ReplicasOutsideOneToFiveIsInvalid) {
   for (const char* bad : {"0", "6", "-1", "three", "", "3.5"}) {
     auto p = ParseVolumeParameters({{"replicas", bad}});

@@ -1,0 +1,51 @@
+// The data keys of the encrypted volumes a storage node has been given the
+// secret for (UnlockVolume), in memory only: nothing of them reaches the
+// disk, so a restarted node holds every encrypted volume locked until it is
+// unlocked again (replication/doc/encryption.md, "Unlocking").
+//
+// Thread-safe.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "replication/crypt/block_range_lock.h"
+#include "replication/crypt/xts_cipher.h"
+#include "replication/util/mutex.h"
+
+namespace syncblock::repl {
+
+// An unlocked volume: its cipher, and the block locks its primary's
+// read-modify-writes take (shared by every NBD connection to the volume).
+struct VolumeCrypt {
+  std::unique_ptr<XtsCipher> cipher;
+  BlockRangeLock locks;
+};
+
+class KeyRing {
+ public:
+  // Unwraps the data key of volume `volume_id`, whose manifest attributes are
+  // `attributes`, with `secret` and keeps it. True when it was locked.
+  // FAILED_PRECONDITION when the volume is not encrypted; PERMISSION_DENIED
+  // for a wrong secret; INVALID_ARGUMENT for an empty one.
+  absl::StatusOr<bool> Unlock(const std::string& volume_id,
+                              const std::map<std::string, std::string>& attributes,
+                              absl::string_view secret);
+  // nullptr while locked.
+  std::shared_ptr<VolumeCrypt> Get(const std::string& volume_id) const;
+  bool Unlocked(const std::string& volume_id) const { return Get(volume_id) != nullptr; }
+  // The volume's replica is gone: drops its key.
+  void Forget(const std::string& volume_id);
+
+ private:
+  mutable Mutex mu_;
+  std::map<std::string, std::shared_ptr<VolumeCrypt>> volumes_ ABSL_GUARDED_BY(mu_);
+};
+
+// What a locked encrypted volume's primary answers instead of serving it.
+std::string LockedMessage(const std::string& volume_id, const std::string& node_id);
+
+}  // namespace syncblock::repl
