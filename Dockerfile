@@ -76,7 +76,9 @@ ARG DEBIAN_FRONTEND=noninteractive
 # the node plugin runs: mkfs.ext4/resize2fs/e2fsck (e2fsprogs), blkid
 # (util-linux), mount/umount/losetup (mount), modprobe nbd (kmod) and
 # fusermount3 (fuse3) for the attach path without the nbd module (the
-# binary's own `fuse-export` serves the FUSE file).
+# binary's own `fuse-export` serves the FUSE file), and openssl, with which
+# the chart's tls-issue/tls-renew containers issue each pod its certificate
+# (charts/syncblock/files/tls-issue.sh).
 # From xfsprogs only mkfs.xfs, xfs_growfs and xfs_repair, with the libraries
 # they link (libinih1, liburcu8): the package depends on python3 and ICU for
 # xfs_scrub, some 60 MB the node plugin never runs.
@@ -85,7 +87,7 @@ RUN apt-get update \
       libgrpc++1.51 libgrpc29 libprotobuf32 libabsl20220623 \
       libspdlog1.10 libfmt9 liburing2 libfuse3-3 libnbd0 \
       libcpp-httplib0.11 libssl3 zlib1g libbrotli1 \
-      e2fsprogs util-linux mount kmod fuse3 libinih1 liburcu8 \
+      e2fsprogs util-linux mount kmod fuse3 libinih1 liburcu8 openssl \
  && cd /tmp && apt-get download xfsprogs \
  && dpkg-deb -x xfsprogs_*.deb /tmp/xfsprogs \
  && install -m 0755 /tmp/xfsprogs/sbin/mkfs.xfs /tmp/xfsprogs/sbin/xfs_repair \

@@ -9,6 +9,7 @@ include besides its own folder and third-party ones:
   replication/wire    util, types (not store/: the wire format and the disk
                       format share only plain types)
   replication/store   util, types
+  replication/security util (TLS and certificates, below the engine and NBD)
   replication/**      anything under replication/, never csi/ or driver/
                       (the engine library links no CSI code, csi.pb included)
   csi/**              replication/, csi/; never driver/
@@ -26,6 +27,7 @@ RULES = [
     ("replication/types/", ["replication/util/", "replication/types/"]),
     ("replication/wire/", ["replication/util/", "replication/types/", "replication/wire/"]),
     ("replication/store/", ["replication/util/", "replication/types/", "replication/store/"]),
+    ("replication/security/", ["replication/util/", "replication/security/"]),
     ("replication/", ["replication/"]),
     ("csi/", ["replication/", "csi/"]),
 ]

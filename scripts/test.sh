@@ -43,6 +43,7 @@ TSAN_OPTIONS="halt_on_error=1 detect_deadlocks=0" "$TSAN_DIR/tests/engine/engine
 if [ -n "${CI:-}" ]; then export SYNCBLOCK_REQUIRE_HELM=1; fi
 tests/chart/chart_test.sh || fail "tests/chart/chart_test.sh"
 tests/chart/snapshot_metadata_chart_test.sh || fail "tests/chart/snapshot_metadata_chart_test.sh"
+tests/chart/tls_chart_test.sh || fail "tests/chart/tls_chart_test.sh"
 
 # The image, packaged from the binary built above (scripts/image.sh, podman),
 # and run for real (tests/container/container_test.sh). Without podman or
@@ -51,6 +52,7 @@ image_start=$(date +%s)
 if command -v podman >/dev/null 2>&1 || command -v docker >/dev/null 2>&1 || [ -n "${CI:-}" ]; then
   if scripts/image.sh; then
     tests/container/container_test.sh || fail "tests/container/container_test.sh"
+    tests/container/tls_issue_test.sh || fail "tests/container/tls_issue_test.sh"
   else
     echo "FAIL scripts/image.sh could not build the image"
     fail "scripts/image.sh"

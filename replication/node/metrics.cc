@@ -77,7 +77,8 @@ std::string RenderNodeMetrics(StorageNode& node, const Elector* elector) {
                     elector->failed(), "\n");
   }
 
-  std::string lease, role, epoch, state, lag, dirty, copied, total, ratio, remaining;
+  std::string lease, role, epoch, state, lag, lag_bytes, dirty, copied, total, ratio, remaining;
+  std::string desired, in_sync;
   std::string snapshots, snapshots_ready, snap_copied, snap_total;
   for (auto& r : node.Replicas()) {
     Manifest m = r->manifest();
@@ -113,6 +114,14 @@ std::string RenderNodeMetrics(StorageNode& node, const Elector* elector) {
                     view.lease_remaining_ms < 0 ? std::string("+Inf")
                                                 : absl::StrCat(view.lease_remaining_ms / 1000.0),
                     "\n");
+    // Data replicas only: a witness holds no data, so it neither counts as
+    // wanted nor as in sync.
+    int data_members = 0;
+    for (const auto& member : m.members) data_members += member.witness ? 0 : 1;
+    int synced = 1;  // the primary's own copy
+    for (const auto& p : view.peers) synced += p.state == PeerState::kInSync && !p.witness ? 1 : 0;
+    absl::StrAppend(&desired, "syncblock_volume_replicas{", v, "} ", data_members, "\n");
+    absl::StrAppend(&in_sync, "syncblock_volume_replicas_in_sync{", v, "} ", synced, "\n");
     for (const auto& p : view.peers) {
       std::string l = absl::StrCat(v, ",replica=\"", p.node_id, "\"");
       for (PeerState s :
@@ -121,6 +130,8 @@ std::string RenderNodeMetrics(StorageNode& node, const Elector* elector) {
                         "\"} ", p.state == s ? 1 : 0, "\n");
       }
       absl::StrAppend(&lag, "syncblock_replication_lag_frames{", l, "} ", p.unacked, "\n");
+      absl::StrAppend(&lag_bytes, "syncblock_replication_lag_bytes{", l, "} ", p.queued_bytes,
+                      "\n");
       absl::StrAppend(&dirty, "syncblock_replica_dirty_bytes{", l, "} ", p.dirty_bytes, "\n");
       absl::StrAppend(&copied, "syncblock_resync_bytes_copied{", l, "} ", p.resync.bytes_copied,
                       "\n");
@@ -146,9 +157,16 @@ std::string RenderNodeMetrics(StorageNode& node, const Elector* elector) {
           "On the primary: the lease a majority granted it (0: IO waits; +Inf: one replica). On "
           "a secondary: its promise to the primary (0: it would elect another).",
           lease);
+  section("syncblock_volume_replicas", "gauge",
+          "Data replicas the volume has (its members, the witness not counted; primary only).",
+          desired);
+  section("syncblock_volume_replicas_in_sync", "gauge",
+          "Data replicas in sync, the primary's own included (primary only).", in_sync);
   section("syncblock_replica_state", "gauge", "Each replica's state, seen by the primary.", state);
   section("syncblock_replication_lag_frames", "gauge",
           "Frames sent to a replica and not yet acknowledged.", lag);
+  section("syncblock_replication_lag_bytes", "gauge",
+          "Bytes of the frames queued or sent to a replica and not yet acknowledged.", lag_bytes);
   section("syncblock_replica_dirty_bytes", "gauge",
           "Bytes a replica misses, from the primary's dirty bitmap.", dirty);
   section("syncblock_resync_bytes_copied", "gauge", "Bytes copied by the current resync.", copied);

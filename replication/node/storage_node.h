@@ -19,6 +19,7 @@
 #include "replication/engine/replication_server.h"
 #include "replication/nbd/nbd_server.h"
 #include "replication/qos/qos_registry.h"
+#include "replication/security/tls_files.h"
 #include "replication/util/socket.h"
 
 namespace syncblock::repl {
@@ -35,6 +36,9 @@ struct StorageNodeOptions {
   std::string nbd_address;          // likewise
   std::string metrics_address;
   std::string advertise_host;  // empty: the listen host
+  // This node's TLS identity, for every port it serves and every peer it
+  // dials (see replication/security/).
+  security::TlsFiles tls;
   EngineOptions engine;
   NbdServerOptions nbd;
 };

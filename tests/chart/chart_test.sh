@@ -68,8 +68,12 @@ if "$PYTHON" -c 'import yaml' >/dev/null 2>&1; then
   have_yaml=1
 fi
 
-# name -> namespace the scenario is rendered into.
-declare -A NAMESPACE=([defaults]=syncblock [all-on]=syncblock [custom]=storage-system)
+# name -> namespace the scenario is rendered into. The tls-* and insecure
+# scenarios are the defaults with another tls.mode (or TLS off).
+declare -A NAMESPACE=([defaults]=syncblock [all-on]=syncblock [custom]=storage-system
+  [tls-certmanager]=syncblock [tls-issuer]=syncblock [tls-existing]=syncblock
+  [insecure]=syncblock)
+SCENARIOS=(defaults all-on custom tls-certmanager tls-issuer tls-existing insecure)
 
 render() {  # render SCENARIO CHART_DIR OUT
   "$HELM" template t "$2" --namespace "${NAMESPACE[$1]}" \
@@ -116,7 +120,7 @@ chart_metadata_checks() {
 lint_and_render() {
   check "helm lint (defaults)" "$HELM" lint --strict "$CHART"
   local s
-  for s in defaults all-on custom; do
+  for s in "${SCENARIOS[@]}"; do
     check "helm lint values-$s.yaml" "$HELM" lint --strict "$CHART" \
       --namespace "${NAMESPACE[$s]}" -f "$HERE/values-$s.yaml"
     check "helm template values-$s.yaml" render "$s" "$CHART" "$WORK/$s.yaml"
@@ -142,6 +146,21 @@ schema_rejections() {
   expect_rejected "schema rejects a root storage daemon" "runAsUser" --set storage.runAsUser=0
   expect_rejected "schema rejects an unknown syncMode" "syncMode" \
     --set storageClasses.filesystem.syncMode=eventual
+  expect_rejected "schema rejects a typo under tls" "mod" --set tls.mod=certManager
+  expect_rejected "schema rejects an unknown tls.mode" "mode" --set tls.mode=selfSigned
+  expect_rejected "schema rejects a typo in tls.certManager.issuerRef" "nam" \
+    --set tls.certManager.issuerRef.nam=corp-pki
+  expect_rejected "schema rejects tls.enabled given as a string" "enabled" \
+    --set-string tls.enabled=false
+  expect_rejected "schema rejects a zero certificate validity" "certValidityDays" \
+    --set tls.certValidityDays=0
+  expect_rejected "TLS off without tls.insecure is refused" "tls.insecure=true" \
+    --set tls.enabled=false
+  expect_rejected "tls.insecure with TLS on is refused" "contradicts" --set tls.insecure=true
+  expect_rejected "existingSecret without a Secret name is refused" "tls.existingSecret.name" \
+    --set tls.mode=existingSecret
+  expect_rejected "pod certificates outliving cert-manager's signing CA are refused" \
+    "outlive" --set tls.mode=certManager --set tls.certValidityDays=31
   if [ "$have_yaml" -eq 1 ]; then
     check "values.schema.json: additionalProperties false on every object" \
       "$PYTHON" - "$CHART/values.schema.json" <<'EOF'
@@ -165,13 +184,20 @@ EOF
 }
 
 one_object_per_template() {
-  # One object per template file, the file named after its kind.
-  local f kinds base bad=""
+  # One object per template file, the file named after its kind. Each is
+  # rendered with values-all-on.yaml, or, for the objects of another tls.mode,
+  # with the first scenario that renders it.
+  local f kinds base bad="" s rendered
   for f in "$CHART"/templates/*.yaml; do
     base=$(basename "$f" .yaml)
-    "$HELM" template t "$CHART" -f "$HERE/values-all-on.yaml" \
-      --show-only "templates/$base.yaml" >"$WORK/one.yaml" 2>/dev/null \
-      || { bad="$bad $base(renders nothing with values-all-on.yaml)"; continue; }
+    rendered=""
+    for s in all-on "${SCENARIOS[@]}"; do
+      if "$HELM" template t "$CHART" -f "$HERE/values-$s.yaml" \
+          --show-only "templates/$base.yaml" >"$WORK/one.yaml" 2>/dev/null; then
+        rendered=$s; break
+      fi
+    done
+    [ -n "$rendered" ] || { bad="$bad $base(renders nothing with any values-*.yaml)"; continue; }
     kinds=$(grep -E '^kind: ' "$WORK/one.yaml" | sed 's/kind: //')
     if [ "$(printf '%s\n' "$kinds" | grep -c .)" -ne 1 ]; then
       bad="$bad $base(objects: ${kinds//$'\n'/ })"
@@ -185,7 +211,7 @@ one_object_per_template() {
 
 manifest_checks() {
   local s
-  for s in defaults all-on custom; do
+  for s in "${SCENARIOS[@]}"; do
     [ -s "$WORK/$s.yaml" ] || continue
     echo "--- checks of values-$s.yaml"
     "$PYTHON" "$HERE/check_manifests.py" "$s" "$WORK/$s.yaml" >"$WORK/$s.out" 2>&1
@@ -304,6 +330,28 @@ MUTATIONS = [
     ("storage daemon as root", "templates/daemonset-storage.yaml",
      "runAsUser: {{ .Values.storage.runAsUser }}\n            runAsGroup",
      "runAsUser: 0\n            runAsGroup"),
+    ("TLS off by default", "values.yaml",
+     "  # tls.insecure=true.\n  enabled: true\n  # -- Confirms plaintext: with tls.enabled=false every daemon runs with\n"
+     "  # --insecure (and logs a warning at every start). Refused while tls.enabled\n"
+     "  # is true.\n  insecure: false",
+     "  # tls.insecure=true.\n  enabled: false\n  # -- Confirms plaintext: with tls.enabled=false every daemon runs with\n"
+     "  # --insecure (and logs a warning at every start). Refused while tls.enabled\n"
+     "  # is true.\n  insecure: true"),
+    ("TLS files mounted with subPath", "templates/_tls.tpl",
+     "  mountPath: {{ include \"syncblock.tls.dir\" . }}\n  readOnly: true",
+     "  mountPath: {{ include \"syncblock.tls.dir\" . }}/tls.crt\n  subPath: tls.crt\n  readOnly: true"),
+    ("the daemon sees the signing CA", "templates/_tls.tpl",
+     "{{- define \"syncblock.tls.mount\" -}}\n{{- if .Values.tls.enabled }}\n",
+     "{{- define \"syncblock.tls.mount\" -}}\n{{- if .Values.tls.enabled }}\n"
+     "- name: tls-signer\n  mountPath: /etc/syncblock/tls-signer\n"),
+    ("storage certificate without the fixed server name", "templates/_tls.tpl",
+     "{{- list (include \"syncblock.tls.serverName\" .) $svc", "{{- list $svc"),
+    ("node plugin certificate named after the pod", "templates/_tls.tpl",
+     "          fieldPath: spec.nodeName", "          fieldPath: metadata.name"),
+    ("certificate and key on the node's disk", "templates/_tls.tpl",
+     "    medium: Memory\n", ""),
+    ("a node plugin's TLS key flag dropped", "templates/daemonset-node.yaml",
+     "{{- include \"syncblock.tls.args\" . | trim | nindent 12 }}", ""),
 ]
 for name, rel, old, new in MUTATIONS:
     copy = os.path.join(work, "mut")
@@ -400,7 +448,7 @@ schema_checks() {
     skip_or_fail "Kubernetes schema validation: npm could not install tests/chart/schema/package.json"
     return
   fi
-  for s in defaults all-on custom; do
+  for s in "${SCENARIOS[@]}"; do
     [ -s "$WORK/$s.yaml" ] || continue
     to_json "$WORK/$s.yaml" >"$WORK/$s.json"
     node "$modules/validate.mjs" "values-$s.yaml" "$WORK/$s.json" >"$WORK/schema-$s.out" 2>&1

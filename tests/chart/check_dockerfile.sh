@@ -183,7 +183,7 @@ EXTRACTED_PKGS=$(grep -oE 'apt-get download [a-z0-9.+-]+' <<<"$runtime_text" | a
 declare -A TOOL_PKG=(
   [mkfs.ext4]=e2fsprogs [resize2fs]=e2fsprogs [e2fsck]=e2fsprogs [mkfs.xfs]=xfsprogs [xfs_growfs]=xfsprogs
   [blkid]=util-linux [mount]=mount [umount]=mount [losetup]=mount [modprobe]=kmod
-  [fusermount3]=fuse3)
+  [fusermount3]=fuse3 [openssl]=openssl)
 missing=""
 for tool in "${!TOOL_PKG[@]}"; do
   if grep -qx "${TOOL_PKG[$tool]}" <<<"$EXTRACTED_PKGS"; then

@@ -89,7 +89,7 @@ SCENARIOS = {
         "group_snapshots": None,
         "snapshot_class": {"name": "syncblock-snapshot", "deletionPolicy": "Delete",
                            "default": False},
-        "service_monitor": False, "dashboard": False, "pdb": True,
+        "service_monitor": False, "dashboard": False, "alerts": False, "pdb": True,
         # None: no node count known, so the budget refuses every eviction.
         "pdb_min_available": None,
         "controller_replicas": 2, "controller_health_port": 9808,
@@ -117,11 +117,15 @@ SCENARIOS = {
         },
         "pull_secrets": [],
         "common_labels": {},
+        # TLS: mode, signing CAs, certificate validity (days); None: --insecure.
+        "tls": {"mode": "generate", "own_ca": False, "issuer": None, "days": "30",
+                "existing": None},
+        "snapshot_metadata": False,
     },
 }
 SCENARIOS["all-on"] = dict(
     SCENARIOS["defaults"],
-    snapshots=True, expansion=True, service_monitor=True, dashboard=True,
+    snapshots=True, expansion=True, service_monitor=True, dashboard=True, alerts=True,
     pdb_min_available=4, modify=True,
     group_snapshots={"name": "syncblock-group", "default": True, "deletionPolicy": "Retain"},
     controller_replicas=3, log_level="debug", witness_replace_after=30,
@@ -140,7 +144,23 @@ SCENARIOS["all-on"] = dict(
     snapshot_class={"name": "syncblock-snapshot", "deletionPolicy": "Retain", "default": True},
     pull_secrets=["regcred"],
     common_labels={"team": "storage"},
+    snapshot_metadata=True,
 )
+SCENARIOS["tls-certmanager"] = dict(
+    SCENARIOS["defaults"], snapshot_metadata=True,
+    tls={"mode": "certManager", "own_ca": True, "days": "20", "duration": "1440h",
+         "renew_before": "480h", "issuer": ("t-syncblock-tls-ca", "Issuer", "cert-manager.io"),
+         "existing": None})
+SCENARIOS["tls-issuer"] = dict(
+    SCENARIOS["defaults"],
+    tls={"mode": "certManager", "own_ca": False, "days": "30", "duration": "2160h",
+         "renew_before": "720h", "issuer": ("corp-pki", "ClusterIssuer", "cert-manager.io"),
+         "existing": None})
+SCENARIOS["tls-existing"] = dict(
+    SCENARIOS["defaults"],
+    tls={"mode": "existingSecret", "own_ca": False, "issuer": None, "days": "7",
+         "existing": "syncblock-signing-ca"})
+SCENARIOS["insecure"] = dict(SCENARIOS["defaults"], tls=None)
 SCENARIOS["custom"] = dict(
     SCENARIOS["defaults"],
     namespace="storage-system", prefix="sb",
@@ -225,6 +245,22 @@ def rules_of(role):
     return out
 
 
+def tls_args(s):
+    if not s["tls"]:
+        return ["--insecure"]
+    return ["--tls-ca", "/etc/syncblock/tls/ca.crt", "--tls-cert", "/etc/syncblock/tls/tls.crt",
+            "--tls-key", "/etc/syncblock/tls/tls.key"]
+
+
+def issues_own(s, role):
+    """Whether a role's pods issue their own certificate (tls-issue, tls-renew)."""
+    return bool(s["tls"]) and (s["tls"]["mode"] != "certManager" or role in ("storage", "node"))
+
+
+def renew(s, role):
+    return ["tls-renew"] if issues_own(s, role) else []
+
+
 def zone_args(zone):
     return ["--zone", "$(ZONE)"] if zone else []
 
@@ -268,6 +304,19 @@ def check_inventory(c):
         expected[("ServiceMonitor", "storage")] = 1
     if s["dashboard"]:
         expected[("ConfigMap", "storage")] = 1
+    if s["alerts"]:
+        expected[("PrometheusRule", "storage")] = 1
+    tls = s["tls"]
+    if tls:
+        expected[("ConfigMap", "tls")] = 1
+        if tls["mode"] == "generate":
+            expected[("Secret", "tls")] = 1
+        if tls["mode"] == "certManager":
+            # Signing CAs of storage and node, the controller's certificate
+            # (and changed-block tracking's), the chart's own root and Issuers.
+            expected[("Certificate", "tls")] = 3 + s["snapshot_metadata"] + tls["own_ca"]
+            if tls["own_ca"]:
+                expected[("Issuer", "tls")] = 2
     got = {}
     for d in c.docs:
         key = (d["kind"], component(d))
@@ -342,14 +391,15 @@ def check_controller(c):
     if s["expansion"]:
         want.append("csi-resizer")
     want.append("liveness-probe")
-    c.eq("controller containers", list(cs), want)
+    c.eq("controller containers", list(cs), want + renew(s, "controller"))
     plugin = cs.get("syncblock", {})
     c.eq("controller syncblock image", plugin.get("image"), s["image"])
     c.eq("controller syncblock args", plugin.get("args"), [
         "csi", "--mode", "controller", "--endpoint", "unix:///csi/csi.sock",
         "--storage-nodes", s["storage_nodes"], "--node-id", "$(NODE_NAME)",
         "--log-level", s["log_level"],
-        "--witness-replace-after=%d" % s["witness_replace_after"]] + s["controller_extra"])
+        "--witness-replace-after=%d" % s["witness_replace_after"]] + tls_args(s)
+        + s["controller_extra"])
     node_name = env_of(plugin).get("NODE_NAME", {})
     c.eq("controller NODE_NAME from spec.nodeName",
          node_name.get("valueFrom", {}).get("fieldRef", {}).get("fieldPath"), "spec.nodeName")
@@ -378,7 +428,7 @@ def check_controller(c):
             c.eq(f"controller {name} args", cs[name].get("args"), args)
             c.eq(f"controller {name} image", cs[name].get("image"),
                  sidecar_image(c, images[name]))
-    leaderless = [n for n in cs if n not in ("syncblock", "liveness-probe")
+    leaderless = [n for n in cs if n not in ("syncblock", "liveness-probe", "tls-renew")
                   and "--leader-election" not in cs[n].get("args", [])]
     c.check("every controller sidecar runs with --leader-election", not leaderless,
             str(leaderless))
@@ -390,8 +440,8 @@ def check_controller(c):
     vols = {v["name"]: v for v in pod.get("volumes", [])}
     c.eq("controller socket dir is an emptyDir", vols.get("socket-dir"),
          {"name": "socket-dir", "emptyDir": {}})
-    not_shared = [n for n, ct in cs.items()
-                  if mounts_of(ct).get("socket-dir", {}).get("mountPath") != "/csi"]
+    not_shared = [n for n, ct in cs.items() if n != "tls-renew"
+                  and mounts_of(ct).get("socket-dir", {}).get("mountPath") != "/csi"]
     c.check("every controller container mounts the socket dir at /csi", not not_shared,
             str(not_shared))
     probe = plugin.get("livenessProbe", {}).get("httpGet", {})
@@ -409,7 +459,8 @@ def check_node(c):
         return
     pod = check_workload_basics(c, d, "node")
     cs = containers(pod)
-    c.eq("node containers", list(cs), ["syncblock", "node-driver-registrar", "liveness-probe"])
+    c.eq("node containers", list(cs),
+         ["syncblock", "node-driver-registrar", "liveness-probe"] + renew(s, "node"))
     plugin = cs.get("syncblock", {})
     c.eq("node syncblock image", plugin.get("image"), s["image"])
     c.eq("node syncblock args", plugin.get("args"), [
@@ -417,7 +468,7 @@ def check_node(c):
         "--node-id", "$(NODE_NAME)"] + zone_args(s["node_zone"]) + [
         "--state-dir", s["state_dir"], "--attach", s["attach"],
         "--storage-nodes", s["storage_nodes"],
-        "--log-level", s["log_level"]] + s["node_extra"])
+        "--log-level", s["log_level"]] + tls_args(s) + s["node_extra"])
     env = env_of(plugin)
     check_zone_env(c, "node", env, s["node_zone"])
     sc = plugin.get("securityContext", {})
@@ -434,7 +485,7 @@ def check_node(c):
     m = mounts_of(plugin)
     want_mounts = {kubelet: kubelet, plugin_dir: "/csi", s["state_dir"]: s["state_dir"],
                    "/dev": "/dev", "/sys": "/sys", "/lib/modules": "/lib/modules"}
-    got_mounts = {host.get(v["name"]): v["mountPath"] for v in m.values()}
+    got_mounts = {host[v["name"]]: v["mountPath"] for v in m.values() if v["name"] in host}
     c.eq("node plugin host mounts (host path -> container path)", got_mounts, want_mounts)
     bidir = [v["mountPath"] for v in m.values() if v.get("mountPropagation") == "Bidirectional"]
     c.eq("node: only the kubelet dir is Bidirectional", bidir, [kubelet])
@@ -467,7 +518,7 @@ def check_storage(c):
     c.eq("storage rolls one node at a time",
          d["spec"].get("updateStrategy", {}).get("rollingUpdate", {}).get("maxUnavailable"), 1)
     cs = containers(pod)
-    c.eq("storage containers", list(cs), ["syncblock"])
+    c.eq("storage containers", list(cs), ["syncblock"] + renew(s, "storage"))
     daemon = cs.get("syncblock", {})
     p = s["ports"]
     c.eq("storage syncblock args", daemon.get("args"), [
@@ -478,7 +529,7 @@ def check_storage(c):
         "--metrics-listen", f"0.0.0.0:{p['metrics']}",
         "--advertise-host", "$(POD_IP)"] + zone_args(s["storage_zone"]) + [
         "--io-timeout-ms", s["io_timeout"], "--resync-rate", s["resync_rate"],
-        "--log-level", s["log_level"]] + s["storage_extra"])
+        "--log-level", s["log_level"]] + tls_args(s) + s["storage_extra"])
     env = env_of(daemon)
     c.eq("storage POD_IP from status.podIP",
          env.get("POD_IP", {}).get("valueFrom", {}).get("fieldRef", {}).get("fieldPath"),
@@ -682,10 +733,165 @@ def check_optional(c):
         if ok:
             c.check("dashboard JSON parses", True)
             joined = " ".join(exprs)
-            for metric in ("syncblock_io_ops_total", "syncblock_io_bytes_total",
-                           "syncblock_write_latency_seconds_bucket", "syncblock_replica_state",
-                           "syncblock_replication_lag_bytes", "syncblock_resync_progress_ratio"):
+            # That each name exists in a real node's /metrics is checked by
+            # tests/integration/dashboard_metrics_test.cc.
+            for metric in ("syncblock_nbd_writes_total", "syncblock_nbd_written_bytes_total",
+                           "syncblock_nbd_write_latency_seconds_bucket", "syncblock_replica_state",
+                           "syncblock_replication_lag_bytes", "syncblock_resync_progress_ratio",
+                           "syncblock_volume_replicas_in_sync"):
                 c.check(f"dashboard charts {metric}", metric in joined, "")
+    rules = c.of_kind("PrometheusRule")
+    if s["alerts"]:
+        rule = rules[0] if rules else {"spec": {}, "metadata": {}}
+        names = [r.get("alert") for g in rule["spec"].get("groups", []) for r in g.get("rules", [])]
+        c.eq("PrometheusRule alerts", sorted(names), sorted([
+            "SyncblockVolumeDegraded", "SyncblockVolumeWithoutPrimary",
+            "SyncblockPrimaryWithoutLease", "SyncblockFailover", "SyncblockNodeAlmostFull"]))
+        exprs = [r.get("expr", "") for g in rule["spec"].get("groups", []) for r in g.get("rules", [])]
+        c.check("every alert has an expression", all(exprs) and bool(exprs), str(exprs))
+    else:
+        c.eq("no PrometheusRule unless asked", len(rules), 0)
+
+
+TLS_DIR = "/etc/syncblock/tls"
+
+
+def openssl_text(pem):
+    """`openssl x509 -text` of a PEM certificate, or "" without openssl."""
+    import shutil
+    import subprocess
+    if not shutil.which("openssl"):
+        return ""
+    return subprocess.run(["openssl", "x509", "-noout", "-text"], input=pem.encode(),
+                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL).stdout.decode()
+
+
+def check_tls(c):
+    """The TLS wiring of every workload and the objects behind it (tls.*)."""
+    s = c.s
+    tls = s["tls"]
+    workloads = [("controller", c.one("Deployment", c.name("controller")), 65532),
+                 ("node", c.one("DaemonSet", c.name("node")), 0),
+                 ("storage", c.one("DaemonSet", c.name("storage")), s["storage_uid"])]
+    if not tls:
+        leftovers = [(d["kind"], d["metadata"]["name"]) for d in c.docs if component(d) == "tls"]
+        c.check("insecure: no TLS object", not leftovers, str(leftovers))
+        for role, wl, _ in workloads:
+            pod = wl["spec"]["template"]["spec"] if wl else {}
+            names = [x["name"] for x in pod.get("initContainers", []) + pod.get("containers", [])
+                     + pod.get("volumes", [])]
+            c.check(f"insecure: {role} has no TLS container or volume",
+                    not [n for n in names if n.startswith("tls")], str(names))
+        return
+    prefix = s["prefix"]
+    mode = tls["mode"]
+    for role, wl, uid in workloads:
+        if not wl:
+            continue
+        pod = wl["spec"]["template"]["spec"]
+        vols = {v["name"]: v for v in pod.get("volumes", [])}
+        cs = containers(pod)
+        inits = {x["name"]: x for x in pod.get("initContainers", [])}
+        everyone = list(cs.values()) + list(inits.values())
+        daemon = cs.get("syncblock", {})
+        c.eq(f"tls {role}: daemon mounts its TLS files read-only at {TLS_DIR}",
+             mounts_of(daemon).get("tls-certs"),
+             {"name": "tls-certs", "mountPath": TLS_DIR, "readOnly": True})
+        sub = [(x["name"], m["name"]) for x in everyone for m in x.get("volumeMounts", [])
+               if m["name"].startswith("tls") and "subPath" in m]
+        c.check(f"tls {role}: no subPath mount (files must update in place)", not sub, str(sub))
+        if uid:
+            c.eq(f"tls {role}: pod fsGroup reads the 0440 Secret files",
+                 pod.get("securityContext", {}).get("fsGroup"), uid)
+        if not issues_own(s, role):
+            c.eq(f"tls {role}: cert-manager Secret mounted whole",
+                 vols.get("tls-certs"), {"name": "tls-certs", "secret": {
+                     "secretName": f"{prefix}-tls-{role}", "defaultMode": 0o440}})
+            c.check(f"tls {role}: no signing CA in the pod", "tls-signer" not in vols
+                    and "tls-issue" not in inits, str(list(vols)))
+            continue
+        c.eq(f"tls {role}: certificate and key in memory",
+             vols.get("tls-certs", {}).get("emptyDir", {}).get("medium"), "Memory")
+        signer = {"generate": f"{prefix}-tls-ca", "existingSecret": tls["existing"],
+                  "certManager": f"{prefix}-tls-{role}-issuer"}[mode]
+        c.eq(f"tls {role}: signing CA Secret", vols.get("tls-signer", {}).get("secret"),
+             {"secretName": signer, "defaultMode": 0o440})
+        c.eq(f"tls {role}: issuer script ConfigMap", vols.get("tls-issuer", {}).get("configMap"),
+             {"name": f"{prefix}-tls-issuer", "defaultMode": 0o555})
+        holders = sorted(x["name"] for x in everyone if "tls-signer" in mounts_of(x))
+        c.eq(f"tls {role}: only the issuer containers see the signing CA", holders,
+             ["tls-issue", "tls-renew"])
+        for name, step, where in (("tls-issue", "once", inits), ("tls-renew", "renew", cs)):
+            x = where.get(name, {})
+            c.eq(f"tls {role}: {name} runs tls-issue.sh {step}", x.get("command"),
+                 ["/bin/sh", "/etc/syncblock/tls-issuer/tls-issue.sh", step])
+            c.eq(f"tls {role}: {name} image", x.get("image"), s["image"])
+            env = env_of(x)
+            got = {k: (v.get("value") if "value" in v
+                       else "field:" + v["valueFrom"]["fieldRef"]["fieldPath"])
+                   for k, v in env.items()}
+            want = {"SIGNER_DIR": "/etc/syncblock/tls-signer", "OUT_DIR": TLS_DIR,
+                    "TLS_OU": role, "TLS_DAYS": tls["days"],
+                    "TLS_CN": "controller" if role == "controller" else "field:spec.nodeName"}
+            if role == "storage":
+                svc = f"{prefix}-storage"
+                ns = s["namespace"]
+                domain = s["storage_nodes"].split(".svc.")[1].rsplit(":", 1)[0]
+                want.update(TLS_SERVER="true", TLS_IP="field:status.podIP", TLS_DNS=",".join(
+                    ["syncblock", svc, f"{svc}.{ns}", f"{svc}.{ns}.svc",
+                     f"{svc}.{ns}.svc.{domain}"]))
+            c.eq(f"tls {role}: {name} identity (CN, OU, SANs, validity)", got, want)
+            sc = x.get("securityContext", {})
+            c.check(f"tls {role}: {name} runs as the daemon's user, no privilege",
+                    sc.get("runAsUser") == uid and sc.get("allowPrivilegeEscalation") is False
+                    and sc.get("readOnlyRootFilesystem") is True and not sc.get("privileged"),
+                    str(sc))
+    by_name = {(d["kind"], d["metadata"]["name"]): d for d in c.docs}
+    if mode == "generate":
+        import base64
+        sec = by_name.get(("Secret", f"{prefix}-tls-ca"), {})
+        data = sec.get("data", {})
+        c.check("tls generate: CA Secret holds ca.crt, tls.crt, tls.key",
+                sec.get("type") == "kubernetes.io/tls"
+                and sorted(data) == ["ca.crt", "tls.crt", "tls.key"], str(sorted(data)))
+        if data:
+            c.eq("tls generate: ca.crt is the CA itself", data["ca.crt"], data["tls.crt"])
+            text = openssl_text(base64.b64decode(data["tls.crt"]).decode())
+            if text:
+                c.check("tls generate: the Secret's certificate is a CA", "CA:TRUE" in text,
+                        text[:200])
+    if mode == "certManager":
+        ref = dict(zip(("name", "kind", "group"), tls["issuer"]))
+        certs = {d["metadata"]["name"]: d for d in c.of_kind("Certificate")}
+        for role in ("storage", "node"):
+            spec = certs.get(f"{prefix}-tls-{role}-issuer", {}).get("spec", {})
+            c.eq(f"tls certManager: {role} signing CA", (
+                spec.get("secretName"), spec.get("isCA"), spec.get("subject"),
+                spec.get("issuerRef"), spec.get("duration"), spec.get("renewBefore"),
+                "cert sign" in spec.get("usages", [])), (
+                f"{prefix}-tls-{role}-issuer", True, {"organizations": ["syncblock"], "organizationalUnits": [role]}, ref,
+                tls["duration"], tls["renew_before"], True))
+        spec = certs.get(f"{prefix}-tls-controller", {}).get("spec", {})
+        c.eq("tls certManager: controller certificate", (
+            spec.get("secretName"), spec.get("isCA"), spec.get("commonName"),
+            spec.get("subject"), spec.get("issuerRef"), spec.get("usages")), (
+            f"{prefix}-tls-controller", None, "controller", {"organizations": ["syncblock"], "organizationalUnits": ["controller"]},
+            ref, ["client auth", "digital signature", "key encipherment"]))
+        hours = lambda d: float(d[:-1]) if d.endswith("h") else None
+        c.check("tls certManager: a pod's certificate never outlives its signing CA "
+                "(certValidityDays <= renewBefore)",
+                int(tls["days"]) * 24 <= hours(tls["renew_before"]), tls["renew_before"])
+        if tls["own_ca"]:
+            root = certs.get(f"{prefix}-tls-root", {}).get("spec", {})
+            c.eq("tls certManager: own root CA, its key kept on renewal", (
+                root.get("isCA"), root.get("privateKey", {}).get("rotationPolicy"),
+                root.get("issuerRef")), (
+                True, "Never", {"name": f"{prefix}-tls-selfsigned", "kind": "Issuer",
+                                "group": "cert-manager.io"}))
+            issuers = {d["metadata"]["name"]: d["spec"] for d in c.of_kind("Issuer")}
+            c.eq("tls certManager: self-signed Issuer and CA Issuer on the root", issuers, {
+                f"{prefix}-tls-selfsigned": {"selfSigned": {}},
+                f"{prefix}-tls-ca": {"ca": {"secretName": f"{prefix}-tls-root"}}})
 
 
 def main():
@@ -705,6 +911,7 @@ def main():
     check_rbac(c)
     check_storage_classes(c)
     check_optional(c)
+    check_tls(c)
     return 0 if c.failed == 0 else 1
 
 

@@ -1,0 +1,265 @@
+#include "replication/security/tls_stream.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/err.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <array>
+#include <cstring>
+#include <mutex>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "replication/util/status_macros.h"
+
+namespace syncblock::security {
+namespace {
+
+// One TLS record's worth: small pieces of an iovec (an NBD reply header and
+// its data) go out in one record, not one each.
+constexpr size_t kRecord = 16 * 1024;
+
+int PollTimeoutMs(int fd, int option) {
+  timeval tv{};
+  socklen_t len = sizeof tv;
+  if (getsockopt(fd, SOL_SOCKET, option, &tv, &len) != 0) return -1;
+  if (tv.tv_sec == 0 && tv.tv_usec == 0) return -1;  // no timeout set: wait
+  return static_cast<int>(tv.tv_sec * 1000 + (tv.tv_usec + 999) / 1000);
+}
+
+// False with errno = EAGAIN when `timeout_ms` passed (as SO_RCVTIMEO does).
+bool WaitFor(int fd, short events, int timeout_ms) {
+  pollfd p{fd, events, 0};
+  for (;;) {
+    int r = poll(&p, 1, timeout_ms);
+    if (r > 0) return true;
+    if (r == 0) {
+      errno = EAGAIN;
+      return false;
+    }
+    if (errno != EINTR) return false;
+  }
+}
+
+absl::Status HandshakeError(SSL* ssl, bool server, const std::string& detail) {
+  long verify = SSL_get_verify_result(ssl);
+  if (verify != X509_V_OK) {
+    return absl::UnauthenticatedError(
+        absl::StrCat("TLS: the ", server ? "client" : "server",
+                     "'s certificate is not trusted: ", X509_verify_cert_error_string(verify)));
+  }
+  if (detail.find("alert") != std::string::npos) {
+    return absl::UnauthenticatedError(absl::StrCat("TLS: the ", server ? "client" : "server",
+                                                   " refused the handshake (", detail,
+                                                   "); is our certificate from its CA?"));
+  }
+  if (detail.find("peer did not return a certificate") != std::string::npos) {
+    return absl::UnauthenticatedError("TLS: the client presented no certificate");
+  }
+  return absl::UnavailableError(absl::StrCat("TLS handshake failed: ", detail));
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<TlsStream>> TlsStream::Accept(int fd, TlsContext& context,
+                                                             std::chrono::milliseconds timeout) {
+  return Handshake(fd, context, /*server=*/true, timeout, std::nullopt);
+}
+
+absl::StatusOr<std::unique_ptr<TlsStream>> TlsStream::Connect(
+    int fd, TlsContext& context, std::chrono::milliseconds timeout,
+    const std::optional<PeerIdentity>& expected) {
+  return Handshake(fd, context, /*server=*/false, timeout, expected);
+}
+
+absl::StatusOr<std::unique_ptr<TlsStream>> TlsStream::Handshake(
+    int fd, TlsContext& context, bool server, std::chrono::milliseconds timeout,
+    const std::optional<PeerIdentity>& expected) {
+  // OpenSSL writes with write(2): a peer gone away must not kill us.
+  static std::once_flag sigpipe;
+  std::call_once(sigpipe, [] { signal(SIGPIPE, SIG_IGN); });
+
+  int flags = fcntl(fd, F_GETFL);
+  if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0) {
+    return absl::UnavailableError(
+        absl::StrCat("TLS: cannot make the socket non-blocking: ", strerror(errno)));
+  }
+  std::shared_ptr<SSL_CTX> ctx = context.Current();
+  SSL* ssl = SSL_new(ctx.get());
+  if (ssl == nullptr || SSL_set_fd(ssl, fd) != 1) {
+    SSL_free(ssl);
+    return absl::InternalError(absl::StrCat("TLS: cannot start a session: ", OpenSslErrors()));
+  }
+  std::unique_ptr<TlsStream> stream(new TlsStream(fd, ssl));
+  if (server) {
+    SSL_set_accept_state(ssl);
+  } else {
+    SSL_set_connect_state(ssl);
+  }
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    ERR_clear_error();
+    int r = SSL_do_handshake(ssl);
+    if (r == 1) break;
+    int err = SSL_get_error(ssl, r);
+    if (err != SSL_ERROR_WANT_READ && err != SSL_ERROR_WANT_WRITE) {
+      std::string detail = err == SSL_ERROR_SYSCALL
+                               ? (errno != 0 ? std::string(strerror(errno)) : "the peer closed")
+                               : OpenSslErrors();
+      return HandshakeError(ssl, server, detail);
+    }
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0 || !WaitFor(fd, err == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT,
+                                      static_cast<int>(left.count()))) {
+      if (errno == EAGAIN) {
+        return absl::DeadlineExceededError(
+            absl::StrCat("TLS handshake did not finish within ", timeout.count(), " ms"));
+      }
+      return absl::UnavailableError(absl::StrCat("TLS handshake: ", strerror(errno)));
+    }
+  }
+  // The verified chain, so that a role-limited signing CA is seen even when
+  // it came from our own trust store rather than from the peer.
+  std::vector<X509*> chain;
+  if (STACK_OF(X509)* verified = SSL_get0_verified_chain(ssl)) {
+    for (int i = 0; i < sk_X509_num(verified); ++i) chain.push_back(sk_X509_value(verified, i));
+  }
+  ASSIGN_OR_RETURN(stream->peer_, IdentityOfChain(chain));
+  if (expected.has_value() && (stream->peer_.name != expected->name ||
+                               (!expected->role.empty() && stream->peer_.role != expected->role))) {
+    return absl::UnauthenticatedError(absl::StrCat("TLS: expected ", expected->ToString(),
+                                                   " but the peer is ", stream->peer_.ToString()));
+  }
+  return stream;
+}
+
+TlsStream::~TlsStream() { SSL_free(ssl_); }
+
+template <typename Op>
+long TlsStream::Run(Op op, bool wait, int timeout_option) {
+  for (;;) {
+    int err;
+    {
+      MutexLock l(&mu_);
+      ERR_clear_error();
+      size_t done = 0;
+      int r = op(&done);
+      if (r == 1) return static_cast<long>(done);
+      err = SSL_get_error(ssl_, r);
+      if (err == SSL_ERROR_ZERO_RETURN) return 0;
+      if (err != SSL_ERROR_WANT_READ && err != SSL_ERROR_WANT_WRITE) {
+        int saved = errno;
+        ERR_clear_error();
+        errno = err == SSL_ERROR_SYSCALL && saved != 0 ? saved : EIO;
+        return -1;
+      }
+    }
+    if (!wait) return 0;
+    if (!WaitFor(fd_, err == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT,
+                 PollTimeoutMs(fd_, timeout_option))) {
+      return -1;
+    }
+  }
+}
+
+ssize_t TlsStream::Read(void* buf, size_t n) {
+  if (n == 0) return 0;
+  return Run([&](size_t* done) { return SSL_read_ex(ssl_, buf, n, done); }, /*wait=*/true,
+             SO_RCVTIMEO);
+}
+
+long TlsStream::WritevSome(const struct iovec* iov, int iovcnt) {
+  thread_local std::array<char, kRecord> staging;
+  long total = 0;
+  int i = 0;
+  size_t offset = 0;  // into iov[i]
+  while (i < iovcnt) {
+    const char* base = static_cast<const char*>(iov[i].iov_base) + offset;
+    size_t left = iov[i].iov_len - offset;
+    if (left == 0) {
+      ++i;
+      offset = 0;
+      continue;
+    }
+    const char* src = base;
+    size_t len = left;
+    if (left < kRecord) {
+      // Gather small pieces into one record.
+      len = 0;
+      int j = i;
+      size_t off = offset;
+      while (j < iovcnt && len < kRecord) {
+        size_t take = std::min(iov[j].iov_len - off, kRecord - len);
+        memcpy(staging.data() + len, static_cast<const char*>(iov[j].iov_base) + off, take);
+        len += take;
+        off = 0;
+        ++j;
+      }
+      src = staging.data();
+    }
+    long n =
+        Run([&](size_t* done) { return SSL_write_ex(ssl_, src, len, done); }, false, SO_SNDTIMEO);
+    if (n < 0) return total > 0 ? total : -1;
+    if (n == 0) return total;
+    total += n;
+    // Advance over n bytes.
+    size_t skip = static_cast<size_t>(n);
+    while (skip > 0 && i < iovcnt) {
+      size_t here = iov[i].iov_len - offset;
+      if (skip < here) {
+        offset += skip;
+        skip = 0;
+      } else {
+        skip -= here;
+        ++i;
+        offset = 0;
+      }
+    }
+  }
+  return total;
+}
+
+bool TlsStream::Writev(const struct iovec* iov, int iovcnt) {
+  size_t want = 0;
+  for (int i = 0; i < iovcnt; ++i) want += iov[i].iov_len;
+  std::vector<struct iovec> rest(iov, iov + iovcnt);
+  size_t sent = 0;
+  int first = 0;
+  while (sent < want) {
+    long n = WritevSome(rest.data() + first, static_cast<int>(rest.size()) - first);
+    if (n < 0) return false;
+    if (n == 0) {
+      if (!WaitFor(fd_, POLLOUT, PollTimeoutMs(fd_, SO_SNDTIMEO))) return false;
+      continue;
+    }
+    sent += static_cast<size_t>(n);
+    size_t skip = static_cast<size_t>(n);
+    while (skip > 0) {
+      if (skip < rest[first].iov_len) {
+        rest[first].iov_base = static_cast<char*>(rest[first].iov_base) + skip;
+        rest[first].iov_len -= skip;
+        skip = 0;
+      } else {
+        skip -= rest[first].iov_len;
+        ++first;
+      }
+    }
+  }
+  return true;
+}
+
+void TlsStream::Close() {
+  MutexLock l(&mu_);
+  if (closed_) return;
+  closed_ = true;
+  ERR_clear_error();
+  SSL_shutdown(ssl_);  // best effort, non-blocking: the socket closes next
+  ERR_clear_error();
+}
+
+}  // namespace syncblock::security
