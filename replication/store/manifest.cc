@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
+#include "replication/types/json_fields.h"
 
 namespace syncblock::repl {
 
@@ -28,7 +29,7 @@ std::string ManifestToJson(const Manifest& m) {
   j["region_size"] = m.region_size;
   j["epoch"] = m.epoch;
   j["primary"] = m.primary_node_id;
-  j["members"] = json::parse(MembersToJson(m.members));
+  j["members"] = MembersToJsonValue(m.members);
   j["data_generation"] = m.data_generation;
   j["member_generations"] = m.member_generations;
   j["checksum_resync"] = m.checksum_resync;
@@ -48,7 +49,7 @@ absl::StatusOr<Manifest> ManifestFromJson(const std::string& text) {
   try {
     json j = json::parse(text);
     Manifest m;
-    m.format_version = j.at("format_version").get<int>();
+    m.format_version = IntegerAt<int>(j, "format_version");
     if (m.format_version > kManifestFormatVersion) {
       return absl::FailedPreconditionError(absl::StrCat("manifest format ", m.format_version,
                                                         " is newer than this binary's ",
@@ -58,11 +59,11 @@ absl::StatusOr<Manifest> ManifestFromJson(const std::string& text) {
     // treats as no snapshots: the upgrade is the new number.
     m.format_version = kManifestFormatVersion;
     m.volume_id = j.at("volume_id").get<std::string>();
-    m.size_bytes = j.at("size_bytes").get<uint64_t>();
-    m.region_size = j.at("region_size").get<uint64_t>();
-    m.epoch = j.at("epoch").get<uint64_t>();
+    m.size_bytes = IntegerAt<uint64_t>(j, "size_bytes");
+    m.region_size = IntegerAt<uint64_t>(j, "region_size");
+    m.epoch = IntegerAt<uint64_t>(j, "epoch");
     m.primary_node_id = j.at("primary").get<std::string>();
-    auto members = MembersFromJson(j.at("members").dump());
+    auto members = MembersFromJsonValue(j.at("members"));
     if (!members.ok()) return absl::DataLossError(members.status().message());
     m.members = std::move(*members);
     m.data_generation = j.at("data_generation").get<std::string>();
@@ -71,8 +72,8 @@ absl::StatusOr<Manifest> ManifestFromJson(const std::string& text) {
     m.consistent = j.value("consistent", true);
     m.boot_id = j.value("boot_id", "");
     m.primary_confirmed = j.value("primary_confirmed", true);
-    m.primary_since_unix_ms = j.value("primary_since_unix_ms", int64_t{0});
-    m.last_failover_unix_ms = j.value("last_failover_unix_ms", int64_t{0});
+    m.primary_since_unix_ms = IntegerOr<int64_t>(j, "primary_since_unix_ms", 0);
+    m.last_failover_unix_ms = IntegerOr<int64_t>(j, "last_failover_unix_ms", 0);
     m.last_failover_from = j.value("last_failover_from", "");
     m.last_failover_reason = j.value("last_failover_reason", "");
     m.attributes = j.value("attributes", std::map<std::string, std::string>{});

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
+#include "replication/types/json_fields.h"
 
 namespace syncblock::repl {
 
@@ -28,7 +29,7 @@ std::string SnapshotIndexToJson(const std::vector<SnapshotIndexEntry>& entries) 
 absl::StatusOr<std::vector<SnapshotIndexEntry>> SnapshotIndexFromJson(const std::string& text) {
   try {
     json j = json::parse(text);
-    int version = j.at("version").get<int>();
+    int version = IntegerAt<int>(j, "version");
     if (version > kSnapshotIndexVersion) {
       return absl::FailedPreconditionError(absl::StrCat("snapshot index version ", version,
                                                         " is newer than this binary's ",
@@ -38,9 +39,9 @@ absl::StatusOr<std::vector<SnapshotIndexEntry>> SnapshotIndexFromJson(const std:
     for (const auto& s : j.at("snapshots")) {
       SnapshotIndexEntry e;
       e.record.name = s.at("name").get<std::string>();
-      e.record.size_bytes = s.at("size_bytes").get<uint64_t>();
-      e.record.seq = s.value("seq", uint64_t{0});
-      e.record.created_unix_ms = s.value("created_unix_ms", int64_t{0});
+      e.record.size_bytes = IntegerAt<uint64_t>(s, "size_bytes");
+      e.record.seq = IntegerOr<uint64_t>(s, "seq", 0);
+      e.record.created_unix_ms = IntegerOr<int64_t>(s, "created_unix_ms", 0);
       e.record.materialized = s.value("materialized", false);
       e.record.complete = s.value("complete", true);
       e.deleting = s.value("deleting", false);

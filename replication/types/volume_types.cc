@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
+#include "replication/types/json_fields.h"
 
 namespace syncblock::repl {
 namespace {
@@ -21,7 +22,7 @@ bool ValidDirectoryName(const std::string& name) {
 
 }  // namespace
 
-std::string MembersToJson(const std::vector<MemberInfo>& members) {
+json MembersToJsonValue(const std::vector<MemberInfo>& members) {
   json out = json::array();
   for (const auto& mem : members) {
     json m = {{"node_id", mem.node_id},
@@ -33,13 +34,21 @@ std::string MembersToJson(const std::vector<MemberInfo>& members) {
     if (mem.witness) m["witness"] = true;
     out.push_back(std::move(m));
   }
-  return out.dump();
+  return out;
 }
 
-absl::StatusOr<std::vector<MemberInfo>> MembersFromJson(const std::string& text) {
+std::string MembersToJson(const std::vector<MemberInfo>& members) {
+  return MembersToJsonValue(members).dump();
+}
+
+absl::StatusOr<std::vector<MemberInfo>> MembersFromJsonValue(const json& members) {
   try {
+    if (!members.is_array()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("member list is not valid: an array is needed, not ", members.type_name()));
+    }
     std::vector<MemberInfo> out;
-    for (const auto& mem : json::parse(text)) {
+    for (const auto& mem : members) {
       out.push_back({mem.at("node_id").get<std::string>(), mem.value("control", ""),
                      mem.value("replication", ""), mem.value("nbd", ""), mem.value("zone", ""),
                      mem.value("witness", false)});
@@ -48,6 +57,14 @@ absl::StatusOr<std::vector<MemberInfo>> MembersFromJson(const std::string& text)
   } catch (const json::exception& e) {
     return absl::InvalidArgumentError(absl::StrCat("member list is not valid: ", e.what()));
   }
+}
+
+absl::StatusOr<std::vector<MemberInfo>> MembersFromJson(const std::string& text) {
+  json members = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (members.is_discarded()) {
+    return absl::InvalidArgumentError("member list is not valid: not JSON");
+  }
+  return MembersFromJsonValue(members);
 }
 
 bool ValidVolumeId(const std::string& id) { return ValidDirectoryName(id); }

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
+#include "replication/types/json_fields.h"
 
 namespace syncblock::repl {
 
@@ -13,7 +14,7 @@ std::string EncodeHello(const HelloRequest& h) {
   j["volume_id"] = h.volume_id;
   j["epoch"] = h.epoch;
   j["primary"] = h.primary_node_id;
-  j["members"] = json::parse(MembersToJson(h.members));
+  j["members"] = MembersToJsonValue(h.members);
   j["size_bytes"] = h.size_bytes;
   j["region_size"] = h.region_size;
   j["attributes"] = h.attributes;
@@ -25,21 +26,16 @@ std::string EncodeHello(const HelloRequest& h) {
 absl::StatusOr<HelloRequest> DecodeHello(const std::string& text) {
   try {
     json j = json::parse(text);
-    // get<uint64_t>() would silently wrap -1 to 2^64-1 (an unbeatable epoch).
-    if (!j.at("epoch").is_number_unsigned() || !j.at("size_bytes").is_number_unsigned() ||
-        !j.at("region_size").is_number_unsigned()) {
-      return absl::InvalidArgumentError(
-          "hello: epoch, size_bytes and region_size must be unsigned integers");
-    }
     HelloRequest h;
     h.volume_id = j.at("volume_id").get<std::string>();
-    h.epoch = j.at("epoch").get<uint64_t>();
+    // Not get<uint64_t>(), which would wrap -1 to 2^64-1 (an unbeatable epoch).
+    h.epoch = IntegerAt<uint64_t>(j, "epoch");
     h.primary_node_id = j.at("primary").get<std::string>();
-    auto members = MembersFromJson(j.at("members").dump());
+    auto members = MembersFromJsonValue(j.at("members"));
     if (!members.ok()) return members.status();
     h.members = *members;
-    h.size_bytes = j.at("size_bytes").get<uint64_t>();
-    h.region_size = j.at("region_size").get<uint64_t>();
+    h.size_bytes = IntegerAt<uint64_t>(j, "size_bytes");
+    h.region_size = IntegerAt<uint64_t>(j, "region_size");
     h.attributes = j.value("attributes", std::map<std::string, std::string>{});
     h.create_if_missing = j.value("create_if_missing", false);
     if (j.contains("snapshots")) h.snapshots = j.at("snapshots").get<std::vector<std::string>>();
@@ -69,12 +65,12 @@ absl::StatusOr<HelloReply> DecodeHelloReply(const std::string& text) {
   try {
     json j = json::parse(text);
     HelloReply r;
-    r.status = static_cast<WireStatus>(j.at("status").get<uint32_t>());
+    r.status = static_cast<WireStatus>(IntegerAt<uint32_t>(j, "status"));
     r.message = j.value("message", "");
-    r.epoch = j.at("epoch").get<uint64_t>();
+    r.epoch = IntegerAt<uint64_t>(j, "epoch");
     r.data_generation = j.value("data_generation", "");
-    r.applied_seq = j.value("applied_seq", uint64_t{0});
-    r.dirty_hint = j.value("dirty_hint", std::vector<uint64_t>{});
+    r.applied_seq = IntegerOr<uint64_t>(j, "applied_seq", 0);
+    r.dirty_hint = IntegersOr<uint64_t>(j, "dirty_hint");
     r.snapshots = j.value("snapshots", std::vector<std::string>{});
     r.lost_unsynced = j.value("lost_unsynced", false);
     return r;

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
+#include "replication/types/json_fields.h"
 
 namespace syncblock::repl {
 
@@ -21,18 +22,16 @@ std::string EncodeSnapshotRecord(const SnapshotRecord& r) {
 absl::StatusOr<SnapshotRecord> DecodeSnapshotRecord(const std::string& text) {
   try {
     json j = json::parse(text);
-    if (!j.at("size_bytes").is_number_unsigned() || !j.at("seq").is_number_unsigned()) {
-      return absl::InvalidArgumentError("snapshot record: size_bytes and seq must be unsigned");
-    }
     SnapshotRecord r;
     r.name = j.at("name").get<std::string>();
-    r.size_bytes = j.at("size_bytes").get<uint64_t>();
-    r.seq = j.at("seq").get<uint64_t>();
-    r.created_unix_ms = j.at("created_unix_ms").get<int64_t>();
+    r.size_bytes = IntegerAt<uint64_t>(j, "size_bytes");
+    r.seq = IntegerAt<uint64_t>(j, "seq");
+    r.created_unix_ms = IntegerAt<int64_t>(j, "created_unix_ms");
     r.materialized = j.value("materialized", false);
     r.complete = !r.materialized;
     if (!ValidSnapshotName(r.name)) {
-      return absl::InvalidArgumentError(absl::StrCat("snapshot record: invalid name '", r.name, "'"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("snapshot record: invalid name '", r.name, "'"));
     }
     return r;
   } catch (const json::exception& e) {

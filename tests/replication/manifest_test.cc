@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include "absl/strings/str_cat.h"
+
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -114,6 +116,18 @@ TEST(ManifestTest, UnparsableOrIncompleteIsDataLoss) {
   with("epoch", "twelve");
   with("members", json::array({json::object({{"zone", "z"}})}));
   with("checksum_resync", 5);
+  // Numbers that are not integers of the field's type: get<T>() would wrap,
+  // cut or (a float out of range) be undefined behaviour (manifest_fuzz).
+  with("epoch", -1);
+  with("size_bytes", 1.5);
+  with("region_size", 1e300);
+  with("format_version", 1e300);
+  with("format_version", 4294967297u);
+  with("primary_since_unix_ms", -1e300);
+  with("last_failover_unix_ms", 18446744073709551615u);
+  // A member list nested deeper than any stack (it was dump()ed, which recurses).
+  bad.push_back(absl::StrCat(good.substr(0, good.find("\"members\"")), "\"members\": ",
+                             std::string(1 << 20, '['), std::string(1 << 20, ']'), "}"));
   for (const std::string& text : bad) {
     EXPECT_EQ(ManifestFromJson(text).status().code(), absl::StatusCode::kDataLoss) << text;
   }

@@ -145,7 +145,14 @@ TEST(WireHelloTest, ReplyRoundTrips) {
 TEST(WireHelloTest, RefusesMalformedReplies) {
   for (const std::string& text : std::vector<std::string>{
            "", "{}", "[1]", "{\"status\": 0}", "{\"epoch\": 1}", "{\"status\": \"ok\", \"epoch\": 1}",
-        "{\"status\": 0, \"epoch\": 1, \"dirty_hint\": \"x\"}"}) {
+        "{\"status\": 0, \"epoch\": 1, \"dirty_hint\": \"x\"}",
+        // Numbers that are not integers of the field's type: get<T>() would
+        // wrap, cut, or (a float out of range) be undefined (hello_fuzz).
+        "{\"status\": 1e300, \"epoch\": 1}", "{\"status\": 4294967296, \"epoch\": 1}",
+        "{\"status\": 0, \"epoch\": -1}", "{\"status\": 0, \"epoch\": 1.5}",
+        "{\"status\": 0, \"epoch\": 1, \"applied_seq\": -3}",
+        "{\"status\": 0, \"epoch\": 1, \"dirty_hint\": [1, -1]}",
+        "{\"status\": 0, \"epoch\": 1, \"dirty_hint\": [1e300]}"}) {
     EXPECT_EQ(DecodeHelloReply(text).status().code(), absl::StatusCode::kInvalidArgument)
         << text;
   }
@@ -154,6 +161,21 @@ TEST(WireHelloTest, RefusesMalformedReplies) {
   EXPECT_EQ(minimal->status, WireStatus::kStaleEpoch);
   EXPECT_EQ(minimal->epoch, 9u);
   EXPECT_TRUE(minimal->dirty_hint.empty());
+}
+
+// A peer's hello whose member list is nested deeper than any stack: the
+// decoder serialized the list again to parse it apart, and serializing
+// recurses, so the node crashed (stack overflow; wire_frame_fuzz and
+// hello_fuzz reproduce it).
+TEST(WireHelloTest, DeeplyNestedMembersAreRefusedNotACrash) {
+  json j = json::parse(EncodeHello(SampleHello()));
+  j.erase("members");
+  std::string text = j.dump();
+  text.pop_back();
+  text += ",\"members\":" + std::string(1 << 20, '[') + std::string(1 << 20, ']') + "}";
+  EXPECT_EQ(DecodeHello(text).status().code(), absl::StatusCode::kInvalidArgument);
+  const std::string deep = std::string(1 << 20, '[') + std::string(1 << 20, ']');
+  EXPECT_EQ(MembersFromJson(deep).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 TEST(WireHelloTest, MembersRoundTripThroughJson) {

@@ -38,7 +38,11 @@ TEST(WireSnapshotTest, BadRecordsAreInvalid) {
   for (const char* text :
        {"", "{", "{\"name\":\"s\"}", "{\"name\":\"s\",\"size_bytes\":-1,\"seq\":1,\"created_unix_ms\":0}",
         "{\"name\":\"../x\",\"size_bytes\":1,\"seq\":1,\"created_unix_ms\":0}",
-        "{\"name\":\"\",\"size_bytes\":1,\"seq\":1,\"created_unix_ms\":0}"}) {
+        "{\"name\":\"\",\"size_bytes\":1,\"seq\":1,\"created_unix_ms\":0}",
+        // A float out of range was undefined behaviour (snapshot_record_fuzz).
+        "{\"name\":\"s\",\"size_bytes\":1,\"seq\":1,\"created_unix_ms\":-1e300}",
+        "{\"name\":\"s\",\"size_bytes\":1,\"seq\":1.5,\"created_unix_ms\":0}",
+        "{\"name\":\"s\",\"size_bytes\":1,\"seq\":1,\"created_unix_ms\":18446744073709551615}"}) {
     EXPECT_EQ(DecodeSnapshotRecord(text).status().code(), absl::StatusCode::kInvalidArgument)
         << text;
   }
