@@ -31,6 +31,8 @@
 #include "driver/flags.h"
 #include "driver/tls_flags.h"
 #include "replication/client/witness_keeper.h"
+#include "replication/initiator/nbd_tls.h"
+#include "replication/security/grpc_credentials.h"
 #include "replication/util/periodic_thread.h"
 
 // The executable target defines the version; the library that holds this file
@@ -50,6 +52,8 @@ constexpr char kCsiUsage[] =
     "                     [--witness-replace-after S] [--no-maintenance]\n"
     "                     [--log-level info]\n"
     "                     --tls-ca F --tls-cert F --tls-key F | --insecure\n"
+    "                     [--node-tls-cert F --node-tls-key F]  (--mode all: the node\n"
+    "                     plugin's own identity for NBD, role node)\n"
     "\n"
     "  --mode           services to serve: controller (Identity, Controller,\n"
     "                   GroupController, SnapshotMetadata), node (Identity,\n"
@@ -106,11 +110,20 @@ int RunCsi(int argc, char** argv) {
     std::fputs(kTlsFlagsUsage, stdout);
     return 0;
   }
-  std::set<std::string> known = {"mode",        "endpoint",    "storage-nodes", "node-id",
-                                 "state-dir",   "zone",        "attach",        "max-volumes",
-                                 "known-nodes", "log-level",   "witness-replace-after",
+  std::set<std::string> known = {"mode",
+                                 "endpoint",
+                                 "storage-nodes",
+                                 "node-id",
+                                 "state-dir",
+                                 "zone",
+                                 "attach",
+                                 "max-volumes",
+                                 "known-nodes",
+                                 "log-level",
+                                 "witness-replace-after",
                                  "no-maintenance"};
   known.insert(TlsFlagNames().begin(), TlsFlagNames().end());
+  known.insert({"node-tls-cert", "node-tls-key"});
   if (auto s = flags->CheckKnown(known); !s.ok()) {
     return Fail(std::string(s.message()));
   }
@@ -134,6 +147,21 @@ int RunCsi(int argc, char** argv) {
   const std::string self = absl::StrCat("csi ", mode, serve_node ? " " : "", flags->Get("node-id"));
   auto tls = LoadTlsFlags(*flags, self);
   if (!tls.ok()) return Fail(std::string(tls.status().message()));
+  // One process serving both sides (--mode all, as `local up` runs it) talks
+  // to storage nodes as the controller, but opens volumes over NBD as the
+  // node plugin of its node: the NBD port lets a node open only what is
+  // published to it.
+  if (flags->Has("node-tls-cert") || flags->Has("node-tls-key")) {
+    if (!serve_node || tls->insecure || !flags->Has("node-tls-cert") ||
+        !flags->Has("node-tls-key")) {
+      return Fail("--node-tls-cert and --node-tls-key go together, with --mode all and TLS");
+    }
+    security::TlsFiles node_files{tls->ca, flags->Get("node-tls-cert"), flags->Get("node-tls-key")};
+    auto node_identity = security::CheckTlsFiles(node_files);
+    if (!node_identity.ok()) return Fail(std::string(node_identity.status().message()));
+    spdlog::info("{}: the node plugin opens volumes as {}", self, node_identity->ToString());
+    repl::initiator::SetNbdClientTls(node_files);
+  }
 
   auto endpoints = csi::StorageEndpoints::Parse(flags->Get("storage-nodes"));
   if (!endpoints.ok()) return Fail(std::string(endpoints.status().message()));

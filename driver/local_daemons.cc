@@ -10,8 +10,8 @@
 #include "absl/strings/str_join.h"
 #include "driver/local_process.h"
 #include "driver/local_tls.h"
-#include "replication/security/tls_args.h"
 #include "replication/client/node_client.h"
+#include "replication/security/tls_args.h"
 #include "replication/util/status_macros.h"
 
 namespace syncblock::driver {
@@ -177,6 +177,10 @@ absl::Status StartCsi(const std::string& binary, const std::string& dir,
               "--node-id",  node_id,      "--state-dir",     dir + "/csi-state"};
   for (auto& arg : security::TlsArgs(LocalProcessTls(tls, "controller"))) {
     csi.args.push_back(std::move(arg));
+  }
+  if (!tls.insecure) {
+    security::TlsFiles node = LocalProcessTls(tls, CsiNodeCertName(node_id));
+    csi.args.insert(csi.args.end(), {"--node-tls-cert", node.cert, "--node-tls-key", node.key});
   }
   RETURN_IF_ERROR(MakeDirs(dir + "/csi-state"));
   RETURN_IF_ERROR(MakeDirs(dir + "/logs"));

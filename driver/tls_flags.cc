@@ -1,6 +1,7 @@
 #include "driver/tls_flags.h"
 
 #include "absl/strings/str_cat.h"
+#include "replication/initiator/nbd_tls.h"
 #include "replication/security/grpc_credentials.h"
 #include "replication/util/logging.h"
 
@@ -37,6 +38,8 @@ absl::StatusOr<security::TlsFiles> LoadTlsFlags(const Flags& flags, const std::s
     spdlog::info("{}: TLS identity {} (CA {})", process, identity->ToString(), files.ca);
   }
   security::SetProcessTlsFiles(files);
+  // Our NBD initiators (fuse-export, the node plugin) present it too.
+  repl::initiator::SetNbdClientTls(files);
   return files;
 }
 

@@ -21,6 +21,7 @@
 #include "csi/node/linux_mounter.h"
 #include "replication/initiator/fuse_export.h"
 #include "replication/initiator/nbd_client.h"
+#include "replication/initiator/nbd_tls.h"
 #include "replication/security/grpc_credentials.h"
 #include "replication/security/tls_args.h"
 #include "replication/util/status_macros.h"
@@ -138,7 +139,7 @@ absl::StatusOr<Attachment> FuseLoopAttacher::Attach(const AttachRequest& request
   if (request.readonly) argv.push_back("--readonly");
   // The server asks the storage nodes for a new primary as this plugin does:
   // with the plugin's certificate.
-  if (auto tls = security::ProcessTlsFiles()) {
+  if (auto tls = repl::initiator::NbdClientTls()) {
     for (auto& arg : security::TlsArgs(*tls)) argv.push_back(std::move(arg));
   }
   ASSIGN_OR_RETURN(pid_t pid, SpawnDetached(argv, log));

@@ -32,8 +32,9 @@ class SocketReader {
   bool ReadExact(void* dst, size_t n);
   // Reads and drops `n` bytes without buffering them all.
   bool Discard(size_t n);
-  // Bytes received and not yet consumed.
-  bool buffered() const { return begin_ < end_; }
+  // Bytes received and not yet consumed, here or in the stream (TLS reads
+  // ahead): a reader must not wait for the socket while this is true.
+  bool buffered() const { return begin_ < end_ || stream_->HasBufferedInput(); }
   // Frees the buffer while nothing is buffered (an idle connection); the
   // next read allocates it again.
   void ReleaseBuffer();

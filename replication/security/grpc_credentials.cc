@@ -48,8 +48,10 @@ class StorageServerVerifier final : public gx::ExternalCertificateVerifier {
  public:
   bool Verify(gx::TlsCustomVerificationCheckRequest* request,
               std::function<void(grpc::Status)> /*callback*/, grpc::Status* sync_status) override {
+    grpc::string_ref chain = request->peer_cert_full_chain();
     grpc::string_ref pem = request->peer_cert();
-    auto id = IdentityFromPem(std::string(pem.data(), pem.size()));
+    auto id = chain.empty() ? IdentityFromPem(std::string(pem.data(), pem.size()))
+                            : IdentityFromPemChain(std::string(chain.data(), chain.size()));
     if (!id.ok()) {
       *sync_status = grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
                                   absl::StrCat("server certificate: ", id.status().message()));
@@ -229,6 +231,13 @@ absl::StatusOr<PeerIdentity> CallerIdentity(const grpc::ServerContext& ctx) {
   std::shared_ptr<const grpc::AuthContext> auth = ctx.auth_context();
   if (!auth || !auth->IsPeerAuthenticated()) {
     return absl::UnauthenticatedError("the call came without a client certificate");
+  }
+  // The chain the client presented, when gRPC gives it: a role-limited
+  // signing CA in it limits the roles its certificates may claim.
+  std::vector<grpc::string_ref> chain =
+      auth->FindPropertyValues(GRPC_X509_PEM_CERT_CHAIN_PROPERTY_NAME);
+  if (!chain.empty()) {
+    return IdentityFromPemChain(std::string(chain.front().data(), chain.front().size()));
   }
   std::vector<grpc::string_ref> pem = auth->FindPropertyValues(GRPC_X509_PEM_CERT_PROPERTY_NAME);
   if (pem.empty()) return absl::UnauthenticatedError("the client certificate is not available");

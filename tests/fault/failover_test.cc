@@ -27,8 +27,9 @@ class FailoverTest : public FaultTestBase {
   // to `acked` once qemu-io reports it written.
   static std::string WriterLoop(const LocalCluster& c, const std::string& acked, int count) {
     const std::string ctl = SyncblockBinary() + " ctl --cluster " + c.dir();
-    return "uri=$(" + ctl + " export v); for i in $(seq 0 " + std::to_string(count - 1) +
-           "); do n=0; until qemu-io -f raw \"$uri\" -c \"write -P $((i % 250 + 1)) "
+    return std::string(kQemuIoShellFunction) + "uri=$(" + ctl + " export v); for i in $(seq 0 " +
+           std::to_string(count - 1) +
+           "); do n=0; until sb_qemu_io \"$uri\" -f raw -c \"write -P $((i % 250 + 1)) "
            "$((i * 65536)) 64k\" >/dev/null 2>&1; do n=$((n + 1)); [ $n -gt 600 ] && exit 1; "
            "sleep 0.1; uri=$(" +
            ctl + " export v 2>/dev/null); done; echo $i >> " + acked + "; done";

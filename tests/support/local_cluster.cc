@@ -5,6 +5,7 @@
 
 #include <iostream>
 
+#include "replication/security/certificate_dir.h"
 #include "replication/security/grpc_credentials.h"
 
 namespace syncblock::testing {
@@ -14,6 +15,16 @@ LocalCluster::LocalCluster(int nodes, const std::string& extra) {
                        std::to_string(nodes) + " " + extra,
                    std::chrono::seconds(90));
   if (up_.exit_code != 0) std::cerr << "local up failed:\n" << up_.output << "\n";
+  // Real NBD clients reach TLS exports as the cluster's admin (WithNbdTls).
+  security::TlsFiles admin = Tls("admin");
+  if (up_.exit_code == 0 && !admin.insecure) {
+    auto dir = security::ClientCertificateDir(admin);
+    if (dir.ok()) {
+      setenv("SYNCBLOCK_TEST_NBD_CERTS", dir->c_str(), 1);
+    } else {
+      std::cerr << "no NBD client directory for admin: " << dir.status() << "\n";
+    }
+  }
 }
 
 LocalCluster::~LocalCluster() {
@@ -43,8 +54,10 @@ nlohmann::json LocalCluster::CtlJson(const std::string& args) const {
 
 std::string LocalCluster::Export(const std::string& volume) const {
   CommandResult r = Ctl("export " + volume);
-  std::string uri = r.output;
-  while (!uri.empty() && (uri.back() == '\n' || uri.back() == ' ')) uri.pop_back();
+  // The first line is the URI (more lines follow on a terminal only).
+  std::string uri = r.output.substr(0, r.output.find('\n'));
+  while (!uri.empty() && uri.back() == ' ') uri.pop_back();
+  uri = WithNbdTlsArg(uri);  // nbds:// gets the admin's certificates
   if (r.exit_code != 0) std::cerr << "ctl export " << volume << " failed: " << r.output << "\n";
   return r.exit_code == 0 ? uri : "";
 }

@@ -40,8 +40,105 @@ TempDir::~TempDir() {
   std::filesystem::remove_all(path_, ec);
 }
 
+namespace {
+
+struct NbdsUri {
+  std::string host, port, export_name, certs;
+};
+
+// Parses nbds://HOST:PORT/EXPORT[?tls-certificates=DIR] from `text` at `at`;
+// `end` gets the index after it.
+bool ParseNbds(const std::string& text, size_t at, NbdsUri* out, size_t* end) {
+  size_t i = at + 7;  // "nbds://"
+  size_t stop = text.find_first_of("'\" \t\n", i);
+  if (stop == std::string::npos) stop = text.size();
+  std::string uri = text.substr(i, stop - i);
+  size_t slash = uri.find('/');
+  if (slash == std::string::npos) return false;
+  std::string hostport = uri.substr(0, slash);
+  std::string rest = uri.substr(slash + 1);
+  size_t colon = hostport.rfind(':');
+  out->host = colon == std::string::npos ? hostport : hostport.substr(0, colon);
+  out->port = colon == std::string::npos ? "10809" : hostport.substr(colon + 1);
+  size_t q = rest.find('?');
+  out->export_name = rest.substr(0, q);
+  out->certs.clear();
+  if (q != std::string::npos) {
+    const std::string key = "tls-certificates=";
+    size_t k = rest.find(key, q);
+    if (k != std::string::npos) {
+      size_t amp = rest.find('&', k);
+      out->certs = rest.substr(k + key.size(), amp == std::string::npos ? std::string::npos
+                                                                         : amp - k - key.size());
+    }
+  }
+  if (out->certs.empty()) {
+    const char* env = getenv("SYNCBLOCK_TEST_NBD_CERTS");
+    if (env != nullptr) out->certs = env;
+  }
+  *end = stop;
+  return true;
+}
+
+}  // namespace
+
+std::string WithNbdTls(const std::string& command) {
+  const bool qemu = command.find("qemu-io") != std::string::npos ||
+                    command.find("qemu-img") != std::string::npos;
+  std::string out;
+  size_t pos = 0;
+  int objects = 0;
+  while (true) {
+    size_t at = command.find("nbds://", pos);
+    if (at == std::string::npos) break;
+    NbdsUri u;
+    size_t end = 0;
+    if (!ParseNbds(command, at, &u, &end) || u.certs.empty()) {
+      out += command.substr(pos, at + 7 - pos);
+      pos = at + 7;
+      continue;
+    }
+    if (!qemu) {
+      out += command.substr(pos, at - pos);
+      out += "nbds://" + u.host + ":" + u.port + "/" + u.export_name +
+             "?tls-certificates=" + u.certs;
+      pos = end;
+      continue;
+    }
+    // qemu: replace the URI and the single quotes around it, if any.
+    size_t from = at, to = end;
+    if (from > pos && command[from - 1] == '\'' && to < command.size() && command[to] == '\'') {
+      --from;
+      ++to;
+    }
+    std::string id = "sbtls" + std::to_string(objects++);
+    out += command.substr(pos, from - pos);
+    out += "--object tls-creds-x509,id=" + id + ",endpoint=client,dir=" + u.certs +
+           " 'json:{\"file\":{\"driver\":\"nbd\",\"server\":{\"type\":\"inet\",\"host\":\"" +
+           u.host + "\",\"port\":\"" + u.port + "\"},\"export\":\"" + u.export_name +
+           "\",\"tls-creds\":\"" + id + "\"}}'";
+    pos = to;
+  }
+  out += command.substr(pos);
+  return out;
+}
+
+const char kQemuIoShellFunction[] =
+    "sb_qemu_io() { u=$1; shift; case $u in nbds://*) h=${u#nbds://}; hp=${h%%/*}; "
+    "e=${h#*/}; e=${e%%\\?*}; qemu-io --object "
+    "tls-creds-x509,id=sbtls,endpoint=client,dir=$SYNCBLOCK_TEST_NBD_CERTS "
+    "\"json:{\\\"file\\\":{\\\"driver\\\":\\\"nbd\\\",\\\"server\\\":{\\\"type\\\":\\\"inet\\\","
+    "\\\"host\\\":\\\"${hp%:*}\\\",\\\"port\\\":\\\"${hp##*:}\\\"},\\\"export\\\":\\\"$e\\\","
+    "\\\"tls-creds\\\":\\\"sbtls\\\"}}\" \"$@\";; *) qemu-io \"$u\" \"$@\";; esac; }; ";
+
+std::string WithNbdTlsArg(const std::string& arg) {
+  if (arg.rfind("nbds://", 0) != 0) return arg;
+  return WithNbdTls(arg);
+}
+
 CommandResult RunCommand(const std::string& command, std::chrono::seconds timeout) {
   CommandResult result;
+  const std::string with_tls = WithNbdTls(command);  // before fork: it allocates
   int pipefd[2];
   if (pipe2(pipefd, O_CLOEXEC) != 0) return result;
   pid_t pid = fork();
@@ -51,7 +148,7 @@ CommandResult RunCommand(const std::string& command, std::chrono::seconds timeou
     dup2(pipefd[1], 2);
     int devnull = open("/dev/null", O_RDONLY);
     if (devnull >= 0) dup2(devnull, 0);
-    execl("/bin/sh", "sh", "-c", command.c_str(), static_cast<char*>(nullptr));
+    execl("/bin/sh", "sh", "-c", with_tls.c_str(), static_cast<char*>(nullptr));
     _exit(127);
   }
   close(pipefd[1]);
@@ -91,6 +188,7 @@ bool HaveTool(const std::string& tool) {
 }
 
 Subprocess::Subprocess(std::vector<std::string> argv, const std::string& log_path) {
+  for (auto& a : argv) a = WithNbdTlsArg(a);
   pid_ = fork();
   if (pid_ == 0) {
     int out = open(log_path.empty() ? "/dev/null" : log_path.c_str(),

@@ -35,7 +35,21 @@ struct CommandResult {
   std::string output;  // stdout and stderr, interleaved
 };
 
+// TLS exports (nbds:// URIs) in a test's command line, made usable by the
+// real clients: libnbd's tools (nbdinfo, nbdcopy) get the URI's
+// `tls-certificates=DIR` (from $SYNCBLOCK_TEST_NBD_CERTS when the URI has
+// none; LocalCluster sets it to the admin's directory), and qemu-io/qemu-img,
+// which have no nbds:// URIs, get the equivalent `--object tls-creds-x509`
+// and `json:` filename. Other commands and plain nbd:// URIs are unchanged.
+std::string WithNbdTls(const std::string& command);
+// The same for one argument of an argv (libnbd URIs only).
+std::string WithNbdTlsArg(const std::string& arg);
+// A shell function `sb_qemu_io URI ARGS...` for URIs known only when a shell
+// script runs: qemu-io with WithNbdTls's translation of an nbds:// URI.
+extern const char kQemuIoShellFunction[];
+
 // Runs `command` with /bin/sh -c, waiting at most `timeout` (then SIGKILL).
+// NBD URIs in it pass through WithNbdTls.
 CommandResult RunCommand(const std::string& command,
                          std::chrono::seconds timeout = std::chrono::seconds(300));
 
