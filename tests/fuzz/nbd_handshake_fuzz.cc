@@ -14,25 +14,42 @@
 // or 134 bytes; a refused client gets NBD_REP_ERR_POLICY for everything but
 // NBD_OPT_ABORT; NBD_OPT_ABORT gets an ACK and the end; the transmission
 // phase starts only with the export asked for; the connection ends after a
-// bounded number of options. Any crash, sanitizer report or abort is a bug.
+// bounded number of options.
+//
+// With TLS required (FORCEDTLS), before NBD_OPT_STARTTLS only STARTTLS and
+// ABORT are served (NBD_REP_ERR_TLS_REQD for the rest, the end for
+// NBD_OPT_EXPORT_NAME, and for a client without fixed newstyle); STARTTLS
+// with data is invalid; without, it is acknowledged and the harness either
+// "completes" the TLS handshake with an identity from the input or drops the
+// connection; STARTTLS again is invalid. With access control (the real
+// PublicationAuthorizer over publications from the input), every export a
+// client opens, sees in NBD_OPT_LIST, or gets NBD_REP_INFO for, is the one a
+// model of nbd_access.h's rules allows, read-only when published so.
+// Any crash, sanitizer report or abort is a bug.
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
+#include <initializer_list>
 #include <iterator>
+#include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "replication/block_device.h"
+#include "replication/nbd/nbd_access.h"
 #include "replication/nbd/nbd_handshake.h"
 #include "replication/nbd/nbd_protocol.h"
+#include "replication/security/certificates.h"
 
 namespace {
 
 using namespace syncblock::repl;       // NOLINT
 using namespace syncblock::repl::nbd;  // NOLINT
+namespace security = syncblock::security;
 
 class NullDevice : public BlockDevice {
  public:
@@ -180,6 +197,55 @@ void CheckInfoReplies(const Replies& replies, const BlockDevice& device, bool mu
   if (!saw_export) abort();
 }
 
+// The publications the authorizer sees: "vol" and "ro" are served, each with
+// attributes from the input (or none: a volume not known here).
+struct Publications {
+  std::map<std::string, std::optional<std::map<std::string, std::string>>> of;
+  std::optional<std::map<std::string, std::string>> Get(const std::string& name) const {
+    auto it = of.find(name);
+    return it == of.end() ? std::nullopt : it->second;
+  }
+};
+
+std::string PublicationValue(Reader& r) {
+  switch (r.U8() % 6) {
+    case 0:
+      return "rw,block,SINGLE_NODE_WRITER";
+    case 1:
+      return "ro,mount,MULTI_NODE_READER_ONLY";
+    case 2:
+      return "";
+    case 3:
+      return "rw";
+    case 4:
+      return "ro,";
+    default:
+      return r.Bytes(r.U8() % 32);
+  }
+}
+
+std::string Pick(Reader& r, std::initializer_list<const char*> names) {
+  const size_t i = r.U8() % (names.size() + 1);
+  if (i == names.size()) return r.Bytes(r.U8() % 16);
+  return *(names.begin() + i);
+}
+
+// nbd_access.h's rules, written again from its header comment.
+Access Expected(const security::PeerIdentity* peer, bool authorizing, const Publications& pubs,
+                const std::string& name) {
+  if (!authorizing || peer == nullptr) return Access::kReadWrite;
+  std::optional<std::map<std::string, std::string>> attributes = pubs.Get(name);
+  if (!attributes) return Access::kNone;
+  if (peer->role == security::kRoleAdmin) return Access::kReadWrite;
+  if (peer->role != security::kRoleNode || peer->name.empty()) return Access::kNone;
+  auto it = attributes->find(std::string(kPublicationAttrPrefix) + peer->name);
+  if (it == attributes->end()) return Access::kNone;
+  std::string mode = it->second.substr(0, it->second.find(','));
+  if (mode == "rw") return Access::kReadWrite;
+  if (mode == "ro") return Access::kReadOnly;
+  return Access::kNone;
+}
+
 void Session(std::string_view input) {
   Reader r(input);
   FuzzProvider provider;
@@ -192,6 +258,31 @@ void Session(std::string_view input) {
   if (setup & 16) config.max_option_length = r.U16();
   if (setup & 32) config.max_option_discard = config.max_option_length + r.U16();
   if (setup & 64) config.block_sizes = {1u << (r.U8() % 13), 4096, 1u << (r.U8() % 26)};
+  // TLS and access control.
+  const uint8_t security_setup = setup & 128 ? r.U8() : 0;
+  config.tls = security_setup & 1;
+  const bool authorizing = security_setup & 2;
+  Publications pubs;
+  if (authorizing) {
+    for (const char* name : {"vol", "ro"}) {
+      if (r.U8() % 4 == 0) {
+        pubs.of[name] = std::nullopt;  // not known here
+        continue;
+      }
+      std::map<std::string, std::string> attributes{{"syncMode", "sync"}};
+      for (int n = r.U8() % 3; n > 0; --n) {
+        attributes[std::string(kPublicationAttrPrefix) + Pick(r, {"node-1", "node-2", ""})] =
+            PublicationValue(r);
+      }
+      pubs.of[name] = std::move(attributes);
+    }
+  }
+  PublicationAuthorizer authorizer([&pubs](const std::string& name) { return pubs.Get(name); });
+  if (authorizing) config.authorizer = &authorizer;
+  std::optional<security::PeerIdentity> peer;
+  auto access = [&](const std::string& name) {
+    return Expected(peer ? &*peer : nullptr, authorizing, pubs, name);
+  };
   std::string opened;
   Handshake handshake(&provider, config, [&opened](const std::string& name) { opened = name; });
 
@@ -210,7 +301,8 @@ void Session(std::string_view input) {
       client_flags = r.U32();
   }
   Handshake::Outcome start = handshake.OnClientFlags(client_flags);
-  if (!CheckClientFlags(client_flags).ok()) {
+  if (!CheckClientFlags(client_flags).ok() ||
+      (config.tls && !(client_flags & kClientFlagFixedNewstyle))) {
     if (start.next != Handshake::Next::kClose) abort();
     return;
   }
@@ -243,12 +335,53 @@ void Session(std::string_view input) {
         std::string read = data;
         read.resize(header.length);
         opened.clear();
+        const bool tls_gate = config.refusal.empty() && config.tls && !handshake.tls_active();
         outcome = handshake.OnOption(header, read);
+        if (outcome.next == Handshake::Next::kStartTls) {
+          // Only an empty STARTTLS, once, and only where TLS is configured.
+          if (option != kOptStartTls || !read.empty() || !tls_gate) abort();
+          Replies replies = ReadReplies(option, outcome.reply);
+          if (replies.headers.size() != 1 || replies.headers[0].type != kRepAck) abort();
+          if (r.U8() & 1) return;  // the TLS handshake failed: the connection ends
+          peer = security::PeerIdentity{
+              Pick(r, {"node-1", "node-2", "admin-1", ""}),
+              Pick(r, {security::kRoleNode, security::kRoleAdmin, security::kRoleStorage,
+                       security::kRoleController, ""})};
+          handshake.OnTlsEstablished(*peer);
+          if (!handshake.tls_active()) abort();
+          continue;
+        }
+        if (tls_gate && option != kOptStartTls && option != kOptAbort) {
+          // FORCEDTLS: nothing is served before TLS, and nothing is opened.
+          if (!opened.empty() || outcome.next == Handshake::Next::kTransmission) abort();
+          if (option == kOptExportName) {
+            if (outcome.next != Handshake::Next::kClose || !outcome.reply.empty()) abort();
+            return;
+          }
+          Replies replies = ReadReplies(option, outcome.reply);
+          if (replies.headers.size() != 1 || replies.headers[0].type != kRepErrTlsReqd) abort();
+          if (outcome.next == Handshake::Next::kClose) {
+            if (continued < config.max_options) abort();
+            return;
+          }
+          if (++continued > config.max_options + config.max_refused_options + 1) abort();
+          continue;
+        }
         if (option == kOptExportName) {
           if (outcome.next == Handshake::Next::kContinue) abort();
           if (outcome.next == Handshake::Next::kClose) {
             if (!outcome.reply.empty()) abort();
+            // Refused only for a reason: a bad name, an unknown export, access.
+            if (config.refusal.empty() && CheckExportName(read).ok() && provider.Open(read) &&
+                access(read) != Access::kNone) {
+              abort();
+            }
             return;
+          }
+          if (access(read) == Access::kNone ||
+              handshake.device()->ReadOnly() !=
+                  (provider.Open(read)->ReadOnly() || access(read) == Access::kReadOnly)) {
+            abort();
           }
           // The unframed reply: size, flags, and the zeroes unless declined.
           if (outcome.reply.size() != (no_zeroes ? 10u : 10u + kExportNameReplyZeroes)) abort();
@@ -291,13 +424,22 @@ void Session(std::string_view input) {
           absl::StatusOr<InfoRequest> request = ParseInfoRequest(read);
           std::shared_ptr<BlockDevice> device =
               request.ok() ? provider.Open(request->name) : nullptr;
-          if (!device) {
+          const Access allowed = device ? access(request->name) : Access::kNone;
+          if (!device || allowed == Access::kNone) {
             if (!(last & kRepErrBit) || outcome.next != Handshake::Next::kContinue) abort();
+            if (device && last != kRepErrPolicy) abort();  // refused, and said so
           } else {
-            CheckInfoReplies(replies, *device, config.multi_conn);
+            // What the client sees: the export, read-only when published so.
+            const bool read_only = device->ReadOnly() || allowed == Access::kReadOnly;
+            NullDevice seen(device->Size(), read_only);
+            CheckInfoReplies(replies, seen, config.multi_conn);
             if (option == kOptGo) {
-              if (outcome.next != Handshake::Next::kTransmission || handshake.device() != device ||
-                  handshake.export_name() != request->name) {
+              if (outcome.next != Handshake::Next::kTransmission || !handshake.device() ||
+                  handshake.device()->ReadOnly() != read_only ||
+                  handshake.device()->Size() != device->Size() ||
+                  handshake.export_name() != request->name ||
+                  handshake.transmission_flags() !=
+                      TransmissionFlags(read_only, config.multi_conn)) {
                 abort();
               }
               return;
@@ -305,6 +447,25 @@ void Session(std::string_view input) {
           }
         } else if (option == kOptList) {
           if (read.empty() != (last == kRepAck)) abort();
+          // Exactly the exports this client may open.
+          std::vector<std::string> listed;
+          for (size_t i = 0; i + 1 < replies.headers.size(); ++i) {
+            if (replies.headers[i].type != kRepServer || replies.data[i].size() < 4) abort();
+            listed.push_back(replies.data[i].substr(4));
+          }
+          std::vector<std::string> want;
+          if (read.empty()) {
+            for (const std::string& name : provider.List()) {
+              if (CheckExportName(name).ok() && access(name) != Access::kNone) {
+                want.push_back(name);
+              }
+            }
+          }
+          if (listed != want) abort();
+        } else if (option == kOptStartTls) {
+          // Refused: in plaintext mode, with data, or with TLS already up.
+          if (last != kRepErrUnsup && last != kRepErrInvalid) abort();
+          if (handshake.tls_active() && last != kRepErrInvalid) abort();
         } else if (!(last & kRepErrBit)) {
           abort();  // nothing else is supported
         }
