@@ -269,8 +269,23 @@ absl::StatusOr<PeerIdentity> IdentityFromPemChain(const std::string& pem) {
   }
   ERR_clear_error();  // the end of the text reads as an error
   if (owned.empty()) return absl::InvalidArgumentError("not a PEM certificate chain");
-  std::vector<X509*> chain;
-  for (auto& c : owned) chain.push_back(c.get());
+  // The leaf first, whatever order the text has (gRPC's chain property is
+  // not always leaf-first): the one certificate that is not a CA.
+  // The same leaf may come twice (given alone and within the chain).
+  X509* leaf = nullptr;
+  for (auto& c : owned) {
+    if (X509_check_ca(c.get()) != 0) continue;
+    if (leaf != nullptr && X509_cmp(leaf, c.get()) != 0) {
+      return absl::UnauthenticatedError("the peer presented two different end-entity certificates");
+    }
+    leaf = c.get();
+  }
+  if (leaf == nullptr)
+    return absl::UnauthenticatedError("the peer presented no end-entity certificate");
+  std::vector<X509*> chain{leaf};
+  for (auto& c : owned) {
+    if (X509_check_ca(c.get()) != 0) chain.push_back(c.get());
+  }
   return IdentityOfChain(chain);
 }
 

@@ -50,8 +50,8 @@ class StorageServerVerifier final : public gx::ExternalCertificateVerifier {
               std::function<void(grpc::Status)> /*callback*/, grpc::Status* sync_status) override {
     grpc::string_ref chain = request->peer_cert_full_chain();
     grpc::string_ref pem = request->peer_cert();
-    auto id = chain.empty() ? IdentityFromPem(std::string(pem.data(), pem.size()))
-                            : IdentityFromPemChain(std::string(chain.data(), chain.size()));
+    auto id = IdentityFromPemChain(std::string(pem.data(), pem.size()) + "\n" +
+                                   std::string(chain.data(), chain.size()));
     if (!id.ok()) {
       *sync_status = grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
                                   absl::StrCat("server certificate: ", id.status().message()));
@@ -234,14 +234,14 @@ absl::StatusOr<PeerIdentity> CallerIdentity(const grpc::ServerContext& ctx) {
   }
   // The chain the client presented, when gRPC gives it: a role-limited
   // signing CA in it limits the roles its certificates may claim.
-  std::vector<grpc::string_ref> chain =
-      auth->FindPropertyValues(GRPC_X509_PEM_CERT_CHAIN_PROPERTY_NAME);
-  if (!chain.empty()) {
-    return IdentityFromPemChain(std::string(chain.front().data(), chain.front().size()));
-  }
+  // (gRPC gives the leaf and, apart, the certificates above it.)
   std::vector<grpc::string_ref> pem = auth->FindPropertyValues(GRPC_X509_PEM_CERT_PROPERTY_NAME);
   if (pem.empty()) return absl::UnauthenticatedError("the client certificate is not available");
-  return IdentityFromPem(std::string(pem.front().data(), pem.front().size()));
+  std::string text(pem.front().data(), pem.front().size());
+  for (const auto& c : auth->FindPropertyValues(GRPC_X509_PEM_CERT_CHAIN_PROPERTY_NAME)) {
+    text.append("\n").append(c.data(), c.size());
+  }
+  return IdentityFromPemChain(text);
 }
 
 }  // namespace syncblock::security

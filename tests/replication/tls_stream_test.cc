@@ -264,6 +264,12 @@ TEST_F(TlsStreamTest, ARoleLimitedSigningCaCannotMintOtherRoles) {
   auto node_id = IdentityFromPemChain(syncblock::testing::ReadFile(dir_.Join("worker-3.crt")));
   ASSERT_TRUE(node_id.ok()) << node_id.status();
   EXPECT_EQ(node_id->name, "worker-3");
+  // In any order (gRPC's chain may start at the root).
+  auto reversed = IdentityFromPemChain(syncblock::testing::ReadFile(pki_.ca_cert()) +
+                                       syncblock::testing::ReadFile(signer.cert) +
+                                       syncblock::testing::ReadFile(dir_.Join("worker-3.crt")));
+  ASSERT_TRUE(reversed.ok()) << reversed.status();
+  EXPECT_EQ(reversed->ToString(), "worker-3 (node)");
 }
 
 TEST_F(TlsStreamTest, APlaintextClientIsRefused) {
