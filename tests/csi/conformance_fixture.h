@@ -30,6 +30,7 @@
 #include "absl/strings/str_split.h"
 #include "csi/proto/csi.grpc.pb.h"
 #include "replication/security/certificates.h"
+#include "replication/security/certificate_dir.h"
 #include "tests/support/test_pki.h"
 #include "tests/support/test_util.h"
 #include "tests/support/tls_command_line.h"
@@ -78,6 +79,12 @@ class CsiConformanceTest : public ::testing::Test {
     nodes_ = new std::vector<StorageNode>();
     mkdir(dir_->Join("pki").c_str(), 0700);
     pki_ = new syncblock::testing::TestPki(dir_->Join("pki"));
+    // Real NBD clients in these tests reach the TLS exports as an admin
+    // (tests/support WithNbdTls).
+    auto nbd_certs = syncblock::security::ClientCertificateDir(
+        pki_->Issue("admin", syncblock::security::kRoleAdmin));
+    ASSERT_TRUE(nbd_certs.ok()) << nbd_certs.status();
+    setenv("SYNCBLOCK_TEST_NBD_CERTS", nbd_certs->c_str(), 1);
     const char* zones[] = {"z1", "z2", "z3"};
     std::vector<std::string> controls;
     for (int i = 0; i < 3; ++i) {
