@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "tests/support/local_cluster.h"
 #include "tests/support/test_util.h"
 
 namespace syncblock::testing {
@@ -52,7 +53,9 @@ class LocalClusterDir {
     return r;
   }
   CommandResult Up(const std::string& flags = "--no-csi") {
-    return Local("up --dir " + dir() + " " + flags);
+    CommandResult r = Local("up --dir " + dir() + " " + flags);
+    UseClusterNbdCertificates(dir());
+    return r;
   }
   CommandResult Ctl(const std::string& args) {
     return RunCommand(Cmd("ctl --cluster " + dir() + " " + args), std::chrono::seconds(180));

@@ -14,6 +14,7 @@
 #include <set>
 #include <string>
 
+#include "tests/support/local_cluster.h"
 #include "tests/support/test_util.h"
 
 namespace syncblock::testing {
@@ -32,6 +33,7 @@ class CtlVolumeTest : public ::testing::Test {
                          std::chrono::seconds(120));
     up_ok_ = up.exit_code == 0;
     up_output_ = up.output;
+    UseClusterNbdCertificates(dir_->path());
   }
 
   static void TearDownTestSuite() {
@@ -181,7 +183,7 @@ TEST_F(CtlVolumeTest, CreateShowListExportDelete) {
   json shown = CtlJson("volume show life");
   EXPECT_EQ(shown["primary"], created["primary"]);
   std::string primary = shown["primary"];
-  EXPECT_EQ(shown["nbd_uri"], "nbd://" + NbdOf(primary) + "/life");
+  EXPECT_EQ(shown["nbd_uri"], "nbds://" + NbdOf(primary) + "/life");
   for (const auto& r : shown["replicas"]) {
     EXPECT_TRUE(r.contains("resync")) << r.dump();
     EXPECT_TRUE(r["resync"].contains("bytes_copied"));
@@ -190,7 +192,7 @@ TEST_F(CtlVolumeTest, CreateShowListExportDelete) {
 
   auto exported = Ctl("export life");
   ASSERT_EQ(exported.exit_code, 0) << exported.output;
-  EXPECT_EQ(exported.output, "nbd://" + NbdOf(primary) + "/life\n") << "one line, nothing else";
+  EXPECT_EQ(exported.output, "nbds://" + NbdOf(primary) + "/life\n") << "one line, nothing else";
   if (HaveTool("nbdinfo")) {
     auto size = RunCommand("nbdinfo --size " + Export("life"));
     EXPECT_EQ(size.exit_code, 0) << size.output;
@@ -334,7 +336,7 @@ TEST_F(CtlVolumeTest, ReplicaAddRemoveAndPromote) {
   json promoted = CtlJson("promote moves node-3");
   EXPECT_EQ(promoted["primary"], "node-3");
   EXPECT_GT(promoted["epoch"].get<uint64_t>(), 1u);
-  EXPECT_EQ(Export("moves"), "nbd://" + NbdOf("node-3") + "/moves");
+  EXPECT_EQ(Export("moves"), "nbds://" + NbdOf("node-3") + "/moves");
   if (qemu) {
     auto r = RunCommand("qemu-io -f raw -c 'read -P 0x77 0 2M' " + Export("moves"));
     EXPECT_EQ(r.exit_code, 0) << r.output;

@@ -58,7 +58,7 @@ TEST_F(ReplicationIoTest, NbdinfoShowsSizeAndFlags) {
   // The export is served by the primary only; a secondary does not list it.
   nlohmann::json show = cluster_.CtlJson("volume show info");
   ASSERT_TRUE(show.is_object());
-  EXPECT_EQ(show["nbd_uri"], uri);
+  EXPECT_EQ(WithNbdTlsArg(show["nbd_uri"].get<std::string>()), uri);
   EXPECT_EQ(show["replicas"].size(), 3u);
 }
 
@@ -90,8 +90,7 @@ TEST_F(ReplicationIoTest, QemuIoPatternsRoundTrip) {
                   "read -P 0x44 268435455 1",
               });
   // Past the end is an error, not a crash.
-  CommandResult past =
-      RunCommand("qemu-io -f raw '" + uri + "' -c 'write -P 0x55 268435456 4096'");
+  CommandResult past = RunCommand("qemu-io -f raw '" + uri + "' -c 'write -P 0x55 268435456 4096'");
   EXPECT_NE(past.exit_code, 0);
   QemuIo(uri, {"read -P 0xab 0 12345"});
   ExpectIdentical("io");
@@ -107,7 +106,8 @@ TEST_F(ReplicationIoTest, NbdcopyOf256MiBRoundTripsOnThreeReplicas) {
   ASSERT_EQ(put.exit_code, 0) << put.output;
   CommandResult get = RunCommand("nbdcopy '" + uri + "' " + out, std::chrono::seconds(300));
   ASSERT_EQ(get.exit_code, 0) << get.output;
-  CommandResult sums = RunCommand("sha256sum " + in + " " + out + " | awk '{print $1}' | uniq | wc -l");
+  CommandResult sums =
+      RunCommand("sha256sum " + in + " " + out + " | awk '{print $1}' | uniq | wc -l");
   EXPECT_EQ(sums.output, "1\n") << "the data read back differs from what was written";
   ExpectIdentical("copy");
 }

@@ -10,21 +10,23 @@
 
 namespace syncblock::testing {
 
+void UseClusterNbdCertificates(const std::string& dir) {
+  if (ReadFile(dir + "/tls/admin.crt").empty()) return;  // a plaintext cluster
+  security::TlsFiles admin{dir + "/tls/ca.crt", dir + "/tls/admin.crt", dir + "/tls/admin.key"};
+  auto certs = security::ClientCertificateDir(admin);
+  if (certs.ok()) {
+    setenv("SYNCBLOCK_TEST_NBD_CERTS", certs->c_str(), 1);
+  } else {
+    std::cerr << "no NBD client directory for admin: " << certs.status() << "\n";
+  }
+}
+
 LocalCluster::LocalCluster(int nodes, const std::string& extra) {
   up_ = RunCommand(SyncblockBinary() + " local up --dir " + tmp_.path() + " --nodes " +
                        std::to_string(nodes) + " " + extra,
                    std::chrono::seconds(90));
   if (up_.exit_code != 0) std::cerr << "local up failed:\n" << up_.output << "\n";
-  // Real NBD clients reach TLS exports as the cluster's admin (WithNbdTls).
-  security::TlsFiles admin = Tls("admin");
-  if (up_.exit_code == 0 && !admin.insecure) {
-    auto dir = security::ClientCertificateDir(admin);
-    if (dir.ok()) {
-      setenv("SYNCBLOCK_TEST_NBD_CERTS", dir->c_str(), 1);
-    } else {
-      std::cerr << "no NBD client directory for admin: " << dir.status() << "\n";
-    }
-  }
+  if (up_.exit_code == 0) UseClusterNbdCertificates(tmp_.path());
 }
 
 LocalCluster::~LocalCluster() {

@@ -14,6 +14,11 @@
 
 namespace syncblock::testing {
 
+// Makes real NBD clients in this process's commands (WithNbdTls) reach the
+// TLS exports of the `local up` cluster in `dir` as its admin. Nothing for a
+// plaintext cluster.
+void UseClusterNbdCertificates(const std::string& dir);
+
 class LocalCluster {
  public:
   // `extra` goes to `local up` (e.g. "--io-timeout-ms 3000").
