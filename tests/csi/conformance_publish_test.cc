@@ -68,7 +68,7 @@ TEST_P(CsiPublishTest, PublishRules) {
   ASSERT_TRUE(s.ok()) << s.error_message();
   const auto& ctx = pub.publish_context();
   EXPECT_EQ(Get(ctx, "exportName"), id);
-  EXPECT_TRUE(absl::StartsWith(Get(ctx, "nbdUri"), "nbd://")) << Get(ctx, "nbdUri");
+  EXPECT_TRUE(absl::StartsWith(Get(ctx, "nbdUri"), "nbds://")) << Get(ctx, "nbdUri");
   EXPECT_TRUE(absl::EndsWith(Get(ctx, "nbdUri"), "/" + id)) << Get(ctx, "nbdUri");
   std::vector<std::string> storage = absl::StrSplit(Get(ctx, "storageNodes"), ',');
   EXPECT_EQ(storage.size(), 3u);

@@ -105,7 +105,7 @@ TEST_F(CtlCsiTest, BlockVolumeLifecycle) {
 
   CommandResult published = Ctl("publish " + id + " --block");
   ASSERT_EQ(published.exit_code, 0) << published.output;
-  EXPECT_THAT(published.output, HasSubstr("nbdUri=nbd://"));
+  EXPECT_THAT(published.output, HasSubstr("nbdUri=nbds://"));
   json context = CtlJson("publish " + id + " --block");  // idempotent
   ASSERT_TRUE(context.is_object());
   std::vector<std::string> pairs;
