@@ -24,6 +24,7 @@
 #include "absl/strings/strip.h"
 #include "csi/node/fuse_loop_attacher.h"
 #include "csi/node/linux_mounter.h"
+#include "replication/initiator/nbd_tls.h"
 #include "replication/security/grpc_credentials.h"
 #include "tests/csi/node_test_cleanup.h"
 #include "tests/fault/fault_test_base.h"
@@ -119,10 +120,14 @@ class FuseFailoverTest : public FaultTestBase {
 TEST_F(FuseFailoverTest, WriterSeesNoErrorWhenThePrimaryMovesByPromote) {
   LocalCluster c(3, "--no-csi");
   ASSERT_TRUE(c.ok()) << c.up_output();
-  // The attacher hands the node plugin's certificate to fuse-export, as in the plugin.
-  security::SetProcessTlsFiles(c.Tls("node-1-csi"));
+  // The admin's certificate: the volume is published to no node here
+  // (--no-csi), and a node's may open only what is published to it.
+  security::SetProcessTlsFiles(c.Tls("admin"));
+  repl::initiator::SetNbdClientTls(c.Tls("admin"));
   ASSERT_EQ(c.Ctl("volume create v --size 256M --replicas 3").exit_code, 0);
-  const std::string uri = c.Export("v");
+  // As a publish context gives it: without the admin's client directory.
+  std::string uri = c.Export("v");
+  uri = uri.substr(0, uri.find('?'));
   std::string primary;
   std::vector<std::string> secondaries;
   Roles(c, "v", &primary, &secondaries);
@@ -195,10 +200,14 @@ TEST_F(FuseFailoverTest, WriterSeesNoErrorWhenThePrimaryMovesByPromote) {
 TEST_F(FuseFailoverTest, NoPrimaryFailsWithEioAfterTheTimeoutAndServesAgainLater) {
   LocalCluster c(3, "--no-csi");
   ASSERT_TRUE(c.ok()) << c.up_output();
-  // The attacher hands the node plugin's certificate to fuse-export, as in the plugin.
-  security::SetProcessTlsFiles(c.Tls("node-1-csi"));
+  // The admin's certificate: the volume is published to no node here
+  // (--no-csi), and a node's may open only what is published to it.
+  security::SetProcessTlsFiles(c.Tls("admin"));
+  repl::initiator::SetNbdClientTls(c.Tls("admin"));
   ASSERT_EQ(c.Ctl("volume create v --size 64M --replicas 3").exit_code, 0);
-  const std::string uri = c.Export("v");
+  // As a publish context gives it: without the admin's client directory.
+  std::string uri = c.Export("v");
+  uri = uri.substr(0, uri.find('?'));
   std::string primary;
   std::vector<std::string> secondaries;
   Roles(c, "v", &primary, &secondaries);
