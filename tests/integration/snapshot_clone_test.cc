@@ -95,7 +95,7 @@ TEST_F(SnapshotCloneTest, SnapshotUnderWriterHoldsExactlyWhatWasAcknowledgedBefo
          << "qemu-io -f raw -c \"write -P $p $((b * " << kBlock << ")) " << kBlock << "\" '" << uri
          << "' >/dev/null || exit 1; echo ack $j >> " << log << "; j=$((j + 1)); "
          << "done; done";
-  WriteFile(tmp.Join("writer.sh"), script.str());
+  WriteFile(tmp.Join("writer.sh"), WithNbdTls(script.str()));
   Subprocess writer({"/bin/sh", tmp.Join("writer.sh")}, tmp.Join("writer.log"));
   ASSERT_TRUE(WaitFor([&] { return CompleteLines(log) >= kBlocks / 2; }, std::chrono::seconds(120)))
       << Tail(tmp.Join("writer.log"));
