@@ -17,8 +17,8 @@ namespace {
 
 constexpr char kDefaultStorageNodes[] = "127.0.0.1:7400";
 const std::set<std::string> kGlobalFlags = {
-    "storage-nodes", "cluster",  "output",   "timeout-ms", "connect-timeout-ms",
-    "tls-ca",        "tls-cert", "tls-key",  "insecure"};
+    "storage-nodes", "cluster",  "output",  "timeout-ms", "connect-timeout-ms",
+    "tls-ca",        "tls-cert", "tls-key", "insecure"};
 
 constexpr char kGlobalHelp[] =
     "global flags:\n"

@@ -18,12 +18,12 @@
 #include <string>
 #include <vector>
 
-#include "replication/security/tls_files.h"
 #include "absl/status/status.h"
 #include "driver/ctl_errors.h"
 #include "driver/flags.h"
 #include "driver/terminal.h"
 #include "replication/client/storage_cluster.h"
+#include "replication/security/tls_files.h"
 
 namespace syncblock::driver {
 

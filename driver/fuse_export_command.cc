@@ -55,7 +55,7 @@ int RunFuseExport(int argc, char** argv) {
     std::fputs(kUsage, stdout);
     return 0;
   }
-  std::set<std::string> known = {"mountpoint", "uri",      "connections",      "readonly",
+  std::set<std::string> known = {"mountpoint", "uri",       "connections",       "readonly",
                                  "pidfile",    "volume-id", "control-addresses", "failover-timeout",
                                  "uri-file",   "help"};
   known.insert(TlsFlagNames().begin(), TlsFlagNames().end());

@@ -12,8 +12,8 @@
 #include "driver/local_daemons.h"
 #include "driver/local_process.h"
 #include "driver/local_tls.h"
-#include "replication/security/grpc_credentials.h"
 #include "driver/output_table.h"
+#include "replication/security/grpc_credentials.h"
 #include "replication/util/status_macros.h"
 
 namespace syncblock::driver {
@@ -172,9 +172,9 @@ absl::Status LocalUp(const Flags& flags) {
   }
 
   if (!flags.GetBool("no-csi")) {
-    auto csi = StartCsi(binary, dir, cluster.ControlAddresses(),
-                        flags.Get("csi-node-id", cluster.storage.front().id), cluster.tls,
-                        cluster.csi);
+    auto csi =
+        StartCsi(binary, dir, cluster.ControlAddresses(),
+                 flags.Get("csi-node-id", cluster.storage.front().id), cluster.tls, cluster.csi);
     if (!csi.ok()) {
       if (flags.GetBool("require-csi")) {
         StopAll(cluster);

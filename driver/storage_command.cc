@@ -86,9 +86,9 @@ int RunStorage(int argc, char** argv) {
     return 0;
   }
   std::set<std::string> known_flags = {
-      "node-id",       "data-dir",    "listen",        "replication-listen", "nbd-listen",
-      "metrics-listen", "advertise-host", "zone",      "io-timeout-ms",      "resync-rate",
-      "peer-queue",    "peer-stall-ms", "lease-ms",    "no-failover",        "nbd-max-connections",
+      "node-id",        "data-dir",       "listen",   "replication-listen", "nbd-listen",
+      "metrics-listen", "advertise-host", "zone",     "io-timeout-ms",      "resync-rate",
+      "peer-queue",     "peer-stall-ms",  "lease-ms", "no-failover",        "nbd-max-connections",
       "log-level"};
   known_flags.insert(TlsFlagNames().begin(), TlsFlagNames().end());
   absl::Status known = flags->CheckKnown(known_flags);

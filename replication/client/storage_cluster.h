@@ -158,9 +158,9 @@ class StorageCluster {
  public:
   // `control_addresses`: host:port of each storage node's control service.
   // `credentials` null means the process's own (security::
-  // ProcessChannelCredentials). Nodes are dialled in parallel where a call asks several; one that does
-  // not connect within `connect_timeout` counts as unreachable (and costs
-  // that, not `rpc_timeout`).
+  // ProcessChannelCredentials). Nodes are dialled in parallel where a call asks several; one that
+  // does not connect within `connect_timeout` counts as unreachable (and costs that, not
+  // `rpc_timeout`).
   static std::unique_ptr<StorageCluster> Connect(
       std::vector<std::string> control_addresses,
       std::chrono::milliseconds rpc_timeout = std::chrono::seconds(10),

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "replication/initiator/nbd_client.h"
+#include "replication/initiator/nbd_tls.h"
 #include "replication/proto/control.grpc.pb.h"
 #include "replication/security/grpc_credentials.h"
 
@@ -65,9 +66,12 @@ absl::StatusOr<std::string> GrpcPrimaryResolver::Resolve(
     std::vector<std::string> candidates;
     if (!reply.nbd_uri().empty()) candidates.push_back(reply.nbd_uri());
     // A secondary names the primary; its NBD address is in the member list.
+    // The scheme says what the connection will be: this process speaks TLS
+    // exactly when it has a certificate (NbdClientTlsEnabled).
+    const char* scheme = NbdClientTlsEnabled() ? "nbds://" : "nbd://";
     for (const auto& m : reply.members()) {
       if (m.node_id() == reply.primary_node_id() && !m.nbd_address().empty()) {
-        candidates.push_back(absl::StrCat("nbd://", m.nbd_address(), "/", volume_id));
+        candidates.push_back(absl::StrCat(scheme, m.nbd_address(), "/", volume_id));
       }
     }
     for (const auto& uri : candidates) {

@@ -72,19 +72,6 @@ bool SocketReader::Discard(size_t n) {
   return true;
 }
 
-int AdvanceIov(struct iovec* iov, int iovcnt, size_t n) {
-  int i = 0;
-  while (i < iovcnt && n >= iov[i].iov_len) {
-    n -= iov[i].iov_len;
-    ++i;
-  }
-  if (i < iovcnt) {
-    iov[i].iov_base = static_cast<char*>(iov[i].iov_base) + n;
-    iov[i].iov_len -= n;
-  }
-  return i;
-}
-
 namespace {
 
 ssize_t SendMsg(int fd, struct iovec* iov, int iovcnt, int flags) {

@@ -18,6 +18,7 @@
 #include <memory>
 
 #include "replication/security/byte_stream.h"
+#include "replication/util/iovec.h"
 
 namespace syncblock::repl::nbd {
 
@@ -54,7 +55,5 @@ bool SendAll(int fd, struct iovec* iov, int iovcnt);
 // Sends as much of `iov` as the socket takes now, without blocking. Returns
 // the bytes sent (0 when the buffer is full), or -1 on a socket error.
 long SendSome(int fd, struct iovec* iov, int iovcnt);
-// Advances `iov` past `n` sent bytes; returns the new first index.
-int AdvanceIov(struct iovec* iov, int iovcnt, size_t n);
 
 }  // namespace syncblock::repl::nbd

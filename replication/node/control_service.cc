@@ -119,7 +119,8 @@ std::string CryptAttributeFixed(const std::string& volume_id, const std::string&
 
 }  // namespace
 
-grpc::Status ControlService::GetNodeInfo(Ctx* ctx, const pb::GetNodeInfoRequest*, pb::NodeInfo* resp) {
+grpc::Status ControlService::GetNodeInfo(Ctx* ctx, const pb::GetNodeInfoRequest*,
+                                         pb::NodeInfo* resp) {
   if (grpc::Status denied = authorizer_.Check(*ctx, __func__); !denied.ok()) return denied;
   if (!node_->started()) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "node is starting");
   const auto& o = node_->options();
@@ -282,7 +283,8 @@ grpc::Status ControlService::AcceptEpoch(Ctx* ctx, const pb::AcceptEpochRequest*
   return grpc::Status::OK;
 }
 
-grpc::Status ControlService::Promote(Ctx* ctx, const pb::PromoteRequest* req, pb::ReplicaStatus* resp) {
+grpc::Status ControlService::Promote(Ctx* ctx, const pb::PromoteRequest* req,
+                                     pb::ReplicaStatus* resp) {
   if (grpc::Status denied = authorizer_.Check(*ctx, __func__); !denied.ok()) return denied;
   PromoteOptions options;
   if (!req->reason().empty()) options.reason = req->reason();
@@ -337,7 +339,8 @@ grpc::Status ControlService::ReadRegion(Ctx* ctx, const pb::ReadRegionRequest* r
   return ToGrpcStatus((*r)->store().Read(req->offset(), data->data(), req->length()));
 }
 
-grpc::Status ControlService::Resync(Ctx* ctx, const pb::ResyncRequest* req, pb::ReplicaStatus* resp) {
+grpc::Status ControlService::Resync(Ctx* ctx, const pb::ResyncRequest* req,
+                                    pb::ReplicaStatus* resp) {
   if (grpc::Status denied = authorizer_.Check(*ctx, __func__); !denied.ok()) return denied;
   auto p = ServingPrimary(*node_, req->volume_id());
   if (!p.ok()) return ToGrpcStatus(p.status());

@@ -14,8 +14,7 @@ class ControlService final : public syncblock::control::v1::StorageControl::Serv
  public:
   // `check_callers`: refuse callers whose certificate's role may not call an
   // RPC (control_authorization.h); false on a plaintext (--insecure) server.
-  ControlService(StorageNode* node, bool check_callers)
-      : node_(node), authorizer_(check_callers) {}
+  ControlService(StorageNode* node, bool check_callers) : node_(node), authorizer_(check_callers) {}
 
   using Ctx = grpc::ServerContext;
   grpc::Status GetNodeInfo(Ctx*, const syncblock::control::v1::GetNodeInfoRequest* req,

@@ -33,15 +33,18 @@ grpc::Status CheckNames(const std::string& volume_id, const std::string& name) {
 
 pb::SnapshotReplicaState ToProto(SnapshotCopyState s) {
   switch (s) {
-    case SnapshotCopyState::kReady: return pb::SNAPSHOT_READY;
-    case SnapshotCopyState::kPending: return pb::SNAPSHOT_PENDING;
-    case SnapshotCopyState::kCopying: return pb::SNAPSHOT_COPYING;
+    case SnapshotCopyState::kReady:
+      return pb::SNAPSHOT_READY;
+    case SnapshotCopyState::kPending:
+      return pb::SNAPSHOT_PENDING;
+    case SnapshotCopyState::kCopying:
+      return pb::SNAPSHOT_COPYING;
   }
   return pb::SNAPSHOT_REPLICA_STATE_UNSPECIFIED;
 }
 
-void FillRecord(const std::string& volume_id, const std::string& node_id,
-                const SnapshotRecord& r, pb::SnapshotStatus* out) {
+void FillRecord(const std::string& volume_id, const std::string& node_id, const SnapshotRecord& r,
+                pb::SnapshotStatus* out) {
   out->set_volume_id(volume_id);
   out->set_name(r.name);
   out->set_size_bytes(r.size_bytes);
@@ -81,8 +84,8 @@ absl::StatusOr<SnapshotRecord> CompleteSnapshot(Replica& replica, const std::str
         absl::StrCat("volume ", replica.id(), " has no snapshot '", name, "' on this node"));
   }
   if (!rec->complete) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "snapshot ", replica.id(), "@", name, " is still being copied to this node"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("snapshot ", replica.id(), "@", name, " is still being copied to this node"));
   }
   return rec;
 }
@@ -130,7 +133,8 @@ grpc::Status ControlService::DeleteSnapshot(Ctx* ctx, const pb::DeleteSnapshotRe
   if (!p.ok()) return ToGrpcStatus(p.status());
   PrimaryEngine& engine = *p->second;
   absl::Status s = engine.DeleteSnapshot(req->name());
-  if (!s.ok()) spdlog::error("delete snapshot {}@{}: {}", req->volume_id(), req->name(), s.message());
+  if (!s.ok())
+    spdlog::error("delete snapshot {}@{}: {}", req->volume_id(), req->name(), s.message());
   return ToGrpcStatus(s);
 }
 
@@ -197,8 +201,8 @@ grpc::Status ControlService::SnapshotChecksums(Ctx* ctx, const pb::SnapshotCheck
   resp->set_node_id(node_->options().node_id);
   resp->set_applied_seq(rec->seq);
   for (uint64_t off = 0; off < rec->size_bytes; off += region) {
-    auto crc = (*r)->store().snapshots().Checksum(req->name(),
-                                                 off, std::min(region, rec->size_bytes - off));
+    auto crc = (*r)->store().snapshots().Checksum(req->name(), off,
+                                                  std::min(region, rec->size_bytes - off));
     if (!crc.ok()) return ToGrpcStatus(crc.status());
     resp->add_crc32c(*crc);
   }
@@ -215,10 +219,10 @@ grpc::Status ControlService::ReadSnapshotRegion(Ctx* ctx, const pb::ReadSnapshot
   if (!rec.ok()) return ToGrpcStatus(rec.status());
   if (req->length() > kMaxSnapshotRead || req->offset() > rec->size_bytes ||
       req->length() > rec->size_bytes - req->offset()) {
-    return grpc::Status(grpc::StatusCode::OUT_OF_RANGE,
-                        absl::StrCat("read of ", req->length(), " bytes at ", req->offset(),
-                                     " is past the snapshot's end (", rec->size_bytes,
-                                     ") or over 4 MiB"));
+    return grpc::Status(
+        grpc::StatusCode::OUT_OF_RANGE,
+        absl::StrCat("read of ", req->length(), " bytes at ", req->offset(),
+                     " is past the snapshot's end (", rec->size_bytes, ") or over 4 MiB"));
   }
   std::string* data = resp->mutable_data();
   data->resize(req->length());

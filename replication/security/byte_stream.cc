@@ -5,7 +5,8 @@
 #include <unistd.h>
 
 #include <cstring>
-#include <vector>
+
+#include "replication/util/iovec.h"
 
 namespace syncblock::security {
 namespace {
@@ -20,33 +21,18 @@ ssize_t SendMsg(int fd, struct iovec* iov, int iovcnt, int flags) {
 
 // Sends from a copy of the vector (callers pass theirs as const).
 long Send(int fd, const struct iovec* iov, int iovcnt, bool wait) {
-  std::vector<struct iovec> rest(iov, iov + iovcnt);
+  IovCopy rest(iov, iov + iovcnt);
   long total = 0;
-  size_t first = 0;
-  while (first < rest.size()) {
-    if (rest[first].iov_len == 0) {
-      ++first;
-      continue;
-    }
-    ssize_t n = SendMsg(fd, rest.data() + first, static_cast<int>(rest.size() - first),
-                        wait ? 0 : MSG_DONTWAIT);
+  int first = AdvanceIov(rest.data(), iovcnt, 0);
+  while (first < iovcnt) {
+    ssize_t n = SendMsg(fd, rest.data() + first, iovcnt - first, wait ? 0 : MSG_DONTWAIT);
     if (n < 0) {
       if (errno == EINTR) continue;
       if (!wait && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
       return -1;
     }
     total += n;
-    size_t skip = static_cast<size_t>(n);
-    while (skip > 0 && first < rest.size()) {
-      if (skip < rest[first].iov_len) {
-        rest[first].iov_base = static_cast<char*>(rest[first].iov_base) + skip;
-        rest[first].iov_len -= skip;
-        skip = 0;
-      } else {
-        skip -= rest[first].iov_len;
-        ++first;
-      }
-    }
+    first += AdvanceIov(rest.data() + first, iovcnt - first, static_cast<size_t>(n));
   }
   return total;
 }

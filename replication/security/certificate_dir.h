@@ -4,9 +4,12 @@
 // (`--object tls-creds-x509,dir=DIR,endpoint=client`) read exactly
 // ca-cert.pem, client-cert.pem and client-key.pem from one directory.
 //
-// The directory holds symlinks to the TlsFiles' paths (made next to the
-// certificate: `<cert without .crt/.pem>.nbd/`), so a rotated certificate
-// is what the next connection reads, and the private key is not copied.
+// The directory holds symlinks to the TlsFiles' paths, so a rotated
+// certificate is what the next connection reads, and the private key is not
+// copied. It is made next to the certificate (`<cert without .crt>.nbd/`),
+// or, where that directory is read-only (a mounted Secret, as in every pod),
+// in a private directory under $TMPDIR (or /tmp) named after the
+// certificate's path.
 //
 // Thread-compatible: two processes making the same directory at once both
 // end with the same links (each link is made under a temporary name and
@@ -24,8 +27,5 @@ namespace syncblock::security {
 // when `files` is insecure or names no certificate; INTERNAL when the
 // directory cannot be made.
 absl::StatusOr<std::string> ClientCertificateDir(const TlsFiles& files);
-
-// Where ClientCertificateDir puts it, without making it.
-std::string ClientCertificateDirPath(const TlsFiles& files);
 
 }  // namespace syncblock::security

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "replication/util/iovec.h"
 #include "replication/util/status_macros.h"
 
 namespace syncblock::security {
@@ -208,30 +209,19 @@ bool TlsStream::HasBufferedInput() {
 
 long TlsStream::WritevSome(const struct iovec* iov, int iovcnt) {
   thread_local std::array<char, kRecord> staging;
+  IovCopy rest(iov, iov + iovcnt);
   long total = 0;
-  int i = 0;
-  size_t offset = 0;  // into iov[i]
-  while (i < iovcnt) {
-    const char* base = static_cast<const char*>(iov[i].iov_base) + offset;
-    size_t left = iov[i].iov_len - offset;
-    if (left == 0) {
-      ++i;
-      offset = 0;
-      continue;
-    }
-    const char* src = base;
-    size_t len = left;
-    if (left < kRecord) {
+  int first = AdvanceIov(rest.data(), iovcnt, 0);
+  while (first < iovcnt) {
+    const char* src = static_cast<const char*>(rest[first].iov_base);
+    size_t len = rest[first].iov_len;
+    if (len < kRecord) {
       // Gather small pieces into one record.
       len = 0;
-      int j = i;
-      size_t off = offset;
-      while (j < iovcnt && len < kRecord) {
-        size_t take = std::min(iov[j].iov_len - off, kRecord - len);
-        memcpy(staging.data() + len, static_cast<const char*>(iov[j].iov_base) + off, take);
+      for (int j = first; j < iovcnt && len < kRecord; ++j) {
+        size_t take = std::min(rest[j].iov_len, kRecord - len);
+        memcpy(staging.data() + len, rest[j].iov_base, take);
         len += take;
-        off = 0;
-        ++j;
       }
       src = staging.data();
     }
@@ -240,48 +230,22 @@ long TlsStream::WritevSome(const struct iovec* iov, int iovcnt) {
     if (n < 0) return total > 0 ? total : -1;
     if (n == 0) return total;
     total += n;
-    // Advance over n bytes.
-    size_t skip = static_cast<size_t>(n);
-    while (skip > 0 && i < iovcnt) {
-      size_t here = iov[i].iov_len - offset;
-      if (skip < here) {
-        offset += skip;
-        skip = 0;
-      } else {
-        skip -= here;
-        ++i;
-        offset = 0;
-      }
-    }
+    first += AdvanceIov(rest.data() + first, iovcnt - first, static_cast<size_t>(n));
   }
   return total;
 }
 
 bool TlsStream::Writev(const struct iovec* iov, int iovcnt) {
-  size_t want = 0;
-  for (int i = 0; i < iovcnt; ++i) want += iov[i].iov_len;
-  std::vector<struct iovec> rest(iov, iov + iovcnt);
-  size_t sent = 0;
-  int first = 0;
-  while (sent < want) {
-    long n = WritevSome(rest.data() + first, static_cast<int>(rest.size()) - first);
+  IovCopy rest(iov, iov + iovcnt);
+  int first = AdvanceIov(rest.data(), iovcnt, 0);
+  while (first < iovcnt) {
+    long n = WritevSome(rest.data() + first, iovcnt - first);
     if (n < 0) return false;
     if (n == 0) {
       if (!WaitFor(fd_, POLLOUT, PollTimeoutMs(fd_, SO_SNDTIMEO))) return false;
       continue;
     }
-    sent += static_cast<size_t>(n);
-    size_t skip = static_cast<size_t>(n);
-    while (skip > 0) {
-      if (skip < rest[first].iov_len) {
-        rest[first].iov_base = static_cast<char*>(rest[first].iov_base) + skip;
-        rest[first].iov_len -= skip;
-        skip = 0;
-      } else {
-        skip -= rest[first].iov_len;
-        ++first;
-      }
-    }
+    first += AdvanceIov(rest.data() + first, iovcnt - first, static_cast<size_t>(n));
   }
   return true;
 }

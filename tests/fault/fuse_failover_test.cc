@@ -106,6 +106,13 @@ class FsyncWriter {
   std::thread thread_;
 };
 
+// The volume's URI as a publish context gives it: without the admin's
+// client directory, which c.Export appends for the clients a test runs.
+std::string PublishedUri(const LocalCluster& c, const std::string& volume) {
+  const std::string uri = c.Export(volume);
+  return uri.substr(0, uri.find('?'));
+}
+
 class FuseFailoverTest : public FaultTestBase {
  protected:
   void SetUp() override {
@@ -125,9 +132,7 @@ TEST_F(FuseFailoverTest, WriterSeesNoErrorWhenThePrimaryMovesByPromote) {
   security::SetProcessTlsFiles(c.Tls("admin"));
   repl::initiator::SetNbdClientTls(c.Tls("admin"));
   ASSERT_EQ(c.Ctl("volume create v --size 256M --replicas 3").exit_code, 0);
-  // As a publish context gives it: without the admin's client directory.
-  std::string uri = c.Export("v");
-  uri = uri.substr(0, uri.find('?'));
+  const std::string uri = PublishedUri(c, "v");
   std::string primary;
   std::vector<std::string> secondaries;
   Roles(c, "v", &primary, &secondaries);
@@ -155,7 +160,7 @@ TEST_F(FuseFailoverTest, WriterSeesNoErrorWhenThePrimaryMovesByPromote) {
   const int stalled_at = writer.done();
   CommandResult promote = c.Ctl("promote v " + secondaries[0]);
   ASSERT_EQ(promote.exit_code, 0) << promote.output;
-  const std::string new_uri = c.Export("v");
+  const std::string new_uri = PublishedUri(c, "v");
   ASSERT_FALSE(new_uri.empty());
   ASSERT_NE(new_uri, uri);
 
@@ -205,9 +210,7 @@ TEST_F(FuseFailoverTest, NoPrimaryFailsWithEioAfterTheTimeoutAndServesAgainLater
   security::SetProcessTlsFiles(c.Tls("admin"));
   repl::initiator::SetNbdClientTls(c.Tls("admin"));
   ASSERT_EQ(c.Ctl("volume create v --size 64M --replicas 3").exit_code, 0);
-  // As a publish context gives it: without the admin's client directory.
-  std::string uri = c.Export("v");
-  uri = uri.substr(0, uri.find('?'));
+  const std::string uri = PublishedUri(c, "v");
   std::string primary;
   std::vector<std::string> secondaries;
   Roles(c, "v", &primary, &secondaries);
@@ -260,7 +263,7 @@ TEST_F(FuseFailoverTest, NoPrimaryFailsWithEioAfterTheTimeoutAndServesAgainLater
   close(fd);
   EXPECT_TRUE(csi::IsFuseServer(a->fuse_pid));
   EXPECT_EQ(FuseLoopAttacher::LoopBackingFile(a->device), disk);
-  EXPECT_EQ(Trim(ReadFile(a->fuse_dir + ".uri")), c.Export("v"));
+  EXPECT_EQ(Trim(ReadFile(a->fuse_dir + ".uri")), PublishedUri(c, "v"));
   ASSERT_TRUE(attacher.Detach(*a).ok());
 }
 

@@ -1,7 +1,7 @@
 // A small NBD client for fault tests that need more writes per second than a
 // qemu-io per write gives, or a connection held open across a fault: it
-// speaks to a URI that `ctl export` printed (nbd://127.0.0.1:PORT/NAME) with
-// the raw test client, and says of each write whether it was acknowledged,
+// speaks to a URI that `ctl export` printed (nbd:// or nbds://) with the raw
+// test client, and says of each write whether it was acknowledged,
 // refused with an error, or left without an answer. Not thread-safe.
 #pragma once
 
@@ -11,7 +11,9 @@
 #include <optional>
 #include <string>
 
+#include "replication/security/tls_context.h"
 #include "tests/replication/nbd_raw_client.h"
+#include "tests/support/test_util.h"
 
 namespace syncblock::testing {
 
@@ -23,17 +25,22 @@ class NbdBlockClient {
     kNoAnswer  // no answer within the timeout, or the connection broke
   };
 
-  // nbd://HOST:PORT/NAME on 127.0.0.1; nullptr when it cannot connect or the
-  // export is not served.
+  // nbd://HOST:PORT/NAME or nbds://HOST:PORT/NAME[?tls-certificates=DIR] on
+  // 127.0.0.1 (TLS with the certificates WithNbdTls would give a real
+  // client); nullptr when it cannot connect or the export is not served.
   static std::unique_ptr<NbdBlockClient> Connect(const std::string& uri, int timeout_ms) {
-    const std::string scheme = "nbd://";
-    if (uri.rfind(scheme, 0) != 0) return nullptr;
-    auto colon = uri.find(':', scheme.size());
-    auto slash = uri.find('/', scheme.size());
+    const bool tls = uri.rfind("nbds://", 0) == 0;
+    if (!tls && uri.rfind("nbd://", 0) != 0) return nullptr;
+    const size_t authority = tls ? 7 : 6;
+    auto colon = uri.find(':', authority);
+    auto slash = uri.find('/', authority);
     if (colon == std::string::npos || slash == std::string::npos || slash < colon) return nullptr;
     int port = std::atoi(uri.substr(colon + 1, slash - colon - 1).c_str());
+    const std::string name = uri.substr(slash + 1, uri.find('?', slash) - slash - 1);
     auto c = std::unique_ptr<NbdBlockClient>(new NbdBlockClient(port, timeout_ms));
-    if (!c->raw_.connected() || !c->raw_.Go(uri.substr(slash + 1))) return nullptr;
+    if (!c->raw_.connected()) return nullptr;
+    if (tls && !c->StartTls(NbdTlsCertificateDir(uri))) return nullptr;
+    if (!c->raw_.Go(name)) return nullptr;
     return c;
   }
 
@@ -75,6 +82,20 @@ class NbdBlockClient {
 
  private:
   NbdBlockClient(int port, int timeout_ms) : raw_(port, timeout_ms) {}
+
+  // NBD_OPT_STARTTLS, then TLS with the client certificate in `dir`.
+  bool StartTls(const std::string& dir) {
+    namespace nbd = repl::nbd;
+    if (dir.empty()) return false;
+    if (!raw_.Greet() || !raw_.Send(repl::nbdtest::RawNbdClient::Option(nbd::kOptStartTls, ""))) {
+      return false;
+    }
+    auto ack = raw_.ReadOptionReply();
+    if (!ack || ack->type != nbd::kRepAck) return false;
+    auto context = security::TlsContext::Load(
+        {dir + "/ca-cert.pem", dir + "/client-cert.pem", dir + "/client-key.pem"});
+    return context.ok() && raw_.StartTls(**context).ok();
+  }
 
   repl::nbdtest::RawNbdClient raw_;
   uint64_t handle_ = 0;

@@ -56,9 +56,7 @@ class PartitionTest : public FaultTestBase {
 };
 
 TEST_F(PartitionTest, AnIsolatedPrimaryIsReplacedAcknowledgesNothingAndRejoinsAsSecondary) {
-  // Plaintext (--insecure): NbdBlockClient, the hand-written client that
-  // holds requests in flight across the fault, speaks no TLS yet.
-  LocalCluster c(3, "--no-csi --insecure --io-timeout-ms 15000");
+  LocalCluster c(3, "--no-csi --io-timeout-ms 15000");
   ASSERT_TRUE(c.ok()) << c.up_output();
   NetworkPartition net(c);
   if (!net.error().empty()) {

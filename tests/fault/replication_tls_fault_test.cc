@@ -4,9 +4,11 @@
 // goes on with the other replicas. Given its own certificate back, it
 // rejoins and converges.
 #include <gtest/gtest.h>
+#include <signal.h>
 
 #include <filesystem>
-#include <future>
+#include <memory>
+#include <vector>
 
 #include "replication/security/certificates.h"
 #include "tests/fault/fault_test_base.h"
@@ -44,24 +46,25 @@ TEST_F(ReplicationTlsFaultTest, ANodeWithAnotherCasCertificateCannotJoinTheRepli
   const std::string forged_node = secondaries[0];
   ASSERT_EQ(QemuIo(uri, "-c 'write -P 0x11 0 1M'"), 0);
 
-  // The node comes back with a certificate for its own name, from another CA.
+  // The node comes back as a forger would run it: a certificate for its own
+  // name from another CA, which it also trusts (a daemon whose certificate
+  // does not chain to its --tls-ca refuses to start at all).
   ASSERT_TRUE(c.Kill(forged_node));
   TempDir tmp;
   TestPki other(tmp.path(), "forger's CA");
   security::TlsFiles forged = other.Issue(forged_node, security::kRoleStorage);
-  const std::string cert = tls + "/" + forged_node + ".crt";
-  const std::string key = tls + "/" + forged_node + ".key";
-  fs::copy_file(cert, tmp.Join("own.crt"));
-  fs::copy_file(key, tmp.Join("own.key"));
-  fs::copy_file(forged.cert, cert, fs::copy_options::overwrite_existing);
-  fs::copy_file(forged.key, key, fs::copy_options::overwrite_existing);
-  // `local start` runs it, and since nobody trusts it (ctl neither), stops it
-  // again after its readiness timeout: meanwhile, the primary tries it.
-  auto forged_run = std::async(std::launch::async, [&] {
-    return RunCommand(
-        SyncblockBinary() + " local start --timeout 20 --dir " + c.dir() + " " + forged_node,
-        std::chrono::seconds(60));
-  });
+  std::vector<std::string> args;
+  nlohmann::json cluster = nlohmann::json::parse(ReadFile(c.dir() + "/cluster.json"));
+  for (const auto& n : cluster["storage"]) {
+    if (n["id"] == forged_node) args = n["args"].get<std::vector<std::string>>();
+  }
+  ASSERT_FALSE(args.empty()) << cluster.dump();
+  for (size_t i = 0; i + 1 < args.size(); ++i) {
+    if (args[i] == "--tls-ca") args[i + 1] = forged.ca;
+    if (args[i] == "--tls-cert") args[i + 1] = forged.cert;
+    if (args[i] == "--tls-key") args[i + 1] = forged.key;
+  }
+  auto forged_run = std::make_unique<Subprocess>(args, tmp.Join("forged.log"));
 
   // The primary refuses it and says why.
   std::string message;
@@ -87,13 +90,10 @@ TEST_F(ReplicationTlsFaultTest, ANodeWithAnotherCasCertificateCannotJoinTheRepli
     }
   }
 
-  // The node was never ready: nobody would talk to it.
-  CommandResult started = forged_run.get();
-  EXPECT_NE(started.exit_code, 0) << started.output;
-
-  // Its own certificate back: it rejoins, is resynced, and converges.
-  fs::copy_file(tmp.Join("own.crt"), cert, fs::copy_options::overwrite_existing);
-  fs::copy_file(tmp.Join("own.key"), key, fs::copy_options::overwrite_existing);
+  // Its own certificate back (the files were never touched): it rejoins, is
+  // resynced, and converges.
+  forged_run->Kill(SIGKILL);
+  forged_run->Wait();
   ASSERT_TRUE(c.Start(forged_node));
   ExpectIdentical(c, "v");
   std::string out;

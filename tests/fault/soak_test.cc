@@ -162,9 +162,7 @@ int SoakSeconds() {
 class SoakTest : public FaultTestBase {};
 
 TEST_F(SoakTest, RandomKillsOfAnyNodeLoseNoAcknowledgedWrite) {
-  // Plaintext (--insecure): NbdBlockClient, the hand-written client that
-  // holds requests in flight across the fault, speaks no TLS yet.
-  LocalCluster c(3, "--no-csi --insecure --io-timeout-ms 5000");
+  LocalCluster c(3, "--no-csi --io-timeout-ms 5000");
   ASSERT_TRUE(c.ok()) << c.up_output();
   ASSERT_EQ(c.Ctl("volume create v --size 64M --replicas 3").exit_code, 0);
   const uint64_t first_epoch = c.CtlJson("volume show v")["epoch"].get<uint64_t>();

@@ -5,8 +5,10 @@
 
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include "replication/initiator/nbd_client.h"
+#include "replication/initiator/nbd_tls.h"
 #include "replication/proto/control.grpc.pb.h"
 #include "replication/security/certificates.h"
 #include "replication/security/grpc_credentials.h"
@@ -116,6 +118,45 @@ TEST_F(PrimaryResolverTest, SecondaryNamesThePrimarysNbdAddress) {
   auto uri = r.Resolve("vol", "", {server.address()});
   ASSERT_TRUE(uri.ok()) << uri.status();
   EXPECT_EQ(*uri, Live());
+}
+
+// A process with a certificate connects over TLS, whatever the scheme it was
+// given; the URI it reports for the primary a secondary named says so.
+TEST_F(PrimaryResolverTest, WithACertificateTheSecondarysAnswerIsAnNbdsUri) {
+  testing::TempDir creds;
+  const security::TlsFiles server = Pki().Issue("storage-2", security::kRoleStorage);
+  testing::WriteFile(creds.Join("ca-cert.pem"), testing::ReadFile(Pki().ca_cert()));
+  testing::WriteFile(creds.Join("server-cert.pem"), testing::ReadFile(server.cert));
+  testing::WriteFile(creds.Join("server-key.pem"), testing::ReadFile(server.key));
+  ASSERT_EQ(chmod(creds.Join("server-key.pem").c_str(), 0600), 0);
+  const int port = testing::FreePort();
+  testing::Subprocess tls_nbdkit({"nbdkit", "-f", "--tls=require",
+                                  "--tls-certificates=" + creds.path(), "-i", "127.0.0.1", "-p",
+                                  std::to_string(port), "memory", "1M"});
+  SetNbdClientTls(Pki().Issue("node-1", security::kRoleNode));
+  struct Restore {
+    ~Restore() { SetNbdClientTls(security::TlsFiles{"", "", "", /*insecure=*/true}); }
+  } restore;
+  const std::string nbds = "nbds://127.0.0.1:" + std::to_string(port) + "/vol";
+  ASSERT_TRUE(testing::WaitFor([&] {
+    auto u = ParseNbdUri(nbds);
+    auto c = NbdConnect(*u, std::chrono::seconds(1));
+    if (c.ok()) c->Disconnect();
+    return c.ok();
+  }));
+
+  ctl::ReplicaStatus secondary;
+  secondary.set_volume_id("vol");
+  secondary.set_role(ctl::ROLE_SECONDARY);
+  secondary.set_primary_node_id("p");
+  auto* m = secondary.add_members();
+  m->set_node_id("p");
+  m->set_nbd_address("127.0.0.1:" + std::to_string(port));
+  ControlServer control(secondary);
+  GrpcPrimaryResolver r(nullptr);
+  auto uri = r.Resolve("vol", "", {control.address()});
+  ASSERT_TRUE(uri.ok()) << uri.status();
+  EXPECT_EQ(*uri, nbds);
 }
 
 TEST_F(PrimaryResolverTest, UnknownEverywhereIsNotFoundAndNobodyIsUnavailable) {

@@ -58,7 +58,7 @@ TEST_F(ReplicationIoTest, NbdinfoShowsSizeAndFlags) {
   // The export is served by the primary only; a secondary does not list it.
   nlohmann::json show = cluster_.CtlJson("volume show info");
   ASSERT_TRUE(show.is_object());
-  EXPECT_EQ(WithNbdTlsArg(show["nbd_uri"].get<std::string>()), uri);
+  EXPECT_EQ(WithNbdTls(show["nbd_uri"].get<std::string>()), uri);
   EXPECT_EQ(show["replicas"].size(), 3u);
 }
 

@@ -5,11 +5,11 @@
 
 #include <gtest/gtest.h>
 
-#include "absl/strings/str_cat.h"
-
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
+
+#include "absl/strings/str_cat.h"
 
 namespace syncblock::repl {
 namespace {

@@ -59,7 +59,7 @@ std::string LocalCluster::Export(const std::string& volume) const {
   // The first line is the URI (more lines follow on a terminal only).
   std::string uri = r.output.substr(0, r.output.find('\n'));
   while (!uri.empty() && uri.back() == ' ') uri.pop_back();
-  uri = WithNbdTlsArg(uri);  // nbds:// gets the admin's certificates
+  uri = WithNbdTls(uri);  // nbds:// gets the admin's certificates
   if (r.exit_code != 0) std::cerr << "ctl export " << volume << " failed: " << r.output << "\n";
   return r.exit_code == 0 ? uri : "";
 }

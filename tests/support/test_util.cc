@@ -68,8 +68,8 @@ bool ParseNbds(const std::string& text, size_t at, NbdsUri* out, size_t* end) {
     size_t k = rest.find(key, q);
     if (k != std::string::npos) {
       size_t amp = rest.find('&', k);
-      out->certs = rest.substr(k + key.size(), amp == std::string::npos ? std::string::npos
-                                                                         : amp - k - key.size());
+      out->certs = rest.substr(k + key.size(),
+                               amp == std::string::npos ? std::string::npos : amp - k - key.size());
     }
   }
   if (out->certs.empty()) {
@@ -82,9 +82,16 @@ bool ParseNbds(const std::string& text, size_t at, NbdsUri* out, size_t* end) {
 
 }  // namespace
 
+std::string NbdTlsCertificateDir(const std::string& uri) {
+  if (uri.rfind("nbds://", 0) != 0) return "";
+  NbdsUri u;
+  size_t end = 0;
+  return ParseNbds(uri, 0, &u, &end) ? u.certs : "";
+}
+
 std::string WithNbdTls(const std::string& command) {
-  const bool qemu = command.find("qemu-io") != std::string::npos ||
-                    command.find("qemu-img") != std::string::npos;
+  const bool qemu =
+      command.find("qemu-io") != std::string::npos || command.find("qemu-img") != std::string::npos;
   std::string out;
   size_t pos = 0;
   int objects = 0;
@@ -100,8 +107,8 @@ std::string WithNbdTls(const std::string& command) {
     }
     if (!qemu) {
       out += command.substr(pos, at - pos);
-      out += "nbds://" + u.host + ":" + u.port + "/" + u.export_name +
-             "?tls-certificates=" + u.certs;
+      out +=
+          "nbds://" + u.host + ":" + u.port + "/" + u.export_name + "?tls-certificates=" + u.certs;
       pos = end;
       continue;
     }
@@ -130,11 +137,6 @@ const char kQemuIoShellFunction[] =
     "\"json:{\\\"file\\\":{\\\"driver\\\":\\\"nbd\\\",\\\"server\\\":{\\\"type\\\":\\\"inet\\\","
     "\\\"host\\\":\\\"${hp%:*}\\\",\\\"port\\\":\\\"${hp##*:}\\\"},\\\"export\\\":\\\"$e\\\","
     "\\\"tls-creds\\\":\\\"sbtls\\\"}}\" \"$@\";; *) qemu-io \"$u\" \"$@\";; esac; }; ";
-
-std::string WithNbdTlsArg(const std::string& arg) {
-  if (arg.rfind("nbds://", 0) != 0) return arg;
-  return WithNbdTls(arg);
-}
 
 CommandResult RunCommand(const std::string& command, std::chrono::seconds timeout) {
   CommandResult result;
@@ -188,11 +190,12 @@ bool HaveTool(const std::string& tool) {
 }
 
 Subprocess::Subprocess(std::vector<std::string> argv, const std::string& log_path) {
-  for (auto& a : argv) a = WithNbdTlsArg(a);
+  // Before fork (it allocates); a shell script's URIs too (`sh -c '...'`).
+  for (auto& a : argv) a = WithNbdTls(a);
   pid_ = fork();
   if (pid_ == 0) {
-    int out = open(log_path.empty() ? "/dev/null" : log_path.c_str(),
-                   O_WRONLY | O_CREAT | O_APPEND, 0644);
+    int out = open(log_path.empty() ? "/dev/null" : log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND,
+                   0644);
     if (out >= 0) {
       dup2(out, 1);
       dup2(out, 2);

@@ -42,14 +42,16 @@ struct CommandResult {
 // which have no nbds:// URIs, get the equivalent `--object tls-creds-x509`
 // and `json:` filename. Other commands and plain nbd:// URIs are unchanged.
 std::string WithNbdTls(const std::string& command);
-// The same for one argument of an argv (libnbd URIs only).
-std::string WithNbdTlsArg(const std::string& arg);
+// The GnuTLS-style client directory (ca-cert.pem, client-cert.pem,
+// client-key.pem) an nbds:// URI is reached with, as WithNbdTls finds it;
+// empty for an nbd:// URI or when there is none.
+std::string NbdTlsCertificateDir(const std::string& uri);
 // A shell function `sb_qemu_io URI ARGS...` for URIs known only when a shell
 // script runs: qemu-io with WithNbdTls's translation of an nbds:// URI.
 extern const char kQemuIoShellFunction[];
 
 // Runs `command` with /bin/sh -c, waiting at most `timeout` (then SIGKILL).
-// NBD URIs in it pass through WithNbdTls.
+// NBD URIs in it pass through WithNbdTls (as do a Subprocess's arguments).
 CommandResult RunCommand(const std::string& command,
                          std::chrono::seconds timeout = std::chrono::seconds(300));
 
