@@ -34,6 +34,16 @@ class KeyRing {
   absl::StatusOr<bool> Unlock(const std::string& volume_id,
                               const std::map<std::string, std::string>& attributes,
                               absl::string_view secret);
+  // Keeps `data_key`, handed over by the volume's primary, which holds it
+  // unlocked (replication/doc/encryption.md, "Unlocking"). True when it was
+  // locked. FAILED_PRECONDITION when the volume is not encrypted;
+  // INVALID_ARGUMENT when `data_key` is no AES-256-XTS key.
+  absl::StatusOr<bool> Adopt(const std::string& volume_id,
+                             const std::map<std::string, std::string>& attributes,
+                             absl::string_view data_key);
+  // The data key of an unlocked volume; empty while locked. The caller wipes
+  // its copy (WipeString).
+  std::string DataKey(const std::string& volume_id) const;
   // nullptr while locked.
   std::shared_ptr<VolumeCrypt> Get(const std::string& volume_id) const;
   bool Unlocked(const std::string& volume_id) const { return Get(volume_id) != nullptr; }
@@ -41,6 +51,9 @@ class KeyRing {
   void Forget(const std::string& volume_id);
 
  private:
+  // Keeps a cipher made from `data_key` unless one is kept; true when kept.
+  absl::StatusOr<bool> Keep(const std::string& volume_id, absl::string_view data_key);
+
   mutable Mutex mu_;
   std::map<std::string, std::shared_ptr<VolumeCrypt>> volumes_ ABSL_GUARDED_BY(mu_);
 };

@@ -45,6 +45,10 @@ class XtsCipher {
   absl::Status EncryptBlocks(uint64_t first_block, const char* in, char* out, size_t len) const;
   absl::Status DecryptBlocks(uint64_t first_block, const char* in, char* out, size_t len) const;
 
+  // The key's bytes, for the volume's primary to hand to a locked replica
+  // over an authenticated link (KeyRing::Adopt). The caller wipes its copy.
+  std::string key() const { return std::string(reinterpret_cast<const char*>(key_), sizeof(key_)); }
+
  private:
   XtsCipher() = default;
   absl::Status Blocks(bool encrypt, uint64_t first_block, const char* in, char* out,

@@ -323,7 +323,7 @@ PeerLink::View PeerLink::GetView() const {
 }
 
 absl::StatusOr<PeerLink::Connection> PeerLink::Handshake(HelloReply* reply) {
-  std::string payload = delegate_->HelloPayload();
+  std::string payload = delegate_->HelloPayload(*this);
   std::string address;
   {
     MutexLock l(&mu_);

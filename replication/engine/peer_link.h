@@ -85,7 +85,8 @@ class PeerLink {
   class Delegate {
    public:
     virtual ~Delegate() = default;
-    virtual std::string HelloPayload() = 0;
+    // The hello that opens a connection to `link`'s replica.
+    virtual std::string HelloPayload(const PeerLink& link) = 0;
     // The replica accepted the hello on `fd`: the delegate calls BeginStream
     // (or not, when it is stopping).
     virtual void Connected(PeerLink& link, const HelloReply& reply, int fd) = 0;

@@ -152,7 +152,8 @@ class PrimaryEngine : public BlockDevice, private PeerLink::Delegate {
   void SyncPeersLocked(std::vector<std::shared_ptr<PeerLink>>* started,
                        std::vector<std::shared_ptr<PeerLink>>* retired)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  std::string HelloPayloadLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The hello of every connection, and the kManifest update, which is one.
+  HelloRequest HelloLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Queues a control frame to every streaming peer at this point of the
   // stream.
   void SendToPeers(FrameType type, const std::string& payload);
@@ -187,7 +188,7 @@ class PrimaryEngine : public BlockDevice, private PeerLink::Delegate {
   std::set<std::string> WitnessRecordLocked(Completions* done) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // PeerLink::Delegate
-  std::string HelloPayload() override;
+  std::string HelloPayload(const PeerLink& link) override;
   void Connected(PeerLink& link, const HelloReply& reply, int fd) override;
   void Refused(PeerLink& link, const HelloReply& reply) override;
   void Acked(PeerLink& link, uint64_t session, const OutgoingFrame& sent,

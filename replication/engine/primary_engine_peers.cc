@@ -70,7 +70,7 @@ void PrimaryEngine::ManifestChanged() {
     snapshots_->SetMembers(manifest_);
     SyncPeersLocked(&started, &retired);
     SetPeerSlotsLocked(&done);
-    hello = HelloPayloadLocked();
+    hello = EncodeHello(HelloLocked());
     accepted_.erase(std::remove_if(accepted_.begin(), accepted_.end(),
                                    [&](const std::string& id) { return !peers_.count(id); }),
                     accepted_.end());
@@ -142,7 +142,7 @@ absl::Status PrimaryEngine::RequestResync(const std::string& node_id, bool full)
   return absl::OkStatus();
 }
 
-std::string PrimaryEngine::HelloPayloadLocked() {
+HelloRequest PrimaryEngine::HelloLocked() {
   HelloRequest hello;
   hello.volume_id = manifest_.volume_id;
   hello.epoch = manifest_.epoch;
@@ -153,12 +153,24 @@ std::string PrimaryEngine::HelloPayloadLocked() {
   hello.attributes = manifest_.attributes;
   hello.create_if_missing = true;
   hello.snapshots = snapshots_->Names();
-  return EncodeHello(hello);
+  return hello;
 }
 
-std::string PrimaryEngine::HelloPayload() {
-  MutexLock l(&mu_);
-  return HelloPayloadLocked();
+std::string PrimaryEngine::HelloPayload(const PeerLink& link) {
+  HelloRequest hello;
+  {
+    MutexLock l(&mu_);
+    hello = HelloLocked();
+  }
+  // An encrypted volume's data key goes to a data replica, so that one whose
+  // node restarted is unlocked again, and only over TLS: the replica is then
+  // the storage node dialled, and nobody else on the network sees the key.
+  if (opts_.tls && opts_.data_key && !link.witness()) {
+    hello.data_key = opts_.data_key(hello.volume_id);
+  }
+  std::string payload = EncodeHello(hello);
+  std::fill(hello.data_key.begin(), hello.data_key.end(), '\0');
+  return payload;
 }
 
 void PrimaryEngine::MaybeActivateLocked(std::vector<std::shared_ptr<IoRequest>>* resubmit) {

@@ -79,7 +79,7 @@ absl::Status PrimaryEngine::Expand(uint64_t size_bytes) {
   if (s.ok()) {
     MutexLock l(&mu_);
     manifest_.size_bytes = size_bytes;
-    hello = HelloPayloadLocked();
+    hello = EncodeHello(HelloLocked());
   }
   if (s.ok()) {
     frame->SetPayload(std::make_shared<const std::string>(std::move(hello)));

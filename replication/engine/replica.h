@@ -65,6 +65,9 @@ struct EngineOptions {
   // Told when this node gains (true) or loses (false) the primary role of a
   // volume; the NBD server drops the connections of a lost export.
   std::function<void(const std::string& volume_id, bool primary)> on_role_change;
+  // The data key of an unlocked encrypted volume (empty: locked, or not
+  // encrypted), which its primary hands to its data replicas over TLS links.
+  std::function<std::string(const std::string& volume_id)> data_key;
 };
 
 // The primary of `epoch` stepped down for a planned move (it accepted the

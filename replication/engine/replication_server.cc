@@ -192,6 +192,15 @@ void ReplicationServer::Serve(int fd, const std::string& from) {
       replica.reset();
     }
   }
+  if (replica && !hello->data_key.empty()) {
+    if (stream.peer() == nullptr) {
+      // Never sent so by our primaries; whoever did has shown it to the network.
+      spdlog::error("{}: a data key over a plaintext connection: ignored", peer_desc);
+    } else if (opts_.on_data_key) {
+      opts_.on_data_key(hello->volume_id, hello->primary_node_id, hello->data_key);
+    }
+    std::fill(hello->data_key.begin(), hello->data_key.end(), '\0');
+  }
   // The primary may stay quiet for long between frames: no timeout now.
   if (replica) SetReceiveTimeout(fd, std::chrono::milliseconds(0));
 

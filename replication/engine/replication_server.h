@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -37,6 +38,12 @@ struct ReplicationServerOptions {
   std::shared_ptr<security::TlsContext> tls;
   // The TLS handshake and the hello must be done within this.
   std::chrono::milliseconds handshake_timeout{10000};
+  // Given the data key of an encrypted volume by its primary (a hello
+  // accepted over TLS; over plaintext the key is refused), so that a locked
+  // replica is unlocked again. `primary` names the sender.
+  std::function<void(const std::string& volume_id, const std::string& primary,
+                     const std::string& data_key)>
+      on_data_key;
 };
 
 class ReplicationServer {

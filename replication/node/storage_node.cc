@@ -95,6 +95,7 @@ StorageNode::StorageNode(StorageNodeOptions opts) : opts_(std::move(opts)) {
     // Clients of an export this node lost must reconnect to the new primary.
     if (!primary && nbd_) nbd_->CloseExport(volume_id);
   };
+  opts_.engine.data_key = [this](const std::string& volume_id) { return keys_.DataKey(volume_id); };
   exports_ = std::make_shared<NodeExports>(this);
   NbdServerOptions nbd = opts_.nbd;
   // A client's certificate opens the volumes published to it (nbd_access.h).
@@ -193,8 +194,25 @@ absl::Status StorageNode::LoadTls() {
   opts_.engine.tls = tls_;
   ReplicationServerOptions ro;
   ro.tls = tls_;
+  ro.on_data_key = [this](const std::string& volume_id, const std::string& primary,
+                          const std::string& data_key) {
+    AdoptDataKey(volume_id, primary, data_key);
+  };
   replication_ = std::make_unique<ReplicationServer>(this, ro);
   return absl::OkStatus();
+}
+
+void StorageNode::AdoptDataKey(const std::string& volume_id, const std::string& primary,
+                               const std::string& data_key) {
+  std::shared_ptr<Replica> r = FindReplica(volume_id);
+  if (!r || r->witness()) return;
+  absl::StatusOr<bool> adopted = keys_.Adopt(volume_id, r->manifest().attributes, data_key);
+  if (!adopted.ok()) {
+    spdlog::warn("volume {}: the data key from primary {} is not taken: {}", volume_id, primary,
+                 adopted.status().message());
+  } else if (*adopted) {
+    spdlog::info("volume {}: unlocked by its primary {} (data key in memory)", volume_id, primary);
+  }
 }
 
 absl::Status StorageNode::Start() {

@@ -118,6 +118,10 @@ class StorageNode : public ReplicaRegistry {
   // The TLS context of the replication port and links, from opts_.tls.
   absl::Status LoadTls();
   absl::Status LoadReplicas();
+  // Keeps the data key `primary` handed over in a hello (over TLS), so that a
+  // replica locked by a restart of this node is unlocked again.
+  void AdoptDataKey(const std::string& volume_id, const std::string& primary,
+                    const std::string& data_key);
 
   StorageNodeOptions opts_;
   KeyRing keys_;     // before nbd_: exports hold volumes' ciphers

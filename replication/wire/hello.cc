@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "replication/types/json_fields.h"
 
@@ -20,6 +21,7 @@ std::string EncodeHello(const HelloRequest& h) {
   j["attributes"] = h.attributes;
   j["create_if_missing"] = h.create_if_missing;
   if (h.snapshots) j["snapshots"] = *h.snapshots;
+  if (!h.data_key.empty()) j["data_key"] = absl::BytesToHexString(h.data_key);
   return j.dump();
 }
 
@@ -39,6 +41,16 @@ absl::StatusOr<HelloRequest> DecodeHello(const std::string& text) {
     h.attributes = j.value("attributes", std::map<std::string, std::string>{});
     h.create_if_missing = j.value("create_if_missing", false);
     if (j.contains("snapshots")) h.snapshots = j.at("snapshots").get<std::vector<std::string>>();
+    if (j.contains("data_key")) {
+      // The message never quotes the value.
+      const std::string hex = j.at("data_key").get<std::string>();
+      if (hex.size() != 2 * kHelloDataKeySize ||
+          hex.find_first_not_of("0123456789abcdefABCDEF") != std::string::npos) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("hello: data_key is not ", kHelloDataKeySize, " bytes in hexadecimal"));
+      }
+      h.data_key = absl::HexStringToBytes(hex);
+    }
     if (!ValidVolumeId(h.volume_id) || h.region_size == 0 || h.epoch == 0) {
       return absl::InvalidArgumentError("hello: invalid volume id, region size or epoch");
     }

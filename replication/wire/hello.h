@@ -3,6 +3,7 @@
 // the member list; the replica answers with its state. JSON payloads.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -14,6 +15,9 @@
 #include "replication/wire/wire_format.h"
 
 namespace syncblock::repl {
+
+// The size of an encrypted volume's data key (AES-256-XTS: two keys).
+inline constexpr size_t kHelloDataKeySize = 64;
 
 struct HelloRequest {
   std::string volume_id;
@@ -29,6 +33,11 @@ struct HelloRequest {
   // other it holds: it was deleted while the replica was away. Absent (a
   // primary without snapshot support, or a kManifest update): drop nothing.
   std::optional<std::vector<std::string>> snapshots;
+  // An encrypted volume's data key (kHelloDataKeySize bytes), from a primary that
+  // holds it, so that a replica whose node restarted is unlocked again. Sent
+  // only over mutually authenticated TLS, never stored, never logged
+  // (replication/doc/encryption.md, "Unlocking"). Empty: none.
+  std::string data_key;
 };
 
 struct HelloReply {

@@ -156,6 +156,38 @@ TEST(KeyRingTest, UnlockWrongKeyAndNotEncrypted) {
   EXPECT_FALSE(ring.Unlocked("v"));
 }
 
+// A restarted replica takes the data key from its primary (over TLS, in the
+// hello): the key it adopts is the one the secret unwraps.
+TEST(KeyRingTest, AdoptTakesTheKeyAnUnlockedRingHandsOver) {
+  auto attrs = NewEncryptionAttributes("secret", 1000);
+  ASSERT_TRUE(attrs.ok());
+  KeyRing primary, restarted;
+  EXPECT_EQ(primary.DataKey("v"), "") << "locked: no key";
+  ASSERT_TRUE(primary.Unlock("v", *attrs, "secret").ok());
+  const std::string key = primary.DataKey("v");
+  ASSERT_EQ(key.size(), kDataKeySize);
+  EXPECT_EQ(key, *UnwrapDataKey(attrs->at(kAttrWrappedKey), "secret", "v"));
+
+  auto adopted = restarted.Adopt("v", *attrs, key);
+  ASSERT_TRUE(adopted.ok()) << adopted.status();
+  EXPECT_TRUE(*adopted);
+  EXPECT_FALSE(*restarted.Adopt("v", *attrs, key)) << "already unlocked";
+  EXPECT_EQ(restarted.DataKey("v"), key);
+  // The adopted cipher reads what the unlocked one wrote.
+  std::string plain(kCryptBlockSize, 'p'), sealed(kCryptBlockSize, '\0'),
+      back(kCryptBlockSize, '\0');
+  ASSERT_TRUE(
+      primary.Get("v")->cipher->EncryptBlocks(7, plain.data(), sealed.data(), plain.size()).ok());
+  ASSERT_TRUE(
+      restarted.Get("v")->cipher->DecryptBlocks(7, sealed.data(), back.data(), back.size()).ok());
+  EXPECT_EQ(back, plain);
+
+  KeyRing other;
+  EXPECT_EQ(other.Adopt("v", *attrs, "short").status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(other.Adopt("p", {}, key).status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_FALSE(other.Unlocked("v"));
+}
+
 TEST(BlockRangeLockTest, OverlapsWaitInOrderOthersRunAtOnce) {
   BlockRangeLock locks;
   std::vector<int> order;

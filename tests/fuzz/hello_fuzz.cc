@@ -26,7 +26,7 @@ bool Same(const HelloRequest& a, const HelloRequest& b) {
          a.primary_node_id == b.primary_node_id && a.members == b.members &&
          a.size_bytes == b.size_bytes && a.region_size == b.region_size &&
          a.attributes == b.attributes && a.create_if_missing == b.create_if_missing &&
-         a.snapshots == b.snapshots;
+         a.snapshots == b.snapshots && a.data_key == b.data_key;
 }
 
 bool Same(const HelloReply& a, const HelloReply& b) {

@@ -226,7 +226,8 @@ TEST_F(EncryptionTest, ReplicasSnapshotsClonesAndResyncHoldOnlyCiphertext) {
   EXPECT_TRUE(Filled(live, 2 * kMiB, kMiB, 0));  // never written: zeros
 
   // The primary dies: a secondary, unlocked since the creation, takes over
-  // and serves the plaintext; the old primary comes back locked.
+  // and serves the plaintext; the old primary comes back locked, and its new
+  // primary hands it the data key over their TLS link.
   const std::string old_primary = Show("enc")["primary"];
   ASSERT_TRUE(C().Kill(old_primary));
   ASSERT_TRUE(WaitFor(
@@ -238,8 +239,20 @@ TEST_F(EncryptionTest, ReplicasSnapshotsClonesAndResyncHoldOnlyCiphertext) {
   EXPECT_EQ(ReadAll("enc").substr(8 * kMiB, kMiB), marker);
   ASSERT_TRUE(C().Start(old_primary));
   ASSERT_TRUE(C().WaitInSync("enc"));
-  json locked = Show("enc")["locked_on"];
-  EXPECT_NE(std::find(locked.begin(), locked.end(), old_primary), locked.end()) << locked;
+  json locked;
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        locked = Show("enc")["locked_on"];
+        return locked.empty();
+      },
+      std::chrono::seconds(30)))
+      << locked;
+  EXPECT_THAT(ReadFile(C().dir() + "/logs/" + old_primary + ".log"),
+              HasSubstr("volume enc: unlocked by its primary"));
+  // So it can take the role back and serve the plaintext, with no unlock.
+  auto moved = Ctl("promote enc " + old_primary);
+  ASSERT_EQ(moved.exit_code, 0) << moved.output;
+  EXPECT_EQ(ReadAll("enc").substr(8 * kMiB, kMiB), marker);
 
   std::string copy = ReadAll("enc-clone");
   ASSERT_EQ(copy.size(), 16 * kMiB);
@@ -301,6 +314,29 @@ TEST_F(EncryptionTest, RestartedNodeIsLockedUntilUnlocked) {
   ExpectOnlyCiphertextOnDisk();
 }
 
+// Plaintext replication links (--insecure) carry no data key: a restarted
+// node stays locked until it is unlocked with the secret.
+TEST(EncryptionPlaintextTest, ARestartedNodeStaysLockedWithoutTls) {
+  LocalCluster c(2, "--no-csi --insecure");
+  ASSERT_TRUE(c.ok()) << c.up_output();
+  TempDir tmp;
+  WriteFile(tmp.Join("k"), RandomSecret());
+  auto made = c.Ctl("volume create plain-links --size 8M --replicas 2 --encrypted --key-file " +
+                    tmp.Join("k"));
+  ASSERT_EQ(made.exit_code, 0) << made.output;
+  json v = c.CtlJson("volume show plain-links");
+  const std::string primary = v["primary"];
+  const std::string secondary = primary == "node-1" ? "node-2" : "node-1";
+  ASSERT_TRUE(c.Kill(secondary));
+  ASSERT_TRUE(c.Start(secondary));
+  ASSERT_TRUE(c.WaitInSync("plain-links"));
+  json locked = c.CtlJson("volume show plain-links")["locked_on"];
+  EXPECT_EQ(locked, json::array({secondary})) << locked;
+  auto unlock = c.Ctl("volume unlock plain-links --key-file " + tmp.Join("k"));
+  ASSERT_EQ(unlock.exit_code, 0) << unlock.output;
+  EXPECT_TRUE(c.CtlJson("volume show plain-links")["locked_on"].empty());
+}
+
 // The CSI controller's path: the key comes in CreateVolume's and
 // ControllerPublishVolume's secrets (`ctl csi ... --key-file` sends it as
 // encryptionPassphrase, as the sidecars send a StorageClass's Secret).
@@ -336,12 +372,13 @@ TEST_F(EncryptionCsiTest, CreateAndPublishTakeTheKeyFromTheSecrets) {
   EXPECT_EQ(v["encrypted"], true);
   EXPECT_EQ(v["locked"], false);
 
-  // The primary restarts: locked; a publish with the key unlocks it again.
-  std::string primary = v["primary"];
-  ASSERT_TRUE(c.Kill(primary));
-  ASSERT_TRUE(c.Start(primary));
-  ASSERT_TRUE(WaitFor([&] { return !c.CtlJson("volume show pvc-enc")["locked_on"].empty(); },
-                      std::chrono::seconds(60)));
+  // Every node restarts (a power cut): nobody holds the key, all are locked;
+  // a publish with the key unlocks them again.
+  for (const char* node : {"node-1", "node-2", "node-3"}) ASSERT_TRUE(c.Kill(node));
+  for (const char* node : {"node-1", "node-2", "node-3"}) ASSERT_TRUE(c.Start(node));
+  ASSERT_TRUE(WaitFor([&] { return c.CtlJson("volume show pvc-enc")["locked_on"].size() == 3; },
+                      std::chrono::seconds(60)))
+      << c.CtlJson("volume show pvc-enc").dump();
   auto bad = ctl("csi publish pvc-enc --block --key-file " + tmp.Join("bad"));
   EXPECT_NE(bad.exit_code, 0);
   EXPECT_THAT(bad.output, HasSubstr("is encrypted and the key given is not its key"));

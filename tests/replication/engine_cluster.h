@@ -10,6 +10,7 @@
 #include <functional>
 #include <future>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -35,6 +36,13 @@ class EngineCluster {
     syncblock::testing::FaultInjectionEnv env;
     // Its TLS identity (null: plaintext), for its server and the links it dials.
     std::shared_ptr<security::TlsContext> tls;
+    // The data keys its server was handed in hellos: "volume/primary/key".
+    std::vector<std::string> data_keys() {
+      std::lock_guard<std::mutex> l(keys_mu);
+      return keys;
+    }
+    std::mutex keys_mu;
+    std::vector<std::string> keys;
 
     std::shared_ptr<Replica> FindReplica(const std::string& volume_id) override {
       return replica && replica->id() == volume_id ? replica : nullptr;
@@ -115,9 +123,14 @@ class EngineCluster {
     return o;
   }
 
-  static ReplicationServerOptions ServerOptions(const Node& n) {
+  static ReplicationServerOptions ServerOptions(Node& n) {
     ReplicationServerOptions o;
     o.tls = n.tls;
+    o.on_data_key = [&n](const std::string& volume, const std::string& primary,
+                         const std::string& key) {
+      std::lock_guard<std::mutex> l(n.keys_mu);
+      n.keys.push_back(volume + "/" + primary + "/" + key);
+    };
     return o;
   }
 

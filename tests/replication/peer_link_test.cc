@@ -46,7 +46,7 @@ class PairDialer : public Dialer {
 
 class RecordingDelegate : public PeerLink::Delegate {
  public:
-  std::string HelloPayload() override { return "{}"; }
+  std::string HelloPayload(const PeerLink&) override { return "{}"; }
   void Connected(PeerLink& link, const HelloReply&, int fd) override { link.BeginStream(fd); }
   void Refused(PeerLink&, const HelloReply&) override {}
   void Acked(PeerLink&, uint64_t, const OutgoingFrame& sent, const Frame&) override {

@@ -120,6 +120,35 @@ TEST(ReplicationTlsTest, FramesFlowOverTls) {
   EXPECT_EQ(c.ReadLive(2, 0, 4096), std::string(4096, 'z'));
 }
 
+// An encrypted volume's primary hands its data key to the data replicas in
+// the hello, over TLS only: a replica whose node restarted is unlocked again
+// (replication/doc/encryption.md, "Unlocking").
+TEST(ReplicationTlsTest, TheDataKeyGoesToDataReplicasOverTlsOnly) {
+  const std::string key(kHelloDataKeySize, 'K');
+  auto with_key = [&](EngineOptions& o) {
+    Tweak(o);
+    o.data_key = [&](const std::string& volume) { return volume == "vol" ? key : ""; };
+  };
+  Pkis pki;
+  {
+    // node-2 is the witness: it holds no data and gets no key.
+    EngineCluster c(kSize, 3, 2, with_key, [&](const std::string& id) { return pki.Ours(id); });
+    EXPECT_EQ(c.node(1).data_keys(), std::vector<std::string>{"vol/node-0/" + key});
+    EXPECT_TRUE(c.node(2).data_keys().empty());
+    // Reconnecting (a restart) hands it over again.
+    c.Stop(1);
+    c.Start(1);
+    ASSERT_TRUE(c.WaitInSync());
+    EXPECT_EQ(c.node(1).data_keys(), std::vector<std::string>(2, "vol/node-0/" + key));
+  }
+  {
+    // Plaintext links (--insecure): no key on the wire.
+    EngineCluster c(kSize, 3, -1, with_key);
+    EXPECT_TRUE(c.node(1).data_keys().empty());
+    EXPECT_TRUE(c.node(2).data_keys().empty());
+  }
+}
+
 TEST(ReplicationTlsTest, AReplicaWithAnotherCasCertificateIsRefusedAndTheViewSaysWhy) {
   Pkis pki;
   EngineCluster c(
@@ -361,7 +390,6 @@ TEST(ReplicationTlsTest, AReplicaThatNeverAnswersTheHandshakeDoesNotStopTheVolum
   c.reset();
   close(*frozen);
 }
-
 
 // A measurement, not a test (run with --gtest_also_run_disabled_tests): 4 KiB
 // and 1 MiB writes kept `depth` deep through an in-process 3-replica volume

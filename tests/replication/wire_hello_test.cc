@@ -45,10 +45,32 @@ TEST(WireHelloTest, HelloRoundTrips) {
   EXPECT_TRUE(d->create_if_missing);
 }
 
+TEST(WireHelloTest, DataKeyRoundTripsAndIsCheckedWithoutBeingQuoted) {
+  HelloRequest h = SampleHello();
+  EXPECT_FALSE(json::parse(EncodeHello(h)).contains("data_key")) << "absent when empty";
+  h.data_key = std::string(kHelloDataKeySize, '\x01');
+  h.data_key[0] = '\xfe';
+  auto d = DecodeHello(EncodeHello(h));
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(d->data_key, h.data_key);
+
+  for (const std::string& wrong :
+       {std::string(2 * kHelloDataKeySize - 2, 'a'), std::string(2 * kHelloDataKeySize, 'g'),
+        std::string(2 * kHelloDataKeySize + 2, '0')}) {
+    json j = json::parse(EncodeHello(SampleHello()));
+    j["data_key"] = wrong;
+    auto bad = DecodeHello(j.dump());
+    ASSERT_FALSE(bad.ok()) << wrong;
+    EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_EQ(std::string(bad.status().message()).find(wrong), std::string::npos)
+        << "the message quotes the key: " << bad.status();
+  }
+}
+
 TEST(WireHelloTest, HelloUsesTheDocumentedKeys) {
   json j = json::parse(EncodeHello(SampleHello()));
-  for (const char* key : {"volume_id", "epoch", "primary", "members", "size_bytes",
-                          "region_size", "attributes", "create_if_missing"}) {
+  for (const char* key : {"volume_id", "epoch", "primary", "members", "size_bytes", "region_size",
+                          "attributes", "create_if_missing"}) {
     EXPECT_TRUE(j.contains(key)) << key;
   }
 }
@@ -76,8 +98,8 @@ TEST(WireHelloTest, RefusesMalformedHellos) {
       good.substr(0, good.size() / 2),
       std::string("\x00\xff\x01", 3),
   };
-  for (const char* key : {"volume_id", "epoch", "primary", "members", "size_bytes",
-                          "region_size"}) {
+  for (const char* key :
+       {"volume_id", "epoch", "primary", "members", "size_bytes", "region_size"}) {
     json j = json::parse(good);
     j.erase(key);
     bad.push_back(j.dump());
@@ -144,17 +166,17 @@ TEST(WireHelloTest, ReplyRoundTrips) {
 
 TEST(WireHelloTest, RefusesMalformedReplies) {
   for (const std::string& text : std::vector<std::string>{
-           "", "{}", "[1]", "{\"status\": 0}", "{\"epoch\": 1}", "{\"status\": \"ok\", \"epoch\": 1}",
-        "{\"status\": 0, \"epoch\": 1, \"dirty_hint\": \"x\"}",
-        // Numbers that are not integers of the field's type: get<T>() would
-        // wrap, cut, or (a float out of range) be undefined (hello_fuzz).
-        "{\"status\": 1e300, \"epoch\": 1}", "{\"status\": 4294967296, \"epoch\": 1}",
-        "{\"status\": 0, \"epoch\": -1}", "{\"status\": 0, \"epoch\": 1.5}",
-        "{\"status\": 0, \"epoch\": 1, \"applied_seq\": -3}",
-        "{\"status\": 0, \"epoch\": 1, \"dirty_hint\": [1, -1]}",
-        "{\"status\": 0, \"epoch\": 1, \"dirty_hint\": [1e300]}"}) {
-    EXPECT_EQ(DecodeHelloReply(text).status().code(), absl::StatusCode::kInvalidArgument)
-        << text;
+           "", "{}", "[1]", "{\"status\": 0}", "{\"epoch\": 1}",
+           "{\"status\": \"ok\", \"epoch\": 1}",
+           "{\"status\": 0, \"epoch\": 1, \"dirty_hint\": \"x\"}",
+           // Numbers that are not integers of the field's type: get<T>() would
+           // wrap, cut, or (a float out of range) be undefined (hello_fuzz).
+           "{\"status\": 1e300, \"epoch\": 1}", "{\"status\": 4294967296, \"epoch\": 1}",
+           "{\"status\": 0, \"epoch\": -1}", "{\"status\": 0, \"epoch\": 1.5}",
+           "{\"status\": 0, \"epoch\": 1, \"applied_seq\": -3}",
+           "{\"status\": 0, \"epoch\": 1, \"dirty_hint\": [1, -1]}",
+           "{\"status\": 0, \"epoch\": 1, \"dirty_hint\": [1e300]}"}) {
+    EXPECT_EQ(DecodeHelloReply(text).status().code(), absl::StatusCode::kInvalidArgument) << text;
   }
   auto minimal = DecodeHelloReply("{\"status\": 1, \"epoch\": 9}");
   ASSERT_TRUE(minimal.ok()) << minimal.status();
