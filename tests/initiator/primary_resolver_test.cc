@@ -64,6 +64,18 @@ class ControlServer {
   std::unique_ptr<grpc::Server> server_;
 };
 
+// A secondary's answer: the primary is member "p", whose NBD port is `port`.
+ctl::ReplicaStatus SecondaryNaming(int port) {
+  ctl::ReplicaStatus secondary;
+  secondary.set_volume_id("vol");
+  secondary.set_role(ctl::ROLE_SECONDARY);
+  secondary.set_primary_node_id("p");
+  auto* m = secondary.add_members();
+  m->set_node_id("p");
+  m->set_nbd_address("127.0.0.1:" + std::to_string(port));
+  return secondary;
+}
+
 class PrimaryResolverTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -106,14 +118,7 @@ TEST_F(PrimaryResolverTest, StaleHintFallsBackToThePrimarysAnswer) {
 }
 
 TEST_F(PrimaryResolverTest, SecondaryNamesThePrimarysNbdAddress) {
-  ctl::ReplicaStatus secondary;
-  secondary.set_volume_id("vol");
-  secondary.set_role(ctl::ROLE_SECONDARY);
-  secondary.set_primary_node_id("p");
-  auto* m = secondary.add_members();
-  m->set_node_id("p");
-  m->set_nbd_address("127.0.0.1:" + std::to_string(nbd_port_));
-  ControlServer server(secondary);
+  ControlServer server(SecondaryNaming(nbd_port_));
   GrpcPrimaryResolver r(nullptr);
   auto uri = r.Resolve("vol", "", {server.address()});
   ASSERT_TRUE(uri.ok()) << uri.status();
@@ -145,14 +150,7 @@ TEST_F(PrimaryResolverTest, WithACertificateTheSecondarysAnswerIsAnNbdsUri) {
     return c.ok();
   }));
 
-  ctl::ReplicaStatus secondary;
-  secondary.set_volume_id("vol");
-  secondary.set_role(ctl::ROLE_SECONDARY);
-  secondary.set_primary_node_id("p");
-  auto* m = secondary.add_members();
-  m->set_node_id("p");
-  m->set_nbd_address("127.0.0.1:" + std::to_string(port));
-  ControlServer control(secondary);
+  ControlServer control(SecondaryNaming(port));
   GrpcPrimaryResolver r(nullptr);
   auto uri = r.Resolve("vol", "", {control.address()});
   ASSERT_TRUE(uri.ok()) << uri.status();
