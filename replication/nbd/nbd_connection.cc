@@ -429,11 +429,13 @@ void Connection::Send(Reply reply, size_t slot_bytes) {
       ReleaseSlotLocked(slot_bytes);
       return;
     }
-    if (static_cast<size_t>(sent) == reply.size()) {
+    reply.sent = static_cast<size_t>(sent);
+    if (reply.sent == reply.size() && !stream_->HasPendingOutput()) {
       ReleaseSlotLocked(slot_bytes);
       return;
     }
-    reply.sent = static_cast<size_t>(sent);
+    // The rest, or only the part the stream holds back (TLS records waiting
+    // in its write buffer for a full socket), goes from the writer thread.
   }
   queue_.push_back(Queued{std::move(reply), slot_bytes});
   writer_cv_.notify_one();

@@ -25,8 +25,12 @@ class ByteStream {
   virtual ssize_t Read(void* buf, size_t n) = 0;
   virtual bool Writev(const struct iovec* iov, int iovcnt) = 0;
   // The bytes taken (0 when the socket is full), or -1 with errno. After a
-  // short count the next call must start with the bytes not taken.
+  // short count the next call must start with the bytes not taken. Bytes
+  // taken may still wait in the stream (HasPendingOutput): a Writev, even of
+  // nothing, sends them.
   virtual long WritevSome(const struct iovec* iov, int iovcnt) = 0;
+  // Bytes WritevSome took that have not reached the socket yet.
+  virtual bool HasPendingOutput() = 0;
   // Ends the stream for the peer (TLS close_notify; nothing for plain).
   virtual void Close() = 0;
   // The peer's verified identity, or null on a plain stream.
@@ -60,6 +64,7 @@ class PlainStream final : public ByteStream {
   void Close() override {}
   const PeerIdentity* peer() const override { return nullptr; }
   bool HasBufferedInput() override { return false; }
+  bool HasPendingOutput() override { return false; }
 
  private:
   const int fd_;

@@ -56,12 +56,15 @@ class TlsStream final : public ByteStream {
   // Like read(2): > 0 bytes read, 0 at the peer's close, -1 with errno
   // (ETIMEDOUT, ECONNRESET, EIO for a TLS failure).
   ssize_t Read(void* buf, size_t n) override;
-  // Sends all of `iov`: true, or false with errno.
+  // Sends all of `iov`, and whatever earlier calls left in the write buffer:
+  // true, or false with errno.
   bool Writev(const struct iovec* iov, int iovcnt) override;
-  // Sends what the socket takes now without waiting: the bytes taken (0 when
-  // it is full), or -1 with errno. After 0, the next call must start with
-  // the same bytes (OpenSSL may hold part of a record).
+  // Takes what it can without waiting: the bytes taken (0 when the socket is
+  // full), or -1 with errno. After 0, the next call must start with the same
+  // bytes (OpenSSL may hold part of a record). Records taken may wait in the
+  // write buffer when the socket is full (HasPendingOutput).
   long WritevSome(const struct iovec* iov, int iovcnt) override;
+  bool HasPendingOutput() override;
   // Sends close_notify (best effort) so that the peer sees a clean end.
   void Close() override;
   bool HasBufferedInput() override;
@@ -79,6 +82,10 @@ class TlsStream final : public ByteStream {
   // `wait` false: returns 0 instead of waiting for the socket.
   template <typename Op>
   long Run(Op op, bool wait, int timeout_option);
+  // Sends the write buffer to the socket: true when it is empty; with
+  // `wait`, waits for the socket (SO_SNDTIMEO), else false with errno EAGAIN
+  // when the socket is full; false with errno on failure.
+  bool Flush(bool wait);
 
   const int fd_;
   mutable Mutex mu_;
