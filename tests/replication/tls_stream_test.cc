@@ -385,6 +385,38 @@ TEST_F(TlsStreamTest, IdentityComesFromTheCertificate) {
   EXPECT_FALSE(IdentityFromPem("garbage").ok());
 }
 
+// A non-blocking write may leave records in the stream's write buffer when
+// the socket is full; they are not lost: HasPendingOutput says so, and a
+// Writev of nothing sends them (what the NBD writer thread does).
+TEST_F(TlsStreamTest, WhatANonBlockingWriteLeavesBufferedIsSentByTheNextWritev) {
+  auto server_ctx = Context(pki_.Issue("server", kRoleStorage));
+  auto client_ctx = Context(pki_.Issue("client", kRoleStorage));
+  Pair p;
+  Connected c = Handshake(p, *server_ctx, *client_ctx);
+  ASSERT_TRUE(c.server && c.client);
+  std::string sent;
+  bool pending = false;
+  for (int i = 0; i < 4096 && !pending; ++i) {
+    std::string chunk(64 * 1024, static_cast<char>('a' + i % 26));
+    struct iovec iov {
+      chunk.data(), chunk.size()
+    };
+    long taken = c.server->WritevSome(&iov, 1);
+    ASSERT_GE(taken, 0);
+    sent += chunk.substr(0, static_cast<size_t>(taken));
+    pending = c.server->HasPendingOutput();
+    if (taken < static_cast<long>(chunk.size()) && !pending) break;  // full, nothing held back
+  }
+  EXPECT_TRUE(pending) << "nobody reads: records wait in the buffer";
+  auto reader = std::async(std::launch::async, [&] {
+    std::string got(sent.size(), '\0');
+    return c.client->ReadFull(got.data(), got.size()) ? got : std::string();
+  });
+  ASSERT_TRUE(c.server->Writev(nullptr, 0)) << "a Writev of nothing flushes";
+  EXPECT_FALSE(c.server->HasPendingOutput());
+  EXPECT_TRUE(reader.get() == sent) << "every byte taken arrives, in order";
+}
+
 TEST(PlainStreamTest, ReadsWritesAndStopsWhenTheSocketIsFull) {
   Pair p;
   PlainStream a(p.a), b(p.b);
