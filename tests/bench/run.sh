@@ -22,7 +22,8 @@
 #   BENCH_TARGETS  which targets, space-separated (default "nbdkit sb-r1 sb-r3")
 #   BENCH_OUT      if set, the table is also written there as JSON
 #   BENCH_KEEP=1   keep the temp dir (fio JSON, node logs) and print its path
-#   BENCH_UP_ARGS  more flags for `local up`: --insecure measures without TLS
+#   BENCH_UP_ARGS  more flags for `local up` (its clusters run --insecure: fio's nbd
+#                  engine cannot present a client certificate; see nbd_tls_bench.sh)
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
