@@ -78,15 +78,21 @@ bool ReadAll(TlsStream& s, void* buf, size_t n) {
 
 class TlsStreamTest : public ::testing::Test {
  protected:
+  // A TLS session over `p`: storage node `server` and `client` in `client_role`.
+  Connected Session(Pair& p, const std::string& server, const std::string& client,
+                    const std::string& client_role = kRoleStorage) {
+    auto server_ctx = Context(pki_.Issue(server, kRoleStorage));
+    auto client_ctx = Context(pki_.Issue(client, client_role));
+    return Handshake(p, *server_ctx, *client_ctx);
+  }
+
   TempDir dir_;
   TestPki pki_{dir_.path()};
 };
 
 TEST_F(TlsStreamTest, BothSidesSeeTheOthersIdentityAndDataFlows) {
-  auto server_ctx = Context(pki_.Issue("node-1", kRoleStorage));
-  auto client_ctx = Context(pki_.Issue("worker-7", kRoleNode));
   Pair p;
-  Connected c = Handshake(p, *server_ctx, *client_ctx);
+  Connected c = Session(p, "node-1", "worker-7", kRoleNode);
   ASSERT_TRUE(c.server && c.client);
   EXPECT_EQ(c.server->peer()->name, "worker-7");
   EXPECT_EQ(c.server->peer()->role, "node");
@@ -111,10 +117,8 @@ TEST_F(TlsStreamTest, BothSidesSeeTheOthersIdentityAndDataFlows) {
 }
 
 TEST_F(TlsStreamTest, ReaderAndWriterThreadsShareOneStream) {
-  auto server_ctx = Context(pki_.Issue("node-1", kRoleStorage));
-  auto client_ctx = Context(pki_.Issue("node-2", kRoleStorage));
   Pair p;
-  Connected c = Handshake(p, *server_ctx, *client_ctx);
+  Connected c = Session(p, "node-1", "node-2");
   ASSERT_TRUE(c.server && c.client);
   // Both ends write 8 MiB while reading what the other writes: with one
   // thread per direction and small socket buffers, this only finishes if a
@@ -144,10 +148,8 @@ TEST_F(TlsStreamTest, ReaderAndWriterThreadsShareOneStream) {
 }
 
 TEST_F(TlsStreamTest, AReadTakesManyRecordsAndSaysWhatItHolds) {
-  auto server_ctx = Context(pki_.Issue("node-1", kRoleStorage));
-  auto client_ctx = Context(pki_.Issue("node-2", kRoleStorage));
   Pair p;
-  Connected c = Handshake(p, *server_ctx, *client_ctx);
+  Connected c = Session(p, "node-1", "node-2");
   ASSERT_TRUE(c.server && c.client);
   std::vector<char> big(1 << 20, 'r');
   auto writer =
@@ -309,10 +311,8 @@ TEST_F(TlsStreamTest, AHandshakeWithASilentPeerTimesOut) {
 }
 
 TEST_F(TlsStreamTest, AReadHonoursTheSocketsReceiveTimeout) {
-  auto server_ctx = Context(pki_.Issue("node-1", kRoleStorage));
-  auto client_ctx = Context(pki_.Issue("node-2", kRoleStorage));
   Pair p;
-  Connected c = Handshake(p, *server_ctx, *client_ctx);
+  Connected c = Session(p, "node-1", "node-2");
   ASSERT_TRUE(c.server && c.client);
   timeval tv{0, 100000};
   ASSERT_EQ(setsockopt(p.a, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv), 0);
@@ -389,10 +389,8 @@ TEST_F(TlsStreamTest, IdentityComesFromTheCertificate) {
 // the socket is full; they are not lost: HasPendingOutput says so, and a
 // Writev of nothing sends them (what the NBD writer thread does).
 TEST_F(TlsStreamTest, WhatANonBlockingWriteLeavesBufferedIsSentByTheNextWritev) {
-  auto server_ctx = Context(pki_.Issue("server", kRoleStorage));
-  auto client_ctx = Context(pki_.Issue("client", kRoleStorage));
   Pair p;
-  Connected c = Handshake(p, *server_ctx, *client_ctx);
+  Connected c = Session(p, "server", "client");
   ASSERT_TRUE(c.server && c.client);
   std::string sent;
   bool pending = false;
@@ -490,10 +488,8 @@ TEST_F(TlsStreamTest, CertificatesSatisfyQemuAndLibnbd) {
 // that never comes (it spun at 100 % CPU before: OpenSSL reports a write
 // after the peer's close_notify, or an EOF taken as one, as ZERO_RETURN).
 TEST_F(TlsStreamTest, AWriteAfterThePeerEndedTheSessionFails) {
-  auto server_ctx = Context(pki_.Issue("server", kRoleStorage));
-  auto client_ctx = Context(pki_.Issue("client", kRoleStorage));
   Pair p;
-  Connected c = Handshake(p, *server_ctx, *client_ctx);
+  Connected c = Session(p, "server", "client");
   ASSERT_TRUE(c.server && c.client);
   c.server->Close();  // close_notify
   char b;
