@@ -82,7 +82,7 @@ SCENARIOS = {
     "defaults": {
         "namespace": "syncblock",
         "prefix": "t-syncblock",
-        "image": "ghcr.io/syncblock/syncblock:0.1.0",
+        "image": "ghcr.io/syncblock/syncblock:0.3.0",
         "sidecar_registry": REGISTRY,
         "storage_nodes": "dns:t-syncblock-storage.syncblock.svc.cluster.local:7400",
         "snapshots": True, "expansion": True, "capacity": True, "modify": False,
