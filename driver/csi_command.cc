@@ -30,6 +30,7 @@
 #include "driver/commands.h"
 #include "driver/flags.h"
 #include "driver/tls_flags.h"
+#include "replication/client/storage_cluster.h"
 #include "replication/client/witness_keeper.h"
 #include "replication/initiator/nbd_tls.h"
 #include "replication/security/grpc_credentials.h"
@@ -230,6 +231,12 @@ int RunCsi(int argc, char** argv) {
     options.storage_control_addresses = [node_endpoints]() {
       auto addresses = node_endpoints.Resolve();
       return addresses.ok() ? *addresses : std::vector<std::string>{};
+    };
+    options.unlock_volume = [node_endpoints](const std::string& volume_id,
+                                             const std::string& secret) -> absl::Status {
+      auto addresses = node_endpoints.Resolve();
+      if (!addresses.ok()) return addresses.status();
+      return repl::StorageCluster::Connect(*addresses)->UnlockVolume(volume_id, secret).status();
     };
     auto made = csi::MakeNodeService(options);
     if (!made.ok()) return Fail(std::string(made.status().message()));

@@ -275,6 +275,9 @@ absl::Status Stage(CtlContext& ctx, const std::vector<std::string>& args) {
     RETURN_IF_ERROR(ParseKeyValues("publish-context", flags.Get("publish-context"),
                                    req.mutable_publish_context()));
   }
+  // NodeStage's secrets (csi.storage.k8s.io/node-stage-secret-name): the
+  // node keeps an encrypted volume's in memory to unlock it again later.
+  RETURN_IF_ERROR(SecretFlags(flags, req.mutable_secrets()));
   ASSIGN_OR_RETURN(auto client, CsiClient::Connect(flags));
   if (auto_publish) {
     ASSIGN_OR_RETURN(auto published, ControllerPublish(ctx, *client, args[0]));
@@ -537,7 +540,10 @@ std::vector<CtlCommand> CsiCtlCommands() {
       .Flag("node", "NODE-ID", "with --auto-publish: the CSI node (default: the plugin's own)")
       .Flag("readonly", "", "with --auto-publish: publish read-only")
       .Flag("volume-context", "k=v,...",
-            "CreateVolume's volume_context (default: the controller's)");
+            "CreateVolume's volume_context (default: the controller's)")
+      .Flag("key-file", "FILE",
+            "secret encryptionPassphrase from this file (kept by the node to unlock the "
+            "volume again; with --auto-publish, the publish's too)");
   out.push_back(std::move(CapabilityHelp(stage)));
   CtlCommand mount = Csi({"mount"}, "VOLUME-ID", "NodePublishVolume", 1, Mount);
   mount.Flag("staging-path", "P", "where the volume is staged; required")

@@ -10,6 +10,8 @@
 #include "csi/node/linux_mounter.h"
 #include "csi/node/nbd_netlink_attacher.h"
 #include "csi/node/node_service_impl.h"
+#include "replication/crypt/key_ring.h"
+#include "replication/crypt/key_wrap.h"
 #include "replication/util/status_macros.h"
 #include "spdlog/spdlog.h"
 
@@ -145,13 +147,36 @@ std::vector<std::string> NodeServiceImpl::ControlAddresses(
   return out;
 }
 
+absl::StatusOr<std::string> NodeServiceImpl::ResolvePrimary(const std::string& volume_id,
+                                                            const std::string& hint_uri,
+                                                            const std::vector<std::string>& hints) {
+  absl::StatusOr<std::string> uri = resolver_->Resolve(volume_id, hint_uri, hints);
+  if (uri.ok() || !repl::IsLockedMessage(uri.status().message()) || !options_.unlock_volume) {
+    return uri;
+  }
+  std::optional<std::string> secret = stage_secrets_.Find(volume_id);
+  if (!secret) return uri;
+  absl::Status unlocked = options_.unlock_volume(volume_id, *secret);
+  repl::WipeString(*secret);
+  if (!unlocked.ok()) {
+    // The message names the volume and the reason, never the secret.
+    return absl::Status(unlocked.code(),
+                        absl::StrCat("volume ", volume_id,
+                                     " is locked, and unlocking it with its NodeStage secret "
+                                     "failed: ",
+                                     unlocked.message()));
+  }
+  spdlog::info("volume {}: was locked on its replicas; unlocked with its NodeStage secret",
+               volume_id);
+  return resolver_->Resolve(volume_id, hint_uri, hints);
+}
+
 absl::Status NodeServiceImpl::Heal(Attachment a) {
   // A FUSE server that follows the primary itself passes Check once it has
   // found it again: nothing is restarted and the device stays.
   if (attacher_->Check(a).ok()) return absl::OkStatus();
   a.control_addresses = ControlAddresses(a.control_addresses);
-  ASSIGN_OR_RETURN(std::string uri,
-                   resolver_->Resolve(a.volume_id, a.nbd_uri, a.control_addresses));
+  ASSIGN_OR_RETURN(std::string uri, ResolvePrimary(a.volume_id, a.nbd_uri, a.control_addresses));
   const std::string old_device = a.device;
   ASSIGN_OR_RETURN(Attachment fresh, attacher_->Reconnect(a, uri));
   RETURN_IF_ERROR(Record(fresh));

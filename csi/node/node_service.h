@@ -48,6 +48,13 @@ struct NodeServiceOptions {
   // How often attachments are checked and dead ones reconnected; 0: never
   // (start-up re-adoption still runs).
   std::chrono::milliseconds health_interval = std::chrono::seconds(10);
+  // Unlocks an encrypted volume on its replicas with the secret NodeStage
+  // was given (encryptionPassphrase), when its primary refuses this node
+  // because it is locked: every replica restarted and none holds the key.
+  // Null: a locked volume waits for ControllerPublishVolume or `ctl volume
+  // unlock`.
+  std::function<absl::Status(const std::string& volume_id, const std::string& secret)>
+      unlock_volume;
 
   // Seams for tests; null means the real (Linux) implementation.
   std::shared_ptr<Mounter> mounter;

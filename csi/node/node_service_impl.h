@@ -21,6 +21,7 @@
 #include "csi/node/attachment_store.h"
 #include "csi/node/mounter.h"
 #include "csi/node/node_service.h"
+#include "csi/node/stage_secrets.h"
 #include "replication/initiator/primary_resolver.h"
 
 namespace syncblock::csi {
@@ -71,6 +72,12 @@ class NodeServiceImpl : public ::csi::v1::Node::Service {
   // `hints` (the publish context's storage nodes, or a record's) and the
   // configured control addresses, without duplicates.
   std::vector<std::string> ControlAddresses(const std::vector<std::string>& hints) const;
+  // The volume's primary (resolver_), and when it refuses this node because
+  // the volume is locked: unlocks it with the NodeStage secret, if this node
+  // was given one, and asks again.
+  absl::StatusOr<std::string> ResolvePrimary(const std::string& volume_id,
+                                             const std::string& hint_uri,
+                                             const std::vector<std::string>& hints);
 
   // Records: the in-memory copy of the state directory.
   std::optional<Attachment> Find(const std::string& volume_id);
@@ -87,6 +94,7 @@ class NodeServiceImpl : public ::csi::v1::Node::Service {
   std::shared_ptr<repl::initiator::PrimaryResolver> resolver_;
   AttachmentStore store_;
   InFlight inflight_;
+  StageSecrets stage_secrets_;
 
   absl::Mutex mu_;
   std::map<std::string, Attachment> records_ ABSL_GUARDED_BY(mu_);

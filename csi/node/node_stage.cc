@@ -93,6 +93,13 @@ absl::Status NodeServiceImpl::Stage(const ::csi::v1::NodeStageVolumeRequest& req
   const bool readonly = IsReadOnlyMode(req.volume_capability().access_mode().mode()) ||
                         Lookup(req.publish_context(), kPublishReadonly) == "true";
   ASSIGN_OR_RETURN(auto guard, inflight_.Acquire(req.volume_id()));
+  // An encrypted volume's secret (csi.storage.k8s.io/node-stage-secret-name),
+  // kept in memory for as long as it is staged: the health loop unlocks the
+  // volume with it after every replica restarted (ResolvePrimary).
+  if (auto secret = req.secrets().find(kSecretEncryptionPassphrase);
+      secret != req.secrets().end() && !secret->second.empty()) {
+    stage_secrets_.Keep(req.volume_id(), secret->second);
+  }
 
   if (auto existing = Find(req.volume_id())) {
     if (existing->staging_path != req.staging_target_path()) {
@@ -123,9 +130,9 @@ absl::Status NodeServiceImpl::Stage(const ::csi::v1::NodeStageVolumeRequest& req
   std::vector<std::string> hint_nodes;
   std::string nodes = Lookup(req.publish_context(), kPublishStorageNodes);
   if (!nodes.empty()) hint_nodes = absl::StrSplit(nodes, ',', absl::SkipEmpty());
-  ASSIGN_OR_RETURN(std::string uri,
-                   resolver_->Resolve(req.volume_id(),
-                                      Lookup(req.publish_context(), kPublishNbdUri), hint_nodes));
+  ASSIGN_OR_RETURN(
+      std::string uri,
+      ResolvePrimary(req.volume_id(), Lookup(req.publish_context(), kPublishNbdUri), hint_nodes));
   const std::vector<std::string> control = ControlAddresses(hint_nodes);
   ASSIGN_OR_RETURN(Attachment a, attacher_->Attach({req.volume_id(), uri, readonly, control}));
   a.control_addresses = control;
@@ -176,6 +183,7 @@ absl::Status NodeServiceImpl::Unstage(const ::csi::v1::NodeUnstageVolumeRequest&
   }
   RETURN_IF_ERROR(attacher_->Detach(*a));
   RETURN_IF_ERROR(Forget(a->volume_id));
+  stage_secrets_.Forget(a->volume_id);
   spdlog::info("unstaged volume {} from {}", a->volume_id, a->staging_path);
   return absl::OkStatus();
 }

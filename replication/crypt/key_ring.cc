@@ -1,5 +1,6 @@
 #include "replication/crypt/key_ring.h"
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "replication/crypt/key_wrap.h"
 #include "replication/util/status_macros.h"
@@ -82,8 +83,14 @@ void KeyRing::Forget(const std::string& volume_id) {
   volumes_.erase(volume_id);
 }
 
+namespace {
+constexpr absl::string_view kLocked = " is encrypted and locked on node ";
+}  // namespace
+
+bool IsLockedMessage(absl::string_view message) { return absl::StrContains(message, kLocked); }
+
 std::string LockedMessage(const std::string& volume_id, const std::string& node_id) {
-  return absl::StrCat("volume ", volume_id, " is encrypted and locked on node ", node_id,
+  return absl::StrCat("volume ", volume_id, kLocked, node_id,
                       ": unlock it with its key (ControllerPublishVolume with the CSI secret, or "
                       "ctl volume unlock ",
                       volume_id, " --key-file FILE)");

@@ -60,5 +60,7 @@ class KeyRing {
 
 // What a locked encrypted volume's primary answers instead of serving it.
 std::string LockedMessage(const std::string& volume_id, const std::string& node_id);
+// True when `message` (an NBD client's error) carries LockedMessage's answer.
+bool IsLockedMessage(absl::string_view message);
 
 }  // namespace syncblock::repl

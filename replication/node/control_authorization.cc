@@ -10,8 +10,11 @@
 namespace syncblock::repl {
 namespace {
 
-// What a CSI node plugin needs: its initiator looks up a volume's primary.
-constexpr std::array<absl::string_view, 2> kNodeRpcs = {"GetNodeInfo", "GetReplica"};
+// What a CSI node plugin needs: its initiator looks up a volume's primary,
+// and it unlocks an encrypted volume it staged with the NodeStage secret
+// (UnlockVolume checks the volume is published to the caller).
+constexpr std::array<absl::string_view, 3> kNodeRpcs = {"GetNodeInfo", "GetReplica",
+                                                        "UnlockVolume"};
 
 }  // namespace
 
@@ -38,7 +41,8 @@ grpc::Status ControlAuthorizer::Check(const grpc::ServerContext& ctx, absl::stri
   std::string message =
       absl::StrCat("permission denied: ", caller->ToString(), " may not call StorageControl/", rpc,
                    caller->role == security::kRoleNode
-                       ? " (a CSI node plugin may only look up volumes: GetNodeInfo, GetReplica)"
+                       ? " (a CSI node plugin may only look up volumes, GetNodeInfo and "
+                         "GetReplica, and unlock those published to it, UnlockVolume)"
                        : " (unknown role: certificates name storage, controller, node or admin)");
   spdlog::warn("{} (peer {})", message, ctx.peer());
   return grpc::Status(grpc::StatusCode::PERMISSION_DENIED, message);

@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "csi/node/attacher.h"
 #include "csi/node/mounter.h"
+#include "replication/crypt/key_ring.h"
 #include "replication/initiator/primary_resolver.h"
 
 namespace syncblock::csi {
@@ -207,12 +208,27 @@ class FakeResolver : public repl::initiator::PrimaryResolver {
                                       const std::vector<std::string>&) override {
     std::lock_guard<std::mutex> lock(mu_);
     if (unknown_.count(volume_id)) return absl::NotFoundError(absl::StrCat(volume_id, " unknown"));
+    if (locked_.count(volume_id)) {
+      // What the real resolver reports when the primary's handshake refuses.
+      return absl::UnavailableError(absl::StrCat("no storage node serves volume ", volume_id,
+                                                 " now: nbds://s1:10809/", volume_id, ": ",
+                                                 repl::LockedMessage(volume_id, "s1")));
+    }
     last_hint_ = hint_uri;
     return absl::StrCat("nbd://primary:10809/", volume_id);
   }
   void MakeUnknown(const std::string& v) {
     std::lock_guard<std::mutex> lock(mu_);
     unknown_.insert(v);
+  }
+  // An encrypted volume whose primary is locked, until Unlock.
+  void Lock(const std::string& v) {
+    std::lock_guard<std::mutex> lock(mu_);
+    locked_.insert(v);
+  }
+  void Unlock(const std::string& v) {
+    std::lock_guard<std::mutex> lock(mu_);
+    locked_.erase(v);
   }
   std::string last_hint() {
     std::lock_guard<std::mutex> lock(mu_);
@@ -222,6 +238,7 @@ class FakeResolver : public repl::initiator::PrimaryResolver {
  private:
   std::mutex mu_;
   std::set<std::string> unknown_;
+  std::set<std::string> locked_;
   std::string last_hint_;
 };
 

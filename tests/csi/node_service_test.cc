@@ -49,6 +49,7 @@ class NodeServiceTest : public ::testing::Test {
     o.mounter = mounter_;
     o.attacher = attacher_;
     o.resolver = resolver_;
+    o.unlock_volume = unlock_volume_;
     auto s = MakeNodeService(o);
     ASSERT_TRUE(s.ok()) << s.status();
     service_ = std::move(*s);
@@ -97,6 +98,7 @@ class NodeServiceTest : public ::testing::Test {
   std::shared_ptr<FakeMounter> mounter_ = std::make_shared<FakeMounter>();
   std::shared_ptr<FakeAttacher> attacher_ = std::make_shared<FakeAttacher>(mounter_.get());
   std::shared_ptr<FakeResolver> resolver_ = std::make_shared<FakeResolver>();
+  std::function<absl::Status(const std::string&, const std::string&)> unlock_volume_;
   std::unique_ptr<::csi::v1::Node::Service> service_;
 };
 
@@ -379,6 +381,69 @@ TEST(NodeServiceFactoryTest, RejectsBadOptions) {
   // "auto" follows the kernel: nbd where the module is (or loads), else fuse.
   std::string mode = ResolveAttachMode("auto");
   EXPECT_EQ(mode, std::filesystem::exists("/sys/module/nbd") ? "nbd" : "fuse");
+}
+
+// Every replica of an encrypted volume restarted: its primary is locked and
+// refuses the node. A node given the volume's secret at NodeStage unlocks
+// it with that secret and goes on; without one, or with a wrong one, it
+// says why, never quoting the secret.
+TEST_F(NodeServiceTest, ALockedVolumeIsUnlockedWithItsNodeStageSecret) {
+  std::vector<std::pair<std::string, std::string>> unlocks;
+  unlock_volume_ = [&](const std::string& volume, const std::string& secret) {
+    unlocks.emplace_back(volume, secret);
+    if (secret != "the-secret") return absl::PermissionDeniedError("the key given is not its key");
+    resolver_->Unlock(volume);
+    return absl::OkStatus();
+  };
+  Restart();
+  auto stage = [&](const std::string& vol, const std::string& secret, std::string* message) {
+    ::csi::v1::NodeStageVolumeRequest req;
+    req.set_volume_id(vol);
+    req.set_staging_target_path(Staging(vol));
+    *req.mutable_volume_capability() = BlockCap();
+    (*req.mutable_publish_context())[kPublishNbdUri] = "nbds://hint:1/" + vol;
+    if (!secret.empty()) (*req.mutable_secrets())[kSecretEncryptionPassphrase] = secret;
+    ::csi::v1::NodeStageVolumeResponse resp;
+    grpc::Status s = service_->NodeStageVolume(nullptr, &req, &resp);
+    *message = s.error_message();
+    return s.error_code();
+  };
+  std::string message;
+
+  resolver_->Lock("no-secret");
+  EXPECT_EQ(stage("no-secret", "", &message), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_NE(message.find("is encrypted and locked"), std::string::npos) << message;
+  EXPECT_TRUE(unlocks.empty());
+
+  resolver_->Lock("wrong");
+  EXPECT_EQ(stage("wrong", "not-it", &message), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_NE(message.find("volume wrong is locked, and unlocking it with its NodeStage secret "
+                         "failed: the key given is not its key"),
+            std::string::npos)
+      << message;
+  EXPECT_EQ(message.find("not-it"), std::string::npos) << "the secret in a message: " << message;
+
+  resolver_->Lock("enc");
+  EXPECT_EQ(stage("enc", "the-secret", &message), grpc::StatusCode::OK) << message;
+  ASSERT_EQ(unlocks.size(), 2u);
+  EXPECT_EQ(unlocks[1], std::make_pair(std::string("enc"), std::string("the-secret")));
+  EXPECT_EQ(attacher_->attached_count(), 1u);
+
+  // The attachment dies while every replica restarts again: healing it (the
+  // health loop, or a retried NodeStage without secrets) unlocks the volume
+  // with the secret kept since the stage.
+  resolver_->Lock("enc");
+  attacher_->Kill("/dev/fake0");
+  EXPECT_EQ(stage("enc", "", &message), grpc::StatusCode::OK) << message;
+  ASSERT_EQ(unlocks.size(), 3u);
+  EXPECT_EQ(unlocks[2].second, "the-secret");
+  EXPECT_EQ(attacher_->reconnects(), 1);
+
+  // Unstaged: the secret is forgotten, a later lock is not undone with it.
+  EXPECT_EQ(Unstage("enc"), grpc::StatusCode::OK);
+  resolver_->Lock("enc");
+  EXPECT_EQ(stage("enc", "", &message), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(unlocks.size(), 3u);
 }
 
 }  // namespace

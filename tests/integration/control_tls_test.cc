@@ -196,6 +196,28 @@ TEST_F(ControlTlsTest, NodePluginCertificateMayLookUpButNotDelete) {
         << s.error_message();
     EXPECT_NE(s.error_message().find("node-1 (node)"), std::string::npos) << s.error_message();
   }
+  // Every RPC is one a node plugin may call or one refused above: a new RPC
+  // without its check fails here.
+  const auto* service =
+      pb::GetReplicaRequest::descriptor()->file()->FindServiceByName("StorageControl");
+  ASSERT_NE(service, nullptr);
+  EXPECT_EQ(refused.size() + 3, static_cast<size_t>(service->method_count()))
+      << "allowed to a node plugin: GetNodeInfo, GetReplica, UnlockVolume";
+  // UnlockVolume: only a volume published to the caller (v1 is published to
+  // nobody here).
+  {
+    grpc::ClientContext ctx;
+    pb::UnlockVolumeRequest req;
+    req.set_volume_id("v1");
+    req.set_key("not-the-key");
+    pb::UnlockVolumeResponse resp;
+    grpc::Status s = stub->UnlockVolume(&ctx, req, &resp);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED) << s.error_message();
+    EXPECT_NE(s.error_message().find(
+                  "node-1 (node) may unlock only volumes published to it, and volume v1 is not"),
+              std::string::npos)
+        << s.error_message();
+  }
   EXPECT_TRUE(VolumeExists("v1"));
   EXPECT_NE(cluster_.NodeLog("node-1").find(
                 "permission denied: node-1 (node) may not call StorageControl/DeleteReplica"),
