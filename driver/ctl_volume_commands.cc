@@ -22,6 +22,7 @@
 #include "replication/security/certificate_dir.h"
 #include "replication/security/certificates.h"
 #include "replication/util/status_macros.h"
+#include "replication/util/wipe.h"
 
 namespace syncblock::driver {
 
@@ -105,7 +106,7 @@ absl::Status Create(CtlContext& ctx, const std::vector<std::string>& args) {
   ASSIGN_OR_RETURN(auto view, cluster->CreateVolume(spec));
   if (!key.empty() && view.encrypted) {
     auto unlocked = cluster->UnlockVolume(spec.id, key);
-    repl::WipeString(key);
+    WipeString(key);
     if (!unlocked.ok()) {
       return absl::Status(unlocked.status().code(),
                           absl::StrCat("volume ", spec.id, " was created but not unlocked: ",
@@ -147,7 +148,7 @@ absl::Status Unlock(CtlContext& ctx, const std::vector<std::string>& args) {
   ASSIGN_OR_RETURN(std::string key, ReadKeyFile(ctx.flags()));
   ASSIGN_OR_RETURN(auto* cluster, ctx.Cluster());
   auto report = cluster->UnlockVolume(args[0], key);
-  repl::WipeString(key);
+  WipeString(key);
   if (!report.ok()) return report.status();
   nlohmann::json missed = nlohmann::json::object();
   std::string text = absl::StrCat("volume ", args[0], ": unlocked on ",

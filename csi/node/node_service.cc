@@ -11,8 +11,8 @@
 #include "csi/node/nbd_netlink_attacher.h"
 #include "csi/node/node_service_impl.h"
 #include "replication/crypt/key_ring.h"
-#include "replication/crypt/key_wrap.h"
 #include "replication/util/status_macros.h"
+#include "replication/util/wipe.h"
 #include "spdlog/spdlog.h"
 
 namespace syncblock::csi {
@@ -157,7 +157,7 @@ absl::StatusOr<std::string> NodeServiceImpl::ResolvePrimary(const std::string& v
   std::optional<std::string> secret = stage_secrets_.Find(volume_id);
   if (!secret) return uri;
   absl::Status unlocked = options_.unlock_volume(volume_id, *secret);
-  repl::WipeString(*secret);
+  WipeString(*secret);
   if (!unlocked.ok()) {
     // The message names the volume and the reason, never the secret.
     return absl::Status(unlocked.code(),

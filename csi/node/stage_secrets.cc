@@ -1,18 +1,18 @@
 #include "csi/node/stage_secrets.h"
 
-#include "replication/crypt/key_wrap.h"
+#include "replication/util/wipe.h"
 
 namespace syncblock::csi {
 
 StageSecrets::~StageSecrets() {
   absl::MutexLock lock(&mu_);
-  for (auto& [id, secret] : secrets_) repl::WipeString(secret);
+  for (auto& [id, secret] : secrets_) WipeString(secret);
 }
 
 void StageSecrets::Keep(const std::string& volume_id, const std::string& secret) {
   absl::MutexLock lock(&mu_);
   std::string& kept = secrets_[volume_id];
-  repl::WipeString(kept);
+  WipeString(kept);
   kept = secret;
 }
 
@@ -27,7 +27,7 @@ void StageSecrets::Forget(const std::string& volume_id) {
   absl::MutexLock lock(&mu_);
   auto it = secrets_.find(volume_id);
   if (it == secrets_.end()) return;
-  repl::WipeString(it->second);
+  WipeString(it->second);
   secrets_.erase(it);
 }
 

@@ -24,7 +24,7 @@ class StageSecrets {
 
   // Replaces what was kept for the volume.
   void Keep(const std::string& volume_id, const std::string& secret);
-  // A copy: the caller wipes it (repl::WipeString).
+  // A copy: the caller wipes it (WipeString).
   std::optional<std::string> Find(const std::string& volume_id) const;
   void Forget(const std::string& volume_id);
 

@@ -6,10 +6,10 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
-#include "replication/crypt/key_wrap.h"
 #include "replication/security/grpc_credentials.h"
 #include "replication/util/grpc_status.h"
 #include "replication/util/status_macros.h"
+#include "replication/util/wipe.h"
 
 namespace syncblock::repl {
 

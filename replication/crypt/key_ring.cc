@@ -4,6 +4,7 @@
 #include "absl/strings/str_cat.h"
 #include "replication/crypt/key_wrap.h"
 #include "replication/util/status_macros.h"
+#include "replication/util/wipe.h"
 
 namespace syncblock::repl {
 

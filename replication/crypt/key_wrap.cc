@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "replication/crypt/xts_cipher.h"
+#include "replication/util/wipe.h"
 
 namespace syncblock::repl {
 namespace {
@@ -124,11 +125,6 @@ bool FromHex(absl::string_view hex, std::string* out) {
 }
 
 }  // namespace
-
-void WipeString(std::string& s) {
-  if (!s.empty()) OPENSSL_cleanse(s.data(), s.size());
-  s.clear();
-}
 
 absl::StatusOr<std::string> NewDataKey() {
   // XtsCipher refuses equal halves; a CSPRNG gives them with probability

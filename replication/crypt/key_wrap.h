@@ -66,7 +66,4 @@ absl::Status InheritEncryption(const std::map<std::string, std::string>& source,
 std::map<std::string, std::string> DisplayedAttributes(
     const std::map<std::string, std::string>& attributes);
 
-// Overwrites `s` with zeros (for strings that held a key or a secret).
-void WipeString(std::string& s);
-
 }  // namespace syncblock::repl

@@ -8,6 +8,7 @@
 #include "replication/engine/link_security.h"
 #include "replication/util/logging.h"
 #include "replication/util/socket.h"
+#include "replication/util/wipe.h"
 
 namespace syncblock::repl {
 
@@ -324,6 +325,7 @@ PeerLink::View PeerLink::GetView() const {
 
 absl::StatusOr<PeerLink::Connection> PeerLink::Handshake(HelloReply* reply) {
   std::string payload = delegate_->HelloPayload(*this);
+  WipeOnExit wipe_payload(payload);  // it may hold the volume's data key
   std::string address;
   {
     MutexLock l(&mu_);

@@ -5,6 +5,7 @@
 #include "replication/engine/resyncer.h"
 #include "replication/util/logging.h"
 #include "replication/util/status_macros.h"
+#include "replication/util/wipe.h"
 
 namespace syncblock::repl {
 
@@ -169,7 +170,7 @@ std::string PrimaryEngine::HelloPayload(const PeerLink& link) {
     hello.data_key = opts_.data_key(hello.volume_id);
   }
   std::string payload = EncodeHello(hello);
-  std::fill(hello.data_key.begin(), hello.data_key.end(), '\0');
+  WipeString(hello.data_key);
   return payload;
 }
 

@@ -11,6 +11,7 @@
 #include "replication/engine/link_security.h"
 #include "replication/util/logging.h"
 #include "replication/util/status_macros.h"
+#include "replication/util/wipe.h"
 #include "replication/wire/frame_io.h"
 #include "replication/wire/hello.h"
 #include "replication/wire/wire_format.h"
@@ -140,6 +141,7 @@ void ReplicationServer::Serve(int fd, const std::string& from) {
 
   FrameHeader h;
   std::string payload;
+  WipeOnExit wipe_payload(payload);  // the hello may hold the volume's data key
   std::shared_ptr<Replica> replica;
   uint64_t session = 0;
   // Until a hello is accepted, a connection may not make this node buffer a
@@ -199,8 +201,8 @@ void ReplicationServer::Serve(int fd, const std::string& from) {
     } else if (opts_.on_data_key) {
       opts_.on_data_key(hello->volume_id, hello->primary_node_id, hello->data_key);
     }
-    std::fill(hello->data_key.begin(), hello->data_key.end(), '\0');
   }
+  if (hello.ok()) WipeString(hello->data_key);
   // The primary may stay quiet for long between frames: no timeout now.
   if (replica) SetReceiveTimeout(fd, std::chrono::milliseconds(0));
 

@@ -1,5 +1,6 @@
 #include "replication/security/tls_context.h"
 
+#include <openssl/x509v3.h>
 #include <sys/stat.h>
 
 #include "absl/strings/str_cat.h"
@@ -15,6 +16,25 @@ constexpr auto kRecheckEvery = std::chrono::seconds(1);
 absl::Status Bad(const std::string& what, const std::string& path) {
   // Names the file, never its content: the key is a secret.
   return absl::InvalidArgumentError(absl::StrCat(what, " ", path, ": ", OpenSslErrors()));
+}
+
+// OpenSSL 3.0 fills a certificate's cached extensions (key identifiers,
+// purposes) on first use, under a lock for the writer but with an unlocked
+// check for readers, so two handshakes verifying against the same CA at once
+// race on it (ThreadSanitizer sees one thread's memcmp of a key identifier the
+// other is still allocating). Filling them while the context is built, before
+// any handshake can share it, leaves handshakes only reading.
+void FillCertificateCaches(SSL_CTX* c) {
+  STACK_OF(X509_OBJECT)* objects = X509_STORE_get0_objects(SSL_CTX_get_cert_store(c));
+  for (int i = 0; i < sk_X509_OBJECT_num(objects); ++i) {
+    X509* x = X509_OBJECT_get0_X509(sk_X509_OBJECT_value(objects, i));
+    if (x != nullptr) X509_check_purpose(x, -1, 0);
+  }
+  if (X509* own = SSL_CTX_get0_certificate(c)) X509_check_purpose(own, -1, 0);
+  STACK_OF(X509)* chain = nullptr;
+  if (SSL_CTX_get0_chain_certs(c, &chain) == 1) {
+    for (int i = 0; i < sk_X509_num(chain); ++i) X509_check_purpose(sk_X509_value(chain, i), -1, 0);
+  }
 }
 
 }  // namespace
@@ -70,6 +90,7 @@ absl::StatusOr<std::shared_ptr<SSL_CTX>> TlsContext::Build(const TlsFiles& files
     return absl::InvalidArgumentError(absl::StrCat("the private key ", files.key,
                                                    " does not match the certificate ", files.cert));
   }
+  FillCertificateCaches(c);
   return ctx;
 }
 

@@ -11,7 +11,6 @@
 #include <optional>
 #include <string>
 
-#include "replication/security/tls_context.h"
 #include "tests/replication/nbd_raw_client.h"
 #include "tests/support/test_util.h"
 
@@ -85,16 +84,9 @@ class NbdBlockClient {
 
   // NBD_OPT_STARTTLS, then TLS with the client certificate in `dir`.
   bool StartTls(const std::string& dir) {
-    namespace nbd = repl::nbd;
-    if (dir.empty()) return false;
-    if (!raw_.Greet() || !raw_.Send(repl::nbdtest::RawNbdClient::Option(nbd::kOptStartTls, ""))) {
-      return false;
-    }
-    auto ack = raw_.ReadOptionReply();
-    if (!ack || ack->type != nbd::kRepAck) return false;
-    auto context = security::TlsContext::Load(
-        {dir + "/ca-cert.pem", dir + "/client-cert.pem", dir + "/client-key.pem"});
-    return context.ok() && raw_.StartTls(**context).ok();
+    return !dir.empty() && raw_.GreetWithTls({dir + "/ca-cert.pem", dir + "/client-cert.pem",
+                                              dir + "/client-key.pem"})
+                               .ok();
   }
 
   repl::nbdtest::RawNbdClient raw_;

@@ -20,6 +20,7 @@
 #include <string>
 
 #include "replication/nbd/nbd_protocol.h"
+#include "replication/security/tls_context.h"
 #include "replication/security/tls_stream.h"
 
 namespace syncblock::repl::nbdtest {
@@ -135,6 +136,19 @@ class RawNbdClient {
     std::string flags;
     nbd::PutU32(flags, client_flags);
     return Send(flags);
+  }
+
+  // Greets, asks for NBD_OPT_STARTTLS and, once acknowledged, does the TLS
+  // handshake with `files`' certificate: an error says which step failed.
+  absl::Status GreetWithTls(const security::TlsFiles& files) {
+    if (!Greet()) return absl::UnavailableError("no NBD greeting");
+    if (!Send(Option(nbd::kOptStartTls, ""))) return absl::UnavailableError("cannot send STARTTLS");
+    auto ack = ReadOptionReply();
+    if (!ack || ack->type != nbd::kRepAck)
+      return absl::UnavailableError("STARTTLS not acknowledged");
+    auto context = security::TlsContext::Load(files);
+    if (!context.ok()) return context.status();
+    return StartTls(**context);
   }
 
   static std::string Option(uint32_t option, const std::string& data) {

@@ -284,16 +284,6 @@ class NbdTlsServerTest : public ::testing::Test {
                         server_->port(), ",export=", name, ",tls-creds=tls0");
   }
 
-  // A raw client that has done STARTTLS with `files` (true) or was refused.
-  bool RawTls(RawNbdClient& c, const security::TlsFiles& files) {
-    if (!c.Greet() || !c.Send(RawNbdClient::Option(nbd::kOptStartTls, ""))) return false;
-    auto ack = c.ReadOptionReply();
-    if (!ack || ack->type != nbd::kRepAck) return false;
-    auto ctx = security::TlsContext::Load(files);
-    EXPECT_TRUE(ctx.ok()) << ctx.status();
-    return c.StartTls(**ctx).ok();
-  }
-
   TempDir dir_;
   std::unique_ptr<TestPki> pki_, other_pki_;
   std::string other_ca_dir_;
@@ -376,7 +366,7 @@ TEST_F(NbdTlsServerTest, CertificateFromAnotherCaIsRefusedInTheHandshake) {
   EXPECT_NE(r.output.find("certificate verification"), std::string::npos) << r.output;
   // The raw view: the TLS handshake itself fails.
   RawNbdClient c(server_->port());
-  EXPECT_FALSE(RawTls(c, other_pki_->Issue("admin2", "admin")));
+  EXPECT_FALSE(c.GreetWithTls(other_pki_->Issue("admin2", "admin")).ok());
 }
 
 TEST_F(NbdTlsServerTest, UnpublishedNodeIsRefusedWithPolicy) {
@@ -393,7 +383,7 @@ TEST_F(NbdTlsServerTest, UnpublishedNodeIsRefusedWithPolicy) {
   EXPECT_NE(r.output.find("not published to node n9"), std::string::npos) << r.output;
   // A storage node's certificate does not open volumes either.
   RawNbdClient c(server_->port());
-  ASSERT_TRUE(RawTls(c, pki_->Issue("n1", "storage")));
+  ASSERT_TRUE(c.GreetWithTls(pki_->Issue("n1", "storage")).ok());
   ASSERT_TRUE(c.Send(RawNbdClient::Option(nbd::kOptGo, RawNbdClient::InfoData("vol", {}))));
   auto reply = c.ReadOptionReply();
   ASSERT_TRUE(reply);
@@ -402,7 +392,7 @@ TEST_F(NbdTlsServerTest, UnpublishedNodeIsRefusedWithPolicy) {
 
 TEST_F(NbdTlsServerTest, ReadOnlyPublicationRefusesWritesWithEperm) {
   RawNbdClient c(server_->port());
-  ASSERT_TRUE(RawTls(c, pki_->Issue("n2", "node")));
+  ASSERT_TRUE(c.GreetWithTls(pki_->Issue("n2", "node")).ok());
   ASSERT_TRUE(c.Go("vol"));
   EXPECT_TRUE(c.flags & nbd::kFlagReadOnly);
   // The client ignores the flag: the server refuses anyway.
@@ -457,7 +447,7 @@ TEST_F(NbdTlsServerTest, DataInjectedBeforeTheTlsHandshakeCloses) {
 
 TEST_F(NbdTlsServerTest, StartTlsTwiceOverTlsIsInvalid) {
   RawNbdClient c(server_->port());
-  ASSERT_TRUE(RawTls(c, pki_->Issue("admin", "admin")));
+  ASSERT_TRUE(c.GreetWithTls(pki_->Issue("admin", "admin")).ok());
   ASSERT_TRUE(c.Send(RawNbdClient::Option(nbd::kOptStartTls, "")));
   auto reply = c.ReadOptionReply();
   ASSERT_TRUE(reply);
