@@ -88,10 +88,18 @@ absl::StatusOr<std::unique_ptr<NbdIoConnection>> NbdIoConnection::Open(
     }
   }
   if (nbd_set_export_name(h, uri.export_name.c_str()) == -1 ||
-      nbd_set_request_structured_replies(h, false) == -1 ||
-      nbd_aio_connect_tcp(h, uri.host.c_str(), std::to_string(uri.port).c_str()) == -1) {
+      nbd_set_request_structured_replies(h, false) == -1) {
     absl::Status st = LastError(h, peer);
     nbd_close(h);
+    return absl::UnavailableError(st.message());
+  }
+  if (nbd_aio_connect_tcp(h, uri.host.c_str(), std::to_string(uri.port).c_str()) == -1) {
+    // A server that answers at once may have refused the export within this
+    // call: the handshake's error is kept (NOT_FOUND, PERMISSION_DENIED), as
+    // when it fails in the poll loop below.
+    absl::Status st = LastError(h, peer);
+    nbd_close(h);
+    if (absl::IsNotFound(st) || absl::IsPermissionDenied(st)) return st;
     return absl::UnavailableError(st.message());
   }
   const auto deadline = Clock::now() + connect_timeout;
