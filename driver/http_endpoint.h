@@ -3,6 +3,7 @@
 // healthy and 503 with the reason otherwise. Runs its own thread.
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <string>
@@ -31,6 +32,7 @@ class HttpEndpoint {
   std::function<absl::Status()> health_;
   std::unique_ptr<httplib::Server> server_;
   std::thread thread_;
+  std::atomic<bool> listen_returned_{false};
   int port_ = 0;
 };
 
