@@ -265,6 +265,8 @@ absl::Status ControllerService::DoCreate(const ::csi::v1::CreateVolumeRequest& r
   spec.id = id;
   spec.size_bytes = static_cast<uint64_t>(size);
   spec.replicas = params.replicas;
+  spec.async_replicas = params.async_replicas;
+  for (const auto& [key, value] : params.lag_attributes) spec.attributes[key] = value;
   spec.node_ids = node_ids;
   spec.allowed_zones = zones.allowed;
   spec.attributes[kAttrName] = req.name();

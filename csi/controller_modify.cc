@@ -80,7 +80,7 @@ absl::Status ControllerService::DoModify(const ::csi::v1::ControllerModifyVolume
     if (!set.ok()) return FromStorage(set.status());
   }
   for (const auto& node : plan.add) {
-    auto added = cluster->AddReplica(req.volume_id(), node);
+    auto added = cluster->AddReplica(req.volume_id(), node, /*async=*/false);
     if (!added.ok()) {
       return FromStorage(absl::Status(
           added.status().code(), absl::StrCat("adding a replica of volume ", req.volume_id(),

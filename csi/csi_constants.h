@@ -33,6 +33,12 @@ inline constexpr char kParamZoneSpread[] = "zoneSpread";
 // "true": encrypted at rest (replication/doc/encryption.md), with the key
 // from the CSI secrets' kSecretEncryptionPassphrase.
 inline constexpr char kParamEncrypted[] = "encrypted";
+// syncMode "async": how many of the replicas are asynchronous (default 1) and
+// their lag bounds (replication/doc/async_replicas.md).
+inline constexpr char kParamAsyncReplicas[] = "asyncReplicas";
+inline constexpr char kParamMaxLagMs[] = "maxLagMs";
+inline constexpr char kParamMaxLagBytes[] = "maxLagBytes";
+inline constexpr char kParamLagPolicy[] = "lagPolicy";
 // The key of an encrypted volume's secret in CreateVolume,
 // ControllerPublishVolume (and NodeStageVolume) secrets; the name ceph-csi
 // uses.

@@ -7,6 +7,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "csi/csi_constants.h"
+#include "replication/types/async_policy.h"
 #include "replication/util/status_macros.h"
 
 namespace syncblock::csi {
@@ -26,6 +27,34 @@ absl::Status CheckFsType(const std::string& where, const std::string& fs) {
       absl::StrCat(where, "='", fs, "': supported filesystems are ext4 and xfs"));
 }
 
+// StorageClass parameter -> the volume attribute it sets.
+constexpr std::pair<const char*, const char*> kLagParameters[] = {
+    {kParamMaxLagMs, repl::kAttrMaxLagMs},
+    {kParamMaxLagBytes, repl::kAttrMaxLagBytes},
+    {kParamLagPolicy, repl::kAttrLagPolicy},
+};
+
+// syncMode async: at least one asynchronous replica, never the primary.
+absl::Status CheckAsync(VolumeParameters& p, bool async_given) {
+  if (p.sync_mode != "async") {
+    if (async_given || !p.lag_attributes.empty()) {
+      return absl::InvalidArgumentError(
+          "parameters asyncReplicas, maxLagMs, maxLagBytes and lagPolicy go with syncMode=async");
+    }
+    return absl::OkStatus();
+  }
+  if (!async_given) p.async_replicas = 1;
+  if (p.async_replicas < 1 || p.async_replicas >= p.replicas) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "parameter asyncReplicas='", p.async_replicas, "': must be 1 to ", p.replicas - 1,
+        " with replicas='", p.replicas, "' (the primary is synchronous)"));
+  }
+  if (auto policy = repl::AsyncPolicyFromAttributes(p.lag_attributes); !policy.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("parameters: ", policy.status().message()));
+  }
+  return absl::OkStatus();
+}
+
 bool IsDirectIdChar(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'; }
 
 }  // namespace
@@ -40,6 +69,11 @@ std::map<std::string, std::string> VolumeParameters::ToMap() const {
   };
   // Only when set: volumes made before the parameter existed compare equal.
   if (encrypted) out[kParamEncrypted] = "true";
+  if (async_replicas > 0) out[kParamAsyncReplicas] = absl::StrCat(async_replicas);
+  for (const auto& [param, attribute] : kLagParameters) {
+    if (auto it = lag_attributes.find(attribute); it != lag_attributes.end())
+      out[param] = it->second;
+  }
   return out;
 }
 
@@ -56,20 +90,31 @@ absl::StatusOr<VolumeParameters> ParseVolumeParameters(
     const std::map<std::string, std::string>& parameters, const std::string& mount_fs_type) {
   VolumeParameters p;
   bool fs_given = false;
+  bool async_given = false;
   for (const auto& [key, value] : parameters) {
     if (absl::StartsWith(key, kSidecarParamPrefix)) continue;
     if (key == kParamReplicas) {
       ASSIGN_OR_RETURN(p.replicas, ParseReplicaCount("parameter", value));
     } else if (key == kParamSyncMode) {
-      if (value == "async" || value == "snapshot") {
-        return absl::InvalidArgumentError(
-            absl::StrCat("parameter syncMode='", value, "' is not supported yet: only 'sync' is"));
-      }
-      if (value != "sync") {
+      if (value == "snapshot") {
         return absl::InvalidArgumentError(absl::StrCat(
-            "parameter syncMode='", value, "': must be sync (async and snapshot are planned)"));
+            "parameter syncMode='", value, "' is not supported yet: 'sync' and 'async' are"));
+      }
+      if (value != "sync" && value != "async") {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "parameter syncMode='", value, "': must be sync or async (snapshot is planned)"));
       }
       p.sync_mode = value;
+    } else if (key == kParamAsyncReplicas) {
+      if (!absl::SimpleAtoi(value, &p.async_replicas)) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("parameter asyncReplicas='", value, "': must be a number"));
+      }
+      async_given = true;
+    } else if (key == kParamMaxLagMs || key == kParamMaxLagBytes || key == kParamLagPolicy) {
+      for (const auto& [param, attribute] : kLagParameters) {
+        if (key == param) p.lag_attributes[attribute] = value;
+      }
     } else if (key == kParamFsType) {
       if (auto s = CheckFsType("parameter fsType", value); !s.ok()) return s;
       p.fs_type = value;
@@ -89,9 +134,11 @@ absl::StatusOr<VolumeParameters> ParseVolumeParameters(
     } else {
       return absl::InvalidArgumentError(absl::StrCat(
           "unknown parameter '", key,
-          "' (known: replicas, syncMode, fsType, dataLocality, zoneSpread, encrypted)"));
+          "' (known: replicas, syncMode, asyncReplicas, maxLagMs, maxLagBytes, lagPolicy, fsType, "
+          "dataLocality, zoneSpread, encrypted)"));
     }
   }
+  RETURN_IF_ERROR(CheckAsync(p, async_given));
   if (!mount_fs_type.empty()) {
     if (auto s = CheckFsType("mount capability fs_type", mount_fs_type); !s.ok()) return s;
     if (fs_given && mount_fs_type != p.fs_type) {

@@ -27,6 +27,10 @@ struct VolumeParameters {
   bool data_locality = false;
   bool zone_spread = false;
   bool encrypted = false;
+  // syncMode "async": asynchronous replicas among `replicas`, and their lag
+  // bounds as the volume's attributes (kAttrMaxLagMs, ...).
+  int async_replicas = 0;
+  std::map<std::string, std::string> lag_attributes;
 
   // Under the StorageClass names, values normalized ("3", "true", ...):
   // compared on a re-create and returned as volume_context.

@@ -21,7 +21,7 @@ absl::Status NodeList(CtlContext& ctx, const std::vector<std::string>&) {
 absl::Status ReplicaAdd(CtlContext& ctx, const std::vector<std::string>& args) {
   ASSIGN_OR_RETURN(auto follow, FollowFlags(ctx.flags()));
   ASSIGN_OR_RETURN(auto* cluster, ctx.Cluster());
-  ASSIGN_OR_RETURN(auto view, cluster->AddReplica(args[0], args[1]));
+  ASSIGN_OR_RETURN(auto view, cluster->AddReplica(args[0], args[1], ctx.flags().GetBool("async")));
   if (ctx.flags().GetBool("wait")) {
     RETURN_IF_ERROR(FollowVolume(ctx, args[0], follow));
     ASSIGN_OR_RETURN(view, cluster->GetVolume(args[0]));
@@ -51,9 +51,12 @@ std::vector<CtlCommand> NodeCtlCommands() {
       MakeCtlCommand({"node", "list"}, "",
                      "the storage nodes: zone, addresses, space, replicas, reachability", 0, 0,
                      NodeList),
-      WithFollowFlags(MakeCtlCommand({"replica", "add"}, "VOLUME NODE-ID [--wait]",
+      WithFollowFlags(MakeCtlCommand({"replica", "add"}, "VOLUME NODE-ID [--async] [--wait]",
                                      "add a replica of the volume on a node (it gets a full copy)",
                                      2, 2, ReplicaAdd)
+                          .Flag("async", "",
+                                "an asynchronous replica: in no quorum, its lag bounded by the "
+                                "volume's lag policy")
                           .Flag("wait", "", "show the full copy's progress until it is in sync")),
       MakeCtlCommand({"replica", "remove"}, "VOLUME NODE-ID",
                      "remove a secondary replica and delete its data", 2, 2, ReplicaRemove),

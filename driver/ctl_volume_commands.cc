@@ -21,6 +21,7 @@
 #include "replication/qos/qos_settings.h"
 #include "replication/security/certificate_dir.h"
 #include "replication/security/certificates.h"
+#include "replication/types/async_policy.h"
 #include "replication/util/status_macros.h"
 #include "replication/util/wipe.h"
 
@@ -65,6 +66,20 @@ absl::Status Create(CtlContext& ctx, const std::vector<std::string>& args) {
   if (*replicas != spec.replicas) spec.replicas = -1;  // out of int range: refused below
   if (f.Has("nodes")) spec.node_ids = absl::StrSplit(f.Get("nodes"), ',', absl::SkipEmpty());
   if (f.Has("zones")) spec.allowed_zones = absl::StrSplit(f.Get("zones"), ',', absl::SkipEmpty());
+  auto async_replicas = f.GetInt("async-replicas", 0);
+  if (!async_replicas.ok()) return UsageError(async_replicas.status().message());
+  spec.async_replicas = static_cast<int>(*async_replicas);
+  if (*async_replicas != spec.async_replicas) spec.async_replicas = -1;  // refused below
+  for (const auto& [flag, attribute] : {std::pair{"max-lag-ms", repl::kAttrMaxLagMs},
+                                        std::pair{"max-lag-bytes", repl::kAttrMaxLagBytes},
+                                        std::pair{"lag-policy", repl::kAttrLagPolicy}}) {
+    if (!f.Has(flag)) continue;
+    if (spec.async_replicas == 0) {
+      return UsageError(
+          absl::StrCat("--", flag, " bounds asynchronous replicas: give --async-replicas"));
+    }
+    spec.attributes[attribute] = f.Get(flag);
+  }
   spec.witness = !f.GetBool("no-witness");
   spec.witness_node = f.Get("witness");
   if (!spec.witness_node.empty() && !spec.witness) {
@@ -272,6 +287,17 @@ std::vector<CtlCommand> VolumeCtlCommands() {
                     "size, a multiple of 4096 (e.g. 1G, 256MiB); a clone: at least "
                     "its source's (default: the source's)")
               .Flag("replicas", "N", "number of replicas, 1..5 (default 3)")
+              .Flag("async-replicas", "N",
+                    "of those, how many are asynchronous: in no quorum, their lag bounded "
+                    "(default 0)")
+              .Flag("max-lag-ms", "MS",
+                    "an asynchronous replica's bound: age of the oldest write it lacks "
+                    "(default 1000)")
+              .Flag("max-lag-bytes", "BYTES",
+                    "an asynchronous replica's bound: bytes it lacks (default 67108864)")
+              .Flag("lag-policy", "POLICY",
+                    "at the bound: throttle (writers wait) or pull-ahead (it resyncs later); "
+                    "default throttle")
               .Flag("nodes", "A,B,...", "place the replicas on these nodes, first one primary")
               .Flag("zones", "Z1,Z2,...", "place the replicas only in these zones")
               .Flag("witness", "NODE",

@@ -28,15 +28,26 @@ json NodesToJson(const std::vector<repl::StorageNodeView>& nodes) {
 json VolumeToJson(const repl::VolumeView& v) {
   json replicas = json::array();
   for (const auto& r : v.replicas) {
-    replicas.push_back({{"node", r.node},
-                        {"state", r.state},
-                        {"message", r.message},
-                        {"resync",
-                         {{"bytes_copied", r.bytes_copied},
-                          {"bytes_total", r.bytes_total},
-                          {"rate_bytes_per_second", r.rate_bytes_per_second},
-                          {"eta_seconds", r.eta_seconds},
-                          {"full", r.full_copy}}}});
+    json replica = {{"node", r.node},
+                    {"state", r.state},
+                    {"async", r.async},
+                    {"message", r.message},
+                    {"resync",
+                     {{"bytes_copied", r.bytes_copied},
+                      {"bytes_total", r.bytes_total},
+                      {"rate_bytes_per_second", r.rate_bytes_per_second},
+                      {"eta_seconds", r.eta_seconds},
+                      {"full", r.full_copy}}}};
+    // An asynchronous replica's recovery point; null when no primary answered.
+    if (r.async) {
+      replica["lag"] = r.lag.known ? json{{"bytes", r.lag.bytes},
+                                          {"ms", r.lag.ms},
+                                          {"broken", r.lag.broken},
+                                          {"broken_since_unix_ms", r.lag.broken_since_unix_ms},
+                                          {"throttled_writes", r.lag.throttled_writes}}
+                                   : json(nullptr);
+    }
+    replicas.push_back(std::move(replica));
   }
   repl::QosSettings q = repl::QosFromAttributes(v.attributes);
   json qos = {{"max_iops", q.max_iops},

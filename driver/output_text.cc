@@ -45,6 +45,19 @@ std::string FormatProgress(const repl::ReplicaView& r) {
   return out;
 }
 
+std::string FormatLag(const repl::LagView& lag, int64_t now_ms) {
+  if (!lag.known) return "lag unknown (no primary answers)";
+  if (lag.broken) {
+    return absl::StrCat("RPO broken since ", FormatAgo(lag.broken_since_unix_ms, now_ms), ", ",
+                        FormatSize(lag.bytes), " to catch up");
+  }
+  std::string out = absl::StrCat("lag ", lag.ms, " ms, ", FormatSize(lag.bytes));
+  if (lag.throttled_writes > 0) {
+    absl::StrAppend(&out, " (", lag.throttled_writes, " writes throttled)");
+  }
+  return out;
+}
+
 std::string RenderNodes(const std::vector<repl::StorageNodeView>& nodes, const TermStyle& style) {
   Table t({"ID", "ZONE", "CONTROL", "NBD", "CAPACITY", "AVAILABLE", "REPLICAS", "STATUS"});
   t.Optional("NBD").Optional("ZONE").Flexible("STATUS").Painted("STATUS", Painter);
@@ -106,8 +119,13 @@ std::string RenderVolume(const repl::VolumeView& v, const TermStyle& style) {
   Table t({"NODE", "ROLE", "STATE", "RESYNC", "MESSAGE"});
   t.Flexible("MESSAGE").Flexible("RESYNC").Painted("STATE", Painter);
   for (const auto& r : v.replicas) {
-    t.AddRow({r.node, r.node == v.primary ? "primary" : "secondary", r.state, FormatProgress(r),
-              r.message});
+    std::string message = r.message;
+    if (r.async) {
+      message = message.empty() ? FormatLag(r.lag, now_ms)
+                                : absl::StrCat(FormatLag(r.lag, now_ms), "; ", message);
+    }
+    t.AddRow({r.node, r.node == v.primary ? "primary" : (r.async ? "async" : "secondary"), r.state,
+              FormatProgress(r), message});
   }
   if (v.witness) {
     std::string record = v.witness_outdated.empty()

@@ -25,5 +25,7 @@ std::string RenderResyncStatus(const repl::VolumeView& volume, const TermStyle& 
 
 // "12.0 MiB / 100.0 MiB (12%), 50.0 MiB/s, ETA 2 s"; "-" when nothing to copy.
 std::string FormatProgress(const repl::ReplicaView& replica);
+// An asynchronous replica's lag, or since when its bound is broken.
+std::string FormatLag(const repl::LagView& lag, int64_t now_ms);
 
 }  // namespace syncblock::driver

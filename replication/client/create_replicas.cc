@@ -33,7 +33,8 @@ NodeSurvey SurveyNodes(
 absl::Status AddWitness(const VolumeSpec& spec, const NodeSurvey& survey,
                         const std::vector<std::string>& chosen, control::CreateReplicaRequest* req,
                         std::vector<NodeClient*>* secondaries) {
-  if (!spec.witness || !WantsWitness(spec.replicas)) return absl::OkStatus();
+  // The witness breaks ties between synchronous replicas only.
+  if (!spec.witness || !WantsWitness(spec.replicas - spec.async_replicas)) return absl::OkStatus();
   std::optional<std::string> witness = spec.witness_node;
   if (witness->empty()) witness = PlaceWitness(survey.views, chosen);
   if (!witness) {
@@ -41,8 +42,8 @@ absl::Status AddWitness(const VolumeSpec& spec, const NodeSurvey& survey,
     // witness, the loss of one of two stops IO.
     spdlog::warn(
         "volume {}: no other storage node answers to be its witness; the loss of one of its {} "
-        "replicas stops its IO",
-        spec.id, spec.replicas);
+        "synchronous replicas stops its IO",
+        spec.id, spec.replicas - spec.async_replicas);
     return absl::OkStatus();
   }
   auto info = survey.infos.find(*witness);

@@ -35,7 +35,8 @@ class GrpcStorageCluster final : public StorageCluster {
   absl::StatusOr<VolumeView> SetAttributes(const std::string& id,
                                            const std::map<std::string, std::string>& set,
                                            const std::vector<std::string>& remove) override;
-  absl::StatusOr<VolumeView> AddReplica(const std::string& id, const std::string& node_id) override;
+  absl::StatusOr<VolumeView> AddReplica(const std::string& id, const std::string& node_id,
+                                        bool async) override;
   absl::StatusOr<VolumeView> RemoveReplica(const std::string& id,
                                            const std::string& node_id) override;
   absl::StatusOr<VolumeView> MoveWitness(const std::string& id, const std::string& node_id,
@@ -94,13 +95,14 @@ class GrpcStorageCluster final : public StorageCluster {
   // GetNodeInfo on every configured node at once.
   std::vector<std::pair<NodeClient*, absl::StatusOr<control::NodeInfo>>> AskAllNodes();
   absl::StatusOr<control::Member> MemberOf(NodeClient* client);
+  enum class JoinAs { kReplica, kAsyncReplica, kWitness };
   // Creates the replica of `current`'s volume on `node_id` (a witness, with
   // the record `outdated`, or an empty data replica) and has the primary
   // take it into the member list in place of `leaving` (empty: none). A
   // refused member change deletes the new replica; errors start with `what`.
   absl::Status JoinVolume(const VolumeState& state, NodeClient* primary,
                           const control::ReplicaStatus& current, const std::string& node_id,
-                          const std::string& leaving, bool witness,
+                          const std::string& leaving, JoinAs as,
                           const std::vector<std::string>& outdated, const std::string& what);
 
   const std::chrono::milliseconds rpc_timeout_;

@@ -56,12 +56,29 @@ struct VolumeSpec {
   // placement picks.
   bool witness = true;
   std::string witness_node;
+  // Of `replicas`, how many are asynchronous (replication/doc/async_replicas.md):
+  // the last ones placed. Their lag bounds are the attributes kAttrMaxLagMs,
+  // kAttrMaxLagBytes and kAttrLagPolicy. The primary is always synchronous.
+  int async_replicas = 0;
+};
+
+// An asynchronous replica's lag as its primary reports it (ReplicaLag).
+struct LagView {
+  bool known = false;  // the primary answered
+  uint64_t bytes = 0;
+  int64_t ms = 0;
+  bool broken = false;
+  int64_t broken_since_unix_ms = 0;
+  uint64_t throttled_writes = 0;
 };
 
 struct ReplicaView {
   std::string node;
   // "in_sync" | "offline" | "resyncing" | "failed"
   std::string state;
+  // An asynchronous replica (no quorum counts it) and its lag.
+  bool async = false;
+  LagView lag;
   uint64_t bytes_copied = 0;
   uint64_t bytes_total = 0;
   double rate_bytes_per_second = 0;
@@ -185,8 +202,9 @@ class StorageCluster {
                                                    const std::map<std::string, std::string>& set,
                                                    const std::vector<std::string>& remove) = 0;
 
-  virtual absl::StatusOr<VolumeView> AddReplica(const std::string& id,
-                                                const std::string& node_id) = 0;
+  // `async`: an asynchronous replica (replication/doc/async_replicas.md).
+  virtual absl::StatusOr<VolumeView> AddReplica(const std::string& id, const std::string& node_id,
+                                                bool async) = 0;
   virtual absl::StatusOr<VolumeView> RemoveReplica(const std::string& id,
                                                    const std::string& node_id) = 0;
   // Makes `node_id` the volume's witness in place of the current one (or

@@ -175,7 +175,11 @@ absl::StatusOr<VolumeView> GrpcStorageCluster::CreateCloneOfSnapshot(
   req.set_size_bytes(spec.size_bytes);
   req.set_primary_node_id(chosen.front());
   req.set_epoch(1);
-  for (const auto& node : chosen) *req.add_members() = MemberFromNodeInfo(infos.at(node).second);
+  for (size_t i = 0; i < chosen.size(); ++i) {
+    control::Member* m = req.add_members();
+    *m = MemberFromNodeInfo(infos.at(chosen[i]).second);
+    m->set_async(i + spec.async_replicas >= chosen.size());
+  }
   for (const auto& [k, v] : attributes) (*req.mutable_attributes())[k] = v;
   // The secondaries hold zeros, not the snapshot: another generation makes the
   // primary copy everything to them.

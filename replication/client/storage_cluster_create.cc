@@ -8,6 +8,7 @@
 #include "replication/client/parallel.h"
 #include "replication/client/placement.h"
 #include "replication/client/volume_view.h"
+#include "replication/types/async_policy.h"
 #include "replication/util/status_macros.h"
 
 namespace syncblock::repl {
@@ -22,6 +23,15 @@ absl::Status ValidateSpec(const VolumeSpec& spec) {
   if (spec.replicas < 1 || spec.replicas > kMaxReplicas) {
     return absl::InvalidArgumentError(absl::StrCat("volume ", spec.id, ": replicas must be 1..",
                                                    kMaxReplicas, ", got ", spec.replicas));
+  }
+  if (spec.async_replicas < 0 || spec.async_replicas >= spec.replicas) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("volume ", spec.id, ": asynchronous replicas must be 0..", spec.replicas - 1,
+                     " (the primary is synchronous), got ", spec.async_replicas));
+  }
+  if (auto policy = AsyncPolicyFromAttributes(spec.attributes); !policy.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("volume ", spec.id, ": ", policy.status().message()));
   }
   if (spec.size_bytes == 0) {
     return absl::InvalidArgumentError(absl::StrCat("volume ", spec.id, ": size is 0"));
@@ -101,7 +111,11 @@ absl::StatusOr<VolumeView> GrpcStorageCluster::CreateVolume(const VolumeSpec& sp
   req.set_primary_node_id(chosen.front());
   req.set_epoch(1);
   req.set_data_generation(NewDataGeneration());
-  for (const auto& node : chosen) *req.add_members() = MemberFromNodeInfo(infos.at(node).second);
+  for (size_t i = 0; i < chosen.size(); ++i) {
+    control::Member* m = req.add_members();
+    *m = MemberFromNodeInfo(infos.at(chosen[i]).second);
+    m->set_async(i + spec.async_replicas >= chosen.size());
+  }
   for (const auto& [k, v] : spec.attributes) (*req.mutable_attributes())[k] = v;
 
   std::vector<NodeClient*> secondaries;

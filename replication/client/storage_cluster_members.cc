@@ -40,7 +40,7 @@ absl::StatusOr<VolumeView> GrpcStorageCluster::SetAttributes(
 absl::Status GrpcStorageCluster::JoinVolume(const VolumeState& state, NodeClient* primary,
                                             const control::ReplicaStatus& current,
                                             const std::string& node_id, const std::string& leaving,
-                                            bool witness, const std::vector<std::string>& outdated,
+                                            JoinAs as, const std::vector<std::string>& outdated,
                                             const std::string& what) {
   const std::string& id = current.volume_id();
   ASSIGN_OR_RETURN(NodeClient * target, ClientForNode(node_id, &state));
@@ -49,7 +49,8 @@ absl::Status GrpcStorageCluster::JoinVolume(const VolumeState& state, NodeClient
     return absl::FailedPreconditionError(
         absl::StrCat("node at ", target->address(), " is ", member.node_id(), ", not ", node_id));
   }
-  member.set_witness(witness);
+  member.set_witness(as == JoinAs::kWitness);
+  member.set_async(as == JoinAs::kAsyncReplica);
 
   control::CreateReplicaRequest create;
   create.set_volume_id(id);
@@ -81,7 +82,7 @@ absl::Status GrpcStorageCluster::JoinVolume(const VolumeState& state, NodeClient
 }
 
 absl::StatusOr<VolumeView> GrpcStorageCluster::AddReplica(const std::string& id,
-                                                          const std::string& node_id) {
+                                                          const std::string& node_id, bool async) {
   ASSIGN_OR_RETURN(auto state, FetchVolume(id));
   ASSIGN_OR_RETURN(NodeClient * primary, PrimaryOf(id, state));
   const control::ReplicaStatus current = *AuthoritativeReplica(state.answers);
@@ -92,13 +93,21 @@ absl::StatusOr<VolumeView> GrpcStorageCluster::AddReplica(const std::string& id,
           ": move the witness elsewhere first (ctl volume witness) to put data there"));
     }
   }
+  for (const auto& m : current.members()) {
+    if (m.node_id() != node_id || m.async() == async) continue;
+    return absl::FailedPreconditionError(absl::StrCat(
+        "node ", node_id, " already holds ", m.async() ? "an asynchronous" : "a synchronous",
+        " replica of volume ", id, ": remove it first to add it as ",
+        async ? "an asynchronous" : "a synchronous", " one"));
+  }
   if (IsMember(current, node_id)) return BuildVolumeView(state.answers);
   if (current.members_size() >= kMaxReplicas) {
     return absl::FailedPreconditionError(
         absl::StrCat("volume ", id, " already has ", kMaxReplicas, " replicas"));
   }
-  RETURN_IF_ERROR(JoinVolume(state, primary, current, node_id, /*leaving=*/"", /*witness=*/false,
-                             {}, absl::StrCat("adding ", node_id, " to volume ", id)));
+  RETURN_IF_ERROR(JoinVolume(state, primary, current, node_id, /*leaving=*/"",
+                             async ? JoinAs::kAsyncReplica : JoinAs::kReplica, {},
+                             absl::StrCat("adding ", node_id, " to volume ", id)));
   return GetVolume(id);
 }
 
@@ -176,7 +185,7 @@ absl::StatusOr<VolumeView> GrpcStorageCluster::MoveWitness(const std::string& id
   for (const auto& m : current.members()) {
     if (!m.witness() && m.node_id() != current.node_id()) outdated.push_back(m.node_id());
   }
-  RETURN_IF_ERROR(JoinVolume(state, primary, current, node_id, old_witness, /*witness=*/true,
+  RETURN_IF_ERROR(JoinVolume(state, primary, current, node_id, old_witness, JoinAs::kWitness,
                              outdated,
                              absl::StrCat("making ", node_id, " the witness of volume ", id)));
   if (!old_witness.empty()) {

@@ -130,6 +130,14 @@ absl::StatusOr<VolumeView> BuildMembersView(const std::vector<cv1::ReplicaStatus
       r.eta_seconds = peer->resync().eta_seconds();
       r.full_copy = peer->resync().full();
       r.message = peer->message();
+      if (peer->async()) {
+        r.lag.known = true;
+        r.lag.bytes = peer->lag().bytes();
+        r.lag.ms = peer->lag().ms();
+        r.lag.broken = peer->lag().broken();
+        r.lag.broken_since_unix_ms = peer->lag().broken_since_unix_ms();
+        r.lag.throttled_writes = peer->lag().throttled_writes();
+      }
       v.replicas.push_back(r);
     }
     return v;
@@ -155,6 +163,8 @@ absl::StatusOr<VolumeView> BuildVolumeView(const std::vector<cv1::ReplicaStatus>
   std::string witness_id;
   for (const auto& m : NewestReplica(answers)->members()) {
     if (m.witness()) witness_id = m.node_id();
+    if (!m.async()) continue;
+    for (auto& r : v.replicas) r.async = r.async || r.node == m.node_id();
   }
   if (witness_id.empty()) return v;
   // The witness is no copy of the data: shown apart, with its record.

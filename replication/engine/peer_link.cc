@@ -41,12 +41,14 @@ const char* PeerStateName(PeerState s) {
 PeerLink::PeerLink(MemberInfo member, uint32_t slot, std::unique_ptr<DirtyBitmap> bitmap,
                    PeerLinkOptions opts, std::shared_ptr<Dialer> dialer, Delegate* delegate)
     : slot_(slot),
+      async_(member.async),
       opts_(opts),
       clock_(opts.clock ? opts.clock : syncblock::Clock::Real()),
       dialer_(std::move(dialer)),
       delegate_(delegate),
       member_(std::move(member)),
-      bitmap_(std::move(bitmap)) {}
+      bitmap_(std::move(bitmap)),
+      out_of_sync_since_(clock_->Now()) {}
 
 PeerLink::~PeerLink() { Stop(); }
 
@@ -114,14 +116,15 @@ bool PeerLink::Enqueue(const std::shared_ptr<OutgoingFrame>& frame) {
     return false;
   }
   uint64_t bytes = kFrameHeaderSize + frame->payload_size();
-  if (pipeline_bytes_ + bytes > opts_.max_queue_bytes) {
-    DropLocked(absl::StrCat("fell behind by more than ", opts_.max_queue_bytes,
+  if (pipeline_bytes_ + bytes > QueueLimitLocked()) {
+    DropLocked(absl::StrCat("fell behind by more than ", QueueLimitLocked(),
                             " bytes; it is resynced when it catches up"),
                absl::OkStatus(), frame.get());
     return false;
   }
-  if (queue_.empty() && unacked_.empty()) last_progress_ = clock_->Now();
-  queue_.push_back({frame, bytes});
+  const auto now = clock_->Now();
+  if (queue_.empty() && unacked_.empty()) last_progress_ = now;
+  queue_.push_back({frame, bytes, now});
   pipeline_bytes_ += bytes;
   if (queue_.size() == 1) changed_.SignalAll();
   return true;
@@ -157,6 +160,7 @@ std::vector<uint64_t> PeerLink::DropLocked(const std::string& why, const absl::S
     q->clear();
   }
   pipeline_bytes_ = 0;
+  if (state_ == PeerState::kInSync) out_of_sync_since_ = clock_->Now();
   bool was_failed = state_ == PeerState::kFailed;
   state_ = refusal.ok() && !was_failed ? PeerState::kOffline : PeerState::kFailed;
   if (!refusal.ok()) refusal_ = refusal;
@@ -181,6 +185,15 @@ std::vector<uint64_t> PeerLink::Drop(uint64_t session, const std::string& why,
 void PeerLink::CheckStall(Clock::time_point now) {
   MutexLock l(&mu_);
   if (!streaming_ || (unacked_.empty() && queue_.empty())) return;
+  if (async_ && async_policy_.policy == LagPolicy::kPullAhead && state_ == PeerState::kInSync &&
+      OverLagLocked(now)) {
+    DropLocked(absl::StrCat("behind by ", Ms(LagLocked(now).age), " ms, more than its bound of ",
+                            async_policy_.max_lag.count(),
+                            " ms: pulled ahead (lagPolicy pull-ahead); it is caught up from its "
+                            "dirty bitmap"),
+               absl::OkStatus(), nullptr);
+    return;
+  }
   if (!unacked_.empty() && unacked_.front().frame->slow) return;
   if (now - last_progress_ < opts_.stall_timeout) return;
   DropLocked(absl::StrCat("no acknowledgement for ", Ms(now - last_progress_), " ms with ",
@@ -290,7 +303,7 @@ absl::Status PeerLink::GrowBitmap(const std::string& path, uint64_t regions) {
 
 bool PeerLink::WaitForRoom(uint64_t session) {
   MutexLock l(&mu_);
-  while (Live(session) && pipeline_bytes_ > opts_.max_queue_bytes / 2) changed_.Wait(&mu_);
+  while (Live(session) && pipeline_bytes_ > QueueLimitLocked() / 2) changed_.Wait(&mu_);
   return Live(session);
 }
 
@@ -318,9 +331,9 @@ void PeerLink::SetResyncProgress(const ResyncProgress& p) {
 
 PeerLink::View PeerLink::GetView() const {
   MutexLock l(&mu_);
-  return View{state_,          acked_seq_,       unacked_.size() + queue_.size(),
-              pipeline_bytes_, bitmap_->count(), resync_,
-              message_};
+  return View{
+      state_,  acked_seq_, unacked_.size() + queue_.size(), pipeline_bytes_, bitmap_->count(),
+      resync_, message_,   LagLocked(clock_->Now())};
 }
 
 absl::StatusOr<PeerLink::Connection> PeerLink::Handshake(HelloReply* reply) {
@@ -516,7 +529,7 @@ void PeerLink::ReceiveLoop(uint64_t session, security::ByteStream* stream) {
         changed_.SignalAll();
         continue;
       }
-      if (pipeline_bytes_ <= opts_.max_queue_bytes / 2) changed_.SignalAll();
+      if (pipeline_bytes_ <= QueueLimitLocked() / 2 || lag_waiters_ > 0) changed_.SignalAll();
     }
     delegate_->Acked(*this, session, *sent, ack);
   }

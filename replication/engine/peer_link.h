@@ -44,6 +44,7 @@
 #include "replication/security/tls_context.h"
 #include "replication/store/dirty_bitmap.h"
 #include "replication/store/manifest.h"
+#include "replication/types/async_policy.h"
 #include "replication/util/clock.h"
 #include "replication/util/mutex.h"
 #include "replication/wire/frame_io.h"
@@ -110,6 +111,9 @@ class PeerLink {
   // The member is the volume's witness: it gets only the lease, the manifest
   // and the witness record, never data (failover.md, "Witness").
   bool witness() const ABSL_LOCKS_EXCLUDED(mu_);
+  // The member is an asynchronous replica: it takes the stream, its lag is
+  // bounded by its policy, and it counts in no quorum (peer_link_lag.cc).
+  bool async() const { return async_; }
 
   void Start();
   // Drops the connection and joins the threads. Idempotent.
@@ -179,6 +183,27 @@ class PeerLink {
   std::optional<std::string> TakeChecksumReply(uint64_t session) ABSL_LOCKS_EXCLUDED(mu_);
   void SetResyncProgress(const ResyncProgress& p) ABSL_LOCKS_EXCLUDED(mu_);
 
+  // --- an asynchronous replica's lag (peer_link_lag.cc) ---
+  // The volume's bounds for this replica when it is asynchronous.
+  void SetAsyncPolicy(const AsyncPolicy& policy) ABSL_LOCKS_EXCLUDED(mu_);
+  // With the throttle policy, waits while this replica streams in sync and is
+  // behind by more than its bounds. False when `deadline` came first (the
+  // caller pulls it ahead rather than stall writers longer).
+  bool WaitForLagWithin(Clock::time_point deadline) ABSL_LOCKS_EXCLUDED(mu_);
+
+  struct Lag {
+    // In sync: the bytes sent or queued and not acknowledged, and the age of
+    // the oldest of those frames. Otherwise (pulled ahead, offline,
+    // resyncing) the bound is broken: `bytes` counts its dirty regions
+    // (the engine turns them into bytes) and the age is since it left sync.
+    bool broken = false;
+    uint64_t bytes = 0;
+    std::chrono::milliseconds age{0};
+    Clock::time_point broken_since;
+    // Writes that waited for this replica under the throttle policy, ever.
+    uint64_t throttled_writes = 0;
+  };
+
   struct View {
     PeerState state;
     uint64_t acked_seq;
@@ -187,6 +212,7 @@ class PeerLink {
     uint64_t dirty_regions;
     ResyncProgress resync;
     std::string message;
+    Lag lag;
   };
   View GetView() const ABSL_LOCKS_EXCLUDED(mu_);
 
@@ -207,8 +233,17 @@ class PeerLink {
   bool Live(uint64_t session) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     return streaming_ && session_ == session && !stopping_;
   }
+  // Bytes queued and unacknowledged beyond which the peer is dropped.
+  uint64_t QueueLimitLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  Lag LagLocked(Clock::time_point now) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // An asynchronous replica under the throttle policy.
+  bool ThrottledLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  bool OverLagLocked(Clock::time_point now) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const uint32_t slot_;
+  // A member's role never changes in place (SetMembers refuses it): read
+  // without the lock on every write and acknowledgement.
+  const bool async_;
   const PeerLinkOptions opts_;
   syncblock::Clock* const clock_;
   const std::shared_ptr<Dialer> dialer_;
@@ -236,6 +271,7 @@ class PeerLink {
   struct Queued {
     std::shared_ptr<OutgoingFrame> frame;
     uint64_t bytes;
+    Clock::time_point at;  // queued (an asynchronous replica's lag)
   };
   std::deque<Queued> queue_ ABSL_GUARDED_BY(mu_);
   std::deque<Queued> unacked_ ABSL_GUARDED_BY(mu_);
@@ -243,6 +279,11 @@ class PeerLink {
   Clock::time_point last_progress_ ABSL_GUARDED_BY(mu_);
   std::optional<std::string> checksum_reply_ ABSL_GUARDED_BY(mu_);
   ResyncProgress resync_ ABSL_GUARDED_BY(mu_);
+  AsyncPolicy async_policy_ ABSL_GUARDED_BY(mu_);
+  // Since when it has not been in sync (the link's start for a new one).
+  Clock::time_point out_of_sync_since_ ABSL_GUARDED_BY(mu_);
+  int lag_waiters_ ABSL_GUARDED_BY(mu_) = 0;  // writers in WaitForLagWithin
+  uint64_t throttled_writes_ ABSL_GUARDED_BY(mu_) = 0;
   std::thread link_thread_;
 };
 

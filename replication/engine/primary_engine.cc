@@ -47,7 +47,7 @@ absl::Status PrimaryEngine::Start() {
   {
     MutexLock l(&mu_);
     manifest_ = m;
-    quorum_.SetMembers(static_cast<int>(m.members.size()));
+    quorum_.SetMembers(m.VotingMembers());
     lease_.SetPeersNeeded(m.Quorum() - 1);
     SyncPeersLocked(&started, &retired);
     Completions none;  // nothing is pending yet
@@ -186,6 +186,7 @@ void PrimaryEngine::Read(std::shared_ptr<IoRequest> req) {
 uint32_t PrimaryEngine::RefusedSlots(const LinkList& links, absl::Status* refusal) {
   uint32_t refused = 0;
   for (const auto& link : links) {
+    if (link->async()) continue;  // counts in no quorum
     absl::Status why = link->refusal();
     if (why.ok()) continue;
     if (refused == 0) *refusal = why;
@@ -224,6 +225,9 @@ void PrimaryEngine::Write(std::shared_ptr<IoRequest> req) {
   frame->first_region = req->offset / region_size;
   frame->last_region =
       req->length > 0 ? (req->offset + req->length - 1) / region_size : frame->first_region;
+  if (has_async_.load(std::memory_order_relaxed)) {
+    ThrottleForAsyncReplicas(*Links(), clock_->Now() + opts_.io_timeout);
+  }
   if (frame->has_regions) {
     // Before the write can reach any replica: a restart resyncs the region.
     auto hold = activity_->Hold(frame->first_region, frame->last_region);
@@ -279,6 +283,15 @@ void PrimaryEngine::Write(std::shared_ptr<IoRequest> req) {
   }
   writing_.fetch_sub(1);
   RunCompletions(done);
+}
+
+void PrimaryEngine::ThrottleForAsyncReplicas(const LinkList& links, Clock::time_point deadline) {
+  for (const auto& link : links) {
+    if (!link->async() || link->WaitForLagWithin(deadline)) continue;
+    link->Drop(0,
+               "behind its lag bounds for longer than the IO timeout although writers were "
+               "throttled: pulled ahead; it is caught up from its dirty bitmap");
+  }
 }
 
 void PrimaryEngine::RepairPeers(const OutgoingFrame& failed) {
@@ -362,7 +375,7 @@ absl::Status PrimaryEngine::WaitActive(absl::Duration timeout) {
   if (fenced_) return fence_reason_;
   if (!active_) {
     return absl::UnavailableError(absl::StrCat("volume ", manifest_.volume_id, ": no majority of ",
-                                               manifest_.members.size(),
+                                               manifest_.VotingMembers(),
                                                " replicas reachable to accept this primary"));
   }
   return absl::OkStatus();
@@ -386,12 +399,12 @@ void PrimaryEngine::HousekeepingLoop() {
       while (!held_.empty() && held_.front().second <= now) {
         held_.front().first->status = absl::UnavailableError(
             active_ ? absl::StrCat("volume ", manifest_.volume_id, ": no majority of ",
-                                   manifest_.members.size(),
+                                   manifest_.VotingMembers(),
                                    " replicas renewed the lease of "
                                    "this primary within ",
                                    opts_.io_timeout.count(), " ms")
                     : absl::StrCat("volume ", manifest_.volume_id, ": no majority of ",
-                                   manifest_.members.size(),
+                                   manifest_.VotingMembers(),
                                    " replicas accepted this primary "
                                    "within ",
                                    opts_.io_timeout.count(), " ms"));
@@ -476,6 +489,17 @@ EngineView PrimaryEngine::View() {
     PeerView pv;
     pv.node_id = link->node_id();
     pv.witness = link->witness();
+    pv.async = link->async();
+    if (pv.async) {
+      pv.lag.broken = lv.lag.broken;
+      pv.lag.throttled_writes = lv.lag.throttled_writes;
+      pv.lag.ms = lv.lag.age.count();
+      pv.lag.bytes =
+          lv.lag.broken ? std::min(lv.lag.bytes * region_size, size_.load()) : lv.lag.bytes;
+      if (lv.lag.broken) {
+        pv.lag.broken_since_unix_ms = absl::ToUnixMillis(absl::Now()) - pv.lag.ms;
+      }
+    }
     pv.state = lv.state;
     pv.acked_seq = lv.acked_seq;
     pv.unacked = lv.unacked;

@@ -56,9 +56,23 @@ struct ResyncView {
   bool full = false;
 };
 
+// An asynchronous replica's distance behind the stream (PeerLink::Lag).
+struct LagView {
+  uint64_t bytes = 0;
+  int64_t ms = 0;
+  // Not streaming in sync (pulled ahead, offline, resyncing): the declared
+  // bound does not hold, since `broken_since_unix_ms` (wall clock).
+  bool broken = false;
+  int64_t broken_since_unix_ms = 0;
+  // Writes slowed to keep the bound (lagPolicy throttle), since the primary started.
+  uint64_t throttled_writes = 0;
+};
+
 struct PeerView {
   std::string node_id;
   bool witness = false;
+  bool async = false;
+  LagView lag;  // for an asynchronous replica
   PeerState state = PeerState::kOffline;
   uint64_t acked_seq = 0;
   uint64_t unacked = 0;       // frames queued or sent, not yet acknowledged
@@ -135,6 +149,10 @@ class PrimaryEngine : public BlockDevice, private PeerLink::Delegate {
   void Read(std::shared_ptr<IoRequest> req);
   void Write(std::shared_ptr<IoRequest> req);
   void Flush(std::shared_ptr<IoRequest> req);
+  // Waits, until `deadline`, for the asynchronous replicas under the throttle
+  // policy to be within their lag bounds; one that is not by then is pulled
+  // ahead (writers never wait longer than the IO timeout for it).
+  void ThrottleForAsyncReplicas(const LinkList& links, Clock::time_point deadline);
   absl::Status ApplyLocally(const FrameHeader& h, const std::string* payload);
   // After a local write failed: sends this copy's content of the range to
   // every peer, in the stream, so that the replicas hold the same bytes.
@@ -240,6 +258,8 @@ class PrimaryEngine : public BlockDevice, private PeerLink::Delegate {
   // (counted under mu_ with the gate, released without it).
   std::atomic<int> writing_{0};
 
+  // Some member is asynchronous: writes check their lag bounds.
+  std::atomic<bool> has_async_{false};
   // The peers the write path sends to, replaced whole when members change.
   mutable Mutex links_mu_;
   std::shared_ptr<const LinkList> links_ ABSL_GUARDED_BY(links_mu_);

@@ -51,8 +51,22 @@ void PrimaryEngine::SyncPeersLocked(std::vector<std::shared_ptr<PeerLink>>* star
     peers_.emplace(m.node_id, link);
     started->push_back(link);
   }
+  absl::StatusOr<AsyncPolicy> policy = AsyncPolicyFromAttributes(manifest_.attributes);
+  if (!policy.ok()) {
+    // Checked when the volume was made or changed: this is a manifest written
+    // by hand. The defaults bound the lag meanwhile.
+    spdlog::error("volume {}: {}; the default lag bounds apply", manifest_.volume_id,
+                  policy.status().message());
+    policy = AsyncPolicy{};
+  }
   auto links = std::make_shared<LinkList>();
-  for (auto& [id, link] : peers_) links->push_back(link);
+  bool any_async = false;
+  for (auto& [id, link] : peers_) {
+    link->SetAsyncPolicy(*policy);
+    links->push_back(link);
+    any_async |= link->async();
+  }
+  has_async_ = any_async;
   MutexLock l(&links_mu_);
   links_ = std::move(links);
 }
@@ -66,7 +80,7 @@ void PrimaryEngine::ManifestChanged() {
     if (stopping_) return;
     manifest_ = replica_->manifest();
     size_ = manifest_.size_bytes;
-    quorum_.SetMembers(static_cast<int>(manifest_.members.size()));
+    quorum_.SetMembers(manifest_.VotingMembers());
     lease_.SetPeersNeeded(manifest_.Quorum() - 1);
     snapshots_->SetMembers(manifest_);
     SyncPeersLocked(&started, &retired);
@@ -176,7 +190,8 @@ std::string PrimaryEngine::HelloPayload(const PeerLink& link) {
 
 void PrimaryEngine::MaybeActivateLocked(std::vector<std::shared_ptr<IoRequest>>* resubmit) {
   if (active_ || fenced_ || !started_) return;
-  int accepted = 1 + static_cast<int>(accepted_.size());
+  int accepted = 1;
+  for (const auto& id : accepted_) accepted += manifest_.IsAsync(id) ? 0 : 1;
   if (accepted < manifest_.Quorum()) return;
   active_ = true;
   changed_.SignalAll();
@@ -349,14 +364,16 @@ void PrimaryEngine::Acked(PeerLink& link, uint64_t session, const OutgoingFrame&
         absl::StrCat("volume ", replica_->id(), ": replica ", link.node_id(), ": ", ack.payload));
     std::vector<uint64_t> lost =
         link.Drop(session, absl::StrCat("replica reported: ", ack.payload), refusal, &sent);
-    for (uint64_t s : lost) quorum_.PeerRefused(s, link.slot(), refusal, &done);
+    if (!link.async()) {
+      for (uint64_t s : lost) quorum_.PeerRefused(s, link.slot(), refusal, &done);
+    }
     RunCompletions(done);
     return;
   }
   switch (sent.header.type) {
     case FrameType::kResyncDone:
       if (link.MarkInSync(session, seq)) {
-        quorum_.PeerCaughtUp(link.slot(), seq, &done);
+        if (!link.async()) quorum_.PeerCaughtUp(link.slot(), seq, &done);
         PeerInSync(link);
       }
       break;
@@ -365,14 +382,16 @@ void PrimaryEngine::Acked(PeerLink& link, uint64_t session, const OutgoingFrame&
       snapshots_->Acked(link.node_id(), sent);
       break;
     case FrameType::kLease:
-      lease_.Acked(link.node_id(), seq);
+      // An asynchronous replica's promise keeps no primary serving: it does
+      // not vote in elections.
+      if (!link.async()) lease_.Acked(link.node_id(), seq);
       ReleaseHeld();
       break;
     case FrameType::kWitnessRecord:
       WitnessRecorded(seq);
       break;
     default:
-      if (link.state() == PeerState::kInSync && !link.witness()) {
+      if (link.state() == PeerState::kInSync && !link.witness() && !link.async()) {
         quorum_.PeerAcked(seq, link.slot(), &done);
       }
       break;

@@ -13,7 +13,7 @@ void PrimaryEngine::SetPeerSlotsLocked(Completions* done) {
     if (link->witness()) {
       witness |= 1u << link->slot();
       witness_id = id;
-    } else {
+    } else if (!link->async()) {
       data |= 1u << link->slot();
     }
   }
@@ -41,7 +41,8 @@ std::set<std::string> PrimaryEngine::WitnessRecordLocked(Completions* done) {
   std::set<std::string> record;
   std::vector<std::string> in_sync;
   for (const auto& [id, link] : peers_) {
-    if (link->witness()) continue;
+    // The witness stands in for synchronous replicas only.
+    if (link->witness() || link->async()) continue;
     if (link->state() == PeerState::kInSync) {
       in_sync.push_back(id);
     } else {

@@ -133,7 +133,8 @@ void SnapshotCoordinator::SaveIfChanged() {
 
 int SnapshotCoordinator::HoldersLocked(const SnapshotEntry& e) const {
   int n = 0;
-  for (const auto& m : manifest_.members) n += e.holders.count(m.node_id) ? 1 : 0;
+  // An asynchronous replica's copy counts in no quorum (it may be behind).
+  for (const auto& m : manifest_.members) n += !m.async && e.holders.count(m.node_id) ? 1 : 0;
   return n;
 }
 

@@ -73,6 +73,15 @@ void FillStatus(StorageNode& node, Replica& replica, pb::ReplicaStatus* out) {
     ps->set_lag_seq(p.unacked);
     ps->set_dirty_bytes(p.dirty_bytes);
     ps->set_message(p.message);
+    if (p.async) {
+      ps->set_async(true);
+      auto* lag = ps->mutable_lag();
+      lag->set_bytes(p.lag.bytes);
+      lag->set_ms(p.lag.ms);
+      lag->set_broken(p.lag.broken);
+      lag->set_broken_since_unix_ms(p.lag.broken_since_unix_ms);
+      lag->set_throttled_writes(p.lag.throttled_writes);
+    }
     auto* r = ps->mutable_resync();
     r->set_bytes_copied(p.resync.bytes_copied);
     r->set_bytes_total(p.resync.bytes_total);
@@ -82,11 +91,20 @@ void FillStatus(StorageNode& node, Replica& replica, pb::ReplicaStatus* out) {
   }
 }
 
-// A member list a volume can run with: its primary holds data, and at most
-// one member is a witness.
+// A member list a volume can run with: its primary holds data and is
+// synchronous, at most one member is a witness, and an asynchronous member
+// holds data.
 absl::Status CheckMembers(const std::vector<MemberInfo>& members, const std::string& primary) {
   int witnesses = 0;
   for (const auto& mem : members) {
+    if (mem.async && mem.witness) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(mem.node_id, " cannot be both the witness and an asynchronous replica"));
+    }
+    if (mem.async && mem.node_id == primary) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("the primary ", primary, " cannot be an asynchronous replica"));
+    }
     if (!mem.witness) continue;
     ++witnesses;
     if (mem.node_id == primary) {
@@ -223,6 +241,12 @@ grpc::Status ControlService::SetMembers(Ctx* ctx, const pb::SetMembersRequest* r
     if (was && was->witness != mem.witness) {
       return Invalid(absl::StrCat("node ", mem.node_id, " cannot turn ",
                                   mem.witness ? "into the witness" : "from witness into a replica",
+                                  " in place: remove it, then add it again"));
+    }
+    // The primary's link and the quorum count it once: as one or the other.
+    if (was && was->async != mem.async) {
+      return Invalid(absl::StrCat("node ", mem.node_id, " cannot turn ",
+                                  mem.async ? "asynchronous" : "synchronous",
                                   " in place: remove it, then add it again"));
     }
   }

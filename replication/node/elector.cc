@@ -105,6 +105,10 @@ void Elector::Consider(const std::shared_ptr<Replica>& replica) {
   }
   const Manifest m = replica->manifest();
   if (m.members.size() < 2 || m.FindMember(self) == nullptr) return;
+  // An asynchronous replica may lack acknowledged writes, and its promise
+  // keeps no primary serving: it neither runs nor counts. Only a person
+  // promotes it (ctl promote --accept-data-loss).
+  if (m.IsAsync(self)) return;
   // A node named primary here that runs no engine (a candidate whose
   // promotion failed, or a primary that was fenced) takes part like the rest.
 
@@ -125,6 +129,7 @@ void Elector::Consider(const std::shared_ptr<Replica>& replica) {
     if (!p.answered) continue;
     const pb::ReplicaStatus& s = p.status;
     max_epoch = std::max(max_epoch, s.epoch());
+    if (m.IsAsync(s.node_id())) continue;
     if (s.role() == pb::ROLE_PRIMARY && s.node_id() == s.primary_node_id()) {
       if (s.serving()) {
         if (s.epoch() == m.epoch && s.node_id() != m.primary_node_id) {
@@ -193,7 +198,7 @@ void Elector::Consider(const std::shared_ptr<Replica>& replica) {
   options.min_epoch = max_epoch + 1;
   options.rpc_timeout = opts_.promote_timeout;
   options.reason =
-      absl::StrCat("election: ", lost, " of ", m.members.size(), " replicas lost the lease of ",
+      absl::StrCat("election: ", lost, " of ", m.VotingMembers(), " replicas lost the lease of ",
                    m.primary_node_id, " (epoch ", m.epoch, ")");
   spdlog::warn("volume {}: no primary: {}; {} runs for epoch {}", m.volume_id, options.reason, self,
                options.min_epoch);

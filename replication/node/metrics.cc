@@ -78,7 +78,7 @@ std::string RenderNodeMetrics(StorageNode& node, const Elector* elector) {
   }
 
   std::string lease, role, epoch, state, lag, lag_bytes, dirty, copied, total, ratio, remaining;
-  std::string desired, in_sync;
+  std::string desired, in_sync, rpo_seconds, rpo_bytes, rpo_broken, throttled;
   std::string snapshots, snapshots_ready, snap_copied, snap_total;
   for (auto& r : node.Replicas()) {
     Manifest m = r->manifest();
@@ -133,6 +133,16 @@ std::string RenderNodeMetrics(StorageNode& node, const Elector* elector) {
       absl::StrAppend(&lag_bytes, "syncblock_replication_lag_bytes{", l, "} ", p.queued_bytes,
                       "\n");
       absl::StrAppend(&dirty, "syncblock_replica_dirty_bytes{", l, "} ", p.dirty_bytes, "\n");
+      if (p.async) {
+        absl::StrAppend(&rpo_seconds, "syncblock_async_replica_lag_seconds{", l, "} ",
+                        p.lag.ms / 1000.0, "\n");
+        absl::StrAppend(&rpo_bytes, "syncblock_async_replica_lag_bytes{", l, "} ", p.lag.bytes,
+                        "\n");
+        absl::StrAppend(&rpo_broken, "syncblock_async_replica_lag_bound_broken{", l, "} ",
+                        p.lag.broken ? 1 : 0, "\n");
+        absl::StrAppend(&throttled, "syncblock_async_replica_throttled_writes_total{", l, "} ",
+                        p.lag.throttled_writes, "\n");
+      }
       absl::StrAppend(&copied, "syncblock_resync_bytes_copied{", l, "} ", p.resync.bytes_copied,
                       "\n");
       absl::StrAppend(&total, "syncblock_resync_bytes_total{", l, "} ", p.resync.bytes_total, "\n");
@@ -169,6 +179,21 @@ std::string RenderNodeMetrics(StorageNode& node, const Elector* elector) {
           "Bytes of the frames queued or sent to a replica and not yet acknowledged.", lag_bytes);
   section("syncblock_replica_dirty_bytes", "gauge",
           "Bytes a replica misses, from the primary's dirty bitmap.", dirty);
+  section("syncblock_async_replica_lag_seconds", "gauge",
+          "An asynchronous replica's recovery point: the age of the oldest acknowledged write it "
+          "lacks, or the time since it left sync when its bound is broken.",
+          rpo_seconds);
+  section("syncblock_async_replica_lag_bytes", "gauge",
+          "Bytes an asynchronous replica lacks: sent and unacknowledged, or dirty when its bound "
+          "is broken.",
+          rpo_bytes);
+  section("syncblock_async_replica_lag_bound_broken", "gauge",
+          "1 while an asynchronous replica is not within its lag bound (pulled ahead, offline or "
+          "resyncing).",
+          rpo_broken);
+  section("syncblock_async_replica_throttled_writes_total", "counter",
+          "Writes slowed to keep an asynchronous replica within its bound (lagPolicy throttle).",
+          throttled);
   section("syncblock_resync_bytes_copied", "gauge", "Bytes copied by the current resync.", copied);
   section("syncblock_resync_bytes_total", "gauge", "Bytes the current resync copies.", total);
   section("syncblock_resync_progress_ratio", "gauge", "Resync progress, 0 to 1.", ratio);

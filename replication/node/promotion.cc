@@ -180,6 +180,12 @@ absl::Status PromoteOnce(StorageNode& node, const std::string& volume_id,
                      " is its witness and holds no data; promote a data "
                      "replica"));
   }
+  if (m.IsAsync(self)) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "volume ", volume_id, ": ", self,
+        " is an asynchronous replica and may lack acknowledged writes; promote a synchronous "
+        "replica"));
+  }
   uint64_t epoch = std::max(m.epoch + 1, options.min_epoch);
 
   std::vector<Answer> answers(m.members.size());
@@ -237,6 +243,9 @@ absl::Status PromoteOnce(StorageNode& node, const std::string& volume_id,
       refusals.push_back(std::string(a.result.status().message()));
       continue;
     }
+    // An asynchronous replica's vote counts in no quorum, and it may lack
+    // acknowledged writes: no source either.
+    if (m.IsAsync(a.member.node_id)) continue;
     ++accepted;
     if (a.member.node_id == self) mine = &a;
     if (!a.result->consistent || a.result->witness || outdated.count(a.member.node_id)) continue;
@@ -249,7 +258,7 @@ absl::Status PromoteOnce(StorageNode& node, const std::string& volume_id,
   }
   if (accepted < m.Quorum()) {
     return absl::FailedPreconditionError(
-        absl::StrCat("volume ", volume_id, ": only ", accepted, " of ", m.members.size(),
+        absl::StrCat("volume ", volume_id, ": only ", accepted, " of ", m.VotingMembers(),
                      " replicas accepted epoch ", epoch, " (", m.Quorum(),
                      " needed): ", absl::StrJoin(refusals, "; ")));
   }

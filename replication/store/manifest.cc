@@ -21,6 +21,17 @@ bool Manifest::IsWitness(const std::string& node_id) const {
   return m && m->witness;
 }
 
+bool Manifest::IsAsync(const std::string& node_id) const {
+  const MemberInfo* m = FindMember(node_id);
+  return m && m->async;
+}
+
+int Manifest::VotingMembers() const {
+  int n = 0;
+  for (const auto& m : members) n += m.async ? 0 : 1;
+  return n;
+}
+
 std::string ManifestToJson(const Manifest& m) {
   json j;
   j["format_version"] = m.format_version;

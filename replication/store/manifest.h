@@ -63,8 +63,12 @@ struct Manifest {
   const MemberInfo* FindMember(const std::string& node_id) const;
   // `node_id` is a member that holds no data.
   bool IsWitness(const std::string& node_id) const;
-  // Majority of the member count: 1 of 1, 2 of 2, 2 of 3, 3 of 4, 3 of 5.
-  int Quorum() const { return static_cast<int>(members.size()) / 2 + 1; }
+  // `node_id` is an asynchronous member (counts in no quorum).
+  bool IsAsync(const std::string& node_id) const;
+  // The members that vote and acknowledge writes: all but the asynchronous.
+  int VotingMembers() const;
+  // Majority of the voting members: 1 of 1, 2 of 2, 2 of 3, 3 of 4, 3 of 5.
+  int Quorum() const { return VotingMembers() / 2 + 1; }
 };
 
 std::string ManifestToJson(const Manifest& m);

@@ -32,6 +32,7 @@ json MembersToJsonValue(const std::vector<MemberInfo>& members) {
               {"zone", mem.zone}};
     // Absent when false: members written before witnesses existed read the same.
     if (mem.witness) m["witness"] = true;
+    if (mem.async) m["async"] = true;
     out.push_back(std::move(m));
   }
   return out;
@@ -51,7 +52,7 @@ absl::StatusOr<std::vector<MemberInfo>> MembersFromJsonValue(const json& members
     for (const auto& mem : members) {
       out.push_back({mem.at("node_id").get<std::string>(), mem.value("control", ""),
                      mem.value("replication", ""), mem.value("nbd", ""), mem.value("zone", ""),
-                     mem.value("witness", false)});
+                     mem.value("witness", false), mem.value("async", false)});
     }
     return out;
   } catch (const json::exception& e) {

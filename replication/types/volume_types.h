@@ -25,6 +25,9 @@ struct MemberInfo {
   // record of which data replicas missed acknowledged writes
   // (replication/doc/failover.md, "Witness").
   bool witness = false;
+  // An asynchronous replica: it takes the write stream in order but counts in
+  // no quorum (replication/doc/async_replicas.md).
+  bool async = false;
   bool operator==(const MemberInfo&) const = default;
 };
 

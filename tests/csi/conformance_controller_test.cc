@@ -1,5 +1,7 @@
 // CSI conformance: the Controller service's volume RPCs (create, delete,
 // validate, list, get, capacity), for mount and block access.
+#include <nlohmann/json.hpp>
+
 #include "tests/csi/conformance_fixture.h"
 
 namespace syncblock::csi::conformance {
@@ -62,7 +64,8 @@ TEST_F(CsiControllerTest, CreateVolumeRejectsInvalidRequests) {
   for (auto [key, value] :
        std::vector<std::pair<std::string, std::string>>{{"replicas", "0"},
                                                         {"replicas", "6"},
-                                                        {"syncMode", "async"},
+                                                        {"asyncReplicas", "1"},
+                                                        {"lagPolicy", "drop"},
                                                         {"syncMode", "snapshot"},
                                                         {"fsType", "btrfs"},
                                                         {"dataLocality", "maybe"},
@@ -440,6 +443,39 @@ TEST_F(CsiControllerTest, AVolumeTakesASnapshotTheMomentItIsCreated) {
     EXPECT_EQ(Code(&Controller::Stub::DeleteSnapshot, del), grpc::StatusCode::OK);
     MustDelete(v.volume_id());
   }
+}
+
+// StorageClass syncMode=async: one of the replicas (the last placed) is
+// asynchronous, with the lag bounds the parameters give; volume_context
+// repeats them for a re-create to compare.
+TEST_F(CsiControllerTest, SyncModeAsyncMakesAnAsynchronousReplica) {
+  auto req = CreateReq("async-1", BlockCap(Mode::SINGLE_NODE_WRITER));
+  (*req.mutable_parameters())["replicas"] = "3";
+  (*req.mutable_parameters())["syncMode"] = "async";
+  (*req.mutable_parameters())["maxLagMs"] = "750";
+  (*req.mutable_parameters())["lagPolicy"] = "pull-ahead";
+  Volume v = MustCreate(req);
+  EXPECT_EQ(v.volume_context().at("syncMode"), "async");
+  EXPECT_EQ(v.volume_context().at("asyncReplicas"), "1");
+  EXPECT_EQ(v.volume_context().at("maxLagMs"), "750");
+  auto r = RunCommand(SyncblockBinary() + " ctl volume show " + v.volume_id() +
+                          " --storage-nodes " + StorageAddresses() + AdminTls() + " -o json",
+                      std::chrono::seconds(60));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  nlohmann::json shown = nlohmann::json::parse(r.output);
+  int async = 0;
+  for (const auto& replica : shown["replicas"]) async += replica["async"].get<bool>() ? 1 : 0;
+  EXPECT_EQ(async, 1) << shown.dump(2);
+  EXPECT_FALSE(shown["replicas"][0]["async"].get<bool>()) << "the primary is synchronous";
+  EXPECT_EQ(shown["attributes"]["async.max-lag-ms"], "750");
+  EXPECT_EQ(shown["attributes"]["async.lag-policy"], "pull-ahead");
+  // The same request again is the same volume; another sync mode is not.
+  EXPECT_EQ(MustCreate(req).volume_id(), v.volume_id());
+  (*req.mutable_parameters())["syncMode"] = "sync";
+  req.mutable_parameters()->erase("maxLagMs");
+  req.mutable_parameters()->erase("lagPolicy");
+  EXPECT_EQ(Code(&Controller::Stub::CreateVolume, req), grpc::StatusCode::ALREADY_EXISTS);
+  MustDelete(v.volume_id());
 }
 
 }  // namespace

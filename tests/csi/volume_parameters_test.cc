@@ -2,9 +2,12 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
 #include <set>
+#include <vector>
 
 #include "replication/store/manifest.h"
+#include "replication/types/async_policy.h"
 
 namespace syncblock::csi {
 namespace {
@@ -60,15 +63,59 @@ TEST(VolumeParametersTest, ReplicasOutsideOneToFiveIsInvalid) {
   EXPECT_TRUE(ParseVolumeParameters({{"replicas", "1"}}).ok());
 }
 
-TEST(VolumeParametersTest, AsyncAndSnapshotModesAreNotSupportedYet) {
-  for (const char* mode : {"async", "snapshot"}) {
-    auto p = ParseVolumeParameters({{"syncMode", mode}});
-    EXPECT_EQ(p.status().code(), absl::StatusCode::kInvalidArgument);
-    EXPECT_NE(p.status().message().find("not supported yet"), std::string::npos)
-        << p.status().message();
-  }
+TEST(VolumeParametersTest, SnapshotModeIsNotSupportedYet) {
+  auto p = ParseVolumeParameters({{"syncMode", "snapshot"}});
+  EXPECT_EQ(p.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(p.status().message().find("not supported yet"), std::string::npos)
+      << p.status().message();
   EXPECT_EQ(ParseVolumeParameters({{"syncMode", "fast"}}).status().code(),
             absl::StatusCode::kInvalidArgument);
+}
+
+TEST(VolumeParametersTest, AsyncModeHasOneAsynchronousReplicaByDefaultAndItsLagBounds) {
+  auto p = ParseVolumeParameters({{"syncMode", "async"}});
+  ASSERT_TRUE(p.ok()) << p.status();
+  EXPECT_EQ(p->async_replicas, 1);
+  EXPECT_TRUE(p->lag_attributes.empty());
+  EXPECT_EQ(p->ToMap()["asyncReplicas"], "1");
+
+  p = ParseVolumeParameters({{"syncMode", "async"},
+                             {"replicas", "4"},
+                             {"asyncReplicas", "2"},
+                             {"maxLagMs", "500"},
+                             {"maxLagBytes", "8388608"},
+                             {"lagPolicy", "pull-ahead"}});
+  ASSERT_TRUE(p.ok()) << p.status();
+  EXPECT_EQ(p->async_replicas, 2);
+  EXPECT_EQ(p->lag_attributes.at(repl::kAttrMaxLagMs), "500");
+  EXPECT_EQ(p->lag_attributes.at(repl::kAttrMaxLagBytes), "8388608");
+  EXPECT_EQ(p->lag_attributes.at(repl::kAttrLagPolicy), "pull-ahead");
+  auto m = p->ToMap();
+  EXPECT_EQ(m["maxLagMs"], "500");
+  EXPECT_EQ(m["lagPolicy"], "pull-ahead");
+  // A synchronous volume's map is what it was before async replicas existed.
+  EXPECT_EQ(ParseVolumeParameters({})->ToMap().count("asyncReplicas"), 0u);
+}
+
+TEST(VolumeParametersTest, AsyncParametersAreCheckedWithPreciseErrors) {
+  struct Case {
+    std::map<std::string, std::string> params;
+    const char* says;
+  };
+  for (const auto& c : std::vector<Case>{
+           {{{"asyncReplicas", "1"}}, "go with syncMode=async"},
+           {{{"lagPolicy", "throttle"}}, "go with syncMode=async"},
+           {{{"syncMode", "async"}, {"replicas", "1"}}, "must be 1 to 0"},
+           {{{"syncMode", "async"}, {"asyncReplicas", "3"}}, "the primary is synchronous"},
+           {{{"syncMode", "async"}, {"asyncReplicas", "x"}}, "must be a number"},
+           {{{"syncMode", "async"}, {"maxLagMs", "soon"}}, "async.max-lag-ms"},
+           {{{"syncMode", "async"}, {"lagPolicy", "drop"}}, "throttle"},
+       }) {
+    auto p = ParseVolumeParameters(c.params);
+    ASSERT_FALSE(p.ok()) << c.says;
+    EXPECT_EQ(p.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_NE(p.status().message().find(c.says), std::string::npos) << p.status();
+  }
 }
 
 TEST(VolumeParametersTest, UnknownKeysAreInvalidButSidecarKeysAreIgnored) {

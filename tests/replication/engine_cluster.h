@@ -59,10 +59,12 @@ class EngineCluster {
   // (failover.md, "Witness"), -1 for none. `tweak` changes every node's
   // engine options (a dialer, timeouts) before anything starts. `tls_for`
   // gives the nodes their certificates; `wait_in_sync` false when a test
-  // expects some peer never to join.
+  // expects some peer never to join. `shape` changes the volume's manifest
+  // before any replica is made (asynchronous members, attributes).
   explicit EngineCluster(uint64_t size, int nodes = 3, int witness = -1,
                          const std::function<void(EngineOptions&)>& tweak = nullptr,
-                         const TlsFor& tls_for = nullptr, bool wait_in_sync = true) {
+                         const TlsFor& tls_for = nullptr, bool wait_in_sync = true,
+                         const std::function<void(Manifest&)>& shape = nullptr) {
     opts_.io_timeout = std::chrono::milliseconds(3000);
     opts_.reconnect_interval = std::chrono::milliseconds(100);
     opts_.connect_timeout = std::chrono::milliseconds(500);
@@ -92,6 +94,7 @@ class EngineCluster {
       m.members.push_back({n->id, "", "127.0.0.1:" + std::to_string(n->port), "", "", is_witness});
       if (i != 0 && !is_witness) m.member_generations[n->id] = "gen";
     }
+    if (shape) shape(m);
     for (auto& n : nodes_) {
       auto r = Replica::Create(n->dir + "/vol", m, Options(n->id));
       EXPECT_TRUE(r.ok()) << r.status();

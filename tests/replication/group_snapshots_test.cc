@@ -43,7 +43,7 @@ class RecordingCluster : public StorageCluster {
                                      const std::vector<std::string>&) override {
     return Unimpl();
   }
-  StatusOr<VolumeView> AddReplica(const std::string&, const std::string&) override {
+  StatusOr<VolumeView> AddReplica(const std::string&, const std::string&, bool) override {
     return Unimpl();
   }
   StatusOr<VolumeView> RemoveReplica(const std::string&, const std::string&) override {

@@ -1,15 +1,17 @@
 // An Env for tests that injects the faults a disk can have (leveldb's
 // fault_injection_test in spirit): writes failing (ENOSPC, EIO), fsync
-// failing, and a crash that loses every write not yet synced. Real IO goes
+// failing, a slow disk, and a crash that loses every write not yet synced. Real IO goes
 // to the real files; for the crash, the bytes each unsynced write replaced
 // are remembered and put back by DropUnsyncedData().
 //
 // Thread-safe.
 #pragma once
 
+#include <chrono>
 #include <map>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -23,6 +25,11 @@ class FaultInjectionEnv : public repl::Env {
   void SetWriteError(absl::Status s) {
     std::lock_guard<std::mutex> l(mu_);
     write_error_ = std::move(s);
+  }
+  // A slow disk: every write takes `delay` longer (zero: none).
+  void SetWriteDelay(std::chrono::milliseconds delay) {
+    std::lock_guard<std::mutex> l(mu_);
+    write_delay_ = delay;
   }
   void SetSyncError(absl::Status s) {
     std::lock_guard<std::mutex> l(mu_);
@@ -54,6 +61,12 @@ class FaultInjectionEnv : public repl::Env {
   }
 
   absl::Status Write(int fd, const char* data, size_t len, uint64_t offset) override {
+    std::chrono::milliseconds delay;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      delay = write_delay_;
+    }
+    if (delay.count() > 0) std::this_thread::sleep_for(delay);
     std::lock_guard<std::mutex> l(mu_);
     if (!write_error_.ok()) return write_error_;
     RememberLocked(fd, offset, len);
@@ -87,6 +100,7 @@ class FaultInjectionEnv : public repl::Env {
   absl::Status write_error_;
   absl::Status sync_error_;
   int syncs_ = 0;
+  std::chrono::milliseconds write_delay_{0};
   std::string boot_id_ = "boot-1";
   std::map<int, std::vector<std::pair<uint64_t, std::string>>> unsynced_;
 };

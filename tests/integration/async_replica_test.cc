@@ -1,0 +1,141 @@
+// Asynchronous replicas with real processes (replication/doc/async_replicas.md):
+// made by `ctl volume create --async-replicas` and `ctl replica add --async`,
+// their lag in `volume show` (text and JSON) and /metrics, a killed one
+// reported as a broken bound and caught up when it returns, never promoted.
+#include <gtest/gtest.h>
+#include <httplib.h>
+
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "tests/support/local_cluster.h"
+#include "tests/support/test_util.h"
+
+namespace syncblock::testing {
+namespace {
+
+using json = nlohmann::json;
+
+json ReplicaOf(const json& volume, const std::string& node) {
+  for (const auto& r : volume["replicas"]) {
+    if (r["node"] == node) return r;
+  }
+  ADD_FAILURE() << "no replica on " << node << " in " << volume.dump(2);
+  return json::object();
+}
+
+std::string Metrics(const LocalCluster& cluster, const std::string& node) {
+  json file = json::parse(ReadFile(cluster.dir() + "/cluster.json"));
+  for (const auto& s : file["storage"]) {
+    if (s["id"] != node) continue;
+    httplib::Client client("http://" + s.value("metrics", ""));
+    auto res = client.Get("/metrics");
+    return res && res->status == 200 ? res->body : "";
+  }
+  return "";
+}
+
+TEST(AsyncReplicaIntegrationTest, LagIsShownBrokenWhileKilledAndCaughtUpAfter) {
+  if (!HaveTool("qemu-io")) GTEST_SKIP() << "qemu-io not installed";
+  LocalCluster cluster(3);
+  ASSERT_TRUE(cluster.ok()) << cluster.up_output();
+  json created = cluster.CtlJson(
+      "volume create asy --size 64M --replicas 3 --async-replicas 1 --nodes node-1,node-2,node-3 "
+      "--max-lag-ms 2000 --lag-policy throttle --no-witness");
+  ASSERT_FALSE(created.is_null());
+  ASSERT_TRUE(cluster.WaitInSync("asy"));
+  const std::string uri = cluster.Export("asy");
+  auto io = RunCommand("qemu-io -f raw -c 'write -P 0x41 0 4M' -c flush " + uri);
+  ASSERT_EQ(io.exit_code, 0) << io.output;
+
+  json shown = cluster.CtlJson("volume show asy");
+  EXPECT_FALSE(ReplicaOf(shown, "node-2")["async"].get<bool>());
+  json async = ReplicaOf(shown, "node-3");
+  ASSERT_TRUE(async["async"].get<bool>()) << shown.dump(2);
+  ASSERT_TRUE(async["lag"].is_object()) << shown.dump(2);
+  EXPECT_FALSE(async["lag"]["broken"].get<bool>());
+  EXPECT_EQ(shown["attributes"]["async.max-lag-ms"], "2000");
+  auto text = cluster.Ctl("volume show asy");
+  EXPECT_NE(text.output.find("async"), std::string::npos) << text.output;
+  EXPECT_NE(text.output.find("lag "), std::string::npos) << text.output;
+
+  // It may lack acknowledged writes: never promoted.
+  auto promote = cluster.Ctl("promote asy node-3");
+  EXPECT_NE(promote.exit_code, 0);
+  EXPECT_NE(promote.output.find("asynchronous replica"), std::string::npos) << promote.output;
+
+  // Killed: writes go on without it (it is in no quorum), its bound is broken.
+  ASSERT_TRUE(cluster.Kill("node-3"));
+  io = RunCommand("qemu-io -f raw -c 'write -P 0x42 1M 2M' -c flush " + uri);
+  ASSERT_EQ(io.exit_code, 0) << io.output;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        json v = cluster.CtlJson("volume show asy");
+        json r = ReplicaOf(v, "node-3");
+        return r["lag"].is_object() && r["lag"]["broken"].get<bool>();
+      },
+      std::chrono::seconds(30)));
+  json broken = ReplicaOf(cluster.CtlJson("volume show asy"), "node-3")["lag"];
+  EXPECT_GT(broken["broken_since_unix_ms"].get<int64_t>(), 0);
+  EXPECT_GE(broken["bytes"].get<uint64_t>(), 2u << 20) << "the regions it missed";
+  text = cluster.Ctl("volume show asy");
+  EXPECT_NE(text.output.find("RPO broken since"), std::string::npos) << text.output;
+  std::string metrics = Metrics(cluster, "node-1");
+  EXPECT_NE(
+      metrics.find("syncblock_async_replica_lag_bound_broken{volume=\"asy\",replica=\"node-3\"} 1"),
+      std::string::npos)
+      << metrics;
+
+  // Back: caught up from its dirty bitmap, identical to the others.
+  ASSERT_TRUE(cluster.Start("node-3"));
+  ASSERT_TRUE(cluster.WaitInSync("asy"));
+  EXPECT_EQ(cluster.Ctl("verify asy").exit_code, 0);
+  EXPECT_FALSE(
+      ReplicaOf(cluster.CtlJson("volume show asy"), "node-3")["lag"]["broken"].get<bool>());
+  metrics = Metrics(cluster, "node-1");
+  EXPECT_NE(
+      metrics.find("syncblock_async_replica_lag_bound_broken{volume=\"asy\",replica=\"node-3\"} 0"),
+      std::string::npos)
+      << metrics;
+}
+
+TEST(AsyncReplicaIntegrationTest, ReplicaAddAsyncAndBadRequests) {
+  LocalCluster cluster(3);
+  ASSERT_TRUE(cluster.ok()) << cluster.up_output();
+  ASSERT_FALSE(
+      cluster
+          .CtlJson("volume create two --size 16M --replicas 2 --nodes node-1,node-2 --no-witness")
+          .is_null());
+  json added = cluster.CtlJson("replica add two node-3 --async");
+  ASSERT_FALSE(added.is_null());
+  EXPECT_TRUE(ReplicaOf(added, "node-3")["async"].get<bool>()) << added.dump(2);
+  ASSERT_TRUE(cluster.WaitInSync("two"));
+  // The same node as a synchronous replica is another replica: refused.
+  auto again = cluster.Ctl("replica add two node-3");
+  EXPECT_NE(again.exit_code, 0);
+  EXPECT_NE(again.output.find("already holds an asynchronous replica"), std::string::npos)
+      << again.output;
+
+  struct Case {
+    std::string args;
+    std::string says;
+  };
+  for (const auto& c : std::vector<Case>{
+           {"volume create b1 --size 8M --replicas 2 --async-replicas 2",
+            "asynchronous replicas must be 0..1"},
+           {"volume create b2 --size 8M --replicas 3 --async-replicas 1 --lag-policy drop",
+            "async.lag-policy"},
+           {"volume create b3 --size 8M --max-lag-ms 100", "give --async-replicas"},
+           {"volume create b4 --size 8M --replicas 3 --async-replicas 1 --max-lag-ms 1",
+            "async.max-lag-ms"},
+       }) {
+    auto r = cluster.Ctl(c.args);
+    EXPECT_NE(r.exit_code, 0) << c.args;
+    EXPECT_NE(r.output.find(c.says), std::string::npos) << c.args << ": " << r.output;
+  }
+  auto list = cluster.CtlJson("volume list");
+  EXPECT_EQ(list.dump().find("\"b1\""), std::string::npos) << "nothing half-made";
+}
+
+}  // namespace
+}  // namespace syncblock::testing
