@@ -1,7 +1,7 @@
 // How a storage-cluster VolumeView reads as CSI: the Volume message (size, ID,
 // volume_context, accessible topology and a clone's content source from the
-// attributes the controller stored at creation) and the VolumeCondition (abnormal while a replica
-// is not in sync, naming it).
+// attributes the controller stored at creation) and the VolumeCondition (abnormal while a replica is not
+// in sync, naming it).
 //
 // Thread-safe: pure functions.
 #pragma once

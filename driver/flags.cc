@@ -103,18 +103,12 @@ absl::StatusOr<uint64_t> ParseSize(const std::string& text) {
   if (!unit.empty() && unit.back() == 'B') unit.pop_back();
   if (!unit.empty() && unit.back() == 'I') unit.pop_back();
   int shift = 0;
-  if (unit.empty())
-    shift = 0;
-  else if (unit == "K")
-    shift = 10;
-  else if (unit == "M")
-    shift = 20;
-  else if (unit == "G")
-    shift = 30;
-  else if (unit == "T")
-    shift = 40;
-  else if (unit == "P")
-    shift = 50;
+  if (unit.empty()) shift = 0;
+  else if (unit == "K") shift = 10;
+  else if (unit == "M") shift = 20;
+  else if (unit == "G") shift = 30;
+  else if (unit == "T") shift = 40;
+  else if (unit == "P") shift = 50;
   else
     return absl::InvalidArgumentError(absl::StrCat("'", text, "' has an unknown unit"));
   if (shift && n > (UINT64_MAX >> shift)) {

@@ -4,8 +4,8 @@
 
 namespace syncblock::repl {
 
-absl::StatusOr<std::pair<std::shared_ptr<Replica>, std::shared_ptr<PrimaryEngine>>> ServingPrimary(
-    StorageNode& node, const std::string& volume_id) {
+absl::StatusOr<std::pair<std::shared_ptr<Replica>, std::shared_ptr<PrimaryEngine>>>
+ServingPrimary(StorageNode& node, const std::string& volume_id) {
   auto r = node.Get(volume_id);
   if (!r.ok()) return r.status();
   auto engine = (*r)->engine();
