@@ -43,18 +43,6 @@ bench_setup
 ctl() { "$sb" ctl --cluster "$work/cluster" "$@"; }
 
 start_cluster
-wait_in_sync() {
-  local i
-  for ((i = 0; i < 600; i++)); do
-    ctl -o json volume show "$1" | python3 -c '
-import json, sys
-sys.exit(0 if all(r["state"] == "in_sync" for r in json.load(sys.stdin)["replicas"]) else 1)' &&
-      return 0
-    sleep 0.2
-  done
-  echo "bench: volume $1 never became healthy" >&2
-  return 1
-}
 ctl volume create syncvol --size "$volume_size" --replicas 2 --nodes node-1,node-2 \
   --no-witness >/dev/null
 ctl volume create asyncvol --size "$volume_size" --replicas 3 --async-replicas 1 \

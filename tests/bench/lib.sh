@@ -78,3 +78,16 @@ sys.exit(0 if len(d["replicas"]) == int(sys.argv[1])
   printf -v "$3" '%s' "$uri"
 }
 
+# Waits until every replica of volume $1 is in sync, at most two minutes.
+wait_in_sync() {
+  local i
+  for ((i = 0; i < 600; i++)); do
+    "$sb" ctl --cluster "$work/cluster" -o json volume show "$1" | python3 -c '
+import json, sys
+sys.exit(0 if all(r["state"] == "in_sync" for r in json.load(sys.stdin)["replicas"]) else 1)' &&
+      return 0
+    sleep 0.2
+  done
+  echo "bench: volume $1 never became healthy" >&2
+  return 1
+}

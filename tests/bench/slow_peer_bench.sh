@@ -84,12 +84,7 @@ wait "$freezer_pid" 2>/dev/null || true
 freezer_pid=""
 kill -CONT "$frozen_pid"
 echo "bench: waiting for $secondary to resync" >&2
-for ((i = 0; i < 600; i++)); do
-  ctl -o json volume show bench | python3 -c '
-import json, sys
-sys.exit(0 if all(r["state"] == "in_sync" for r in json.load(sys.stdin)["replicas"]) else 1)' && break
-  sleep 0.5
-done
+wait_in_sync bench || true
 ctl volume show bench
 
 python3 - "$work" <<'PY'
