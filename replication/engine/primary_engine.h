@@ -57,7 +57,7 @@ struct ResyncView {
 };
 
 // An asynchronous replica's distance behind the stream (PeerLink::Lag).
-struct LagView {
+struct PeerLagView {
   uint64_t bytes = 0;
   int64_t ms = 0;
   // Not streaming in sync (pulled ahead, offline, resyncing): the declared
@@ -72,7 +72,7 @@ struct PeerView {
   std::string node_id;
   bool witness = false;
   bool async = false;
-  LagView lag;  // for an asynchronous replica
+  PeerLagView lag;  // for an asynchronous replica
   PeerState state = PeerState::kOffline;
   uint64_t acked_seq = 0;
   uint64_t unacked = 0;       // frames queued or sent, not yet acknowledged
