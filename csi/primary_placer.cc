@@ -54,7 +54,7 @@ int PrimaryPlacer::RunOnce() {
     }
     const std::string reason =
         absl::StrCat("dataLocality: back to its consumer ", *home, ", all replicas in sync");
-    auto done = (*cluster)->Promote(v.id, *home, reason);
+    auto done = (*cluster)->Promote(v.id, *home, reason, repl::PromoteLoss::kRefuse);
     if (!done.ok()) {
       spdlog::warn("volume {}: moving its primary from {} to {}: {}", v.id, v.primary, *home,
                    done.status().message());

@@ -39,7 +39,11 @@ absl::Status ReplicaRemove(CtlContext& ctx, const std::vector<std::string>& args
 
 absl::Status PromoteNode(CtlContext& ctx, const std::vector<std::string>& args) {
   ASSIGN_OR_RETURN(auto* cluster, ctx.Cluster());
-  ASSIGN_OR_RETURN(auto view, cluster->Promote(args[0], args[1], "ctl promote"));
+  const bool accept = ctx.flags().GetBool("accept-data-loss");
+  ASSIGN_OR_RETURN(
+      auto view,
+      cluster->Promote(args[0], args[1], accept ? "ctl promote --accept-data-loss" : "ctl promote",
+                       accept ? repl::PromoteLoss::kAccept : repl::PromoteLoss::kRefuse));
   PrintVolume(ctx, view);
   return absl::OkStatus();
 }
@@ -60,9 +64,13 @@ std::vector<CtlCommand> NodeCtlCommands() {
                           .Flag("wait", "", "show the full copy's progress until it is in sync")),
       MakeCtlCommand({"replica", "remove"}, "VOLUME NODE-ID",
                      "remove a secondary replica and delete its data", 2, 2, ReplicaRemove),
-      MakeCtlCommand({"promote"}, "VOLUME NODE-ID",
+      MakeCtlCommand({"promote"}, "VOLUME NODE-ID [--accept-data-loss]",
                      "make the replica on NODE-ID the volume's primary (new epoch)", 2, 2,
-                     PromoteNode),
+                     PromoteNode)
+          .Flag("accept-data-loss", "",
+                "when no majority of the synchronous replicas is left: promote this one (an "
+                "asynchronous replica too) with what it holds, remove the members that do not "
+                "answer, and show what may be lost"),
   };
 }
 

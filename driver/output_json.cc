@@ -38,13 +38,17 @@ json VolumeToJson(const repl::VolumeView& v) {
                       {"rate_bytes_per_second", r.rate_bytes_per_second},
                       {"eta_seconds", r.eta_seconds},
                       {"full", r.full_copy}}}};
-    // An asynchronous replica's recovery point; null when no primary answered.
+    // An asynchronous replica's recovery point; null when no primary answered
+    // and the replica has no report of its last one (reported_unix_ms: the
+    // time of that report, when it is what is shown; 0 when the primary
+    // answered).
     if (r.async) {
       replica["lag"] = r.lag.known ? json{{"bytes", r.lag.bytes},
                                           {"ms", r.lag.ms},
                                           {"broken", r.lag.broken},
                                           {"broken_since_unix_ms", r.lag.broken_since_unix_ms},
-                                          {"throttled_writes", r.lag.throttled_writes}}
+                                          {"throttled_writes", r.lag.throttled_writes},
+                                          {"reported_unix_ms", r.lag.reported_unix_ms}}
                                    : json(nullptr);
     }
     replicas.push_back(std::move(replica));

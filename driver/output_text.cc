@@ -47,6 +47,10 @@ std::string FormatProgress(const repl::ReplicaView& r) {
 
 std::string FormatLag(const repl::LagView& lag, int64_t now_ms) {
   if (!lag.known) return "lag unknown (no primary answers)";
+  if (lag.broken && lag.reported_unix_ms > 0) {
+    return absl::StrCat("RPO broken since ", FormatAgo(lag.broken_since_unix_ms, now_ms),
+                        " as its primary last reported ", FormatAgo(lag.reported_unix_ms, now_ms));
+  }
   if (lag.broken) {
     return absl::StrCat("RPO broken since ", FormatAgo(lag.broken_since_unix_ms, now_ms), ", ",
                         FormatSize(lag.bytes), " to catch up");
@@ -54,6 +58,10 @@ std::string FormatLag(const repl::LagView& lag, int64_t now_ms) {
   std::string out = absl::StrCat("lag ", lag.ms, " ms, ", FormatSize(lag.bytes));
   if (lag.throttled_writes > 0) {
     absl::StrAppend(&out, " (", lag.throttled_writes, " writes throttled)");
+  }
+  if (lag.reported_unix_ms > 0) {
+    absl::StrAppend(&out, " as its primary last reported ",
+                    FormatAgo(lag.reported_unix_ms, now_ms));
   }
   return out;
 }

@@ -42,7 +42,7 @@ class GrpcStorageCluster final : public StorageCluster {
   absl::StatusOr<VolumeView> MoveWitness(const std::string& id, const std::string& node_id,
                                          std::string* note) override;
   absl::StatusOr<VolumeView> Promote(const std::string& id, const std::string& node_id,
-                                     const std::string& reason) override;
+                                     const std::string& reason, PromoteLoss loss) override;
   absl::StatusOr<VolumeView> Resync(const std::string& id, const std::string& node_id,
                                     bool full) override;
   absl::StatusOr<VerifyReport> Verify(const std::string& id) override;

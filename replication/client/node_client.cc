@@ -203,7 +203,8 @@ absl::StatusOr<control::ReplicaStatus> NodeClient::SetAttributes(
 }
 
 absl::StatusOr<control::ReplicaStatus> NodeClient::Promote(const std::string& volume_id,
-                                                           const std::string& reason) {
+                                                           const std::string& reason,
+                                                           bool accept_data_loss) {
   RETURN_IF_ERROR(Dial());
   grpc::ClientContext ctx;
   // Promotion waits for a majority to accept the epoch and then catches up.
@@ -211,6 +212,7 @@ absl::StatusOr<control::ReplicaStatus> NodeClient::Promote(const std::string& vo
   control::PromoteRequest req;
   req.set_volume_id(volume_id);
   req.set_reason(reason);
+  req.set_accept_data_loss(accept_data_loss);
   control::ReplicaStatus out;
   auto s = Convert(stub_->Promote(&ctx, req, &out), "Promote");
   if (!s.ok()) return s;

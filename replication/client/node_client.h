@@ -46,7 +46,7 @@ class NodeClient {
   absl::StatusOr<control::ReplicaStatus> SetMembers(const control::SetMembersRequest& req);
   absl::StatusOr<control::ReplicaStatus> SetAttributes(const control::SetAttributesRequest& req);
   absl::StatusOr<control::ReplicaStatus> Promote(const std::string& volume_id,
-                                                 const std::string& reason);
+                                                 const std::string& reason, bool accept_data_loss);
   absl::StatusOr<control::RegionChecksumsResponse> RegionChecksums(const std::string& volume_id,
                                                                    uint64_t region_size);
   absl::StatusOr<control::ReplicaStatus> Resync(const control::ResyncRequest& req);

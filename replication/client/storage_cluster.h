@@ -64,7 +64,10 @@ struct VolumeSpec {
 
 // An asynchronous replica's lag as its primary reports it (ReplicaLag).
 struct LagView {
-  bool known = false;  // the primary answered
+  // The primary answered, or (`reported_unix_ms` set) the replica told what
+  // its primary last reported to it, at that time.
+  bool known = false;
+  int64_t reported_unix_ms = 0;
   uint64_t bytes = 0;
   int64_t ms = 0;
   bool broken = false;
@@ -171,6 +174,9 @@ std::string SnapshotId(const std::string& volume_id, const std::string& name);
 // INVALID_ARGUMENT unless `id` is VOLUME@NAME with both parts non-empty.
 absl::StatusOr<std::pair<std::string, std::string>> ParseSnapshotId(const std::string& id);
 
+// Whether a promotion may lose acknowledged writes (`--accept-data-loss`).
+enum class PromoteLoss { kRefuse, kAccept };
+
 class StorageCluster {
  public:
   // `control_addresses`: host:port of each storage node's control service.
@@ -216,9 +222,12 @@ class StorageCluster {
   virtual absl::StatusOr<VolumeView> MoveWitness(const std::string& id, const std::string& node_id,
                                                  std::string* note) = 0;
   // A planned move of the primary to `node_id`; `reason` is kept for
-  // `volume show` ("ctl promote", "dataLocality: ...").
+  // `volume show` ("ctl promote", "dataLocality: ..."). With
+  // PromoteLoss::kAccept, for when no majority of the synchronous replicas is
+  // left: the node takes the role with the data that answers, and the
+  // members that did not answer leave the volume (async_replicas.md).
   virtual absl::StatusOr<VolumeView> Promote(const std::string& id, const std::string& node_id,
-                                             const std::string& reason) = 0;
+                                             const std::string& reason, PromoteLoss loss) = 0;
   virtual absl::StatusOr<VolumeView> Resync(const std::string& id, const std::string& node_id,
                                             bool full) = 0;
   virtual absl::StatusOr<VerifyReport> Verify(const std::string& id) = 0;

@@ -202,13 +202,14 @@ absl::StatusOr<VolumeView> GrpcStorageCluster::MoveWitness(const std::string& id
 
 absl::StatusOr<VolumeView> GrpcStorageCluster::Promote(const std::string& id,
                                                        const std::string& node_id,
-                                                       const std::string& reason) {
+                                                       const std::string& reason,
+                                                       PromoteLoss loss) {
   ASSIGN_OR_RETURN(auto state, FetchVolume(id));
   if (!IsMember(Newest(state), node_id)) {
     return absl::NotFoundError(absl::StrCat("node ", node_id, " holds no replica of volume ", id));
   }
   ASSIGN_OR_RETURN(NodeClient * target, ClientForNode(node_id, &state));
-  RETURN_IF_ERROR(target->Promote(id, reason).status());
+  RETURN_IF_ERROR(target->Promote(id, reason, loss == PromoteLoss::kAccept).status());
   return GetVolume(id);
 }
 

@@ -65,6 +65,15 @@ ReplicaView FromOwnAnswer(const std::vector<cv1::ReplicaStatus>& answers, const 
     r.message = "fenced: lost the primary role";
   } else {
     r.state = own->consistent() ? "in_sync" : "resyncing";
+    if (own->reported_lag_unix_ms() > 0) {
+      // No primary to ask: what the last one reported to it.
+      r.lag.known = true;
+      r.lag.reported_unix_ms = own->reported_lag_unix_ms();
+      r.lag.bytes = own->reported_lag().bytes();
+      r.lag.ms = own->reported_lag().ms();
+      r.lag.broken = own->reported_lag().broken();
+      if (r.lag.broken) r.lag.broken_since_unix_ms = r.lag.reported_unix_ms - r.lag.ms;
+    }
   }
   return r;
 }

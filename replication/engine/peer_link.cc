@@ -122,9 +122,16 @@ bool PeerLink::Enqueue(const std::shared_ptr<OutgoingFrame>& frame) {
                absl::OkStatus(), frame.get());
     return false;
   }
-  const auto now = clock_->Now();
-  if (queue_.empty() && unacked_.empty()) last_progress_ = now;
-  queue_.push_back({frame, bytes, now});
+  const bool idle = queue_.empty() && unacked_.empty();
+  // Only an asynchronous replica's lag needs each frame's time: the clock is
+  // not read per write for the others.
+  const auto now = async_ || idle ? clock_->Now() : Clock::time_point();
+  if (idle) last_progress_ = now;
+  if (async_ && frame->header.type == FrameType::kLease) {
+    queue_.push_back({WithLagReportLocked(*frame, now), bytes, now});
+  } else {
+    queue_.push_back({frame, bytes, now});
+  }
   pipeline_bytes_ += bytes;
   if (queue_.size() == 1) changed_.SignalAll();
   return true;

@@ -194,12 +194,11 @@ class PeerLink {
   struct Lag {
     // In sync: the bytes sent or queued and not acknowledged, and the age of
     // the oldest of those frames. Otherwise (pulled ahead, offline,
-    // resyncing) the bound is broken: `bytes` counts its dirty regions
-    // (the engine turns them into bytes) and the age is since it left sync.
+    // resyncing) the bound is broken: what it lacks is its dirty regions
+    // (View::dirty_regions), `bytes` is 0, and the age is since it left sync.
     bool broken = false;
     uint64_t bytes = 0;
     std::chrono::milliseconds age{0};
-    Clock::time_point broken_since;
     // Writes that waited for this replica under the throttle policy, ever.
     uint64_t throttled_writes = 0;
   };
@@ -236,6 +235,10 @@ class PeerLink {
   // Bytes queued and unacknowledged beyond which the peer is dropped.
   uint64_t QueueLimitLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   Lag LagLocked(Clock::time_point now) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The lease frame as this asynchronous replica gets it: with its lag.
+  std::shared_ptr<OutgoingFrame> WithLagReportLocked(const OutgoingFrame& lease,
+                                                     Clock::time_point now) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // An asynchronous replica under the throttle policy.
   bool ThrottledLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool OverLagLocked(Clock::time_point now) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -27,8 +27,6 @@ PeerLink::Lag PeerLink::LagLocked(Clock::time_point now) const {
   lag.throttled_writes = throttled_writes_;
   if (!streaming_ || state_ != PeerState::kInSync) {
     lag.broken = true;
-    lag.bytes = bitmap_->count();
-    lag.broken_since = out_of_sync_since_;
     lag.age = std::chrono::duration_cast<std::chrono::milliseconds>(now - out_of_sync_since_);
     return lag;
   }
@@ -40,6 +38,17 @@ PeerLink::Lag PeerLink::LagLocked(Clock::time_point now) const {
     lag.age = std::chrono::duration_cast<std::chrono::milliseconds>(now - oldest->at);
   }
   return lag;
+}
+
+std::shared_ptr<OutgoingFrame> PeerLink::WithLagReportLocked(const OutgoingFrame& lease,
+                                                             Clock::time_point now) const {
+  const Lag lag = LagLocked(now);
+  auto frame = std::make_shared<OutgoingFrame>();
+  frame->header = lease.header;
+  frame->SetPayload(std::make_shared<const std::string>(EncodeLagReport(
+      {static_cast<uint64_t>(std::max<int64_t>(0, lag.age.count())), lag.bytes, lag.broken})));
+  frame->Encode();
+  return frame;
 }
 
 bool PeerLink::ThrottledLocked() const {

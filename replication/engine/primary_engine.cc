@@ -490,21 +490,21 @@ EngineView PrimaryEngine::View() {
     pv.node_id = link->node_id();
     pv.witness = link->witness();
     pv.async = link->async();
-    if (pv.async) {
-      pv.lag.broken = lv.lag.broken;
-      pv.lag.throttled_writes = lv.lag.throttled_writes;
-      pv.lag.ms = lv.lag.age.count();
-      pv.lag.bytes =
-          lv.lag.broken ? std::min(lv.lag.bytes * region_size, size_.load()) : lv.lag.bytes;
-      if (lv.lag.broken) {
-        pv.lag.broken_since_unix_ms = absl::ToUnixMillis(absl::Now()) - pv.lag.ms;
-      }
-    }
     pv.state = lv.state;
     pv.acked_seq = lv.acked_seq;
     pv.unacked = lv.unacked;
     pv.queued_bytes = lv.queued_bytes;
     pv.dirty_bytes = std::min(lv.dirty_regions * region_size, size_.load());
+    if (pv.async) {
+      pv.lag.broken = lv.lag.broken;
+      pv.lag.throttled_writes = lv.lag.throttled_writes;
+      pv.lag.ms = lv.lag.age.count();
+      // Out of sync, what it lacks is what its dirty regions hold.
+      pv.lag.bytes = lv.lag.broken ? pv.dirty_bytes : lv.lag.bytes;
+      if (lv.lag.broken) {
+        pv.lag.broken_since_unix_ms = absl::ToUnixMillis(absl::Now()) - pv.lag.ms;
+      }
+    }
     pv.message = lv.message;
     if (lv.state == PeerState::kResyncing || lv.resync.total > 0) {
       pv.resync.bytes_total = lv.resync.total;

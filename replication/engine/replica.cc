@@ -4,6 +4,8 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "replication/engine/primary_engine.h"
 #include "replication/util/crc32c.h"
 #include "replication/util/logging.h"
@@ -63,6 +65,11 @@ Replica::Replica(std::unique_ptr<ReplicaStore> store, Manifest m, const EngineOp
       promise_(opts.lease_duration) {
   // Before a restart it may have promised its primary: keep the promise.
   promise_.Heard(clock_->Now());
+}
+
+Replica::ReportedLag Replica::LastReportedLag() const {
+  MutexLock l(&mu_);
+  return {last_lag_, last_lag_unix_ms_};
 }
 
 std::chrono::milliseconds Replica::PromiseRemaining() const {
@@ -356,6 +363,16 @@ WireStatus Replica::Apply(uint64_t session, const FrameHeader& h, std::string_vi
   }
   switch (h.type) {
     case FrameType::kLease:
+      if (h.payload_len > 0) {
+        auto lag = DecodeLagReport(payload);
+        if (!lag.ok()) {
+          *error = absl::StrCat("volume ", id_, ": ", lag.status().message());
+          return WireStatus::kInvalid;
+        }
+        MutexLock l(&mu_);
+        last_lag_ = *lag;
+        last_lag_unix_ms_ = absl::ToUnixMillis(absl::Now());
+      }
       break;
     case FrameType::kWrite:
     case FrameType::kResyncData:
@@ -516,6 +533,14 @@ absl::StatusOr<AcceptEpochResult> Replica::AcceptEpoch(uint64_t epoch, const std
           absl::StrCat("volume ", id_, " on ", opts_.node_id, " is at epoch ", manifest_.epoch,
                        " with primary ", manifest_.primary_node_id, "; epoch ", epoch, " refused"));
     }
+    if (!manifest_.members.empty() && manifest_.FindMember(primary) == nullptr) {
+      return absl::AbortedError(absl::StrCat(
+          "volume ", id_, " on ", opts_.node_id, " (epoch ", manifest_.epoch, ", primary ",
+          manifest_.primary_node_id, "): ", primary,
+          " is not one of its members; a promotion that accepted data loss removed it, and its "
+          "replica must not serve (epoch ",
+          epoch, " refused)"));
+    }
     const std::vector<MemberInfo>& roster = members.empty() ? manifest_.members : members;
     for (const auto& mem : roster) {
       if (mem.node_id == primary && mem.witness) {
@@ -573,6 +598,8 @@ absl::StatusOr<AcceptEpochResult> Replica::AcceptEpoch(uint64_t epoch, const std
   result.applied_seq = applied_seq_.load();
   result.witness = witness_;
   result.outdated = manifest_.outdated;
+  result.lag = last_lag_;
+  result.lag_reported_unix_ms = last_lag_unix_ms_;
   return result;
 }
 

@@ -13,6 +13,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
@@ -86,6 +87,10 @@ struct AcceptEpochResult {
   // A witness answered: it is no source; `outdated` is its record.
   bool witness = false;
   std::set<std::string> outdated;
+  // An asynchronous replica: its lag as its primary last reported it (none
+  // since this process started: unset), and when (wall clock).
+  std::optional<LagReport> lag;
+  int64_t lag_reported_unix_ms = 0;
 };
 
 class Replica {
@@ -118,6 +123,14 @@ class Replica {
     }
   }
   bool consistent() const;
+  // An asynchronous replica's lag as its primary last reported it (with each
+  // lease), and when (wall clock); unset when none came since this process
+  // started.
+  struct ReportedLag {
+    std::optional<LagReport> lag;
+    int64_t unix_ms = 0;
+  };
+  ReportedLag LastReportedLag() const;
 
   // Starts the engine when the manifest names this node as primary.
   absl::Status StartRole();
@@ -140,7 +153,9 @@ class Replica {
   // primary the lease and `released` does not name that very primary, at its
   // epoch, as having stepped down (accepted the new epoch) first. Also
   // FAILED_PRECONDITION for a candidate that is the volume's witness, and, on
-  // the witness, for one its record names outdated.
+  // the witness, for one its record names outdated. ABORTED for a candidate
+  // that is not a member of this replica's volume at all (a promotion that
+  // accepted data loss removed it): it must not serve, and stops trying.
   absl::StatusOr<AcceptEpochResult> AcceptEpoch(uint64_t epoch, const std::string& primary,
                                                 const std::vector<MemberInfo>& members,
                                                 const ReleasedPrimary& released = {});
@@ -195,6 +210,9 @@ class Replica {
   // the next accepted hello hands them to the new primary (dirty_hint), which
   // resyncs them here.
   std::vector<uint64_t> demoted_regions_ ABSL_GUARDED_BY(mu_);
+  // The lag the primary last reported (asynchronous replicas only).
+  std::optional<LagReport> last_lag_ ABSL_GUARDED_BY(mu_);
+  int64_t last_lag_unix_ms_ ABSL_GUARDED_BY(mu_) = 0;
   Clock* const clock_;
   LeasePromise promise_;
 };

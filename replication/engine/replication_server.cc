@@ -168,7 +168,10 @@ void ReplicationServer::Serve(int fd, const std::string& from) {
       // Said to the peer (its primary shows it in `volume show`) and logged.
       connections_refused_.fetch_add(1);
       replica.reset();
-      reply.status = WireStatus::kInvalid;
+      // A primary the volume moved past (a promotion that accepted data loss
+      // removed it) is told its epoch is stale, so that it fences itself.
+      reply.status =
+          local && local->epoch > hello->epoch ? WireStatus::kStaleEpoch : WireStatus::kInvalid;
       reply.epoch = local ? local->epoch : 0;
       reply.message = absl::StrCat("node refuses the connection: ", admitted.message());
       spdlog::warn("replication: connection from {} refused: {}", from, admitted.message());

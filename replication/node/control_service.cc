@@ -42,6 +42,12 @@ void FillStatus(StorageNode& node, Replica& replica, pb::ReplicaStatus* out) {
   out->set_applied_seq(replica.applied_seq());
   out->set_consistent(replica.consistent());
   out->set_witness(replica.witness());
+  if (Replica::ReportedLag told = replica.LastReportedLag(); told.lag) {
+    out->mutable_reported_lag()->set_ms(static_cast<int64_t>(told.lag->ms));
+    out->mutable_reported_lag()->set_bytes(told.lag->bytes);
+    out->mutable_reported_lag()->set_broken(told.lag->broken);
+    out->set_reported_lag_unix_ms(told.unix_ms);
+  }
   for (const auto& id : m.outdated) out->add_outdated(id);
   for (const auto& mem : m.members) MemberToProto(mem, out->add_members());
   for (const auto& [k, v] : m.attributes) (*out->mutable_attributes())[k] = v;
@@ -304,6 +310,12 @@ grpc::Status ControlService::AcceptEpoch(Ctx* ctx, const pb::AcceptEpochRequest*
   resp->set_data_generation(result->data_generation);
   resp->set_witness(result->witness);
   for (const auto& id : result->outdated) resp->add_outdated(id);
+  if (result->lag) {
+    resp->mutable_last_lag()->set_ms(static_cast<int64_t>(result->lag->ms));
+    resp->mutable_last_lag()->set_bytes(result->lag->bytes);
+    resp->mutable_last_lag()->set_broken(result->lag->broken);
+    resp->set_last_lag_unix_ms(result->lag_reported_unix_ms);
+  }
   return grpc::Status::OK;
 }
 
@@ -312,6 +324,7 @@ grpc::Status ControlService::Promote(Ctx* ctx, const pb::PromoteRequest* req,
   if (grpc::Status denied = authorizer_.Check(*ctx, __func__); !denied.ok()) return denied;
   PromoteOptions options;
   if (!req->reason().empty()) options.reason = req->reason();
+  options.accept_data_loss = req->accept_data_loss();
   absl::Status s = PromoteReplica(*node_, req->volume_id(), options);
   if (!s.ok()) {
     spdlog::warn("promote {}: {}", req->volume_id(), s.message());

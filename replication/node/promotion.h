@@ -26,6 +26,9 @@ struct PromoteOptions {
   // asks past every epoch any member has seen, votes for candidates that
   // never took the role included.
   uint64_t min_epoch = 0;
+  // `ctl promote --accept-data-loss` (forced_promotion.h): for when no
+  // majority of the synchronous replicas is left.
+  bool accept_data_loss = false;
 };
 
 absl::Status PromoteReplica(StorageNode& node, const std::string& volume_id,

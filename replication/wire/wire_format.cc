@@ -169,6 +169,29 @@ absl::StatusOr<std::set<std::string>> DecodeOutdated(std::string_view payload) {
   return out;
 }
 
+std::string EncodeLagReport(const LagReport& report) {
+  std::string out(kLagReportSize, '\0');
+  auto* p = reinterpret_cast<uint8_t*>(out.data());
+  Put<uint64_t>(p, 0, report.ms);
+  Put<uint64_t>(p, 8, report.bytes);
+  p[16] = report.broken ? 1 : 0;
+  return out;
+}
+
+absl::StatusOr<LagReport> DecodeLagReport(std::string_view payload) {
+  if (payload.size() != kLagReportSize) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("lag report of ", payload.size(), " bytes; it has ", kLagReportSize));
+  }
+  const auto* p = reinterpret_cast<const uint8_t*>(payload.data());
+  if (p[16] > 1) return absl::InvalidArgumentError("lag report: broken flag is neither 0 nor 1");
+  LagReport r;
+  r.ms = Get<uint64_t>(p, 0);
+  r.bytes = Get<uint64_t>(p, 8);
+  r.broken = p[16] == 1;
+  return r;
+}
+
 std::string EncodeSnapshotData(std::string_view name, std::string_view data) {
   std::string out;
   out.reserve(1 + name.size() + data.size());

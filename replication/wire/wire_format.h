@@ -41,7 +41,8 @@ enum class FrameType : uint16_t {
   kSnapshotDone = 16,    // payload = name: the full copy is complete
   kSnapshotDelete = 17,  // payload = name
   // The primary's lease (replication/doc/failover.md): renews the replica's
-  // promise not to elect another primary; no payload.
+  // promise not to elect another primary. No payload, but to an asynchronous
+  // replica it carries EncodeLagReport: its lag as the primary measures it.
   kLease = 18,
   // To a witness: the data replicas the primary acknowledges writes without
   // (failover.md, "Witness"); payload EncodeOutdated. Persisted before the
@@ -105,6 +106,19 @@ const char* FrameTypeName(FrameType t);
 std::string EncodeOutdated(const std::set<std::string>& node_ids);
 // INVALID_ARGUMENT for an empty id.
 absl::StatusOr<std::set<std::string>> DecodeOutdated(std::string_view payload);
+
+// An asynchronous replica's lag as its primary last measured it, kept by the
+// replica so that a promotion accepting data loss can say what was lost
+// (replication/doc/async_replicas.md). Payload: u64 ms, u64 bytes, u8 broken.
+struct LagReport {
+  uint64_t ms = 0;      // age of the oldest acknowledged write it lacked
+  uint64_t bytes = 0;   // bytes sent and not acknowledged (broken: 0)
+  bool broken = false;  // out of sync: it lacked writes since `ms` ago
+};
+inline constexpr size_t kLagReportSize = 17;
+std::string EncodeLagReport(const LagReport& report);
+// INVALID_ARGUMENT for a payload of the wrong size or a broken flag not 0/1.
+absl::StatusOr<LagReport> DecodeLagReport(std::string_view payload);
 
 std::string EncodeSnapshotData(std::string_view name, std::string_view data);
 // INVALID_ARGUMENT when the payload is shorter than its name prefix says.

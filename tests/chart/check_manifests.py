@@ -738,7 +738,8 @@ def check_optional(c):
             for metric in ("syncblock_nbd_writes_total", "syncblock_nbd_written_bytes_total",
                            "syncblock_nbd_write_latency_seconds_bucket", "syncblock_replica_state",
                            "syncblock_replication_lag_bytes", "syncblock_resync_progress_ratio",
-                           "syncblock_volume_replicas_in_sync"):
+                           "syncblock_volume_replicas_in_sync",
+                           "syncblock_async_replica_lag_seconds"):
                 c.check(f"dashboard charts {metric}", metric in joined, "")
     rules = c.of_kind("PrometheusRule")
     if s["alerts"]:
@@ -746,7 +747,8 @@ def check_optional(c):
         names = [r.get("alert") for g in rule["spec"].get("groups", []) for r in g.get("rules", [])]
         c.eq("PrometheusRule alerts", sorted(names), sorted([
             "SyncblockVolumeDegraded", "SyncblockVolumeWithoutPrimary",
-            "SyncblockPrimaryWithoutLease", "SyncblockFailover", "SyncblockNodeAlmostFull"]))
+            "SyncblockPrimaryWithoutLease", "SyncblockFailover", "SyncblockNodeAlmostFull",
+            "SyncblockAsyncReplicaRpoBroken"]))
         exprs = [r.get("expr", "") for g in rule["spec"].get("groups", []) for r in g.get("rules", [])]
         c.check("every alert has an expression", all(exprs) and bool(exprs), str(exprs))
     else:

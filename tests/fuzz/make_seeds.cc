@@ -160,6 +160,7 @@ void WireSeeds() {
   stream += Frame(FrameType::kFlush, "", 2);
   stream += Frame(FrameType::kWitnessRecord, EncodeOutdated({"node-2"}), 3);
   stream += Frame(FrameType::kLease, "", 4);
+  stream += Frame(FrameType::kLease, EncodeLagReport({12, 49152, false}), 5);
   Write("wire_frame_fuzz", "stream", stream);
   HelloReply r;
   r.epoch = 3;

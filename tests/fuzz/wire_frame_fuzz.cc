@@ -3,7 +3,8 @@
 // header, ...). Each header goes through DecodeHeader; an accepted one must
 // satisfy the limits the decoder promises and re-encode to the same bytes,
 // and its payload goes through VerifyPayload and, as the hello / manifest
-// JSON, through DecodeHello and DecodeHelloReply. The raw input is also fed
+// JSON, through DecodeHello and DecodeHelloReply, as a lease's lag report
+// through DecodeLagReport. The raw input is also fed
 // to the JSON decoders directly. Any crash, sanitizer report or broken
 // invariant (abort) is a bug.
 #include <cstddef>
@@ -63,6 +64,15 @@ void CheckHello(const std::string& text) {
   }
 }
 
+// A lease's lag report: accepted exactly at its size, and it round-trips.
+void CheckLagReport(std::string_view payload) {
+  absl::StatusOr<LagReport> lag = DecodeLagReport(payload);
+  if (lag.ok() != (payload.size() == kLagReportSize && static_cast<uint8_t>(payload[16]) <= 1)) {
+    abort();
+  }
+  if (lag.ok() && EncodeLagReport(*lag) != payload) abort();
+}
+
 void Stream(std::string_view in) {
   while (in.size() >= kFrameHeaderSize) {
     const auto* raw = reinterpret_cast<const uint8_t*>(in.data());
@@ -80,6 +90,7 @@ void Stream(std::string_view in) {
         h->type == FrameType::kHelloReply) {
       CheckHello(std::string(payload));
     }
+    if (h->type == FrameType::kLease && !payload.empty()) CheckLagReport(payload);
   }
 }
 

@@ -1,12 +1,14 @@
 // Asynchronous replicas with real processes (replication/doc/async_replicas.md):
 // made by `ctl volume create --async-replicas` and `ctl replica add --async`,
 // their lag in `volume show` (text and JSON) and /metrics, a killed one
-// reported as a broken bound and caught up when it returns, never promoted.
+// reported as a broken bound and caught up when it returns, never promoted
+// but with --accept-data-loss once the synchronous replicas are lost.
 #include <gtest/gtest.h>
 #include <httplib.h>
 
 #include <nlohmann/json.hpp>
 #include <string>
+#include <thread>
 
 #include "tests/support/local_cluster.h"
 #include "tests/support/test_util.h"
@@ -97,6 +99,87 @@ TEST(AsyncReplicaIntegrationTest, LagIsShownBrokenWhileKilledAndCaughtUpAfter) {
       metrics.find("syncblock_async_replica_lag_bound_broken{volume=\"asy\",replica=\"node-3\"} 0"),
       std::string::npos)
       << metrics;
+}
+
+TEST(AsyncReplicaIntegrationTest, PromotedAcceptingDataLossWhenTheSynchronousOnesAreLost) {
+  if (!HaveTool("qemu-io")) GTEST_SKIP() << "qemu-io not installed";
+  LocalCluster cluster(3);
+  ASSERT_TRUE(cluster.ok()) << cluster.up_output();
+  ASSERT_FALSE(cluster
+                   .CtlJson("volume create dr --size 64M --replicas 3 --async-replicas 1 "
+                            "--nodes node-1,node-2,node-3 --no-witness")
+                   .is_null());
+  ASSERT_TRUE(cluster.WaitInSync("dr"));
+  const std::string primary = cluster.CtlJson("volume show dr")["primary"];
+  ASSERT_NE(primary, "node-3");
+  auto io = RunCommand("qemu-io -f raw -c 'write -P 0x51 0 4M' -c flush " + cluster.Export("dr"));
+  ASSERT_EQ(io.exit_code, 0) << io.output;
+  // Caught up, and told so by a lease since.
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        json lag = ReplicaOf(cluster.CtlJson("volume show dr"), "node-3")["lag"];
+        return lag.is_object() && lag["bytes"] == 0 && !lag["broken"].get<bool>();
+      },
+      std::chrono::seconds(30)));
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+
+  // While its primary serves, nothing need be lost: refused, nothing changes.
+  auto early = cluster.Ctl("promote dr node-3 --accept-data-loss");
+  EXPECT_NE(early.exit_code, 0);
+  EXPECT_NE(early.output.find("serves; nothing need be lost"), std::string::npos) << early.output;
+  EXPECT_EQ(cluster.CtlJson("volume show dr")["primary"], primary);
+
+  ASSERT_TRUE(cluster.Kill("node-1"));
+  ASSERT_TRUE(cluster.Kill("node-2"));
+  // No primary left to say: the replica shows what its last one reported.
+  json orphan = ReplicaOf(cluster.CtlJson("volume show dr"), "node-3")["lag"];
+  ASSERT_TRUE(orphan.is_object()) << orphan.dump();
+  EXPECT_GT(orphan["reported_unix_ms"].get<int64_t>(), 0);
+  EXPECT_FALSE(orphan["broken"].get<bool>());
+  auto before = cluster.Ctl("volume show dr");
+  EXPECT_NE(before.output.find("as its primary last reported"), std::string::npos) << before.output;
+
+  auto plain = cluster.Ctl("promote dr node-3");
+  EXPECT_NE(plain.exit_code, 0);
+  EXPECT_NE(plain.output.find("--accept-data-loss"), std::string::npos) << plain.output;
+
+  json promoted = cluster.CtlJson("promote dr node-3 --accept-data-loss");
+  ASSERT_FALSE(promoted.is_null());
+  EXPECT_EQ(promoted["primary"], "node-3") << promoted.dump(2);
+  const std::string reason = promoted.value("last_failover_reason", "");
+  EXPECT_NE(reason.find("accepting data loss"), std::string::npos) << reason;
+  EXPECT_NE(reason.find("when its primary last reported"), std::string::npos) << reason;
+  EXPECT_NE(reason.find("removed from the volume: node-1, node-2"), std::string::npos) << reason;
+  ASSERT_EQ(promoted["replicas"].size(), 1u) << promoted.dump(2);
+  EXPECT_FALSE(ReplicaOf(promoted, "node-3")["async"].get<bool>());
+  auto text = cluster.Ctl("volume show dr");
+  EXPECT_NE(text.output.find("accepting data loss"), std::string::npos) << text.output;
+
+  // It has everything up to its reported lag (none here), and takes writes.
+  const std::string uri = cluster.Export("dr");
+  io = RunCommand("qemu-io -f raw -c 'read -P 0x51 0 4M' -c 'write -P 0x52 0 1M' -c flush " + uri);
+  ASSERT_EQ(io.exit_code, 0) << io.output;
+  EXPECT_EQ(io.output.find("Pattern verification failed"), std::string::npos) << io.output;
+
+  // The removed nodes return: neither serves again nor is elected; the
+  // volume stays with node-3.
+  ASSERT_TRUE(cluster.Start("node-1"));
+  ASSERT_TRUE(cluster.Start("node-2"));
+  // The old primary restarts as one, and is told its epoch is stale.
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return cluster.NodeLog("node-1").find("is at epoch 2, newer than this primary's 1") !=
+               std::string::npos;
+      },
+      std::chrono::seconds(30)))
+      << cluster.NodeLog("node-1");
+  std::this_thread::sleep_for(std::chrono::seconds(5));
+  json after = cluster.CtlJson("volume show dr");
+  EXPECT_EQ(after["primary"], "node-3") << after.dump(2);
+  io = RunCommand("qemu-io -f raw -c 'read -P 0x52 0 1M' -c 'read -P 0x51 1M 3M' " +
+                  cluster.Export("dr"));
+  EXPECT_EQ(io.exit_code, 0) << io.output;
+  EXPECT_EQ(io.output.find("Pattern verification failed"), std::string::npos) << io.output;
 }
 
 TEST(AsyncReplicaIntegrationTest, ReplicaAddAsyncAndBadRequests) {

@@ -158,6 +158,36 @@ TEST(AsyncReplicaTest, ItsLagIsReportedAndABrokenBoundSaysSince) {
   EXPECT_EQ(c.ReadLive(2, 0, 65536), std::string(65536, 'y'));
 }
 
+TEST(AsyncReplicaTest, ItsPrimaryTellsItItsLagWithEachLease) {
+  EngineCluster c(kSize, 3, -1, nullptr, nullptr, true, AsyncNode2());
+  ASSERT_TRUE(c.Write(0, std::string(65536, 'x')).ok());
+  ASSERT_TRUE(c.WaitInSync());
+  const int64_t before = absl::ToUnixMillis(absl::Now());
+  ASSERT_TRUE(WaitFor([&] { return c.replica(2).LastReportedLag().unix_ms >= before; },
+                      std::chrono::seconds(10)));
+  Replica::ReportedLag told = c.replica(2).LastReportedLag();
+  ASSERT_TRUE(told.lag.has_value());
+  EXPECT_FALSE(told.lag->broken);
+  // A synchronous replica is told nothing of the kind.
+  EXPECT_FALSE(c.replica(1).LastReportedLag().lag.has_value());
+
+  // The report travels in the answer a promotion reads (node-0 stepped
+  // down first, as in a planned move).
+  const uint64_t epoch = c.replica(2).manifest().epoch;
+  auto answer = c.replica(2).AcceptEpoch(epoch + 1, "node-1", {}, ReleasedPrimary{"node-0", epoch});
+  ASSERT_TRUE(answer.ok()) << answer.status();
+  ASSERT_TRUE(answer->lag.has_value());
+  EXPECT_EQ(answer->lag_reported_unix_ms, c.replica(2).LastReportedLag().unix_ms);
+}
+
+TEST(AsyncReplicaTest, ANodeNotAMemberIsRefusedAnEpochAsRemoved) {
+  EngineCluster c(kSize, 3, -1, nullptr, nullptr, true, AsyncNode2());
+  auto answer = c.replica(1).AcceptEpoch(c.replica(1).manifest().epoch + 1, "node-9", {});
+  EXPECT_EQ(answer.status().code(), absl::StatusCode::kAborted) << answer.status();
+  EXPECT_NE(answer.status().message().find("node-9 is not one of its members"), std::string::npos)
+      << answer.status();
+}
+
 TEST(AsyncReplicaTest, ThrottleHoldsWritersAtTheByteBoundAndNeverDropsTheReplica) {
   constexpr uint64_t kBound = 1 << 20;
   constexpr size_t kBlock = 64 << 10;

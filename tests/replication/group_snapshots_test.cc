@@ -52,8 +52,8 @@ class RecordingCluster : public StorageCluster {
   StatusOr<VolumeView> MoveWitness(const std::string&, const std::string&, std::string*) override {
     return Unimpl();
   }
-  StatusOr<VolumeView> Promote(const std::string&, const std::string&,
-                               const std::string&) override {
+  StatusOr<VolumeView> Promote(const std::string&, const std::string&, const std::string&,
+                               PromoteLoss) override {
     return Unimpl();
   }
   StatusOr<VolumeView> Resync(const std::string&, const std::string&, bool) override {

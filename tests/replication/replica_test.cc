@@ -363,11 +363,11 @@ TEST_F(ReplicaTest, AcceptEpochWaitsForThePromiseToThePrimaryToRunOut) {
   EXPECT_EQ(replica_->manifest().primary_node_id, "node-t");
 
   // Having voted, it gives node-t a lease to say hello before voting again.
-  auto too_soon = replica_->AcceptEpoch(7, "node-u", {});
+  auto too_soon = replica_->AcceptEpoch(7, "node-p", {});
   EXPECT_EQ(too_soon.status().code(), absl::StatusCode::kFailedPrecondition);
   clock_.Advance(opts_.lease_duration);
   EXPECT_EQ(replica_->PromiseRemaining().count(), 0);
-  auto after = replica_->AcceptEpoch(7, "node-u", {});
+  auto after = replica_->AcceptEpoch(7, "node-p", {});
   ASSERT_TRUE(after.ok()) << after.status();
   EXPECT_EQ(replica_->manifest().epoch, 7u);
 }

@@ -108,6 +108,25 @@ TEST(WireFormatTest, RefusesBadMagic) {
   EXPECT_EQ(d.status().code(), absl::StatusCode::kInvalidArgument);
 }
 
+TEST(WireFormatTest, LagReportRoundTripsAndRefusesBadPayloads) {
+  LagReport in{1234, 5ull << 30, true};
+  std::string payload = EncodeLagReport(in);
+  ASSERT_EQ(payload.size(), kLagReportSize);
+  auto out = DecodeLagReport(payload);
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(out->ms, 1234u);
+  EXPECT_EQ(out->bytes, 5ull << 30);
+  EXPECT_TRUE(out->broken);
+  EXPECT_EQ(static_cast<uint8_t>(payload[0]), 1234 & 0xff) << "little-endian";
+
+  EXPECT_EQ(DecodeLagReport(payload.substr(1)).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(DecodeLagReport(payload + "x").status().code(), absl::StatusCode::kInvalidArgument);
+  payload[16] = 2;
+  auto bad = DecodeLagReport(payload);
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(bad.status().message().find("broken flag"), std::string::npos);
+}
+
 TEST(WireFormatTest, RefusesOtherVersions) {
   for (uint16_t v : {0, 2, 0xffff}) {
     uint8_t b[kFrameHeaderSize];
