@@ -7,6 +7,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "replication/engine/primary_engine.h"
+#include "replication/types/removed_members.h"
 #include "replication/util/crc32c.h"
 #include "replication/util/logging.h"
 #include "replication/util/status_macros.h"
@@ -67,6 +68,11 @@ Replica::Replica(std::unique_ptr<ReplicaStore> store, Manifest m, const EngineOp
   promise_.Heard(clock_->Now());
 }
 
+absl::Status Replica::MarkRemoved(const std::string& why) {
+  spdlog::warn("volume {}: this replica was removed from the volume: {}", id_, why);
+  return UpdateManifest([&](Manifest& m) { AddRemovedMembers(m.attributes, {opts_.node_id}); });
+}
+
 Replica::ReportedLag Replica::LastReportedLag() const {
   MutexLock l(&mu_);
   return {last_lag_, last_lag_unix_ms_};
@@ -121,6 +127,13 @@ absl::Status Replica::StartRole() {
     if (manifest_.primary_node_id != opts_.node_id || !manifest_.primary_confirmed || engine_) {
       return absl::OkStatus();
     }
+    if (IsRemovedMember(manifest_.attributes, opts_.node_id)) {
+      spdlog::warn(
+          "volume {}: not serving: this replica was removed from the volume by a promotion that "
+          "accepted data loss (delete it, or add the node again with ctl replica add)",
+          id_);
+      return absl::OkStatus();
+    }
     engine = std::make_shared<PrimaryEngine>(this, opts_);
     engine_ = engine;
     consistent_ = true;
@@ -167,6 +180,27 @@ HelloReply Replica::AcceptHello(const HelloRequest& hello, uint64_t* session) {
     reply.data_generation = manifest_.data_generation;
     reply.applied_seq = applied_seq_.load();
     reply.lost_unsynced = lost_unsynced_;
+    if (IsRemovedMember(manifest_.attributes, hello.primary_node_id)) {
+      // At any epoch: the removed side may have elected among itself.
+      reply.status = WireStatus::kStaleEpoch;
+      reply.message = absl::StrCat(
+          "volume ", id_, ": ", hello.primary_node_id,
+          " was removed from the volume by a promotion that accepted data loss; it must not "
+          "serve");
+      return reply;
+    }
+    if (IsRemovedMember(manifest_.attributes, opts_.node_id) &&
+        (!AfterForcedPromotion(hello.attributes) ||
+         IsRemovedMember(hello.attributes, opts_.node_id))) {
+      // Only the survivor's lineage, adding this node again, may use it; the
+      // other removed replicas must not make a majority with it.
+      reply.status = WireStatus::kStaleEpoch;
+      reply.message =
+          absl::StrCat("volume ", id_, ": the replica on ", opts_.node_id,
+                       " was removed from the volume by a promotion that accepted data loss; ",
+                       hello.primary_node_id, " speaks for the volume as it was before");
+      return reply;
+    }
     if (hello.epoch < manifest_.epoch) {
       reply.status = WireStatus::kStaleEpoch;
       reply.message =
@@ -527,19 +561,27 @@ absl::StatusOr<AcceptEpochResult> Replica::AcceptEpoch(uint64_t epoch, const std
     MutexLock l(&mu_);
     result.previous_epoch = manifest_.epoch;
     result.data_generation = manifest_.data_generation;
+    // Before the epoch rules: the removed side's epochs mean nothing here.
+    if (IsRemovedMember(manifest_.attributes, primary)) {
+      return absl::AbortedError(absl::StrCat(
+          "volume ", id_, " on ", opts_.node_id, " (epoch ", manifest_.epoch, ", primary ",
+          manifest_.primary_node_id, "): ", primary,
+          " was removed from the volume by a promotion that accepted data loss, and its replica "
+          "must not serve (epoch ",
+          epoch, " refused)"));
+    }
+    if (IsRemovedMember(manifest_.attributes, opts_.node_id)) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("volume ", id_, ": the replica on ", opts_.node_id,
+                       " was removed from the volume by a promotion that accepted data loss; it "
+                       "votes for no one (epoch ",
+                       epoch, " for ", primary, " refused)"));
+    }
     if (epoch < manifest_.epoch ||
         (epoch == manifest_.epoch && primary != manifest_.primary_node_id)) {
       return absl::FailedPreconditionError(
           absl::StrCat("volume ", id_, " on ", opts_.node_id, " is at epoch ", manifest_.epoch,
                        " with primary ", manifest_.primary_node_id, "; epoch ", epoch, " refused"));
-    }
-    if (!manifest_.members.empty() && manifest_.FindMember(primary) == nullptr) {
-      return absl::AbortedError(absl::StrCat(
-          "volume ", id_, " on ", opts_.node_id, " (epoch ", manifest_.epoch, ", primary ",
-          manifest_.primary_node_id, "): ", primary,
-          " is not one of its members; a promotion that accepted data loss removed it, and its "
-          "replica must not serve (epoch ",
-          epoch, " refused)"));
     }
     const std::vector<MemberInfo>& roster = members.empty() ? manifest_.members : members;
     for (const auto& mem : roster) {

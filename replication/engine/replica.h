@@ -153,12 +153,16 @@ class Replica {
   // primary the lease and `released` does not name that very primary, at its
   // epoch, as having stepped down (accepted the new epoch) first. Also
   // FAILED_PRECONDITION for a candidate that is the volume's witness, and, on
-  // the witness, for one its record names outdated. ABORTED for a candidate
-  // that is not a member of this replica's volume at all (a promotion that
-  // accepted data loss removed it): it must not serve, and stops trying.
+  // the witness, for one its record names outdated, and on a replica that
+  // was removed itself. ABORTED for a candidate a promotion that accepted
+  // data loss removed (removed_members.h): it must not serve, and stops.
   absl::StatusOr<AcceptEpochResult> AcceptEpoch(uint64_t epoch, const std::string& primary,
                                                 const std::vector<MemberInfo>& members,
                                                 const ReleasedPrimary& released = {});
+  // A promotion that accepted data loss removed this replica from the volume
+  // (a member said so): it serves, runs and votes no more, until a primary
+  // that adds it again says hello.
+  absl::Status MarkRemoved(const std::string& why);
   // What is left of this replica's promise to its primary (zero: it may help
   // elect another).
   std::chrono::milliseconds PromiseRemaining() const;

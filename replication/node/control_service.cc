@@ -7,6 +7,7 @@
 #include "replication/node/member_proto.h"
 #include "replication/node/promotion.h"
 #include "replication/node/serving_primary.h"
+#include "replication/types/removed_members.h"
 #include "replication/util/grpc_status.h"
 #include "replication/util/logging.h"
 
@@ -136,6 +137,12 @@ grpc::Status Invalid(const std::string& msg) {
   return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, msg);
 }
 
+std::string RemovedMembersFixed(const std::string& volume_id) {
+  return absl::StrCat("volume ", volume_id, ": attribute ", kAttrRemovedMembers,
+                      " is kept by promotions that accept data loss and by replica add; it "
+                      "cannot be set");
+}
+
 std::string CryptAttributeFixed(const std::string& volume_id, const std::string& key) {
   return absl::StrCat("volume ", volume_id, ": attribute ", key,
                       " is set when an encrypted volume is created and cannot change");
@@ -256,7 +263,11 @@ grpc::Status ControlService::SetMembers(Ctx* ctx, const pb::SetMembersRequest* r
                                   " in place: remove it, then add it again"));
     }
   }
-  absl::Status s = replica->UpdateManifest([&](Manifest& m) { m.members = members; });
+  absl::Status s = replica->UpdateManifest([&](Manifest& m) {
+    // A node added again after a promotion removed it is a member anew.
+    for (const auto& mem : members) ClearRemovedMember(m.attributes, mem.node_id);
+    m.members = members;
+  });
   if (!s.ok()) return ToGrpcStatus(s);
   engine->ManifestChanged();
   FillStatus(*node_, *replica, resp);
@@ -274,10 +285,12 @@ grpc::Status ControlService::SetAttributes(Ctx* ctx, const pb::SetAttributesRequ
   for (const auto& [k, v] : req->set()) {
     if (absl::StartsWith(k, kAttrCryptPrefix))
       return Invalid(CryptAttributeFixed(req->volume_id(), k));
+    if (k == kAttrRemovedMembers) return Invalid(RemovedMembersFixed(req->volume_id()));
   }
   for (const auto& k : req->remove()) {
     if (absl::StartsWith(k, kAttrCryptPrefix))
       return Invalid(CryptAttributeFixed(req->volume_id(), k));
+    if (k == kAttrRemovedMembers) return Invalid(RemovedMembersFixed(req->volume_id()));
   }
   absl::Status s = replica->UpdateManifest([&](Manifest& m) {
     for (const auto& [k, v] : req->set()) m.attributes[k] = v;

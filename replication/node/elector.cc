@@ -13,6 +13,7 @@
 #include "replication/node/promotion.h"
 #include "replication/proto/control.grpc.pb.h"
 #include "replication/security/grpc_credentials.h"
+#include "replication/types/removed_members.h"
 #include "replication/util/logging.h"
 
 namespace syncblock::repl {
@@ -105,6 +106,8 @@ void Elector::Consider(const std::shared_ptr<Replica>& replica) {
   }
   const Manifest m = replica->manifest();
   if (m.members.size() < 2 || m.FindMember(self) == nullptr) return;
+  // A promotion that accepted data loss removed this replica.
+  if (IsRemovedMember(m.attributes, self)) return;
   // An asynchronous replica may lack acknowledged writes, and its promise
   // keeps no primary serving: it neither runs nor counts. Only a person
   // promotes it (ctl promote --accept-data-loss).
@@ -128,8 +131,19 @@ void Elector::Consider(const std::shared_ptr<Replica>& replica) {
     Probe p = f.get();
     if (!p.answered) continue;
     const pb::ReplicaStatus& s = p.status;
+    if (s.attributes().count(kAttrRemovedMembers) > 0 &&
+        IsRemovedMember({s.attributes().begin(), s.attributes().end()}, self)) {
+      // The survivor of a promotion that accepted data loss: this replica
+      // must never serve nor elect, whoever else it may still reach.
+      absl::Status marked = replica->MarkRemoved(
+          absl::StrCat(s.node_id(), ", primary at epoch ", s.epoch(), ", lists it as removed"));
+      if (!marked.ok()) spdlog::error("volume {}: {}", m.volume_id, marked.message());
+      return;
+    }
     max_epoch = std::max(max_epoch, s.epoch());
-    if (m.IsAsync(s.node_id())) continue;
+    // An asynchronous member that serves as primary (promoted with
+    // --accept-data-loss) is a primary like any: no election.
+    if (m.IsAsync(s.node_id()) && !(s.role() == pb::ROLE_PRIMARY && s.serving())) continue;
     if (s.role() == pb::ROLE_PRIMARY && s.node_id() == s.primary_node_id()) {
       if (s.serving()) {
         if (s.epoch() == m.epoch && s.node_id() != m.primary_node_id) {

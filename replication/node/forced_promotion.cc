@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <future>
+#include <set>
 #include <thread>
 #include <vector>
 
@@ -13,6 +14,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "replication/node/promotion_steps.h"
+#include "replication/types/removed_members.h"
 #include "replication/util/logging.h"
 #include "replication/util/status_macros.h"
 
@@ -24,6 +26,7 @@ namespace pb = syncblock::control::v1;
 struct Survey {
   int voting_answered = 0;
   std::string serving_primary;
+  uint64_t max_epoch = 0;  // the newest epoch any member that answered holds
 };
 
 // Who answers before anything changes: a promotion that loses data is
@@ -57,6 +60,7 @@ Survey Ask(const Manifest& m, const std::string& self, std::chrono::milliseconds
     absl::StatusOr<pb::ReplicaStatus> status = asks[i].get();
     if (!status.ok()) continue;
     survey.voting_answered += mem.async ? 0 : 1;
+    survey.max_epoch = std::max(survey.max_epoch, status->epoch());
     if (status->role() == pb::ROLE_PRIMARY && status->serving() && !status->fenced()) {
       survey.serving_primary = mem.node_id;
     }
@@ -69,8 +73,8 @@ std::string LossReport(const EpochAnswer& source, bool source_async, int64_t now
   const std::string& id = source.member.node_id;
   if (!source_async) {
     return absl::StrCat(id,
-                        " was a synchronous replica: at most the writes in flight when the others "
-                        "were lost");
+                        " was a synchronous replica: the writes it had not received when the "
+                        "others were lost are lost, how many is not known here");
   }
   const AcceptEpochResult& r = *source.result;
   if (!r.lag) {
@@ -126,7 +130,9 @@ absl::Status PromoteAcceptingDataLoss(StorageNode& node, Replica& replica,
     std::this_thread::sleep_for(promised + node.options().engine.lease_duration / 10);
   }
 
-  const uint64_t epoch = std::max(m.epoch + 1, options.min_epoch);
+  // Past every epoch a member that answered holds: one that missed an
+  // election must not ask for an epoch already taken.
+  const uint64_t epoch = std::max({m.epoch + 1, survey.max_epoch + 1, options.min_epoch});
   std::vector<EpochAnswer> answers(m.members.size());
   for (size_t i = 0; i < m.members.size(); ++i) answers[i].member = m.members[i];
   AskInParallel(answers, m, epoch, replica, self, {}, timeout);
@@ -134,16 +140,25 @@ absl::Status PromoteAcceptingDataLoss(StorageNode& node, Replica& replica,
   int voting_accepted = 0;
   const EpochAnswer* source = nullptr;
   const EpochAnswer* mine = nullptr;
-  std::vector<std::string> lost;
+  std::set<std::string> lost;
   for (const auto& a : answers) {
-    if (absl::IsAborted(a.result.status())) return a.result.status();
     if (a.member.node_id == self) {
       if (!a.result.ok()) return a.result.status();
       mine = &a;
     }
-    if (!a.result.ok()) {
-      lost.push_back(a.member.node_id);
+    const absl::Status& s = a.result.status();
+    // Only a member that cannot be reached is taken for lost. One that
+    // refused is alive (it still hears a primary, or voted for another
+    // candidate): removing it could leave two primaries.
+    if (absl::IsUnavailable(s) || absl::IsDeadlineExceeded(s)) {
+      lost.insert(a.member.node_id);
       continue;
+    }
+    if (!s.ok()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "volume ", volume_id, ": ", a.member.node_id, " answered and refused: ", s.message(),
+          "; it is alive, so nothing was removed (wait for its lease, or for an "
+          "election, and try again)"));
     }
     voting_accepted += a.member.async ? 0 : 1;
     if (!a.result->consistent || a.result->witness) continue;
@@ -170,24 +185,14 @@ absl::Status PromoteAcceptingDataLoss(StorageNode& node, Replica& replica,
   }
   RETURN_IF_ERROR(SeedSnapshotRegistry(replica, answers, self, epoch, timeout));
 
-  // The members that answered stay, this one synchronous; a witness only
-  // where it still breaks a tie between an even number of data replicas.
+  // The members that answered stay (a witness too: removed, it would still
+  // vote for the removed side), this one synchronous.
   std::vector<MemberInfo> members;
-  int synchronous_data = 0;
   for (const auto& a : answers) {
-    if (!a.result.ok() || a.member.witness) continue;
+    if (!a.result.ok()) continue;
     MemberInfo mem = a.member;
     if (mem.node_id == self) mem.async = false;
-    synchronous_data += mem.async ? 0 : 1;
     members.push_back(mem);
-  }
-  for (const auto& a : answers) {
-    if (!a.result.ok() || !a.member.witness) continue;
-    if (synchronous_data % 2 == 0) {
-      members.push_back(a.member);
-    } else {
-      lost.push_back(a.member.node_id);
-    }
   }
 
   const int64_t now_ms = absl::ToUnixMillis(absl::Now());
@@ -199,6 +204,7 @@ absl::Status PromoteAcceptingDataLoss(StorageNode& node, Replica& replica,
   replica.NoteApplied(reference);
   RETURN_IF_ERROR(replica.BecomePrimary(epoch, [&](Manifest& next) {
     next.members = members;
+    AddRemovedMembers(next.attributes, lost);
     next.primary_since_unix_ms = now_ms;
     next.last_failover_unix_ms = now_ms;
     next.last_failover_from = m.primary_node_id;

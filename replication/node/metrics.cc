@@ -1,9 +1,12 @@
 #include "replication/node/metrics.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "replication/engine/primary_engine.h"
 #include "replication/nbd/nbd_stats.h"
 #include "replication/node/elector.h"
+#include "replication/types/async_policy.h"
 
 namespace syncblock::repl {
 namespace {
@@ -79,6 +82,7 @@ std::string RenderNodeMetrics(StorageNode& node, const Elector* elector) {
 
   std::string lease, role, epoch, state, lag, lag_bytes, dirty, copied, total, ratio, remaining;
   std::string desired, in_sync, rpo_seconds, rpo_bytes, rpo_broken, throttled;
+  std::string volume_rpo, volume_rpo_bound;
   std::string snapshots, snapshots_ready, snap_copied, snap_total;
   for (auto& r : node.Replicas()) {
     Manifest m = r->manifest();
@@ -122,6 +126,11 @@ std::string RenderNodeMetrics(StorageNode& node, const Elector* elector) {
     for (const auto& p : view.peers) synced += p.state == PeerState::kInSync && !p.witness ? 1 : 0;
     absl::StrAppend(&desired, "syncblock_volume_replicas{", v, "} ", data_members, "\n");
     absl::StrAppend(&in_sync, "syncblock_volume_replicas_in_sync{", v, "} ", synced, "\n");
+    // The volume's achieved recovery point: what its furthest asynchronous
+    // replica lacks (0 with synchronous replicas only: a majority holds
+    // every acknowledged write).
+    double rpo = 0;
+    bool has_async = false;
     for (const auto& p : view.peers) {
       std::string l = absl::StrCat(v, ",replica=\"", p.node_id, "\"");
       for (PeerState s :
@@ -134,6 +143,8 @@ std::string RenderNodeMetrics(StorageNode& node, const Elector* elector) {
                       "\n");
       absl::StrAppend(&dirty, "syncblock_replica_dirty_bytes{", l, "} ", p.dirty_bytes, "\n");
       if (p.async) {
+        has_async = true;
+        rpo = std::max(rpo, p.lag.ms / 1000.0);
         absl::StrAppend(&rpo_seconds, "syncblock_async_replica_lag_seconds{", l, "} ",
                         p.lag.ms / 1000.0, "\n");
         absl::StrAppend(&rpo_bytes, "syncblock_async_replica_lag_bytes{", l, "} ", p.lag.bytes,
@@ -153,6 +164,11 @@ std::string RenderNodeMetrics(StorageNode& node, const Elector* elector) {
       absl::StrAppend(&remaining, "syncblock_resync_remaining_bytes{", l, "} ",
                       p.resync.bytes_total - std::min(p.resync.bytes_total, p.resync.bytes_copied),
                       "\n");
+    }
+    absl::StrAppend(&volume_rpo, "syncblock_volume_rpo_seconds{", v, "} ", rpo, "\n");
+    if (auto policy = AsyncPolicyFromAttributes(m.attributes); has_async && policy.ok()) {
+      absl::StrAppend(&volume_rpo_bound, "syncblock_volume_rpo_bound_seconds{", v, "} ",
+                      policy->max_lag.count() / 1000.0, "\n");
     }
   }
   auto section = [&](const char* name, const char* type, const char* help,
@@ -179,6 +195,14 @@ std::string RenderNodeMetrics(StorageNode& node, const Elector* elector) {
           "Bytes of the frames queued or sent to a replica and not yet acknowledged.", lag_bytes);
   section("syncblock_replica_dirty_bytes", "gauge",
           "Bytes a replica misses, from the primary's dirty bitmap.", dirty);
+  section("syncblock_volume_rpo_seconds", "gauge",
+          "The volume's achieved recovery point: the largest lag of its asynchronous replicas (0 "
+          "with synchronous replicas only; primary only).",
+          volume_rpo);
+  section("syncblock_volume_rpo_bound_seconds", "gauge",
+          "The recovery point the volume declares (async.max-lag-ms), for volumes with "
+          "asynchronous replicas (primary only).",
+          volume_rpo_bound);
   section("syncblock_async_replica_lag_seconds", "gauge",
           "An asynchronous replica's recovery point: the age of the oldest acknowledged write it "
           "lacks, or the time since it left sync when its bound is broken.",

@@ -9,6 +9,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "replication/engine/primary_engine.h"
 #include "replication/node/forced_promotion.h"
 #include "replication/node/promotion_steps.h"
 #include "replication/util/logging.h"
@@ -16,6 +17,14 @@
 
 namespace syncblock::repl {
 namespace {
+
+// A primary with its majority's lease: one without may be forced.
+bool Serving(Replica& replica) {
+  std::shared_ptr<PrimaryEngine> engine = replica.engine();
+  if (!engine) return false;
+  EngineView v = engine->View();
+  return v.active && !v.fenced && v.lease_remaining_ms != 0;
+}
 
 // One round: epoch+1 asked of every member.
 absl::Status PromoteOnce(StorageNode& node, const std::string& volume_id,
@@ -50,10 +59,13 @@ absl::Status PromoteOnce(StorageNode& node, const std::string& volume_id,
   }
   AskInParallel(answers, m, epoch, *replica, self, released, timeout);
   for (const auto& a : answers) {
-    // A member whose volume no longer counts this node in: a promotion that
-    // accepted data loss removed it, and the old members must not elect it
-    // (async_replicas.md, "Promotion").
-    if (absl::IsAborted(a.result.status())) return a.result.status();
+    // A promotion that accepted data loss removed this node: it must not
+    // serve, and takes part no more (async_replicas.md, "Promotion").
+    if (absl::IsAborted(a.result.status())) {
+      absl::Status marked = replica->MarkRemoved(a.result.status().message());
+      if (!marked.ok()) spdlog::error("volume {}: {}", volume_id, marked.message());
+      return a.result.status();
+    }
   }
 
   int accepted = 0;
@@ -139,7 +151,8 @@ absl::Status PromoteReplica(StorageNode& node, const std::string& volume_id,
         absl::StrCat("volume ", volume_id, ": ", self,
                      " is its witness and holds no data; promote a data replica"));
   }
-  if (replica->manifest().primary_node_id == self && replica->IsPrimary()) {
+  if (replica->manifest().primary_node_id == self && replica->IsPrimary() &&
+      (!options.accept_data_loss || Serving(*replica))) {
     return absl::OkStatus();
   }
   if (options.accept_data_loss) return PromoteAcceptingDataLoss(node, *replica, options);

@@ -748,7 +748,7 @@ def check_optional(c):
         c.eq("PrometheusRule alerts", sorted(names), sorted([
             "SyncblockVolumeDegraded", "SyncblockVolumeWithoutPrimary",
             "SyncblockPrimaryWithoutLease", "SyncblockFailover", "SyncblockNodeAlmostFull",
-            "SyncblockAsyncReplicaRpoBroken"]))
+            "SyncblockVolumeRpoAboveBound"]))
         exprs = [r.get("expr", "") for g in rule["spec"].get("groups", []) for r in g.get("rules", [])]
         c.check("every alert has an expression", all(exprs) and bool(exprs), str(exprs))
     else:

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "replication/types/async_policy.h"
+#include "replication/types/removed_members.h"
 #include "tests/replication/engine_cluster.h"
 
 namespace syncblock::repl {
@@ -180,12 +181,62 @@ TEST(AsyncReplicaTest, ItsPrimaryTellsItItsLagWithEachLease) {
   EXPECT_EQ(answer->lag_reported_unix_ms, c.replica(2).LastReportedLag().unix_ms);
 }
 
-TEST(AsyncReplicaTest, ANodeNotAMemberIsRefusedAnEpochAsRemoved) {
-  EngineCluster c(kSize, 3, -1, nullptr, nullptr, true, AsyncNode2());
-  auto answer = c.replica(1).AcceptEpoch(c.replica(1).manifest().epoch + 1, "node-9", {});
-  EXPECT_EQ(answer.status().code(), absl::StatusCode::kAborted) << answer.status();
-  EXPECT_NE(answer.status().message().find("node-9 is not one of its members"), std::string::npos)
-      << answer.status();
+// What a promotion that accepted data loss leaves in the survivor's
+// attributes: node-0 and node-1 removed, node-2 left.
+void RemovedBySurvivor(Manifest& m) {
+  m.members[2].async = true;
+  AddRemovedMembers(m.attributes, {"node-0", "node-1"});
+}
+
+TEST(AsyncReplicaTest, ARemovedNodeIsRefusedVotesAndHellosAtAnyEpoch) {
+  EngineCluster c(kSize, 3, -1, nullptr, nullptr, false, RemovedBySurvivor);
+  Replica& survivor = c.replica(2);
+  const uint64_t epoch = survivor.manifest().epoch;
+  for (uint64_t e : {epoch, epoch + 1, epoch + 50}) {
+    auto vote = survivor.AcceptEpoch(e, "node-1", {});
+    EXPECT_EQ(vote.status().code(), absl::StatusCode::kAborted) << e << ": " << vote.status();
+    EXPECT_NE(vote.status().message().find("node-1 was removed from the volume"), std::string::npos)
+        << vote.status();
+    HelloRequest hello;
+    hello.volume_id = survivor.id();
+    hello.epoch = e;
+    hello.primary_node_id = "node-0";
+    hello.region_size = survivor.manifest().region_size;
+    hello.size_bytes = survivor.manifest().size_bytes;
+    hello.members = survivor.manifest().members;
+    uint64_t session = 0;
+    HelloReply reply = survivor.AcceptHello(hello, &session);
+    EXPECT_EQ(reply.status, WireStatus::kStaleEpoch) << e << ": " << reply.message;
+  }
+  EXPECT_EQ(survivor.manifest().epoch, epoch) << "nothing moved";
+}
+
+TEST(AsyncReplicaTest, AReplicaThatLearnsItWasRemovedTakesPartNoMore) {
+  EngineCluster c(kSize, 3, -1, nullptr, nullptr, false, AsyncNode2());
+  Replica& removed = c.replica(1);
+  ASSERT_TRUE(removed.MarkRemoved("a test says so").ok());
+  EXPECT_TRUE(IsRemovedMember(removed.manifest().attributes, "node-1"));
+  // It votes for no one, not even the other removed node.
+  auto vote = removed.AcceptEpoch(removed.manifest().epoch + 1, "node-0", {},
+                                  ReleasedPrimary{"node-0", removed.manifest().epoch});
+  EXPECT_EQ(vote.status().code(), absl::StatusCode::kFailedPrecondition) << vote.status();
+  // A hello from the volume as it was before is refused as stale...
+  HelloRequest hello;
+  hello.volume_id = removed.id();
+  hello.epoch = removed.manifest().epoch + 1;
+  hello.primary_node_id = "node-0";
+  hello.region_size = removed.manifest().region_size;
+  hello.size_bytes = removed.manifest().size_bytes;
+  hello.members = removed.manifest().members;
+  uint64_t session = 0;
+  EXPECT_EQ(removed.AcceptHello(hello, &session).status, WireStatus::kStaleEpoch);
+  // ...and one from the survivor's lineage, adding it again, is taken.
+  hello.primary_node_id = "node-2";
+  hello.epoch += 1;
+  AddRemovedMembers(hello.attributes, {"node-0"});
+  HelloReply back = removed.AcceptHello(hello, &session);
+  EXPECT_EQ(back.status, WireStatus::kOk) << back.message;
+  EXPECT_FALSE(IsRemovedMember(removed.manifest().attributes, "node-1"));
 }
 
 TEST(AsyncReplicaTest, ThrottleHoldsWritersAtTheByteBoundAndNeverDropsTheReplica) {

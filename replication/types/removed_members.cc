@@ -1,0 +1,44 @@
+#include "replication/types/removed_members.h"
+
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+
+namespace syncblock::repl {
+namespace {
+
+void Store(std::map<std::string, std::string>& attributes, const std::set<std::string>& ids) {
+  attributes[kAttrRemovedMembers] = absl::StrJoin(ids, ",");
+}
+
+}  // namespace
+
+std::set<std::string> RemovedMembers(const std::map<std::string, std::string>& attributes) {
+  auto it = attributes.find(kAttrRemovedMembers);
+  if (it == attributes.end()) return {};
+  return absl::StrSplit(it->second, ',', absl::SkipEmpty());
+}
+
+bool IsRemovedMember(const std::map<std::string, std::string>& attributes,
+                     const std::string& node_id) {
+  return RemovedMembers(attributes).count(node_id) > 0;
+}
+
+bool AfterForcedPromotion(const std::map<std::string, std::string>& attributes) {
+  return attributes.count(kAttrRemovedMembers) > 0;
+}
+
+void AddRemovedMembers(std::map<std::string, std::string>& attributes,
+                       const std::set<std::string>& node_ids) {
+  std::set<std::string> ids = RemovedMembers(attributes);
+  ids.insert(node_ids.begin(), node_ids.end());
+  Store(attributes, ids);
+}
+
+void ClearRemovedMember(std::map<std::string, std::string>& attributes,
+                        const std::string& node_id) {
+  std::set<std::string> ids = RemovedMembers(attributes);
+  if (ids.erase(node_id) == 0) return;
+  Store(attributes, ids);
+}
+
+}  // namespace syncblock::repl
