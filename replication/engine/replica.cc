@@ -70,7 +70,22 @@ Replica::Replica(std::unique_ptr<ReplicaStore> store, Manifest m, const EngineOp
 
 absl::Status Replica::MarkRemoved(const std::string& why) {
   spdlog::warn("volume {}: this replica was removed from the volume: {}", id_, why);
-  return UpdateManifest([&](Manifest& m) { AddRemovedMembers(m.attributes, {opts_.node_id}); });
+  std::lock_guard<std::mutex> apply(apply_mu_);
+  RETURN_IF_ERROR(
+      UpdateManifest([&](Manifest& m) { AddRemovedMembers(m.attributes, {opts_.node_id}); }));
+  // A fenced engine would still renew the other removed replicas' promises
+  // (they would never look for a primary, nor learn of their removal).
+  std::shared_ptr<PrimaryEngine> engine;
+  {
+    MutexLock l(&mu_);
+    engine.swap(engine_);
+    ++session_;
+  }
+  if (engine) {
+    Demote(std::move(engine));
+    if (opts_.on_role_change) opts_.on_role_change(id_, false);
+  }
+  return absl::OkStatus();
 }
 
 Replica::ReportedLag Replica::LastReportedLag() const {

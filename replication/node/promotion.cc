@@ -62,7 +62,7 @@ absl::Status PromoteOnce(StorageNode& node, const std::string& volume_id,
     // A promotion that accepted data loss removed this node: it must not
     // serve, and takes part no more (async_replicas.md, "Promotion").
     if (absl::IsAborted(a.result.status())) {
-      absl::Status marked = replica->MarkRemoved(a.result.status().message());
+      absl::Status marked = replica->MarkRemoved(std::string(a.result.status().message()));
       if (!marked.ok()) spdlog::error("volume {}: {}", volume_id, marked.message());
       return a.result.status();
     }
