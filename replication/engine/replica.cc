@@ -68,13 +68,15 @@ Replica::Replica(std::unique_ptr<ReplicaStore> store, Manifest m, const EngineOp
   promise_.Heard(clock_->Now());
 }
 
-absl::Status Replica::MarkRemoved(const std::string& why) {
+absl::Status Replica::MarkRemoved(const std::map<std::string, std::string>& record,
+                                  const std::string& why) {
   spdlog::warn("volume {}: this replica was removed from the volume: {}", id_, why);
   std::lock_guard<std::mutex> apply(apply_mu_);
-  RETURN_IF_ERROR(
-      UpdateManifest([&](Manifest& m) { AddRemovedMembers(m.attributes, {opts_.node_id}); }));
-  // A fenced engine would still renew the other removed replicas' promises
-  // (they would never look for a primary, nor learn of their removal).
+  absl::Status saved =
+      UpdateManifest([&](Manifest& m) { AdoptRemovedRecord(m.attributes, record); });
+  // Stopped even when the record could not be saved. A fenced engine would
+  // still renew the other removed replicas' promises (they would never look
+  // for a primary, nor learn of their removal).
   std::shared_ptr<PrimaryEngine> engine;
   {
     MutexLock l(&mu_);
@@ -85,7 +87,7 @@ absl::Status Replica::MarkRemoved(const std::string& why) {
     Demote(std::move(engine));
     if (opts_.on_role_change) opts_.on_role_change(id_, false);
   }
-  return absl::OkStatus();
+  return saved;
 }
 
 Replica::ReportedLag Replica::LastReportedLag() const {
@@ -204,26 +206,31 @@ HelloReply Replica::AcceptHello(const HelloRequest& hello, uint64_t* session) {
           "serve");
       return reply;
     }
-    if (IsRemovedMember(manifest_.attributes, opts_.node_id) &&
-        (!AfterForcedPromotion(hello.attributes) ||
-         IsRemovedMember(hello.attributes, opts_.node_id))) {
-      // Only the survivor's lineage, adding this node again, may use it; the
-      // other removed replicas must not make a majority with it.
+    // The lineage (removed_members.h): a newer one wins whatever the epochs
+    // (the removed side may have elected past the survivor's), an older one
+    // is refused, so that its primary fences itself.
+    const uint64_t mine = RemovedVersion(manifest_.attributes);
+    const uint64_t theirs = RemovedVersion(hello.attributes);
+    const bool removed_here = IsRemovedMember(manifest_.attributes, opts_.node_id);
+    if (theirs < mine ||
+        (removed_here && (theirs == mine || IsRemovedMember(hello.attributes, opts_.node_id)))) {
       reply.status = WireStatus::kStaleEpoch;
-      reply.message =
-          absl::StrCat("volume ", id_, ": the replica on ", opts_.node_id,
-                       " was removed from the volume by a promotion that accepted data loss; ",
-                       hello.primary_node_id, " speaks for the volume as it was before");
+      reply.message = absl::StrCat(
+          "volume ", id_, ": ", hello.primary_node_id,
+          " speaks for the volume as it was before a promotion that accepted data loss",
+          removed_here ? absl::StrCat(", which removed the replica on ", opts_.node_id) : "");
       return reply;
     }
-    if (hello.epoch < manifest_.epoch) {
+    const bool newer_lineage = theirs > mine;
+    if (hello.epoch < manifest_.epoch && !newer_lineage) {
       reply.status = WireStatus::kStaleEpoch;
       reply.message =
           absl::StrCat("volume ", id_, ": epoch ", hello.epoch, " of ", hello.primary_node_id,
                        " is older than this replica's ", manifest_.epoch);
       return reply;
     }
-    if (hello.epoch == manifest_.epoch && hello.primary_node_id != manifest_.primary_node_id) {
+    if (hello.epoch == manifest_.epoch && hello.primary_node_id != manifest_.primary_node_id &&
+        !newer_lineage) {
       reply.status = WireStatus::kConflict;
       reply.message = absl::StrCat("volume ", id_, ": epoch ", hello.epoch, " belongs to ",
                                    manifest_.primary_node_id, ", not ", hello.primary_node_id);

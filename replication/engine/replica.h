@@ -159,10 +159,13 @@ class Replica {
   absl::StatusOr<AcceptEpochResult> AcceptEpoch(uint64_t epoch, const std::string& primary,
                                                 const std::vector<MemberInfo>& members,
                                                 const ReleasedPrimary& released = {});
-  // A promotion that accepted data loss removed this replica from the volume
-  // (a member said so): it serves, runs and votes no more, until a primary
-  // that adds it again says hello.
-  absl::Status MarkRemoved(const std::string& why);
+  // A promotion that accepted data loss removed this replica from the volume:
+  // a member's attributes (`record`, removed_members.h) say so, in a newer
+  // version than this replica's. It adopts that record and serves, runs and
+  // votes no more, until a primary of a newer lineage that adds it again
+  // says hello. The engine stops even when saving fails.
+  absl::Status MarkRemoved(const std::map<std::string, std::string>& record,
+                           const std::string& why);
   // What is left of this replica's promise to its primary (zero: it may help
   // elect another).
   std::chrono::milliseconds PromiseRemaining() const;

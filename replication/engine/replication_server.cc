@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "replication/engine/link_security.h"
+#include "replication/types/removed_members.h"
 #include "replication/util/logging.h"
 #include "replication/util/status_macros.h"
 #include "replication/util/wipe.h"
@@ -168,10 +169,18 @@ void ReplicationServer::Serve(int fd, const std::string& from) {
       // Said to the peer (its primary shows it in `volume show`) and logged.
       connections_refused_.fetch_add(1);
       replica.reset();
-      // A primary the volume moved past (a promotion that accepted data loss
-      // removed it) is told its epoch is stale, so that it fences itself.
-      reply.status =
-          local && local->epoch > hello->epoch ? WireStatus::kStaleEpoch : WireStatus::kInvalid;
+      // A primary the volume moved past or removed (a promotion that
+      // accepted data loss) is told its epoch is stale, so that it fences
+      // itself, at an equal epoch too. Not a member refused for its
+      // certificate: a misconfigured certificate must not fence a primary.
+      const std::string& primary = hello->primary_node_id;
+      const bool member =
+          local && (local->FindMember(primary) || local->primary_node_id == primary);
+      const bool stale =
+          local && ((!member && local->epoch >= hello->epoch) ||
+                    IsRemovedMember(local->attributes, primary) ||
+                    RemovedVersion(local->attributes) > RemovedVersion(hello->attributes));
+      reply.status = stale ? WireStatus::kStaleEpoch : WireStatus::kInvalid;
       reply.epoch = local ? local->epoch : 0;
       reply.message = absl::StrCat("node refuses the connection: ", admitted.message());
       spdlog::warn("replication: connection from {} refused: {}", from, admitted.message());

@@ -264,8 +264,13 @@ grpc::Status ControlService::SetMembers(Ctx* ctx, const pb::SetMembersRequest* r
     }
   }
   absl::Status s = replica->UpdateManifest([&](Manifest& m) {
-    // A node added again after a promotion removed it is a member anew.
-    for (const auto& mem : members) ClearRemovedMember(m.attributes, mem.node_id);
+    // A node added again after a promotion removed it is a member anew,
+    // with a full copy: its old data went another way.
+    for (const auto& mem : members) {
+      if (!IsRemovedMember(m.attributes, mem.node_id)) continue;
+      ClearRemovedMember(m.attributes, mem.node_id);
+      m.member_generations.erase(mem.node_id);
+    }
     m.members = members;
   });
   if (!s.ok()) return ToGrpcStatus(s);

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <future>
+#include <map>
 #include <random>
 #include <set>
 #include <vector>
@@ -125,21 +126,29 @@ void Elector::Consider(const std::shared_ptr<Replica>& replica) {
   const bool self_unlocked = !IsEncrypted(m.attributes) || node_.keys().Unlocked(m.volume_id);
   std::vector<Candidate> candidates{
       {replica->consistent(), self_unlocked, replica->applied_seq(), self}};
-  // What a witness that answered records: replicas that missed writes.
-  std::set<std::string> outdated;
-  for (auto& f : asks) {
-    Probe p = f.get();
+  std::vector<Probe> probes;
+  for (auto& f : asks) probes.push_back(f.get());
+  // A member of a newer lineage lists this replica as removed by a
+  // promotion that accepted data loss: it must never serve nor elect,
+  // whoever else it may still reach (removed_members.h). An older record
+  // (a member that missed this node's return) is not believed.
+  for (const Probe& p : probes) {
     if (!p.answered) continue;
-    const pb::ReplicaStatus& s = p.status;
-    if (s.attributes().count(kAttrRemovedMembers) > 0 &&
-        IsRemovedMember({s.attributes().begin(), s.attributes().end()}, self)) {
-      // The survivor of a promotion that accepted data loss: this replica
-      // must never serve nor elect, whoever else it may still reach.
+    std::map<std::string, std::string> record(p.status.attributes().begin(),
+                                              p.status.attributes().end());
+    if (RemovedVersion(record) > RemovedVersion(m.attributes) && IsRemovedMember(record, self)) {
       absl::Status marked = replica->MarkRemoved(
-          absl::StrCat(s.node_id(), ", primary at epoch ", s.epoch(), ", lists it as removed"));
+          record,
+          absl::StrCat(p.status.node_id(), " (epoch ", p.status.epoch(), ") lists it as removed"));
       if (!marked.ok()) spdlog::error("volume {}: {}", m.volume_id, marked.message());
       return;
     }
+  }
+  // What a witness that answered records: replicas that missed writes.
+  std::set<std::string> outdated;
+  for (const Probe& p : probes) {
+    if (!p.answered) continue;
+    const pb::ReplicaStatus& s = p.status;
     max_epoch = std::max(max_epoch, s.epoch());
     // An asynchronous member that serves as primary (promoted with
     // --accept-data-loss) is a primary like any: no election.

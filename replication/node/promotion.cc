@@ -60,12 +60,9 @@ absl::Status PromoteOnce(StorageNode& node, const std::string& volume_id,
   AskInParallel(answers, m, epoch, *replica, self, released, timeout);
   for (const auto& a : answers) {
     // A promotion that accepted data loss removed this node: it must not
-    // serve, and takes part no more (async_replicas.md, "Promotion").
-    if (absl::IsAborted(a.result.status())) {
-      absl::Status marked = replica->MarkRemoved(std::string(a.result.status().message()));
-      if (!marked.ok()) spdlog::error("volume {}: {}", volume_id, marked.message());
-      return a.result.status();
-    }
+    // serve (async_replicas.md, "Promotion"). The elector then reads the
+    // whole record from that member's status, and this replica adopts it.
+    if (absl::IsAborted(a.result.status())) return a.result.status();
   }
 
   int accepted = 0;

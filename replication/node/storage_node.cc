@@ -17,6 +17,7 @@
 #include "replication/nbd/nbd_access.h"
 #include "replication/node/clone_copy.h"
 #include "replication/security/tls_context.h"
+#include "replication/types/removed_members.h"
 #include "replication/util/logging.h"
 #include "replication/util/status_macros.h"
 
@@ -366,6 +367,18 @@ absl::StatusOr<std::shared_ptr<Replica>> StorageNode::ExistingLocked(const Manif
 
 absl::StatusOr<std::shared_ptr<Replica>> StorageNode::CreateReplica(const Manifest& requested) {
   RETURN_IF_ERROR(ValidateNewReplica(requested));
+  // A replica left from before a promotion that accepted data loss (its
+  // writes went another way): the volume's newer lineage replaces it.
+  if (auto old = Get(requested.volume_id);
+      old.ok() &&
+      (RemovedVersion((*old)->manifest().attributes) < RemovedVersion(requested.attributes) ||
+       IsRemovedMember((*old)->manifest().attributes, opts_.node_id))) {
+    spdlog::warn(
+        "volume {}: the replica here is from before a promotion that accepted data loss; "
+        "deleting it for a fresh copy",
+        requested.volume_id);
+    RETURN_IF_ERROR(DeleteReplica(requested.volume_id));
+  }
   std::shared_ptr<Replica> replica;
   NodeCapacity capacity = Capacity();
   {

@@ -1,5 +1,7 @@
 #include "replication/types/removed_members.h"
 
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 
@@ -8,6 +10,7 @@ namespace {
 
 void Store(std::map<std::string, std::string>& attributes, const std::set<std::string>& ids) {
   attributes[kAttrRemovedMembers] = absl::StrJoin(ids, ",");
+  attributes[kAttrRemovedVersion] = absl::StrCat(RemovedVersion(attributes) + 1);
 }
 
 }  // namespace
@@ -23,8 +26,11 @@ bool IsRemovedMember(const std::map<std::string, std::string>& attributes,
   return RemovedMembers(attributes).count(node_id) > 0;
 }
 
-bool AfterForcedPromotion(const std::map<std::string, std::string>& attributes) {
-  return attributes.count(kAttrRemovedMembers) > 0;
+uint64_t RemovedVersion(const std::map<std::string, std::string>& attributes) {
+  auto it = attributes.find(kAttrRemovedVersion);
+  uint64_t version = 0;
+  if (it == attributes.end() || !absl::SimpleAtoi(it->second, &version)) return 0;
+  return version;
 }
 
 void AddRemovedMembers(std::map<std::string, std::string>& attributes,
@@ -39,6 +45,18 @@ void ClearRemovedMember(std::map<std::string, std::string>& attributes,
   std::set<std::string> ids = RemovedMembers(attributes);
   if (ids.erase(node_id) == 0) return;
   Store(attributes, ids);
+}
+
+void AdoptRemovedRecord(std::map<std::string, std::string>& attributes,
+                        const std::map<std::string, std::string>& from) {
+  for (const char* key : {kAttrRemovedMembers, kAttrRemovedVersion}) {
+    auto it = from.find(key);
+    if (it == from.end()) {
+      attributes.erase(key);
+    } else {
+      attributes[key] = it->second;
+    }
+  }
 }
 
 }  // namespace syncblock::repl

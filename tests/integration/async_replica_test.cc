@@ -227,6 +227,16 @@ TEST(AsyncReplicaIntegrationTest, PromotedAcceptingDataLossWhenTheSynchronousOne
   io = RunCommand("qemu-io -f raw -c 'read -P 0x52 0 1M' " + cluster.Export("dr"));
   EXPECT_EQ(io.exit_code, 0) << io.output;
   EXPECT_EQ(io.output.find("Pattern verification failed"), std::string::npos) << io.output;
+
+  // Added again, a removed node takes a fresh full copy of the survivor's
+  // data (its own went another way) and is a member like any.
+  auto added = cluster.Ctl("replica add dr node-1");
+  ASSERT_EQ(added.exit_code, 0) << added.output << cluster.NodeLog("node-1");
+  ASSERT_TRUE(cluster.WaitInSync("dr"));
+  EXPECT_EQ(cluster.Ctl("verify dr").exit_code, 0);
+  json readded = cluster.CtlJson("volume show dr");
+  EXPECT_EQ(readded["attributes"].value("members.removed", ""), "node-2") << readded.dump(2);
+  EXPECT_EQ(ReplicaOf(readded, "node-1")["state"], "in_sync") << readded.dump(2);
 }
 
 TEST(AsyncReplicaIntegrationTest, ReplicaAddAsyncAndBadRequests) {

@@ -214,12 +214,20 @@ TEST(AsyncReplicaTest, ARemovedNodeIsRefusedVotesAndHellosAtAnyEpoch) {
 TEST(AsyncReplicaTest, AReplicaThatLearnsItWasRemovedTakesPartNoMore) {
   EngineCluster c(kSize, 3, -1, nullptr, nullptr, false, AsyncNode2());
   Replica& removed = c.replica(1);
-  ASSERT_TRUE(removed.MarkRemoved("a test says so").ok());
+  // The removed side elected past the survivor's epoch before it learned.
+  const uint64_t e0 = removed.manifest().epoch;
+  ASSERT_TRUE(removed.AcceptEpoch(e0 + 5, "node-0", {}, ReleasedPrimary{"node-0", e0}).ok());
+  std::map<std::string, std::string> survivor;  // node-2's record: version 1
+  AddRemovedMembers(survivor, {"node-0", "node-1"});
+  ASSERT_TRUE(removed.MarkRemoved(survivor, "a test says so").ok());
   EXPECT_TRUE(IsRemovedMember(removed.manifest().attributes, "node-1"));
-  // It votes for no one, not even the other removed node.
-  auto vote = removed.AcceptEpoch(removed.manifest().epoch + 1, "node-0", {},
-                                  ReleasedPrimary{"node-0", removed.manifest().epoch});
+  EXPECT_TRUE(IsRemovedMember(removed.manifest().attributes, "node-0"));
+  // It votes for no one: not for the other removed node, nor for anyone.
+  auto vote = removed.AcceptEpoch(e0 + 6, "node-0", {});
+  EXPECT_EQ(vote.status().code(), absl::StatusCode::kAborted) << vote.status();
+  vote = removed.AcceptEpoch(e0 + 6, "node-2", {});
   EXPECT_EQ(vote.status().code(), absl::StatusCode::kFailedPrecondition) << vote.status();
+  EXPECT_NE(vote.status().message().find("votes for no one"), std::string::npos) << vote.status();
   // A hello from the volume as it was before is refused as stale...
   HelloRequest hello;
   hello.volume_id = removed.id();
@@ -230,13 +238,18 @@ TEST(AsyncReplicaTest, AReplicaThatLearnsItWasRemovedTakesPartNoMore) {
   hello.members = removed.manifest().members;
   uint64_t session = 0;
   EXPECT_EQ(removed.AcceptHello(hello, &session).status, WireStatus::kStaleEpoch);
-  // ...and one from the survivor's lineage, adding it again, is taken.
+  // ...so is one of the survivor's lineage that still lists it...
   hello.primary_node_id = "node-2";
-  hello.epoch += 1;
-  AddRemovedMembers(hello.attributes, {"node-0"});
+  hello.attributes = survivor;
+  EXPECT_EQ(removed.AcceptHello(hello, &session).status, WireStatus::kStaleEpoch);
+  // ...and the survivor adding it again is taken, at an epoch older than
+  // this replica's too (the removed side may have elected past it).
+  ClearRemovedMember(hello.attributes, "node-1");
+  hello.epoch = e0 + 1;
   HelloReply back = removed.AcceptHello(hello, &session);
   EXPECT_EQ(back.status, WireStatus::kOk) << back.message;
   EXPECT_FALSE(IsRemovedMember(removed.manifest().attributes, "node-1"));
+  EXPECT_EQ(RemovedVersion(removed.manifest().attributes), 2u);
 }
 
 TEST(AsyncReplicaTest, ThrottleHoldsWritersAtTheByteBoundAndNeverDropsTheReplica) {

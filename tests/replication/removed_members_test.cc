@@ -1,5 +1,5 @@
 // The record of members a promotion that accepted data loss removed
-// (replication/types/removed_members.h), and how a replica treats them.
+// (replication/types/removed_members.h).
 #include "replication/types/removed_members.h"
 
 #include <gtest/gtest.h>
@@ -12,29 +12,43 @@ namespace {
 
 using Attributes = std::map<std::string, std::string>;
 
-TEST(RemovedMembersTest, AddedMergedAndClearedWithTheLineageKept) {
+TEST(RemovedMembersTest, EveryChangeRaisesTheVersion) {
   Attributes a{{"qos.max-iops", "100"}};
   EXPECT_TRUE(RemovedMembers(a).empty());
-  EXPECT_FALSE(AfterForcedPromotion(a));
+  EXPECT_EQ(RemovedVersion(a), 0u);
   AddRemovedMembers(a, {"node-2", "node-1"});
   EXPECT_EQ(a[kAttrRemovedMembers], "node-1,node-2");
+  EXPECT_EQ(RemovedVersion(a), 1u);
   AddRemovedMembers(a, {"node-2", "node-4"});
   EXPECT_EQ(a[kAttrRemovedMembers], "node-1,node-2,node-4");
+  EXPECT_EQ(RemovedVersion(a), 2u);
   EXPECT_TRUE(IsRemovedMember(a, "node-4"));
   EXPECT_FALSE(IsRemovedMember(a, "node-3"));
-  ClearRemovedMember(a, "node-1");
   ClearRemovedMember(a, "node-3");  // not there: nothing changes
+  EXPECT_EQ(RemovedVersion(a), 2u);
+  ClearRemovedMember(a, "node-1");
   EXPECT_EQ(a[kAttrRemovedMembers], "node-2,node-4");
+  EXPECT_EQ(RemovedVersion(a), 3u);
   ClearRemovedMember(a, "node-2");
   ClearRemovedMember(a, "node-4");
   EXPECT_TRUE(RemovedMembers(a).empty());
-  EXPECT_TRUE(AfterForcedPromotion(a)) << "the lineage stays marked";
+  EXPECT_EQ(RemovedVersion(a), 5u) << "the lineage stays newer than any before it";
   EXPECT_EQ(a["qos.max-iops"], "100");
 }
 
-TEST(RemovedMembersTest, EmptyItemsAreIgnored) {
-  Attributes a{{kAttrRemovedMembers, ",node-1,,node-2,"}};
-  EXPECT_EQ(RemovedMembers(a), (std::set<std::string>{"node-1", "node-2"}));
+TEST(RemovedMembersTest, AdoptedWholeAndBadValuesReadAsNone) {
+  Attributes from;
+  AddRemovedMembers(from, {"node-1"});
+  AddRemovedMembers(from, {"node-2"});
+  Attributes mine{{"qos.max-iops", "7"}};
+  AdoptRemovedRecord(mine, from);
+  EXPECT_EQ(RemovedVersion(mine), 2u);
+  EXPECT_EQ(RemovedMembers(mine), (std::set<std::string>{"node-1", "node-2"}));
+  EXPECT_EQ(mine["qos.max-iops"], "7");
+
+  Attributes odd{{kAttrRemovedMembers, ",node-1,,node-2,"}, {kAttrRemovedVersion, "x"}};
+  EXPECT_EQ(RemovedMembers(odd), (std::set<std::string>{"node-1", "node-2"}));
+  EXPECT_EQ(RemovedVersion(odd), 0u);
 }
 
 }  // namespace

@@ -251,11 +251,18 @@ TEST(ReplicationTlsTest, AReplicaTakesAHelloOnlyFromTheNodeItsCertificateNames) 
   EXPECT_EQ(r->status, WireStatus::kInvalid);
   EXPECT_NE(r->message.find("does not name node-0"), std::string::npos) << r->message;
 
-  // A storage node of our CA that is no member of the volume.
+  // A storage node of our CA that is no member of the volume: at a newer
+  // epoch refused as invalid; at this replica's epoch or an older one told
+  // it is stale (a primary a promotion removed fences itself so).
   auto stranger = pki.Ours("node-7");
-  r = HelloAs(c.node(1).port, *stranger, "node-1", HelloOf(c, "node-7", epoch));
+  r = HelloAs(c.node(1).port, *stranger, "node-1", HelloOf(c, "node-7", epoch + 1));
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->status, WireStatus::kInvalid);
+  EXPECT_NE(r->message.find("node-7 is not a member of volume vol"), std::string::npos)
+      << r->message;
+  r = HelloAs(c.node(1).port, *stranger, "node-1", HelloOf(c, "node-7", epoch));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->status, WireStatus::kStaleEpoch);
   EXPECT_NE(r->message.find("node-7 is not a member of volume vol"), std::string::npos)
       << r->message;
 
