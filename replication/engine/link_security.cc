@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "replication/security/certificates.h"
+#include "replication/types/removed_members.h"
 #include "replication/security/tls_stream.h"
 
 namespace syncblock::repl {
@@ -60,7 +61,10 @@ absl::Status AdmitPrimary(const security::PeerIdentity* peer, const HelloRequest
     if (local->primary_node_id == primary || local->FindMember(primary) != nullptr) {
       return absl::OkStatus();
     }
-    if (hello.epoch > local->epoch && NamesDataMember(hello.members, primary)) {
+    // A newer epoch, or a newer lineage whatever its epoch (removed_members.h).
+    if ((hello.epoch > local->epoch ||
+         RemovedVersion(hello.attributes) > RemovedVersion(local->attributes)) &&
+        NamesDataMember(hello.members, primary)) {
       return absl::OkStatus();
     }
     return absl::PermissionDeniedError(

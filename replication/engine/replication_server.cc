@@ -169,17 +169,19 @@ void ReplicationServer::Serve(int fd, const std::string& from) {
       // Said to the peer (its primary shows it in `volume show`) and logged.
       connections_refused_.fetch_add(1);
       replica.reset();
-      // A primary the volume moved past or removed (a promotion that
-      // accepted data loss) is told its epoch is stale, so that it fences
-      // itself, at an equal epoch too. Not a member refused for its
-      // certificate: a misconfigured certificate must not fence a primary.
+      // A primary the volume moved past, removed (a promotion that accepted
+      // data loss, at any epoch) or of an older lineage is told its epoch is
+      // stale, so that it fences itself; never one of a newer lineage. Not a
+      // member refused for its certificate: a misconfigured certificate must
+      // not fence a primary.
       const std::string& primary = hello->primary_node_id;
       const bool member =
           local && (local->FindMember(primary) || local->primary_node_id == primary);
-      const bool stale =
-          local && ((!member && local->epoch >= hello->epoch) ||
-                    IsRemovedMember(local->attributes, primary) ||
-                    RemovedVersion(local->attributes) > RemovedVersion(hello->attributes));
+      const uint64_t mine = local ? RemovedVersion(local->attributes) : 0;
+      const uint64_t theirs = RemovedVersion(hello->attributes);
+      const bool stale = local && theirs <= mine &&
+                         ((!member && local->epoch > hello->epoch) ||
+                          IsRemovedMember(local->attributes, primary) || theirs < mine);
       reply.status = stale ? WireStatus::kStaleEpoch : WireStatus::kInvalid;
       reply.epoch = local ? local->epoch : 0;
       reply.message = absl::StrCat("node refuses the connection: ", admitted.message());

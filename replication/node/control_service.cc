@@ -137,8 +137,8 @@ grpc::Status Invalid(const std::string& msg) {
   return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, msg);
 }
 
-std::string RemovedMembersFixed(const std::string& volume_id) {
-  return absl::StrCat("volume ", volume_id, ": attribute ", kAttrRemovedMembers,
+std::string RemovedMembersFixed(const std::string& volume_id, const std::string& key) {
+  return absl::StrCat("volume ", volume_id, ": attribute ", key,
                       " is kept by promotions that accept data loss and by replica add; it "
                       "cannot be set");
 }
@@ -290,12 +290,16 @@ grpc::Status ControlService::SetAttributes(Ctx* ctx, const pb::SetAttributesRequ
   for (const auto& [k, v] : req->set()) {
     if (absl::StartsWith(k, kAttrCryptPrefix))
       return Invalid(CryptAttributeFixed(req->volume_id(), k));
-    if (k == kAttrRemovedMembers) return Invalid(RemovedMembersFixed(req->volume_id()));
+    if (k == kAttrRemovedMembers || k == kAttrRemovedVersion) {
+      return Invalid(RemovedMembersFixed(req->volume_id(), k));
+    }
   }
   for (const auto& k : req->remove()) {
     if (absl::StartsWith(k, kAttrCryptPrefix))
       return Invalid(CryptAttributeFixed(req->volume_id(), k));
-    if (k == kAttrRemovedMembers) return Invalid(RemovedMembersFixed(req->volume_id()));
+    if (k == kAttrRemovedMembers || k == kAttrRemovedVersion) {
+      return Invalid(RemovedMembersFixed(req->volume_id(), k));
+    }
   }
   absl::Status s = replica->UpdateManifest([&](Manifest& m) {
     for (const auto& [k, v] : req->set()) m.attributes[k] = v;

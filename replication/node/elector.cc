@@ -133,7 +133,8 @@ void Elector::Consider(const std::shared_ptr<Replica>& replica) {
   // whoever else it may still reach (removed_members.h). An older record
   // (a member that missed this node's return) is not believed.
   for (const Probe& p : probes) {
-    if (!p.answered) continue;
+    // A node this replica knows removed speaks for no lineage it believes.
+    if (!p.answered || IsRemovedMember(m.attributes, p.status.node_id())) continue;
     std::map<std::string, std::string> record(p.status.attributes().begin(),
                                               p.status.attributes().end());
     if (RemovedVersion(record) > RemovedVersion(m.attributes) && IsRemovedMember(record, self)) {

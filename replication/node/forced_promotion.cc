@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <future>
+#include <map>
 #include <set>
 #include <thread>
 #include <vector>
@@ -27,6 +28,9 @@ struct Survey {
   int voting_answered = 0;
   std::string serving_primary;
   uint64_t max_epoch = 0;  // the newest epoch any member that answered holds
+  // The newest record of removed members among those that answered
+  // (removed_members.h): this replica may have missed a change of it.
+  std::map<std::string, std::string> newest_record;
 };
 
 // Who answers before anything changes: a promotion that loses data is
@@ -61,6 +65,11 @@ Survey Ask(const Manifest& m, const std::string& self, std::chrono::milliseconds
     if (!status.ok()) continue;
     survey.voting_answered += mem.async ? 0 : 1;
     survey.max_epoch = std::max(survey.max_epoch, status->epoch());
+    std::map<std::string, std::string> attributes(status->attributes().begin(),
+                                                  status->attributes().end());
+    if (RemovedVersion(attributes) > RemovedVersion(survey.newest_record)) {
+      survey.newest_record = std::move(attributes);
+    }
     if (status->role() == pb::ROLE_PRIMARY && status->serving() && !status->fenced()) {
       survey.serving_primary = mem.node_id;
     }
@@ -204,6 +213,10 @@ absl::Status PromoteAcceptingDataLoss(StorageNode& node, Replica& replica,
   replica.NoteApplied(reference);
   RETURN_IF_ERROR(replica.BecomePrimary(epoch, [&](Manifest& next) {
     next.members = members;
+    // Numbered past every record the members hold, so that it is the newest.
+    if (RemovedVersion(survey.newest_record) > RemovedVersion(next.attributes)) {
+      AdoptRemovedRecord(next.attributes, survey.newest_record);
+    }
     AddRemovedMembers(next.attributes, lost);
     next.primary_since_unix_ms = now_ms;
     next.last_failover_unix_ms = now_ms;
