@@ -5,8 +5,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "replication/security/certificates.h"
-#include "replication/types/removed_members.h"
 #include "replication/security/tls_stream.h"
+#include "replication/types/removed_members.h"
 
 namespace syncblock::repl {
 namespace {

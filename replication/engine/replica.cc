@@ -197,23 +197,16 @@ HelloReply Replica::AcceptHello(const HelloRequest& hello, uint64_t* session) {
     reply.data_generation = manifest_.data_generation;
     reply.applied_seq = applied_seq_.load();
     reply.lost_unsynced = lost_unsynced_;
-    if (IsRemovedMember(manifest_.attributes, hello.primary_node_id)) {
-      // At any epoch: the removed side may have elected among itself.
-      reply.status = WireStatus::kStaleEpoch;
-      reply.message = absl::StrCat(
-          "volume ", id_, ": ", hello.primary_node_id,
-          " was removed from the volume by a promotion that accepted data loss; it must not "
-          "serve");
-      return reply;
-    }
     // The lineage (removed_members.h): a newer one wins whatever the epochs
-    // (the removed side may have elected past the survivor's), an older one
-    // is refused, so that its primary fences itself.
-    const uint64_t mine = RemovedVersion(manifest_.attributes);
-    const uint64_t theirs = RemovedVersion(hello.attributes);
+    // (the removed side may have elected past the survivor's); a primary of
+    // an older one, or one removed from it, is refused at any epoch, so that
+    // it fences itself.
+    const bool newer_lineage =
+        RemovedVersion(hello.attributes) > RemovedVersion(manifest_.attributes);
     const bool removed_here = IsRemovedMember(manifest_.attributes, opts_.node_id);
-    if (theirs < mine ||
-        (removed_here && (theirs == mine || IsRemovedMember(hello.attributes, opts_.node_id)))) {
+    if ((!newer_lineage &&
+         SpeaksForAnOlderVolume(manifest_.attributes, hello.primary_node_id, hello.attributes)) ||
+        (removed_here && (!newer_lineage || IsRemovedMember(hello.attributes, opts_.node_id)))) {
       reply.status = WireStatus::kStaleEpoch;
       reply.message = absl::StrCat(
           "volume ", id_, ": ", hello.primary_node_id,
@@ -221,7 +214,6 @@ HelloReply Replica::AcceptHello(const HelloRequest& hello, uint64_t* session) {
           removed_here ? absl::StrCat(", which removed the replica on ", opts_.node_id) : "");
       return reply;
     }
-    const bool newer_lineage = theirs > mine;
     if (hello.epoch < manifest_.epoch && !newer_lineage) {
       reply.status = WireStatus::kStaleEpoch;
       reply.message =

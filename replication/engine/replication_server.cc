@@ -177,11 +177,11 @@ void ReplicationServer::Serve(int fd, const std::string& from) {
       const std::string& primary = hello->primary_node_id;
       const bool member =
           local && (local->FindMember(primary) || local->primary_node_id == primary);
-      const uint64_t mine = local ? RemovedVersion(local->attributes) : 0;
-      const uint64_t theirs = RemovedVersion(hello->attributes);
-      const bool stale = local && theirs <= mine &&
+      const bool newer_lineage =
+          local && RemovedVersion(hello->attributes) > RemovedVersion(local->attributes);
+      const bool stale = local && !newer_lineage &&
                          ((!member && local->epoch > hello->epoch) ||
-                          IsRemovedMember(local->attributes, primary) || theirs < mine);
+                          SpeaksForAnOlderVolume(local->attributes, primary, hello->attributes));
       reply.status = stale ? WireStatus::kStaleEpoch : WireStatus::kInvalid;
       reply.epoch = local ? local->epoch : 0;
       reply.message = absl::StrCat("node refuses the connection: ", admitted.message());

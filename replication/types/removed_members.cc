@@ -47,6 +47,12 @@ void ClearRemovedMember(std::map<std::string, std::string>& attributes,
   Store(attributes, ids);
 }
 
+bool SpeaksForAnOlderVolume(const std::map<std::string, std::string>& local,
+                            const std::string& primary,
+                            const std::map<std::string, std::string>& hello) {
+  return IsRemovedMember(local, primary) || RemovedVersion(hello) < RemovedVersion(local);
+}
+
 void AdoptRemovedRecord(std::map<std::string, std::string>& attributes,
                         const std::map<std::string, std::string>& from) {
   for (const char* key : {kAttrRemovedMembers, kAttrRemovedVersion}) {

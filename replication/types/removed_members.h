@@ -35,6 +35,12 @@ void AddRemovedMembers(std::map<std::string, std::string>& attributes,
 // Takes `node_id` off the list (it was added again), raising the version;
 // nothing when it is not on it.
 void ClearRemovedMember(std::map<std::string, std::string>& attributes, const std::string& node_id);
+// A hello's primary speaks for the volume as it was before a promotion that
+// accepted data loss: the local record removed it, or the hello's record is
+// older. Its primary must fence itself.
+bool SpeaksForAnOlderVolume(const std::map<std::string, std::string>& local,
+                            const std::string& primary,
+                            const std::map<std::string, std::string>& hello);
 // Replaces the record in `attributes` with the one in `from`.
 void AdoptRemovedRecord(std::map<std::string, std::string>& attributes,
                         const std::map<std::string, std::string>& from);

@@ -46,6 +46,15 @@ TEST(RemovedMembersTest, AdoptedWholeAndBadValuesReadAsNone) {
   EXPECT_EQ(RemovedMembers(mine), (std::set<std::string>{"node-1", "node-2"}));
   EXPECT_EQ(mine["qos.max-iops"], "7");
 
+  // A primary the record removed, or a hello of an older record, speaks for
+  // the volume as it was; a node re-added in a newer record does not.
+  EXPECT_TRUE(SpeaksForAnOlderVolume(mine, "node-1", mine));
+  EXPECT_TRUE(SpeaksForAnOlderVolume(mine, "node-3", Attributes{}));
+  EXPECT_FALSE(SpeaksForAnOlderVolume(mine, "node-3", mine));
+  Attributes readded = mine;
+  ClearRemovedMember(readded, "node-1");
+  EXPECT_FALSE(SpeaksForAnOlderVolume(readded, "node-1", readded));
+
   Attributes odd{{kAttrRemovedMembers, ",node-1,,node-2,"}, {kAttrRemovedVersion, "x"}};
   EXPECT_EQ(RemovedMembers(odd), (std::set<std::string>{"node-1", "node-2"}));
   EXPECT_EQ(RemovedVersion(odd), 0u);
