@@ -11,6 +11,7 @@
 #include "csi/csi_constants.h"
 #include "csi/mutable_parameters.h"
 #include "csi/publications.h"
+#include "csi/remote_parameters.h"
 #include "csi/snapshot_view_csi.h"
 #include "csi/status_mapping.h"
 #include "csi/topology.h"
@@ -19,6 +20,7 @@
 #include "csi/volume_ready.h"
 #include "csi/volume_view_csi.h"
 #include "replication/crypt/key_wrap.h"
+#include "replication/types/remote_sync_policy.h"
 #include "replication/util/logging.h"
 #include "replication/util/status_macros.h"
 
@@ -218,8 +220,33 @@ absl::Status ControllerService::DoCreate(const ::csi::v1::CreateVolumeRequest& r
   }
 
   const std::string id = VolumeIdForName(req.name());
+  // A sync to a remote: the StorageClass' keys, the mutable ones over them.
+  // Its target is the default name on the remote unless remoteTarget names
+  // one; the pairing is drawn now and used only if the volume is made here.
+  RemoteParameters remote = params.remote;
+  remote.Override(mutable_params.remote);
+  if (!remote.empty() && params.encrypted) {
+    // The sync reads snapshots as stored: ciphertext (remote_sync.md).
+    return absl::InvalidArgumentError(
+        absl::StrCat("parameter ", kParamRemote, ": an encrypted volume cannot sync to a remote"));
+  }
   ASSIGN_OR_RETURN(InFlight::Guard guard, inflight_.Acquire(id));
   ASSIGN_OR_RETURN(auto cluster, Cluster());
+  std::map<std::string, std::string> remote_attributes;
+  if (!remote.empty()) {
+    std::string prefix = repl::kDefaultRemotePrefix;
+    if (remote.remote) {
+      auto found = RemotePrefix(*cluster, "parameter", *remote.remote);
+      if (!found.ok()) {
+        return found.status().code() == absl::StatusCode::kInvalidArgument
+                   ? found.status()
+                   : FromStorage(found.status());
+      }
+      prefix = *found;
+    }
+    ASSIGN_OR_RETURN(remote_attributes,
+                     RemoteSyncAttributesFor("parameter", remote, id, {}, prefix));
+  }
 
   auto existing = cluster->GetVolume(id);
   if (existing.ok()) {
@@ -283,6 +310,7 @@ absl::Status ControllerService::DoCreate(const ::csi::v1::CreateVolumeRequest& r
     }
   }
   for (const auto& [key, value] : mutable_params.QosAttributes()) spec.attributes[key] = value;
+  spec.attributes.insert(remote_attributes.begin(), remote_attributes.end());
   // A clone takes its source's encryption (the same ciphertext and wrapped
   // data key) over these attributes, and cannot be encrypted when its source
   // is not: the storage cluster sees to it.

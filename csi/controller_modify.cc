@@ -2,9 +2,10 @@
 // of a volume's mutable parameters (mutable_parameters.h) while it is in use.
 //
 // Everything is checked before anything changes: the parameters, the volume,
-// and the new replica set (replica_plan.h). Then the QoS attributes are set
-// through the primary, which stores them in every replica's manifest and
-// applies them to its NBD export at once; then replicas are added (each gets
+// its remote sync declaration and the new replica set (replica_plan.h). Then
+// the QoS and remote sync attributes are set through the primary, which
+// stores them in every replica's manifest and applies the QoS to its NBD
+// export at once; then replicas are added (each gets
 // a full copy) or removed, and an even count gets a witness, an odd one
 // loses it. Each step is skipped when the volume already has
 // what it asks, so a retried call finishes what an interrupted one started
@@ -17,9 +18,11 @@
 #include "csi/controller_service.h"
 #include "csi/csi_constants.h"
 #include "csi/mutable_parameters.h"
+#include "csi/remote_parameters.h"
 #include "csi/replica_plan.h"
 #include "csi/status_mapping.h"
 #include "replication/client/placement.h"
+#include "replication/types/remote_sync_policy.h"
 #include "replication/util/status_macros.h"
 
 namespace syncblock::csi {
@@ -61,6 +64,31 @@ absl::Status ControllerService::DoModify(const ::csi::v1::ControllerModifyVolume
   auto view = cluster->GetVolume(req.volume_id());
   if (!view.ok()) return FromStorage(view.status());
 
+  std::map<std::string, std::string> changed;
+  if (!params.remote.empty()) {
+    if (view->encrypted) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "mutable parameter ", kParamRemote, ": an encrypted volume cannot sync to a remote"));
+    }
+    std::string prefix = repl::kDefaultRemotePrefix;
+    if (params.remote.remote) {
+      auto found = RemotePrefix(*cluster, "mutable parameter", *params.remote.remote);
+      if (!found.ok()) {
+        return found.status().code() == absl::StatusCode::kInvalidArgument
+                   ? found.status()
+                   : FromStorage(found.status());
+      }
+      prefix = *found;
+    }
+    ASSIGN_OR_RETURN(auto wanted,
+                     RemoteSyncAttributesFor("mutable parameter", params.remote, req.volume_id(),
+                                             view->attributes, prefix));
+    for (const auto& [key, value] : wanted) {
+      auto it = view->attributes.find(key);
+      if (it == view->attributes.end() || it->second != value) changed[key] = value;
+    }
+  }
+
   ReplicaPlan plan;
   if (params.replicas) {
     auto nodes = cluster->Nodes();
@@ -70,7 +98,6 @@ absl::Status ControllerService::DoModify(const ::csi::v1::ControllerModifyVolume
     ASSIGN_OR_RETURN(plan, PlanReplicaChange(*view, *nodes, *params.replicas, zone_spread));
   }
 
-  std::map<std::string, std::string> changed;
   for (const auto& [key, value] : params.QosAttributes()) {
     auto it = view->attributes.find(key);
     if (it == view->attributes.end() || it->second != value) changed[key] = value;

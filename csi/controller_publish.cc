@@ -15,6 +15,7 @@
 #include "csi/status_mapping.h"
 #include "csi/volume_capabilities.h"
 #include "csi/volume_view_csi.h"
+#include "replication/types/remote_sync_policy.h"
 #include "replication/util/logging.h"
 #include "replication/util/status_macros.h"
 
@@ -53,6 +54,24 @@ absl::Status ControllerService::DoPublish(const ::csi::v1::ControllerPublishVolu
   if (!view.ok()) return FromStorage(view.status());
   // A node that is not one of the cluster's: NOT_FOUND (the spec's code).
   RETURN_IF_ERROR(nodes_->Check(req.node_id()));
+  // The target of a remote sync takes that sync's writes only: an
+  // application writing to it would be overwritten by the next cycle, and
+  // would break the snapshot the next cycle builds on.
+  if (view->attributes.count(repl::kAttrRemotePromoting)) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "volume ", view->id, " is being promoted from a remote sync (", repl::kAttrRemotePromoting,
+        "): run `syncblock ctl volume promote-remote ", view->id, "` again to finish it"));
+  }
+  if (view->attributes.count(repl::kAttrRemoteSourceId)) {
+    auto source = view->attributes.find(repl::kAttrRemoteSourceVolume);
+    return absl::FailedPreconditionError(absl::StrCat(
+        "volume ", view->id, " is the target of a remote sync from volume ",
+        source == view->attributes.end() ? std::string("(unknown)") : source->second, " (",
+        repl::kAttrRemoteSourceVolume,
+        "); only that sync writes into it. Make it a volume of its own with `syncblock ctl "
+        "volume promote-remote ",
+        view->id, "` first"));
+  }
 
   const auto& cap = req.volume_capability();
   auto stored = StoredParameters(*view);

@@ -11,11 +11,13 @@
 #include "csi/csi_constants.h"
 #include "csi/list_token.h"
 #include "csi/mutable_parameters.h"
+#include "csi/remote_parameters.h"
 #include "csi/status_mapping.h"
 #include "csi/volume_capabilities.h"
 #include "csi/volume_parameters.h"
 #include "csi/volume_view_csi.h"
 #include "replication/qos/qos_settings.h"
+#include "replication/types/remote_sync_policy.h"
 #include "replication/util/status_macros.h"
 
 namespace syncblock::csi {
@@ -101,6 +103,23 @@ absl::Status ControllerService::DoValidate(const ::csi::v1::ValidateVolumeCapabi
         (mutable_params->burst_seconds && wanted.burst_seconds != qos.burst_seconds)) {
       resp->set_message("mutable QoS parameters do not match the volume's");
       return absl::OkStatus();
+    }
+    if (!mutable_params->remote.empty()) {
+      // Matches when ControllerModifyVolume would change nothing (a new
+      // pairing aside, which only a volume without a declaration would get).
+      auto wanted = RemoteSyncAttributesFor("mutable parameter", mutable_params->remote, view->id,
+                                            view->attributes, repl::kDefaultRemotePrefix);
+      bool same = wanted.ok();
+      if (same) {
+        for (const auto& [key, value] : *wanted) {
+          auto it = view->attributes.find(key);
+          same = same && it != view->attributes.end() && it->second == value;
+        }
+      }
+      if (!same) {
+        resp->set_message("mutable remote sync parameters do not match the volume's");
+        return absl::OkStatus();
+      }
     }
   }
   auto* confirmed = resp->mutable_confirmed();

@@ -39,6 +39,14 @@ inline constexpr char kParamAsyncReplicas[] = "asyncReplicas";
 inline constexpr char kParamMaxLagMs[] = "maxLagMs";
 inline constexpr char kParamMaxLagBytes[] = "maxLagBytes";
 inline constexpr char kParamLagPolicy[] = "lagPolicy";
+// A snapshot-based sync to a remote cluster (replication/doc/remote_sync.md),
+// with any syncMode; syncMode "snapshot" requires it. Also mutable: the
+// volume's remote-sync.* attributes (replication/types/remote_sync_policy.h).
+inline constexpr char kParamRemote[] = "remote";                  // a `ctl remote` name
+inline constexpr char kParamRemoteInterval[] = "remoteInterval";  // "30s", "5m", "2h"
+inline constexpr char kParamRemoteKeep[] = "remoteKeep";          // snapshots kept there
+inline constexpr char kParamRemoteRate[] = "remoteRate";          // e.g. "50Mi" a second
+inline constexpr char kParamRemoteTarget[] = "remoteTarget";      // the volume there
 // The key of an encrypted volume's secret in CreateVolume,
 // ControllerPublishVolume (and NodeStageVolume) secrets; the name ceph-csi
 // uses.

@@ -29,8 +29,8 @@ absl::StatusOr<MutableParameters> ParseMutableParameters(
       if (value != "sync") {
         return absl::InvalidArgumentError(absl::StrCat(
             "mutable parameter syncMode='", value,
-            "': only 'sync' exists yet, so the sync mode cannot change (async and snapshot are "
-            "planned)"));
+            "': the sync mode of a volume cannot change, only 'sync' is accepted (a sync to a "
+            "remote is declared with remote)"));
       }
     } else if (key == kParamMaxIops) {
       auto v = repl::ParseQosIops(key, value);
@@ -44,10 +44,13 @@ absl::StatusOr<MutableParameters> ParseMutableParameters(
       auto v = repl::ParseQosBurst(key, value);
       if (!v.ok()) return v.status();
       p.burst_seconds = *v;
+    } else if (IsRemoteParameter(key)) {
+      RETURN_IF_ERROR(ParseRemoteParameter("mutable parameter", key, value, p.remote));
     } else {
-      return absl::InvalidArgumentError(
-          absl::StrCat("unknown mutable parameter '", key,
-                       "' (mutable: replicas, maxIops, maxBandwidth, burst, syncMode)"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "unknown mutable parameter '", key,
+          "' (mutable: replicas, maxIops, maxBandwidth, burst, syncMode, remote, remoteInterval, "
+          "remoteKeep, remoteRate, remoteTarget)"));
     }
   }
   return p;

@@ -7,7 +7,11 @@
 //   maxIops       IOs per second, reads and writes together (0: no limit)
 //   maxBandwidth  bytes per second, e.g. 100Mi (0: no limit)
 //   burst         seconds of those limits an idle volume may spend at once
-//   syncMode      only "sync" exists yet
+//   syncMode      only "sync": the sync mode cannot change
+//   remote, remoteInterval, remoteKeep, remoteRate, remoteTarget
+//                 declare or change a sync to a remote cluster
+//                 (remote_parameters.h); a volume that declares none needs
+//                 remote, and keeps its pairing when one changes
 //
 // Only the keys given change anything: an absent key keeps its value (the
 // spec's rule for ControllerModifyVolume). Keys under "csi.storage.k8s.io/"
@@ -22,6 +26,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "csi/remote_parameters.h"
 
 namespace syncblock::csi {
 
@@ -30,6 +35,7 @@ struct MutableParameters {
   std::optional<uint64_t> max_iops;
   std::optional<uint64_t> max_bandwidth;
   std::optional<double> burst_seconds;
+  RemoteParameters remote;
 
   // The volume attributes (replication/qos/qos_settings.h keys, canonical
   // values) of the QoS keys given; empty when none is.

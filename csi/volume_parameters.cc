@@ -55,6 +55,21 @@ absl::Status CheckAsync(VolumeParameters& p, bool async_given) {
   return absl::OkStatus();
 }
 
+// Remote sync: the keys other than remote describe the sync to it, and
+// snapshot mode is a sync to a remote.
+absl::Status CheckRemote(const VolumeParameters& p) {
+  if (!p.remote.remote && !p.remote.empty()) {
+    return absl::InvalidArgumentError(
+        "parameters remoteInterval, remoteKeep, remoteRate and remoteTarget go with remote");
+  }
+  if (p.sync_mode == "snapshot" && !p.remote.remote) {
+    return absl::InvalidArgumentError(
+        "parameter syncMode='snapshot' needs parameter remote: the remote cluster the volume's "
+        "snapshots are shipped to (`syncblock ctl remote list`)");
+  }
+  return absl::OkStatus();
+}
+
 bool IsDirectIdChar(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'; }
 
 }  // namespace
@@ -74,6 +89,7 @@ std::map<std::string, std::string> VolumeParameters::ToMap() const {
     if (auto it = lag_attributes.find(attribute); it != lag_attributes.end())
       out[param] = it->second;
   }
+  out.merge(remote.ToMap());
   return out;
 }
 
@@ -96,13 +112,9 @@ absl::StatusOr<VolumeParameters> ParseVolumeParameters(
     if (key == kParamReplicas) {
       ASSIGN_OR_RETURN(p.replicas, ParseReplicaCount("parameter", value));
     } else if (key == kParamSyncMode) {
-      if (value == "snapshot") {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "parameter syncMode='", value, "' is not supported yet: 'sync' and 'async' are"));
-      }
-      if (value != "sync" && value != "async") {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "parameter syncMode='", value, "': must be sync or async (snapshot is planned)"));
+      if (value != "sync" && value != "async" && value != "snapshot") {
+        return absl::InvalidArgumentError(
+            absl::StrCat("parameter syncMode='", value, "': must be sync, async or snapshot"));
       }
       p.sync_mode = value;
     } else if (key == kParamAsyncReplicas) {
@@ -115,6 +127,8 @@ absl::StatusOr<VolumeParameters> ParseVolumeParameters(
       for (const auto& [param, attribute] : kLagParameters) {
         if (key == param) p.lag_attributes[attribute] = value;
       }
+    } else if (IsRemoteParameter(key)) {
+      RETURN_IF_ERROR(ParseRemoteParameter("parameter", key, value, p.remote));
     } else if (key == kParamFsType) {
       if (auto s = CheckFsType("parameter fsType", value); !s.ok()) return s;
       p.fs_type = value;
@@ -134,11 +148,13 @@ absl::StatusOr<VolumeParameters> ParseVolumeParameters(
     } else {
       return absl::InvalidArgumentError(absl::StrCat(
           "unknown parameter '", key,
-          "' (known: replicas, syncMode, asyncReplicas, maxLagMs, maxLagBytes, lagPolicy, fsType, "
-          "dataLocality, zoneSpread, encrypted)"));
+          "' (known: replicas, syncMode, asyncReplicas, maxLagMs, maxLagBytes, lagPolicy, remote, "
+          "remoteInterval, remoteKeep, remoteRate, remoteTarget, fsType, dataLocality, zoneSpread, "
+          "encrypted)"));
     }
   }
   RETURN_IF_ERROR(CheckAsync(p, async_given));
+  RETURN_IF_ERROR(CheckRemote(p));
   if (!mount_fs_type.empty()) {
     if (auto s = CheckFsType("mount capability fs_type", mount_fs_type); !s.ok()) return s;
     if (fs_given && mount_fs_type != p.fs_type) {

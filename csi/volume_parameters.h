@@ -17,6 +17,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "csi/remote_parameters.h"
 
 namespace syncblock::csi {
 
@@ -31,6 +32,9 @@ struct VolumeParameters {
   // bounds as the volume's attributes (kAttrMaxLagMs, ...).
   int async_replicas = 0;
   std::map<std::string, std::string> lag_attributes;
+  // A sync to a remote cluster (remote_parameters.h): with any syncMode;
+  // syncMode "snapshot" (the replicas here are synchronous) requires one.
+  RemoteParameters remote;
 
   // Under the StorageClass names, values normalized ("3", "true", ...):
   // compared on a re-create and returned as volume_context.
@@ -38,10 +42,11 @@ struct VolumeParameters {
 };
 
 // INVALID_ARGUMENT naming the parameter for an unknown key (keys under
-// "csi.storage.k8s.io/" excepted), a bad value, or a sync mode other than
-// "sync". `mount_fs_type` is the fs_type of the request's mount capabilities
-// ("" when none): it is the fsType when the parameters do not name one, and
-// must agree with them when they do.
+// "csi.storage.k8s.io/" excepted), a bad value, a sync mode other than
+// "sync", "async" and "snapshot", syncMode "snapshot" without a remote, or
+// remote* parameters without remote. `mount_fs_type` is the fs_type of the
+// request's mount capabilities ("" when none): it is the fsType when the
+// parameters do not name one, and must agree with them when they do.
 // The `replicas` parameter: 1 to 5. `what` names it in the error ("parameter",
 // "mutable parameter").
 absl::StatusOr<int> ParseReplicaCount(const std::string& what, const std::string& value);

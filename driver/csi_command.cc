@@ -33,6 +33,7 @@
 #include "replication/client/storage_cluster.h"
 #include "replication/client/witness_keeper.h"
 #include "replication/initiator/nbd_tls.h"
+#include "replication/remote/remote_sync_scheduler.h"
 #include "replication/security/grpc_credentials.h"
 #include "replication/util/periodic_thread.h"
 
@@ -80,8 +81,9 @@ constexpr char kCsiUsage[] =
     "                   (controller) move a volume's witness to another node once\n"
     "                   its node has been unreachable for S seconds (default 60;\n"
     "                   0: never)\n"
-    "  --no-maintenance (controller) serve only: another controller moves witnesses\n"
-    "                   and brings dataLocality primaries home\n"
+    "  --no-maintenance (controller) serve only: another controller moves witnesses,\n"
+    "                   brings dataLocality primaries home and runs the volumes'\n"
+    "                   remote syncs (ctl volume replicate)\n"
     "  --log-level      trace|debug|info|warn|error (default info)\n"
     "\n"
     "TLS towards the storage nodes (mutual, on by default; the certificate's role\n"
@@ -174,6 +176,9 @@ int RunCsi(int argc, char** argv) {
   std::unique_ptr<csi::ControllerService> controller;
   std::unique_ptr<csi::SnapshotMetadataService> snapshot_metadata;
   std::unique_ptr<PeriodicThread> chores;
+  // The scheduler outlives its tick thread (declared first, destroyed last).
+  std::unique_ptr<repl::RemoteSyncScheduler> remote_sync;
+  std::unique_ptr<PeriodicThread> remote_sync_tick;
   std::unique_ptr<csi::GroupControllerService> group_controller;
   if (serve_controller) {
     auto known = csi::MakeNodeDirectory(flags->Get("known-nodes", ""),
@@ -205,6 +210,18 @@ int RunCsi(int argc, char** argv) {
         if (replace_after > 0) keeper->RunOnce(std::chrono::steady_clock::now());
         placer->RunOnce();
       });
+      // Remote syncs: each volume's cycle when its interval comes
+      // (replication/doc/remote_sync.md), to within the 2 s tick.
+      remote_sync = std::make_unique<repl::RemoteSyncScheduler>(
+          [cluster]() -> std::shared_ptr<repl::StorageCluster> {
+            auto c = cluster->Get();
+            return c.ok() ? *c : nullptr;
+          },
+          [](const repl::RemoteView& r) -> std::shared_ptr<repl::StorageCluster> {
+            return repl::StorageCluster::Connect(r.storage_nodes);
+          });
+      remote_sync_tick = std::make_unique<PeriodicThread>(
+          std::chrono::seconds(2), [s = remote_sync.get()] { s->RunOnce(); });
     }
     // Group snapshots (VolumeGroupSnapshot), for the csi-snapshotter.
     group_controller = std::make_unique<csi::GroupControllerService>(cluster);

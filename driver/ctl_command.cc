@@ -15,7 +15,7 @@ namespace syncblock::driver {
 std::vector<CtlCommand> CtlCommandTable() {
   std::vector<CtlCommand> table;
   for (auto* area : {&VolumeCtlCommands, &NodeCtlCommands, &SyncCtlCommands, &SnapshotCtlCommands,
-                     &GroupSnapshotCtlCommands, &CsiCtlCommands}) {
+                     &GroupSnapshotCtlCommands, &RemoteCtlCommands, &CsiCtlCommands}) {
     auto commands = (*area)();
     table.insert(table.end(), commands.begin(), commands.end());
   }

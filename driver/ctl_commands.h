@@ -19,6 +19,8 @@ std::vector<CtlCommand> SyncCtlCommands();
 std::vector<CtlCommand> SnapshotCtlCommands();
 // snapshot group create|delete|show.
 std::vector<CtlCommand> GroupSnapshotCtlCommands();
+// remote add|list|remove, volume replicate|replication-status|promote-remote.
+std::vector<CtlCommand> RemoteCtlCommands();
 // Every ctl command, of every area (ctl_command.cc).
 std::vector<CtlCommand> CtlCommandTable();
 

@@ -71,7 +71,9 @@ CtlContext::CtlContext(Flags flags, std::ostream& out, std::ostream& err, TermSt
 
 absl::StatusOr<repl::StorageCluster*> CtlContext::Cluster() {
   if (!cluster_) {
-    auto addresses = ResolveStorageNodes(flags_);
+    Flags own = flags_;
+    for (const auto& name : claimed_) own = own.Without(name);
+    auto addresses = ResolveStorageNodes(own);
     if (!addresses.ok()) return addresses.status();
     auto timeout = flags_.GetInt("timeout-ms", 10000);
     if (!timeout.ok()) return UsageError(timeout.status().message());

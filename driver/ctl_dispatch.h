@@ -44,6 +44,10 @@ class CtlContext {
   void set_json(bool json) { json_ = json; }
 
   absl::StatusOr<repl::StorageCluster*> Cluster();
+  // From now on, Cluster() does not read the global flag `name`: the command
+  // gives it a meaning of its own (`remote add --storage-nodes`: the
+  // remote's nodes, not this cluster's).
+  void ClaimFlag(const std::string& name) { claimed_.insert(name); }
 
  private:
   Flags flags_;
@@ -52,6 +56,7 @@ class CtlContext {
   bool json_ = false;
   TermStyle style_;
   std::unique_ptr<repl::StorageCluster> cluster_;
+  std::set<std::string> claimed_;
 };
 
 using CtlRun = std::function<absl::Status(CtlContext&, const std::vector<std::string>&)>;

@@ -82,6 +82,12 @@ bool Flags::GetBool(const std::string& name) const {
   return v == "true" || v == "1" || v == "yes";
 }
 
+Flags Flags::Without(const std::string& name) const {
+  Flags out = *this;
+  out.values_.erase(name);
+  return out;
+}
+
 absl::Status Flags::CheckKnown(const std::set<std::string>& known) const {
   for (const auto& [name, value] : values_) {
     if (name != "help" && !known.count(name)) {
@@ -103,12 +109,18 @@ absl::StatusOr<uint64_t> ParseSize(const std::string& text) {
   if (!unit.empty() && unit.back() == 'B') unit.pop_back();
   if (!unit.empty() && unit.back() == 'I') unit.pop_back();
   int shift = 0;
-  if (unit.empty()) shift = 0;
-  else if (unit == "K") shift = 10;
-  else if (unit == "M") shift = 20;
-  else if (unit == "G") shift = 30;
-  else if (unit == "T") shift = 40;
-  else if (unit == "P") shift = 50;
+  if (unit.empty())
+    shift = 0;
+  else if (unit == "K")
+    shift = 10;
+  else if (unit == "M")
+    shift = 20;
+  else if (unit == "G")
+    shift = 30;
+  else if (unit == "T")
+    shift = 40;
+  else if (unit == "P")
+    shift = 50;
   else
     return absl::InvalidArgumentError(absl::StrCat("'", text, "' has an unknown unit"));
   if (shift && n > (UINT64_MAX >> shift)) {

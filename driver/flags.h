@@ -31,6 +31,9 @@ class Flags {
 
   // INVALID_ARGUMENT naming the first given flag not in `known`: catches typos.
   absl::Status CheckKnown(const std::set<std::string>& known) const;
+  // The same flags without `name` (a command that gives a global flag a
+  // meaning of its own).
+  Flags Without(const std::string& name) const;
 
  private:
   std::map<std::string, std::string> values_;

@@ -19,7 +19,7 @@ constexpr char kUsage[] =
     "commands:\n"
     "  up --dir DIR [--nodes 3] [--zones z1,z2,z3] [--resync-rate SIZE]\n"
     "     [--io-timeout-ms N] [--lease-ms N] [--log-level L] [--no-csi] [--require-csi]\n"
-    "     [--csi-node-id ID] [--timeout 30] [--insecure]\n"
+    "     [--csi-node-id ID] [--timeout 30] [--insecure] [--ca-from DIR2]\n"
     "                        start N storage nodes (node-1..N, zones zone-a, zone-b, ...\n"
     "                        unless --zones) on free 127.0.0.1 ports, data in DIR/data,\n"
     "                        logs in DIR/logs, and `syncblock csi --mode all` on\n"
@@ -27,14 +27,16 @@ constexpr char kUsage[] =
     "                        node answers (--timeout seconds at most). TLS: a CA and\n"
     "                        every process's certificate in DIR/tls (admin.crt is\n"
     "                        ctl's, named in cluster.json); --insecure: none, all\n"
-    "                        plaintext\n"
+    "                        plaintext; --ca-from DIR2: share the CA of the local\n"
+    "                        cluster in DIR2, so that each can be the other's remote\n"
     "  down --dir DIR [--purge]\n"
     "                        stop every process (SIGTERM, SIGKILL after 10 s); --purge\n"
     "                        also removes the data, logs and cluster.json\n"
-    "  kill --dir DIR NODE-ID\n"
-    "                        kill -9 one storage node\n"
-    "  start --dir DIR NODE-ID [--timeout 30]\n"
-    "                        restart a storage node with its ports, data and certificate,\n"
+    "  kill --dir DIR NODE-ID|csi\n"
+    "                        kill -9 one storage node, or the CSI plugin\n"
+    "  start --dir DIR NODE-ID|csi [--timeout 30]\n"
+    "                        restart a storage node with its ports, data and certificate\n"
+    "                        (or the CSI plugin),\n"
     "                        wait until\n"
     "                        it is ready\n"
     "  status --dir DIR [-o table|json]\n"
@@ -71,7 +73,7 @@ int RunLocal(int argc, char** argv) {
   absl::Status s;
   if (cmd == "up") {
     s = check({"nodes", "zones", "resync-rate", "io-timeout-ms", "lease-ms", "log-level", "no-csi",
-               "require-csi", "csi-node-id", "timeout", "insecure"},
+               "require-csi", "csi-node-id", "timeout", "insecure", "ca-from"},
               0);
     if (s.ok()) s = LocalUp(*flags);
   } else if (cmd == "down") {

@@ -33,6 +33,9 @@ absl::StatusOr<LocalProcess*> FindNode(LocalCluster& cluster, const std::string&
                                           dir, " (nodes: ", absl::StrJoin(ids, ", "), ")"));
 }
 
+// `local kill|start csi`: the CSI plugin rather than a storage node.
+constexpr char kCsiProcessName[] = "csi";
+
 // "running" only when the recorded pid still is that daemon.
 std::string LiveState(const std::string& recorded, int pid) {
   if (recorded == "running" && !IsSyncblockProcess(pid)) return "dead";
@@ -75,6 +78,19 @@ absl::Status LocalKill(const Flags& flags, const std::string& node_id) {
   ASSIGN_OR_RETURN(std::string dir, Dir(flags));
   ASSIGN_OR_RETURN(ClusterLock lock, ClusterLock::Acquire(dir));
   ASSIGN_OR_RETURN(auto cluster, LoadCluster(dir));
+  if (node_id == kCsiProcessName) {
+    // The CSI plugin (controller and node): what runs the remote syncs.
+    if (IsSyncblockProcess(cluster.csi.pid)) {
+      kill(cluster.csi.pid, SIGKILL);
+      StopProcess(cluster.csi.pid, std::chrono::milliseconds(0));
+      std::cout << "killed csi (pid " << cluster.csi.pid << ")\n";
+    } else {
+      std::cout << "csi was not running\n";
+    }
+    cluster.csi.pid = 0;
+    if (!cluster.csi.state.empty()) cluster.csi.state = "killed";
+    return SaveCluster(dir, cluster);
+  }
   ASSIGN_OR_RETURN(LocalProcess * node, FindNode(cluster, dir, node_id));
   if (IsSyncblockProcess(node->pid)) {
     kill(node->pid, SIGKILL);
@@ -94,6 +110,23 @@ absl::Status LocalStart(const Flags& flags, const std::string& node_id) {
   ASSIGN_OR_RETURN(ClusterLock lock, ClusterLock::Acquire(dir));
   ASSIGN_OR_RETURN(int64_t timeout, flags.GetInt("timeout", 30));
   ASSIGN_OR_RETURN(auto cluster, LoadCluster(dir));
+  if (node_id == kCsiProcessName) {
+    if (IsSyncblockProcess(cluster.csi.pid)) {
+      std::cout << "csi is already running (pid " << cluster.csi.pid << ")\n";
+      return absl::OkStatus();
+    }
+    if (cluster.csi.state.empty()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("the local cluster in ", dir, " was started with --no-csi"));
+    }
+    ASSIGN_OR_RETURN(std::string binary, SelfExecutable());
+    absl::Status started = StartCsi(binary, dir, cluster.ControlAddresses(), cluster.csi.node_id,
+                                    cluster.tls, cluster.csi);
+    RETURN_IF_ERROR(SaveCluster(dir, cluster));
+    RETURN_IF_ERROR(started);
+    std::cout << "started csi (pid " << cluster.csi.pid << ")\n";
+    return absl::OkStatus();
+  }
   ASSIGN_OR_RETURN(LocalProcess * node, FindNode(cluster, dir, node_id));
   if (IsSyncblockProcess(node->pid)) {
     std::cout << node_id << " is already running (pid " << node->pid << ")\n";

@@ -27,7 +27,8 @@ security::TlsFiles LocalProcessTls(const LocalTls& tls, const std::string& file_
 
 absl::StatusOr<LocalTls> MakeLocalCertificates(const std::string& dir,
                                                const std::vector<std::string>& storage_ids,
-                                               const std::string& csi_node_id) {
+                                               const std::string& csi_node_id,
+                                               const std::string& ca_from) {
   const std::string tls_dir = dir + "/tls";
   std::error_code ec;
   std::filesystem::create_directories(tls_dir, ec);
@@ -38,8 +39,24 @@ absl::StatusOr<LocalTls> MakeLocalCertificates(const std::string& dir,
   tls.ca = tls_dir + "/ca.crt";
   tls.ca_key = tls_dir + "/ca.key";
   const security::PemFiles ca{tls.ca, tls.ca_key};
-  RETURN_IF_ERROR(
-      security::CreateCertificateAuthority(ca, absl::StrCat("syncblock local CA (", dir, ")")));
+  if (ca_from.empty()) {
+    // A certificate's common name holds at most 64 characters: a long
+    // directory's path is named by its end.
+    std::string name = absl::StrCat("syncblock local CA (", dir, ")");
+    if (name.size() > 64)
+      name = absl::StrCat("syncblock local CA (...", dir.substr(dir.size() - 39), ")");
+    RETURN_IF_ERROR(security::CreateCertificateAuthority(ca, name));
+  } else {
+    for (const char* name : {"ca.crt", "ca.key"}) {
+      const std::string from = absl::StrCat(ca_from, "/tls/", name);
+      std::filesystem::copy_file(from, absl::StrCat(tls_dir, "/", name),
+                                 std::filesystem::copy_options::overwrite_existing, ec);
+      if (ec) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("--ca-from ", ca_from, ": copying ", from, ": ", ec.message()));
+      }
+    }
+  }
   auto issue = [&](const std::string& file_name, const std::string& cn,
                    const std::string& role) -> absl::Status {
     security::TlsFiles files = LocalProcessTls(tls, file_name);

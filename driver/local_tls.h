@@ -22,9 +22,13 @@
 namespace syncblock::driver {
 
 // Makes the CA and every certificate above (overwriting what is there).
+// `ca_from`: another local cluster's directory whose CA this one shares
+// (copied), so that the two trust each other: a remote sync between them
+// (replication/doc/remote_sync.md).
 absl::StatusOr<LocalTls> MakeLocalCertificates(const std::string& dir,
                                                const std::vector<std::string>& storage_ids,
-                                               const std::string& csi_node_id);
+                                               const std::string& csi_node_id,
+                                               const std::string& ca_from = "");
 
 // DIR/tls/<file_name>.crt/.key with the cluster's CA; --insecure when the
 // cluster is plaintext.

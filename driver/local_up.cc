@@ -115,7 +115,8 @@ absl::Status LocalUp(const Flags& flags) {
     std::vector<std::string> ids;
     for (int i = 0; i < nodes; ++i) ids.push_back(StorageNodeId(i));
     ASSIGN_OR_RETURN(cluster.tls,
-                     MakeLocalCertificates(dir, ids, flags.Get("csi-node-id", ids.front())));
+                     MakeLocalCertificates(dir, ids, flags.Get("csi-node-id", ids.front()),
+                                           flags.Get("ca-from")));
   }
   if (cluster.tls.insecure) {
     std::cerr << "syncblock local: warning: --insecure: every process of this cluster speaks "

@@ -12,6 +12,7 @@
 #include "driver/output_table.h"
 #include "replication/crypt/key_wrap.h"
 #include "replication/qos/qos_settings.h"
+#include "replication/types/remote_sync_policy.h"
 
 namespace syncblock::driver {
 
@@ -29,6 +30,33 @@ std::string Health(const repl::VolumeView& v) {
 }
 
 Color Painter(const std::string& state) { return StateColor(state); }
+
+// The volume's remote sync in one line, or its role as a sync's target; ""
+// for neither.
+std::string RemoteSyncLine(const repl::VolumeView& v, int64_t now_ms) {
+  auto source = v.attributes.find(repl::kAttrRemoteSourceVolume);
+  if (v.attributes.count(repl::kAttrRemoteSourceId) != 0) {
+    return absl::StrCat("Remote:   target of the sync of ",
+                        source == v.attributes.end() ? "?" : source->second,
+                        " (ctl volume promote-remote makes it writable)\n");
+  }
+  auto policy = repl::RemoteSyncPolicyFromAttributes(v.attributes);
+  if (!policy.ok()) return absl::StrCat("Remote:   ", policy.status().message(), "\n");
+  if (!policy->has_value()) return "";
+  const auto& p = **policy;
+  const repl::RemoteSyncStatus st = repl::RemoteSyncStatusFromAttributes(v.attributes);
+  std::string out =
+      absl::StrCat("Remote:   syncs to ", p.target, " on remote ", p.remote, " every ",
+                   FormatDuration(static_cast<double>(p.interval.count())), "; ");
+  if (st.newest_remote_point_unix_ms > 0) {
+    absl::StrAppend(&out, "newest there ", st.newest_remote_snapshot, " (",
+                    FormatAgo(st.newest_remote_point_unix_ms, now_ms), ")");
+  } else {
+    absl::StrAppend(&out, "nothing there yet");
+  }
+  if (st.last && !st.last->ok) absl::StrAppend(&out, "; last cycle FAILED: ", st.last->error);
+  return out + "\n";
+}
 
 }  // namespace
 
@@ -117,7 +145,11 @@ std::string RenderVolume(const repl::VolumeView& v, const TermStyle& style) {
   } else {
     absl::StrAppend(&out, "Crypt:    not encrypted\n");
   }
+  absl::StrAppend(&out, RemoteSyncLine(v, now_ms));
   std::map<std::string, std::string> shown = repl::DisplayedAttributes(v.attributes);
+  // Shown by the Remote line (and whole in -o json).
+  shown.erase(repl::kAttrRemoteStatus);
+  shown.erase(repl::kAttrRemoteLease);
   if (!shown.empty()) {
     std::vector<std::string> attrs;
     for (const auto& [k, val] : shown) attrs.push_back(absl::StrCat(k, "=", val));

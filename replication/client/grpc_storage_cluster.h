@@ -3,7 +3,8 @@
 // theme over storage_cluster.cc (reads), storage_cluster_create.cc (create,
 // delete), storage_cluster_clone.cc (volumes made from a snapshot or a
 // volume), storage_cluster_members.cc (membership, promotion, resync, verify,
-// attributes, expansion) and storage_cluster_snapshots.cc (snapshots).
+// attributes, expansion), storage_cluster_snapshots.cc (snapshots) and
+// storage_cluster_remotes.cc (the list of remotes).
 //
 // Thread-safe: the node clients are; the learned-address maps are guarded.
 #pragma once
@@ -35,6 +36,10 @@ class GrpcStorageCluster final : public StorageCluster {
   absl::StatusOr<VolumeView> SetAttributes(const std::string& id,
                                            const std::map<std::string, std::string>& set,
                                            const std::vector<std::string>& remove) override;
+  absl::StatusOr<VolumeView> SetAttributesIf(const std::string& id,
+                                             const std::map<std::string, std::string>& expect,
+                                             const std::map<std::string, std::string>& set,
+                                             const std::vector<std::string>& remove) override;
   absl::StatusOr<VolumeView> AddReplica(const std::string& id, const std::string& node_id,
                                         bool async) override;
   absl::StatusOr<VolumeView> RemoveReplica(const std::string& id,
@@ -62,6 +67,8 @@ class GrpcStorageCluster final : public StorageCluster {
   absl::StatusOr<HoldReleaseView> ReleaseWrites(const std::string& volume_id,
                                                 const std::string& hold_id) override;
   absl::StatusOr<UnlockReport> UnlockVolume(const std::string& id, const std::string& key) override;
+  absl::StatusOr<RemoteView> PutRemote(const RemoteView& remote, bool deleted) override;
+  absl::StatusOr<std::vector<RemoteView>> ListRemotes() override;
 
  private:
   // What the nodes said about one volume.

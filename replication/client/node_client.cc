@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "replication/security/grpc_credentials.h"
+#include "replication/util/crc32c.h"
 #include "replication/util/grpc_status.h"
 #include "replication/util/status_macros.h"
 #include "replication/util/wipe.h"
@@ -376,6 +377,50 @@ absl::StatusOr<control::RegionChecksumsResponse> NodeClient::SnapshotChecksums(
   req.set_region_size(region_size);
   control::RegionChecksumsResponse out;
   auto s = Convert(stub_->SnapshotChecksums(&ctx, req, &out), "SnapshotChecksums");
+  if (!s.ok()) return s;
+  return out;
+}
+
+absl::StatusOr<std::string> NodeClient::ReadSnapshotRegion(const std::string& volume_id,
+                                                           const std::string& name, uint64_t offset,
+                                                           uint32_t length) {
+  RETURN_IF_ERROR(Dial());
+  grpc::ClientContext ctx;
+  Prepare(&ctx, 3);
+  control::ReadSnapshotRegionRequest req;
+  req.set_volume_id(volume_id);
+  req.set_name(name);
+  req.set_offset(offset);
+  req.set_length(length);
+  control::ReadRegionResponse out;
+  auto s = Convert(stub_->ReadSnapshotRegion(&ctx, req, &out), "ReadSnapshotRegion");
+  if (!s.ok()) return s;
+  if (out.data().size() != length || Crc32c(out.data().data(), out.data().size()) != out.crc32c()) {
+    return absl::DataLossError(absl::StrCat("ReadSnapshotRegion on ", Name(), ": ", volume_id, "@",
+                                            name, " at ", offset, ": got ", out.data().size(),
+                                            " bytes whose checksum does not match the node's"));
+  }
+  return std::move(*out.mutable_data());
+}
+
+absl::StatusOr<control::RemoteRecord> NodeClient::PutRemote(const control::RemoteRecord& record) {
+  RETURN_IF_ERROR(Dial());
+  grpc::ClientContext ctx;
+  Prepare(&ctx);
+  control::PutRemoteRequest req;
+  *req.mutable_remote() = record;
+  control::RemoteRecord out;
+  auto s = Convert(stub_->PutRemote(&ctx, req, &out), "PutRemote");
+  if (!s.ok()) return s;
+  return out;
+}
+
+absl::StatusOr<control::ListRemotesResponse> NodeClient::ListRemotes() {
+  RETURN_IF_ERROR(Dial());
+  grpc::ClientContext ctx;
+  Prepare(&ctx);
+  control::ListRemotesResponse out;
+  auto s = Convert(stub_->ListRemotes(&ctx, control::ListRemotesRequest(), &out), "ListRemotes");
   if (!s.ok()) return s;
   return out;
 }

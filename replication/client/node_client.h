@@ -66,6 +66,14 @@ class NodeClient {
   absl::StatusOr<control::RegionChecksumsResponse> SnapshotChecksums(const std::string& volume_id,
                                                                      const std::string& name,
                                                                      uint64_t region_size);
+  // Up to 4 MiB of a snapshot; the answer's CRC32C is checked here
+  // (DATA_LOSS naming the node when the data does not match it).
+  absl::StatusOr<std::string> ReadSnapshotRegion(const std::string& volume_id,
+                                                 const std::string& name, uint64_t offset,
+                                                 uint32_t length);
+  // Remotes (remote_registry.h).
+  absl::StatusOr<control::RemoteRecord> PutRemote(const control::RemoteRecord& record);
+  absl::StatusOr<control::ListRemotesResponse> ListRemotes();
   // Group snapshots.
   absl::Status HoldWrites(const std::string& volume_id, const std::string& hold_id,
                           std::chrono::milliseconds max_hold);

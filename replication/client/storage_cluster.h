@@ -174,6 +174,17 @@ std::string SnapshotId(const std::string& volume_id, const std::string& name);
 // INVALID_ARGUMENT unless `id` is VOLUME@NAME with both parts non-empty.
 absl::StatusOr<std::pair<std::string, std::string>> ParseSnapshotId(const std::string& id);
 
+// Another syncblock cluster that volumes sync to (replication/doc/remote_sync.md).
+struct RemoteView {
+  std::string name;
+  std::vector<std::string> storage_nodes;  // its control host:port
+  std::string volume_prefix;               // target volumes: prefix + source id
+  int64_t updated_unix_ms = 0;
+  // Nodes of this cluster that did not take the record or do not hold it
+  // (address -> why), so that the person knows the list is not everywhere.
+  std::map<std::string, std::string> missing_on;
+};
+
 // Whether a promotion may lose acknowledged writes (`--accept-data-loss`).
 enum class PromoteLoss { kRefuse, kAccept };
 
@@ -207,6 +218,14 @@ class StorageCluster {
   virtual absl::StatusOr<VolumeView> SetAttributes(const std::string& id,
                                                    const std::map<std::string, std::string>& set,
                                                    const std::vector<std::string>& remove) = 0;
+  // The same, made only if each key of `expect` has that value now ("":
+  // absent): ABORTED otherwise, with nothing changed.
+  virtual absl::StatusOr<VolumeView> SetAttributesIf(
+      const std::string& id, const std::map<std::string, std::string>& expect,
+      const std::map<std::string, std::string>& set, const std::vector<std::string>& remove) {
+    (void)expect, (void)set, (void)remove;
+    return absl::UnimplementedError(absl::StrCat("SetAttributesIf of ", id));
+  }
 
   // `async`: an asynchronous replica (replication/doc/async_replicas.md).
   virtual absl::StatusOr<VolumeView> AddReplica(const std::string& id, const std::string& node_id,
@@ -273,6 +292,20 @@ class StorageCluster {
   virtual absl::StatusOr<UnlockReport> UnlockVolume(const std::string& id, const std::string& key) {
     (void)key;
     return absl::UnimplementedError(absl::StrCat("UnlockVolume of ", id));
+  }
+
+  // Remotes: every node keeps the list. PutRemote writes the record to every
+  // node (with the time now, so it replaces older ones) and lists in
+  // `missing_on` the nodes that did not take it; UNAVAILABLE when none did.
+  // `deleted`: the remote is removed (OK when it was unknown).
+  virtual absl::StatusOr<RemoteView> PutRemote(const RemoteView& remote, bool deleted) {
+    (void)deleted;
+    return absl::UnimplementedError(absl::StrCat("PutRemote of ", remote.name));
+  }
+  // The newest record of each name over the nodes that answer, deleted ones
+  // left out; sorted by name. UNAVAILABLE when no node answers.
+  virtual absl::StatusOr<std::vector<RemoteView>> ListRemotes() {
+    return absl::UnimplementedError("ListRemotes");
   }
 };
 

@@ -27,10 +27,17 @@ bool IsMember(const control::ReplicaStatus& status, const std::string& node_id) 
 absl::StatusOr<VolumeView> GrpcStorageCluster::SetAttributes(
     const std::string& id, const std::map<std::string, std::string>& set,
     const std::vector<std::string>& remove) {
+  return SetAttributesIf(id, {}, set, remove);
+}
+
+absl::StatusOr<VolumeView> GrpcStorageCluster::SetAttributesIf(
+    const std::string& id, const std::map<std::string, std::string>& expect,
+    const std::map<std::string, std::string>& set, const std::vector<std::string>& remove) {
   ASSIGN_OR_RETURN(auto state, FetchVolume(id));
   ASSIGN_OR_RETURN(NodeClient * primary, PrimaryOf(id, state));
   control::SetAttributesRequest req;
   req.set_volume_id(id);
+  for (const auto& [k, v] : expect) (*req.mutable_expect())[k] = v;
   for (const auto& [k, v] : set) (*req.mutable_set())[k] = v;
   for (const auto& k : remove) req.add_remove(k);
   RETURN_IF_ERROR(primary->SetAttributes(req).status());

@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "replication/initiator/nbd_tls.h"
+#include "replication/security/certificate_dir.h"
 
 namespace syncblock::repl::initiator {
 namespace {
@@ -66,7 +67,7 @@ uint16_t FlagsOf(nbd_handle* h) {
 
 absl::StatusOr<std::unique_ptr<NbdIoConnection>> NbdIoConnection::Open(
     const NbdUri& uri, std::chrono::milliseconds connect_timeout,
-    std::chrono::milliseconds io_timeout) {
+    std::chrono::milliseconds io_timeout, const security::TlsFiles* identity) {
   const std::string peer = uri.ToString();
   nbd_handle* h = nbd_create();
   if (h == nullptr) return LastError(nullptr, peer);
@@ -74,8 +75,10 @@ absl::StatusOr<std::unique_ptr<NbdIoConnection>> NbdIoConnection::Open(
   // asking costs a round trip per connection.
   // TLS: required (no fallback to plaintext) whenever this process has a
   // certificate, presented from the GnuTLS-style directory libnbd reads.
-  if (NbdClientTlsEnabled() || uri.tls) {
-    auto dir = NbdClientCertificateDir();
+  const bool tls = identity != nullptr ? identity->enabled() : (NbdClientTlsEnabled() || uri.tls);
+  if (tls) {
+    auto dir =
+        identity != nullptr ? security::ClientCertificateDir(*identity) : NbdClientCertificateDir();
     if (!dir.ok()) {
       nbd_close(h);
       return absl::FailedPreconditionError(absl::StrCat(peer, ": ", dir.status().message()));

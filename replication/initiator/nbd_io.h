@@ -24,6 +24,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "replication/initiator/nbd_client.h"
+#include "replication/security/tls_files.h"
 
 struct nbd_handle;
 
@@ -35,9 +36,11 @@ class NbdIoConnection {
   // NOT_FOUND when the server does not serve the export (not the volume's
   // primary), UNAVAILABLE when it cannot be reached within
   // `connect_timeout`. `io_timeout` bounds each request afterwards.
+  // `identity`: the TLS identity to present instead of the process's NBD
+  // one (nbd_tls.h); an insecure one means plaintext.
   static absl::StatusOr<std::unique_ptr<NbdIoConnection>> Open(
       const NbdUri& uri, std::chrono::milliseconds connect_timeout,
-      std::chrono::milliseconds io_timeout);
+      std::chrono::milliseconds io_timeout, const security::TlsFiles* identity = nullptr);
   ~NbdIoConnection();
   NbdIoConnection(const NbdIoConnection&) = delete;
   NbdIoConnection& operator=(const NbdIoConnection&) = delete;

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "replication/types/remote_sync_policy.h"
 
 namespace syncblock::repl::nbd {
 
@@ -28,6 +29,12 @@ AccessDecision DecideAccess(const security::PeerIdentity* peer, const std::strin
     if (a != Access::kNone) return {a, ""};
     return {Access::kNone,
             absl::StrCat("volume ", volume, " is not published to node ", peer->name)};
+  }
+  if (peer->role == security::kRoleController &&
+      (attributes.count(kAttrRemoteSourceId) != 0 || attributes.count(kAttrRemotePromoting) != 0)) {
+    // The remote sync the controller runs writes into its target
+    // (replication/doc/remote_sync.md); no other volume opens to it.
+    return {Access::kReadWrite, ""};
   }
   if (peer->role == security::kRoleStorage || peer->role == security::kRoleController) {
     return {Access::kNone,

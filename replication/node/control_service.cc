@@ -301,11 +301,22 @@ grpc::Status ControlService::SetAttributes(Ctx* ctx, const pb::SetAttributesRequ
       return Invalid(RemovedMembersFixed(req->volume_id(), k));
     }
   }
+  std::string mismatch;
   absl::Status s = replica->UpdateManifest([&](Manifest& m) {
+    for (const auto& [k, want] : req->expect()) {
+      auto it = m.attributes.find(k);
+      const std::string have = it == m.attributes.end() ? "" : it->second;
+      if (have != want) {
+        mismatch = absl::StrCat("attribute ", k, " of volume ", req->volume_id(), " is \"", have,
+                                "\", not \"", want, "\"");
+        return;
+      }
+    }
     for (const auto& [k, v] : req->set()) m.attributes[k] = v;
     for (const auto& k : req->remove()) m.attributes.erase(k);
   });
   if (!s.ok()) return ToGrpcStatus(s);
+  if (!mismatch.empty()) return grpc::Status(grpc::StatusCode::ABORTED, mismatch);
   engine->ManifestChanged();
   node_->qos().Configure(req->volume_id(), replica->manifest().attributes);
   FillStatus(*node_, *replica, resp);

@@ -5,6 +5,7 @@
 #pragma once
 
 #include "replication/node/control_authorization.h"
+#include "replication/node/remote_registry.h"
 #include "replication/node/storage_node.h"
 #include "replication/proto/control.grpc.pb.h"
 
@@ -14,7 +15,10 @@ class ControlService final : public syncblock::control::v1::StorageControl::Serv
  public:
   // `check_callers`: refuse callers whose certificate's role may not call an
   // RPC (control_authorization.h); false on a plaintext (--insecure) server.
-  ControlService(StorageNode* node, bool check_callers) : node_(node), authorizer_(check_callers) {}
+  ControlService(StorageNode* node, bool check_callers)
+      : node_(node),
+        authorizer_(check_callers),
+        remotes_(node->options().data_dir + "/remotes.json") {}
 
   using Ctx = grpc::ServerContext;
   grpc::Status GetNodeInfo(Ctx*, const syncblock::control::v1::GetNodeInfoRequest* req,
@@ -64,10 +68,15 @@ class ControlService final : public syncblock::control::v1::StorageControl::Serv
   grpc::Status ReadSnapshotRegion(Ctx*,
                                   const syncblock::control::v1::ReadSnapshotRegionRequest* req,
                                   syncblock::control::v1::ReadRegionResponse* resp) override;
+  grpc::Status PutRemote(Ctx*, const syncblock::control::v1::PutRemoteRequest* req,
+                         syncblock::control::v1::RemoteRecord* resp) override;
+  grpc::Status ListRemotes(Ctx*, const syncblock::control::v1::ListRemotesRequest* req,
+                           syncblock::control::v1::ListRemotesResponse* resp) override;
 
  private:
   StorageNode* node_;
   ControlAuthorizer authorizer_;
+  RemoteRegistry remotes_;
 };
 
 }  // namespace syncblock::repl

@@ -7,6 +7,7 @@
 #include "replication/node/control_service.h"
 #include "replication/node/serving_primary.h"
 #include "replication/store/snapshot_chain.h"
+#include "replication/util/crc32c.h"
 #include "replication/util/grpc_status.h"
 #include "replication/util/logging.h"
 #include "replication/wire/snapshot_record.h"
@@ -226,8 +227,11 @@ grpc::Status ControlService::ReadSnapshotRegion(Ctx* ctx, const pb::ReadSnapshot
   }
   std::string* data = resp->mutable_data();
   data->resize(req->length());
-  return ToGrpcStatus(
-      (*r)->store().snapshots().Read(req->name(), req->offset(), data->data(), req->length()));
+  absl::Status read =
+      (*r)->store().snapshots().Read(req->name(), req->offset(), data->data(), req->length());
+  if (!read.ok()) return ToGrpcStatus(read);
+  resp->set_crc32c(Crc32c(data->data(), data->size()));
+  return grpc::Status::OK;
 }
 
 }  // namespace syncblock::repl

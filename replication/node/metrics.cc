@@ -1,11 +1,14 @@
 #include "replication/node/metrics.h"
 
 #include <algorithm>
+#include <chrono>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "replication/engine/primary_engine.h"
 #include "replication/nbd/nbd_stats.h"
 #include "replication/node/elector.h"
+#include "replication/node/remote_sync_metrics.h"
 #include "replication/types/async_policy.h"
 
 namespace syncblock::repl {
@@ -84,6 +87,7 @@ std::string RenderNodeMetrics(StorageNode& node, const Elector* elector) {
   std::string desired, in_sync, rpo_seconds, rpo_bytes, rpo_broken, throttled;
   std::string volume_rpo, volume_rpo_bound;
   std::string snapshots, snapshots_ready, snap_copied, snap_total;
+  std::vector<RemoteSyncVolume> primaries;
   for (auto& r : node.Replicas()) {
     Manifest m = r->manifest();
     auto engine = r->engine();
@@ -97,6 +101,7 @@ std::string RenderNodeMetrics(StorageNode& node, const Elector* elector) {
                       r->store().snapshots().List().size(), "\n");
       continue;
     }
+    primaries.push_back({m.volume_id, m.attributes});
     std::vector<SnapshotView> snaps = engine->Snapshots();
     size_t ready = 0;
     for (const auto& sv : snaps) {
@@ -233,6 +238,9 @@ std::string RenderNodeMetrics(StorageNode& node, const Elector* elector) {
   section("syncblock_snapshot_copy_bytes_total", "gauge",
           "Bytes of the snapshot being copied to a replica that missed it.", snap_total);
   AppendQosMetrics(out, node);
+  out += RenderRemoteSyncMetrics(primaries, std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                std::chrono::system_clock::now().time_since_epoch())
+                                                .count());
   return out;
 }
 

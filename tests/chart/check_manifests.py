@@ -739,7 +739,11 @@ def check_optional(c):
                            "syncblock_nbd_write_latency_seconds_bucket", "syncblock_replica_state",
                            "syncblock_replication_lag_bytes", "syncblock_resync_progress_ratio",
                            "syncblock_volume_replicas_in_sync",
-                           "syncblock_async_replica_lag_seconds"):
+                           "syncblock_async_replica_lag_seconds",
+                           "syncblock_remote_sync_rpo_seconds",
+                           "syncblock_remote_sync_rpo_bound_seconds",
+                           "syncblock_remote_sync_bytes_shipped_total",
+                           "syncblock_remote_sync_cycles_total"):
                 c.check(f"dashboard charts {metric}", metric in joined, "")
     rules = c.of_kind("PrometheusRule")
     if s["alerts"]:
@@ -748,9 +752,17 @@ def check_optional(c):
         c.eq("PrometheusRule alerts", sorted(names), sorted([
             "SyncblockVolumeDegraded", "SyncblockVolumeWithoutPrimary",
             "SyncblockPrimaryWithoutLease", "SyncblockFailover", "SyncblockNodeAlmostFull",
-            "SyncblockVolumeRpoAboveBound"]))
+            "SyncblockVolumeRpoAboveBound", "SyncblockRemoteSyncFailed",
+            "SyncblockRemoteSyncRpoAboveBound"]))
         exprs = [r.get("expr", "") for g in rule["spec"].get("groups", []) for r in g.get("rules", [])]
         c.check("every alert has an expression", all(exprs) and bool(exprs), str(exprs))
+        by_name = {r.get("alert"): r for g in rule["spec"].get("groups", [])
+                   for r in g.get("rules", [])}
+        for alert, expr in (
+                ("SyncblockRemoteSyncFailed", "syncblock_remote_sync_last_cycle_failed == 1"),
+                ("SyncblockRemoteSyncRpoAboveBound",
+                 "syncblock_remote_sync_rpo_seconds > syncblock_remote_sync_rpo_bound_seconds")):
+            c.eq(f"{alert} expression", by_name.get(alert, {}).get("expr"), expr)
     else:
         c.eq("no PrometheusRule unless asked", len(rules), 0)
 

@@ -67,6 +67,8 @@ TEST_F(CsiControllerTest, CreateVolumeRejectsInvalidRequests) {
                                                         {"asyncReplicas", "1"},
                                                         {"lagPolicy", "drop"},
                                                         {"syncMode", "snapshot"},
+                                                        {"remote", "Not_A_Name"},
+                                                        {"remoteKeep", "3"},
                                                         {"fsType", "btrfs"},
                                                         {"dataLocality", "maybe"},
                                                         {"nosuchparam", "1"}}) {

@@ -215,5 +215,90 @@ TEST_F(CsiModifyTest, ReplicasGrowWithAFullCopyAndShrinkKeepingTheData) {
   MustDelete(v.volume_id());
 }
 
+// A sync to a remote: the StorageClass and mutable parameters declare it in
+// the volume's attributes (what the sync and `ctl volume replication-status`
+// read), a modification changes it keeping its pairing, and keys that need a
+// declaration without one are INVALID_ARGUMENT.
+TEST_F(CsiModifyTest, RemoteSyncIsDeclaredByParametersAndChangedKeepingThePairing) {
+  // A remote the cluster does not know is a typo: refused, nothing made.
+  auto unknown = CreateReq("modify-remote-unknown", BlockCap(Mode::SINGLE_NODE_WRITER));
+  (*unknown.mutable_parameters())["remote"] = "site-x";
+  EXPECT_EQ(Code(&Controller::Stub::CreateVolume, unknown), grpc::StatusCode::INVALID_ARGUMENT);
+  // The remotes (nobody answers there: the cycles the controller runs fail
+  // before they cut a snapshot, so the volumes can be deleted).
+  for (const std::string& name : {std::string("site-b"), std::string("site-c")}) {
+    auto r = RunCommand(SyncblockBinary() + " ctl remote add " + name +
+                            " --remote-nodes 127.0.0.1:1 --no-check" +
+                            (name == "site-c" ? " --prefix c-" : "") + " --storage-nodes " +
+                            StorageAddresses() + AdminTls(),
+                        std::chrono::seconds(60));
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+  }
+  auto bad = CreateReq("modify-remote-bad", BlockCap(Mode::SINGLE_NODE_WRITER));
+  (*bad.mutable_parameters())["syncMode"] = "snapshot";
+  EXPECT_EQ(Code(&Controller::Stub::CreateVolume, bad), grpc::StatusCode::INVALID_ARGUMENT);
+  bad = CreateReq("modify-remote-bad", BlockCap(Mode::SINGLE_NODE_WRITER));
+  (*bad.mutable_mutable_parameters())["remoteKeep"] = "3";  // no remote anywhere
+  EXPECT_EQ(Code(&Controller::Stub::CreateVolume, bad), grpc::StatusCode::INVALID_ARGUMENT);
+
+  auto req = CreateReq("modify-remote", BlockCap(Mode::SINGLE_NODE_WRITER));
+  (*req.mutable_parameters())["replicas"] = "1";
+  (*req.mutable_parameters())["syncMode"] = "snapshot";
+  (*req.mutable_parameters())["remote"] = "site-b";
+  (*req.mutable_parameters())["remoteInterval"] = "30s";
+  (*req.mutable_parameters())["remoteRate"] = "50Mi";
+  // mutable_parameters take precedence over parameters.
+  (*req.mutable_mutable_parameters())["remoteKeep"] = "4";
+  Volume v = MustCreate(req);
+  ASSERT_FALSE(v.volume_id().empty());
+  EXPECT_EQ(Get(v.volume_context(), "syncMode"), "snapshot");
+  EXPECT_EQ(Get(v.volume_context(), "remote"), "site-b");
+  auto attributes = Show(v.volume_id())["attributes"];
+  EXPECT_EQ(attributes.value("remote-sync.remote", ""), "site-b") << attributes.dump();
+  EXPECT_EQ(attributes.value("remote-sync.target", ""), "dr-" + v.volume_id());
+  EXPECT_EQ(attributes.value("remote-sync.interval-s", ""), "30");
+  EXPECT_EQ(attributes.value("remote-sync.keep", ""), "4");
+  EXPECT_EQ(attributes.value("remote-sync.rate", ""), std::to_string(50 << 20));
+  const std::string pairing = attributes.value("remote-sync.pairing", "");
+  EXPECT_EQ(pairing.size(), 16u) << attributes.dump();
+  // A retry is the same volume, with the same pairing.
+  EXPECT_EQ(MustCreate(req).volume_id(), v.volume_id());
+  EXPECT_EQ(Show(v.volume_id())["attributes"].value("remote-sync.pairing", ""), pairing);
+
+  EXPECT_EQ(Confirmed(v.volume_id(), {{"remoteKeep", "4"}}), "confirmed");
+  EXPECT_NE(Confirmed(v.volume_id(), {{"remoteKeep", "5"}}), "confirmed");
+  grpc::Status s = Modify(v.volume_id(), {{"remoteKeep", "5"}, {"remoteTarget", "far-copy"}});
+  EXPECT_TRUE(s.ok()) << s.error_message();
+  attributes = Show(v.volume_id())["attributes"];
+  EXPECT_EQ(attributes.value("remote-sync.keep", ""), "5") << attributes.dump();
+  EXPECT_EQ(attributes.value("remote-sync.target", ""), "far-copy");
+  EXPECT_EQ(attributes.value("remote-sync.interval-s", ""), "30");
+  EXPECT_EQ(attributes.value("remote-sync.pairing", ""), pairing);
+  EXPECT_EQ(Confirmed(v.volume_id(), {{"remoteKeep", "5"}, {"remote", "site-b"}}), "confirmed");
+  s = Modify(v.volume_id(), {{"remoteInterval", "5s"}});
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_TRUE(absl::StrContains(s.error_message(), "remoteInterval")) << s.error_message();
+  MustDelete(v.volume_id());
+
+  // A volume without a declaration: remote starts one, the other keys alone
+  // are refused.
+  auto plain = CreateReq("modify-remote-plain", BlockCap(Mode::SINGLE_NODE_WRITER));
+  (*plain.mutable_parameters())["replicas"] = "1";
+  Volume p = MustCreate(plain);
+  ASSERT_FALSE(p.volume_id().empty());
+  s = Modify(p.volume_id(), {{"remoteKeep", "2"}});
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_TRUE(absl::StrContains(s.error_message(), "remote")) << s.error_message();
+  EXPECT_FALSE(Show(p.volume_id())["attributes"].contains("remote-sync.keep"));
+  s = Modify(p.volume_id(), {{"remote", "site-c"}, {"remoteKeep", "2"}});
+  EXPECT_TRUE(s.ok()) << s.error_message();
+  attributes = Show(p.volume_id())["attributes"];
+  EXPECT_EQ(attributes.value("remote-sync.remote", ""), "site-c") << attributes.dump();
+  EXPECT_EQ(attributes.value("remote-sync.keep", ""), "2");
+  EXPECT_EQ(attributes.value("remote-sync.target", ""), "c-" + p.volume_id());  // site-c's prefix
+  EXPECT_EQ(attributes.value("remote-sync.pairing", "").size(), 16u);
+  MustDelete(p.volume_id());
+}
+
 }  // namespace
 }  // namespace syncblock::csi::conformance

@@ -1,11 +1,58 @@
 // CSI conformance: ControllerPublishVolume and ControllerUnpublishVolume,
 // for mount and block access.
+#include "replication/client/storage_cluster.h"
+#include "replication/security/grpc_credentials.h"
+#include "replication/types/remote_sync_policy.h"
 #include "tests/csi/conformance_fixture.h"
 
 namespace syncblock::csi::conformance {
 namespace {
 
-class CsiPublishTest : public CsiAccessTypeTest {};
+class CsiPublishTest : public CsiAccessTypeTest {
+ protected:
+  // The storage cluster's client API, as an admin: for what only the
+  // storage side sets (a remote sync target's marks).
+  static std::shared_ptr<repl::StorageCluster> Storage() {
+    std::vector<std::string> controls;
+    for (const auto& n : *nodes_) controls.push_back(n.control);
+    return repl::StorageCluster::Connect(controls, std::chrono::seconds(10),
+                                         std::chrono::seconds(1),
+                                         syncblock::security::GrpcChannelCredentials(pki_->Issue(
+                                             "admin", syncblock::security::kRoleAdmin)));
+  }
+};
+
+// The target of a remote sync takes only that sync's writes: publishing it
+// is FAILED_PRECONDITION, naming its source and how to make it writable,
+// until the marks are gone (`ctl volume promote-remote` removes them).
+TEST_P(CsiPublishTest, ARemoteSyncTargetIsNotPublished) {
+  Volume v = MustCreate(CreateReq(Name("pvc-pub-target"), Cap(Mode::SINGLE_NODE_WRITER)));
+  const std::string id = v.volume_id();
+  auto storage = Storage();
+  auto marked = storage->SetAttributes(
+      id, {{repl::kAttrRemoteSourceId, "0123456789abcdef"}, {repl::kAttrRemoteSourceVolume, "src"}},
+      {});
+  ASSERT_TRUE(marked.ok()) << marked.status();
+  ControllerPublishVolumeResponse pub;
+  grpc::Status s = Call(&Controller::Stub::ControllerPublishVolume,
+                        PublishReq(id, "node-1", Cap(Mode::SINGLE_NODE_WRITER)), &pub);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << s.error_message();
+  EXPECT_TRUE(absl::StrContains(s.error_message(), repl::kAttrRemoteSourceVolume))
+      << s.error_message();
+  EXPECT_TRUE(absl::StrContains(s.error_message(), "src")) << s.error_message();
+  EXPECT_TRUE(absl::StrContains(s.error_message(), "ctl volume promote-remote"))
+      << s.error_message();
+  EXPECT_TRUE(PublishedNodes(id).empty());
+
+  auto unmarked =
+      storage->SetAttributes(id, {}, {repl::kAttrRemoteSourceId, repl::kAttrRemoteSourceVolume});
+  ASSERT_TRUE(unmarked.ok()) << unmarked.status();
+  EXPECT_EQ(Code(&Controller::Stub::ControllerPublishVolume,
+                 PublishReq(id, "node-1", Cap(Mode::SINGLE_NODE_WRITER))),
+            grpc::StatusCode::OK);
+  EXPECT_EQ(Unpublish(id, "node-1"), grpc::StatusCode::OK);
+  MustDelete(id);
+}
 
 // PUBLISH_READONLY: a read-only publication of a writable volume is recorded
 // and handed to the node as such, and a writable one on the same node is

@@ -5,8 +5,13 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <set>
+
+#include "csi/remote_parameters.h"
 #include "csi/replica_plan.h"
 #include "replication/qos/qos_settings.h"
+#include "replication/types/remote_sync_policy.h"
 
 namespace syncblock::csi {
 namespace {
@@ -54,7 +59,134 @@ TEST(MutableParametersTest, UnknownOrInvalidKeysAreInvalidArgumentNamingTheKey) 
     EXPECT_NE(p.status().message().find(c.key), std::string::npos) << p.status();
   }
   auto async = ParseMutableParameters({{"syncMode", "async"}});
-  EXPECT_NE(async.status().message().find("only 'sync' exists"), std::string::npos);
+  EXPECT_NE(async.status().message().find("cannot change"), std::string::npos);
+}
+
+TEST(MutableParametersTest, RemoteSyncKeysAreParsedAndCheckedNamingTheKey) {
+  auto p = ParseMutableParameters({{"remote", "site-b"},
+                                   {"remoteInterval", "30s"},
+                                   {"remoteKeep", "4"},
+                                   {"remoteRate", "1Mi"},
+                                   {"remoteTarget", "far-vol"}});
+  ASSERT_TRUE(p.ok()) << p.status();
+  EXPECT_EQ(p->remote.remote, "site-b");
+  EXPECT_EQ(p->remote.interval, std::chrono::seconds(30));
+  EXPECT_EQ(p->remote.keep, 4);
+  EXPECT_EQ(p->remote.rate_bytes_per_second, uint64_t{1} << 20);
+  EXPECT_EQ(p->remote.target, "far-vol");
+  EXPECT_TRUE(p->QosAttributes().empty());
+  // Without remote: checked here, needing remote only against the volume
+  // (RemoteSyncAttributesFor), which may declare one already.
+  auto keep = ParseMutableParameters({{"remoteKeep", "9"}});
+  ASSERT_TRUE(keep.ok()) << keep.status();
+  EXPECT_FALSE(keep->remote.remote.has_value());
+  for (auto [key, value] : {std::pair{"remote", ""},
+                            {"remoteInterval", "1s"},
+                            {"remoteKeep", "1000"},
+                            {"remoteRate", "fast"},
+                            {"remoteTarget", "a b"}}) {
+    auto bad = ParseMutableParameters({{key, value}});
+    ASSERT_FALSE(bad.ok()) << key << "=" << value;
+    EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_NE(bad.status().message().find(key), std::string::npos) << bad.status();
+  }
+}
+
+TEST(RemoteSyncAttributesTest, TheDefaultTargetTakesTheRemotesPrefix) {
+  RemoteParameters p;
+  p.remote = "site-b";
+  auto a = RemoteSyncAttributesFor("parameter", p, "pvc-1", {}, "east-");
+  ASSERT_TRUE(a.ok()) << a.status();
+  EXPECT_EQ(a->at(repl::kAttrRemoteTarget), "east-pvc-1");
+}
+
+TEST(RemoteSyncAttributesTest, ANewVolumeGetsTheDefaultTargetAndANewPairing) {
+  RemoteParameters p;
+  p.remote = "site-b";
+  auto a = RemoteSyncAttributesFor("parameter", p, "pvc-1", {}, "dr-");
+  ASSERT_TRUE(a.ok()) << a.status();
+  EXPECT_EQ(a->at(repl::kAttrRemoteName), "site-b");
+  EXPECT_EQ(a->at(repl::kAttrRemoteTarget), std::string(repl::kDefaultRemotePrefix) + "pvc-1");
+  EXPECT_EQ(a->at(repl::kAttrRemoteInterval), "60");
+  EXPECT_EQ(a->at(repl::kAttrRemoteKeep), "3");
+  EXPECT_EQ(a->at(repl::kAttrRemoteRate), "0");
+  const std::string pairing = a->at(repl::kAttrRemotePairing);
+  EXPECT_EQ(pairing.size(), 16u);
+  EXPECT_EQ(pairing.find_first_not_of("0123456789abcdef"), std::string::npos) << pairing;
+  // What it declares is what the sync reads.
+  auto policy = repl::RemoteSyncPolicyFromAttributes(*a);
+  ASSERT_TRUE(policy.ok()) << policy.status();
+  ASSERT_TRUE(policy->has_value());
+  EXPECT_EQ((*policy)->pairing, pairing);
+
+  p.target = "elsewhere";
+  p.interval = std::chrono::seconds(30);
+  p.keep = 5;
+  p.rate_bytes_per_second = 1 << 20;
+  auto b = RemoteSyncAttributesFor("parameter", p, "pvc-1", {}, "dr-");
+  ASSERT_TRUE(b.ok()) << b.status();
+  EXPECT_EQ(b->at(repl::kAttrRemoteTarget), "elsewhere");
+  EXPECT_EQ(b->at(repl::kAttrRemoteInterval), "30");
+  EXPECT_EQ(b->at(repl::kAttrRemoteKeep), "5");
+  EXPECT_EQ(b->at(repl::kAttrRemoteRate), "1048576");
+  EXPECT_NE(b->at(repl::kAttrRemotePairing), pairing);  // drawn anew
+}
+
+TEST(RemoteSyncAttributesTest, AChangeKeepsThePairingAndWhatItDoesNotGive) {
+  RemoteParameters first;
+  first.remote = "site-b";
+  first.keep = 5;
+  auto existing = *RemoteSyncAttributesFor("parameter", first, "vol", {}, "dr-");
+  existing[repl::kAttrRemoteStatus] = "{}";
+  existing["qos.maxIops"] = "10";
+
+  RemoteParameters change;
+  change.interval = std::chrono::seconds(600);
+  auto a = RemoteSyncAttributesFor("mutable parameter", change, "vol", existing, "dr-");
+  ASSERT_TRUE(a.ok()) << a.status();
+  EXPECT_EQ(a->at(repl::kAttrRemoteInterval), "600");
+  EXPECT_EQ(a->at(repl::kAttrRemoteKeep), "5");
+  EXPECT_EQ(a->at(repl::kAttrRemoteName), "site-b");
+  EXPECT_EQ(a->at(repl::kAttrRemoteTarget), "dr-vol");
+  EXPECT_EQ(a->at(repl::kAttrRemotePairing), existing.at(repl::kAttrRemotePairing));
+  EXPECT_EQ(a->count(repl::kAttrRemoteStatus), 0u);  // the sync's, untouched
+
+  // Another remote and target: the pairing stays.
+  change.remote = "site-c";
+  change.target = "other";
+  a = RemoteSyncAttributesFor("mutable parameter", change, "vol", existing, "dr-");
+  ASSERT_TRUE(a.ok()) << a.status();
+  EXPECT_EQ(a->at(repl::kAttrRemoteName), "site-c");
+  EXPECT_EQ(a->at(repl::kAttrRemoteTarget), "other");
+  EXPECT_EQ(a->at(repl::kAttrRemotePairing), existing.at(repl::kAttrRemotePairing));
+}
+
+TEST(RemoteSyncAttributesTest, NeedsARemoteOrADeclarationThatParses) {
+  RemoteParameters keep;
+  keep.keep = 4;
+  auto none = RemoteSyncAttributesFor("mutable parameter", keep, "vol", {}, "dr-");
+  EXPECT_EQ(none.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(none.status().message().find("need remote"), std::string::npos) << none.status();
+  EXPECT_NE(none.status().message().find("vol"), std::string::npos) << none.status();
+
+  std::map<std::string, std::string> broken = {{repl::kAttrRemoteName, "site-b"},
+                                               {repl::kAttrRemotePairing, "00000000000000aa"}};
+  auto b = RemoteSyncAttributesFor("mutable parameter", keep, "vol", broken, "dr-");
+  EXPECT_EQ(b.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(b.status().message().find(repl::kAttrRemoteTarget), std::string::npos) << b.status();
+  // Declared anew with a remote, keeping the pairing the volume has.
+  keep.remote = "site-b";
+  b = RemoteSyncAttributesFor("mutable parameter", keep, "vol", broken, "dr-");
+  ASSERT_TRUE(b.ok()) << b.status();
+  EXPECT_EQ(b->at(repl::kAttrRemotePairing), "00000000000000aa");
+  EXPECT_EQ(b->at(repl::kAttrRemoteTarget), "dr-vol");
+  EXPECT_EQ(b->at(repl::kAttrRemoteKeep), "4");
+}
+
+TEST(RemoteSyncAttributesTest, PairingsAreRandom) {
+  std::set<std::string> seen;
+  for (int i = 0; i < 100; ++i) seen.insert(NewRemotePairing());
+  EXPECT_EQ(seen.size(), 100u);
 }
 
 repl::StorageNodeView Node(const std::string& id, const std::string& zone,

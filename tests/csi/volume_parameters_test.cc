@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <map>
 #include <set>
 #include <vector>
@@ -63,13 +64,91 @@ TEST(VolumeParametersTest, ReplicasOutsideOneToFiveIsInvalid) {
   EXPECT_TRUE(ParseVolumeParameters({{"replicas", "1"}}).ok());
 }
 
-TEST(VolumeParametersTest, SnapshotModeIsNotSupportedYet) {
+TEST(VolumeParametersTest, SnapshotModeNeedsARemote) {
   auto p = ParseVolumeParameters({{"syncMode", "snapshot"}});
   EXPECT_EQ(p.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_NE(p.status().message().find("not supported yet"), std::string::npos)
+  EXPECT_NE(p.status().message().find("needs parameter remote"), std::string::npos)
       << p.status().message();
   EXPECT_EQ(ParseVolumeParameters({{"syncMode", "fast"}}).status().code(),
             absl::StatusCode::kInvalidArgument);
+  p = ParseVolumeParameters({{"syncMode", "snapshot"}, {"remote", "site-b"}});
+  ASSERT_TRUE(p.ok()) << p.status();
+  EXPECT_EQ(p->sync_mode, "snapshot");
+  EXPECT_EQ(p->async_replicas, 0);  // the replicas here are synchronous
+  EXPECT_EQ(p->remote.remote, "site-b");
+  EXPECT_EQ(p->ToMap().at("syncMode"), "snapshot");
+}
+
+TEST(VolumeParametersTest, RemoteSyncParametersAreParsedAndNormalized) {
+  auto p = ParseVolumeParameters({{"syncMode", "snapshot"},
+                                  {"remote", "site-b"},
+                                  {"remoteInterval", "5m"},
+                                  {"remoteKeep", "7"},
+                                  {"remoteRate", "50Mi"},
+                                  {"remoteTarget", "dr-data"}});
+  ASSERT_TRUE(p.ok()) << p.status();
+  EXPECT_EQ(p->remote.interval, std::chrono::seconds(300));
+  EXPECT_EQ(p->remote.keep, 7);
+  EXPECT_EQ(p->remote.rate_bytes_per_second, uint64_t{50} << 20);
+  EXPECT_EQ(p->remote.target, "dr-data");
+  auto m = p->ToMap();
+  EXPECT_EQ(m["remote"], "site-b");
+  EXPECT_EQ(m["remoteInterval"], "300s");
+  EXPECT_EQ(m["remoteKeep"], "7");
+  EXPECT_EQ(m["remoteRate"], "52428800");
+  EXPECT_EQ(m["remoteTarget"], "dr-data");
+  // Normalized: another spelling of the same StorageClass is the same map.
+  auto same = ParseVolumeParameters({{"syncMode", "snapshot"},
+                                     {"remote", "site-b"},
+                                     {"remoteInterval", "300"},
+                                     {"remoteKeep", "7"},
+                                     {"remoteRate", "52428800"},
+                                     {"remoteTarget", "dr-data"}});
+  ASSERT_TRUE(same.ok()) << same.status();
+  EXPECT_EQ(same->ToMap(), m);
+  // Only what is given: a volume without a remote maps as before.
+  EXPECT_EQ(ParseVolumeParameters({})->ToMap().count("remote"), 0u);
+}
+
+TEST(VolumeParametersTest, ARemoteGoesWithEverySyncMode) {
+  for (const char* mode : {"sync", "async"}) {
+    auto p = ParseVolumeParameters({{"syncMode", mode}, {"remote", "site-b"}});
+    ASSERT_TRUE(p.ok()) << mode << ": " << p.status();
+    EXPECT_EQ(p->remote.remote, "site-b");
+  }
+  auto p = ParseVolumeParameters({{"remote", "site-b"}});
+  ASSERT_TRUE(p.ok()) << p.status();
+  EXPECT_EQ(p->sync_mode, "sync");
+}
+
+TEST(VolumeParametersTest, RemoteSyncParametersAreCheckedWithPreciseErrors) {
+  struct Case {
+    std::map<std::string, std::string> params;
+    const char* says;
+  };
+  for (const auto& c : std::vector<Case>{
+           {{{"remoteInterval", "30s"}}, "go with remote"},
+           {{{"remoteKeep", "3"}}, "go with remote"},
+           {{{"remoteTarget", "x"}}, "go with remote"},
+           {{{"remote", ""}}, "parameter remote"},
+           {{{"remote", "Site_B"}}, "parameter remote"},
+           {{{"remote", "r"}, {"remoteInterval", "5s"}}, "parameter remoteInterval"},
+           {{{"remote", "r"}, {"remoteInterval", "2d"}}, "parameter remoteInterval"},
+           {{{"remote", "r"}, {"remoteKeep", "0"}}, "parameter remoteKeep"},
+           {{{"remote", "r"}, {"remoteKeep", "101"}}, "parameter remoteKeep"},
+           {{{"remote", "r"}, {"remoteRate", "50MB"}}, "parameter remoteRate"},
+           {{{"remote", "r"}, {"remoteRate", "10"}}, "parameter remoteRate"},
+           {{{"remote", "r"}, {"remoteTarget", ""}}, "parameter remoteTarget"},
+           {{{"remote", "r"}, {"remoteTarget", "a/b"}}, "parameter remoteTarget"},
+           {{{"remote", "r"}, {"remoteTarget", ".hidden"}}, "parameter remoteTarget"},
+           {{{"syncMode", "snapshot"}, {"remoteKeep", "3"}}, "go with remote"},
+       }) {
+    auto p = ParseVolumeParameters(c.params);
+    ASSERT_FALSE(p.ok()) << c.says;
+    EXPECT_EQ(p.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_NE(p.status().message().find(c.says), std::string::npos) << p.status();
+  }
+  EXPECT_TRUE(ParseVolumeParameters({{"remote", "r"}, {"remoteRate", "0"}}).ok());
 }
 
 TEST(VolumeParametersTest, AsyncModeHasOneAsynchronousReplicaByDefaultAndItsLagBounds) {

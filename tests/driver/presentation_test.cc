@@ -265,7 +265,8 @@ TEST(CompletionTest, ZshScriptLoadsAndKnowsTheSameWords) {
   auto r = syncblock::testing::RunCommand("zsh -f " + dir.Join("test.zsh"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_THAT(r.output, HasSubstr("_syncblock\n"));
-  EXPECT_THAT(r.output, HasSubstr("create delete expand list qos show"));
+  EXPECT_THAT(r.output, HasSubstr("create delete expand list promote-remote qos replicate "
+                                  "replication-status show"));
 }
 
 }  // namespace

@@ -189,6 +189,10 @@ TEST_F(ControlTlsTest, NodePluginCertificateMayLookUpButNotDelete) {
        pb::SnapshotChecksumsRequest(), pb::RegionChecksumsResponse());
   call("ReadSnapshotRegion", &pb::StorageControl::Stub::ReadSnapshotRegion,
        pb::ReadSnapshotRegionRequest(), pb::ReadRegionResponse());
+  call("PutRemote", &pb::StorageControl::Stub::PutRemote, pb::PutRemoteRequest(),
+       pb::RemoteRecord());
+  call("ListRemotes", &pb::StorageControl::Stub::ListRemotes, pb::ListRemotesRequest(),
+       pb::ListRemotesResponse());
   for (const auto& [rpc, s] : refused) {
     EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED)
         << rpc << ": " << s.error_message();

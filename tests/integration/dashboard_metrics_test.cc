@@ -1,10 +1,15 @@
 // The chart's Grafana dashboard and alert rules query only series that the
 // storage daemons really serve: a real 3-node cluster with a volume that has
 // done IO is scraped, and every syncblock_* name in the dashboard's queries
-// and the alert rules' expressions must be among the scraped series.
+// and the alert rules' expressions must be among the scraped series. The
+// volume also declares a remote sync, with the status a sync with a shipped
+// snapshot, a transfer under way and a failed last cycle writes, so that
+// every remote sync series is served.
 #include <gtest/gtest.h>
 #include <httplib.h>
 
+#include <chrono>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <set>
@@ -12,6 +17,7 @@
 
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "replication/types/remote_sync_policy.h"
 #include "tests/support/local_cluster.h"
 #include "tests/support/test_util.h"
 
@@ -56,6 +62,33 @@ TEST(DashboardMetricsTest, EverySeriesTheDashboardAndAlertsQueryIsServed) {
       RunCommand("qemu-io -f raw -c 'write -P 7 0 1M' -c 'read 0 64k' -c flush " + uri);
   ASSERT_EQ(io.exit_code, 0) << io.output;
 
+  // A remote sync, declared in the volume's attributes as CSI and `ctl volume
+  // replicate` declare it, and its status as the sync writes it.
+  repl::RemoteSyncPolicy policy;
+  policy.remote = "site-b";
+  policy.target = std::string(repl::kDefaultRemotePrefix) + "dash";
+  policy.interval = std::chrono::seconds(30);
+  policy.pairing = "0123456789abcdef";
+  std::map<std::string, std::string> attributes = repl::RemoteSyncAttributes(policy);
+  const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count();
+  repl::RemoteSyncStatus status;
+  status.cycles_ok = 1;
+  status.cycles_failed = 1;
+  status.bytes_shipped_total = 1 << 20;
+  status.newest_remote_point_unix_ms = now_ms - 120'000;
+  status.newest_remote_snapshot = repl::RemoteSnapshotName(status.newest_remote_point_unix_ms);
+  status.last.emplace();
+  status.last->ok = false;
+  status.last->error = "remote site-b unreachable";
+  status.progress.emplace();
+  status.progress->bytes_shipped = 4096;
+  status.progress->changed_bytes = 65536;
+  attributes[repl::kAttrRemoteStatus] = repl::EncodeRemoteSyncStatus(status);
+  auto set = cluster.StorageClient()->SetAttributes("dash", attributes, {});
+  ASSERT_TRUE(set.ok()) << set.status();
+
   std::set<std::string> served;
   nlohmann::json file = nlohmann::json::parse(ReadFile(cluster.dir() + "/cluster.json"));
   for (const auto& node : file["storage"]) {
@@ -68,6 +101,8 @@ TEST(DashboardMetricsTest, EverySeriesTheDashboardAndAlertsQueryIsServed) {
     for (const auto& name : Served(res->body)) served.insert(name);
   }
   ASSERT_GT(served.size(), 10u);
+  EXPECT_TRUE(served.count("syncblock_remote_sync_rpo_seconds"))
+      << "the declared remote sync is not reported: " << absl::StrJoin(served, ", ");
 
   const std::string chart = SourceDir() + "/charts/syncblock";
   nlohmann::json dashboard = nlohmann::json::parse(ReadFile(chart + "/dashboards/syncblock.json"));

@@ -1,0 +1,171 @@
+#include "replication/remote/remote_pairing.h"
+
+#include <random>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "replication/remote/remote_sync_cycle.h"
+#include "replication/util/status_macros.h"
+
+namespace syncblock::repl {
+namespace {
+
+std::string DefaultTarget(const VolumeView& volume, const RemoteView& remote) {
+  auto promoted = volume.attributes.find(kAttrRemotePromotedFrom);
+  if (promoted != volume.attributes.end()) {
+    // "VOLUME@SNAPSHOT": failback goes to the volume this one came from.
+    return promoted->second.substr(0, promoted->second.find('@'));
+  }
+  return remote.volume_prefix + volume.id;
+}
+
+// Whether `source` and `target` hold a sync snapshot in common.
+absl::StatusOr<bool> ShareASnapshot(StorageCluster& cluster, StorageCluster& remote,
+                                    const std::string& source, const std::string& target) {
+  ASSIGN_OR_RETURN(auto mine, cluster.ListSnapshots(source));
+  ASSIGN_OR_RETURN(auto theirs, remote.ListSnapshots(target));
+  for (const auto& a : ReadySyncSnapshots(mine)) {
+    for (const auto& b : ReadySyncSnapshots(theirs)) {
+      if (a.name == b.name) return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+std::string NewPairingId() {
+  std::random_device rd;
+  return absl::StrFormat("%08x%08x", rd(), rd());
+}
+
+absl::StatusOr<RemoteSyncPolicy> DeclareRemoteSync(StorageCluster& cluster,
+                                                   const RemoteConnector& connect,
+                                                   const RemoteSyncRequest& request) {
+  ASSIGN_OR_RETURN(VolumeView volume, cluster.GetVolume(request.volume_id));
+  if (volume.attributes.count(kAttrRemoteSourceId) != 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(request.volume_id,
+                     " is itself the target of a remote sync: promote it first "
+                     "(ctl volume promote-remote ",
+                     request.volume_id, ")"));
+  }
+  if (volume.encrypted) {
+    // The sync reads snapshots as the replicas store them: ciphertext, which
+    // the target would take for data.
+    return absl::FailedPreconditionError(absl::StrCat(
+        request.volume_id, " is encrypted: a remote sync of an encrypted volume is not supported"));
+  }
+  if (volume.attributes.count(kAttrRemotePromoting) != 0) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        request.volume_id, "'s promotion has not finished: run ctl volume promote-remote ",
+        request.volume_id, " again"));
+  }
+  ASSIGN_OR_RETURN(auto remotes, cluster.ListRemotes());
+  const RemoteView* remote = nullptr;
+  for (const auto& r : remotes) {
+    if (r.name == request.remote) remote = &r;
+  }
+  if (remote == nullptr) {
+    return absl::NotFoundError(absl::StrCat("remote \"", request.remote,
+                                            "\" is not defined: `ctl remote add ", request.remote,
+                                            " --storage-nodes HOST:PORT,...` first"));
+  }
+  std::shared_ptr<StorageCluster> there = connect(*remote);
+
+  RemoteSyncPolicy p;
+  p.remote = request.remote;
+  p.target = request.target.empty() ? DefaultTarget(volume, *remote) : request.target;
+  p.interval = request.interval;
+  p.keep = request.keep;
+  p.rate_bytes_per_second = request.rate_bytes_per_second;
+  auto current = RemoteSyncPolicyFromAttributes(volume.attributes);
+  if (current.ok() && current->has_value() && (*current)->remote == p.remote &&
+      (*current)->target == p.target) {
+    p.pairing = (*current)->pairing;  // the same sync, a new schedule
+  } else {
+    p.pairing = NewPairingId();
+  }
+
+  auto target = there->GetVolume(p.target);
+  if (!target.ok() && target.status().code() == absl::StatusCode::kUnavailable) {
+    return absl::UnavailableError(absl::StrCat("remote ", p.remote,
+                                               ": none of its storage nodes answers (",
+                                               target.status().message(), ")"));
+  }
+  if (!target.ok() && target.status().code() != absl::StatusCode::kNotFound) {
+    return absl::Status(target.status().code(),
+                        absl::StrCat("remote ", p.remote, ": ", target.status().message()));
+  }
+  if (!target.ok()) {
+    // Absent: the first cycle makes it. The remote must answer now, though.
+    auto nodes = there->Nodes();
+    bool any = false;
+    if (nodes.ok()) {
+      for (const auto& n : *nodes) any = any || n.reachable;
+    }
+    if (!any) {
+      return absl::UnavailableError(
+          absl::StrCat("remote ", p.remote, ": none of its storage nodes answers"));
+    }
+  } else {
+    const std::string where = absl::StrCat("volume ", p.target, " on remote ", p.remote);
+    if (target->size_bytes > volume.size_bytes) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "volume size mismatch: ", volume.id, " is ", volume.size_bytes, " bytes and ", where,
+          " is ", target->size_bytes, " bytes; a target is never shrunk"));
+    }
+    auto marker = target->attributes.find(kAttrRemoteSourceId);
+    if (marker != target->attributes.end() && marker->second != p.pairing) {
+      auto from = target->attributes.find(kAttrRemoteSourceVolume);
+      return absl::FailedPreconditionError(
+          absl::StrCat(where, " receives another sync (of ",
+                       from != target->attributes.end() ? from->second : "another volume", ")"));
+    }
+    if (marker == target->attributes.end()) {
+      // A failback: the volume there must be where this one's data came
+      // from, and no longer sync anywhere itself.
+      if (target->attributes.count(kAttrRemoteName) != 0) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            where, " syncs to a remote itself (", target->attributes.at(kAttrRemoteName),
+            "): stop that first, there: ctl volume replicate ", p.target, " --stop"));
+      }
+      ASSIGN_OR_RETURN(bool shared, ShareASnapshot(cluster, *there, volume.id, p.target));
+      if (!shared) {
+        return absl::FailedPreconditionError(
+            absl::StrCat(where, " exists and holds no sync snapshot in common with ", volume.id,
+                         ": it is not a copy of it; give another --target, or delete it there"));
+      }
+      RETURN_IF_ERROR(
+          there
+              ->SetAttributes(
+                  p.target,
+                  {{kAttrRemoteSourceId, p.pairing}, {kAttrRemoteSourceVolume, volume.id}}, {})
+              .status());
+    }
+  }
+  auto set = RemoteSyncAttributes(p);
+  RemoteSyncStatus status;  // a new pairing starts a new record
+  if (current.ok() && current->has_value() && (*current)->pairing == p.pairing) {
+    // The same sync: a shorter interval takes effect now, not after the old one.
+    status = RemoteSyncStatusFromAttributes(volume.attributes);
+    if (status.last &&
+        status.next_run_unix_ms >
+            status.last->started_unix_ms + std::chrono::milliseconds(p.interval).count()) {
+      status.next_run_unix_ms =
+          status.last->started_unix_ms + std::chrono::milliseconds(p.interval).count();
+    }
+  }
+  if (request.run_now) status.next_run_unix_ms = 0;
+  set[kAttrRemoteStatus] = EncodeRemoteSyncStatus(status);
+  RETURN_IF_ERROR(cluster.SetAttributes(volume.id, set, {}).status());
+  return p;
+}
+
+absl::StatusOr<VolumeView> StopRemoteSync(StorageCluster& cluster, const std::string& volume_id) {
+  return cluster.SetAttributes(volume_id, {},
+                               {kAttrRemoteName, kAttrRemoteTarget, kAttrRemoteInterval,
+                                kAttrRemoteKeep, kAttrRemoteRate, kAttrRemotePairing});
+}
+
+}  // namespace syncblock::repl
