@@ -20,6 +20,7 @@
 #include "csi/volume_ready.h"
 #include "csi/volume_view_csi.h"
 #include "replication/crypt/key_wrap.h"
+#include "replication/remote/remote_pairing.h"
 #include "replication/types/remote_sync_policy.h"
 #include "replication/util/logging.h"
 #include "replication/util/status_macros.h"
@@ -345,6 +346,19 @@ absl::Status ControllerService::DoDelete(const ::csi::v1::DeleteVolumeRequest& r
     return absl::FailedPreconditionError(
         absl::StrCat("volume ", req.volume_id(), " is still published to node(s) ",
                      absl::StrJoin(published, ", "), "; unpublish it first"));
+  }
+  if (view->attributes.count(repl::kAttrRemotePairing) != 0) {
+    // A remote sync's own snapshots go with the volume: its sync stops and
+    // its rs- snapshots are deleted (the copy on the remote stays there). A
+    // snapshot a cycle cuts meanwhile fails this call, and the retry takes it.
+    auto stopped = repl::StopRemoteSync(*cluster, req.volume_id());
+    if (!stopped.ok()) return FromStorage(stopped.status());
+    auto snapshots = cluster->ListSnapshots(req.volume_id());
+    if (!snapshots.ok()) return FromStorage(snapshots.status());
+    for (const auto& snap : *snapshots) {
+      if (!repl::RemoteSnapshotPoint(snap.name)) continue;
+      if (absl::Status d = cluster->DeleteSnapshot(snap.id); !d.ok()) return FromStorage(d);
+    }
   }
   absl::Status deleted = cluster->DeleteVolume(req.volume_id());
   if (deleted.code() == absl::StatusCode::kFailedPrecondition) {

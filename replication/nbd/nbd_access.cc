@@ -30,8 +30,7 @@ AccessDecision DecideAccess(const security::PeerIdentity* peer, const std::strin
     return {Access::kNone,
             absl::StrCat("volume ", volume, " is not published to node ", peer->name)};
   }
-  if (peer->role == security::kRoleController &&
-      (attributes.count(kAttrRemoteSourceId) != 0 || attributes.count(kAttrRemotePromoting) != 0)) {
+  if (peer->role == security::kRoleController && attributes.count(kAttrRemoteSourceId) != 0) {
     // The remote sync the controller runs writes into its target
     // (replication/doc/remote_sync.md); no other volume opens to it.
     return {Access::kReadWrite, ""};

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <thread>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "replication/qos/token_bucket.h"
@@ -15,9 +16,10 @@ bool AllZero(const std::string& data) {
 
 }  // namespace
 
-absl::StatusOr<ShipTotals> ShipRanges(const ByteRanges& ranges, const ShipTotals& start,
-                                      const ChunkReader& read, ChunkSink& sink,
-                                      const ShipOptions& options, const Checkpoint& checkpoint,
+absl::StatusOr<ShipTotals> ShipRanges(const ByteRanges& ranges, const ByteRanges& zeroes,
+                                      const ShipTotals& start, const ChunkReader& read,
+                                      ChunkSink& sink, const ShipOptions& options,
+                                      const Checkpoint& checkpoint,
                                       const std::function<bool()>& stopping, Clock& clock) {
   ShipTotals totals = start;
   TokenBucket bucket;
@@ -46,7 +48,26 @@ absl::StatusOr<ShipTotals> ShipRanges(const ByteRanges& ranges, const ShipTotals
     return do_checkpoint(at);
   };
 
-  for (const ByteRange& range : RangesFrom(ranges, start.through_offset)) {
+  struct Segment {
+    ByteRange range;
+    bool zero;
+  };
+  std::vector<Segment> segments;
+  for (const auto& r : RangesFrom(ranges, start.through_offset)) segments.push_back({r, false});
+  for (const auto& r : RangesFrom(zeroes, start.through_offset)) segments.push_back({r, true});
+  std::sort(segments.begin(), segments.end(),
+            [](const Segment& a, const Segment& b) { return a.range.offset < b.range.offset; });
+  uint64_t end = start.through_offset;
+  for (const Segment& segment : segments) {
+    const ByteRange& range = segment.range;
+    end = std::max(end, range.end());
+    if (segment.zero) {
+      if (stopping()) return absl::CancelledError("the transfer was stopped");
+      if (absl::Status s = may_write(range.offset); !s.ok()) return s;
+      if (absl::Status s = sink.WriteZeroes(range.offset, range.length); !s.ok()) return s;
+      totals.zero_bytes += range.length;
+      continue;
+    }
     for (uint64_t at = range.offset; at < range.end();) {
       if (stopping()) return absl::CancelledError("the transfer was stopped");
       const uint32_t len =
@@ -81,8 +102,6 @@ absl::StatusOr<ShipTotals> ShipRanges(const ByteRanges& ranges, const ShipTotals
       }
     }
   }
-  const uint64_t end =
-      ranges.empty() ? start.through_offset : std::max(start.through_offset, ranges.back().end());
   if (absl::Status s = do_checkpoint(end); !s.ok()) return s;
   return totals;
 }

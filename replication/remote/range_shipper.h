@@ -58,12 +58,15 @@ using ChunkReader = std::function<absl::StatusOr<std::string>(uint64_t offset, u
 // say).
 using Checkpoint = std::function<absl::Status(const ShipTotals&)>;
 
-// Ships `ranges` (at or past `start.through_offset`, counting on from
-// `start`'s totals). `stopping` is asked between chunks: CANCELLED when it
+// Ships `ranges` read from the source, and writes `zeroes` (disjoint from
+// them: known to read as zeros there) as WRITE_ZEROES without reading, both
+// in one ascending pass, at or past `start.through_offset`, counting on from
+// `start`'s totals. `stopping` is asked between chunks: CANCELLED when it
 // says so. `clock` paces the rate limit (sleeping on it).
-absl::StatusOr<ShipTotals> ShipRanges(const ByteRanges& ranges, const ShipTotals& start,
-                                      const ChunkReader& read, ChunkSink& sink,
-                                      const ShipOptions& options, const Checkpoint& checkpoint,
+absl::StatusOr<ShipTotals> ShipRanges(const ByteRanges& ranges, const ByteRanges& zeroes,
+                                      const ShipTotals& start, const ChunkReader& read,
+                                      ChunkSink& sink, const ShipOptions& options,
+                                      const Checkpoint& checkpoint,
                                       const std::function<bool()>& stopping, Clock& clock);
 
 }  // namespace syncblock::repl

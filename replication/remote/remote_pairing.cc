@@ -79,13 +79,10 @@ absl::StatusOr<RemoteSyncPolicy> DeclareRemoteSync(StorageCluster& cluster,
   p.interval = request.interval;
   p.keep = request.keep;
   p.rate_bytes_per_second = request.rate_bytes_per_second;
-  auto current = RemoteSyncPolicyFromAttributes(volume.attributes);
-  if (current.ok() && current->has_value() && (*current)->remote == p.remote &&
-      (*current)->target == p.target) {
-    p.pairing = (*current)->pairing;  // the same sync, a new schedule
-  } else {
-    p.pairing = NewPairingId();
-  }
+  // The volume's pairing, kept through `--stop`, so that the same target is
+  // taken up again; a new one only for a target claimed now.
+  auto had = volume.attributes.find(kAttrRemotePairing);
+  p.pairing = had != volume.attributes.end() && !had->second.empty() ? had->second : NewPairingId();
 
   auto target = there->GetVolume(p.target);
   if (!target.ok() && target.status().code() == absl::StatusCode::kUnavailable) {
@@ -115,6 +112,15 @@ absl::StatusOr<RemoteSyncPolicy> DeclareRemoteSync(StorageCluster& cluster,
           "volume size mismatch: ", volume.id, " is ", volume.size_bytes, " bytes and ", where,
           " is ", target->size_bytes, " bytes; a target is never shrunk"));
     }
+    if (target->attributes.count(kAttrRemotePromotedFrom) != 0) {
+      // It takes writes of its own (an application may be using it): never
+      // written over. The way back is a sync in the other direction.
+      return absl::FailedPreconditionError(absl::StrCat(
+          where,
+          " was promoted (ctl volume promote-remote) and is a volume of its own now: sync "
+          "it back from there (ctl volume replicate ",
+          p.target, " --remote ...), or delete it"));
+    }
     auto marker = target->attributes.find(kAttrRemoteSourceId);
     if (marker != target->attributes.end() && marker->second != p.pairing) {
       auto from = target->attributes.find(kAttrRemoteSourceVolume);
@@ -136,36 +142,33 @@ absl::StatusOr<RemoteSyncPolicy> DeclareRemoteSync(StorageCluster& cluster,
             absl::StrCat(where, " exists and holds no sync snapshot in common with ", volume.id,
                          ": it is not a copy of it; give another --target, or delete it there"));
       }
-      RETURN_IF_ERROR(
-          there
-              ->SetAttributes(
-                  p.target,
-                  {{kAttrRemoteSourceId, p.pairing}, {kAttrRemoteSourceVolume, volume.id}}, {})
-              .status());
+      // Claimed now: a pairing of its own, and no transfer of an earlier
+      // pairing is ever resumed into it.
+      p.pairing = NewPairingId();
+      RETURN_IF_ERROR(there
+                          ->SetAttributes(p.target,
+                                          {{kAttrRemoteSourceId, p.pairing},
+                                           {kAttrRemoteSourceVolume, volume.id}},
+                                          {kAttrRemoteReceiving})
+                          .status());
     }
   }
   auto set = RemoteSyncAttributes(p);
-  RemoteSyncStatus status;  // a new pairing starts a new record
-  if (current.ok() && current->has_value() && (*current)->pairing == p.pairing) {
-    // The same sync: a shorter interval takes effect now, not after the old one.
-    status = RemoteSyncStatusFromAttributes(volume.attributes);
-    if (status.last &&
-        status.next_run_unix_ms >
-            status.last->started_unix_ms + std::chrono::milliseconds(p.interval).count()) {
-      status.next_run_unix_ms =
-          status.last->started_unix_ms + std::chrono::milliseconds(p.interval).count();
-    }
+  // A new pairing starts a new record (a cycle of the old one can no longer
+  // write it: its writes expect its pairing); the same one keeps its record.
+  if (had == volume.attributes.end() || had->second != p.pairing) {
+    set[kAttrRemoteStatus] = EncodeRemoteSyncStatus(RemoteSyncStatus{});
   }
-  if (request.run_now) status.next_run_unix_ms = 0;
-  set[kAttrRemoteStatus] = EncodeRemoteSyncStatus(status);
+  if (request.run_now) set[kAttrRemoteRunNow] = "1";
   RETURN_IF_ERROR(cluster.SetAttributes(volume.id, set, {}).status());
   return p;
 }
 
 absl::StatusOr<VolumeView> StopRemoteSync(StorageCluster& cluster, const std::string& volume_id) {
+  // The pairing stays: `replicate` again takes the same target up again.
   return cluster.SetAttributes(volume_id, {},
                                {kAttrRemoteName, kAttrRemoteTarget, kAttrRemoteInterval,
-                                kAttrRemoteKeep, kAttrRemoteRate, kAttrRemotePairing});
+                                kAttrRemoteKeep, kAttrRemoteRate, kAttrRemoteRunNow});
 }
 
 }  // namespace syncblock::repl

@@ -37,16 +37,19 @@ struct RemoteSyncRequest {
 //  - the target there is absent (the first cycle creates it), already this
 //    sync's, or, for a failback, a volume with no sync of its own that holds
 //    a sync snapshot this volume holds too: it is then marked as this sync's
-//    target (FAILED_PRECONDITION for any other volume);
+//    target, with a new pairing (FAILED_PRECONDITION for any other volume,
+//    a promoted one included);
 //  - the target is not larger than the volume.
-// The same request again changes only the schedule.
+// The volume's pairing is kept (through `--stop` too): the same request
+// again changes only the schedule.
 absl::StatusOr<RemoteSyncPolicy> DeclareRemoteSync(StorageCluster& cluster,
                                                    const RemoteConnector& connect,
                                                    const RemoteSyncRequest& request);
 
 // Ends the sync's schedule (a cycle under way stops at its next checkpoint).
 // The snapshots stay on both sides, the target stays marked as a target (use
-// promote-remote there to write to it), and the status stays for the record.
+// promote-remote there to write to it), and the pairing and the status stay,
+// so that `replicate` again goes on where it was.
 absl::StatusOr<VolumeView> StopRemoteSync(StorageCluster& cluster, const std::string& volume_id);
 
 // A random id for a new pairing.

@@ -16,8 +16,6 @@ absl::StatusOr<RemotePromotion> PromoteRemoteTarget(StorageCluster& cluster,
                                                     const std::string& snapshot,
                                                     const RemotePromotionOptions& options) {
   ASSIGN_OR_RETURN(VolumeView volume, cluster.GetVolume(volume_id));
-  ASSIGN_OR_RETURN(auto all, cluster.ListSnapshots(volume_id));
-  const auto ready = ReadySyncSnapshots(all);
   RemotePromotion out;
 
   auto promoted = volume.attributes.find(kAttrRemotePromotedFrom);
@@ -27,22 +25,48 @@ absl::StatusOr<RemotePromotion> PromoteRemoteTarget(StorageCluster& cluster,
     return absl::FailedPreconditionError(
         absl::StrCat(volume_id, " is not the target of a remote sync: nothing to promote"));
   }
+  // kAttrRemotePromoting holds the snapshot asked for ("" for the newest)
+  // until one is chosen, then the one chosen.
   std::string wanted = snapshot;
   if (!marked) {
     // Promoted already, or a promotion stopped half-way: a retry.
     const std::string& from = promoted->second;
     const std::string had = from.substr(from.find('@') + 1);
-    if (!snapshot.empty() && snapshot != had) {
-      return absl::FailedPreconditionError(absl::StrCat(volume_id, " was promoted already, from ",
-                                                        from, ", and may have taken writes since"));
-    }
-    out.snapshot = had;
-    out.point_unix_ms = RemoteSnapshotPoint(had).value_or(0);
     out.source_volume = from.substr(0, from.find('@'));
-    if (promoting == volume.attributes.end()) return out;
-    wanted = had;  // finish its roll-back
+    if (promoting == volume.attributes.end()) {
+      if (!snapshot.empty() && snapshot != had) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            volume_id, " was promoted already, from ", from, ", and may have taken writes since"));
+      }
+      out.snapshot = had;
+      out.point_unix_ms = RemoteSnapshotPoint(had).value_or(0);
+      return out;
+    }
+    if (!promoting->second.empty()) {
+      if (!snapshot.empty() && snapshot != promoting->second) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            volume_id, " is being promoted to ", promoting->second, ": finish that first"));
+      }
+      wanted = promoting->second;  // finish its roll-back
+    }
+  } else {
+    auto source = volume.attributes.find(kAttrRemoteSourceVolume);
+    out.source_volume = source != volume.attributes.end() ? source->second : "";
+    // First the source loses the right to write here, then the roll-back: a
+    // transfer under way checks the mark before its writes and stops.
+    ASSIGN_OR_RETURN(volume,
+                     cluster.SetAttributes(
+                         volume_id,
+                         {{kAttrRemotePromotedFrom, absl::StrCat(out.source_volume, "@")},
+                          {kAttrRemotePromoting, snapshot}},
+                         {kAttrRemoteSourceId, kAttrRemoteSourceVolume, kAttrRemoteReceiving}));
+    std::this_thread::sleep_for(options.fence_wait);
   }
 
+  // Chosen after the wait: a cycle that cut a snapshot here meanwhile may
+  // have pruned an older one.
+  ASSIGN_OR_RETURN(auto all, cluster.ListSnapshots(volume_id));
+  const auto ready = ReadySyncSnapshots(all);
   const ClusterSnapshotView* chosen = nullptr;
   for (const auto& s : ready) {
     if (wanted.empty() || s.name == wanted) chosen = &s;
@@ -58,18 +82,12 @@ absl::StatusOr<RemotePromotion> PromoteRemoteTarget(StorageCluster& cluster,
   }
   out.snapshot = chosen->name;
   out.point_unix_ms = RemoteSnapshotPoint(chosen->name).value_or(0);
-  if (marked) {
-    auto source = volume.attributes.find(kAttrRemoteSourceVolume);
-    out.source_volume = source != volume.attributes.end() ? source->second : "";
-    // First the source loses the right to write here, then the roll-back: a
-    // transfer under way checks the mark at each checkpoint and stops.
-    const std::string from = absl::StrCat(out.source_volume, "@", out.snapshot);
-    ASSIGN_OR_RETURN(volume, cluster.SetAttributes(volume_id,
-                                                   {{kAttrRemotePromotedFrom, from},
-                                                    {kAttrRemotePromoting, out.snapshot}},
-                                                   {kAttrRemoteSourceId, kAttrRemoteSourceVolume}));
-  }
-  std::this_thread::sleep_for(options.fence_wait);
+  ASSIGN_OR_RETURN(
+      volume, cluster.SetAttributes(
+                  volume_id,
+                  {{kAttrRemotePromotedFrom, absl::StrCat(out.source_volume, "@", out.snapshot)},
+                   {kAttrRemotePromoting, out.snapshot}},
+                  {}));
 
   // The live data is the snapshot plus what a transfer after it half-wrote:
   // copy those regions back from the snapshot.
@@ -86,7 +104,7 @@ absl::StatusOr<RemotePromotion> PromoteRemoteTarget(StorageCluster& cluster,
       return absl::OkStatus();
     };
     ASSIGN_OR_RETURN(ShipTotals done, ShipRanges(
-                                          ranges, {}, read, *sink, ship, report,
+                                          ranges, {}, {}, read, *sink, ship, report,
                                           [] { return false; }, *Clock::Real()));
     out.bytes_restored = done.bytes_shipped + done.zero_bytes;
   }

@@ -13,9 +13,6 @@
 namespace syncblock::repl {
 namespace {
 
-// A failed cycle is tried again after this, or after the interval when shorter.
-constexpr std::chrono::seconds kRetryAfter{30};
-
 struct Target {
   VolumeView volume;
   bool fresh = false;  // created by this cycle: nothing to overwrite
@@ -26,9 +23,12 @@ std::string TargetName(const RemoteSyncEnv& env, const RemoteSyncPolicy& p) {
 }
 
 // Writes `set` / `remove` on the source volume, and the lease renewed (or,
-// `release`, given up), only while this process still holds the lease:
-// ABORTED once another one took it over.
+// `release`, given up), only while this process still holds the lease and
+// the declaration still carries this pairing: ABORTED once another
+// controller took the lease over or the sync was declared anew, so that a
+// cycle never writes over what came after it.
 absl::StatusOr<VolumeView> UnderLease(const RemoteSyncEnv& env, const std::string& volume_id,
+                                      const std::string& pairing,
                                       std::map<std::string, std::string> set, bool release) {
   std::vector<std::string> remove;
   std::string next;
@@ -38,18 +38,32 @@ absl::StatusOr<VolumeView> UnderLease(const RemoteSyncEnv& env, const std::strin
     next = EncodeRemoteLease({env.owner, env.now_unix_ms() + env.lease_ttl.count()});
     set[kAttrRemoteLease] = next;
   }
-  auto v = env.source->SetAttributesIf(volume_id, {{kAttrRemoteLease, *env.lease}}, set, remove);
+  auto v = env.source->SetAttributesIf(
+      volume_id, {{kAttrRemoteLease, *env.lease}, {kAttrRemotePairing, pairing}}, set, remove);
   if (v.ok()) {
     *env.lease = next;
-  } else if (v.status().code() == absl::StatusCode::kAborted) {
-    return absl::AbortedError(
-        absl::StrCat("another controller runs the sync of ", volume_id, " now"));
+    return v;
+  }
+  if (v.status().code() == absl::StatusCode::kAborted) {
+    return absl::AbortedError(absl::StrCat("another controller runs the sync of ", volume_id,
+                                           " now, or it was declared anew"));
+  }
+  // The change may have been made with its answer lost: the lease says.
+  auto now = env.source->GetVolume(volume_id);
+  if (now.ok()) {
+    auto held = now->attributes.find(kAttrRemoteLease);
+    const std::string value = held == now->attributes.end() ? "" : held->second;
+    if (value == next) {
+      *env.lease = next;
+      return now;
+    }
   }
   return v;
 }
 
-absl::Status Renew(const RemoteSyncEnv& env, const std::string& volume_id) {
-  return UnderLease(env, volume_id, {}, false).status();
+absl::Status Renew(const RemoteSyncEnv& env, const std::string& volume_id,
+                   const std::string& pairing) {
+  return UnderLease(env, volume_id, pairing, {}, false).status();
 }
 
 // The volume's synchronous data replicas: the target gets as many, when the
@@ -84,15 +98,6 @@ absl::StatusOr<Target> ReadyTarget(const RemoteSyncEnv& env, const VolumeView& s
   if (existing.ok()) {
     t.volume = *existing;
     RETURN_IF_ERROR(CheckOurs(env, p, source.id, t.volume));
-    if (t.volume.size_bytes > source.size_bytes) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "volume size mismatch: ", source.id, " is ", source.size_bytes, " bytes and ",
-          TargetName(env, p), " is ", t.volume.size_bytes, " bytes; a target is never shrunk"));
-    }
-    if (t.volume.size_bytes < source.size_bytes) {
-      // The source grew since the last cycle: the target follows.
-      ASSIGN_OR_RETURN(t.volume, env.remote->ExpandVolume(p.target, source.size_bytes));
-    }
   } else if (existing.status().code() == absl::StatusCode::kNotFound) {
     ASSIGN_OR_RETURN(auto nodes, env.remote->Nodes());
     int reachable = 0;
@@ -178,6 +183,55 @@ void Prune(const RemoteSyncEnv& env, const std::string& volume_id, const RemoteS
   }
 }
 
+// A sync snapshot's name for now: past every one either side holds, so
+// that names order by data even when clocks differ or step back.
+std::string NewSnapshotName(int64_t now, const std::vector<ClusterSnapshotView>& source,
+                            const std::vector<ClusterSnapshotView>& target) {
+  int64_t point = now;
+  for (const auto* list : {&source, &target}) {
+    for (const auto& s : *list)
+      point = std::max(point, RemoteSnapshotPoint(s.name).value_or(0) + 1);
+  }
+  return RemoteSnapshotName(point);
+}
+
+// What the target lacks of `snapshot` (size `size`) since `base`: ranges to
+// read and ship, and ranges known to be zeros.
+struct Work {
+  ByteRanges ranges;
+  ByteRanges zeroes;
+};
+
+absl::StatusOr<Work> FullCopy(const RemoteSyncEnv& env, const std::string& snapshot_id,
+                              uint64_t size, bool fresh) {
+  Work w;
+  ASSIGN_OR_RETURN(auto allocated, env.source->AllocatedRegions(snapshot_id));
+  w.ranges = RangesOfRegions(allocated.changed_regions, allocated.region_size, size);
+  // What an earlier, unfinished copy wrote where this snapshot holds zeros.
+  if (!fresh) w.zeroes = ComplementOf(w.ranges, size);
+  return w;
+}
+
+absl::StatusOr<Work> Changes(const RemoteSyncEnv& env, const std::string& volume_id,
+                             const RemoteSyncPolicy& p, const std::string& base,
+                             const std::string& snapshot_id, uint64_t size) {
+  auto shipped = Regions(*env.source, SnapshotId(volume_id, base), snapshot_id, size);
+  // What the target holds past the base: a half-applied transfer, or (a
+  // failback) the writes it took while it was the one in use.
+  auto written = Regions(*env.remote, SnapshotId(p.target, base), "", size);
+  if (shipped.ok() && written.ok()) return Work{UnionOf(*shipped, *written), {}};
+  const absl::Status& why = shipped.ok() ? written.status() : shipped.status();
+  if (why.code() != absl::StatusCode::kNotFound &&
+      why.code() != absl::StatusCode::kFailedPrecondition) {
+    return why;
+  }
+  // A side cannot diff from the base (a new primary that holds it otherwise):
+  // the whole snapshot then, still without its holes.
+  spdlog::warn("remote sync of {}: no diff from {} ({}); copying the whole snapshot", volume_id,
+               base, why.message());
+  return FullCopy(env, snapshot_id, size, /*fresh=*/false);
+}
+
 // The cycle's work; the caller records the outcome.
 absl::Status Cycle(const RemoteSyncEnv& env, const std::string& volume_id,
                    const RemoteSyncPolicy& p, RemoteSyncStatus& status, RemoteCycle& cycle) {
@@ -193,24 +247,29 @@ absl::Status Cycle(const RemoteSyncEnv& env, const std::string& volume_id,
         volume_id, " is encrypted: a remote sync of an encrypted volume is not supported"));
   }
   ASSIGN_OR_RETURN(Target target, ReadyTarget(env, source, p));
-  RETURN_IF_ERROR(Renew(env, volume_id));
+  RETURN_IF_ERROR(Renew(env, volume_id, p.pairing));
   ASSIGN_OR_RETURN(auto source_all, env.source->ListSnapshots(volume_id));
   ASSIGN_OR_RETURN(auto target_all, env.remote->ListSnapshots(p.target));
   const auto source_ready = ReadySyncSnapshots(source_all);
   const auto target_ready = ReadySyncSnapshots(target_all);
   const std::string base = target.fresh ? "" : CommonBase(source_ready, target_ready);
 
+  // Resumed only into the very volume the transfer was writing (it says so:
+  // a target made again, or another remote's of that name, does not).
   ShipTotals start;
   const auto& progress = status.progress;
-  if (progress && progress->target == p.target && progress->base == base &&
-      progress->snapshot != base && Find(source_ready, progress->snapshot) != nullptr &&
+  auto receiving = target.volume.attributes.find(kAttrRemoteReceiving);
+  if (progress && !target.fresh && progress->target == p.target && progress->base == base &&
+      progress->snapshot != base && receiving != target.volume.attributes.end() &&
+      receiving->second == progress->snapshot &&
+      Find(source_ready, progress->snapshot) != nullptr &&
       Find(target_ready, progress->snapshot) == nullptr) {
     cycle.snapshot = progress->snapshot;
     start.through_offset = progress->through_offset;
     start.bytes_shipped = progress->bytes_shipped;
     cycle.resumed_from = progress->through_offset;
   } else {
-    cycle.snapshot = RemoteSnapshotName(env.now_unix_ms());
+    cycle.snapshot = NewSnapshotName(env.now_unix_ms(), source_ready, target_ready);
     ASSIGN_OR_RETURN(auto snap, env.source->CreateSnapshot(volume_id, cycle.snapshot));
     if (!snap.ready_to_use) {
       return absl::UnavailableError(
@@ -219,69 +278,82 @@ absl::Status Cycle(const RemoteSyncEnv& env, const std::string& volume_id,
   }
   cycle.base = base;
   const std::string snapshot_id = SnapshotId(volume_id, cycle.snapshot);
+  // The snapshot's size, not the volume's: the volume may grow meanwhile.
+  ASSIGN_OR_RETURN(auto snap, env.source->GetSnapshot(snapshot_id));
+  const uint64_t size = snap.size_bytes;
 
-  ByteRanges ranges, zeroes;
-  if (base.empty()) {
-    ASSIGN_OR_RETURN(auto allocated, env.source->AllocatedRegions(snapshot_id));
-    ranges = RangesOfRegions(allocated.changed_regions, allocated.region_size, source.size_bytes);
-    // What an earlier, unfinished copy wrote where this snapshot holds zeros.
-    if (!target.fresh) zeroes = ComplementOf(ranges, source.size_bytes);
-  } else {
-    ASSIGN_OR_RETURN(auto shipped, Regions(*env.source, SnapshotId(volume_id, base), snapshot_id,
-                                           source.size_bytes));
-    // What the target holds past the base: a half-applied transfer, or (a
-    // failback) the writes it took while it was the one in use.
-    ASSIGN_OR_RETURN(auto written,
-                     Regions(*env.remote, SnapshotId(p.target, base), "", source.size_bytes));
-    ranges = UnionOf(shipped, written);
+  // Recorded before anything is written: a failure from here on resumes this
+  // snapshot rather than cutting another.
+  RemoteProgress pr;
+  pr.snapshot = cycle.snapshot;
+  pr.base = base;
+  pr.target = p.target;
+  pr.through_offset = start.through_offset;
+  pr.bytes_shipped = start.bytes_shipped;
+  pr.updated_unix_ms = env.now_unix_ms();
+  status.progress = pr;
+  RETURN_IF_ERROR(UnderLease(env, volume_id, p.pairing,
+                             {{kAttrRemoteStatus, EncodeRemoteSyncStatus(status)}}, false)
+                      .status());
+  if (receiving == target.volume.attributes.end() || receiving->second != cycle.snapshot) {
+    RETURN_IF_ERROR(
+        env.remote->SetAttributes(p.target, {{kAttrRemoteReceiving, cycle.snapshot}}, {}).status());
   }
-  cycle.changed_bytes = TotalBytes(ranges);
-  RETURN_IF_ERROR(Renew(env, volume_id));
+
+  if (target.volume.size_bytes > size) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "volume size mismatch: ", snapshot_id, " is ", size, " bytes and ", TargetName(env, p),
+        " is ", target.volume.size_bytes, " bytes; a target is never shrunk"));
+  }
+  if (target.volume.size_bytes < size) {
+    // The source grew since the last cycle: the target follows.
+    ASSIGN_OR_RETURN(target.volume, env.remote->ExpandVolume(p.target, size));
+  }
+
+  Work work;
+  if (base.empty()) {
+    ASSIGN_OR_RETURN(work, FullCopy(env, snapshot_id, size, target.fresh));
+  } else {
+    ASSIGN_OR_RETURN(work, Changes(env, volume_id, p, base, snapshot_id, size));
+  }
+  cycle.changed_bytes = TotalBytes(work.ranges) + TotalBytes(work.zeroes);
+  status.progress->changed_bytes = cycle.changed_bytes;
+  RETURN_IF_ERROR(Renew(env, volume_id, p.pairing));
 
   ASSIGN_OR_RETURN(ChunkReader read, SnapshotReader(*env.source, source, cycle.snapshot));
   ASSIGN_OR_RETURN(auto sink, NbdChunkSink::Open(target.volume.nbd_uri, TargetName(env, p)));
-  if (sink->size() != source.size_bytes) {
+  if (sink->size() != size) {
     return absl::FailedPreconditionError(absl::StrCat("volume size mismatch: ", TargetName(env, p),
                                                       " exports ", sink->size(), " bytes, ",
-                                                      volume_id, " is ", source.size_bytes));
-  }
-  if (start.through_offset == 0 && !zeroes.empty()) {
-    for (const auto& z : zeroes) RETURN_IF_ERROR(sink->WriteZeroes(z.offset, z.length));
-    cycle.zero_bytes += TotalBytes(zeroes);
+                                                      snapshot_id, " is ", size));
   }
   const uint64_t shipped_before = start.bytes_shipped;
   auto checkpoint = [&](const ShipTotals& t) -> absl::Status {
-    RemoteProgress pr;
-    pr.snapshot = cycle.snapshot;
-    pr.base = base;
-    pr.target = p.target;
-    pr.through_offset = t.through_offset;
-    pr.bytes_shipped = t.bytes_shipped;
-    pr.changed_bytes = cycle.changed_bytes;
-    pr.updated_unix_ms = env.now_unix_ms();
-    status.progress = pr;
+    status.progress->through_offset = t.through_offset;
+    status.progress->bytes_shipped = t.bytes_shipped;
+    status.progress->updated_unix_ms = env.now_unix_ms();
     cycle.bytes_shipped = t.bytes_shipped - shipped_before;
     // A promotion there ends our right to write: stop at once.
     ASSIGN_OR_RETURN(auto now_target, env.remote->GetVolume(p.target));
     RETURN_IF_ERROR(CheckOurs(env, p, volume_id, now_target));
-    ASSIGN_OR_RETURN(
-        auto now_source,
-        UnderLease(env, volume_id, {{kAttrRemoteStatus, EncodeRemoteSyncStatus(status)}}, false));
-    auto pairing = now_source.attributes.find(kAttrRemotePairing);
-    if (now_source.attributes.count(kAttrRemoteName) == 0 ||
-        pairing == now_source.attributes.end() || pairing->second != p.pairing) {
-      return absl::CancelledError(
-          absl::StrCat("the sync of ", volume_id, " was stopped or changed"));
+    ASSIGN_OR_RETURN(auto now_source,
+                     UnderLease(env, volume_id, p.pairing,
+                                {{kAttrRemoteStatus, EncodeRemoteSyncStatus(status)}}, false));
+    if (now_source.attributes.count(kAttrRemoteName) == 0) {
+      return absl::CancelledError(absl::StrCat("the sync of ", volume_id, " was stopped"));
     }
     return absl::OkStatus();
   };
-  ASSIGN_OR_RETURN(ShipTotals done, ShipRanges(ranges, start, read, *sink, env.ship, checkpoint,
-                                               env.stopping, *Clock::Real()));
+  ASSIGN_OR_RETURN(ShipTotals done, ShipRanges(work.ranges, work.zeroes, start, read, *sink,
+                                               env.ship, checkpoint, env.stopping, *Clock::Real()));
   cycle.bytes_shipped = done.bytes_shipped - shipped_before;
-  cycle.zero_bytes += done.zero_bytes;
+  cycle.zero_bytes = done.zero_bytes;
 
   // Only now, with everything on the target and flushed, does the target get
-  // the snapshot: its newest snapshot is never a half-applied one.
+  // the snapshot: its newest snapshot is never a half-applied one. Unless a
+  // promotion took the target meanwhile.
+  ASSIGN_OR_RETURN(auto before_cut, env.remote->GetVolume(p.target));
+  RETURN_IF_ERROR(CheckOurs(env, p, volume_id, before_cut));
   ASSIGN_OR_RETURN(auto cut, env.remote->CreateSnapshot(p.target, cycle.snapshot));
   if (!cut.ready_to_use) {
     return absl::UnavailableError(absl::StrCat("snapshot ", cut.id, " on remote ", env.remote_name,
@@ -345,8 +417,7 @@ RemoteCycle RunRemoteSyncCycle(const RemoteSyncEnv& env, const std::string& volu
     status.newest_remote_snapshot = cycle.snapshot;
     status.newest_remote_point_unix_ms = RemoteSnapshotPoint(cycle.snapshot).value_or(0);
     status.failing_since_unix_ms = 0;
-    status.next_run_unix_ms =
-        cycle.started_unix_ms + std::chrono::milliseconds(policy.interval).count();
+    status.last = cycle;
     spdlog::info(
         "remote sync of {} to {} on remote {}: {} shipped ({} bytes of data, {} of "
         "zeros, {} changed{}) in {} ms",
@@ -354,19 +425,21 @@ RemoteCycle RunRemoteSyncCycle(const RemoteSyncEnv& env, const std::string& volu
         cycle.zero_bytes, cycle.changed_bytes,
         cycle.resumed_from ? absl::StrCat(", resumed at ", cycle.resumed_from) : "",
         cycle.finished_unix_ms - cycle.started_unix_ms);
+  } else if (s.code() == absl::StatusCode::kCancelled) {
+    // Stopped on purpose (a shutdown, `--stop`): no failure; the progress
+    // stays for the next run.
+    spdlog::info("remote sync of {}: {}", volume_id, s.message());
   } else {
     cycle.error = std::string(s.message());
     ++status.cycles_failed;
     if (status.failing_since_unix_ms == 0) status.failing_since_unix_ms = cycle.started_unix_ms;
-    status.next_run_unix_ms =
-        cycle.finished_unix_ms +
-        std::chrono::milliseconds(std::min<std::chrono::seconds>(policy.interval, kRetryAfter))
-            .count();
+    status.last = cycle;
     spdlog::warn("remote sync of {} to {} on remote {} failed: {}", volume_id, policy.target,
                  env.remote_name, cycle.error);
   }
-  status.last = cycle;
-  auto saved = UnderLease(env, volume_id, {{kAttrRemoteStatus, EncodeRemoteSyncStatus(status)}},
+  status.next_run_unix_ms = NextRunUnixMs(policy, status);
+  auto saved = UnderLease(env, volume_id, policy.pairing,
+                          {{kAttrRemoteStatus, EncodeRemoteSyncStatus(status)}},
                           /*release=*/true);
   if (!saved.ok()) {
     spdlog::warn("remote sync of {}: saving its status: {}", volume_id, saved.status().message());

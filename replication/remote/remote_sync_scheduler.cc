@@ -18,6 +18,12 @@ std::string Hostname() {
   return name;
 }
 
+// A cycle is due when asked for (--now) or when its schedule says.
+bool Due(const VolumeView& v, const RemoteSyncPolicy& p, int64_t now) {
+  if (v.attributes.count(kAttrRemoteRunNow) != 0) return true;
+  return NextRunUnixMs(p, RemoteSyncStatusFromAttributes(v.attributes)) <= now;
+}
+
 int64_t NowUnixMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::system_clock::now().time_since_epoch())
@@ -82,8 +88,7 @@ int RemoteSyncScheduler::RunOnce() {
   for (const auto& v : *volumes) {
     auto policy = RemoteSyncPolicyFromAttributes(v.attributes);
     if (!policy.ok() || !policy->has_value() || !v.serving) continue;
-    RemoteSyncStatus status = RemoteSyncStatusFromAttributes(v.attributes);
-    if (status.next_run_unix_ms > now) continue;
+    if (!Due(v, **policy, now)) continue;
     absl::MutexLock l(&mu_);
     if (stopping_ || running_.count(v.id) != 0 ||
         static_cast<int>(running_.size()) >= options_.max_concurrent) {
@@ -113,18 +118,21 @@ void RemoteSyncScheduler::RunCycle(std::string volume_id) {
   auto policy = RemoteSyncPolicyFromAttributes(volume->attributes);
   if (!policy.ok() || !policy->has_value()) return finish();
   RemoteSyncStatus status = RemoteSyncStatusFromAttributes(volume->attributes);
+  // Read again: another controller may have run it since the list.
+  const int64_t now = NowUnixMs();
+  if (!volume->serving || !Due(*volume, **policy, now)) return finish();
 
   // The lease: free, expired or ours already (a cycle of ours that could not
   // release it), else another controller runs this volume's cycles.
-  const int64_t now = NowUnixMs();
   auto held = volume->attributes.find(kAttrRemoteLease);
   const std::string current = held == volume->attributes.end() ? "" : held->second;
   auto lease = DecodeRemoteLease(current);
   if (lease && lease->owner != owner_ && lease->expires_unix_ms > now) return finish();
   std::string mine = EncodeRemoteLease({owner_, now + options_.lease_ttl.count()});
+  // Taking it consumes a request to run now.
   if (!cluster
            ->SetAttributesIf(volume_id, {{kAttrRemoteLease, current}}, {{kAttrRemoteLease, mine}},
-                             {})
+                             {kAttrRemoteRunNow})
            .ok()) {
     return finish();
   }

@@ -197,6 +197,19 @@ std::map<std::string, std::string> RemoteSyncAttributes(const RemoteSyncPolicy& 
           {kAttrRemotePairing, p.pairing}};
 }
 
+int64_t NextRunUnixMs(const RemoteSyncPolicy& p, const RemoteSyncStatus& s) {
+  if (!s.last) return 0;
+  const int64_t interval = std::chrono::milliseconds(p.interval).count();
+  int64_t next = s.last->ok ? s.last->started_unix_ms + interval
+                            : s.last->finished_unix_ms + std::min<int64_t>(interval, 30000);
+  // A transfer whose checkpoints stopped (every 2 s while it runs) was cut
+  // short by a process that could not even record it: take it up soon.
+  if (s.progress) {
+    next = std::min(next, s.progress->updated_unix_ms + std::min<int64_t>(interval, 10000));
+  }
+  return next;
+}
+
 std::string EncodeRemoteSyncStatus(const RemoteSyncStatus& s) {
   json j{{"format_version", 1},
          {"cycles_ok", s.cycles_ok},

@@ -31,6 +31,13 @@ inline constexpr char kDefaultRemotePrefix[] = "dr-";
 inline constexpr char kAttrRemotePairing[] = "remote-sync.pairing";
 // On the source volume: RemoteSyncStatus as JSON, written by the sync.
 inline constexpr char kAttrRemoteStatus[] = "remote-sync.status";
+// On the source volume: a cycle is wanted now (`ctl volume replicate
+// --now`), whatever the schedule; the cycle that starts removes it.
+inline constexpr char kAttrRemoteRunNow[] = "remote-sync.run-now";
+// On a target: the snapshot a transfer is writing into it. A transfer is
+// resumed only into a target that says so: not into one deleted and made
+// again, nor into another remote's volume of the same name.
+inline constexpr char kAttrRemoteReceiving[] = "remote-sync.receiving";
 // On a target volume: the pairing it receives (while set, only that sync
 // writes into it, and CSI does not publish it) and the source's volume id.
 inline constexpr char kAttrRemoteSourceId[] = "remote-sync.source-pairing";
@@ -120,8 +127,15 @@ struct RemoteSyncStatus {
   int64_t newest_remote_point_unix_ms = 0;
   // Since when the cycles fail (0: the last one succeeded).
   int64_t failing_since_unix_ms = 0;
-  int64_t next_run_unix_ms = 0;
+  int64_t next_run_unix_ms = 0;  // NextRunUnixMs when it was written (for display)
 };
+
+// When the next cycle is due: the start of the last successful one plus the
+// interval, or 30 s (at most the interval) after a failed one, or 10 s after
+// the last checkpoint of a transfer that is not going on; 0 (now) when none
+// ran. From the declaration as it is now, so a shorter interval counts at
+// once.
+int64_t NextRunUnixMs(const RemoteSyncPolicy& p, const RemoteSyncStatus& s);
 
 std::string EncodeRemoteSyncStatus(const RemoteSyncStatus& s);
 // INVALID_ARGUMENT for anything but what EncodeRemoteSyncStatus wrote.

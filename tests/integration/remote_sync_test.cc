@@ -60,6 +60,30 @@ json WaitCycles(const LocalCluster& c, const std::string& volume, uint64_t succe
       c, volume, [&](const json& s) { return s["cycles_succeeded"].get<uint64_t>() >= succeeded; });
 }
 
+// Writes 24 MiB of `pattern` to db and runs a cycle at 2 MiB/s: returns once
+// 6 MiB of it are on the target, mid-transfer.
+void StartSlowTransfer(const LocalCluster& east, int pattern) {
+  Write(east.Export("db"), "-c 'write -P " + std::to_string(pattern) + " 0 24M'");
+  ASSERT_EQ(east.Ctl("volume replicate db --remote west --interval 1h --keep 2 --rate 2M --now")
+                .exit_code,
+            0);
+  ASSERT_FALSE(WaitStatus(east, "db", [](const json& st) {
+                 return st["transfer"].is_object() &&
+                        st["transfer"]["bytes_shipped"].get<uint64_t>() >= 6 * kMiB;
+               }).is_null());
+}
+
+// The `succeeded`-th cycle, which must have resumed an interrupted transfer
+// of 24 MiB rather than started it again.
+json WaitResumedCycle(const LocalCluster& east, uint64_t succeeded) {
+  json s = WaitCycles(east, "db", succeeded);
+  if (s.is_null()) return s;
+  const json& last = s["last_cycle"];
+  EXPECT_GT(last["resumed_from"].get<uint64_t>(), 0u) << s.dump(2);
+  EXPECT_LT(last["bytes_shipped"].get<uint64_t>(), 24 * kMiB) << s.dump(2);
+  return s;
+}
+
 std::string PrimaryOf(const LocalCluster& c, const std::string& volume) {
   json v = c.CtlJson("volume show " + volume);
   return v.is_null() ? "" : v["primary"].get<std::string>();
@@ -125,16 +149,14 @@ TEST_F(RemoteSyncTest, ShipsOnlyChangesResumesAfterKillsPromotesAndFailsBack) {
   EXPECT_EQ(Digest(west.Export("dr-db")), Digest(east.Export("db")));
   auto text = east.Ctl("volume replication-status db");
   EXPECT_NE(text.output.find("RPO achieved"), std::string::npos) << text.output;
+  // Stopped and declared again: the same pairing takes the same target up
+  // again (nothing is copied anew).
+  ASSERT_EQ(east.Ctl("volume replicate db --stop").exit_code, 0);
+  auto again = east.Ctl("volume replicate db --remote west --interval 1h --keep 2");
+  ASSERT_EQ(again.exit_code, 0) << again.output;
 
   // 3. The remote's primary killed mid-transfer: the next cycle resumes.
-  Write(east.Export("db"), "-c 'write -P 4 0 24M'");
-  ASSERT_EQ(east.Ctl("volume replicate db --remote west --interval 1h --keep 2 --rate 2M --now")
-                .exit_code,
-            0);
-  ASSERT_FALSE(WaitStatus(east, "db", [](const json& st) {
-                 return st["transfer"].is_object() &&
-                        st["transfer"]["bytes_shipped"].get<uint64_t>() >= 6 * kMiB;
-               }).is_null());
+  StartSlowTransfer(east, 4);
   const std::string west_primary = PrimaryOf(west, "dr-db");
   ASSERT_TRUE(west.Kill(west_primary));
   s = WaitStatus(east, "db",
@@ -145,53 +167,28 @@ TEST_F(RemoteSyncTest, ShipsOnlyChangesResumesAfterKillsPromotesAndFailsBack) {
   ASSERT_EQ(east.Ctl("volume replicate db --remote west --interval 1h --keep 2 --rate 2M --now")
                 .exit_code,
             0);
-  s = WaitCycles(east, "db", 3);
-  ASSERT_FALSE(s.is_null());
-  last = s["last_cycle"];
-  EXPECT_GT(last["resumed_from"].get<uint64_t>(), 0u) << s.dump(2);
-  EXPECT_LT(last["bytes_shipped"].get<uint64_t>(), 24 * kMiB) << s.dump(2);
+  ASSERT_FALSE(WaitResumedCycle(east, 3).is_null());
   EXPECT_EQ(Digest(west.Export("dr-db")), Digest(east.Export("db")));
 
   // 4. The source's primary killed mid-transfer: a new primary holds the
   // snapshot, and the cycle is taken up again from its checkpoint.
-  Write(east.Export("db"), "-c 'write -P 5 0 24M'");
-  ASSERT_EQ(east.Ctl("volume replicate db --remote west --interval 1h --keep 2 --rate 2M --now")
-                .exit_code,
-            0);
-  ASSERT_FALSE(WaitStatus(east, "db", [](const json& st) {
-                 return st["transfer"].is_object() &&
-                        st["transfer"]["bytes_shipped"].get<uint64_t>() >= 6 * kMiB;
-               }).is_null());
+  StartSlowTransfer(east, 5);
   const std::string east_primary = PrimaryOf(east, "db");
   ASSERT_TRUE(east.Kill(east_primary));
-  s = WaitCycles(east, "db", 4);
-  ASSERT_FALSE(s.is_null());
-  last = s["last_cycle"];
-  EXPECT_GT(last["resumed_from"].get<uint64_t>(), 0u) << s.dump(2);
-  EXPECT_LT(last["bytes_shipped"].get<uint64_t>(), 24 * kMiB) << s.dump(2);
+  ASSERT_FALSE(WaitResumedCycle(east, 4).is_null());
   ASSERT_TRUE(east.Start(east_primary));
   ASSERT_TRUE(east.WaitInSync("db"));
   EXPECT_EQ(Digest(west.Export("dr-db")), Digest(east.Export("db")));
 
   // 5. The process that ships, the CSI controller, killed mid-transfer and
   // started again: it takes its lease back and resumes.
-  Write(east.Export("db"), "-c 'write -P 8 0 24M'");
-  ASSERT_EQ(east.Ctl("volume replicate db --remote west --interval 1h --keep 2 --rate 2M --now")
-                .exit_code,
-            0);
-  ASSERT_FALSE(WaitStatus(east, "db", [](const json& st) {
-                 return st["transfer"].is_object() &&
-                        st["transfer"]["bytes_shipped"].get<uint64_t>() >= 6 * kMiB;
-               }).is_null());
+  StartSlowTransfer(east, 8);
   auto killed = RunCommand(SyncblockBinary() + " local kill --dir " + east.dir() + " csi");
   ASSERT_EQ(killed.exit_code, 0) << killed.output;
   auto started = RunCommand(SyncblockBinary() + " local start --dir " + east.dir() + " csi");
   ASSERT_EQ(started.exit_code, 0) << started.output;
-  s = WaitCycles(east, "db", 5);
+  s = WaitResumedCycle(east, 5);
   ASSERT_FALSE(s.is_null());
-  last = s["last_cycle"];
-  EXPECT_GT(last["resumed_from"].get<uint64_t>(), 0u) << s.dump(2);
-  EXPECT_LT(last["bytes_shipped"].get<uint64_t>(), 24 * kMiB) << s.dump(2);
   EXPECT_EQ(Digest(west.Export("dr-db")), Digest(east.Export("db")));
   // The remote keeps the newest two.
   json snaps = west.CtlJson("snapshot list dr-db");
@@ -214,6 +211,10 @@ TEST_F(RemoteSyncTest, ShipsOnlyChangesResumesAfterKillsPromotesAndFailsBack) {
   EXPECT_EQ(Digest(west.Export("dr-db")), Digest(east.Export("at-shipped")));
   // The same promotion again is answered the same.
   EXPECT_EQ(west.CtlJson("volume promote-remote dr-db")["snapshot"], shipped);
+  // The old site may not write over it any more.
+  auto over = east.Ctl("volume replicate db --remote west --interval 1h");
+  EXPECT_NE(over.exit_code, 0);
+  EXPECT_NE(over.output.find("was promoted"), std::string::npos) << over.output;
 
   // 7. The promoted volume takes writes; failback to the first site ships
   // those and what the first site wrote after the shipped snapshot (rolled

@@ -74,7 +74,7 @@ TEST(RangeShipperTest, ShipsTheRangesAndSendsZerosWithoutData) {
   std::vector<uint64_t> checkpoints;
   ByteRanges ranges{{0, 512 << 10}, {768 << 10, 10000}};
   auto done = ShipRanges(
-      ranges, {}, ReaderOf(source), sink, SmallChunks(),
+      ranges, {}, {}, ReaderOf(source), sink, SmallChunks(),
       [&](const ShipTotals& t) {
         checkpoints.push_back(t.through_offset);
         return absl::OkStatus();
@@ -98,6 +98,24 @@ TEST(RangeShipperTest, ShipsTheRangesAndSendsZerosWithoutData) {
   EXPECT_EQ(sink.flushes, static_cast<int>(checkpoints.size()));
 }
 
+// Ranges known to be zeros on the source (a full copy onto a target that
+// an unfinished copy wrote) go as WRITE_ZEROES, unread, in offset order.
+TEST(RangeShipperTest, KnownZerosAreWrittenWithoutReadingInOrder) {
+  const std::string source = Source(0, 0);
+  MemSink sink;
+  syncblock::testing::FakeClock clock;
+  std::vector<uint64_t> reads;
+  auto done = ShipRanges(
+      {{0, 64 << 10}, {512 << 10, 64 << 10}}, {{64 << 10, 448 << 10}, {576 << 10, 448 << 10}}, {},
+      ReaderOf(source, &reads), sink, SmallChunks(),
+      [](const ShipTotals&) { return absl::OkStatus(); }, [] { return false; }, clock);
+  ASSERT_TRUE(done.ok()) << done.status();
+  EXPECT_EQ(reads, (std::vector<uint64_t>{0, 512 << 10}));
+  EXPECT_EQ(sink.ops, (std::vector<std::string>{"w0", "z65536", "w524288", "z589824"}));
+  EXPECT_EQ(done->zero_bytes, 896u << 10);
+  EXPECT_EQ(done->through_offset, kSize);
+}
+
 TEST(RangeShipperTest, ResumesFromItsCheckpointWithoutReadingWhatWasShipped) {
   const std::string source = Source(0, 0);
   MemSink sink;
@@ -110,15 +128,16 @@ TEST(RangeShipperTest, ResumesFromItsCheckpointWithoutReadingWhatWasShipped) {
   };
   ByteRanges ranges{{0, kSize}};
   auto first = ShipRanges(
-      ranges, {}, ReaderOf(source), sink, SmallChunks(), checkpoint, [] { return false; }, clock);
+      ranges, {}, {}, ReaderOf(source), sink, SmallChunks(), checkpoint, [] { return false; },
+      clock);
   ASSERT_EQ(first.status().code(), absl::StatusCode::kUnavailable);
   EXPECT_EQ(last.through_offset, 640u << 10);  // the last checkpoint before the failure
 
   sink.fail_writes_at = -1;
   std::vector<uint64_t> reads;
   auto second = ShipRanges(
-      ranges, last, ReaderOf(source, &reads), sink, SmallChunks(), checkpoint, [] { return false; },
-      clock);
+      ranges, {}, last, ReaderOf(source, &reads), sink, SmallChunks(), checkpoint,
+      [] { return false; }, clock);
   ASSERT_TRUE(second.ok()) << second.status();
   ASSERT_FALSE(reads.empty());
   EXPECT_EQ(reads.front(), 640u << 10);
@@ -132,14 +151,14 @@ TEST(RangeShipperTest, StopsWhenAskedAndWhenACheckpointFails) {
   syncblock::testing::FakeClock clock;
   int chunks = 0;
   auto stopped = ShipRanges(
-      {{0, kSize}}, {}, ReaderOf(source), sink, SmallChunks(),
+      {{0, kSize}}, {}, {}, ReaderOf(source), sink, SmallChunks(),
       [](const ShipTotals&) { return absl::OkStatus(); }, [&] { return ++chunks > 3; }, clock);
   EXPECT_EQ(stopped.status().code(), absl::StatusCode::kCancelled);
   EXPECT_EQ(sink.ops.size(), 3u);
 
   MemSink sink2;
   auto refused = ShipRanges(
-      {{0, kSize}}, {}, ReaderOf(source), sink2, SmallChunks(),
+      {{0, kSize}}, {}, {}, ReaderOf(source), sink2, SmallChunks(),
       [](const ShipTotals&) { return absl::FailedPreconditionError("promoted there"); },
       [] { return false; }, clock);
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition);
@@ -150,12 +169,12 @@ TEST(RangeShipperTest, AShortOrFailedReadStopsTheTransfer) {
   MemSink sink;
   syncblock::testing::FakeClock clock;
   auto short_read = ShipRanges(
-      {{0, 4096}}, {}, [](uint64_t, uint32_t) -> absl::StatusOr<std::string> { return "abc"; },
+      {{0, 4096}}, {}, {}, [](uint64_t, uint32_t) -> absl::StatusOr<std::string> { return "abc"; },
       sink, SmallChunks(), [](const ShipTotals&) { return absl::OkStatus(); }, [] { return false; },
       clock);
   EXPECT_EQ(short_read.status().code(), absl::StatusCode::kDataLoss);
   auto failed = ShipRanges(
-      {{0, 4096}}, {},
+      {{0, 4096}}, {}, {},
       [](uint64_t, uint32_t) -> absl::StatusOr<std::string> {
         return absl::DataLossError("checksum mismatch");
       },
@@ -177,7 +196,7 @@ TEST(RangeShipperTest, AWriteAfterALongPauseIsCheckedFirst) {
   ShipOptions o = SmallChunks();
   o.checkpoint_bytes = 1 << 30;  // none by size: only the validity's
   auto done = ShipRanges(
-      {{0, kSize}}, {},
+      {{0, kSize}}, {}, {},
       [&](uint64_t offset, uint32_t len) -> absl::StatusOr<std::string> {
         if (++reads == 3) {
           clock.Advance(std::chrono::seconds(30));  // frozen here
@@ -204,7 +223,7 @@ TEST(RangeShipperTest, NothingToShipStillCheckpointsWhereItStands) {
   ShipTotals start;
   start.through_offset = 4096;
   auto done = ShipRanges(
-      {}, start, ReaderOf(Source(0, 0)), sink, SmallChunks(),
+      {}, {}, start, ReaderOf(Source(0, 0)), sink, SmallChunks(),
       [&](const ShipTotals&) {
         ++checkpoints;
         return absl::OkStatus();

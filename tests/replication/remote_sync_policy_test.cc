@@ -300,5 +300,30 @@ TEST(RemoteSyncStatusTest, FromAttributesIsEmptyWhenMissingOrMalformed) {
   EXPECT_FALSE(s.last->ok);
 }
 
+// When the scheduler runs the next cycle of a volume.
+TEST(RemoteSyncScheduleTest, NextRunFollowsTheOutcomeAndTheDeclaredInterval) {
+  RemoteSyncPolicy p;
+  p.interval = std::chrono::seconds(600);
+  RemoteSyncStatus s;
+  EXPECT_EQ(NextRunUnixMs(p, s), 0);  // never ran: now
+  s.last = RemoteCycle{};
+  s.last->ok = true;
+  s.last->started_unix_ms = 1000000;
+  s.last->finished_unix_ms = 1005000;
+  EXPECT_EQ(NextRunUnixMs(p, s), 1000000 + 600000);
+  p.interval = std::chrono::seconds(60);  // shortened: counts at once
+  EXPECT_EQ(NextRunUnixMs(p, s), 1000000 + 60000);
+  s.last->ok = false;  // failed: 30 s after it ended
+  EXPECT_EQ(NextRunUnixMs(p, s), 1005000 + 30000);
+  p.interval = std::chrono::seconds(10);  // or the interval, when shorter
+  EXPECT_EQ(NextRunUnixMs(p, s), 1005000 + 10000);
+  // A transfer whose checkpoints stopped: 10 s after the last one.
+  p.interval = std::chrono::seconds(600);
+  s.last->ok = true;
+  s.progress = RemoteProgress{};
+  s.progress->updated_unix_ms = 1002000;
+  EXPECT_EQ(NextRunUnixMs(p, s), 1002000 + 10000);
+}
+
 }  // namespace
 }  // namespace syncblock::repl
