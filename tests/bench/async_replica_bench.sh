@@ -8,8 +8,11 @@
 # and bytes, and whether its bound broke). A measurement, not a test.
 #
 # Environment: SYNCBLOCK (binary, default <repo>/build/syncblock), BENCH_RUNTIME
-# (seconds per run, default 20), LAG_POLICY (throttle), BENCH_KEEP=1 keeps the
-# temp dir.
+# (seconds per run, default 20), LAG_POLICY (throttle), BENCH_IOPS (a steady
+# rate instead of as fast as it goes: on a machine whose cores the load
+# saturates, the third process's CPU shows as latency; below saturation the
+# ratio is the protocol's own cost), BENCH_QD (queue depth, default 32),
+# BENCH_KEEP=1 keeps the temp dir.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -58,8 +61,8 @@ fio_run() {
     >/dev/null 2>&1
   wait_in_sync "$1"
   fio --output-format=json --output="$work/$1.json" --name="$1" --ioengine=nbd --uri="$uri" \
-    --size=256m --rw=randwrite --bs=4k --iodepth=32 --time_based --runtime="$runtime" \
-    --lat_percentiles=1 >"$work/$1.log" 2>&1
+    --size=256m --rw=randwrite --bs=4k --iodepth="${BENCH_QD:-32}" --time_based --runtime="$runtime" \
+    --lat_percentiles=1 ${BENCH_IOPS:+--rate_iops="$BENCH_IOPS"} >"$work/$1.log" 2>&1
 }
 
 echo "bench: 2 synchronous replicas (${runtime}s)" >&2
