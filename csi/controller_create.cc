@@ -351,10 +351,20 @@ absl::Status ControllerService::DoDelete(const ::csi::v1::DeleteVolumeRequest& r
     // A remote sync's own snapshots go with the volume: its sync stops and
     // its rs- snapshots are deleted (the copy on the remote stays there). A
     // snapshot a cycle cuts meanwhile fails this call, and the retry takes it.
-    auto stopped = repl::StopRemoteSync(*cluster, req.volume_id());
-    if (!stopped.ok()) return FromStorage(stopped.status());
+    // Not while other snapshots keep the volume anyway: nothing changes then.
     auto snapshots = cluster->ListSnapshots(req.volume_id());
     if (!snapshots.ok()) return FromStorage(snapshots.status());
+    std::vector<std::string> others;
+    for (const auto& snap : *snapshots) {
+      if (!repl::RemoteSnapshotPoint(snap.name)) others.push_back(snap.id);
+    }
+    if (!others.empty()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("volume ", req.volume_id(), " has snapshots (", absl::StrJoin(others, ", "),
+                       "); delete them first"));
+    }
+    auto stopped = repl::StopRemoteSync(*cluster, req.volume_id());
+    if (!stopped.ok()) return FromStorage(stopped.status());
     for (const auto& snap : *snapshots) {
       if (!repl::RemoteSnapshotPoint(snap.name)) continue;
       if (absl::Status d = cluster->DeleteSnapshot(snap.id); !d.ok()) return FromStorage(d);

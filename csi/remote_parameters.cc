@@ -91,15 +91,26 @@ absl::StatusOr<std::map<std::string, std::string>> RemoteSyncAttributesFor(
   } else if (!has) {
     policy.target = absl::StrCat(prefix, volume_id);
   }
-  // The pairing is what the target accepts syncs from: a declaration that
-  // changes keeps it, so the target stays this volume's. A broken
-  // declaration keeps one it still has.
-  if (auto it = existing.find(repl::kAttrRemotePairing);
-      !has && it != existing.end() && !it->second.empty()) {
-    policy.pairing = it->second;
+  // The pairing is what the target accepts syncs from: it goes with the
+  // target. A new schedule keeps it; another remote or target gets a new one
+  // and a new record (a transfer of the old pairing is never resumed
+  // elsewhere, and cannot write the new record).
+  auto had = existing.find(repl::kAttrRemotePairing);
+  auto had_target = existing.find(repl::kAttrRemoteTarget);
+  const bool same_target =
+      has ? (p.remote.value_or(policy.remote) == (**declared).remote &&
+             policy.target == (**declared).target)
+          : (had_target != existing.end() && had_target->second == policy.target);
+  if (!same_target || had == existing.end() || had->second.empty()) {
+    policy.pairing = NewRemotePairing();
+  } else {
+    policy.pairing = had->second;
   }
-  if (policy.pairing.empty()) policy.pairing = NewRemotePairing();
-  return repl::RemoteSyncAttributes(policy);
+  auto out = repl::RemoteSyncAttributes(policy);
+  if (had != existing.end() && had->second != policy.pairing) {
+    out[repl::kAttrRemoteStatus] = repl::EncodeRemoteSyncStatus(repl::RemoteSyncStatus{});
+  }
+  return out;
 }
 
 absl::StatusOr<std::string> RemotePrefix(repl::StorageCluster& cluster, const std::string& what,

@@ -112,8 +112,22 @@ absl::Status Replicate(CtlContext& ctx, const std::vector<std::string>& args) {
               absl::StrCat(view.id, ": remote sync stopped (its snapshots stay on both sides)\n"));
     return absl::OkStatus();
   }
+  if (!ctx.flags().Has("remote") && ctx.flags().GetBool("now")) {
+    // A cycle now, the declaration as it is.
+    ASSIGN_OR_RETURN(auto volume, cluster->GetVolume(args[0]));
+    ASSIGN_OR_RETURN(auto declared, repl::RemoteSyncPolicyFromAttributes(volume.attributes));
+    if (!declared.has_value()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat(args[0], " does not sync to a remote (ctl volume replicate ", args[0],
+                       " --remote NAME starts it)"));
+    }
+    RETURN_IF_ERROR(cluster->SetAttributes(args[0], {{repl::kAttrRemoteRunNow, "1"}}, {}).status());
+    ctx.Print(nlohmann::json{{"volume", args[0]}, {"run_now", true}},
+              absl::StrCat(args[0], ": a cycle runs at the controller's next tick\n"));
+    return absl::OkStatus();
+  }
   if (!ctx.flags().Has("remote")) {
-    return absl::InvalidArgumentError("volume replicate needs --remote NAME (or --stop)");
+    return UsageError("volume replicate needs --remote NAME (or --now, or --stop)");
   }
   repl::RemoteSyncRequest req;
   req.volume_id = args[0];
@@ -124,6 +138,7 @@ absl::Status Replicate(CtlContext& ctx, const std::vector<std::string>& args) {
   ASSIGN_OR_RETURN(req.keep, repl::ParseRemoteKeep("--keep", ctx.flags().Get("keep", "3")));
   ASSIGN_OR_RETURN(req.rate_bytes_per_second, ctx.flags().GetSize("rate", 0));
   req.run_now = ctx.flags().GetBool("now");
+  req.claim = ctx.flags().GetBool("claim");
   ASSIGN_OR_RETURN(auto policy, repl::DeclareRemoteSync(*cluster, ConnectRemote, req));
   ctx.Print(
       PolicyToJson(args[0], policy),
@@ -212,7 +227,7 @@ std::vector<CtlCommand> RemoteCtlCommands() {
                      RemoteRemove),
       MakeCtlCommand(
           {"volume", "replicate"},
-          "VOLUME --remote NAME [--interval 60s] [--keep 3] [--rate SIZE] [--now] | --stop",
+          "VOLUME --remote NAME [--interval 60s] [--keep 3] [--rate SIZE] [--now] | --now | --stop",
           "sync the volume to a remote cluster: a snapshot every interval, only the "
           "changed regions shipped",
           1, 1, Replicate)
@@ -223,7 +238,11 @@ std::vector<CtlCommand> RemoteCtlCommands() {
           .Flag("target", "VOLUME",
                 "the volume on the remote (default: its prefix + VOLUME; for a promoted volume, "
                 "the one it came from: a failback)")
-          .Flag("now", "", "run a cycle now (at the controller's next tick), whatever the schedule")
+          .Flag("now", "",
+                "run a cycle now (at the controller's next tick), whatever the schedule; alone, "
+                "without --remote, it keeps the declaration as it is")
+          .Flag("claim", "",
+                "take a promoted volume on the remote as the target (nothing may use it there)")
           .Flag("stop", "", "stop the sync (the snapshots stay)"),
       MakeCtlCommand({"volume", "replication-status"}, "VOLUME",
                      "the remote sync: newest snapshot there, achieved RPO, bytes shipped, next "

@@ -62,10 +62,20 @@ absl::StatusOr<ShipTotals> ShipRanges(const ByteRanges& ranges, const ByteRanges
     const ByteRange& range = segment.range;
     end = std::max(end, range.end());
     if (segment.zero) {
-      if (stopping()) return absl::CancelledError("the transfer was stopped");
-      if (absl::Status s = may_write(range.offset); !s.ok()) return s;
-      if (absl::Status s = sink.WriteZeroes(range.offset, range.length); !s.ok()) return s;
-      totals.zero_bytes += range.length;
+      // In bounded pieces, each checked like a chunk of data: a large run of
+      // zeros takes a while on a big volume.
+      const uint64_t piece = static_cast<uint64_t>(options.chunk_bytes) * 32;
+      for (uint64_t at = range.offset; at < range.end();) {
+        if (stopping()) return absl::CancelledError("the transfer was stopped");
+        const uint64_t len = std::min(piece, range.end() - at);
+        if (absl::Status s = may_write(at); !s.ok()) return s;
+        if (absl::Status s = sink.WriteZeroes(at, len); !s.ok()) return s;
+        totals.zero_bytes += len;
+        at += len;
+        if (clock.Now() - last_checkpoint >= options.checkpoint_interval) {
+          if (absl::Status s = do_checkpoint(at); !s.ok()) return s;
+        }
+      }
       continue;
     }
     for (uint64_t at = range.offset; at < range.end();) {

@@ -79,10 +79,15 @@ absl::StatusOr<RemoteSyncPolicy> DeclareRemoteSync(StorageCluster& cluster,
   p.interval = request.interval;
   p.keep = request.keep;
   p.rate_bytes_per_second = request.rate_bytes_per_second;
-  // The volume's pairing, kept through `--stop`, so that the same target is
-  // taken up again; a new one only for a target claimed now.
-  auto had = volume.attributes.find(kAttrRemotePairing);
-  p.pairing = had != volume.attributes.end() && !had->second.empty() ? had->second : NewPairingId();
+  // The pairing goes with the target: the one the target carries when it
+  // is this volume's, kept through `--stop`; a new one for a new target or
+  // one claimed now (and then a new record).
+  auto had_it = volume.attributes.find(kAttrRemotePairing);
+  const std::string had = had_it != volume.attributes.end() ? had_it->second : "";
+  auto current = RemoteSyncPolicyFromAttributes(volume.attributes);
+  const bool same_declaration = current.ok() && current->has_value() &&
+                                (*current)->remote == p.remote && (*current)->target == p.target;
+  p.pairing = NewPairingId();
 
   auto target = there->GetVolume(p.target);
   if (!target.ok() && target.status().code() == absl::StatusCode::kUnavailable) {
@@ -95,7 +100,9 @@ absl::StatusOr<RemoteSyncPolicy> DeclareRemoteSync(StorageCluster& cluster,
                         absl::StrCat("remote ", p.remote, ": ", target.status().message()));
   }
   if (!target.ok()) {
-    // Absent: the first cycle makes it. The remote must answer now, though.
+    // Absent: the first cycle makes it (with the pairing declared before,
+    // when it is the same target). The remote must answer now, though.
+    if (same_declaration && !had.empty()) p.pairing = had;
     auto nodes = there->Nodes();
     bool any = false;
     if (nodes.ok()) {
@@ -112,23 +119,32 @@ absl::StatusOr<RemoteSyncPolicy> DeclareRemoteSync(StorageCluster& cluster,
           "volume size mismatch: ", volume.id, " is ", volume.size_bytes, " bytes and ", where,
           " is ", target->size_bytes, " bytes; a target is never shrunk"));
     }
-    if (target->attributes.count(kAttrRemotePromotedFrom) != 0) {
+    const bool promoted = target->attributes.count(kAttrRemotePromotedFrom) != 0;
+    if (promoted && !request.claim) {
       // It takes writes of its own (an application may be using it): never
-      // written over. The way back is a sync in the other direction.
+      // written over unless asked for.
       return absl::FailedPreconditionError(absl::StrCat(
           where,
           " was promoted (ctl volume promote-remote) and is a volume of its own now: sync "
           "it back from there (ctl volume replicate ",
-          p.target, " --remote ...), or delete it"));
+          p.target,
+          " --remote ...), or, when "
+          "nothing uses it there any more, take it as the target with --claim"));
     }
     auto marker = target->attributes.find(kAttrRemoteSourceId);
-    if (marker != target->attributes.end() && marker->second != p.pairing) {
-      auto from = target->attributes.find(kAttrRemoteSourceVolume);
-      return absl::FailedPreconditionError(
-          absl::StrCat(where, " receives another sync (of ",
-                       from != target->attributes.end() ? from->second : "another volume", ")"));
-    }
-    if (marker == target->attributes.end()) {
+    auto from = target->attributes.find(kAttrRemoteSourceVolume);
+    if (marker != target->attributes.end()) {
+      if (!had.empty() && marker->second == had) {
+        p.pairing = had;  // this volume's target: taken up where it was
+      } else if (from != target->attributes.end() && from->second == volume.id &&
+                 ShareASnapshot(cluster, *there, volume.id, p.target).value_or(false)) {
+        p.pairing = marker->second;  // claimed for this volume, its declaration lost
+      } else {
+        return absl::FailedPreconditionError(
+            absl::StrCat(where, " receives another sync (of ",
+                         from != target->attributes.end() ? from->second : "another volume", ")"));
+      }
+    } else {
       // A failback: the volume there must be where this one's data came
       // from, and no longer sync anywhere itself.
       if (target->attributes.count(kAttrRemoteName) != 0) {
@@ -144,19 +160,18 @@ absl::StatusOr<RemoteSyncPolicy> DeclareRemoteSync(StorageCluster& cluster,
       }
       // Claimed now: a pairing of its own, and no transfer of an earlier
       // pairing is ever resumed into it.
-      p.pairing = NewPairingId();
       RETURN_IF_ERROR(there
                           ->SetAttributes(p.target,
                                           {{kAttrRemoteSourceId, p.pairing},
                                            {kAttrRemoteSourceVolume, volume.id}},
-                                          {kAttrRemoteReceiving})
+                                          {kAttrRemoteReceiving, kAttrRemotePromotedFrom})
                           .status());
     }
   }
   auto set = RemoteSyncAttributes(p);
   // A new pairing starts a new record (a cycle of the old one can no longer
   // write it: its writes expect its pairing); the same one keeps its record.
-  if (had == volume.attributes.end() || had->second != p.pairing) {
+  if (had != p.pairing) {
     set[kAttrRemoteStatus] = EncodeRemoteSyncStatus(RemoteSyncStatus{});
   }
   if (request.run_now) set[kAttrRemoteRunNow] = "1";

@@ -29,6 +29,8 @@ struct RemoteSyncRequest {
   uint64_t rate_bytes_per_second = 0;
   // Run a cycle at the scheduler's next tick, whatever the schedule says.
   bool run_now = false;
+  // Take a promoted volume there as the target (nothing may use it there).
+  bool claim = false;
 };
 
 // Declares the sync on the volume (its attributes) once the remote and the

@@ -49,7 +49,28 @@ absl::StatusOr<RemotePromotion> PromoteRemoteTarget(StorageCluster& cluster,
       }
       wanted = promoting->second;  // finish its roll-back
     }
-  } else {
+  }
+
+  // What it can be promoted to, checked before anything changes: a wrong
+  // name or no complete snapshot leaves the target as it was.
+  auto choose = [&]() -> absl::StatusOr<ClusterSnapshotView> {
+    ASSIGN_OR_RETURN(auto all, cluster.ListSnapshots(volume_id));
+    const auto ready = ReadySyncSnapshots(all);
+    const ClusterSnapshotView* found = nullptr;
+    for (const auto& s : ready) {
+      if (wanted.empty() || s.name == wanted) found = &s;
+    }
+    if (found != nullptr) return *found;
+    if (!wanted.empty()) {
+      return absl::NotFoundError(absl::StrCat(volume_id, " holds no complete sync snapshot named ",
+                                              wanted, " (ctl snapshot list ", volume_id,
+                                              " shows the rs-... ones it holds)"));
+    }
+    return absl::FailedPreconditionError(absl::StrCat(
+        volume_id, " holds no complete sync snapshot yet: the first transfer never finished"));
+  };
+  ASSIGN_OR_RETURN(ClusterSnapshotView candidate, choose());
+  if (marked) {
     auto source = volume.attributes.find(kAttrRemoteSourceVolume);
     out.source_volume = source != volume.attributes.end() ? source->second : "";
     // First the source loses the right to write here, then the roll-back: a
@@ -60,26 +81,15 @@ absl::StatusOr<RemotePromotion> PromoteRemoteTarget(StorageCluster& cluster,
                          {{kAttrRemotePromotedFrom, absl::StrCat(out.source_volume, "@")},
                           {kAttrRemotePromoting, snapshot}},
                          {kAttrRemoteSourceId, kAttrRemoteSourceVolume, kAttrRemoteReceiving}));
-    std::this_thread::sleep_for(options.fence_wait);
   }
-
-  // Chosen after the wait: a cycle that cut a snapshot here meanwhile may
-  // have pruned an older one.
-  ASSIGN_OR_RETURN(auto all, cluster.ListSnapshots(volume_id));
-  const auto ready = ReadySyncSnapshots(all);
-  const ClusterSnapshotView* chosen = nullptr;
-  for (const auto& s : ready) {
-    if (wanted.empty() || s.name == wanted) chosen = &s;
-  }
-  if (chosen == nullptr) {
-    if (!wanted.empty()) {
-      return absl::NotFoundError(absl::StrCat(volume_id, " holds no complete sync snapshot named ",
-                                              wanted, " (ctl snapshot list ", volume_id,
-                                              " shows the rs-... ones it holds)"));
-    }
-    return absl::FailedPreconditionError(absl::StrCat(
-        volume_id, " holds no complete sync snapshot yet: the first transfer never finished"));
-  }
+  // Every time, a retry too (the first may have been killed in its wait): a
+  // transfer still within its write validity has stopped by the end of it.
+  std::this_thread::sleep_for(options.fence_wait);
+  // Chosen again after the wait: a cycle that cut a newer snapshot before it
+  // stopped counts (it never prunes a target it no longer owns).
+  auto again = choose();
+  const ClusterSnapshotView& picked = again.ok() ? *again : candidate;
+  const ClusterSnapshotView* chosen = &picked;
   out.snapshot = chosen->name;
   out.point_unix_ms = RemoteSnapshotPoint(chosen->name).value_or(0);
   ASSIGN_OR_RETURN(

@@ -4,6 +4,7 @@
 #include <set>
 #include <thread>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "replication/client/node_client.h"
 #include "replication/remote/nbd_chunk_sink.h"
@@ -32,12 +33,12 @@ absl::StatusOr<VolumeView> UnderLease(const RemoteSyncEnv& env, const std::strin
                                       std::map<std::string, std::string> set, bool release) {
   std::vector<std::string> remove;
   std::string next;
-  if (release) {
-    remove.push_back(kAttrRemoteLease);
-  } else {
-    next = EncodeRemoteLease({env.owner, env.now_unix_ms() + env.lease_ttl.count()});
-    set[kAttrRemoteLease] = next;
-  }
+  // Released as an expired lease of nobody's with the time in it, not
+  // removed: a take that read the lease before someone else's whole cycle
+  // cannot then succeed on a stale read.
+  next = release ? EncodeRemoteLease({kNoLeaseOwner, env.now_unix_ms()})
+                 : EncodeRemoteLease({env.owner, env.now_unix_ms() + env.lease_ttl.count()});
+  set[kAttrRemoteLease] = next;
   auto v = env.source->SetAttributesIf(
       volume_id, {{kAttrRemoteLease, *env.lease}, {kAttrRemotePairing, pairing}}, set, remove);
   if (v.ok()) {
@@ -221,8 +222,10 @@ absl::StatusOr<Work> Changes(const RemoteSyncEnv& env, const std::string& volume
   auto written = Regions(*env.remote, SnapshotId(p.target, base), "", size);
   if (shipped.ok() && written.ok()) return Work{UnionOf(*shipped, *written), {}};
   const absl::Status& why = shipped.ok() ? written.status() : shipped.status();
-  if (why.code() != absl::StatusCode::kNotFound &&
-      why.code() != absl::StatusCode::kFailedPrecondition) {
+  // Only a side that does not hold the base for a diff; anything else (a
+  // primary moving, a copy under way) is retried, not answered by a copy of
+  // everything.
+  if (why.code() != absl::StatusCode::kNotFound || !absl::StrContains(why.message(), base)) {
     return why;
   }
   // A side cannot diff from the base (a new primary that holds it otherwise):
@@ -339,8 +342,12 @@ absl::Status Cycle(const RemoteSyncEnv& env, const std::string& volume_id,
     ASSIGN_OR_RETURN(auto now_source,
                      UnderLease(env, volume_id, p.pairing,
                                 {{kAttrRemoteStatus, EncodeRemoteSyncStatus(status)}}, false));
-    if (now_source.attributes.count(kAttrRemoteName) == 0) {
-      return absl::CancelledError(absl::StrCat("the sync of ", volume_id, " was stopped"));
+    auto now_policy = RemoteSyncPolicyFromAttributes(now_source.attributes);
+    if (!now_policy.ok() || !now_policy->has_value() || (*now_policy)->remote != p.remote ||
+        (*now_policy)->target != p.target) {
+      cycle.stopped = true;
+      return absl::CancelledError(
+          absl::StrCat("the sync of ", volume_id, " was stopped or declared anew"));
     }
     return absl::OkStatus();
   };
@@ -359,6 +366,9 @@ absl::Status Cycle(const RemoteSyncEnv& env, const std::string& volume_id,
     return absl::UnavailableError(absl::StrCat("snapshot ", cut.id, " on remote ", env.remote_name,
                                                " is not held by a majority yet"));
   }
+  // Pruning only a target still ours: a promotion may have chosen one.
+  ASSIGN_OR_RETURN(auto before_prune, env.remote->GetVolume(p.target));
+  RETURN_IF_ERROR(CheckOurs(env, p, volume_id, before_prune));
   Prune(env, volume_id, p, cycle.snapshot);
   return absl::OkStatus();
 }
@@ -425,7 +435,7 @@ RemoteCycle RunRemoteSyncCycle(const RemoteSyncEnv& env, const std::string& volu
         cycle.zero_bytes, cycle.changed_bytes,
         cycle.resumed_from ? absl::StrCat(", resumed at ", cycle.resumed_from) : "",
         cycle.finished_unix_ms - cycle.started_unix_ms);
-  } else if (s.code() == absl::StatusCode::kCancelled) {
+  } else if (s.code() == absl::StatusCode::kCancelled && (cycle.stopped || env.stopping())) {
     // Stopped on purpose (a shutdown, `--stop`): no failure; the progress
     // stays for the next run.
     spdlog::info("remote sync of {}: {}", volume_id, s.message());

@@ -204,7 +204,7 @@ int64_t NextRunUnixMs(const RemoteSyncPolicy& p, const RemoteSyncStatus& s) {
                             : s.last->finished_unix_ms + std::min<int64_t>(interval, 30000);
   // A transfer whose checkpoints stopped (every 2 s while it runs) was cut
   // short by a process that could not even record it: take it up soon.
-  if (s.progress) {
+  if (s.progress && s.progress->updated_unix_ms > s.last->finished_unix_ms) {
     next = std::min(next, s.progress->updated_unix_ms + std::min<int64_t>(interval, 10000));
   }
   return next;

@@ -53,6 +53,8 @@ inline constexpr char kAttrRemotePromoting[] = "remote-sync.promoting";
 // when ("<owner> <unix ms>"), taken and renewed by compare-and-set, so that
 // two controllers (a Deployment of two) never run one volume's cycles at once.
 inline constexpr char kAttrRemoteLease[] = "remote-sync.lease";
+// The owner of a released lease (whose expiry is when it was released).
+inline constexpr char kNoLeaseOwner[] = "-";
 struct RemoteLease {
   std::string owner;
   int64_t expires_unix_ms = 0;
@@ -103,6 +105,9 @@ struct RemoteCycle {
   uint64_t resumed_from = 0;   // offset an interrupted transfer went on from (0: none)
   bool ok = false;
   std::string error;
+  // Stopped on purpose (`--stop`, a new declaration): not a failure. Not
+  // recorded in the status.
+  bool stopped = false;
 };
 
 // A transfer under way, or interrupted: what the next cycle resumes.

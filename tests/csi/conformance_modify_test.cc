@@ -217,9 +217,9 @@ TEST_F(CsiModifyTest, ReplicasGrowWithAFullCopyAndShrinkKeepingTheData) {
 
 // A sync to a remote: the StorageClass and mutable parameters declare it in
 // the volume's attributes (what the sync and `ctl volume replication-status`
-// read), a modification changes it keeping its pairing, and keys that need a
-// declaration without one are INVALID_ARGUMENT.
-TEST_F(CsiModifyTest, RemoteSyncIsDeclaredByParametersAndChangedKeepingThePairing) {
+// read), a modification changes it (keeping its pairing while the target
+// stays), and keys that need a declaration without one are INVALID_ARGUMENT.
+TEST_F(CsiModifyTest, RemoteSyncIsDeclaredByParametersAndItsPairingGoesWithTheTarget) {
   // A remote the cluster does not know is a typo: refused, nothing made.
   auto unknown = CreateReq("modify-remote-unknown", BlockCap(Mode::SINGLE_NODE_WRITER));
   (*unknown.mutable_parameters())["remote"] = "site-x";
@@ -267,13 +267,20 @@ TEST_F(CsiModifyTest, RemoteSyncIsDeclaredByParametersAndChangedKeepingThePairin
 
   EXPECT_EQ(Confirmed(v.volume_id(), {{"remoteKeep", "4"}}), "confirmed");
   EXPECT_NE(Confirmed(v.volume_id(), {{"remoteKeep", "5"}}), "confirmed");
-  grpc::Status s = Modify(v.volume_id(), {{"remoteKeep", "5"}, {"remoteTarget", "far-copy"}});
+  // A new schedule keeps the pairing; another target gets a new one (the
+  // pairing goes with the target).
+  grpc::Status s = Modify(v.volume_id(), {{"remoteKeep", "5"}});
   EXPECT_TRUE(s.ok()) << s.error_message();
   attributes = Show(v.volume_id())["attributes"];
   EXPECT_EQ(attributes.value("remote-sync.keep", ""), "5") << attributes.dump();
+  EXPECT_EQ(attributes.value("remote-sync.pairing", ""), pairing);
+  s = Modify(v.volume_id(), {{"remoteTarget", "far-copy"}});
+  EXPECT_TRUE(s.ok()) << s.error_message();
+  attributes = Show(v.volume_id())["attributes"];
   EXPECT_EQ(attributes.value("remote-sync.target", ""), "far-copy");
   EXPECT_EQ(attributes.value("remote-sync.interval-s", ""), "30");
-  EXPECT_EQ(attributes.value("remote-sync.pairing", ""), pairing);
+  EXPECT_EQ(attributes.value("remote-sync.keep", ""), "5");
+  EXPECT_NE(attributes.value("remote-sync.pairing", ""), pairing);
   EXPECT_EQ(Confirmed(v.volume_id(), {{"remoteKeep", "5"}, {"remote", "site-b"}}), "confirmed");
   s = Modify(v.volume_id(), {{"remoteInterval", "5s"}});
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);

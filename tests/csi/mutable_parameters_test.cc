@@ -151,14 +151,16 @@ TEST(RemoteSyncAttributesTest, AChangeKeepsThePairingAndWhatItDoesNotGive) {
   EXPECT_EQ(a->at(repl::kAttrRemotePairing), existing.at(repl::kAttrRemotePairing));
   EXPECT_EQ(a->count(repl::kAttrRemoteStatus), 0u);  // the sync's, untouched
 
-  // Another remote and target: the pairing stays.
+  // Another remote and target: a new pairing and a new record (the old
+  // target's transfer is never resumed into the new one).
   change.remote = "site-c";
   change.target = "other";
   a = RemoteSyncAttributesFor("mutable parameter", change, "vol", existing, "dr-");
   ASSERT_TRUE(a.ok()) << a.status();
   EXPECT_EQ(a->at(repl::kAttrRemoteName), "site-c");
   EXPECT_EQ(a->at(repl::kAttrRemoteTarget), "other");
-  EXPECT_EQ(a->at(repl::kAttrRemotePairing), existing.at(repl::kAttrRemotePairing));
+  EXPECT_NE(a->at(repl::kAttrRemotePairing), existing.at(repl::kAttrRemotePairing));
+  EXPECT_EQ(a->count(repl::kAttrRemoteStatus), 1u);
 }
 
 TEST(RemoteSyncAttributesTest, NeedsARemoteOrADeclarationThatParses) {
@@ -174,11 +176,11 @@ TEST(RemoteSyncAttributesTest, NeedsARemoteOrADeclarationThatParses) {
   auto b = RemoteSyncAttributesFor("mutable parameter", keep, "vol", broken, "dr-");
   EXPECT_EQ(b.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_NE(b.status().message().find(repl::kAttrRemoteTarget), std::string::npos) << b.status();
-  // Declared anew with a remote, keeping the pairing the volume has.
+  // Declared anew with a remote: with no target on record, a new pairing.
   keep.remote = "site-b";
   b = RemoteSyncAttributesFor("mutable parameter", keep, "vol", broken, "dr-");
   ASSERT_TRUE(b.ok()) << b.status();
-  EXPECT_EQ(b->at(repl::kAttrRemotePairing), "00000000000000aa");
+  EXPECT_NE(b->at(repl::kAttrRemotePairing), "00000000000000aa");
   EXPECT_EQ(b->at(repl::kAttrRemoteTarget), "dr-vol");
   EXPECT_EQ(b->at(repl::kAttrRemoteKeep), "4");
 }

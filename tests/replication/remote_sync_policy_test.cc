@@ -317,12 +317,16 @@ TEST(RemoteSyncScheduleTest, NextRunFollowsTheOutcomeAndTheDeclaredInterval) {
   EXPECT_EQ(NextRunUnixMs(p, s), 1005000 + 30000);
   p.interval = std::chrono::seconds(10);  // or the interval, when shorter
   EXPECT_EQ(NextRunUnixMs(p, s), 1005000 + 10000);
-  // A transfer whose checkpoints stopped: 10 s after the last one.
+  // A transfer whose checkpoints stopped, unrecorded: 10 s after the last one.
   p.interval = std::chrono::seconds(600);
   s.last->ok = true;
   s.progress = RemoteProgress{};
-  s.progress->updated_unix_ms = 1002000;
-  EXPECT_EQ(NextRunUnixMs(p, s), 1002000 + 10000);
+  s.progress->updated_unix_ms = 1006000;
+  EXPECT_EQ(NextRunUnixMs(p, s), 1006000 + 10000);
+  // Its failure recorded since: the failure's back-off, not a tight loop.
+  s.last->ok = false;
+  s.last->finished_unix_ms = 1007000;
+  EXPECT_EQ(NextRunUnixMs(p, s), 1007000 + 30000);
 }
 
 }  // namespace
